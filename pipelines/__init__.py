@@ -1,0 +1,1 @@
+"""Faust stream processors (normalize, correlate) and the archive sink."""

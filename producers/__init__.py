@@ -1,0 +1,1 @@
+"""Device-facing intake: syslog, SNMP traps and check results into the raw topics."""

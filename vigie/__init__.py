@@ -1,0 +1,3 @@
+"""Vigie: a supervision pipeline — device intake, Kafka topics, correlation and a legal archive."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,91 @@
+"""The record sink that producers write to: one interface over the Kafka producer and an in-memory double."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from vigie.schemas.codec import dumps, rfc3339
+from vigie.topics import DEADLETTER
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class BufferFull(Exception):
+    """Raised by produce() when the in-memory budget for undelivered records is spent (back-pressure)."""
+
+
+class RecordSink(Protocol):
+    """Where intake writes records; `topic` is the logical name (e.g. "raw.syslog"), the sink adds the prefix."""
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()) -> None:
+        """Queue one record for delivery; raises BufferFull when over budget."""
+        ...
+
+    def has_room(self) -> bool:
+        """True while the undelivered-record budget allows more records."""
+        ...
+
+    def flush(self, timeout: float = 10.0) -> int:
+        """Wait for delivery; returns how many records remain undelivered."""
+        ...
+
+
+@dataclass
+class Record:
+    """One record as a sink received it."""
+
+    topic: str
+    value: bytes
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+
+    def header(self, name: str) -> bytes | None:
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+
+@dataclass
+class MemorySink:
+    """A RecordSink that keeps records in a list: for unit tests and `vigie parse`-style dry runs."""
+
+    capacity: int | None = None
+    records: list[Record] = field(default_factory=list)
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()) -> None:
+        if not self.has_room():
+            raise BufferFull(f"memory sink holds {len(self.records)} records")
+        self.records.append(Record(topic, bytes(value), key, list(headers)))
+
+    def has_room(self) -> bool:
+        return self.capacity is None or len(self.records) < self.capacity
+
+    def flush(self, timeout: float = 10.0) -> int:
+        return 0
+
+    def on(self, topic: str) -> list[Record]:
+        """The records written to one logical topic."""
+        return [r for r in self.records if r.topic == topic]
+
+
+def deadletter_value(stage: str, error: str, raw: bytes, origin: dict | None = None) -> bytes:
+    """The dead-letter contract (deadletter/1): stage, error, the raw bytes in base64, and where they came from."""
+    return dumps(
+        {
+            "schema": "deadletter/1",
+            "stage": stage,
+            "error": error,
+            "raw": base64.b64encode(raw).decode("ascii"),
+            "origin": origin or {},
+            "at": rfc3339(),
+        }
+    )
+
+
+def dead_letter(sink: RecordSink, source: str, stage: str, error: str, raw: bytes, origin: dict | None = None) -> None:
+    """Write undecodable input to the dead-letter topic, keyed by its source (e.g. the sender IP)."""
+    sink.produce(DEADLETTER, deadletter_value(stage, error, raw, origin), key=source.encode())
