@@ -1,0 +1,34 @@
+"""A minimal Faust worker for the foundation test: counts values per key in a table and echoes the count."""
+
+import os
+
+import faust
+
+PREFIX = os.environ["VIGIE_TEST_PREFIX"]
+
+app = faust.App(
+    f"{PREFIX}counter",
+    broker=f"kafka://{os.environ['VIGIE_TEST_BOOTSTRAP']}",
+    store="memory://",
+    broker_session_timeout=6,
+    broker_heartbeat_interval=1,
+    broker_rebalance_timeout=6,
+    web_enabled=False,
+    topic_partitions=3,
+    datadir=os.environ["VIGIE_TEST_DATADIR"],
+)
+source = app.topic(f"{PREFIX}raw.checks", key_serializer="raw", value_serializer="raw")
+sink = app.topic(f"{PREFIX}events", key_serializer="raw", value_serializer="raw")
+counts = app.Table("counts", default=int, partitions=3)
+
+
+@app.agent(source)
+async def count(stream):
+    """Increment the key's counter and publish the new count."""
+    async for key, _value in stream.items():
+        counts[key] += 1
+        await sink.send(key=key, value=str(counts[key]).encode())
+
+
+if __name__ == "__main__":
+    app.main()

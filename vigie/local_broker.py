@@ -1,0 +1,265 @@
+"""The local single-node Apache Kafka broker (KRaft) that `vigie up` and the tests run under a state folder.
+
+The broker comes from Maven Central: kafka-pom.xml names `org.apache.kafka:kafka_2.13` and Maven
+copies it with its runtime dependencies into a cache folder. No Docker engine is needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+KAFKA_VERSION = "3.9.1"
+POM = Path(__file__).with_name("kafka-pom.xml")
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be fetched, started or stopped; the message says why."""
+
+
+def default_cache_dir() -> Path:
+    """Where the broker's jars are kept: $VIGIE_KAFKA_LIBS, else ~/.cache/vigie/kafka-<version>."""
+    env = os.environ.get("VIGIE_KAFKA_LIBS")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "vigie" / f"kafka-{KAFKA_VERSION}"
+
+
+def fetch(cache_dir: Path | None = None, quiet: bool = True) -> Path:
+    """Resolve the broker's jars with Maven into cache_dir/libs (once); returns that folder."""
+    libs = (cache_dir or default_cache_dir()) / "libs"
+    marker = libs / f"kafka_2.13-{KAFKA_VERSION}.jar"
+    if marker.exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerError("Maven (mvn) is needed once to fetch the Kafka broker; install it (apt-get install maven)")
+    tmp = libs.with_name("libs.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    cmd = [mvn, "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
+           "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}"]
+    if quiet:
+        cmd.insert(2, "-q")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not (tmp / marker.name).exists():
+        raise BrokerError(f"Maven could not resolve Kafka {KAFKA_VERSION}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    shutil.rmtree(libs, ignore_errors=True)
+    tmp.rename(libs)
+    return libs
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class LocalBroker:
+    """One KRaft broker+controller process whose data, logs and pid file live under state_dir/kafka."""
+
+    state_dir: Path
+    port: int = 9092
+    controller_port: int | None = None
+    host: str = "127.0.0.1"
+    heap: str = "512m"
+    cache_dir: Path | None = None
+
+    @property
+    def home(self) -> Path:
+        return Path(self.state_dir) / "kafka"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "server.log"
+
+    def _write_config(self) -> Path:
+        cport = self.controller_port or self.port + 1
+        data = self.home / "data"
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{self.host}:{cport}",
+            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{cport}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(data),
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            "num.partitions": "1",
+            "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
+        }
+        conf = self.home / "server.properties"
+        conf.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        log4j = self.home / "log4j.properties"
+        log4j.write_text(
+            "log4j.rootLogger=INFO, file\n"
+            "log4j.appender.file=org.apache.log4j.RollingFileAppender\n"
+            f"log4j.appender.file.File={self.log_file}\n"
+            "log4j.appender.file.MaxFileSize=20MB\n"
+            "log4j.appender.file.MaxBackupIndex=3\n"
+            "log4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
+            "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+            "log4j.logger.kafka.log=WARN\nlog4j.logger.org.apache.kafka.storage=WARN\n"
+            "log4j.logger.state.change.logger=WARN\nlog4j.logger.kafka.coordinator=WARN\n"
+        )
+        return conf
+
+    def _java(self, libs: Path, main: str, *args: str, heap: str | None = None) -> list[str]:
+        java = shutil.which("java")
+        if java is None:
+            raise BrokerError("Java 17+ is needed to run the local Kafka broker (apt-get install openjdk-17-jre-headless)")
+        cmd = [java]
+        if heap:
+            cmd += [f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
+        cmd += ["-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{self.home / 'log4j.properties'}",
+                f"-Dkafka.logs.dir={self.log_file.parent}", "-cp", f"{libs}/*", main, *args]
+        return cmd
+
+    def pid(self) -> int | None:
+        """The broker's pid when its process is alive, else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None and _port_open(self.host, self.port)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Format storage on first start, start the broker detached, and wait until it answers."""
+        if self.pid() is not None:
+            if self._wait_ready(timeout):
+                return
+            raise BrokerError(f"a broker process (pid {self.pid()}) exists but does not answer on {self.bootstrap}")
+        if _port_open(self.host, self.port):
+            raise BrokerError(f"port {self.bootstrap} is already taken by another program")
+        libs = fetch(self.cache_dir)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        conf = self._write_config()
+        if not (self.home / "data" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            fmt = subprocess.run(
+                self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(conf),
+                           "--ignore-formatted"),
+                capture_output=True, text=True,
+            )
+            if fmt.returncode != 0:
+                raise BrokerError(f"formatting Kafka storage failed: {fmt.stderr.strip()[-1500:]}")
+        out = open(self.home / "logs" / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            self._java(libs, "kafka.Kafka", str(conf), heap=self.heap),
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        out.close()
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BrokerError(f"the Kafka broker exited with code {proc.returncode}; see {self.log_file}")
+            if self._wait_ready(0.5):
+                return
+        self.stop()
+        raise BrokerError(f"the Kafka broker did not answer on {self.bootstrap} within {timeout:.0f} s; see {self.log_file}")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        from vigie.kafka_client import KafkaSettings, broker_answers
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if _port_open(self.host, self.port) and broker_answers(KafkaSettings(self.bootstrap), timeout=1.0):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop cleanly with SIGTERM (controlled shutdown), then SIGKILL after timeout; True if one was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def status(self) -> str:
+        """One line for `vigie broker status`."""
+        pid = self.pid()
+        if pid is None:
+            return f"stopped (state {self.home})"
+        ready = "answering" if self._wait_ready(2.0) else "NOT answering"
+        return f"running pid {pid} on {self.bootstrap}, {ready} (Kafka {KAFKA_VERSION}, state {self.home})"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # Reap our own child if it is one; otherwise just probe.
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use: python -m vigie.local_broker fetch
+    print(fetch(quiet=False) if sys.argv[1:] == ["fetch"] else "usage: python -m vigie.local_broker fetch")
