@@ -1,0 +1,152 @@
+"""The `vigie` command line: one console script whose verbs the architecture fixes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from vigie import __version__
+from vigie.config import ConfigError, load
+
+
+def _config(args: argparse.Namespace) -> dict:
+    return load(args.config)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from vigie.up import AlreadyRunning, run_up
+
+    cfg = _config(args)
+    try:
+        return run_up(cfg)
+    except AlreadyRunning as exc:
+        print(f"vigie: {exc}", file=sys.stderr)
+        return 1
+
+
+def _local_broker(args: argparse.Namespace):
+    from vigie.local_broker import LocalBroker
+
+    cfg = _config(args)
+    host, port = cfg["kafka"]["local_listen"]
+    return LocalBroker(Path(cfg["state_dir"]), port=port, host=host, heap=cfg["kafka"]["local_heap"])
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from vigie.local_broker import BrokerError, fetch
+
+    try:
+        if args.action == "fetch":
+            print(fetch(quiet=False))
+            return 0
+        broker = _local_broker(args)
+        if args.action == "start":
+            broker.start()
+            print(f"broker running on {broker.bootstrap} (pid {broker.pid()})")
+        elif args.action == "stop":
+            print("broker stopped" if broker.stop() else "broker was not running")
+        else:
+            status = broker.status()
+            print(status)
+            return 0 if status.startswith("running") and "NOT" not in status else 3
+    except BrokerError as exc:
+        print(f"vigie broker: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from vigie.config import kafka_settings
+    from vigie.topic_admin import TopicDriftError, ensure_topics
+    from vigie.topics import default_specs
+
+    cfg = _config(args)
+    settings = kafka_settings(cfg, args.bootstrap or None)
+    if not settings.bootstrap_servers:
+        host, port = cfg["kafka"]["local_listen"]
+        settings = kafka_settings(cfg, f"{host}:{port}")
+    specs = default_specs(cfg["kafka"]["partitions"], max(1, int(cfg["kafka"]["raw_retention"] // 86400)))
+    try:
+        created = ensure_topics(settings, specs)
+    except TopicDriftError as exc:
+        for drift in exc.drifts:
+            print(f"vigie topics: {drift}", file=sys.stderr)
+        return 1
+    for name in created:
+        print(f"created {name}")
+    print(f"{len(specs)} topics match their declaration")
+    return 0
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    if args.kind == "syslog":
+        from vigie.producers.syslog.parse_cli import run
+
+        return run(sys.stdin.buffer, sys.stdout, framing=args.framing)
+    if args.kind == "check":
+        from vigie.producers.checks.parse_cli import run
+
+        return run(sys.stdin, sys.stdout, status=args.status)
+    from vigie.pipelines.archive.connlog_cli import run
+
+    return run(sys.stdin.buffer, sys.stdout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigie", description="Vigie: supervision pipeline for public bodies' IT")
+    parser.add_argument("--version", action="version", version=f"vigie {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", "-c", metavar="FILE", help="TOML configuration file (default: all defaults)")
+        return p
+
+    up = with_config(sub.add_parser("up", help="run everything on this machine"))
+    up.set_defaults(func=cmd_up)
+
+    broker = with_config(sub.add_parser("broker", help="the local single-node Kafka (KRaft)"))
+    broker.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    broker.set_defaults(func=cmd_broker)
+
+    topics = with_config(sub.add_parser("topics", help="create the topics and check their settings"))
+    topics.add_argument("--bootstrap", help="bootstrap servers (default: from the config, else the local broker)")
+    topics.set_defaults(func=cmd_topics)
+
+    parse = sub.add_parser("parse", help="parse input on stdin, one JSON object per line on stdout")
+    parse_sub = parse.add_subparsers(dest="kind", required=True)
+    ps = parse_sub.add_parser("syslog", help="raw syslog -> parsed header and message")
+    ps.add_argument("--framing", choices=["lines", "octet-counting", "non-transparent"], default="lines")
+    pc = parse_sub.add_parser("check", help="Nagios plugin output -> JSON with perfdata")
+    pc.add_argument("--status", type=int, choices=[0, 1, 2, 3], help="the plugin's exit code")
+    parse_sub.add_parser("connlog", help="raw syslog lines -> the archive's connection columns")
+    parse.set_defaults(func=cmd_parse)
+
+    try:
+        from vigie.pipelines.archive import cli as archive_cli
+    except ImportError:
+        archive_cli = None
+    if archive_cli is not None and hasattr(archive_cli, "add_arguments"):
+        archive = with_config(sub.add_parser("archive", help="auditors' access to the connection-log archive"))
+        archive_cli.add_arguments(archive.add_subparsers(dest="archive_verb", required=True), with_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"vigie: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

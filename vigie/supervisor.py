@@ -1,0 +1,95 @@
+"""Runs Vigie's services in one process, restarting a crashed one with exponential back-off."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+log = logging.getLogger("vigie.supervisor")
+
+ServiceRun = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class Service:
+    """One long-running part of Vigie: `run(stop)` returns when stop is set; raising or returning early is a crash."""
+
+    name: str
+    run: ServiceRun
+    restarts: int = 0
+    state: str = "new"
+    last_error: str | None = None
+    task: asyncio.Task | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    """Starts every service, restarts the ones that fail (1 s doubling to 60 s, with jitter) and stops them all."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, min_backoff: float = 1.0,
+                 max_backoff: float = 60.0, stable_after: float = 60.0) -> None:
+        self.services: list[Service] = []
+        self.stop_event = asyncio.Event()
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.stable_after = stable_after
+        self._restarts = Counter("vigie_service_restarts", "Service restarts after a crash", ["service"],
+                                 registry=registry)
+        self._up = Gauge("vigie_service_up", "1 while a service runs", ["service"], registry=registry)
+
+    def add(self, name: str, run: ServiceRun) -> None:
+        self.services.append(Service(name, run))
+
+    async def _keep(self, svc: Service) -> None:
+        backoff = self.min_backoff
+        loop = asyncio.get_running_loop()
+        while not self.stop_event.is_set():
+            started = loop.time()
+            svc.state = "running"
+            self._up.labels(svc.name).set(1)
+            try:
+                await svc.run(self.stop_event)
+                if self.stop_event.is_set():
+                    break
+                svc.last_error = "returned before shutdown"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a crash of one service must not stop the others
+                svc.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("service %s crashed", svc.name)
+            finally:
+                self._up.labels(svc.name).set(0)
+            if loop.time() - started > self.stable_after:
+                backoff = self.min_backoff
+            svc.state = "backoff"
+            svc.restarts += 1
+            self._restarts.labels(svc.name).inc()
+            delay = backoff * (0.8 + 0.4 * random.random())
+            log.error("service %s stopped (%s); restart %d in %.1f s", svc.name, svc.last_error, svc.restarts, delay)
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), delay)
+            except TimeoutError:
+                pass
+            backoff = min(self.max_backoff, backoff * 2)
+        svc.state = "stopped"
+
+    async def run(self, shutdown_timeout: float = 30.0) -> None:
+        """Run until stop_event is set, then give services shutdown_timeout to finish."""
+        for svc in self.services:
+            svc.task = asyncio.create_task(self._keep(svc), name=svc.name)
+            log.info("service %s started", svc.name)
+        await self.stop_event.wait()
+        tasks = [s.task for s in self.services if s.task]
+        done, pending = await asyncio.wait(tasks, timeout=shutdown_timeout) if tasks else (set(), set())
+        for task in pending:
+            log.warning("service %s did not stop within %.0f s; cancelling", task.get_name(), shutdown_timeout)
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def stop(self) -> None:
+        self.stop_event.set()

@@ -1,0 +1,153 @@
+"""`vigie up`: the main job on one machine — local broker if needed, topics, services, metrics, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from vigie.config import kafka_settings
+from vigie.kafka_client import KafkaSettings, KafkaSink
+from vigie.local_broker import LocalBroker
+from vigie.supervisor import Supervisor
+from vigie.topic_admin import ensure_topics
+from vigie.topics import default_specs
+
+log = logging.getLogger("vigie.up")
+
+
+class AlreadyRunning(RuntimeError):
+    """Another `vigie up` holds the state folder's lock."""
+
+
+class StateLock:
+    """An exclusive flock on <state>/vigie.lock: one `vigie up` per state folder; released by the kernel on death."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "vigie.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyRunning(f"vigie up is already running on state folder {self.path.parent} (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+# A service factory builds the async run(stop) of one part of Vigie from the config and shared resources.
+ServiceFactory = Callable[["Runtime"], list[tuple[str, Any]]]
+
+
+class Runtime:
+    """What the services of one `vigie up` share: config, Kafka settings, the producer sink, the metrics registry."""
+
+    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, registry: CollectorRegistry) -> None:
+        self.cfg = cfg
+        self.settings = settings
+        self.registry = registry
+        self._sink: KafkaSink | None = None
+
+    @property
+    def sink(self) -> KafkaSink:
+        """The one idempotent producer all intake services write through (created on first use)."""
+        if self._sink is None:
+            from vigie.metrics import delivery_callbacks
+
+            delivered, failed = delivery_callbacks(self.registry)
+            self._sink = KafkaSink(self.settings, buffer_bytes=self.cfg["kafka"]["producer_buffer_mb"] << 20,
+                                   on_delivered=delivered, on_failed=failed)
+        return self._sink
+
+    def close(self) -> None:
+        if self._sink is not None:
+            left = self._sink.close(timeout=30)
+            if left:
+                log.error("%d records were still undelivered at shutdown", left)
+
+
+def service_factories() -> list[ServiceFactory]:
+    """The services that exist; each module decides from the config whether it runs."""
+    from vigie import services
+
+    return services.FACTORIES
+
+
+def run_up(cfg: dict[str, Any], *, ready: Callable[[float], None] | None = None) -> int:
+    """Run until SIGINT/SIGTERM; returns the process exit code."""
+    t0 = time.monotonic()
+    state = Path(cfg["state_dir"])
+    lock = StateLock(state)
+    lock.acquire()
+    broker: LocalBroker | None = None
+    runtime: Runtime | None = None
+    httpd = None
+    try:
+        bootstrap = cfg["kafka"]["bootstrap_servers"]
+        if not bootstrap:
+            host, port = cfg["kafka"]["local_listen"]
+            broker = LocalBroker(state, port=port, host=host, heap=cfg["kafka"]["local_heap"])
+            log.info("starting the local Kafka broker on %s:%d", host, port)
+            broker.start()
+            bootstrap = broker.bootstrap
+        settings = kafka_settings(cfg, bootstrap)
+        specs = default_specs(cfg["kafka"]["partitions"], max(1, int(cfg["kafka"]["raw_retention"] // 86400)))
+        created = ensure_topics(settings, specs)
+        if created:
+            log.info("created topics: %s", ", ".join(created))
+        registry = CollectorRegistry(auto_describe=True)
+        Gauge("vigie_up", "1 while vigie up runs", registry=registry).set(1)
+        startup = Gauge("vigie_startup_seconds", "Time from start to ready", registry=registry)
+        runtime = Runtime(cfg, settings, registry)
+        sup = Supervisor(registry)
+        for factory in service_factories():
+            for name, run in factory(runtime):
+                sup.add(name, run)
+        if cfg["metrics"]["enabled"]:
+            host, port = cfg["metrics"]["listen"]
+            httpd, _ = start_http_server(port, addr=host, registry=registry)
+            log.info("metrics on http://%s:%d/metrics", host, port)
+        elapsed = time.monotonic() - t0
+        startup.set(elapsed)
+        log.info("vigie up: ready in %.2f s with services: %s", elapsed,
+                 ", ".join(s.name for s in sup.services) or "(none configured)")
+        if ready:
+            ready(elapsed)
+        asyncio.run(_serve(sup))
+        log.info("vigie up: stopped cleanly")
+        return 0
+    finally:
+        if runtime is not None:
+            runtime.close()
+        if httpd is not None:
+            httpd.shutdown()
+        if broker is not None:
+            log.info("stopping the local Kafka broker")
+            broker.stop()
+        lock.release()
+
+
+async def _serve(sup: Supervisor) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, sup.stop)
+    await sup.run()
