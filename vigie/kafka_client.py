@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,9 +85,13 @@ class KafkaSink:
 
     When the broker is away librdkafka keeps records in its queue and retries forever
     (message.timeout.ms=0); once the budget is spent produce() raises BufferFull so that TCP
-    and HTTP listeners push back and UDP listeners count a drop. A background thread serves
-    delivery reports.
+    and HTTP listeners push back and UDP listeners count a drop. Delivery reports reach Python
+    only for errors (a per-record callback halves the throughput); produce latency is sampled:
+    every 512th record's enqueue time is kept and observed once the producer's queue has
+    drained past it (librdkafka acknowledges a partition's records in order).
     """
+
+    SAMPLE_EVERY = 512
 
     def __init__(
         self,
@@ -109,6 +114,8 @@ class KafkaSink:
                 "queue.buffering.max.messages": 2_000_000,
                 "compression.type": "lz4",
                 "batch.size": 1_000_000,
+                "delivery.report.only.error": True,
+                "on_delivery": self._report_error,
             }
         )
         conf.update(extra or {})
@@ -117,6 +124,9 @@ class KafkaSink:
         self._names: dict[str, str] = {}
         self._on_delivered = on_delivered
         self._on_failed = on_failed
+        self.produced = 0
+        self.failed = 0
+        self._samples: deque[tuple[int, float, str]] = deque()
         self._room = threading.Event()
         self._room.set()
         self._stop = threading.Event()
@@ -126,6 +136,26 @@ class KafkaSink:
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.05)
+            self._drain_samples()
+            if not self._room.is_set() and len(self._producer) < 0.9 * self._max_queued():
+                self._room.set()
+
+    def _max_queued(self) -> int:
+        return 2_000_000
+
+    def _drain_samples(self) -> None:
+        if not self._samples:
+            return
+        acked = self.produced - len(self._producer)
+        now = time.monotonic()
+        while self._samples and self._samples[0][0] <= acked:
+            _, t, topic = self._samples.popleft()
+            if self._on_delivered:
+                self._on_delivered(topic, now - t)
+
+    def delivered(self) -> int:
+        """Records the broker has acknowledged (or refused) so far."""
+        return self.produced - len(self._producer) - self.failed
 
     def _name(self, logical: str) -> str:
         name = self._names.get(logical)
@@ -133,32 +163,30 @@ class KafkaSink:
             name = self._names[logical] = self.settings.topic(logical)
         return name
 
-    def _report(self, err: KafkaError | None, msg: Any) -> None:
-        self._room.set()
-        logical = msg.topic().removeprefix(self.settings.topic_prefix)
-        if err is not None:
-            log.error("delivery to %s failed: %s", msg.topic(), err)
-            if self._on_failed:
-                self._on_failed(logical, str(err))
-        elif self._on_delivered:
-            _, ts = msg.timestamp()
-            self._on_delivered(logical, max(0.0, time.time() - ts / 1000.0))
+    def _report_error(self, err: KafkaError | None, msg: Any) -> None:
+        if err is None:
+            return
+        self.failed += 1
+        log.error("delivery to %s failed: %s", msg.topic(), err)
+        if self._on_failed:
+            self._on_failed(msg.topic().removeprefix(self.settings.topic_prefix), str(err))
 
     def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()) -> None:
         """Queue one record; raises BufferFull when librdkafka's queue is full."""
         try:
-            self._producer.produce(
-                self._name(topic), value, key, headers=list(headers) or None, on_delivery=self._report
-            )
+            self._producer.produce(self._name(topic), value, key, headers=headers or None)
         except BufferError as exc:
             self._room.clear()
             raise BufferFull(str(exc)) from exc
+        self.produced += 1
+        if not self.produced % self.SAMPLE_EVERY:
+            self._samples.append((self.produced, time.monotonic(), topic))
 
     def has_room(self) -> bool:
         return self._room.is_set()
 
     def wait_for_room(self, timeout: float) -> bool:
-        """Block up to timeout seconds until a delivery report frees room."""
+        """Block up to timeout seconds until the producer's queue has drained below 90 %."""
         return self._room.wait(timeout)
 
     def pending(self) -> int:
@@ -173,6 +201,7 @@ class KafkaSink:
         remaining = self._producer.flush(timeout)
         self._stop.set()
         self._poller.join(timeout=1.0)
+        self._drain_samples()
         return remaining
 
 

@@ -71,11 +71,11 @@ class Runtime:
     def sink(self) -> KafkaSink:
         """The one idempotent producer all intake services write through (created on first use)."""
         if self._sink is None:
-            from vigie.metrics import delivery_callbacks
+            from vigie.metrics import SinkCollector, latency_observer
 
-            delivered, failed = delivery_callbacks(self.registry)
             self._sink = KafkaSink(self.settings, buffer_bytes=self.cfg["kafka"]["producer_buffer_mb"] << 20,
-                                   on_delivered=delivered, on_failed=failed)
+                                   on_delivered=latency_observer(self.registry))
+            self.registry.register(SinkCollector(self._sink))
         return self._sink
 
     def close(self) -> None:
