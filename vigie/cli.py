@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         archive_cli = None
     if archive_cli is not None and hasattr(archive_cli, "add_arguments"):
         archive = with_config(sub.add_parser("archive", help="auditors' access to the connection-log archive"))
-        archive_cli.add_arguments(archive.add_subparsers(dest="archive_verb", required=True), with_config)
+        archive_cli.add_arguments(archive.add_subparsers(dest="archive_verb", required=True))
     return parser
 
 

@@ -221,7 +221,7 @@ SNMP_USER = Table({
     "name": (string(), None),
     "auth_protocol": (string(("none", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512")), "SHA"),
     "auth_key_env": (env_name(), None),
-    "priv_protocol": (string(("none", "DES", "AES", "AES-192", "AES-256")), "AES"),
+    "priv_protocol": (string(("none", "DES", "3DES", "AES", "AES-192", "AES-256", "AES-192-C", "AES-256-C")), "AES"),
     "priv_key_env": (env_name(), None),
     "engine_id": (string(pattern=r"(0x)?[0-9A-Fa-f]{10,64}"), None),
 })

@@ -60,4 +60,41 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
     return out
 
 
-FACTORIES: list[Callable[[Runtime], list[tuple[str, Any]]]] = [check_services]
+def syslog_services(rt: Runtime) -> list[tuple[str, Run]]:
+    """One listener per [[syslog.listeners]] entry, all sharing one metrics collector."""
+    from vigie.producers.syslog.listeners import ListenerSettings, make_listener
+    from vigie.producers.syslog.metrics import SyslogMetrics
+
+    cfg = rt.cfg["syslog"]
+    if not cfg["enabled"]:
+        return []
+    metrics = SyslogMetrics(rt.registry)
+    out: list[tuple[str, Run]] = []
+    for lst in cfg["listeners"]:
+        settings = ListenerSettings(
+            name=lst["name"], transport=lst["transport"], host=lst["listen"][0], port=lst["listen"][1],
+            max_message_size=lst["max_message_size"], max_connections=lst["max_connections"],
+            idle_timeout=lst["idle_timeout"], certfile=lst["certfile"], keyfile=lst["keyfile"], cafile=lst["cafile"],
+        )
+        listener = make_listener(settings, rt.sink, metrics)
+        out.append((f"syslog-{settings.name}", listener.run))
+    return out
+
+
+def snmp_services(rt: Runtime) -> list[tuple[str, Run]]:
+    """The SNMP trap and INFORM receiver (v1, v2c, v3 USM)."""
+    from vigie.producers.snmp.receiver import run_trap_receiver
+    from vigie.producers.snmp.settings import TrapSettings
+
+    cfg = rt.cfg["snmp"]
+    if not cfg["enabled"]:
+        return []
+    settings = TrapSettings.from_mapping(cfg)
+
+    async def run(stop: asyncio.Event) -> None:
+        await run_trap_receiver(settings, rt.sink, rt.registry, stop)
+
+    return [("snmp-traps", run)]
+
+
+FACTORIES: list[Callable[[Runtime], list[tuple[str, Any]]]] = [syslog_services, snmp_services, check_services]

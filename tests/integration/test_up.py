@@ -36,6 +36,19 @@ def _wait_metrics(url: str, proc: subprocess.Popen, timeout: float) -> str:
     raise AssertionError(f"no /metrics at {url} within {timeout} s")
 
 
+def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Services bind in the background after start-up; wait until the TCP port accepts."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+
+
 def _write_config(tmp_path: Path, bootstrap: str, metrics_port: int, prefix: str) -> Path:
     conf = tmp_path / "vigie.toml"
     conf.write_text(
@@ -99,4 +112,76 @@ def test_up_starts_and_stops_its_own_broker(tmp_path: Path) -> None:
             socket.create_connection(("127.0.0.1", kport), timeout=1).close()
     finally:
         if proc.poll() is None:
+            proc.kill()
+
+
+def _consume_all(settings: KafkaSettings, logical: str, want: int, timeout: float = 60) -> list:
+    from vigie.kafka_client import make_consumer
+
+    consumer = make_consumer(settings, f"up-check-{logical}")
+    consumer.subscribe([settings.topic(logical)])
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        got.extend(m for m in consumer.consume(500, 0.5) if m.error() is None)
+    consumer.close()
+    return got
+
+
+@pytest.mark.peer
+def test_up_runs_intake_services_into_kafka(broker: KafkaSettings, tmp_path: Path) -> None:
+    from tests.tools import require_tool
+
+    logger = require_tool("logger")
+    curl = require_tool("curl")
+    snmptrap = require_tool("snmptrap")
+    mport, sport, hport, tport = free_port(), free_port(), free_port(), free_port()
+    prefix = f"up-svc-{sport}."
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(
+        f'state_dir = "{tmp_path / "state"}"\n'
+        f'[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\ntopic_prefix = "{prefix}"\n'
+        f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'
+        f'[[syslog.listeners]]\nname = "udp"\ntransport = "udp"\nlisten = "127.0.0.1:{sport}"\n'
+        f'[[syslog.listeners]]\nname = "tcp"\ntransport = "tcp"\nlisten = "127.0.0.1:{sport}"\n'
+        f'[snmp]\nlisten = "127.0.0.1:{tport}"\ncommunities = ["public"]\n[archive]\nenabled = false\n'
+        f'[checks]\nhttp_enabled = true\nhttp_listen = "127.0.0.1:{hport}"\ntoken_env = "VIGIE_T_TOKEN"\n'
+    )
+    proc = _vigie("up", "--config", str(conf), env=dict(os.environ, VIGIE_T_TOKEN="tok-123"))
+    try:
+        _wait_metrics(f"http://127.0.0.1:{mport}/metrics", proc, 60)
+        _wait_port(sport, proc)
+        _wait_port(hport, proc)
+        for transport in ("--udp", "--tcp"):
+            subprocess.run([logger, "--server", "127.0.0.1", "--port", str(sport), transport, "--rfc5424",
+                            "-t", "vigie-test", f"hello over {transport[2:]}"], check=True)
+        body = '{"host": "web1", "service": "HTTP", "status": 2, "output": "HTTP CRITICAL - down|time=3s;1;2"}'
+        out = subprocess.run([curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer tok-123",
+                              "-H", "Content-Type: application/json", "--data", body,
+                              f"http://127.0.0.1:{hport}/api/v1/checks"], capture_output=True, text=True)
+        assert out.stdout in ("200", "202"), out
+        settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=prefix)
+        syslog = _consume_all(settings, "raw.syslog", 2)
+        texts = sorted(m.value().decode() for m in syslog)
+        assert any("hello over udp" in t for t in texts) and any("hello over tcp" in t for t in texts)
+        assert sorted(dict(m.headers())["transport"] for m in syslog) == [b"tcp", b"udp"]
+        checks = _consume_all(settings, "raw.checks", 1)
+        from vigie.schemas.codec import loads
+        from vigie.schemas.validate import validate
+
+        value = loads(checks[0].value())
+        validate(value)
+        assert (value["host"], value["status"], value["perfdata"][0]["label"]) == ("web1", 2, "time")
+        subprocess.run([snmptrap, "-v", "2c", "-c", "public", f"127.0.0.1:{tport}", "", "1.3.6.1.6.3.1.1.5.3",
+                        "1.3.6.1.2.1.2.2.1.1.3", "i", "3"], check=True)
+        trap = loads(_consume_all(settings, "raw.traps", 1)[0].value())
+        validate(trap)
+        assert trap["trap_name"] == "IF-MIB::linkDown" and trap["varbinds"][0]["value"] == 3
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read().decode()
+        assert 'vigie_syslog_received_total{listener="udp",transport="udp"} 1.0' in metrics
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
             proc.kill()

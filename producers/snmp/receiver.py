@@ -1,0 +1,497 @@
+"""The SNMP trap receiver: UDP listener that writes v1/v2c/v3 traps and INFORMs to raw.traps and rejects to deadletter.
+
+v1/v2c messages are decoded by the fast BER decoder (ber.py) and checked against the community allow-list
+here; INFORMs are acknowledged after the record was accepted by the sink. v3 messages go, synchronously,
+through a pysnmp 7 engine (USM: authentication, privacy, time windows, discovery) that shares the socket;
+its rejections are read from the engine's usmStats counters around each message. Nothing a peer sends can
+stop the receiver: every failure is counted (vigie_snmp_rejected_total{reason}) and dead-lettered with
+the datagram's bytes. Keys are read from the environment at start and never logged or written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from vigie.producers.snmp import ber
+from vigie.producers.snmp.mibnames import MibResolver
+from vigie.producers.snmp.settings import TrapSettings, V3User
+from vigie.producers.snmp.traps import (
+    TrapError,
+    community_text,
+    from_pysnmp,
+    peer_text,
+    trap_value,
+    v1_value,
+)
+from vigie.schemas.codec import dumps, rfc3339
+from vigie.sink import BufferFull, RecordSink, dead_letter
+from vigie.topics import RAW_TRAPS
+
+log = logging.getLogger(__name__)
+
+STAGE = "snmp.receive"
+
+# usmStats / MPD / SNMPv2-MIB counters the pysnmp engine bumps when it refuses a v3 message -> reason label.
+_ENGINE_COUNTERS = (
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames", "unknown_user"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests", "wrong_digest"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors", "decryption_error"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownEngineIDs", "unknown_engine_id"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsNotInTimeWindows", "not_in_time_window"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnsupportedSecLevels", "unsupported_security_level"),
+    ("__SNMP-MPD-MIB", "snmpUnknownSecurityModels", "unknown_security_model"),
+    ("__SNMP-MPD-MIB", "snmpInvalidMsgs", "undecodable"),
+    ("__SNMP-MPD-MIB", "snmpUnknownPDUHandlers", "unexpected_pdu"),
+    ("__SNMPv2-MIB", "snmpInASNParseErrs", "undecodable"),
+)
+
+_BATCH = 256
+
+_SECURITY_LEVELS = {1: "noAuthNoPriv", 2: "authNoPriv", 3: "authPriv"}
+
+
+def _auth_protocols() -> dict[str, Any]:
+    from pysnmp.entity import config
+
+    return {
+        "none": config.USM_AUTH_NONE,
+        "MD5": config.USM_AUTH_HMAC96_MD5,
+        "SHA": config.USM_AUTH_HMAC96_SHA,
+        "SHA-224": config.USM_AUTH_HMAC128_SHA224,
+        "SHA-256": config.USM_AUTH_HMAC192_SHA256,
+        "SHA-384": config.USM_AUTH_HMAC256_SHA384,
+        "SHA-512": config.USM_AUTH_HMAC384_SHA512,
+    }
+
+
+def _priv_protocols() -> dict[str, Any]:
+    from pysnmp.entity import config
+
+    return {
+        "none": config.USM_PRIV_NONE,
+        "DES": config.USM_PRIV_CBC56_DES,
+        "3DES": config.USM_PRIV_CBC168_3DES,
+        "AES": config.USM_PRIV_CFB128_AES,
+        "AES-192": config.USM_PRIV_CFB192_AES_BLUMENTHAL,
+        "AES-256": config.USM_PRIV_CFB256_AES_BLUMENTHAL,
+        "AES-192-C": config.USM_PRIV_CFB192_AES,
+        "AES-256-C": config.USM_PRIV_CFB256_AES,
+    }
+
+
+class TrapMetrics:
+    """The receiver's Prometheus counters, in the given registry (a private one by default)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.received = Counter(
+            "vigie_snmp_traps",
+            "Notifications written to raw.traps, by SNMP version and PDU (trap, inform)",
+            ["version", "pdu"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "vigie_snmp_rejected",
+            "Datagrams refused and dead-lettered, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.dropped = Counter(
+            "vigie_snmp_dropped",
+            "Notifications lost because the sink was full (UDP cannot push back)",
+            ["topic"],
+            registry=self.registry,
+        )
+
+
+class _Datagram:
+    """The v3 datagram the engine is processing, so its callback knows the bytes and the peer."""
+
+    __slots__ = ("data", "peer", "delivered")
+
+    def __init__(self, data: bytes, peer: tuple[str, int]) -> None:
+        self.data = data
+        self.peer = peer
+        self.delivered = False
+
+
+def _make_transport_class(base: type) -> type:
+    """A pysnmp UDP transport that sends through the receiver's socket; the receiver reads the socket itself."""
+
+    class TapTransport(base):  # type: ignore[misc, valid-type]
+        receiver: TrapReceiver
+
+        def send_message(self, outgoingMessage: bytes, transportAddress: Any) -> None:
+            self.receiver._sendto(bytes(outgoingMessage), tuple(transportAddress))
+
+    return TapTransport
+
+
+class TrapReceiver:
+    """One UDP listener for SNMP notifications; start() binds, stop() closes. Not thread-safe (one event loop)."""
+
+    def __init__(
+        self,
+        settings: TrapSettings,
+        sink: RecordSink,
+        registry: CollectorRegistry | None = None,
+        resolver: MibResolver | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        settings.validate()
+        self.settings = settings
+        self.sink = sink
+        self.metrics = TrapMetrics(registry)
+        self.resolver = resolver if resolver is not None else MibResolver.standard(settings.mib_dirs)
+        self._environ = os.environ if environ is None else environ
+        self._communities = frozenset(settings.communities)
+        self._engine: Any = None
+        self._transport: Any = None
+        self._counters: list[tuple[Any, str]] = []
+        self._current: _Datagram | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.address: tuple[str, int] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the socket and set up the v3 engine; raises OSError or ValueError (a key variable unset)."""
+        from pysnmp.carrier.asyncio.dgram import udp, udp6
+        from pysnmp.entity import config, engine
+        from pysnmp.proto import rfc1902
+
+        users = [(u, *u.keys(self._environ)) for u in self.settings.v3_users]  # fail early on a missing key
+        six = ":" in self.settings.host
+        sock = socket.socket(socket.AF_INET6 if six else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.settings.recv_buffer)
+            sock.bind((self.settings.host, self.settings.port))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.address = sock.getsockname()[:2]
+
+        engine_id = self.settings.engine_id
+        self._engine = engine.SnmpEngine(
+            snmpEngineID=rfc1902.OctetString(hexValue=engine_id.lower().removeprefix("0x"))
+            if engine_id
+            else None
+        )
+        transport_cls = _make_transport_class(udp6.Udp6AsyncioTransport if six else udp.UdpAsyncioTransport)
+        transport = transport_cls()
+        transport.receiver = self
+        domain = udp6.DOMAIN_NAME if six else udp.DOMAIN_NAME
+        config.add_transport(self._engine, domain, transport)
+        self._transport = transport
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._read_ready)
+        for user, auth_key, priv_key in users:
+            self._add_user(user, auth_key, priv_key)
+        self._engine.message_dispatcher.register_context_engine_id(
+            b"", _notification_pdu_types(), self._process_v3_pdu
+        )
+        builder = self._engine.get_mib_builder()
+        self._counters = [
+            (builder.import_symbols(mod, sym)[0], reason) for mod, sym, reason in _ENGINE_COUNTERS
+        ]
+        log.info(
+            "snmp: listening on %s:%d (%d communities, %d v3 users, %d MIB names)",
+            self.address[0],
+            self.address[1],
+            len(self._communities),
+            len(users),
+            len(self.resolver),
+        )
+
+    def _add_user(self, user: V3User, auth_key: str | None, priv_key: str | None) -> None:
+        """Register a USM user for the local engine (INFORMs) and for each sender engine it traps from."""
+        from pysnmp.entity import config
+        from pysnmp.proto import rfc1902
+
+        auth = _auth_protocols()[user.auth_protocol]
+        priv = _priv_protocols()[user.priv_protocol]
+        config.add_v3_user(self._engine, user.name, auth, auth_key, priv, priv_key)
+        if user.engine_id:
+            config.add_v3_user(
+                self._engine,
+                user.name,
+                auth,
+                auth_key,
+                priv,
+                priv_key,
+                securityEngineId=rfc1902.OctetString(hexValue=user.engine_id.lower().removeprefix("0x")),
+            )
+
+    async def stop(self) -> None:
+        """Close the socket and the engine; records already produced stay with the sink."""
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        if self._engine is not None:
+            with contextlib.suppress(Exception):
+                self._engine.close_dispatcher()
+            self._engine = None
+        self._transport = None
+
+    # --- datagrams -------------------------------------------------------------------------------------
+
+    def _read_ready(self) -> None:
+        """Drain the socket (up to a batch per wake-up: one loop iteration per datagram would halve throughput)."""
+        sock = self._sock
+        for _ in range(_BATCH):
+            if sock is None:
+                return
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ECONNREFUSED left by an ICMP error to an earlier reply
+                log.debug("snmp: recvfrom: %s", exc)
+                continue
+            try:
+                self._on_datagram(data, addr)
+            except Exception:  # the receiver must outlive any bug a peer can trigger
+                log.exception("snmp: unexpected error on a datagram from %s", addr[:2])
+                with contextlib.suppress(Exception):
+                    self.metrics.rejected.labels("internal_error").inc()
+                    dead_letter(
+                        self.sink,
+                        str(addr[0]),
+                        STAGE,
+                        "internal_error",
+                        data,
+                        {"peer": peer_text((str(addr[0]), int(addr[1]))), "reason": "internal_error"},
+                    )
+
+    def _sendto(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        """Send an INFORM acknowledgement or a v3 Report; a full socket buffer drops it (the peer retries)."""
+        if self._sock is None:
+            return
+        try:
+            self._sock.sendto(data, addr)
+        except OSError as exc:
+            log.debug("snmp: sendto %s: %s", addr[:2], exc)
+
+    def _on_datagram(self, data: bytes, addr: Any) -> None:
+        """Route one datagram: v1/v2c to the fast path, v3 to the engine, the rest to deadletter."""
+        peer = (str(addr[0]), int(addr[1]))
+        try:
+            version = ber.peek_version(data)
+        except ber.BerError as exc:
+            self._reject("undecodable", str(exc), data, peer)
+            return
+        if version in (0, 1):
+            self._fast_path(data, addr, peer)
+        elif version == 3:
+            self._via_engine(data, addr, peer)
+        else:
+            self._reject("bad_version", f"SNMP version {version}", data, peer)
+
+    def _fast_path(self, data: bytes, addr: Any, peer: tuple[str, int]) -> None:
+        try:
+            msg = ber.decode(data)
+        except ber.BerError as exc:
+            self._reject("undecodable", str(exc), data, peer)
+            return
+        community = community_text(msg.community)
+        if community not in self._communities:
+            self._reject("unknown_community", "community not in the allow-list", data, peer)
+            return
+        try:
+            if msg.version == 0 and msg.pdu_type == ber.TRAP_V1:
+                value = v1_value(
+                    enterprise=msg.enterprise,
+                    agent_addr=msg.agent_addr,
+                    generic=msg.generic,
+                    specific=msg.specific,
+                    timestamp=msg.timestamp,
+                    varbinds=msg.varbinds,
+                    community=community,
+                    peer=peer,
+                    received_at=rfc3339(),
+                    resolver=self.resolver,
+                )
+                pdu = "trap"
+            elif msg.version == 1 and msg.pdu_type in (ber.TRAP_V2, ber.INFORM):
+                pdu = "inform" if msg.pdu_type == ber.INFORM else "trap"
+                value = trap_value(
+                    version=1,
+                    pdu=pdu,
+                    varbinds=msg.varbinds,
+                    peer=peer,
+                    received_at=rfc3339(),
+                    resolver=self.resolver,
+                    community=community,
+                )
+            else:
+                name = ber.PDU_NAMES.get(msg.pdu_type, hex(msg.pdu_type))
+                self._reject(
+                    "unexpected_pdu", f"{name} PDU in an SNMP v{msg.version + 1} message", data, peer
+                )
+                return
+        except TrapError as exc:
+            self._reject("malformed_trap", str(exc), data, peer)
+            return
+        if self._produce(value, "v1" if msg.version == 0 else "v2c", pdu) and pdu == "inform":
+            # acknowledged only once the sink took it: a full sink makes the sender retry
+            self._sendto(ber.inform_response(msg), addr)
+
+    def _via_engine(self, data: bytes, addr: Any, peer: tuple[str, int]) -> None:
+        """Let the pysnmp engine authenticate/decrypt; a message it drops is classified from its counters."""
+        before = [int(c.syntax) for c, _ in self._counters]
+        current = self._current = _Datagram(data, peer)
+        try:
+            self._transport._callback_function(self._transport, addr, data)
+        except Exception as exc:  # pysnmp raising on hostile input
+            if not current.delivered:
+                self._reject("undecodable", f"{type(exc).__name__}: {exc}", data, peer)
+            return
+        finally:
+            self._current = None
+        if current.delivered:
+            return
+        reasons = [
+            reason for (c, reason), b in zip(self._counters, before, strict=True) if int(c.syntax) != b
+        ]
+        try:
+            engine_id, user, _ = ber.v3_header(data)
+        except ber.BerError:
+            engine_id, user = b"", b""
+        if reasons == ["unknown_engine_id"] and not user:
+            return  # an engine-ID discovery probe (RFC 3414 4): the engine sent its Report, nothing was lost
+        if not reasons:
+            return  # e.g. a Report or Response to nothing we sent: not a notification, nothing to keep
+        detail = f"user {community_text(user)!r}, engine {engine_id.hex() or '-'}"
+        self._reject(reasons[0], detail, data, peer)
+
+    def _process_v3_pdu(
+        self,
+        snmpEngine: Any,
+        messageProcessingModel: int,
+        securityModel: int,
+        securityName: Any,
+        securityLevel: int,
+        contextEngineId: Any,
+        contextName: Any,
+        pduVersion: int,
+        PDU: Any,
+        maxSizeResponseScopedPDU: int,
+        stateReference: Any,
+    ) -> None:
+        """Called by the engine for an authenticated v3 notification; INFORMs are answered once the sink took them."""
+        from pysnmp.proto import error, rfc3411
+        from pysnmp.proto.api import v2c
+
+        current = self._current
+        if current is None:  # pragma: no cover - the engine only calls back inside _via_engine
+            return
+        current.delivered = True
+        data, peer = current.data, current.peer
+        pdu = "inform" if PDU.tagSet == v2c.InformRequestPDU.tagSet else "trap"
+        try:
+            engine_id, _, _ = ber.v3_header(data)
+        except ber.BerError:
+            engine_id = b""
+        try:
+            value = trap_value(
+                version=3,
+                pdu=pdu,
+                varbinds=from_pysnmp(v2c.apiPDU.get_varbinds(PDU)),
+                peer=peer,
+                received_at=rfc3339(),
+                resolver=self.resolver,
+                user=str(securityName),
+                attributes={
+                    "security_level": _SECURITY_LEVELS.get(int(securityLevel), str(securityLevel)),
+                    "engine_id": engine_id.hex(),
+                    "context_engine_id": bytes(contextEngineId).hex(),
+                    "context_name": str(contextName),
+                },
+            )
+        except TrapError as exc:
+            self._reject("malformed_trap", str(exc), data, peer)
+            return
+        if not self._produce(value, "v3", pdu) or PDU.tagSet not in rfc3411.CONFIRMED_CLASS_PDUS:
+            return
+        rsp = v2c.apiPDU.get_response(PDU)
+        v2c.apiPDU.set_error_status(rsp, 0)
+        v2c.apiPDU.set_error_index(rsp, 0)
+        v2c.apiPDU.set_varbinds(rsp, v2c.apiPDU.get_varbinds(PDU))
+        try:
+            snmpEngine.message_dispatcher.return_response_pdu(
+                snmpEngine,
+                messageProcessingModel,
+                securityModel,
+                securityName,
+                securityLevel,
+                contextEngineId,
+                contextName,
+                pduVersion,
+                rsp,
+                maxSizeResponseScopedPDU,
+                stateReference,
+                {},
+            )
+        except error.StatusInformation as exc:
+            log.warning("snmp: could not acknowledge a v3 INFORM from %s:%d: %s", peer[0], peer[1], exc)
+
+    # --- output ----------------------------------------------------------------------------------------
+
+    def _produce(self, value: dict[str, Any], version: str, pdu: str) -> bool:
+        try:
+            self.sink.produce(RAW_TRAPS, dumps(value), key=value["agent_address"].encode())
+        except BufferFull:
+            self.metrics.dropped.labels(RAW_TRAPS).inc()
+            return False
+        self.metrics.received.labels(version, pdu).inc()
+        return True
+
+    def _reject(self, reason: str, detail: str, data: bytes, peer: tuple[str, int]) -> None:
+        """Count and dead-letter a refused datagram with its exact bytes; never raises."""
+        self.metrics.rejected.labels(reason).inc()
+        origin = {"peer": peer_text(peer), "reason": reason}
+        if self.address is not None:
+            origin["listener"] = peer_text(self.address)
+        try:
+            dead_letter(self.sink, peer[0], STAGE, f"{reason}: {detail}", data, origin)
+        except BufferFull:
+            self.metrics.dropped.labels("deadletter").inc()
+        log.debug("snmp: rejected a datagram from %s:%d: %s", peer[0], peer[1], reason)
+
+
+def _notification_pdu_types() -> tuple[Any, ...]:
+    from pysnmp.proto.api import v2c
+
+    return (v2c.SNMPv2TrapPDU.tagSet, v2c.InformRequestPDU.tagSet)
+
+
+async def run_trap_receiver(
+    settings: TrapSettings,
+    sink: RecordSink,
+    registry: CollectorRegistry | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run a TrapReceiver until `stop` is set (or the task is cancelled): the entry point for `vigie up`."""
+    receiver = TrapReceiver(settings, sink, registry)
+    await receiver.start()
+    try:
+        if stop is None:
+            await asyncio.Event().wait()
+        else:
+            await stop.wait()
+    finally:
+        await receiver.stop()

@@ -1,0 +1,624 @@
+"""Syslog parser: turns the bytes of one syslog message (RFC 5424, RFC 3164/BSD, Cisco IOS/ASA) into a flat dict.
+
+Output (always the same keys, see KEYS):
+
+- pri, facility, severity: ints (null when the message has no valid PRI; for a Cisco message
+  without PRI, severity falls back to the severity of the %FAC-SEV-MNEMONIC).
+- version: the RFC 5424 version (1), null for other dialects.
+- timestamp: RFC 3339 string normalised to UTC, always with microseconds and a Z suffix
+  ("2024-01-15T09:01:02.123000Z", the same shape as vigie.schemas.codec.rfc3339), so strings
+  sort in time order; null when absent or invalid. Timestamps that carry no zone (BSD, ISO
+  without offset, Cisco without a zone name, FortiGate without tz=) are taken as UTC. BSD
+  timestamps have no year: the year that puts the time closest to received_at is chosen.
+- hostname, app_name, procid, msgid: str or null (RFC 5424 NILVALUE "-" gives null).
+- structured_data: {sd-id: {param: value}} or null; a param repeated inside one element
+  (allowed by RFC 5424, e.g. origin ip=) becomes a list of values.
+- msg: str (UTF-8 decoded with replacement, leading BOM removed, trailing CR/LF/NUL removed);
+  for "unknown" it is the whole text after the PRI.
+- dialect: "rfc5424", "rfc3164", "cisco" or "unknown".
+- errors: short strings saying what was malformed or recovered (empty list when clean).
+- cisco: null, or for dialect "cisco" {seq, facility, severity, mnemonic, clock_mark, uptime}.
+  For Cisco messages app_name is the facility ("LINK", "ASA") and msgid the mnemonic
+  ("UPDOWN", "302013"), msg the text after "%FAC-SEV-MNEMONIC:".
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+KEYS: tuple[str, ...] = (
+    "pri", "facility", "severity", "version", "timestamp", "hostname", "app_name", "procid",
+    "msgid", "structured_data", "msg", "dialect", "errors", "cisco",
+)
+
+# RFC 5424 field length limits.
+_MAX_HOSTNAME = 255
+_MAX_APP_NAME = 48
+_MAX_PROCID = 128
+_MAX_MSGID = 32
+
+_LEAD_WS = " \t\r\n\x00"
+_TRAIL = "\r\n\x00"
+_BOM = "\ufeff"
+_DIGITS = frozenset("0123456789")
+
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))
+}
+
+# Time zone names devices print (Cisco "clock timezone", show-timezone). Ambiguous names
+# (IST, CST for China...) take their most common network-gear meaning.
+_TZ_NAMES = {
+    "UTC": 0, "GMT": 0, "Z": 0, "UT": 0, "WET": 0, "WEST": 1, "BST": 1, "IST": 1,
+    "CET": 1, "MET": 1, "CEST": 2, "MEST": 2, "EET": 2, "EEST": 3, "MSK": 3,
+    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+    "AKST": -9, "AKDT": -8, "HST": -10, "AST": -4, "ADT": -3, "NST": -3.5, "NDT": -2.5,
+    "JST": 9, "KST": 9, "HKT": 8, "SGT": 8, "AWST": 8, "ACST": 9.5, "ACDT": 10.5,
+    "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13, "RET": 4, "GFT": -3, "NCT": 11,
+    "CAT": 2, "EAT": 3, "WAT": 1, "SAST": 2, "BRT": -3, "ART": -3,
+}
+_TZ_OFFSETS = {k: int(v * 3600) for k, v in _TZ_NAMES.items()}
+
+_PRI = re.compile(r"<(\d{1,3})>")
+# RFC 5424: VERSION SP then a timestamp or NILVALUE.
+_V5424 = re.compile(r"(\d{1,2}) (?=- |-$|\d{4}-)")
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?([Zz]|[+-]\d{2}(?::?\d{2})?)?"
+)
+# The strict RFC 3339 shape RFC 5424 senders use; anything looser goes through _ISO.
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:\d\d)")
+# BSD "Mmm dd hh:mm:ss", optionally a year after the day (Cisco/ASA) or after the time (Aruba).
+_BSD = re.compile(
+    r"([A-Za-z]{3}) +(\d{1,2})(?: (\d{4}))? (\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?: (\d{4}))?(?=\s|$)"
+)
+# Cisco clock: NX-OS puts the year first; IOS may show a zone name or offset after the time.
+_CTS = re.compile(
+    r"(?:(\d{4}) )?([A-Za-z]{3}) +(\d{1,2})(?: (\d{4}))? (\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?: ([A-Za-z]{1,6}|[+-]\d{2}:?\d{2}))?"
+)
+_BSD_NC = r"[A-Za-z]{3} +\d{1,2}(?: \d{4})? \d{1,2}:\d{2}:\d{2}(?:\.\d{1,9})?"
+_ISO_NC = r"\d{4}-\d{2}-\d{2}[Tt ]\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?"
+_CTS_NC = r"(?:\d{4} )?" + _BSD_NC + r"(?: [A-Za-z]{1,6}| [+-]\d{2}:?\d{2})?"
+_CISCO = re.compile(
+    # Relay/ASA header: "Jan 15 2024 10:01:02 fw01 : " or "Mar  1 18:46:11 router1 123: ".
+    r"(?:(?P<hts>" + _BSD_NC + "|" + _ISO_NC + r")\s+(?P<hhost>[^\s:]+)(?:\s:\s+|\s+(?=\d{1,10}:\s|%)))?"
+    r":?\s*"  # NX-OS and some ASA start with ": "
+    r"(?:(?P<seq>\d{1,10})\s*:\s+)?"
+    r"(?:(?P<dev>[A-Za-z][\w.\-]*):\s+)?"  # logging origin-id / device-id
+    r"(?:(?P<node>[A-Za-z0-9]+(?:/[A-Za-z0-9]+)+):)?"  # IOS-XR node RP/0/RSP0/CPU0:
+    r"(?:(?P<mark>[*.])?(?:(?P<cts>" + _CTS_NC + r")|(?P<up>\d{1,2}:\d{2}:\d{2}(?:\.\d{1,6})?|(?:\d{1,5}[ywdhm]){1,3}))\s*:\s*)?"
+    r"(?:(?P<proc>[A-Za-z][\w.\-]*)\[(?P<pid>\d{1,10})\]:\s*)?"  # IOS-XR process
+    r"%(?P<fac>[A-Z][A-Z0-9_]*(?:-[A-Z][A-Z0-9_]*)*)-(?P<sev>[0-7])-(?P<mn>[A-Za-z0-9_]+)\s?:\s?"
+    r"(?P<msg>.*)",
+    re.S,
+)
+# BSD TAG: "sshd[1234]: ", "su: ", HP ProCurve "00076 ports: "; without a colon only with a [pid].
+_TAG = re.compile(
+    r"(?:(?P<ev>\d{5}) (?=[^\s\[\]:]{1,128}: ))?(?P<tag>[^\s\[\]:]{1,128})(?:\[(?P<pid>[^\]\s]{0,128})\])?"
+    r"(?:(?P<colon>:)(?:[ \t]|$)|(?<=\])(?:[ \t]|$))"
+)
+# Fast path for the most common shape, "<PRI>Mmm dd hh:mm:ss host tag[pid]: msg"; it only
+# accepts what the general path would parse the same way (tests check this).
+_FAST3164 = re.compile(
+    r"<(\d{1,3})>([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?: (\d{4}))? (?!\d{4}(?:\s|$))"
+    r"([^\s\[\]:]+) ([^\s\[\]:]{1,128})(?:\[([^\]\s]{0,128})\])?:(?:[ \t]|$)"
+)
+_SD_ID = re.compile(r"\[([^\s=\]\"]+)")
+_SD_PARAM = re.compile(r" +([^\s=\]\"]+)=\"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.S)
+_SD_CLOSE = re.compile(r" *\]")
+_SD_UNESCAPE = re.compile(r"\\([\"\\\]])")
+_FGT = re.compile(r"date=(\d{4})-(\d{2})-(\d{2}) time=(\d{1,2}):(\d{2}):(\d{2})")
+_FGT_DEV = re.compile(r"\bdevname=\"?([^\"\s]+)")
+_FGT_TZ = re.compile(r"\btz=\"?([+-]\d{2}:?\d{2})")
+
+_OFFSET_CACHE: dict[str, int | None] = {"Z": 0, "z": 0}
+_DAY_ORD: dict[int, int] = {}
+_PREFIX: dict[int, str] = {}
+_DATE_ORD: dict[str, int] = {}
+_CLOSEST: dict[int, int] = {}
+_CACHE_MAX = 4096
+_TWO = tuple(f"{i:02d}" for i in range(100))  # zero-padded 00..99, faster than format specs
+_EPOCH_ORD = 719163  # date(1970, 1, 1).toordinal()
+_MAX_ORD = 3652059  # date.max.toordinal()
+
+
+def _offset(tz: str) -> int | None:
+    """Numeric offset ("+02:00", "+0200", "-05", "Z") in seconds; None when out of range."""
+    if tz in _OFFSET_CACHE:
+        return _OFFSET_CACHE[tz]
+    digits = tz[1:].replace(":", "")
+    hh, mm = int(digits[:2]), int(digits[2:4] or 0)
+    res = None if hh > 23 or mm > 59 else (hh * 3600 + mm * 60) * (-1 if tz[0] == "-" else 1)
+    if len(_OFFSET_CACHE) < 256:
+        _OFFSET_CACHE[tz] = res
+    return res
+
+
+def _ordinal(year: int, month: int, day: int) -> int:
+    """Proleptic ordinal of a calendar day, 0 when the day does not exist (cached: days repeat)."""
+    key = year * 10000 + month * 100 + day
+    o = _DAY_ORD.get(key)
+    if o is None:
+        try:
+            o = date(year, month, day).toordinal()
+        except ValueError:
+            o = 0
+        if len(_DAY_ORD) > _CACHE_MAX:
+            _DAY_ORD.clear()
+        _DAY_ORD[key] = o
+    return o
+
+
+def _prefix(o: int) -> str:
+    """"YYYY-MM-DDT" for an ordinal (cached)."""
+    p = _PREFIX.get(o)
+    if p is None:
+        p = date.fromordinal(o).isoformat() + "T"
+        if len(_PREFIX) > _CACHE_MAX:
+            _PREFIX.clear()
+        _PREFIX[o] = p
+    return p
+
+
+def _ref_ord(received_at: datetime | None) -> int:
+    """The UTC day of reception as an ordinal (today when not given; naive means UTC)."""
+    if received_at is None:
+        return int(time.time() // 86400) + _EPOCH_ORD
+    tz = received_at.tzinfo
+    if tz is not None and tz is not UTC:
+        received_at = received_at.astimezone(UTC)
+    return received_at.toordinal()
+
+
+def _closest(month: int, day: int, received_at: datetime | None) -> int:
+    """Ordinal of month/day in the year (previous, same, next) closest to the day of reception."""
+    ref = _ref_ord(received_at)
+    key = ref * 10000 + month * 100 + day
+    o = _CLOSEST.get(key)
+    if o is None:
+        y = date.fromordinal(ref).year
+        o = 0
+        for cand in (y, y - 1, y + 1):
+            c = _ordinal(cand, month, day)
+            if c and (not o or abs(c - ref) < abs(o - ref)):
+                o = c
+        if len(_CLOSEST) > _CACHE_MAX:
+            _CLOSEST.clear()
+        _CLOSEST[key] = o
+    return o
+
+
+def _usec(frac: str | None, errors: list[str]) -> int:
+    if not frac:
+        return 0
+    if len(frac) > 6:
+        errors.append("fractional seconds truncated to 6 digits")
+        frac = frac[:6]
+    return int(frac.ljust(6, "0"))
+
+
+def _stamp(
+    year: int | None, month: int, day: int, hh: int, mi: int, ss: int, us: int,
+    off: int, received_at: datetime | None, errors: list[str],
+) -> str | None:
+    """UTC timestamp string from local fields and an offset in seconds; no year: closest to received_at."""
+    if hh > 23 or mi > 59 or ss > 60:
+        errors.append("invalid timestamp")
+        return None
+    if ss == 60:  # leap second: kept inside the minute
+        ss, us = 59, 999999
+        errors.append("leap second clamped")
+    o = _closest(month, day, received_at) if year is None else _ordinal(year, month, day)
+    if not o:
+        errors.append("invalid timestamp")
+        return None
+    if off:
+        days, secs = divmod(hh * 3600 + mi * 60 + ss - off, 86400)
+        o += days
+        hh, secs = divmod(secs, 3600)
+        mi, ss = divmod(secs, 60)
+        if not 0 < o <= _MAX_ORD:
+            errors.append("invalid timestamp")
+            return None
+    return (
+        _prefix(o) + _TWO[hh] + ":" + _TWO[mi] + ":" + _TWO[ss] + "." + (str(us).zfill(6) if us else "000000") + "Z"
+    )
+
+
+def _date_ord(text: str) -> int:
+    """Ordinal of "YYYY-MM-DD" (0 when invalid), cached by the string itself."""
+    o = _DATE_ORD.get(text)
+    if o is None:
+        o = _ordinal(int(text[:4]), int(text[5:7]), int(text[8:10]))
+        if len(_DATE_ORD) > _CACHE_MAX:
+            _DATE_ORD.clear()
+        _DATE_ORD[text] = o
+    return o
+
+
+def _rfc3339(ts: str, received_at: datetime | None, errors: list[str]) -> str | None:
+    """RFC 5424 TIMESTAMP; the strict shape without offset arithmetic is a few string operations."""
+    m = _RFC3339.fullmatch(ts)
+    if m is None:
+        m2 = _ISO.fullmatch(ts)
+        if m2 is None:
+            errors.append("invalid timestamp")
+            return None
+        return _iso_ts(m2, received_at, errors)
+    day, hh, mi, ss, frac, tz = m.groups()
+    o = _date_ord(day)
+    if tz == "Z" and o and hh < "24" and mi < "60" and ss < "60":
+        return _prefix(o) + hh + ":" + mi + ":" + ss + "." + (frac.ljust(6, "0") if frac else "000000") + "Z"
+    off = _offset(tz)
+    if off is None:
+        errors.append("invalid offset, assumed UTC")
+        off = 0
+    return _stamp(int(day[:4]), int(day[5:7]), int(day[8:10]), int(hh), int(mi), int(ss),
+                  int(frac.ljust(6, "0")) if frac else 0, off, received_at, errors)
+
+
+def _iso_ts(m: re.Match[str], received_at: datetime | None, errors: list[str]) -> str | None:
+    """Timestamp from an _ISO match; no offset means UTC."""
+    y, mo, d, h, mi, s, frac, tz = m.groups()
+    if tz is None:
+        off: int | None = 0
+        errors.append("timestamp without offset, assumed UTC")
+    else:
+        off = _offset(tz)
+        if off is None:
+            errors.append("invalid offset, assumed UTC")
+            off = 0
+    return _stamp(int(y), int(mo), int(d), int(h), int(mi), int(s), _usec(frac, errors), off, received_at, errors)
+
+
+def _bsd_fields(
+    mon: str, day: str, year: str | None, h: str, mi: str, s: str, frac: str | None,
+    off: int, received_at: datetime | None, errors: list[str],
+) -> str | None:
+    month = _MONTHS.get(mon.lower())
+    if month is None:
+        errors.append("invalid timestamp")
+        return None
+    return _stamp(
+        int(year) if year else None, month, int(day), int(h), int(mi), int(s), _usec(frac, errors),
+        off, received_at, errors,
+    )
+
+
+def _cisco_ts(text: str, received_at: datetime | None, errors: list[str]) -> str | None:
+    """Cisco clock with optional year (before or after the day) and zone name or offset."""
+    m = _CTS.match(text)
+    if m is None:  # cannot happen: the caller matched the same pattern
+        errors.append("invalid timestamp")
+        return None
+    y1, mon, day, y2, h, mi, s, frac, tz = m.groups()
+    off: int | None = 0
+    if tz:
+        off = _offset(tz) if tz[0] in "+-" else _TZ_OFFSETS.get(tz.upper())
+        if off is None:
+            errors.append(f"unknown time zone {tz[:16]}, assumed UTC")
+            off = 0
+    return _bsd_fields(mon, day, y1 or y2, h, mi, s, frac, off, received_at, errors)
+
+
+def _any_ts(text: str, received_at: datetime | None, errors: list[str]) -> str | None:
+    m = _BSD.match(text)
+    if m:
+        mon, day, y1, h, mi, s, frac, y2 = m.groups()
+        return _bsd_fields(mon, day, y1 or y2, h, mi, s, frac, 0, received_at, errors)
+    m2 = _ISO.match(text)
+    if m2:
+        return _iso_ts(m2, received_at, errors)
+    return None
+
+
+def _unescape(value: str) -> str:
+    return _SD_UNESCAPE.sub(r"\1", value) if "\\" in value else value
+
+
+def _structured_data(text: str, errors: list[str]) -> tuple[dict[str, dict[str, Any]] | None, str]:
+    """Parse SD-ELEMENTs at the start of text; returns (sd, rest). Malformed SD stays in rest."""
+    sd: dict[str, dict[str, Any]] = {}
+    pos = 0
+    n = len(text)
+    while pos < n and text[pos] == "[":
+        m = _SD_ID.match(text, pos)
+        if m is None:
+            errors.append("malformed structured data")
+            return sd or None, text[pos:]
+        sd_id = m.group(1)
+        params: dict[str, Any] = {}
+        p = m.end()
+        while True:
+            pm = _SD_PARAM.match(text, p)
+            if pm is None:
+                break
+            name, value = pm.group(1), _unescape(pm.group(2))
+            old = params.get(name)
+            if old is None:
+                params[name] = value
+            elif isinstance(old, list):
+                old.append(value)
+            else:
+                params[name] = [old, value]
+            p = pm.end()
+        cm = _SD_CLOSE.match(text, p)
+        if cm is None:
+            errors.append("malformed structured data")
+            return sd or None, text[pos:]
+        if sd_id in sd:
+            errors.append("duplicate sd-id")
+            for k, v in params.items():
+                sd[sd_id].setdefault(k, v)
+        else:
+            sd[sd_id] = params
+        pos = cm.end()
+    rest = text[pos:]
+    if rest and rest[0] != " ":
+        errors.append("no space after structured data")
+        return sd, rest
+    return sd, rest[1:]
+
+
+def _nil(value: str | None, name: str, limit: int, errors: list[str]) -> str | None:
+    """RFC 5424 header field: NILVALUE to None; over-long values kept but reported."""
+    if value is None or value == "-":
+        return None
+    if value == "":
+        errors.append(f"empty {name}")
+        return None
+    if len(value) > limit:
+        errors.append(f"{name} too long")
+    return value
+
+
+def _result(
+    pri: int | None, version: int | None, timestamp: str | None, hostname: str | None,
+    app_name: str | None, procid: str | None, msgid: str | None, sd: dict | None, msg: str,
+    dialect: str, errors: list[str], cisco: dict | None = None, severity: int | None = None,
+) -> dict[str, Any]:
+    if msg and msg[0] == _BOM:
+        msg = msg[1:]
+    return {
+        "pri": pri,
+        "facility": None if pri is None else pri >> 3,
+        "severity": severity if pri is None else pri & 7,
+        "version": version,
+        "timestamp": timestamp,
+        "hostname": hostname,
+        "app_name": app_name,
+        "procid": procid,
+        "msgid": msgid,
+        "structured_data": sd,
+        "msg": msg,
+        "dialect": dialect,
+        "errors": errors,
+        "cisco": cisco,
+    }
+
+
+def _rfc5424(
+    pri: int | None, version: int, rest: str, received_at: datetime | None, errors: list[str]
+) -> dict[str, Any]:
+    if version != 1:
+        errors.append("unsupported version")
+    parts = rest.split(" ", 5)
+    if len(parts) < 6:
+        errors.append("truncated header")
+        parts += [None] * (6 - len(parts))  # type: ignore[list-item]
+    ts_s, host, app, procid, msgid, tail = parts
+    timestamp = None
+    if ts_s and ts_s != "-":
+        timestamp = _rfc3339(ts_s, received_at, errors)
+    elif ts_s == "":
+        errors.append("empty timestamp")
+    sd: dict | None = None
+    msg = ""
+    if tail:
+        if tail[0] == "-":
+            msg = tail[2:] if tail[1:2] == " " else tail[1:]
+            if len(tail) > 1 and tail[1] != " ":
+                errors.append("no space after structured data")
+        elif tail[0] == "[":
+            sd, msg = _structured_data(tail, errors)
+        else:
+            errors.append("missing structured data")
+            msg = tail
+    return _result(
+        pri, version, timestamp,
+        _nil(host, "hostname", _MAX_HOSTNAME, errors),
+        _nil(app, "app_name", _MAX_APP_NAME, errors),
+        _nil(procid, "procid", _MAX_PROCID, errors),
+        _nil(msgid, "msgid", _MAX_MSGID, errors),
+        sd, msg, "rfc5424", errors,
+    )
+
+
+def _cisco(
+    pri: int | None, m: re.Match[str], received_at: datetime | None, errors: list[str]
+) -> dict[str, Any]:
+    g = m.groupdict()
+    timestamp = None
+    if g["cts"]:
+        timestamp = _cisco_ts(g["cts"], received_at, errors)
+    elif g["hts"]:
+        timestamp = _any_ts(g["hts"], received_at, errors)
+    seq = g["seq"]
+    sev = int(g["sev"])
+    info = {
+        "seq": int(seq) if seq else None,
+        "facility": g["fac"],
+        "severity": sev,
+        "mnemonic": g["mn"],
+        "clock_mark": g["mark"],
+        "uptime": g["up"],
+    }
+    return _result(
+        pri, None, timestamp, g["dev"] or g["hhost"], g["fac"], g["pid"], g["mn"], None,
+        g["msg"], "cisco", errors, info, sev,
+    )
+
+
+def _bsd_body(
+    pri: int | None, timestamp: str | None, body: str, errors: list[str]
+) -> dict[str, Any]:
+    """After the timestamp: [HOSTNAME SP] [TAG[pid]: ] MSG; a first token that is a tag means no hostname."""
+    body = body.lstrip(" ")
+    first, _, after = body.partition(" ")
+    if not first:
+        return _result(pri, None, timestamp, None, None, None, None, None, body, "rfc3164", errors)
+    if first[-1] == ":" or "[" in first:
+        hostname = None
+        errors.append("missing hostname")
+    else:
+        hostname = first
+        body = after.lstrip(" ")
+    m = _TAG.match(body)
+    if m:
+        return _result(
+            pri, None, timestamp, hostname, m.group("tag"), m.group("pid"), m.group("ev"), None,
+            body[m.end():], "rfc3164", errors,
+        )
+    return _result(pri, None, timestamp, hostname, None, None, None, None, body, "rfc3164", errors)
+
+
+def _fortigate(pri: int | None, m: re.Match[str], rest: str, received_at: datetime | None,
+               errors: list[str]) -> dict[str, Any]:
+    """FortiGate key=value logs have no syslog header; take host and time from devname=, date=, time=, tz=."""
+    y, mo, d, h, mi, s = m.groups()
+    tzm = _FGT_TZ.search(rest)
+    off = _offset(tzm.group(1)) if tzm else 0
+    if off is None:
+        errors.append("invalid offset, assumed UTC")
+        off = 0
+    timestamp = _stamp(int(y), int(mo), int(d), int(h), int(mi), int(s), 0, off, received_at, errors)
+    dev = _FGT_DEV.search(rest)
+    return _result(pri, None, timestamp, dev.group(1) if dev else None, None, None, None, None,
+                   rest, "unknown", errors)
+
+
+def _fast3164(
+    m: re.Match[str], text: str, received_at: datetime | None, errors: list[str]
+) -> dict[str, Any] | None:
+    """Result for a _FAST3164 match, or None to let the general path decide (and report)."""
+    pri_s, mon, day, hh, mi, ss, year, host, tag, pid = m.groups()
+    pri = int(pri_s)
+    month = _MONTHS.get(mon.lower())
+    if pri > 191 or month is None or hh > "23" or mi > "59" or ss > "59":
+        return None
+    o = _ordinal(int(year), month, int(day)) if year else _closest(month, int(day), received_at)
+    if not o:
+        return None
+    msg = text[m.end():]
+    if msg and msg[0] == _BOM:
+        msg = msg[1:]
+    return {
+        "pri": pri,
+        "facility": pri >> 3,
+        "severity": pri & 7,
+        "version": None,
+        "timestamp": _prefix(o) + hh + ":" + mi + ":" + ss + ".000000Z",
+        "hostname": host,
+        "app_name": tag,
+        "procid": pid,
+        "msgid": None,
+        "structured_data": None,
+        "msg": msg,
+        "dialect": "rfc3164",
+        "errors": errors,
+        "cisco": None,
+    }
+
+
+def _parse(
+    data: bytes | bytearray | memoryview | str, received_at: datetime | None, fast: bool = True
+) -> dict[str, Any]:
+    errors: list[str] = []
+    if isinstance(data, str):
+        text = data
+    else:
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", "replace")
+            errors.append("invalid utf-8 replaced")
+    text = text.lstrip(_LEAD_WS).rstrip(_TRAIL)
+    if fast and "%" not in text:
+        m = _FAST3164.match(text)
+        if m:
+            res = _fast3164(m, text, received_at, errors)
+            if res is not None:
+                return res
+    pri: int | None = None
+    rest = text
+    if text[:1] == "<":
+        pm = _PRI.match(text)
+        if pm is None:
+            errors.append("malformed pri")
+        else:
+            value = int(pm.group(1))
+            if value > 191:
+                errors.append("pri out of range")
+            else:
+                pri = value
+            rest = text[pm.end():]
+    else:
+        errors.append("no pri")
+
+    c0 = rest[:1]
+    if c0 in _DIGITS:
+        vm = _V5424.match(rest)
+        if vm:
+            return _rfc5424(pri, int(vm.group(1)), rest[vm.end():], received_at, errors)
+    if "%" in rest:
+        cm = _CISCO.match(rest)
+        if cm:
+            return _cisco(pri, cm, received_at, errors)
+    m = _BSD.match(rest)
+    if m:
+        mon, day, y1, h, mi, s, frac, y2 = m.groups()
+        ts = _bsd_fields(mon, day, y1 or y2, h, mi, s, frac, 0, received_at, errors)
+        return _bsd_body(pri, ts, rest[m.end():], errors)
+    if c0 in _DIGITS:
+        im = _ISO.match(rest)
+        if im and (im.end() == len(rest) or rest[im.end()] in " \t"):
+            return _bsd_body(pri, _iso_ts(im, received_at, errors), rest[im.end():], errors)
+    elif c0 == "d":
+        fm = _FGT.match(rest)
+        if fm:
+            return _fortigate(pri, fm, rest, received_at, errors)
+    tm = _TAG.match(rest)
+    if tm and tm.group("colon") and pri is not None:
+        errors.append("missing timestamp")
+        return _result(
+            pri, None, None, None, tm.group("tag"), tm.group("pid"), tm.group("ev"), None,
+            rest[tm.end():], "rfc3164", errors,
+        )
+    errors.append("no syslog header")
+    return _result(pri, None, None, None, None, None, None, None, rest, "unknown", errors)
+
+
+def parse_syslog(data: bytes | bytearray | memoryview | str, received_at: datetime | None = None) -> dict[str, Any]:
+    """Parse one syslog message; never raises, whatever the bytes (malformations go to "errors").
+
+    received_at (aware, or naive meaning UTC; default now) only serves to choose the year of
+    timestamps that have none.
+    """
+    try:
+        return _parse(data, received_at)
+    except Exception as exc:  # last-resort guard: the pipelines must never die on one message
+        try:
+            if isinstance(data, str):
+                text = data
+            else:
+                text = bytes(data).decode("utf-8", "replace")
+        except Exception:
+            text = ""
+        return _result(None, None, None, None, None, None, None, None, text, "unknown",
+                       [f"parser error: {type(exc).__name__}"])

@@ -1,0 +1,187 @@
+"""The receiver in-process on a loopback port, fed datagrams pysnmp encodes: records, INFORM acks, rejects, back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pyasn1.codec.ber import decoder
+
+from tests.unit.test_snmp_ber import HEADER, V2, v1_trap, v2_message, v2_trap
+from vigie.producers.snmp.receiver import TrapReceiver, run_trap_receiver
+from vigie.producers.snmp.settings import TrapSettings, V3User
+from vigie.schemas.codec import loads
+from vigie.schemas.validate import validate
+from vigie.sink import MemorySink
+from vigie.topics import DEADLETTER, RAW_TRAPS
+
+pytestmark = pytest.mark.timeout(60)
+
+LINK_DOWN = v2_trap(HEADER + [(V2.ObjectIdentifier("1.3.6.1.2.1.2.2.1.1.3"), V2.Integer(3))])
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+async def until(predicate: Callable[[], bool], what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.01)
+
+
+def sample(receiver: TrapReceiver, name: str, **labels: str) -> float:
+    return receiver.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+class Peer:
+    """A UDP socket standing for an agent."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+
+    def send(self, data: bytes, address: tuple[str, int]) -> None:
+        self.sock.sendto(data, address)
+
+    async def reply(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.sock_recv(self.sock, 65535), 10)
+
+
+async def started(sink: MemorySink, **kw: Any) -> TrapReceiver:
+    receiver = TrapReceiver(TrapSettings(port=0, **kw), sink)
+    await receiver.start()
+    return receiver
+
+
+def test_v2c_trap_becomes_a_raw_traps_record() -> None:
+    async def main() -> None:
+        sink = MemorySink()
+        receiver = await started(sink)
+        peer = Peer()
+        try:
+            peer.send(LINK_DOWN, receiver.address)
+            await until(lambda: sink.on(RAW_TRAPS), "a record")
+        finally:
+            await receiver.stop()
+        (record,) = sink.on(RAW_TRAPS)
+        assert record.key == b"127.0.0.1"
+        value = loads(record.value)
+        validate(value, "trap/1")
+        assert value["trap_name"] == "IF-MIB::linkDown"
+        assert value["varbinds"] == [
+            {"oid": "1.3.6.1.2.1.2.2.1.1.3", "name": "IF-MIB::ifIndex.3", "type": "Integer32", "value": 3}
+        ]
+        assert value["peer"] == f"127.0.0.1:{peer.sock.getsockname()[1]}"
+        assert sample(receiver, "vigie_snmp_traps_total", version="v2c", pdu="trap") == 1
+
+    run(main())
+
+
+def test_v1_trap_and_inform_ack() -> None:
+    async def main() -> None:
+        sink = MemorySink()
+        receiver = await started(sink)
+        peer = Peer()
+        try:
+            peer.send(v1_trap(generic=3, specific=0), receiver.address)
+            peer.send(v2_trap(HEADER, request_id=4242, inform=True), receiver.address)
+            reply = await peer.reply()
+            await until(lambda: len(sink.on(RAW_TRAPS)) == 2, "two records")
+        finally:
+            await receiver.stop()
+        msg, _ = decoder.decode(reply, asn1Spec=V2.Message())
+        pdu = V2.apiMessage.get_pdu(msg)
+        assert pdu.tagSet == V2.GetResponsePDU.tagSet and int(V2.apiPDU.get_request_id(pdu)) == 4242
+        v1, inform = (loads(r.value) for r in sink.on(RAW_TRAPS))
+        assert (v1["version"], v1["trap_name"], v1["agent_address"]) == ("v1", "IF-MIB::linkUp", "10.0.0.1")
+        assert (inform["version"], inform["pdu"]) == ("v2c", "inform")
+
+    run(main())
+
+
+def test_rejects_are_counted_and_dead_lettered_with_their_bytes() -> None:
+    bad_community = v2_trap(HEADER, community="private")
+    get_request = V2.GetRequestPDU()
+    V2.apiPDU.set_defaults(get_request)
+    get = v2_message(get_request)
+    no_trap_oid = v2_trap(HEADER[:1])
+    v2_header_v5 = bytes.fromhex("300602010504017030")
+    cases = [
+        (bad_community, "unknown_community"),
+        (b"\x00garbage\xff", "undecodable"),
+        (get, "unexpected_pdu"),
+        (no_trap_oid, "malformed_trap"),
+        (v2_header_v5, "bad_version"),
+    ]
+
+    async def main() -> None:
+        sink = MemorySink()
+        receiver = await started(sink)
+        peer = Peer()
+        try:
+            for data, _ in cases:
+                peer.send(data, receiver.address)
+            peer.send(LINK_DOWN, receiver.address)  # still accepted afterwards
+            await until(lambda: len(sink.records) == len(cases) + 1, "all datagrams handled")
+        finally:
+            await receiver.stop()
+        letters = [loads(r.value) for r in sink.on(DEADLETTER)]
+        assert [base64.b64decode(d["raw"]) for d in letters] == [data for data, _ in cases]
+        assert [d["origin"]["reason"] for d in letters] == [reason for _, reason in cases]
+        for d in letters:
+            validate(d, "deadletter/1")
+            assert d["stage"] == "snmp.receive"
+        assert all(r.key == b"127.0.0.1" for r in sink.on(DEADLETTER))
+        for _, reason in cases:
+            assert sample(receiver, "vigie_snmp_rejected_total", reason=reason) == 1
+        assert len(sink.on(RAW_TRAPS)) == 1
+
+    run(main())
+
+
+def test_full_sink_counts_a_drop_and_leaves_the_inform_unacknowledged() -> None:
+    async def main() -> None:
+        sink = MemorySink(capacity=0)
+        receiver = await started(sink)
+        peer = Peer()
+        try:
+            peer.send(v2_trap(HEADER, inform=True), receiver.address)
+            peer.send(LINK_DOWN, receiver.address)
+            await until(
+                lambda: sample(receiver, "vigie_snmp_dropped_total", topic=RAW_TRAPS) == 2, "two drops"
+            )
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(peer.reply(), 0.3)
+        finally:
+            await receiver.stop()
+
+    run(main())
+
+
+def test_v3_user_without_its_key_variable_refuses_to_start() -> None:
+    user = V3User("ops", "SHA", "VIGIE_TEST_NO_SUCH_VAR", "AES", "VIGIE_TEST_NO_SUCH_VAR2")
+    receiver = TrapReceiver(TrapSettings(port=0, v3_users=(user,)), MemorySink(), environ={})
+    with pytest.raises(ValueError, match="VIGIE_TEST_NO_SUCH_VAR is not set"):
+        run(receiver.start())
+
+
+def test_run_trap_receiver_stops_on_the_event() -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        sink = MemorySink()
+        task = asyncio.create_task(run_trap_receiver(TrapSettings(port=0), sink, stop=stop))
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    run(main())
