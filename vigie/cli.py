@@ -94,6 +94,21 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return run(sys.stdin.buffer, sys.stdout)
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from vigie.control_cli import settings_for
+    from vigie.views import TopicMissing, show
+
+    def select(v: dict) -> bool:
+        return (not args.site or v.get("site") == args.site) and (not args.host or v.get("host") == args.host)
+
+    try:
+        return show(settings_for(args), args.verb, fmt=args.format, follow=args.follow,
+                    include_resolved=args.all, select=select)
+    except TopicMissing as exc:
+        print(f"vigie {args.verb}: {exc}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigie", description="Vigie: supervision pipeline for public bodies' IT")
     parser.add_argument("--version", action="version", version=f"vigie {__version__}")
@@ -123,6 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--status", type=int, choices=[0, 1, 2, 3], help="the plugin's exit code")
     parse_sub.add_parser("connlog", help="raw syslog lines -> the archive's connection columns")
     parse.set_defaults(func=cmd_parse)
+
+    for verb, what in (("alerts", "current alerts"), ("incidents", "current incidents")):
+        view = with_config(sub.add_parser(verb, help=f"{what}, from the compacted topic"))
+        view.add_argument("--follow", "-f", action="store_true", help="then stream every change")
+        view.add_argument("--format", choices=["table", "json"], default="table")
+        view.add_argument("--all", action="store_true", help="include resolved ones")
+        view.add_argument("--site")
+        view.add_argument("--host")
+        view.add_argument("--bootstrap", help="bootstrap servers (default: from the config, else the local broker)")
+        view.set_defaults(func=cmd_view)
+
+    from vigie import control_cli
+
+    control_cli.add_arguments(sub, with_config)
 
     try:
         from vigie.pipelines.archive import cli as archive_cli

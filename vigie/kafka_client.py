@@ -182,6 +182,11 @@ class KafkaSink:
         if not self.produced % self.SAMPLE_EVERY:
             self._samples.append((self.produced, time.monotonic(), topic))
 
+    def tombstone(self, topic: str, key: bytes) -> None:
+        """Queue a null value for key: on a compacted topic it withdraws the key's object."""
+        self._producer.produce(self._name(topic), None, key)
+        self.produced += 1
+
     def has_room(self) -> bool:
         return self._room.is_set()
 
