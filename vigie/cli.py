@@ -109,6 +109,29 @@ def cmd_view(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from vigie.config import secret
+    from vigie.control_cli import settings_for
+    from vigie.pipelines.notify import WebhookSettings, run_notifier
+
+    cfg = _config(args)
+    route = next((r for r in cfg["routes"] if r["name"] == args.route), None)
+    url = args.webhook or (route or {}).get("webhook")
+    if not url:
+        print(f"vigie notify: route {args.route!r} has no webhook; give --webhook URL", file=sys.stderr)
+        return 2
+    token = secret(args.token_env, "--token-env") if args.token_env else None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_notifier(settings_for(args), WebhookSettings(args.route, url, bearer_token=token), stop,
+                 from_beginning=args.from_beginning)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigie", description="Vigie: supervision pipeline for public bodies' IT")
     parser.add_argument("--version", action="version", version=f"vigie {__version__}")
@@ -148,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
         view.add_argument("--host")
         view.add_argument("--bootstrap", help="bootstrap servers (default: from the config, else the local broker)")
         view.set_defaults(func=cmd_view)
+
+    notify = with_config(sub.add_parser("notify", help="deliver one route's notifications to a webhook (Alertmanager format)"))
+    notify.add_argument("--route", required=True)
+    notify.add_argument("--webhook", help="URL (default: the route's webhook in the config)")
+    notify.add_argument("--token-env", help="environment variable holding a bearer token for the receiver")
+    notify.add_argument("--from-beginning", action="store_true", help="first start: read the topic's history too")
+    notify.add_argument("--bootstrap", help="bootstrap servers (default: from the config, else the local broker)")
+    notify.set_defaults(func=cmd_notify)
 
     from vigie import control_cli
 

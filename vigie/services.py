@@ -97,4 +97,29 @@ def snmp_services(rt: Runtime) -> list[tuple[str, Run]]:
     return [("snmp-traps", run)]
 
 
-FACTORIES: list[Callable[[Runtime], list[tuple[str, Any]]]] = [syslog_services, snmp_services, check_services]
+def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
+    """One webhook notifier per route that names a webhook."""
+    import threading
+
+    from vigie.pipelines.notify import WebhookSettings, run_notifier
+
+    out: list[tuple[str, Run]] = []
+    for route in rt.cfg["routes"]:
+        if not route["webhook"]:
+            continue
+        settings = WebhookSettings(route["name"], route["webhook"])
+
+        async def run(stop: asyncio.Event, settings: WebhookSettings = settings) -> None:
+            flag = threading.Event()
+            task = asyncio.create_task(asyncio.to_thread(run_notifier, rt.settings, settings, flag))
+            waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            flag.set()
+            waiter.cancel()
+            await task
+
+        out.append((f"notify-{route['name']}", run))
+    return out
+
+
+FACTORIES: list[Callable[[Runtime], list[tuple[str, Any]]]] = [syslog_services, snmp_services, check_services, notify_services]
