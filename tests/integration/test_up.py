@@ -185,3 +185,31 @@ def test_up_runs_intake_services_into_kafka(broker: KafkaSettings, tmp_path: Pat
             proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.mark.slow
+def test_broker_verbs_start_status_stop(tmp_path: Path) -> None:
+    kport = free_port()
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nlocal_listen = "127.0.0.1:{kport}"\n')
+
+    def vigie(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "vigie.cli", "broker", *args, "--config", str(conf)],
+                              capture_output=True, text=True, timeout=120)
+
+    try:
+        started = vigie("start")
+        assert started.returncode == 0, started.stderr
+        status = vigie("status")
+        assert status.returncode == 0 and "answering" in status.stdout and str(kport) in status.stdout
+        again = vigie("start")  # idempotent: the running broker is kept
+        assert again.returncode == 0
+        settings = KafkaSettings(bootstrap_servers=f"127.0.0.1:{kport}")
+        make_admin(settings).list_topics(timeout=10)
+    finally:
+        stopped = vigie("stop")
+    assert stopped.returncode == 0 and "broker stopped" in stopped.stdout
+    after = vigie("status")
+    assert after.returncode == 3 and after.stdout.startswith("stopped")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", kport), timeout=1).close()

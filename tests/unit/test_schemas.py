@@ -8,9 +8,9 @@ from importlib import resources
 
 import pytest
 from jsonschema import Draft202012Validator
+
 from vigie.schemas.codec import dumps, loads, rfc3339
 from vigie.schemas.validate import SchemaError, names, validate
-
 from vigie.sink import deadletter_value
 
 NOW = "2026-11-29T10:00:00.000000Z"

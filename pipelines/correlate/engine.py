@@ -1,0 +1,304 @@
+"""The correlate stage end to end (alerts, incidents, silences, notify), pure and clock-free: a Faust agent's body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigie.pipelines.correlate import alerts as alerts_mod
+from vigie.pipelines.correlate import incidents as incidents_mod
+from vigie.pipelines.correlate.alerts import AlertConfig, AlertState, to_alert
+from vigie.pipelines.correlate.incidents import CorrelationState, IncidentConfig
+from vigie.pipelines.correlate.routing import NotifyState, Router, notify
+from vigie.pipelines.correlate.silences import ControlError, ControlState, matches_all, parse_command
+from vigie.pipelines.correlate.timeperiods import parse_timeperiods
+from vigie.pipelines.correlate.topology import Inventory
+from vigie.pipelines.normalize.normalize import check_fingerprint
+from vigie.schemas.codec import parse_rfc3339
+
+# transitions that can change grouping; a count-only or flapping update leaves incidents alone
+_REGROUP = frozenset(
+    {alerts_mod.NEW, alerts_mod.REFIRED, alerts_mod.RESOLVED, alerts_mod.SEVERITY, alerts_mod.HARD}
+)
+
+
+def event_time(event: dict[str, Any], default: float) -> float:
+    """Epoch seconds of an event's ts (the `now` to pass for replayable results), else `default`."""
+    ts = event.get("ts")
+    if not ts:
+        return default
+    try:
+        return parse_rfc3339(ts).timestamp()
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass(slots=True)
+class Output:
+    """Topic values one call produced: alerts, incidents, notifications; plus reports and command errors."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    deleted_alerts: list[str] = field(default_factory=list)  # tombstones for the compacted alerts topic
+    reports: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # e.g. what still fails when a maintenance ends
+    errors: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Holds the correlate state; every method takes `now` (epoch seconds) and returns what to publish."""
+
+    def __init__(
+        self,
+        inventory: Inventory | dict[str, Any] | None = None,
+        *,
+        alert_config: AlertConfig | None = None,
+        incident_config: IncidentConfig | None = None,
+        router: Router | None = None,
+        retention: float = 86400.0,
+    ) -> None:
+        self.inventory = inventory if isinstance(inventory, Inventory) else Inventory.from_dict(inventory)
+        self.alert_config = alert_config or AlertConfig()
+        self.incident_config = incident_config or IncidentConfig()
+        self.router = router or Router([])
+        self.retention = retention  # resolved alerts are forgotten (tombstoned) after this long
+        self.alerts: dict[str, AlertState] = {}
+        self.correlation = CorrelationState()
+        self.controls = ControlState()
+        self.notified: dict[str, NotifyState] = {}
+        self._firing: dict[str, None] = {}
+        self._resolved: dict[str, float] = {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Engine:
+        """From the parsed config file: [inventory], [correlation], [timeperiods], [routes]."""
+        corr = config.get("correlation", {})
+        periods = parse_timeperiods(config.get("timeperiods"))
+        return cls(
+            Inventory.from_dict(config.get("inventory")),
+            alert_config=AlertConfig.from_dict(corr),
+            incident_config=IncidentConfig.from_dict(corr),
+            router=Router.from_config(config.get("routes"), periods),
+            retention=float(corr.get("retention", 86400.0)),
+        )
+
+    # --- inputs ---------------------------------------------------------------------------------
+
+    def process(self, event: dict[str, Any], now: float) -> Output:
+        """One `events` value."""
+        fp = event["fingerprint"]
+        previous = self.alerts.get(fp)
+        if event["kind"] == "check":
+            host = event["host"]
+            service = (event.get("attributes") or {}).get("service")
+            max_attempts = self.inventory.max_check_attempts(host, service)
+            host_down = service is not None and self._host_down(host)
+        else:
+            max_attempts, host_down = None, False
+        state, emit = alerts_mod.apply_event(
+            previous, event, now, self.alert_config, max_attempts=max_attempts, host_down=host_down
+        )
+        if state is None:
+            return Output()
+        if previous is None:
+            self.alerts[fp] = state
+        out = Output()
+        changed: dict[str, None] = {}
+        if state.transitions and not _REGROUP.isdisjoint(state.transitions):
+            self._track(state, now)
+            self._apply(
+                incidents_mod.observe(self.correlation, state, now, self.inventory, self.incident_config),
+                out,
+                changed,
+            )
+        else:
+            incidents_mod.touch(self.correlation, fp, now)
+        if emit:
+            changed[fp] = None
+        self._publish(changed, now, out)
+        return out
+
+    def control(self, value: dict[str, Any] | None, now: float, key: str | None = None) -> Output:
+        """One `control` value (None: a tombstone removing the command under `key`)."""
+        out = Output()
+        if value is None:
+            if key is not None:
+                self.controls.remove(key)
+            self._refresh_suppression(now, out)
+            return out
+        try:
+            cmd = parse_command(value, key, now)
+        except ControlError as exc:
+            out.errors.append(str(exc))
+            return out
+        if cmd.kind in ("silence", "maintenance"):
+            self.controls.add(cmd, self.inventory)
+            self._refresh_suppression(now, out)
+        elif cmd.kind == "acknowledge":
+            targets = [cmd.fingerprint] if cmd.fingerprint else sorted(self._firing)
+            changed: dict[str, None] = {}
+            for fp in targets:
+                a = self.alerts.get(fp)
+                if a is None or (cmd.matchers and not matches_all(cmd.matchers, a.labels())):
+                    continue
+                # an ack answers the problem it saw: not a later occurrence (keeps replays right)
+                if cmd.start is not None and cmd.start < a.first_seen:
+                    continue
+                if alerts_mod.acknowledge(a, cmd.author, cmd.reason, now):
+                    changed[fp] = None
+            if not changed:
+                out.errors.append(f"acknowledge {cmd.id}: no firing alert matches")
+            self._publish(changed, now, out)
+        else:
+            self.inventory = self.inventory.updated(cmd.topology or {})
+            self.controls.recompute(self.inventory)
+            self._refresh_suppression(now, out)
+        return out
+
+    def tick(self, now: float) -> Output:
+        """Time passing (call every second or so): pending updates, auto-resolve, hold-downs, repeats."""
+        out = Output()
+        changed: dict[str, None] = {}
+        for fp in list(self._firing):
+            a = self.alerts[fp]
+            if alerts_mod.tick(a, now, self.alert_config):
+                changed[fp] = None
+                if a.status == "resolved":
+                    self._track(a, now)
+                    self._apply(
+                        incidents_mod.observe(self.correlation, a, now, self.inventory, self.incident_config),
+                        out,
+                        changed,
+                    )
+        if self.correlation.held:
+            self._apply(
+                incidents_mod.tick(self.correlation, now, self.inventory, self.incident_config), out, changed
+            )
+        self.controls.expire(now)
+        self._refresh_suppression(now, out, changed)
+        for fp in self._firing:
+            if fp not in changed:
+                self._notify(self.alerts[fp], now, out, quiet_skip=True)
+        self._publish(changed, now, out)
+        self._collect(now, out)
+        return out
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _host_down(self, host: str) -> bool:
+        hs = self.alerts.get(check_fingerprint(host, None))
+        return hs is not None and hs.status == "firing" and hs.state_type == "hard"
+
+    def _track(self, a: AlertState, now: float) -> None:
+        if a.status == "firing":
+            self._firing[a.fingerprint] = None
+            self._resolved.pop(a.fingerprint, None)
+        else:
+            self._firing.pop(a.fingerprint, None)
+            self._resolved.pop(a.fingerprint, None)
+            self._resolved[a.fingerprint] = now
+
+    def _apply(self, changes: incidents_mod.Changes, out: Output, changed: dict[str, None]) -> None:
+        for fp, (incident_id, inhibited_by) in sorted(changes.patches.items()):
+            a = self.alerts.get(fp)
+            if a is not None and alerts_mod.set_inhibition(a, incident_id, inhibited_by):
+                changed[fp] = None
+        for inc in changes.incidents.values():
+            out.incidents.append(inc.to_incident())
+
+    def _suppression(self, a: AlertState, now: float) -> dict[str, Any] | None:
+        if a.inhibited_by is not None:
+            return a.inhibited_by
+        if not (self.controls.silences or self.controls.maintenances):
+            return None
+        return self.controls.suppression(a.host, a.labels(), now)
+
+    def _refresh_suppression(self, now: float, out: Output, changed: dict[str, None] | None = None) -> None:
+        """Re-evaluate silences and maintenance for firing alerts; report what still fails as a window ends."""
+        local = changed if changed is not None else {}
+        ended: dict[str, list[str]] = {}
+        for fp in self._firing:
+            a = self.alerts[fp]
+            new = self._suppression(a, now)
+            if new != a.suppressed_by:
+                old = a.suppressed_by
+                if old is not None and old.get("kind") == "maintenance" and new is None:
+                    ended.setdefault(old["ref"], []).append(fp)
+                local[fp] = None
+        for ref, fps in sorted(ended.items()):
+            out.reports.append({"kind": "maintenance_end", "ref": ref, "still_failing": sorted(fps)})
+        if changed is None:
+            self._publish(local, now, out)
+
+    def _notify(self, a: AlertState, now: float, out: Output, quiet_skip: bool = False) -> None:
+        """Run the notify stage for one alert; on ticks (quiet_skip) alerts with nothing possibly due are skipped."""
+        if not self.router.routes:
+            return
+        ns = self.notified.get(a.fingerprint)
+        if quiet_skip:
+            if ns is None:
+                if a.suppressed_by is not None or (a.state_type == "soft" and not a.flapping):
+                    return
+            elif ns.due > now:
+                return
+        ns, notes = notify(a, ns, now, self.router)
+        if ns.routes:
+            self.notified[a.fingerprint] = ns
+        else:
+            self.notified.pop(a.fingerprint, None)
+        if notes:
+            inc = self.correlation.incidents.get(a.incident_id) if a.incident_id else None
+            if inc is not None:
+                incident = inc.to_incident()
+                for note in notes:
+                    note["incident"] = incident
+            out.notifications.extend(notes)
+
+    def _publish(self, fps: dict[str, None], now: float, out: Output) -> None:
+        for fp in fps:
+            a = self.alerts[fp]
+            a.suppressed_by = self._suppression(a, now) if a.status == "firing" else a.suppressed_by
+            a.last_emit = now
+            a.pending = False
+            out.alerts.append(to_alert(a))
+            self._notify(a, now, out)
+
+    def _collect(self, now: float, out: Output) -> None:
+        """Forget alerts resolved longer than the retention (their flap history goes with them)."""
+        for fp, at in list(self._resolved.items()):
+            if now - at < self.retention:
+                break
+            del self._resolved[fp]
+            a = self.alerts.get(fp)
+            if a is not None and a.status == "resolved":
+                del self.alerts[fp]
+                self.notified.pop(fp, None)
+                out.deleted_alerts.append(fp)
+
+    # --- snapshots ------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alerts": {fp: a.to_dict() for fp, a in self.alerts.items()},
+            "correlation": self.correlation.to_dict(),
+            "controls": self.controls.to_dict(),
+            "notified": {fp: n.to_dict() for fp, n in self.notified.items()},
+            "inventory": self.inventory.to_dict(),
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Restore a to_dict() snapshot (as a worker does from its changelog-backed tables)."""
+        self.inventory = (
+            Inventory.from_dict(data.get("inventory")) if data.get("inventory") else self.inventory
+        )
+        self.alerts = {fp: AlertState.from_dict(d) for fp, d in data.get("alerts", {}).items()}
+        self.correlation = CorrelationState.from_dict(data.get("correlation", {}))
+        self.controls = ControlState.from_dict(data.get("controls", {}), self.inventory)
+        self.notified = {fp: NotifyState.from_dict(d) for fp, d in data.get("notified", {}).items()}
+        self._firing = {fp: None for fp, a in self.alerts.items() if a.status == "firing"}
+        resolved = sorted(
+            (a.resolved_at or a.last_seen, fp) for fp, a in self.alerts.items() if a.status == "resolved"
+        )
+        self._resolved = {fp: at for at, fp in resolved}

@@ -1,0 +1,1159 @@
+"""Connection-field extractors: vendor samples written from their documented formats, near misses, fuzzing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vigie.pipelines.archive import connlog
+from vigie.pipelines.archive.connlog import CONN_COLUMNS, empty_connection, extract_connection
+from vigie.pipelines.archive.connlog_cli import run
+from vigie.schemas.codec import loads
+
+
+def expect(fmt: str, **values: object) -> dict:
+    """The full row the extractor must return: every column, None unless given."""
+    row = empty_connection()
+    row["conn_format"] = fmt
+    row.update(values)
+    return row
+
+
+def test_columns_are_the_archive_contract() -> None:
+    assert CONN_COLUMNS == [
+        "conn_format",
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "protocol",
+        "nat_ip",
+        "nat_port",
+        "user",
+        "mac",
+        "action",
+        "bytes",
+        "session_id",
+    ]
+    assert empty_connection() == dict.fromkeys(CONN_COLUMNS)
+    assert empty_connection() is not empty_connection()
+
+
+# --------------------------------------------------------------------------- netfilter
+
+NETFILTER = [
+    (
+        "<4>Jan 15 10:01:02 fw01 kernel: [12345.678] [UFW BLOCK] IN=eth0 OUT= "
+        "MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC=203.0.113.9 DST=192.0.2.10 LEN=60 TOS=0x00 "
+        "PREC=0x00 TTL=52 ID=54321 DF PROTO=TCP SPT=51234 DPT=22 WINDOW=29200 RES=0x00 SYN URGP=0",
+        expect(
+            "netfilter",
+            src_ip="203.0.113.9",
+            src_port=51234,
+            dst_ip="192.0.2.10",
+            dst_port=22,
+            protocol="tcp",
+            mac="66:77:88:99:aa:bb",
+            action="deny",
+        ),
+    ),
+    (
+        "[UFW ALLOW] IN=eth0 OUT= MAC=00:11:22:33:44:55:DE:AD:BE:EF:00:01:08:00 SRC=192.168.1.20 "
+        "DST=192.168.1.1 LEN=52 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=443 WINDOW=502 "
+        "RES=0x00 ACK URGP=0",
+        expect(
+            "netfilter",
+            src_ip="192.168.1.20",
+            src_port=40000,
+            dst_ip="192.168.1.1",
+            dst_port=443,
+            protocol="tcp",
+            mac="de:ad:be:ef:00:01",
+            action="allow",
+        ),
+    ),
+    (  # forwarded, no MAC on the outgoing side, iptables prefix with colon and no space
+        "Jan 15 10:01:02 gw kernel: FWD ACCEPT:IN=eth1 OUT=eth0 SRC=10.0.0.5 DST=8.8.8.8 LEN=72 TOS=0x00 "
+        "PREC=0x00 TTL=63 ID=9 PROTO=UDP SPT=33000 DPT=53 LEN=52",
+        expect(
+            "netfilter",
+            src_ip="10.0.0.5",
+            src_port=33000,
+            dst_ip="8.8.8.8",
+            dst_port=53,
+            protocol="udp",
+            action="allow",
+        ),
+    ),
+    (  # IPv6 is logged uncompressed: normalise it
+        "kernel: [  99.001] DROP: IN=eth1 OUT=eth0 SRC=2001:0db8:0000:0000:0000:0000:0000:0001 "
+        "DST=2001:0db8:0000:0000:0000:0000:0000:00a2 LEN=80 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=TCP "
+        "SPT=50000 DPT=80 WINDOW=64800 RES=0x00 SYN URGP=0",
+        expect(
+            "netfilter",
+            src_ip="2001:db8::1",
+            src_port=50000,
+            dst_ip="2001:db8::a2",
+            dst_port=80,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # ICMP error quoting the offending packet: the outer addresses win, no ports
+        "kernel: REJECT IN=eth0 OUT= SRC=192.0.2.1 DST=192.0.2.77 LEN=88 TOS=0x00 PREC=0xC0 TTL=64 ID=7 "
+        "PROTO=ICMP TYPE=3 CODE=3 [SRC=192.0.2.77 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=3 "
+        "PROTO=UDP SPT=1000 DPT=2000 LEN=40 ]",
+        expect("netfilter", src_ip="192.0.2.1", dst_ip="192.0.2.77", protocol="icmp", action="deny"),
+    ),
+    (  # nftables, neutral prefix: no action guessed
+        "<4>Jan 15 10:01:02 srv kernel: nft-in IN=ens3 OUT= SRC=fe80::1 DST=ff02::1 LEN=72 TC=0 "
+        "HOPLIMIT=255 FLOWLBL=0 PROTO=ICMPv6 TYPE=134 CODE=0",
+        expect("netfilter", src_ip="fe80::1", dst_ip="ff02::1", protocol="icmpv6"),
+    ),
+    (  # numeric protocol, firewalld prefix
+        "kernel: filter_IN_public_REJECT: IN=eth0 OUT= SRC=198.51.100.4 DST=192.0.2.5 LEN=40 TOS=0x00 "
+        "PREC=0x00 TTL=240 ID=1 PROTO=47",
+        expect("netfilter", src_ip="198.51.100.4", dst_ip="192.0.2.5", protocol="gre", action="deny"),
+    ),
+    (  # RFC 5424 framed; a host name that is a verb must not decide the action
+        "<4>1 2024-01-15T10:01:02Z drop-gw kernel - - - IN=eth0 OUT= SRC=192.0.2.9 DST=192.0.2.10 "
+        "LEN=60 PROTO=TCP SPT=1025 DPT=25",
+        expect(
+            "netfilter",
+            src_ip="192.0.2.9",
+            src_port=1025,
+            dst_ip="192.0.2.10",
+            dst_port=25,
+            protocol="tcp",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), NETFILTER)
+def test_netfilter(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+    assert connlog.extract_netfilter(line) == row
+
+
+# --------------------------------------------------------------------------- Mikrotik firewall
+
+MIKROTIK_FW = [
+    (
+        "<134>Jan 15 10:01:02 rb01 firewall,info drop-fwd forward: in:ether2 out:ether1, "
+        "src-mac 00:11:22:33:44:55, proto TCP (SYN), 192.168.88.10:51234->93.184.216.34:443, "
+        "NAT (192.168.88.10:51234->203.0.113.5:51234)->93.184.216.34:443, len 60",
+        expect(
+            "mikrotik",
+            src_ip="192.168.88.10",
+            src_port=51234,
+            dst_ip="93.184.216.34",
+            dst_port=443,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=51234,
+            mac="00:11:22:33:44:55",
+            action="deny",
+        ),
+    ),
+    (
+        "forward: in:bridge out:ether1, src-mac 4c:5e:0c:aa:bb:cc, proto UDP, 192.168.88.20:5353->"
+        "8.8.8.8:53, len 61",
+        expect(
+            "mikrotik",
+            src_ip="192.168.88.20",
+            src_port=5353,
+            dst_ip="8.8.8.8",
+            dst_port=53,
+            protocol="udp",
+            mac="4c:5e:0c:aa:bb:cc",
+        ),
+    ),
+    (
+        "firewall,info input: in:ether1 out:(unknown 0), proto ICMP (type 8, code 0), "
+        "198.51.100.3->203.0.113.5, len 84",
+        expect("mikrotik", src_ip="198.51.100.3", dst_ip="203.0.113.5", protocol="icmp"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), MIKROTIK_FW)
+def test_mikrotik_firewall(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+
+
+# --------------------------------------------------------------------------- Cisco ASA
+
+ASA = [
+    (  # outbound: the inside host (second) started it; its mapped socket is the public one
+        "<166>Jan 15 10:01:02 asa01 : %ASA-6-302013: Built outbound TCP connection 1234567 for "
+        "outside:93.184.216.34/443 (93.184.216.34/443) to inside:192.168.1.10/51234 (203.0.113.5/40001)",
+        expect(
+            "cisco_asa",
+            src_ip="192.168.1.10",
+            src_port=51234,
+            dst_ip="93.184.216.34",
+            dst_port=443,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40001,
+            action="build",
+            session_id="1234567",
+        ),
+    ),
+    (  # inbound: the first address started it; no translation of the source
+        "%ASA-6-302013: Built inbound TCP connection 991727 for outside:198.51.100.7/56310 "
+        "(198.51.100.7/56310) to dmz:10.1.1.10/443 (203.0.113.10/443)",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=56310,
+            dst_ip="10.1.1.10",
+            dst_port=443,
+            protocol="tcp",
+            action="build",
+            session_id="991727",
+        ),
+    ),
+    (  # UDP, identity firewall user on the inside end and trailing AAA user
+        "%ASA-6-302015: Built outbound UDP connection 42 for outside:8.8.8.8/53 (8.8.8.8/53) to "
+        "inside:192.168.1.11/60000 (203.0.113.5/60000)(LOCAL\\jdupont) (jdupont)",
+        expect(
+            "cisco_asa",
+            src_ip="192.168.1.11",
+            src_port=60000,
+            dst_ip="8.8.8.8",
+            dst_port=53,
+            protocol="udp",
+            nat_ip="203.0.113.5",
+            nat_port=60000,
+            user="jdupont",
+            action="build",
+            session_id="42",
+        ),
+    ),
+    (  # IDFW user only
+        "%ASA-6-302013: Built outbound TCP connection 43 for outside:93.184.216.34/80 (93.184.216.34/80) "
+        "to inside:192.168.1.12/50001 (203.0.113.5/50001) (CORP\\mmartin)",
+        expect(
+            "cisco_asa",
+            src_ip="192.168.1.12",
+            src_port=50001,
+            dst_ip="93.184.216.34",
+            dst_port=80,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=50001,
+            user="CORP\\mmartin",
+            action="build",
+            session_id="43",
+        ),
+    ),
+    (  # FTD and IPv6
+        "%FTD-6-302013: Built outbound TCP connection 77 for outside:2001:db8:ffff::1/443 "
+        "(2001:db8:ffff::1/443) to inside:2001:db8:1::10/51000 (2001:db8:1::10/51000)",
+        expect(
+            "cisco_asa",
+            src_ip="2001:db8:1::10",
+            src_port=51000,
+            dst_ip="2001:db8:ffff::1",
+            dst_port=443,
+            protocol="tcp",
+            action="build",
+            session_id="77",
+        ),
+    ),
+    (
+        "%ASA-6-302014: Teardown TCP connection 1234567 for outside:93.184.216.34/443 to "
+        "inside:192.168.1.10/51234 duration 0:00:30 bytes 12345 TCP FINs from inside",
+        expect(
+            "cisco_asa",
+            src_ip="192.168.1.10",
+            src_port=51234,
+            dst_ip="93.184.216.34",
+            dst_port=443,
+            protocol="tcp",
+            action="teardown",
+            bytes=12345,
+            session_id="1234567",
+        ),
+    ),
+    (  # a published inside server: the outside end is the source
+        "%ASA-6-302014: Teardown TCP connection 991727 for outside:198.51.100.7/56310 to dmz:10.1.1.10/443 "
+        "duration 1:02:03 bytes 987654 TCP Reset-O from outside (jdupont)",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=56310,
+            dst_ip="10.1.1.10",
+            dst_port=443,
+            protocol="tcp",
+            user="jdupont",
+            action="teardown",
+            bytes=987654,
+            session_id="991727",
+        ),
+    ),
+    (
+        "%ASA-6-302016: Teardown UDP connection 42 for outside:8.8.8.8/53 to inside:192.168.1.11/60000 "
+        "duration 0:02:01 bytes 512",
+        expect(
+            "cisco_asa",
+            src_ip="192.168.1.11",
+            src_port=60000,
+            dst_ip="8.8.8.8",
+            dst_port=53,
+            protocol="udp",
+            action="teardown",
+            bytes=512,
+            session_id="42",
+        ),
+    ),
+    (
+        "%ASA-6-302020: Built outbound ICMP connection for faddr 8.8.8.8/0 gaddr 203.0.113.5/1 "
+        "laddr 192.168.1.10/1 type 8 code 0",
+        expect(
+            "cisco_asa",
+            src_ip="192.168.1.10",
+            dst_ip="8.8.8.8",
+            protocol="icmp",
+            nat_ip="203.0.113.5",
+            action="build",
+        ),
+    ),
+    (
+        "%ASA-6-302020: Built inbound ICMP connection for faddr 198.51.100.7/1 gaddr 203.0.113.10/0 "
+        "laddr 10.1.1.10/0 type 8 code 0",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="10.1.1.10", protocol="icmp", action="build"),
+    ),
+    (
+        "%ASA-6-302021: Teardown ICMP connection for faddr 8.8.8.8/0 gaddr 203.0.113.5/1 laddr 192.168.1.10/1",
+        expect(
+            "cisco_asa",
+            src_ip="192.168.1.10",
+            dst_ip="8.8.8.8",
+            protocol="icmp",
+            nat_ip="203.0.113.5",
+            action="teardown",
+        ),
+    ),
+    (
+        "%ASA-6-305011: Built dynamic TCP translation from inside:192.168.1.10/51234 to "
+        "outside:203.0.113.5/40001",
+        expect(
+            "cisco_asa",
+            src_ip="192.168.1.10",
+            src_port=51234,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40001,
+            action="build",
+        ),
+    ),
+    (
+        "%ASA-6-305012: Teardown dynamic UDP translation from inside:192.168.1.11/60000 to "
+        "outside:203.0.113.5/21000 duration 0:00:31",
+        expect(
+            "cisco_asa",
+            src_ip="192.168.1.11",
+            src_port=60000,
+            protocol="udp",
+            nat_ip="203.0.113.5",
+            nat_port=21000,
+            action="teardown",
+        ),
+    ),
+    (
+        "%ASA-6-305011: Built dynamic ICMP translation from inside:192.168.1.10/1 to outside:203.0.113.5/22",
+        expect("cisco_asa", src_ip="192.168.1.10", protocol="icmp", nat_ip="203.0.113.5", action="build"),
+    ),
+    (
+        "%ASA-6-305009: Built static translation from inside(acl_nat):10.1.1.10 to outside:203.0.113.10",
+        expect("cisco_asa", src_ip="10.1.1.10", nat_ip="203.0.113.10", action="build"),
+    ),
+    (
+        '%ASA-4-106023: Deny tcp src outside:198.51.100.7/40000 dst inside:10.1.1.5/22 by access-group "outside_in" [0x0, 0x0]',
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40000,
+            dst_ip="10.1.1.5",
+            dst_port=22,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (
+        '%ASA-4-106023: Deny icmp src outside:198.51.100.7 dst inside:10.1.1.5 (type 8, code 0) by access-group "outside_in" [0x0, 0x0]',
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="10.1.1.5", protocol="icmp", action="deny"),
+    ),
+    (
+        '%ASA-4-106023: Deny protocol 47 src outside:198.51.100.7 dst inside:10.1.1.5 by access-group "outside_in"',
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="10.1.1.5", protocol="gre", action="deny"),
+    ),
+    (
+        '%ASA-4-106023: Deny udp src inside:2001:db8:1::10/5353 dst outside:2001:db8:ffff::53/53 by access-group "in"',
+        expect(
+            "cisco_asa",
+            src_ip="2001:db8:1::10",
+            src_port=5353,
+            dst_ip="2001:db8:ffff::53",
+            dst_port=53,
+            protocol="udp",
+            action="deny",
+        ),
+    ),
+    (
+        "%ASA-6-106100: access-list inside_in permitted tcp inside/10.1.1.5(51000) -> "
+        "outside/93.184.216.34(443) hit-cnt 1 first hit [0x1a2b3c4d, 0x0]",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51000,
+            dst_ip="93.184.216.34",
+            dst_port=443,
+            protocol="tcp",
+            action="allow",
+        ),
+    ),
+    (
+        "%ASA-4-106100: access-list outside_in denied udp outside/198.51.100.7(5060) -> "
+        "inside/10.1.1.20(5060) hit-cnt 3 300-second interval [0x0, 0x0]",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=5060,
+            dst_ip="10.1.1.20",
+            dst_port=5060,
+            protocol="udp",
+            action="deny",
+        ),
+    ),
+    (
+        "%ASA-6-106015: Deny TCP (no connection) from 10.2.64.151/56308 to 10.159.11.1/443 flags RST on interface pt",
+        expect(
+            "cisco_asa",
+            src_ip="10.2.64.151",
+            src_port=56308,
+            dst_ip="10.159.11.1",
+            dst_port=443,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (
+        "%ASA-2-106001: Inbound TCP connection denied from 198.51.100.7/4444 to 203.0.113.5/23 flags SYN on interface outside",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=4444,
+            dst_ip="203.0.113.5",
+            dst_port=23,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (
+        "%ASA-6-113004: AAA user authentication Successful : server = 10.1.1.2 : user = jdupont",
+        expect("cisco_asa", user="jdupont", action="login"),
+    ),
+    (
+        "%ASA-6-113005: AAA user authentication Rejected : reason = AAA failure : server = 10.1.1.2 : "
+        "user = *** : user IP = 198.51.100.7",
+        expect("cisco_asa", src_ip="198.51.100.7", action="login_failed"),
+    ),
+    (
+        "%ASA-6-113005: AAA user authentication Rejected : reason = Invalid password : server = 10.1.1.2 : "
+        "user = mmartin : user IP = 10.1.1.50",
+        expect("cisco_asa", src_ip="10.1.1.50", user="mmartin", action="login_failed"),
+    ),
+    (
+        "%ASA-6-611101: User authentication succeeded: IP address: 10.1.1.5, Uname: admin",
+        expect("cisco_asa", src_ip="10.1.1.5", user="admin", action="login"),
+    ),
+    (
+        "%ASA-6-611102: User authentication failed: IP = 10.1.1.6, Uname: guest",
+        expect("cisco_asa", src_ip="10.1.1.6", user="guest", action="login_failed"),
+    ),
+    (
+        '%ASA-6-605005: Login permitted from 10.1.1.5/51234 to inside:10.1.1.1/ssh for user "admin"',
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51234,
+            dst_ip="10.1.1.1",
+            protocol="tcp",
+            user="admin",
+            action="login",
+        ),
+    ),
+    (
+        "%ASA-6-716001: Group <DfltGrpPolicy> User <jdupont> IP <198.51.100.7> WebVPN session started.",
+        expect("cisco_asa", src_ip="198.51.100.7", user="jdupont", action="login"),
+    ),
+    (
+        "%ASA-6-716002: Group <DfltGrpPolicy> User <jdupont> IP <198.51.100.7> WebVPN session terminated: User Requested.",
+        expect("cisco_asa", src_ip="198.51.100.7", user="jdupont", action="logout"),
+    ),
+    (  # the assigned address is the device inside; the public one goes to nat_ip
+        "%ASA-4-722051: Group <GP-VPN> User <jdupont> IP <198.51.100.7> IPv4 Address <10.10.10.5> assigned to session",
+        expect("cisco_asa", src_ip="10.10.10.5", nat_ip="198.51.100.7", user="jdupont", action="login"),
+    ),
+    (
+        "%ASA-4-722051: Group <GP-VPN> User <jdupont> IP <2001:db8:aaaa::7> IPv6 address <2001:db8:10::5> assigned to session",
+        expect(
+            "cisco_asa",
+            src_ip="2001:db8:10::5",
+            nat_ip="2001:db8:aaaa::7",
+            user="jdupont",
+            action="login",
+        ),
+    ),
+    (
+        "%ASA-4-113019: Group = GP-VPN, Username = jdupont, IP = 198.51.100.7, Session disconnected. "
+        "Session Type: SSL, Duration: 0h:10m:05s, Bytes xmt: 12345, Bytes rcv: 6789, Reason: User Requested",
+        expect("cisco_asa", src_ip="198.51.100.7", user="jdupont", action="logout", bytes=19134),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), ASA)
+def test_cisco_asa(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+
+
+# --------------------------------------------------------------------------- FortiGate
+
+FORTIGATE = [
+    (
+        '<189>date=2024-01-15 time=10:01:02 devname="FGT60E" devid="FGT60E0000000001" logid="0000000013" '
+        'type="traffic" subtype="forward" level="notice" vd="root" eventtime=1705312862000000000 '
+        'srcip=10.1.100.11 srcport=58012 srcintf="internal" srcintfrole="lan" dstip=23.59.154.35 dstport=80 '
+        'dstintf="wan1" dstintfrole="wan" sessionid=3170 proto=6 action="close" policyid=1 '
+        'policytype="policy" service="HTTP" dstcountry="United States" srccountry="Reserved" '
+        'trandisp="snat" transip=172.16.200.2 transport=58012 duration=2 sentbyte=412 rcvdbyte=1484 '
+        'sentpkt=5 rcvdpkt=4 appcat="unscanned" srcmac="a2:e9:00:ec:40:01" mastersrcmac="a2:e9:00:ec:40:01"',
+        expect(
+            "fortigate",
+            src_ip="10.1.100.11",
+            src_port=58012,
+            dst_ip="23.59.154.35",
+            dst_port=80,
+            protocol="tcp",
+            nat_ip="172.16.200.2",
+            nat_port=58012,
+            mac="a2:e9:00:ec:40:01",
+            action="teardown",
+            bytes=1896,
+            session_id="3170",
+        ),
+    ),
+    (  # unquoted values, authenticated user, denied
+        "date=2024-01-15 time=10:01:03 logid=0000000013 type=traffic subtype=forward srcip=10.1.100.12 "
+        "srcport=50000 dstip=198.51.100.80 dstport=443 sessionid=99 proto=17 action=deny policyid=0 "
+        "user=jdupont group=staff sentbyte=0 rcvdbyte=0",
+        expect(
+            "fortigate",
+            src_ip="10.1.100.12",
+            src_port=50000,
+            dst_ip="198.51.100.80",
+            dst_port=443,
+            protocol="udp",
+            user="jdupont",
+            action="deny",
+            bytes=0,
+            session_id="99",
+        ),
+    ),
+    (  # IPv6, unauthuser (FSSO), ICMPv6: no ports
+        'type="traffic" subtype="local" srcip=2001:db8::20 dstip=2001:db8::1 srcport=0 dstport=0 '
+        'proto=58 action="accept" unauthuser="mmartin" sessionid=12',
+        expect(
+            "fortigate",
+            src_ip="2001:db8::20",
+            dst_ip="2001:db8::1",
+            protocol="icmpv6",
+            user="mmartin",
+            action="allow",
+            session_id="12",
+        ),
+    ),
+    (
+        'type="traffic" subtype="forward" srcip=10.0.0.9 srcport=1234 dstip=10.0.1.9 dstport=22 proto=6 '
+        'action="start" sessionid=5',
+        expect(
+            "fortigate",
+            src_ip="10.0.0.9",
+            src_port=1234,
+            dst_ip="10.0.1.9",
+            dst_port=22,
+            protocol="tcp",
+            action="build",
+            session_id="5",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), FORTIGATE)
+def test_fortigate(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+
+
+# --------------------------------------------------------------------------- Stormshield
+
+STORMSHIELD = [
+    (
+        'id=firewall time="2024-01-15 10:01:02" fw="SN310A00000001" tz=+0100 startime="2024-01-15 10:00:59" '
+        'pri=5 confid=01 slotlevel=2 ruleid=5 srcif="Ethernet1" srcifname="in" ipproto=tcp dstif="Ethernet0" '
+        'dstifname="out" proto=https src=192.168.1.10 srcport=51234 srcportname=ephemeral_fw_tcp '
+        'srcname="pc-jdupont" srcmac=00:11:22:33:44:55 dst=93.184.216.34 dstport=443 dstportname=https '
+        "modsrc=203.0.113.5 modsrcport=40001 origdst=93.184.216.34 origdstport=443 "
+        'user="jdupont" domain="ad.example.fr" sent=1234 rcvd=5678 duration=12.34 action=pass logtype="connection"',
+        expect(
+            "stormshield",
+            src_ip="192.168.1.10",
+            src_port=51234,
+            dst_ip="93.184.216.34",
+            dst_port=443,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40001,
+            user="jdupont",
+            mac="00:11:22:33:44:55",
+            action="allow",
+            bytes=6912,
+        ),
+    ),
+    (
+        'id=firewall time="2024-01-15 10:01:02" fw="SN310" tz=+0100 ipproto=udp src=2001:db8::10 '
+        "srcport=5353 dst=2001:db8::53 dstport=53 action=block logtype=filter",
+        expect(
+            "stormshield",
+            src_ip="2001:db8::10",
+            src_port=5353,
+            dst_ip="2001:db8::53",
+            dst_port=53,
+            protocol="udp",
+            action="deny",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), STORMSHIELD)
+def test_stormshield(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+
+
+# --------------------------------------------------------------------------- pfSense / OPNsense
+
+PFSENSE = [
+    (
+        "<134>Jan 15 10:01:02 pfsense filterlog[12345]: 5,,,1000000103,igb1,match,block,in,4,0x0,,64,0,0,DF,"
+        "6,tcp,60,192.168.1.100,10.0.0.1,54321,22,0,S,1234567890,,64240,,mss;sackOK;TS;nop;wscale",
+        expect(
+            "pfsense",
+            src_ip="192.168.1.100",
+            src_port=54321,
+            dst_ip="10.0.0.1",
+            dst_port=22,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # MSG part only, UDP
+        "9,,,1000000105,em0,match,pass,out,4,0x0,,64,1234,0,none,17,udp,76,192.168.1.10,8.8.8.8,33000,53,56",
+        expect(
+            "pfsense",
+            src_ip="192.168.1.10",
+            src_port=33000,
+            dst_ip="8.8.8.8",
+            dst_port=53,
+            protocol="udp",
+            action="allow",
+        ),
+    ),
+    (  # ICMP: no ports
+        "filterlog: 5,,,1000000103,igb0,match,block,in,4,0x0,,56,0,0,none,1,icmp,84,198.51.100.7,203.0.113.5,request,1234,1",
+        expect("pfsense", src_ip="198.51.100.7", dst_ip="203.0.113.5", protocol="icmp", action="deny"),
+    ),
+    (  # IPv6 order: class, flow label, hop limit, protocol text, protocol id
+        "filterlog[1]: 77,,,1000008105,em0,match,pass,out,6,0x00,0x00000,255,udp,17,60,fe80::1,ff02::1:2,546,547,60",
+        expect(
+            "pfsense",
+            src_ip="fe80::1",
+            src_port=546,
+            dst_ip="ff02::1:2",
+            dst_port=547,
+            protocol="udp",
+            action="allow",
+        ),
+    ),
+    (
+        "filterlog[1]: 4,,,1000000003,vtnet0,match,reject,in,6,0x00,0x00000,64,tcp,6,40,"
+        "2001:db8::bad,2001:db8::1,40000,443,0,S,1,,65535,,mss",
+        expect(
+            "pfsense",
+            src_ip="2001:db8::bad",
+            src_port=40000,
+            dst_ip="2001:db8::1",
+            dst_port=443,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # OPNsense: tracker is a hash
+        "filterlog[5]: 82,,,fae559338f65e11c53669fc3642c93c2,vtnet0,match,pass,out,6,0x00,0x00000,64,"
+        "ipv6-icmp,58,16,2001:db8::2,2001:db8::1,datalen=8",
+        expect("pfsense", src_ip="2001:db8::2", dst_ip="2001:db8::1", protocol="icmpv6", action="allow"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), PFSENSE)
+def test_pfsense(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+
+
+# --------------------------------------------------------------------------- Squid
+
+SQUID = [
+    (
+        "1286536308.779    180 192.168.0.224 TCP_MISS/200 411 GET http://www.example.com/ - "
+        "HIER_DIRECT/93.184.216.34 text/html",
+        expect(
+            "squid",
+            src_ip="192.168.0.224",
+            dst_ip="93.184.216.34",
+            dst_port=80,
+            protocol="tcp",
+            action="allow",
+            bytes=411,
+        ),
+    ),
+    (
+        "<134>Jan 15 10:01:02 proxy squid[1234]: 1705312862.123   5012 10.1.1.5 TCP_TUNNEL/200 48213 "
+        "CONNECT www.example.org:443 jdupont HIER_DIRECT/2606:2800:220:1:248:1893:25c8:1946 -",
+        expect(
+            "squid",
+            src_ip="10.1.1.5",
+            dst_ip="2606:2800:220:1:248:1893:25c8:1946",
+            dst_port=443,
+            protocol="tcp",
+            user="jdupont",
+            action="allow",
+            bytes=48213,
+        ),
+    ),
+    (
+        "1705312862.200      0 10.1.1.6 TCP_DENIED/403 3924 GET http://bad.example/path?q=1 - HIER_NONE/- text/html",
+        expect("squid", src_ip="10.1.1.6", dst_port=80, protocol="tcp", action="deny", bytes=3924),
+    ),
+    (  # via a parent proxy: the peer is not the destination; the URL host is an IP literal
+        "1705312862.300     12 2001:db8::44 TCP_MISS/200 1200 GET http://[2001:db8::80]:8080/x "
+        "mmartin FIRST_UP_PARENT/10.0.0.3 text/plain",
+        expect(
+            "squid",
+            src_ip="2001:db8::44",
+            dst_ip="2001:db8::80",
+            dst_port=8080,
+            protocol="tcp",
+            user="mmartin",
+            action="allow",
+            bytes=1200,
+        ),
+    ),
+    (  # older squid without HIER_ and a host name as peer: no destination address
+        "1705312862.400     40 10.1.1.7 TCP_HIT/200 800 GET https://cdn.example.net/a.js - DIRECT/cdn.example.net "
+        "application/javascript",
+        expect("squid", src_ip="10.1.1.7", dst_port=443, protocol="tcp", action="allow", bytes=800),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), SQUID)
+def test_squid(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+
+
+# --------------------------------------------------------------------------- DHCP
+
+DHCP = [
+    (
+        "<30>Jan 15 10:01:02 dhcp01 dhcpd[1234]: DHCPACK on 192.168.1.23 to aa:bb:cc:dd:ee:ff (laptop-jd) via eth0",
+        expect("dhcp", src_ip="192.168.1.23", protocol="udp", mac="aa:bb:cc:dd:ee:ff", action="lease"),
+    ),
+    (  # ISC prints octets unpadded
+        "DHCPACK on 10.0.0.5 to 0:c:29:ab:cd:ef via 10.0.0.1",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:0c:29:ab:cd:ef", action="lease"),
+    ),
+    (
+        "dhcpd: DHCPOFFER on 192.168.1.23 to aa:bb:cc:dd:ee:ff (John's iPhone) via eth0",
+        expect("dhcp", src_ip="192.168.1.23", protocol="udp", mac="aa:bb:cc:dd:ee:ff", action="offer"),
+    ),
+    (
+        "dhcpd: DHCPREQUEST for 192.168.1.23 (192.168.1.1) from aa:bb:cc:dd:ee:ff (laptop-jd) via eth0",
+        expect("dhcp", src_ip="192.168.1.23", protocol="udp", mac="aa:bb:cc:dd:ee:ff", action="request"),
+    ),
+    (
+        "dhcpd: DHCPRELEASE of 192.168.1.23 from aa:bb:cc:dd:ee:ff (laptop-jd) via eth0 (found)",
+        expect("dhcp", src_ip="192.168.1.23", protocol="udp", mac="aa:bb:cc:dd:ee:ff", action="release"),
+    ),
+    (
+        "dhcpd: DHCPACK to 192.168.1.40 (aa:bb:cc:00:11:22) via eth0",
+        expect("dhcp", src_ip="192.168.1.40", protocol="udp", mac="aa:bb:cc:00:11:22", action="lease"),
+    ),
+    (
+        "dnsmasq-dhcp[1234]: DHCPACK(eth0) 192.168.1.23 AA:BB:CC:DD:EE:FF laptop",
+        expect("dhcp", src_ip="192.168.1.23", protocol="udp", mac="aa:bb:cc:dd:ee:ff", action="lease"),
+    ),
+    (
+        "dnsmasq-dhcp[1234]: 3151233567 DHCPRELEASE(br0) 192.168.1.24 11:22:33:44:55:66",
+        expect("dhcp", src_ip="192.168.1.24", protocol="udp", mac="11:22:33:44:55:66", action="release"),
+    ),
+    (  # DHCPv6: the identifier is a DUID, not a MAC
+        "dnsmasq-dhcp[1234]: DHCPREPLY(eth0) 2001:db8::1:10 00:01:00:01:2a:3b:4c:5d:aa:bb:cc:dd:ee:ff host6",
+        expect("dhcp", src_ip="2001:db8::1:10", protocol="udp", action="lease"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), DHCP)
+def test_dhcp(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+
+
+# --------------------------------------------------------------------------- RADIUS, hotspots, sshd
+
+AUTH = [
+    (
+        "Auth: (123) Login OK: [jdupont] (from client ap01 port 0 cli aa-bb-cc-dd-ee-ff)",
+        expect("radius", user="jdupont", mac="aa:bb:cc:dd:ee:ff", action="login"),
+    ),
+    (  # auth_badpass = yes: the password never reaches the user column
+        "radiusd[77]: Auth: (124) Login incorrect (mschap: MS-CHAP2-Response is incorrect): [jdupont/s3cr/et] "
+        "(from client ap01 port 0 cli AA:BB:CC:DD:EE:FF)",
+        expect("radius", user="jdupont", mac="aa:bb:cc:dd:ee:ff", action="login_failed"),
+    ),
+    (  # 802.1X machine account, VPN NAS with an IP as Calling-Station-Id
+        "Auth: (9) Login OK: [host/pc01.ad.example.fr] (from client vpn01 port 12 cli 198.51.100.7 via TLS tunnel)",
+        expect("radius", src_ip="198.51.100.7", user="host/pc01.ad.example.fr", action="login"),
+    ),
+    (
+        "Auth: Login OK: [mmartin/<via Auth-Type = PAP>] (from client localhost port 0)",
+        expect("radius", user="mmartin", action="login"),
+    ),
+    (
+        "Auth: (5) Invalid user: [nobody] (from client ap02 port 0 cli 02-00-00-00-00-01)",
+        expect("radius", user="nobody", mac="02:00:00:00:00:01", action="login_failed"),
+    ),
+    (
+        'User-Name = "jdupont", Acct-Status-Type = Start, Framed-IP-Address = 10.0.0.5, '
+        'Calling-Station-Id = "aa-bb-cc-dd-ee-ff", Acct-Session-Id = "5A1B2C3D-00000001"',
+        expect(
+            "radius",
+            src_ip="10.0.0.5",
+            user="jdupont",
+            mac="aa:bb:cc:dd:ee:ff",
+            action="login",
+            session_id="5A1B2C3D-00000001",
+        ),
+    ),
+    (  # key=value, VPN: public Calling-Station-Id goes to nat_ip, gigawords counted
+        "radacct: Acct-Status-Type=Stop User-Name=jdupont Framed-IP-Address=10.10.10.5 "
+        "Calling-Station-Id=198.51.100.7 Acct-Session-Id=81000002 Acct-Input-Octets=100 "
+        "Acct-Output-Octets=200 Acct-Input-Gigawords=1",
+        expect(
+            "radius",
+            src_ip="10.10.10.5",
+            nat_ip="198.51.100.7",
+            user="jdupont",
+            action="logout",
+            bytes=300 + (1 << 32),
+            session_id="81000002",
+        ),
+    ),
+    (
+        "Acct-Status-Type = Interim-Update, User-Name = guest42, Framed-IPv6-Address = 2001:db8:0:0::42, "
+        "Calling-Station-Id = 0A-0B-0C-0D-0E-0F, Acct-Session-Id = abc",
+        expect(
+            "radius",
+            src_ip="2001:db8::42",
+            user="guest42",
+            mac="0a:0b:0c:0d:0e:0f",
+            action="interim",
+            session_id="abc",
+        ),
+    ),
+    (
+        "hotspot,info,account user1 (10.5.50.2): logged in",
+        expect("mikrotik_hotspot", src_ip="10.5.50.2", user="user1", action="login"),
+    ),
+    (
+        "<134>Jan 15 10:01:02 rb01 hotspot,account,info,debug user1 (10.5.50.2): logged out: user request",
+        expect("mikrotik_hotspot", src_ip="10.5.50.2", user="user1", action="logout"),
+    ),
+    (
+        "hotspot,info,debug T-AA:BB:CC:DD:EE:01 (10.5.50.3): login failed: no more sessions are allowed",
+        expect(
+            "mikrotik_hotspot",
+            src_ip="10.5.50.3",
+            user="T-AA:BB:CC:DD:EE:01",
+            mac="aa:bb:cc:dd:ee:01",
+            action="login_failed",
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: guest - ACCEPT: jdupont, 00:11:22:33:44:55, 192.168.2.10",
+        expect(
+            "pfsense_portal",
+            src_ip="192.168.2.10",
+            user="jdupont",
+            mac="00:11:22:33:44:55",
+            action="login",
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: guest - IDLE TIMEOUT: jdupont, 00:11:22:33:44:55, 192.168.2.10",
+        expect(
+            "pfsense_portal",
+            src_ip="192.168.2.10",
+            user="jdupont",
+            mac="00:11:22:33:44:55",
+            action="logout",
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: guest - FAILURE: mallory, 00:11:22:33:44:66, 192.168.2.11, Wrong password",
+        expect(
+            "pfsense_portal",
+            src_ip="192.168.2.11",
+            user="mallory",
+            mac="00:11:22:33:44:66",
+            action="login_failed",
+        ),
+    ),
+    (
+        "sshd[99]: Accepted password for jdoe from 198.51.100.7 port 51234 ssh2",
+        expect("sshd", src_ip="198.51.100.7", src_port=51234, protocol="tcp", user="jdoe", action="login"),
+    ),
+    (
+        "sshd[99]: Accepted publickey for deploy from 2001:db8::7 port 40022 ssh2: ED25519 SHA256:abc",
+        expect("sshd", src_ip="2001:db8::7", src_port=40022, protocol="tcp", user="deploy", action="login"),
+    ),
+    (
+        "sshd[99]: Failed password for invalid user admin from 203.0.113.66 port 4242 ssh2",
+        expect(
+            "sshd", src_ip="203.0.113.66", src_port=4242, protocol="tcp", user="admin", action="login_failed"
+        ),
+    ),
+    (
+        "sshd[99]: Disconnected from user jdoe 198.51.100.7 port 51234",
+        expect("sshd", src_ip="198.51.100.7", src_port=51234, protocol="tcp", user="jdoe", action="logout"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), AUTH)
+def test_auth_sources(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+
+
+# --------------------------------------------------------------------------- near misses
+
+NEAR_MISSES = [
+    "",
+    "hello world",
+    "<13>Jan 15 10:01:02 host app: nothing to see",
+    # netfilter look-alikes
+    "kernel: IN=eth0 OUT= SRC=999.1.1.1 DST=192.0.2.1 LEN=60 PROTO=TCP SPT=1 DPT=2",
+    "kernel: IN=eth0 OUT= SRC=192.0.2.1 DST=192.0.2.2 LEN=60 PROTO=TCP SPT=70000 DPT=22",
+    "LOGIN=eth0 OUT= SRC=192.0.2.1 DST=192.0.2.2 PROTO=TCP",
+    "SRC=192.0.2.1 DST=192.0.2.2 PROTO=TCP SPT=1 DPT=2",
+    "IN=eth0 OUT= SRC=192.0.2.1 PROTO=TCP",
+    # Cisco look-alikes
+    "%ASA-6-302013: Built outbound TCP connection for outside:1.2.3.4/80",
+    "%ASA-6-302013: Built outbound TCP connection 1 for outside:1.2.3/80 (1.2.3/80) to inside:10.0.0.1/1 (10.0.0.1/1)",
+    "%ASA-6-199999: Built outbound TCP connection 1 for outside:1.2.3.4/80 (1.2.3.4/80) to inside:10.0.0.1/1 (10.0.0.1/1)",
+    "%ASA-4-722051: Group <GP> User <u> IP <198.51.100.7> IPv4 Address <not-an-ip> assigned to session",
+    "%ASA-4-722051: Group <GP> User <u> IP <198.51.100.7> something else",
+    # FortiGate / Stormshield look-alikes
+    'type="event" subtype="system" srcip=10.0.0.1 action="login"',
+    'type="traffic" srcip=10.0.0.256 dstip=10.0.0.1 proto=6',
+    "id=firewall logtype=system src=10.0.0.1",
+    # filterlog look-alikes
+    "5,,,1000000103,igb1,match,block,in,4,0x0,,64,0,0,DF,6,tcp,60",
+    "5,,,1000000103,igb1,match,block,in,4,0x0,,64,0,0,DF,6,tcp,60,192.168.1.300,10.0.0.1,1,2",
+    "a,b,c,in,4,foo",
+    # squid look-alikes
+    "1286536308.779 180 not-an-ip TCP_MISS/200 411 GET http://www.example.com/ - HIER_DIRECT/93.184.216.34 -",
+    "TCP_MISS/200 411 GET http://www.example.com/",
+    # DHCP look-alikes
+    "dhcpd: DHCPDISCOVER from aa:bb:cc:dd:ee:ff via eth0",
+    "dnsmasq-dhcp[1]: DHCPDISCOVER(eth0) aa:bb:cc:dd:ee:ff",
+    "dhcpd: DHCPACK on 192.168.1.999 to aa:bb:cc:dd:ee:ff via eth0",
+    "dhcpd: DHCPACK on 192.168.1.23 to aa:bb:cc:dd:ee:ff",
+    "dnsmasq-dhcp[1]: DHCPACK(eth0) 1.2.3.4.5 aa:bb:cc:dd:ee:ff",
+    "dnsmasq-dhcp[1]: DHCPNONSENSE(eth0) 192.168.1.23 aa:bb:cc:dd:ee:ff",
+    # auth look-alikes
+    "Login OK without brackets",
+    "Acct-Status-Type",
+    "Acct-Status-Type = Accounting-On, NAS-IP-Address = 10.0.0.1",
+    "Framed-IP-Address = 10.0.0.300, User-Name = x",
+    "hotspot,info user1 (10.5.50.2): trying to log in by http-chap",
+    "hotspot,info user1 (10.5.50.999): logged in",
+    "Zone: guest - ACCEPT: jdupont, 00:11:22:33:44:55, not-an-ip",
+    "sshd[1]: Accepted password for jdoe from 1.2.3 port 22 ssh2",
+    "sshd[1]: Connection closed by 198.51.100.7 port 51234",
+    # mikrotik look-alikes
+    "proto TCP, 1.2.3.4:1->5.6.7.8:2",
+    "proto TCP (SYN), 1.2.3.400:1->5.6.7.8:2, len 60",
+]
+
+
+@pytest.mark.parametrize("line", NEAR_MISSES)
+def test_near_misses_do_not_match(line: str) -> None:
+    assert extract_connection(line) is None
+
+
+def test_oversized_input_is_not_scanned() -> None:
+    line = NETFILTER[0][0] + " X" * 10000
+    assert extract_connection(line) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "mac"),
+    [
+        ("AA-BB-CC-DD-EE-FF", "aa:bb:cc:dd:ee:ff"),
+        ("aabb.ccdd.eeff", "aa:bb:cc:dd:ee:ff"),
+        ("aabbccddeeff", "aa:bb:cc:dd:ee:ff"),
+        ("0:1:2:3:4:5", "00:01:02:03:04:05"),
+        ("aa:bb:cc:dd:ee", None),
+        ("gg:bb:cc:dd:ee:ff", None),
+        ("aa:bb:cc:dd:ee:ff:00", None),
+        ("", None),
+    ],
+)
+def test_mac_normalisation(value: str, mac: str | None) -> None:
+    assert connlog._mac(value) == mac
+
+
+def test_ipv4_mapped_addresses_become_ipv4() -> None:
+    assert connlog._ip("::ffff:192.0.2.1") == "192.0.2.1"
+
+
+# --------------------------------------------------------------------------- properties and CLI
+
+ALL_TABLES = [NETFILTER, MIKROTIK_FW, ASA, FORTIGATE, STORMSHIELD, PFSENSE, SQUID, DHCP, AUTH]
+ALL_SAMPLES = [line for table in ALL_TABLES for line, _ in table]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_never_raises_on_arbitrary_text(text: str) -> None:
+    row = extract_connection(text)
+    assert row is None or list(row) == CONN_COLUMNS
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ALL_SAMPLES), st.integers(min_value=0, max_value=400), st.text(max_size=20))
+def test_never_raises_on_mangled_samples(sample: str, cut: int, junk: str) -> None:
+    """Truncated and spliced real lines: the extractor returns a typed row or None, never raises."""
+    row = extract_connection(sample[:cut] + junk + sample[cut:])
+    if row is not None:
+        assert list(row) == CONN_COLUMNS
+        for key in ("src_port", "dst_port", "nat_port"):
+            assert row[key] is None or (isinstance(row[key], int) and 0 <= row[key] <= 65535)
+        assert row["bytes"] is None or (isinstance(row["bytes"], int) and row["bytes"] >= 0)
+
+
+def test_cli_one_object_per_line() -> None:
+    lines = [NETFILTER[0][0], "not a connection", FORTIGATE[0][0]]
+    stdin = io.BytesIO(("\n".join(lines) + "\n").encode() + b"\xff\xfe garbage\n")
+    stdout = io.StringIO()
+    assert run(stdin, stdout) == 0
+    out = [loads(line) for line in stdout.getvalue().splitlines()]
+    assert len(out) == 4
+    assert out[0] == NETFILTER[0][1]
+    assert out[1] == empty_connection()
+    assert out[2] == FORTIGATE[0][1]
+    assert out[3] == empty_connection()
+    assert all(list(row) == CONN_COLUMNS for row in out)
+
+
+# --------------------------------------------------------------------------- robustness details
+
+
+def test_key_value_inside_quotes_cannot_spoof_fields() -> None:
+    """A device name or URL chosen by a user must not rewrite the archived source."""
+    line = (
+        'type="traffic" srcname="pc srcip=6.6.6.6 srcport=1 user=admin" srcip=10.0.0.9 srcport=1234 '
+        "dstip=10.0.1.9 dstport=22 proto=6 action=accept"
+    )
+    row = extract_connection(line)
+    assert row is not None
+    assert (row["src_ip"], row["src_port"], row["user"]) == ("10.0.0.9", 1234, None)
+
+
+def test_key_value_with_escaped_quotes_takes_the_full_scan() -> None:
+    line = (
+        'type="traffic" srcname="pc \\" srcip=6.6.6.6" srcip=10.0.0.9 srcport=1234 dstip=10.0.1.9 '
+        'dstport=22 proto=6 user="a \\"quoted\\" name"'
+    )
+    row = extract_connection(line)
+    assert row is not None
+    assert (row["src_ip"], row["src_port"]) == ("10.0.0.9", 1234)
+    assert row["user"] == 'a \\"quoted\\" name'
+
+
+def test_key_value_with_unbalanced_quotes() -> None:
+    line = 'type=traffic srcip=10.0.0.9 srcport=1234 dstip=10.0.1.9 dstport=22 proto=6 user="cut'
+    row = extract_connection(line)
+    assert row is not None
+    assert row["src_ip"] == "10.0.0.9"
+
+
+@pytest.mark.parametrize("port", ["١٢٣", "²", "99999", "-1", "0x50"])
+def test_ports_must_be_ascii_numbers_in_range(port: str) -> None:
+    line = f"IN=eth0 OUT= SRC=192.0.2.1 DST=192.0.2.2 LEN=60 PROTO=TCP SPT={port} DPT=22"
+    assert extract_connection(line) is None or extract_connection(line)["src_port"] is None
+
+
+def test_every_extractor_has_samples() -> None:
+    covered = {row["conn_format"] for table in ALL_TABLES for _, row in table}
+    assert covered >= {name for name, _, _ in connlog.EXTRACTORS}
+
+
+def test_cli_handles_crlf_and_missing_final_newline() -> None:
+    stdout = io.StringIO()
+    run(io.BytesIO(DHCP[0][0].encode() + b"\r\n" + SQUID[0][0].encode()), stdout)
+    out = [loads(line) for line in stdout.getvalue().splitlines()]
+    assert out == [DHCP[0][1], SQUID[0][1]]
+
+
+KEA = [
+    (
+        "kea-dhcp4[812]: INFO  [kea-dhcp4.leases/812.139] DHCP4_LEASE_ALLOC [hwtype=1 08:00:2b:02:3f:4e], "
+        "cid=[no info], tid=0x67a5b3c2: lease 192.0.2.10 has been allocated for 3600 seconds",
+        expect("dhcp", src_ip="192.0.2.10", protocol="udp", mac="08:00:2b:02:3f:4e", action="lease"),
+    ),
+    (
+        "INFO  [kea-dhcp4.leases/812.139] DHCP4_RELEASE [hwtype=1 08:00:2b:02:3f:4e], cid=[01:08:00:2b:02:3f:4e], "
+        "tid=0x1: address 192.0.2.10 was released properly.",
+        expect("dhcp", src_ip="192.0.2.10", protocol="udp", mac="08:00:2b:02:3f:4e", action="release"),
+    ),
+    (
+        "INFO  [kea-dhcp6.leases/9.1] DHCP6_LEASE_ALLOC duid=[00:03:00:01:08:00:2b:02:3f:4e], [no hwaddr info], "
+        "tid=0x2: lease for address 2001:db8:1::10 and iaid=1 has been allocated for 4000 seconds",
+        expect("dhcp", src_ip="2001:db8:1::10", protocol="udp", action="lease"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), KEA)
+def test_kea_dhcp(line: str, row: dict) -> None:
+    assert extract_connection(line) == row

@@ -1,0 +1,201 @@
+"""Routes: matching with continue, time periods, repeat, escalation, flapping, resolved, Alertmanager webhook."""
+
+import pytest
+
+from vigie.pipelines.correlate.alerts import AlertState, to_alert
+from vigie.pipelines.correlate.routing import RouteError, Router, alertmanager_webhook_payload, notify
+from vigie.pipelines.correlate.timeperiods import parse_timeperiods
+
+T = 1_736_935_200.0  # Wednesday 2025-01-15 10:00 UTC (11:00 Paris)
+PERIODS = parse_timeperiods({"workhours": {"timezone": "Europe/Paris", "monday..friday": "08:00-18:00"}})
+ROUTER = Router.from_config(
+    [
+        {
+            "name": "paris-net",
+            "receiver": "noc",
+            "match": ["site=paris", "severity=critical"],
+            "continue": True,
+            "escalate_after": "30m",
+            "escalate_to": "managers",
+            "repeat_interval": "1h",
+        },
+        {"name": "day-team", "match": {"site": "paris"}, "timeperiod": "workhours"},
+        {"name": "managers", "match": ["site=never"]},
+        {"name": "default", "receiver": "ops"},
+    ],
+    PERIODS,
+)
+
+
+def alert(severity="critical", site="paris", status="firing", **kw):
+    return AlertState(
+        "r1|check",
+        "r1",
+        site,
+        "host",
+        "check",
+        "host",
+        None,
+        "liveness",
+        severity,
+        "DOWN",
+        status,
+        T,
+        T,
+        **kw,
+    )
+
+
+def reasons(notes):
+    return [(n["route"], n["reason"]) for n in notes]
+
+
+def test_match_order_and_continue():
+    assert [r.name for r in ROUTER.match({"site": "paris", "severity": "critical"})] == [
+        "paris-net",
+        "day-team",
+    ]
+    assert [r.name for r in ROUTER.match({"site": "paris", "severity": "warning"})] == ["day-team"]
+    assert [r.name for r in ROUTER.match({"site": "lyon", "severity": "critical"})] == ["default"]
+
+
+def test_new_repeat_escalation_and_resolved():
+    a = alert()
+    ns, notes = notify(a, None, T, ROUTER)
+    assert reasons(notes) == [("paris-net", "new"), ("day-team", "new")]
+    n = notes[0]
+    assert (
+        n["schema"] == "notification/1" and n["receiver"] == "noc" and n["alert"]["fingerprint"] == "r1|check"
+    )
+    assert n["at"] == "2025-01-15T10:00:00.000000Z"
+    ns, notes = notify(a, ns, T + 600, ROUTER)
+    assert notes == []
+    ns, notes = notify(a, ns, T + 1800, ROUTER)  # 30 min, not acknowledged: escalate
+    assert reasons(notes) == [("managers", "escalated")]
+    ns, notes = notify(a, ns, T + 3600, ROUTER)  # 1 h repeat on paris-net; day-team repeats after 4 h
+    assert reasons(notes) == [("paris-net", "repeat")]
+    ns, notes = notify(a, ns, T + 4 * 3600, ROUTER)
+    assert reasons(notes) == [("paris-net", "repeat"), ("day-team", "repeat")]
+    a.status = "resolved"
+    ns, notes = notify(a, ns, T + 5 * 3600, ROUTER)
+    assert reasons(notes) == [("paris-net", "resolved"), ("managers", "resolved"), ("day-team", "resolved")]
+    assert ns.routes == {}
+
+
+def test_acknowledged_alert_neither_repeats_nor_escalates():
+    a = alert()
+    ns, _ = notify(a, None, T, ROUTER)
+    a.acknowledged = {"author": "alice", "reason": "on it", "at": "x"}
+    ns, notes = notify(a, ns, T + 5 * 3600, ROUTER)
+    assert notes == []
+
+
+def test_out_of_period_waits_then_notifies():
+    a = alert(severity="warning")
+    evening = T + 8 * 3600  # 19:00 Paris
+    ns, notes = notify(a, None, evening, ROUTER)
+    assert notes == []
+    ns, notes = notify(a, ns, T + 22 * 3600, ROUTER)  # Thursday 09:00 Paris
+    assert reasons(notes) == [("day-team", "new")]
+
+
+def test_soft_and_suppressed_alerts_are_not_notified():
+    assert notify(alert(state_type="soft"), None, T, ROUTER)[1] == []
+    assert notify(alert(suppressed_by={"kind": "silence", "ref": "s"}), None, T, ROUTER)[1] == []
+
+
+def test_flapping_replaces_problem_notifications():
+    a = alert(severity="warning")
+    ns, notes = notify(a, None, T, ROUTER)
+    assert reasons(notes) == [("day-team", "new")]
+    a.flapping = True
+    ns, notes = notify(a, ns, T + 60, ROUTER)
+    assert reasons(notes) == [("day-team", "flapping")] and notes[0]["alert"]["flapping"] is True
+    a.status = "resolved"
+    ns, notes = notify(a, ns, T + 120, ROUTER)  # recoveries are quiet while flapping
+    assert notes == []
+    a.flapping = False
+    ns, notes = notify(a, ns, T + 180, ROUTER)
+    assert reasons(notes) == [("day-team", "flapping"), ("day-team", "resolved")]
+
+
+def test_severity_change_is_notified_again():
+    a = alert(severity="warning")
+    ns, _ = notify(a, None, T, ROUTER)
+    a.severity = "critical"
+    ns, notes = notify(a, ns, T + 60, ROUTER)
+    assert reasons(notes) == [("paris-net", "new"), ("day-team", "new")]
+
+
+@pytest.mark.parametrize(
+    ("routes", "error"),
+    [
+        ([{"name": "a", "timeperiod": "nope"}], "unknown time period"),
+        ([{"name": "a", "escalate_to": "b", "escalate_after": 60}], "unknown route"),
+        ([{"name": "a", "escalate_after": 60}], "go together"),
+        ([{"name": "a", "colour": "red"}], "unknown key"),
+        ([{"name": "a", "repeat_interval": "often"}], "repeat_interval"),
+        ([{}], "name"),
+    ],
+)
+def test_route_errors(routes, error):
+    with pytest.raises(RouteError, match=error):
+        Router.from_config(routes, PERIODS)
+
+
+def test_alertmanager_webhook_payload():
+    firing = to_alert(alert())
+    gone = to_alert(alert(status="resolved", resolved_at=T + 60))
+    gone["fingerprint"] = "r2|check"
+    gone["host"] = "r2"
+    body = alertmanager_webhook_payload(
+        [firing, gone], ROUTER.by_name["paris-net"], external_url="https://vigie.example"
+    )
+    assert body["version"] == "4" and body["status"] == "firing" and body["receiver"] == "noc"
+    assert body["groupKey"] == '{}/{route="paris-net"}:{route="paris-net"}'
+    assert set(body) == {
+        "version",
+        "groupKey",
+        "truncatedAlerts",
+        "status",
+        "receiver",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "alerts",
+    }
+    first, second = body["alerts"]
+    assert first["status"] == "firing" and first["endsAt"] == "0001-01-01T00:00:00Z"
+    assert first["labels"]["alertname"] == "host" and first["labels"]["host"] == "r1"
+    assert first["startsAt"] == "2025-01-15T10:00:00.000000Z"
+    assert first["generatorURL"] == "https://vigie.example/alerts/r1%7Ccheck"
+    assert len(first["fingerprint"]) == 16 and first["fingerprint"] != second["fingerprint"]
+    assert second["status"] == "resolved" and second["endsAt"] == "2025-01-15T10:01:00.000000Z"
+    assert body["commonLabels"] == {
+        "alertname": "host",
+        "site": "paris",
+        "component": "host",
+        "severity": "critical",
+    }
+    assert alertmanager_webhook_payload([gone], "x")["status"] == "resolved"
+
+
+def test_documented_route_keys():
+    router = Router.from_config(
+        [
+            {
+                "name": "staff",
+                "timeperiod": "workhours",
+                "match": {"site": "mairie"},
+                "match_re": {"host": "sw-.*"},
+                "webhook": "http://127.0.0.1:9000/hook",
+                "repeat_interval": "4h",
+            }
+        ],
+        PERIODS,
+    )
+    route = router.by_name["staff"]
+    assert route.webhook == "http://127.0.0.1:9000/hook" and route.repeat_interval == 14400
+    assert router.match({"site": "mairie", "host": "sw-1"}) == [route]
+    assert router.match({"site": "mairie", "host": "rtr"}) == []
