@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     try:
-        return run_up(cfg)
+        return run_up(cfg, config_path=args.config)
     except AlreadyRunning as exc:
         print(f"vigie: {exc}", file=sys.stderr)
         return 1
@@ -132,6 +133,50 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_archive(args: argparse.Namespace) -> int:
+    """`vigie archive …`: the archive root and retention come from the config unless given."""
+    cfg = _config(args)
+    if getattr(args, "root", None) is None and not os.environ.get("VIGIE_ARCHIVE_ROOT"):
+        args.root = cfg["archive"]["root"]
+    if args.archive_verb == "purge" and args.retention_days is None:
+        args.retention_days = cfg["archive"]["retention_days"]
+    return args.archive_func(args)
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    """`vigie service NAME`: one service in its own process, as `vigie up` starts it (see vigie/services.py)."""
+    import signal
+    import threading
+
+    from vigie.config import kafka_settings
+
+    cfg = _config(args)
+    settings = kafka_settings(cfg, args.bootstrap)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if args.name == "archive":
+        from vigie.pipelines.archive.retention import RetentionJob
+        from vigie.pipelines.archive.sink import ArchiveSink, SinkConfig
+
+        a = cfg["archive"]
+        sink = ArchiveSink(settings, SinkConfig(
+            root=Path(a["root"]), topics=tuple(a["topics"]), max_rows=a["max_rows_per_file"],
+            idle_timeout=a["idle_flush"], consumer_overrides={"group.instance.id": "vigie-archive-1"}))
+        job = RetentionJob(Path(a["root"]), a["retention_days"])
+        purger = threading.Thread(target=job.run, args=(stop,), name="archive-retention", daemon=True)
+        purger.start()
+        try:
+            sink.run(stop)
+        finally:
+            sink.close()
+            stop.set()
+            purger.join(5)
+        return 0
+    print(f"vigie service: unknown service {args.name!r}", file=sys.stderr)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigie", description="Vigie: supervision pipeline for public bodies' IT")
     parser.add_argument("--version", action="version", version=f"vigie {__version__}")
@@ -180,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--bootstrap", help="bootstrap servers (default: from the config, else the local broker)")
     notify.set_defaults(func=cmd_notify)
 
+    service = with_config(sub.add_parser("service", help="(internal) one service in its own process, as vigie up runs it"))
+    service.add_argument("name", choices=["archive"])
+    service.add_argument("--bootstrap", required=True)
+    service.set_defaults(func=cmd_service)
+
     from vigie import control_cli
 
     control_cli.add_arguments(sub, with_config)
@@ -189,8 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         archive_cli = None
     if archive_cli is not None and hasattr(archive_cli, "add_arguments"):
-        archive = with_config(sub.add_parser("archive", help="auditors' access to the connection-log archive"))
-        archive_cli.add_arguments(archive.add_subparsers(dest="archive_verb", required=True))
+        archive = sub.add_parser("archive", help="auditors' access to the connection-log archive")
+        archive_sub = archive.add_subparsers(dest="archive_verb", required=True)
+        archive_cli.add_arguments(archive_sub)
+        for verb_parser in archive_sub.choices.values():
+            with_config(verb_parser)  # `vigie archive verify --config F` reads as people type it
+        archive.set_defaults(func=cmd_archive)
     return parser
 
 

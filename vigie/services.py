@@ -122,4 +122,45 @@ def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
     return out
 
 
-FACTORIES: list[Callable[[Runtime], list[tuple[str, Any]]]] = [syslog_services, snmp_services, check_services, notify_services]
+def subprocess_service(rt: Runtime, name: str, grace: float = 30.0) -> Run:
+    """Run `vigie service NAME` as a child process (its own core and GIL); SIGTERM on stop.
+
+    The child re-reads the same config file (secrets from the inherited environment, never argv)
+    and the broker address `vigie up` settled on. An exit before stop is a crash: the supervisor
+    restarts it with back-off.
+    """
+    import os
+    import signal
+    import sys
+
+    async def run(stop: asyncio.Event) -> None:
+        argv = [sys.executable, "-m", "vigie.cli", "service", name, "--bootstrap", rt.settings.bootstrap_servers]
+        if rt.config_path:
+            argv += ["--config", str(rt.config_path)]
+        proc = await asyncio.create_subprocess_exec(*argv, env=dict(os.environ), start_new_session=True)
+        rt.children[name] = proc.pid
+        waiter = asyncio.create_task(stop.wait())
+        exited = asyncio.create_task(proc.wait())
+        await asyncio.wait({waiter, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not exited.done():
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(exited, grace)
+            except TimeoutError:
+                proc.kill()
+                await exited
+            return
+        waiter.cancel()
+        raise RuntimeError(f"{name} exited with code {proc.returncode}")
+
+    return run
+
+
+def archive_services(rt: Runtime) -> list[tuple[str, Run]]:
+    """The archive sink (with its daily retention job) in a child process."""
+    if not rt.cfg["archive"]["enabled"]:
+        return []
+    return [("archive", subprocess_service(rt, "archive"))]
+
+
+FACTORIES: list[Callable[[Runtime], list[tuple[str, Any]]]] = [syslog_services, snmp_services, check_services, archive_services, notify_services]

@@ -61,8 +61,11 @@ ServiceFactory = Callable[["Runtime"], list[tuple[str, Any]]]
 class Runtime:
     """What the services of one `vigie up` share: config, Kafka settings, the producer sink, the metrics registry."""
 
-    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, registry: CollectorRegistry) -> None:
+    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, registry: CollectorRegistry,
+                 config_path: str | None = None) -> None:
         self.cfg = cfg
+        self.config_path = config_path
+        self.children: dict[str, int] = {}
         self.settings = settings
         self.registry = registry
         self._sink: KafkaSink | None = None
@@ -92,7 +95,8 @@ def service_factories() -> list[ServiceFactory]:
     return services.FACTORIES
 
 
-def run_up(cfg: dict[str, Any], *, ready: Callable[[float], None] | None = None) -> int:
+def run_up(cfg: dict[str, Any], *, config_path: str | None = None,
+           ready: Callable[[float], None] | None = None) -> int:
     """Run until SIGINT/SIGTERM; returns the process exit code."""
     t0 = time.monotonic()
     state = Path(cfg["state_dir"])
@@ -117,7 +121,7 @@ def run_up(cfg: dict[str, Any], *, ready: Callable[[float], None] | None = None)
         registry = CollectorRegistry(auto_describe=True)
         Gauge("vigie_up", "1 while vigie up runs", registry=registry).set(1)
         startup = Gauge("vigie_startup_seconds", "Time from start to ready", registry=registry)
-        runtime = Runtime(cfg, settings, registry)
+        runtime = Runtime(cfg, settings, registry, config_path)
         sup = Supervisor(registry)
         for factory in service_factories():
             for name, run in factory(runtime):

@@ -13,7 +13,7 @@ app = faust.App(
     broker_session_timeout=6,
     broker_heartbeat_interval=1,
     broker_rebalance_timeout=6,
-    web_enabled=False,
+    web_enabled=False,  # also --without-web: the worker CLI would re-enable it on 0.0.0.0:6066
     topic_partitions=3,
     datadir=os.environ["VIGIE_TEST_DATADIR"],
 )

@@ -64,7 +64,7 @@ def test_faust_agent_with_table(kafka: KafkaSettings, tmp_path: Path) -> None:
     env = dict(os.environ, VIGIE_TEST_PREFIX=kafka.topic_prefix, VIGIE_TEST_BOOTSTRAP=kafka.bootstrap_servers,
                VIGIE_TEST_DATADIR=str(tmp_path))
     app = Path(__file__).with_name("faust_counter_app.py")
-    worker = subprocess.Popen([sys.executable, str(app), "worker", "-l", "warn"], env=env,
+    worker = subprocess.Popen([sys.executable, str(app), "worker", "-l", "warn", "--without-web"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         sink = KafkaSink(kafka)

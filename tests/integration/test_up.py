@@ -213,3 +213,59 @@ def test_broker_verbs_start_status_stop(tmp_path: Path) -> None:
     assert after.returncode == 3 and after.stdout.startswith("stopped")
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", kport), timeout=1).close()
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_up_archives_connection_logs_for_auditors(broker: KafkaSettings, tmp_path: Path) -> None:
+    """logger → syslog listener → raw.syslog → archive sink (child process) → Parquet → vigie archive query."""
+    from tests.tools import require_tool
+
+    logger = require_tool("logger")
+    mport, sport = free_port(), free_port()
+    root = tmp_path / "archive"
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(
+        f'state_dir = "{tmp_path / "state"}"\n'
+        f'[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\ntopic_prefix = "up-arch-{sport}."\n'
+        f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'
+        f'[[syslog.listeners]]\nname = "udp"\ntransport = "udp"\nlisten = "127.0.0.1:{sport}"\n'
+        f'[snmp]\nenabled = false\n[checks]\nactive_enabled = false\n'
+        f'[archive]\nroot = "{root}"\nidle_flush = "2s"\n'
+    )
+    proc = _vigie("up", "--config", str(conf))
+    try:
+        _wait_metrics(f"http://127.0.0.1:{mport}/metrics", proc, 60)
+        line = ("[UFW BLOCK] IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC=192.168.10.23 "
+                "DST=93.184.216.34 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=51544 DPT=443 WINDOW=64240 SYN")
+        subprocess.run([logger, "--server", "127.0.0.1", "--port", str(sport), "--udp", "--rfc3164", "-t", "kernel",
+                        line], check=True)
+        subprocess.run([logger, "--server", "127.0.0.1", "--port", str(sport), "--udp", "--rfc3164", "-t", "sshd",
+                        "not a connection log"], check=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not list(root.glob("connlog/dt=*/hour=*/*.parquet")):
+            assert proc.poll() is None
+            time.sleep(0.5)
+        files = list(root.glob("connlog/dt=*/hour=*/*.parquet"))
+        assert files, "the archive sink wrote no file"
+        query = subprocess.run([sys.executable, "-m", "vigie.cli", "archive", "query", "--config", str(conf),
+                                "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z",
+                                "--ip", "192.168.10.23", "--format", "json", "--no-progress"],
+                               capture_output=True, text=True, timeout=60)
+        assert query.returncode == 0, query.stderr
+        import json
+
+        rows = [json.loads(x) for x in query.stdout.splitlines() if x.strip()]
+        assert len(rows) == 1
+        assert (rows[0]["src_ip"], rows[0]["src_port"], rows[0]["dst_port"]) == ("192.168.10.23", 51544, 443)
+        verify = subprocess.run([sys.executable, "-m", "vigie.cli", "archive", "verify", "--config", str(conf)],
+                                capture_output=True, text=True, timeout=60)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, out

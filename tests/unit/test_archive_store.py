@@ -248,7 +248,10 @@ def test_query_who_had_public_address_and_port(connections: Path, engine: str) -
 def test_query_filters_and_partition_pruning(connections: Path, engine: str) -> None:
     day = datetime(2024, 5, 1, tzinfo=UTC)
     spec = QuerySpec(start=day, end=day + timedelta(days=1), src_ip="10.0.0.6")
-    assert sorted(set(query(connections, spec, engine=engine).column("conn_format").to_pylist())) == ["cisco_asa", "dhcp"]
+    assert sorted(set(query(connections, spec, engine=engine).column("conn_format").to_pylist())) == [
+        "cisco_asa",
+        "dhcp",
+    ]
     spec = QuerySpec(start=day, end=day + timedelta(days=1), mac="00-11-22-33-44-55")
     assert query(connections, spec, engine=engine).num_rows == 5
     spec = QuerySpec(start=day, end=day + timedelta(days=1), user="alice", port=443)
@@ -265,7 +268,9 @@ def test_query_filters_and_partition_pruning(connections: Path, engine: str) -> 
         "hour=11",
         "hour=12",
     ]
-    t = query(connections, QuerySpec(start=start, end=start + timedelta(seconds=2), ip="81.2.3.4"), engine=engine)
+    t = query(
+        connections, QuerySpec(start=start, end=start + timedelta(seconds=2), ip="81.2.3.4"), engine=engine
+    )
     assert t.column("offset").to_pylist() == [7, 8]
 
 

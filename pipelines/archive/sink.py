@@ -1,0 +1,513 @@
+"""The archive sink: consumes the raw topics as a consumer group and writes each partition's messages to Parquet exactly once.
+
+Invariants that make crashes harmless:
+
+* a file holds a contiguous offset range of one partition and one UTC hour of received time;
+  a partition's files are written in offset order by a single writer thread;
+* a file becomes visible only complete (writer.write_file), then gets its manifest entry,
+  then its offsets are committed;
+* on assignment the sink seeks each partition to one past the last offset archived on disk
+  (or in the manifest, or committed, whichever is highest), so a replay never duplicates a
+  row and nothing after the last visible file is skipped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition
+
+from vigie.kafka_client import KafkaSettings, make_consumer
+from vigie.pipelines.archive.connlog import CONN_COLUMNS, extract_connection
+from vigie.pipelines.archive.manifest import Manifest, file_entry, load_state, reconcile
+from vigie.pipelines.archive.writer import (
+    COMPRESSION_LEVEL,
+    ROW_GROUP_ROWS,
+    FileName,
+    hour_start_from_us,
+    iter_files,
+    remove_temporaries,
+    write_file,
+)
+from vigie.producers.syslog.parser import parse_syslog
+from vigie.schemas.archive import ARCHIVE_SCHEMA, CONNECTION_FIELDS
+from vigie.topics import RAW_SYSLOG
+
+log = logging.getLogger(__name__)
+
+HOUR_US = 3_600_000_000
+_TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass
+class SinkConfig:
+    """How the sink batches: files close at the hour change, at max_rows/max_bytes, or when idle."""
+
+    root: Path
+    topics: tuple[str, ...] = (RAW_SYSLOG,)  # logical names; the settings add the prefix
+    group_id: str = "vigie-archive"
+    max_rows: int = 500_000
+    max_bytes: int = 256 * 1024 * 1024
+    idle_timeout: float = 60.0  # a partition that received nothing for this long is flushed
+    max_age: float | None = None  # flush a file open for this long even if the partition is busy
+    batch_size: int = 20_000  # messages per consume() call
+    poll_timeout: float = 0.2
+    row_group_rows: int = ROW_GROUP_ROWS
+    compression_level: int = COMPRESSION_LEVEL
+    consumer_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+Enricher = Callable[[list[bytes], datetime], dict[str, pa.Array]]
+
+
+def enrich(raws: list[bytes], reference: datetime) -> dict[str, pa.Array]:
+    """The parsed columns of a batch: header (timestamp, hostname, app_name) and connection columns.
+
+    This is the CPU cost of the sink (the syslog parser and the connection extractors run per
+    row in Python); reference (the batch's received time) picks the year of BSD timestamps.
+    """
+    stamps: list[str | None] = []
+    hosts: list[str | None] = []
+    apps: list[str | None] = []
+    conns: list[dict[str, Any] | None] = []
+    for raw in raws:
+        p = parse_syslog(raw, reference)
+        stamps.append(p["timestamp"])
+        hosts.append(p["hostname"])
+        apps.append(p["app_name"])
+        conns.append(extract_connection(raw.decode("utf-8", "replace")))
+    out: dict[str, pa.Array] = {
+        "timestamp": pa.array(stamps, pa.string()).cast(_TS),
+        "hostname": pa.array(hosts, pa.string()),
+        "app_name": pa.array(apps, pa.string()),
+    }
+    for f in CONNECTION_FIELDS:
+        out[f.name] = pa.array([c[f.name] if c else None for c in conns], f.type)
+    assert set(CONN_COLUMNS) == {f.name for f in CONNECTION_FIELDS}
+    return out
+
+
+def _received_at(values: list[bytes | None], kafka_ms: list[int]) -> pa.Array:
+    """received_at from the header (RFC 3339), falling back to the Kafka timestamp when absent or bad."""
+    fallback = pc.multiply(pa.array(kafka_ms, pa.int64()), 1000).cast(_TS)
+    try:
+        parsed = pa.array(values, pa.binary()).cast(pa.string()).cast(_TS)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        parsed = pa.array([_parse_one(v) for v in values], _TS)
+    if parsed.null_count == 0:
+        return parsed
+    return pc.coalesce(parsed, fallback)
+
+
+def _parse_one(value: bytes | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.decode().replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _strings(values: list[bytes | None]) -> pa.Array:
+    """Header bytes as strings, vectorised; invalid UTF-8 is replaced rather than failing the batch."""
+    try:
+        return pa.array(values, pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([None if v is None else v.decode("utf-8", "replace") for v in values], pa.string())
+
+
+class _Rows:
+    """The per-row fields of one partition in one consume() batch, gathered as plain lists."""
+
+    __slots__ = ("offsets", "kafka_ms", "values", "received", "senders", "transports")
+
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+        self.kafka_ms: list[int] = []
+        self.values: list[bytes] = []
+        self.received: list[bytes | None] = []
+        self.senders: list[bytes | None] = []
+        self.transports: list[bytes | None] = []
+
+
+@dataclass
+class _Buffer:
+    """An open file: rows of one partition and one hour, contiguous in offsets."""
+
+    topic: str
+    partition: int
+    hour: int  # hours since the epoch
+    first: int
+    last: int = -1
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+    rows: int = 0
+    nbytes: int = 0
+    opened: float = field(default_factory=time.monotonic)
+    touched: float = field(default_factory=time.monotonic)
+
+
+class _WriterThread(threading.Thread):
+    """Writes sealed buffers in FIFO order (so each partition's files appear in offset order), then commits."""
+
+    def __init__(self, sink: ArchiveSink) -> None:
+        super().__init__(name="archive-writer", daemon=True)
+        self.sink = sink
+        self.jobs: queue.Queue[_Buffer | None] = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while True:
+            buf = self.jobs.get()
+            try:
+                if buf is None:
+                    return
+                if self.error is None:
+                    self.sink._write(buf)
+            except BaseException as exc:  # noqa: BLE001 - reported to the main loop, which stops
+                log.exception("archive writer failed")
+                self.error = exc
+            finally:
+                self.jobs.task_done()
+
+
+class ArchiveSink:
+    """Kafka → Parquet archive; run(stop_event) until stopped, then close(). One instance per process."""
+
+    def __init__(self, settings: KafkaSettings, config: SinkConfig, *, enricher: Enricher = enrich) -> None:
+        self.settings = settings
+        self.config = config
+        self.root = Path(config.root)
+        self.enricher = enricher
+        self.topics = [settings.topic(t) for t in config.topics]
+        self._buffers: dict[tuple[str, int], _Buffer] = {}
+        self._floor: dict[tuple[str, int], int] = {}  # next offset not yet buffered or archived
+        self._archived: dict[tuple[str, int], int] = {}  # next offset not yet archived (on disk)
+        self._uncommitted: dict[tuple[str, int], int] = {}  # archived but not yet committed
+        self._lock = threading.Lock()
+        self._consumer: Any = None
+        self._writer: _WriterThread | None = None
+        self._manifest: Manifest | None = None
+        self.rows_written = 0
+        self.files_written = 0
+
+    # ---------------------------------------------------------------- start-up
+
+    def recover(self) -> dict[tuple[str, int], int]:
+        """Clean what a crash left, register unlisted files in the manifest, learn where each partition resumes."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for rel in remove_temporaries(self.root):
+            log.info("removed unfinished temporary file %s", rel)
+        self._manifest = Manifest(self.root)
+        reconcile(self.root, self._manifest)
+        state = load_state(self.root)
+        nxt = dict(state.next_offsets)
+        for _, name in iter_files(self.root):
+            key = (name.topic, name.partition)
+            if name.last + 1 > nxt.get(key, -1):
+                nxt[key] = name.last + 1
+        with self._lock:
+            self._archived = dict(nxt)
+            self._floor = dict(nxt)
+        return nxt
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """Seek each partition to one past its last archived offset (or the committed one if higher)."""
+        try:
+            committed = {
+                (tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)
+            }
+        except KafkaException as exc:
+            log.warning("could not read committed offsets (%s); resuming from the files", exc)
+            committed = {}
+        with self._lock:
+            for tp in partitions:
+                key = (tp.topic, tp.partition)
+                archived = self._archived.get(key)
+                c = committed.get(key, OFFSET_INVALID)
+                start = max(archived if archived is not None else -1, c if c >= 0 else -1)
+                if start >= 0:
+                    tp.offset = start
+                    self._floor[key] = start
+                else:
+                    self._floor.pop(key, None)
+                log.info(
+                    "archive: %s[%d] starts at %s",
+                    tp.topic,
+                    tp.partition,
+                    start if start >= 0 else "committed/earliest",
+                )
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """Write what is buffered for partitions leaving us, so the next owner starts after it."""
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        for key in [k for k in self._buffers if k in keys]:
+            self._seal(key)
+        self._drain()
+        self._commit_sync(keys)
+
+    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """Partitions taken away without a revoke: drop their buffers (another member re-reads them)."""
+        with self._lock:
+            for tp in partitions:
+                key = (tp.topic, tp.partition)
+                self._buffers.pop(key, None)
+                self._floor.pop(key, None)
+
+    # ---------------------------------------------------------------- main loop
+
+    def run(self, stop_event: threading.Event) -> None:
+        """Consume, buffer, write; returns after a final flush once stop_event is set."""
+        if self._manifest is None:
+            self.recover()
+        cfg = self.config
+        overrides = {
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 8 * 1024 * 1024,
+            "queued.max.messages.kbytes": 256 * 1024,
+            "max.poll.interval.ms": 600_000,
+            **cfg.consumer_overrides,
+        }
+        self._consumer = make_consumer(self.settings, cfg.group_id, **overrides)
+        self._writer = _WriterThread(self)
+        self._writer.start()
+        self._consumer.subscribe(
+            self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        try:
+            while not stop_event.is_set():
+                msgs = self._consumer.consume(num_messages=cfg.batch_size, timeout=cfg.poll_timeout)
+                if msgs:
+                    self._ingest(msgs)
+                self._flush_due(time.monotonic())
+                self._check_writer()
+                self._commit_written()
+            for key in list(self._buffers):
+                self._seal(key)
+            self._drain()
+            self._commit_sync(None)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the writer and leave the group; buffered rows not yet written are re-read by the next run."""
+        if self._writer is not None:
+            self._writer.jobs.put(None)
+            self._writer.join(timeout=60)
+            self._writer = None
+        if self._consumer is not None:
+            try:
+                self._consumer.close()
+            except (KafkaException, RuntimeError):
+                pass
+            self._consumer = None
+        if self._manifest is not None:
+            self._manifest.close()
+            self._manifest = None
+
+    def _check_writer(self) -> None:
+        if self._writer is not None and self._writer.error is not None:
+            raise RuntimeError("archive writer failed") from self._writer.error
+
+    def _drain(self) -> None:
+        """Wait until every sealed buffer is on disk."""
+        if self._writer is not None:
+            self._writer.jobs.join()
+            self._check_writer()
+
+    def _commit_written(self) -> None:
+        """Commit (asynchronously) the offsets of files the writer thread has made durable."""
+        if not self._uncommitted:
+            return
+        with self._lock:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
+            self._uncommitted.clear()
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:
+            log.debug("async commit failed (the files remain the truth): %s", exc)
+
+    def _commit_sync(self, keys: set[tuple[str, int]] | None) -> None:
+        with self._lock:
+            offsets = [
+                TopicPartition(t, p, o)
+                for (t, p), o in self._archived.items()
+                if keys is None or (t, p) in keys
+            ]
+        if not offsets or self._consumer is None:
+            return
+        with self._lock:
+            for tp in offsets:
+                self._uncommitted.pop((tp.topic, tp.partition), None)
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("offset commit failed (the files remain the truth): %s", exc)
+
+    # ---------------------------------------------------------------- batching
+
+    def _ingest(self, msgs: list[Any]) -> None:
+        """Group one consume() batch by partition, build Arrow columns once per group, cut at hour changes."""
+        groups: dict[tuple[str, int], _Rows] = {}
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if err.fatal():
+                    raise KafkaException(err)
+                log.warning("consumer error: %s", err)
+                continue
+            key = (m.topic(), m.partition())
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = _Rows()
+            g.offsets.append(m.offset())
+            g.kafka_ms.append(m.timestamp()[1])
+            g.values.append(m.value() or b"")
+            received = transport = sender = None
+            headers = m.headers()
+            if headers:
+                for hk, hv in headers:
+                    if hk == "received_at":
+                        received = hv
+                    elif hk == "transport":
+                        transport = hv
+                    elif hk == "peer" and sender is None:
+                        sender = hv
+            k = m.key()
+            if k:
+                sender = k
+            elif sender is not None:  # "ip:port" or "[v6]:port" → the address
+                sender = sender.rsplit(b":", 1)[0].strip(b"[]")
+            g.received.append(received)
+            g.senders.append(sender)
+            g.transports.append(transport)
+        now = time.monotonic()
+        for key, g in groups.items():
+            self._add_group(key, g, now)
+
+    def _add_group(self, key: tuple[str, int], g: _Rows, now: float) -> None:
+        offsets = g.offsets
+        floor = self._floor.get(key, -1)
+        skip = 0
+        if offsets[0] < floor:  # already archived or buffered: a replay after a seek or rebalance
+            skip = bisect.bisect_left(offsets, floor)
+            if skip == len(offsets):
+                return
+        received = _received_at(g.received, g.kafka_ms)
+        topic, partition = key
+        n = len(offsets)
+        cols: dict[str, pa.Array] = {
+            "received_at": received,
+            "sender": _strings(g.senders),
+            "transport": _strings(g.transports),
+            "raw": pa.array(g.values, pa.binary()),
+            "topic": pa.repeat(pa.scalar(topic, pa.string()), n),
+            "partition": pa.repeat(pa.scalar(partition, pa.int32()), n),
+            "offset": pa.array(offsets, pa.int64()),
+        }
+        ref = datetime.fromtimestamp(received[0].value / 1e6, UTC)
+        cols.update(self.enricher(g.values, ref))
+        batch = pa.RecordBatch.from_arrays([cols[f.name] for f in ARCHIVE_SCHEMA], schema=ARCHIVE_SCHEMA)
+        hours = pc.divide(received.cast(pa.int64()), HOUR_US)
+        if skip:
+            batch = batch.slice(skip)
+            hours = hours.slice(skip)
+            offsets = offsets[skip:]
+        first_hour, last_hour = hours[0].as_py(), hours[-1].as_py()
+        if first_hour == last_hour and pc.all(pc.equal(hours, first_hour)).as_py():
+            bounds = [0, len(offsets)]
+        else:
+            changed = pc.not_equal(hours.slice(1), hours.slice(0, len(hours) - 1))
+            cuts = pc.indices_nonzero(changed).to_pylist()
+            bounds = [0, *(c + 1 for c in cuts), len(offsets)]
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            self._append(key, hours[lo].as_py(), batch.slice(lo, hi - lo), offsets[lo], offsets[hi - 1], now)
+        self._floor[key] = offsets[-1] + 1
+
+    def _append(
+        self, key: tuple[str, int], hour: int, batch: pa.RecordBatch, first: int, last: int, now: float
+    ) -> None:
+        buf = self._buffers.get(key)
+        if buf is not None and buf.hour != hour:
+            self._seal(key)
+            buf = None
+        if buf is None:
+            buf = self._buffers[key] = _Buffer(key[0], key[1], hour, first, opened=now)
+        buf.batches.append(batch)
+        buf.rows += batch.num_rows
+        buf.nbytes += batch.nbytes
+        buf.last = last
+        buf.touched = now
+        if buf.rows >= self.config.max_rows or buf.nbytes >= self.config.max_bytes:
+            self._seal(key)
+
+    def _flush_due(self, now: float) -> None:
+        cfg = self.config
+        for key, buf in list(self._buffers.items()):
+            if now - buf.touched >= cfg.idle_timeout or (
+                cfg.max_age is not None and now - buf.opened >= cfg.max_age
+            ):
+                self._seal(key)
+
+    def _seal(self, key: tuple[str, int]) -> None:
+        """Hand the partition's open buffer to the writer thread (blocks when the writer is behind)."""
+        buf = self._buffers.pop(key, None)
+        if buf is None or buf.rows == 0:
+            return
+        assert self._writer is not None
+        while True:
+            self._check_writer()
+            try:
+                self._writer.jobs.put(buf, timeout=1.0)
+                return
+            except queue.Full:
+                continue
+
+    # ---------------------------------------------------------------- writer thread side
+
+    def _write(self, buf: _Buffer) -> None:
+        """File, manifest entry, then offset commit: in that order, so a crash never loses a row."""
+        table = pa.Table.from_batches(buf.batches, schema=ARCHIVE_SCHEMA)
+        name = FileName(buf.topic, buf.partition, buf.first, buf.last)
+        written = write_file(
+            self.root,
+            table,
+            name,
+            hour_start_from_us(buf.hour * HOUR_US),
+            row_group_rows=self.config.row_group_rows,
+            compression_level=self.config.compression_level,
+        )
+        assert self._manifest is not None
+        self._manifest.append(file_entry(written))
+        key = (buf.topic, buf.partition)
+        with self._lock:
+            if buf.last + 1 > self._archived.get(key, -1):
+                self._archived[key] = buf.last + 1
+                self._uncommitted[key] = buf.last + 1
+        self.rows_written += written.rows
+        self.files_written += 1
+        # The consumer is not used from two threads at once: the main loop commits (see _commit_written).
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vigie.pipelines.archive.sink ...`: the sink alone (what tests kill with SIGKILL)."""
+    from vigie.pipelines.archive.cli import sink_standalone
+
+    return sink_standalone(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
