@@ -181,7 +181,8 @@ class LocalBroker:
         if not (self.home / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             fmt = subprocess.run(
-                self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(conf),
+                # "--cluster-id=ID": a base64 id may start with "-", which a separate argument would break.
+                self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(conf),
                            "--ignore-formatted"),
                 capture_output=True, text=True,
             )
