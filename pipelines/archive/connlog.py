@@ -132,11 +132,21 @@ _MAC_SPLIT = re.compile(r"[:-]")
 _HEX = frozenset("0123456789abcdef")
 
 
-@lru_cache(maxsize=65536)
+_CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}\Z")
+
+
 def _mac(text: str | None) -> str | None:
     """Canonical aa:bb:cc:dd:ee:ff from colon, dash, dotted (Cisco) or unpadded (ISC) forms."""
     if not text:
         return None
+    if _CANONICAL_MAC.match(text):
+        return text
+    return _mac_parse(text)
+
+
+@lru_cache(maxsize=16384)
+def _mac_parse(text: str) -> str | None:
+    """The slow path of _mac for every other spelling."""
     text = text.strip().lower()
     if "." in text:  # Cisco aabb.ccdd.eeff
         groups = text.split(".")
@@ -986,11 +996,15 @@ def extract_radius(text: str) -> Conn | None:
         framed = _ip(attrs["Framed-IPv6-Address"])
     src, nat = (framed, station_ip) if framed else (station_ip, None)
     octets = None
-    if "Acct-Input-Octets" in attrs or "Acct-Output-Octets" in attrs:
+    if any(
+        f"Acct-{part}-{unit}" in attrs for part in ("Input", "Output") for unit in ("Octets", "Gigawords")
+    ):
         octets = 0
         for part in ("Input", "Output"):
             octets += _count(attrs.get(f"Acct-{part}-Octets")) or 0
             octets += (_count(attrs.get(f"Acct-{part}-Gigawords")) or 0) << 32
+        if octets >= 1 << 63:  # the archive column is int64
+            raise _Reject("octets")
     status = attrs.get("Acct-Status-Type", "").lower()
     if src is None and mac is None and "User-Name" not in attrs:
         return None  # Accounting-On/Off: about the NAS, not a device

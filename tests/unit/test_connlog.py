@@ -1157,3 +1157,10 @@ KEA = [
 @pytest.mark.parametrize(("line", "row"), KEA)
 def test_kea_dhcp(line: str, row: dict) -> None:
     assert extract_connection(line) == row
+
+
+def test_byte_counts_fit_the_int64_archive_column() -> None:
+    line = "Acct-Status-Type=Stop User-Name=x Framed-IP-Address=10.0.0.1 Acct-Input-Gigawords=999999999999"
+    assert extract_connection(line) is None
+    line = "%ASA-6-302014: Teardown TCP connection 1 for outside:1.1.1.1/443 to inside:10.0.0.1/5000 duration 0:00:01 bytes 1234567890123456789012"
+    assert extract_connection(line) is None
