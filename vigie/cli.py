@@ -155,6 +155,12 @@ def cmd_service(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if args.name == "pipelines":
+        from vigie.pipelines.app import WorkerOptions, build_worker
+
+        worker = build_worker(cfg, settings, WorkerOptions())
+        threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
+        return worker.run()
     if args.name == "archive":
         from vigie.pipelines.archive.retention import RetentionJob
         from vigie.pipelines.archive.sink import ArchiveSink, SinkConfig
@@ -162,7 +168,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         a = cfg["archive"]
         sink = ArchiveSink(settings, SinkConfig(
             root=Path(a["root"]), topics=tuple(a["topics"]), max_rows=a["max_rows_per_file"],
-            idle_timeout=a["idle_flush"], consumer_overrides={"group.instance.id": "vigie-archive-1"}))
+            idle_timeout=a["idle_flush"], consumer_overrides={"group.instance.id": f"vigie-archive-{args.instance}"}))
         job = RetentionJob(Path(a["root"]), a["retention_days"])
         purger = threading.Thread(target=job.run, args=(stop,), name="archive-retention", daemon=True)
         purger.start()
@@ -226,8 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     notify.set_defaults(func=cmd_notify)
 
     service = with_config(sub.add_parser("service", help="(internal) one service in its own process, as vigie up runs it"))
-    service.add_argument("name", choices=["archive"])
+    service.add_argument("name", choices=["archive", "pipelines"])
     service.add_argument("--bootstrap", required=True)
+    service.add_argument("--instance", type=int, default=0, help="which of several instances (logs, ids)")
     service.set_defaults(func=cmd_service)
 
     from vigie import control_cli

@@ -322,6 +322,10 @@ SCHEMA = Table({
         "flap_low_threshold": (number(0, 100), 5.0),
         "rules_file": (string(), None),
     }), None),
+    "pipelines": (Table({
+        "enabled": (boolean(), True),
+        "workers": (integer(1, 64), 1),
+    }), None),
     "archive": (Table({
         "enabled": (boolean(), True),
         "root": (string(), None),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer as _Consumer
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from vigie.sink import BufferFull, Headers
@@ -225,6 +225,30 @@ def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> _
     )
     conf.update(overrides)
     return _Consumer(conf)
+
+
+def watermarks(consumer: _Consumer, topic: str, partition: int, timeout: float = 30.0) -> tuple[int, int]:
+    """(low, high) offsets of a partition, retrying what a just-created or moving partition answers.
+
+    Right after topic creation, or while leadership moves, brokers answer NOT_LEADER or
+    UNKNOWN_TOPIC_OR_PART for a moment; those are retried until timeout, anything else is raised.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=min(10.0, timeout))
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            retriable = isinstance(err, KafkaError) and (err.retriable() or err.code() in _TRANSIENT)
+            if not retriable or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(1.0, delay * 2)
+
+
+_TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE,
+              KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT}
 
 
 def make_admin(settings: KafkaSettings) -> AdminClient:

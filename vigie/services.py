@@ -122,7 +122,7 @@ def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
     return out
 
 
-def subprocess_service(rt: Runtime, name: str, grace: float = 30.0) -> Run:
+def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: int = 0) -> Run:
     """Run `vigie service NAME` as a child process (its own core and GIL); SIGTERM on stop.
 
     The child re-reads the same config file (secrets from the inherited environment, never argv)
@@ -134,11 +134,12 @@ def subprocess_service(rt: Runtime, name: str, grace: float = 30.0) -> Run:
     import sys
 
     async def run(stop: asyncio.Event) -> None:
-        argv = [sys.executable, "-m", "vigie.cli", "service", name, "--bootstrap", rt.settings.bootstrap_servers]
+        argv = [sys.executable, "-m", "vigie.cli", "service", name, "--bootstrap", rt.settings.bootstrap_servers,
+                "--instance", str(instance)]
         if rt.config_path:
             argv += ["--config", str(rt.config_path)]
         proc = await asyncio.create_subprocess_exec(*argv, env=dict(os.environ), start_new_session=True)
-        rt.children[name] = proc.pid
+        rt.children[f"{name}-{instance}"] = proc.pid
         waiter = asyncio.create_task(stop.wait())
         exited = asyncio.create_task(proc.wait())
         await asyncio.wait({waiter, exited}, return_when=asyncio.FIRST_COMPLETED)
@@ -163,4 +164,15 @@ def archive_services(rt: Runtime) -> list[tuple[str, Run]]:
     return [("archive", subprocess_service(rt, "archive"))]
 
 
-FACTORIES: list[Callable[[Runtime], list[tuple[str, Any]]]] = [syslog_services, snmp_services, check_services, archive_services, notify_services]
+def pipeline_services(rt: Runtime) -> list[tuple[str, Run]]:
+    """The normalize + correlate workers ([pipelines] workers), each a child process in one consumer group."""
+    cfg = rt.cfg["pipelines"]
+    if not cfg["enabled"]:
+        return []
+    n = cfg["workers"]
+    return [(f"pipelines-{i}" if n > 1 else "pipelines", subprocess_service(rt, "pipelines", instance=i))
+            for i in range(n)]
+
+
+FACTORIES: list[Callable[[Runtime], list[tuple[str, Any]]]] = [syslog_services, snmp_services, check_services, pipeline_services, archive_services,
+                                                    notify_services]

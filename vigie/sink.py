@@ -78,7 +78,7 @@ def deadletter_value(stage: str, error: str, raw: bytes, origin: dict | None = N
         {
             "schema": "deadletter/1",
             "stage": stage,
-            "error": error,
+            "error": error[:1000],
             "raw": base64.b64encode(raw).decode("ascii"),
             "origin": origin or {},
             "at": rfc3339(),

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
 
-from vigie.kafka_client import KafkaSettings, make_consumer
+from vigie.kafka_client import KafkaSettings, make_consumer, watermarks
 from vigie.schemas.codec import dumps, loads
 
 CAUGHT_UP = (b"", "caught-up")  # yielded once, in follow mode, when the history has been read
@@ -38,7 +38,7 @@ def records(settings: KafkaSettings, logical: str, follow: bool = False, poll: f
         parts = _partitions(consumer, topic, OFFSET_END if from_end else OFFSET_BEGINNING)
         ends = {}
         for tp in parts:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            _low, high = watermarks(consumer, topic, tp.partition)
             ends[tp.partition] = high
         consumer.assign(parts)
         pending = set() if from_end else {p for p, end in ends.items() if end > 0}

@@ -56,7 +56,7 @@ def _write_config(tmp_path: Path, bootstrap: str, metrics_port: int, prefix: str
         f'[kafka]\nbootstrap_servers = "{bootstrap}"\ntopic_prefix = "{prefix}"\n'
         f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
         f'[syslog]\nenabled = false\n[snmp]\nenabled = false\n[archive]\nenabled = false\n'
-        f'[checks]\nactive_enabled = false\n'
+        f'[checks]\nactive_enabled = false\n[pipelines]\nenabled = false\n'
     )
     return conf
 
@@ -96,7 +96,7 @@ def test_up_starts_and_stops_its_own_broker(tmp_path: Path) -> None:
         f'state_dir = "{tmp_path / "state"}"\n[kafka]\nlocal_listen = "127.0.0.1:{kport}"\n'
         f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'
         f'[syslog]\nenabled = false\n[snmp]\nenabled = false\n[archive]\nenabled = false\n'
-        f'[checks]\nactive_enabled = false\n'
+        f'[checks]\nactive_enabled = false\n[pipelines]\nenabled = false\n'
     )
     proc = _vigie("up", "--config", str(conf), env=dict(os.environ))
     try:
@@ -177,6 +177,15 @@ def test_up_runs_intake_services_into_kafka(broker: KafkaSettings, tmp_path: Pat
         trap = loads(_consume_all(settings, "raw.traps", 1)[0].value())
         validate(trap)
         assert trap["trap_name"] == "IF-MIB::linkDown" and trap["varbinds"][0]["value"] == 3
+        # …and the pipelines worker that vigie up runs turned it into a firing alert.
+        # …and the pipelines worker that vigie up runs turned the trap and the check result into firing alerts.
+        alerts = {}
+        for m in _consume_all(settings, "alerts", 2, timeout=90):
+            value = loads(m.value())
+            validate(value)
+            alerts[value["fingerprint"]] = value
+        assert alerts["127.0.0.1|trap:link|3"]["status"] == "firing"
+        assert alerts["web1|check|HTTP"]["severity"] == "critical"
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read().decode()
         assert 'vigie_syslog_received_total{listener="udp",transport="udp"} 1.0' in metrics
     finally:
@@ -230,7 +239,7 @@ def test_up_archives_connection_logs_for_auditors(broker: KafkaSettings, tmp_pat
         f'[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\ntopic_prefix = "up-arch-{sport}."\n'
         f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'
         f'[[syslog.listeners]]\nname = "udp"\ntransport = "udp"\nlisten = "127.0.0.1:{sport}"\n'
-        f'[snmp]\nenabled = false\n[checks]\nactive_enabled = false\n'
+        f'[snmp]\nenabled = false\n[checks]\nactive_enabled = false\n[pipelines]\nenabled = false\n'
         f'[archive]\nroot = "{root}"\nidle_flush = "2s"\n'
     )
     proc = _vigie("up", "--config", str(conf))

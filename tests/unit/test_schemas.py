@@ -41,6 +41,8 @@ GOOD = {
                        "incident": None, "at": NOW},
     "control/1": {"schema": "control/1", "kind": "silence", "id": "s1", "author": "ops", "reason": "works",
                   "start": NOW, "end": NOW, "matchers": [{"name": "host", "op": "=", "value": "rtr1"}]},
+    "report/1": {"schema": "report/1", "kind": "maintenance_end", "ref": "m1", "still_failing": ["h|check|DISK"],
+                 "at": NOW},
     "raw_syslog_headers/1": {"schema": "raw_syslog_headers/1", "received_at": NOW, "peer": "10.0.0.1:514",
                              "transport": "udp", "listener": "udp"},
 }

@@ -1,0 +1,254 @@
+"""Pipeline bench: events/s through normalize + correlate on one and two workers, raw -> alert latency at 1,000/s.
+
+    python bench/pipeline.py --bootstrap 127.0.0.1:9092 [--events 100000] [--rate 1000] [--seconds 20]
+
+Throughput: a backlog of raw records (half checks, half Cisco link syslog, over 200 hosts of 10
+sites) is drained by N worker subprocesses (`python -m vigie.pipelines.worker`, both stages); the
+rate counts from the first committed raw offset to the moment both stages have committed all, so
+start-up and group joins are excluded. In the same run a bare aiokafka consumer (getmany) reads the
+same raw topics, for the ratio. Latency: checks at a steady rate, each a new alert; the delay is from
+just before the raw record is produced to its alert's arrival on the alerts topic
+(`--fingerprints` bounds how many alerts stay firing: the engine's tick is O(firing alerts)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from vigie.kafka_client import KafkaSettings
+from vigie.topic_admin import ensure_topics
+from vigie.topics import ALERTS, EVENTS, RAW_CHECKS, RAW_SYSLOG, default_specs
+
+SITES = 10
+HOSTS = 200
+
+
+def config(settings: KafkaSettings, folder: Path) -> Path:
+    lines = [f'state_dir = "{folder}"', "[kafka]", f'bootstrap_servers = "{settings.bootstrap_servers}"',
+             f'topic_prefix = "{settings.topic_prefix}"', "[correlation]", "max_check_attempts = 1"]
+    for i in range(HOSTS):
+        lines += [f'[inventory.hosts."h{i:03d}"]', f'site = "s{i % SITES}"']
+    lines += ["[[routes]]", 'name = "ops"']
+    path = folder / "vigie.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def fresh(bootstrap: str, partitions: int) -> KafkaSettings:
+    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"b{uuid.uuid4().hex[:8]}.")
+    ensure_topics(settings, default_specs(partitions=partitions))
+    return settings
+
+
+def producer(settings: KafkaSettings) -> Producer:
+    return Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 2, "compression.type": "lz4",
+                     "queue.buffering.max.messages": 2_000_000, "partitioner": "murmur2_random"})
+
+
+def fill(settings: KafkaSettings, n: int) -> None:
+    """Realistic repetition: each host's checks and link messages recur; one in ten is a problem."""
+    p = producer(settings)
+    checks, syslog = settings.topic(RAW_CHECKS), settings.topic(RAW_SYSLOG)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()
+    for i in range(n):
+        h = i % HOSTS
+        if i % 2:
+            value = orjson.dumps({"host": f"h{h:03d}", "service": f"svc{i % 7}", "status": 2 if i % 10 == 1 else 0,
+                                  "output": "CHECK OK - 0.5 ms", "source": "active", "perfdata": []})
+            p.produce(checks, value, f"h{h:03d}".encode())
+        else:
+            state = "down" if i % 20 == 0 else "up"
+            line = f"<187>Mar  1 10:00:00 h{h:03d} %LINK-3-UPDOWN: Interface Gi0/{i % 4}, changed state to {state}"
+            p.produce(syslog, line.encode(), f"10.0.{h // 250}.{h % 250}".encode(),
+                      headers=[("received_at", now), ("transport", b"udp")])
+        if not i % 10000:
+            p.poll(0)
+    p.flush(60)
+
+
+def committed(settings: KafkaSettings, group: str, topics: list[str]) -> tuple[int, int]:
+    """(committed, end) summed over the topics' partitions for a consumer group."""
+    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group})
+    try:
+        tps = []
+        end = 0
+        for t in topics:
+            name = settings.topic(t)
+            for p in c.list_topics(name, timeout=10).topics[name].partitions:
+                tps.append(TopicPartition(name, p))
+                end += c.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+        done = sum(max(tp.offset, 0) for tp in c.committed(tps, timeout=10))
+        return done, end
+    finally:
+        c.close()
+
+
+def start_workers(cfg: Path, k: int, logdir: Path) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i in range(k):
+        out = open(logdir / f"worker{i}.log", "ab")  # noqa: SIM115 - handed to the child
+        procs.append(subprocess.Popen([sys.executable, "-m", "vigie.pipelines.worker", "--config", str(cfg),
+                                       "--log-level", "WARNING"], stdout=out, stderr=subprocess.STDOUT))
+        out.close()
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def throughput(bootstrap: str, n: int, workers: int, partitions: int) -> dict[str, float]:
+    settings = fresh(bootstrap, partitions)
+    folder = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
+    fill(settings, n)
+    procs = start_workers(config(settings, folder), workers, folder)
+    raw_group, ev_group = f"{settings.topic_prefix}normalize", f"{settings.topic_prefix}correlate"
+    t_first = n_first = t_norm = None
+    try:
+        while True:
+            done, end = committed(settings, raw_group, [RAW_CHECKS, RAW_SYSLOG])
+            now = time.perf_counter()
+            if t_first is None and done > 0:
+                t_first, n_first = now, done
+            if t_norm is None and done >= end:
+                t_norm = now
+            if t_norm is not None:
+                cdone, cend = committed(settings, ev_group, [EVENTS])
+                if cdone >= cend:
+                    t_done = time.perf_counter()
+                    break
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"a worker died; see {folder}")
+            time.sleep(0.1)
+        events = committed(settings, ev_group, [EVENTS])[1]
+    finally:
+        stop_workers(procs)
+    bare = asyncio.run(bare_aiokafka(settings, n))
+    span = t_done - t_first
+    return {"raw_per_s": (n - n_first) / span, "events": events, "normalize_per_s": (n - n_first) / (t_norm - t_first),
+            "bare_aiokafka_per_s": bare}
+
+
+async def bare_aiokafka(settings: KafkaSettings, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    c = AIOKafkaConsumer(settings.topic(RAW_CHECKS), settings.topic(RAW_SYSLOG),
+                         bootstrap_servers=settings.bootstrap_servers, group_id=f"bare-{uuid.uuid4().hex[:6]}",
+                         auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=5000)
+    await c.start()
+    seen, t0 = 0, None
+    try:
+        while seen < n:
+            for records in (await c.getmany(timeout_ms=500, max_records=5000)).values():
+                t0 = t0 or time.perf_counter()
+                seen += len(records)
+        return n / (time.perf_counter() - t0)
+    finally:
+        await c.stop()
+
+
+def latency(bootstrap: str, rate: int, seconds: float, fingerprints: int) -> dict[str, float]:
+    settings = fresh(bootstrap, 3)
+    folder = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
+    procs = start_workers(config(settings, folder), 1, folder)
+    sent: dict[str, float] = {}
+    got: list[float] = []
+    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"lat-{uuid.uuid4().hex[:6]}",
+                  "auto.offset.reset": "latest", "fetch.wait.max.ms": 5})
+    c.subscribe([settings.topic(ALERTS)])
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            for m in c.consume(1000, 0.05):
+                if m.error() is None:
+                    t = sent.pop(m.key().decode(), None)
+                    if t is not None:
+                        got.append(time.perf_counter() - t)
+
+    try:
+        time.sleep(8)  # workers join their groups; the reader gets its assignment
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        p = producer(settings)
+        topic = settings.topic(RAW_CHECKS)
+        total = int(rate * seconds)
+        t0 = time.perf_counter()
+        for i in range(total):
+            due = t0 + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            # every record changes its alert's state (problem <-> ok): each one is published at once
+            j = i % fingerprints
+            host = f"h{j % HOSTS:03d}"
+            fp = f"{host}|check|lat{j}"
+            sent[fp] = time.perf_counter()
+            status = 2 if (i // fingerprints) % 2 == 0 else 0
+            p.produce(topic, orjson.dumps({"host": host, "service": f"lat{j}", "status": status, "output": "x",
+                                           "source": "active"}), host.encode())
+            p.poll(0)
+        p.flush(30)
+        time.sleep(3)
+        stop.set()
+        reader.join(5)
+    finally:
+        c.close()
+        stop_workers(procs)
+    got.sort()
+    q = statistics.quantiles(got, n=100)
+    return {"sent": total, "alerts_seen": len(got), "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
+            "max_ms": got[-1] * 1000}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--fingerprints", type=int, default=20000,
+                    help="distinct alerts the latency load cycles over (default: every record a new alert)")
+    ap.add_argument("--skip", nargs="*", default=[])
+    args = ap.parse_args()
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    results = {}
+    for k in (1, 2):
+        if f"workers{k}" in args.skip:
+            continue
+        r = throughput(args.bootstrap, args.events, k, args.partitions)
+        results[k] = r
+        print(f"{k} worker(s): {r['raw_per_s']:,.0f} raw records/s through normalize + correlate "
+              f"({r['events']:,} events); normalize alone {r['normalize_per_s']:,.0f}/s; bare aiokafka "
+              f"{r['bare_aiokafka_per_s']:,.0f}/s -> ratio {r['raw_per_s'] / r['bare_aiokafka_per_s']:.3f}", flush=True)
+    if 1 in results and 2 in results:
+        print(f"two workers / one: {results[2]['raw_per_s'] / results[1]['raw_per_s']:.2f}x")
+    if "latency" not in args.skip:
+        r = latency(args.bootstrap, args.rate, args.seconds, args.fingerprints)
+        print(f"latency at {args.rate}/s: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
+              f"({r['alerts_seen']}/{r['sent']} alerts seen)")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,476 @@
+"""The pipeline worker: normalize (raw.* -> events) and correlate (events, control -> alerts, incidents, notifications).
+
+Both stages are thin batch loops over the pure modules (normalize.Normalizer, correlate.engine.Engine);
+Kafka plumbing, state snapshots and replicated tables come from pipelines/runtime.py (why not Faust:
+see its docstring). Correlate keeps one Engine per `events` partition (events are keyed by site, so
+a site's state lives in one partition); its state is snapshotted with the next input offset, so a
+restarted or rebalanced worker loads it and replays only what came after. Host states are
+published to a compacted topic every worker reads (the GlobalTable of the issue), for parents that
+sit at another site.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
+
+from vigie import topics
+from vigie.kafka_client import KafkaSettings
+from vigie.pipelines import runtime
+from vigie.pipelines.correlate.engine import Engine, Output
+from vigie.pipelines.normalize.normalize import Normalizer
+from vigie.pipelines.normalize.rules import RuleSet
+from vigie.producers.syslog.parser import parse_syslog
+from vigie.schemas.codec import dumps, loads, rfc3339
+from vigie.sink import deadletter_value
+
+log = logging.getLogger("vigie.pipelines")
+
+RAW_TOPICS = (topics.RAW_SYSLOG, topics.RAW_TRAPS, topics.RAW_CHECKS)
+
+
+@dataclass
+class WorkerOptions:
+    """Tunables of one worker (defaults fit one machine; tests shorten the intervals)."""
+
+    batch: int = 2000
+    poll_timeout: float = 0.05
+    commit_interval: float = 0.5
+    tick_interval: float = 1.0
+    snapshot_interval: float = 2.0
+    normalize: bool = True
+    correlate: bool = True
+
+
+def _header(headers: list[tuple[str, bytes]] | None, name: str) -> str | None:
+    for k, v in headers or ():
+        if k == name:
+            return v.decode(errors="replace")
+    return None
+
+
+def _when(text: str | None) -> datetime | None:
+    """The received_at header as a datetime (the parser needs it to pick the year of year-less timestamps)."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+# --- normalize -----------------------------------------------------------------------------------
+
+
+class NormalizeStage:
+    """Stateless: each raw record becomes zero or one event, keyed by site; undecodable ones go to deadletter."""
+
+    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, opts: WorkerOptions) -> None:
+        rules_file = (cfg.get("correlation") or {}).get("rules_file")
+        rules = RuleSet.load(rules_file) if rules_file else None
+        self.normalizer = Normalizer(cfg.get("inventory"), rules)
+        self.settings = settings
+        self.opts = opts
+        self.logical = {settings.topic(t): t for t in RAW_TOPICS}
+        self.events_topic = settings.topic(topics.EVENTS)
+        self.dead_topic = settings.topic(topics.DEADLETTER)
+        self.events = 0
+        self.dead = 0
+
+    def handle(self, msgs: list[Message]) -> None:
+        produce = self.producer.produce
+        events_topic = self.events_topic
+        for m in msgs:
+            topic = self.logical.get(m.topic(), m.topic())
+            origin = {"topic": topic, "partition": m.partition(), "offset": m.offset()}
+            raw = m.value()
+            try:
+                event = self.normalize(topic, m, raw, origin)
+            except Exception as exc:  # noqa: BLE001 - one bad record must never stop the stage
+                produce(self.dead_topic, deadletter_value("normalize", f"{type(exc).__name__}: {exc}", raw, origin),
+                        m.key() or topic.encode())
+                self.dead += 1
+                continue
+            if event is not None:
+                produce(events_topic, dumps(event), event["site"].encode())
+                self.events += 1
+
+    def normalize(self, topic: str, m: Message, raw: bytes, origin: dict[str, Any]) -> dict[str, Any] | None:
+        if topic == topics.RAW_CHECKS:
+            return self.normalizer.check(loads(raw), origin)
+        if topic == topics.RAW_TRAPS:
+            return self.normalizer.trap(loads(raw), origin)
+        headers = m.headers()
+        received_at = _header(headers, "received_at")
+        parsed = parse_syslog(raw, _when(received_at))
+        if not parsed.get("peer"):
+            key = m.key()
+            peer = _header(headers, "peer")
+            parsed["peer"] = key.decode(errors="replace") if key else (peer.rsplit(":", 1)[0] if peer else None)
+        return self.normalizer.syslog(parsed, origin, received_at)
+
+    def run(self, stop: threading.Event) -> None:
+        consumer = runtime.group_consumer(self.settings, f"{self.settings.topic_prefix}normalize")
+        self.producer = runtime.make_producer(self.settings)
+        batcher = runtime.Batcher(consumer, self.producer, self.handle, max_records=self.opts.batch,
+                                  poll_timeout=self.opts.poll_timeout, commit_interval=self.opts.commit_interval)
+
+        def revoked(c: Any, parts: list[TopicPartition]) -> None:
+            batcher.commit()  # a partition's next owner starts after what was made durable here
+
+        consumer.subscribe([self.settings.topic(t) for t in RAW_TOPICS], on_revoke=revoked)
+        try:
+            while not stop.is_set():
+                batcher.step()
+            batcher.commit()
+        finally:
+            consumer.close()
+            self.producer.flush(30)
+
+
+# --- correlate -----------------------------------------------------------------------------------
+
+
+def snapshot_value(ps: PartitionState) -> bytes:
+    """The state of one partition's engine plus where to resume; orjson writes the dataclasses in C."""
+    e = ps.engine
+    return orjson.dumps(
+        {
+            "schema": "correlate-snapshot/1",
+            "offset": ps.next_offset,
+            "last_now": ps.last_now,
+            "origins": ps.origins,
+            "down": sorted(ps.published_down),
+            "engine": {
+                "alerts": e.alerts,
+                "correlation": e.correlation,
+                "controls": e.controls.to_dict(),
+                "notified": e.notified,
+            },
+        },
+        option=orjson.OPT_NON_STR_KEYS,
+    )
+
+
+@dataclass
+class PartitionState:
+    """One `events` partition's engine and bookkeeping."""
+
+    partition: int
+    engine: Engine
+    next_offset: int = OFFSET_BEGINNING
+    last_now: float = 0.0
+    origins: dict[str, int] = field(default_factory=dict)  # "topic/partition" of the raw record -> max offset
+    published_down: set[str] = field(default_factory=set)
+    dirty: bool = False
+    live: bool = True  # caught up with the partition's head: ticks use the wall clock
+
+    def now_for(self, ts_ms: int) -> float:
+        """Event time from the record's Kafka timestamp: near the wall clock, identical on replay, never backwards."""
+        now = ts_ms / 1000.0 if ts_ms > 0 else time.time()
+        if now > self.last_now:
+            self.last_now = now
+        return self.last_now
+
+    def seen(self, origin: dict[str, Any] | None) -> bool:
+        """True for an event normalize produced twice (a replay after its crash): the raw offset was applied."""
+        if not origin:
+            return False
+        key = f"{origin.get('topic')}/{origin.get('partition')}"
+        offset = origin.get("offset")
+        if not isinstance(offset, int):
+            return False
+        if offset <= self.origins.get(key, -1):
+            return True
+        self.origins[key] = offset
+        return False
+
+
+class Collector:
+    """One batch's outputs, folded: an alert or incident changed several times is written once, its last value."""
+
+    def __init__(self) -> None:
+        self.alerts: dict[str, bytes | None] = {}
+        self.incidents: dict[str, bytes] = {}
+        self.notifications: list[tuple[str, bytes]] = []
+        self.reports: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+
+    def add(self, out: Output) -> None:
+        for a in out.alerts:
+            self.alerts[a["fingerprint"]] = dumps(a)
+        for fp in out.deleted_alerts:
+            self.alerts[fp] = None
+        for inc in out.incidents:
+            self.incidents[inc["id"]] = dumps(inc)
+        for n in out.notifications:
+            self.notifications.append((n["route"], dumps(n)))
+        self.reports.extend(out.reports)
+        self.errors.extend(out.errors)
+
+
+class CorrelateStage:
+    """Events and control commands through per-partition engines; ticks every second; snapshots every few."""
+
+    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, opts: WorkerOptions) -> None:
+        self.cfg = cfg
+        self.settings = settings
+        self.opts = opts
+        self.parts: dict[int, PartitionState] = {}
+        self.events_topic = settings.topic(topics.EVENTS)
+        self.t_alerts = settings.topic(topics.ALERTS)
+        self.t_incidents = settings.topic(topics.INCIDENTS)
+        self.t_notes = settings.topic(topics.NOTIFICATIONS)
+        self.t_dead = settings.topic(topics.DEADLETTER)
+        self.t_state = settings.topic(runtime.STATE)
+        self.t_hosts = settings.topic(runtime.HOSTS)
+        self.controls: list[tuple[bytes | None, bytes | None]] = []
+        self.remote: dict[str, dict[str, Any]] = {}  # host -> state published by another partition's owner
+        self.processed = 0
+        self._last_tick = 0.0
+        self._last_snapshot = time.monotonic()
+
+    # --- partitions ------------------------------------------------------------------------------
+
+    def _engine(self) -> Engine:
+        return Engine.from_config(self.cfg)
+
+    def _assign(self, consumer: Any, parts: list[TopicPartition]) -> None:
+        """Load each partition's snapshot and resume after it; a partition without one starts at the beginning."""
+        self.state_reader.read_to_end()
+        now = time.time()
+        for tp in parts:
+            ps = PartitionState(tp.partition, self._engine())
+            raw = self.state_reader.values.get(f"correlate/{tp.partition}".encode())
+            if raw:
+                snap = orjson.loads(raw)
+                ps.engine.load(snap["engine"])
+                ps.next_offset = snap["offset"]
+                ps.last_now = snap["last_now"]
+                ps.origins = snap.get("origins", {})
+                ps.published_down = set(snap.get("down", ()))
+            for key, value in self.controls:
+                ps.engine.control(loads(value) if value else None, now, key.decode() if key else None)
+            for host, state in self.remote.items():
+                self._inject(ps, host, state, now)
+            tp.offset = ps.next_offset
+            self.parts[tp.partition] = ps
+            log.info("correlate: partition %d from offset %s (%d alerts)", tp.partition, ps.next_offset,
+                     len(ps.engine.alerts))
+        consumer.assign(parts)
+
+    def _revoke(self, consumer: Any, parts: list[TopicPartition]) -> None:
+        self._snapshot(force=True)
+        for tp in parts:
+            self.parts.pop(tp.partition, None)
+
+    def _snapshot(self, force: bool = False) -> None:
+        """Outputs first, then the snapshots that claim them: a crash between the two only replays."""
+        dirty = [ps for ps in self.parts.values() if ps.dirty or force]
+        if not dirty:
+            return
+        self.producer.flush(30)
+        t0 = time.monotonic()
+        for ps in dirty:
+            self.producer.produce(self.t_state, snapshot_value(ps), f"correlate/{ps.partition}".encode())
+            ps.dirty = False
+        self.producer.flush(30)
+        cost = time.monotonic() - t0
+        # keep snapshotting under ~10 % of the time however big the state grows
+        self._snapshot_every = max(self.opts.snapshot_interval, 10 * cost)
+        self._last_snapshot = time.monotonic()
+
+    # --- host states (replicated table) -----------------------------------------------------------
+
+    def _inject(self, ps: PartitionState, host: str, state: dict[str, Any], now: float) -> Output | None:
+        """Tell an engine about a host another partition owns (needs Engine.remote_host; a no-op until it exists)."""
+        hook = getattr(ps.engine, "remote_host", None)
+        if hook is None or host in ps.published_down:
+            return None
+        return hook(host, state if state.get("down") else None, now)
+
+    def _publish_hosts(self, ps: PartitionState, now: float) -> None:
+        down = set(ps.engine.correlation.down)
+        if down == ps.published_down:
+            return
+        for host in down ^ ps.published_down:
+            is_down = host in down
+            value = {
+                "schema": "hoststate/1",
+                "host": host,
+                "down": is_down,
+                "kinds": sorted(set(ps.engine.correlation.down.get(host, {}).values())) if is_down else [],
+                "incident_id": ps.engine.correlation.by_host.get(host) if is_down else None,
+                "partition": ps.partition,
+                "at": rfc3339(now),
+            }
+            self.producer.produce(self.t_hosts, dumps(value), host.encode())
+        ps.published_down = down
+        ps.dirty = True
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def handle(self, msgs: list[Message]) -> None:
+        col = Collector()
+        touched: dict[int, PartitionState] = {}
+        for m in msgs:
+            ps = self.parts.get(m.partition())
+            if ps is None:
+                continue
+            ps.next_offset = m.offset() + 1
+            raw = m.value()
+            try:
+                event = loads(raw)
+                if ps.seen(event.get("origin")):
+                    continue
+                col.add(ps.engine.process(event, ps.now_for(m.timestamp()[1])))
+            except Exception as exc:  # noqa: BLE001 - one bad event must never stop the stage
+                origin = {"topic": topics.EVENTS, "partition": m.partition(), "offset": m.offset()}
+                self.producer.produce(self.t_dead, deadletter_value("correlate", f"{type(exc).__name__}: {exc}", raw, origin),
+                                      m.key() or b"events")
+            touched[ps.partition] = ps
+        wall = time.time()
+        for ps in touched.values():
+            ps.dirty = True
+            ps.live = wall - ps.last_now < 2.0
+        self.processed += len(msgs)
+        self._emit(col)
+
+    def idle(self) -> None:
+        """Between batches: control commands, remote host states, ticks, host-state publishing, snapshots."""
+        col = Collector()
+        now = time.time()
+        for m in self.control_reader.poll():
+            self.controls.append((m.key(), m.value()))
+            try:
+                value = loads(m.value()) if m.value() else None
+            except ValueError as exc:
+                col.errors.append(f"control: {exc}")
+                continue
+            for ps in self.parts.values():
+                col.add(ps.engine.control(value, max(now, ps.last_now), m.key().decode() if m.key() else None))
+                ps.dirty = True
+        for m in self.host_reader.poll():
+            state = loads(m.value()) if m.value() else {"down": False}
+            if state.get("partition") in self.parts:
+                continue
+            host = m.key().decode()
+            self.remote[host] = state
+            for ps in self.parts.values():
+                out = self._inject(ps, host, state, max(now, ps.last_now))
+                if out is not None:
+                    col.add(out)
+                    ps.dirty = True
+        if now - self._last_tick >= self.opts.tick_interval:
+            self._last_tick = now
+            for ps in self.parts.values():
+                # replaying a backlog: time is the events' time, so a replay decides as the first run did
+                tick_now = max(now, ps.last_now) if ps.live else ps.last_now
+                if tick_now <= 0:
+                    continue
+                out = ps.engine.tick(tick_now)
+                if out.alerts or out.incidents or out.notifications or out.deleted_alerts or out.reports:
+                    ps.dirty = True
+                col.add(out)
+        self._emit(col)
+        for ps in self.parts.values():
+            self._publish_hosts(ps, now)
+        if time.monotonic() - self._last_snapshot >= self._snapshot_every:
+            self._snapshot()
+
+    def _emit(self, col: Collector) -> None:
+        produce = self.producer.produce
+        for fp, value in col.alerts.items():
+            produce(self.t_alerts, value, fp.encode())
+        for inc_id, value in col.incidents.items():
+            produce(self.t_incidents, value, inc_id.encode())
+        for route, value in col.notifications:
+            produce(self.t_notes, value, route.encode())
+        for report in col.reports:
+            value = dict(report, schema="report/1", at=rfc3339())
+            produce(self.t_notes, dumps(value), f"{report.get('kind', 'report')}:{report.get('ref', '')}".encode())
+            log.info("report: %s", value)
+        for err in col.errors:
+            log.warning("correlate: %s", err)
+
+    def run(self, stop: threading.Event) -> None:
+        self._snapshot_every = self.opts.snapshot_interval
+        self.producer = runtime.make_producer(self.settings)
+        self.state_reader = runtime.TableReader(self.settings, runtime.STATE)
+        self.control_reader = runtime.TableReader(self.settings, topics.CONTROL)
+        self.host_reader = runtime.TableReader(self.settings, runtime.HOSTS)
+        # commands and host states first, so that engines see them before the first event
+        self.controls = [(m.key(), m.value()) for m in self.control_reader.read_to_end()]
+        for m in self.host_reader.read_to_end():
+            if m.value():
+                self.remote[m.key().decode()] = loads(m.value())
+        consumer = runtime.group_consumer(self.settings, f"{self.settings.topic_prefix}correlate")
+        batcher = runtime.Batcher(consumer, self.producer, self.handle, max_records=self.opts.batch,
+                                  poll_timeout=self.opts.poll_timeout, commit_interval=self.opts.commit_interval,
+                                  idle=self.idle)
+        consumer.subscribe([self.events_topic], on_assign=self._assign, on_revoke=self._revoke)
+        try:
+            while not stop.is_set():
+                batcher.step()
+            self._snapshot(force=True)
+            batcher.commit()
+        finally:
+            consumer.close()
+            self.producer.flush(30)
+            for reader in (self.state_reader, self.control_reader, self.host_reader):
+                reader.close()
+
+
+# --- the worker ------------------------------------------------------------------------------------
+
+
+class Worker:
+    """Both stages of one worker process, each in its own thread (librdkafka releases the GIL while it waits)."""
+
+    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, opts: WorkerOptions | None = None) -> None:
+        self.cfg = cfg
+        self.settings = settings
+        self.opts = opts or WorkerOptions()
+        self.stop_event = threading.Event()
+        self.stages: list[Any] = []
+        if self.opts.normalize:
+            self.stages.append(NormalizeStage(cfg, settings, self.opts))
+        if self.opts.correlate:
+            self.stages.append(CorrelateStage(cfg, settings, self.opts))
+        self.errors: list[BaseException] = []
+
+    def _run(self, stage: Any) -> None:
+        try:
+            stage.run(self.stop_event)
+        except BaseException as exc:  # noqa: BLE001 - reported by run(), which then stops the others
+            log.exception("%s crashed", type(stage).__name__)
+            self.errors.append(exc)
+            self.stop_event.set()
+
+    def run(self) -> int:
+        """Run until stop() (SIGTERM); returns 0 on a clean stop, 1 when a stage crashed (the supervisor restarts)."""
+        runtime.ensure_pipeline_topics(self.settings, int(self.cfg.get("kafka", {}).get("partitions", 3)))
+        threads = [threading.Thread(target=self._run, args=(s,), name=type(s).__name__, daemon=True)
+                   for s in self.stages]
+        for t in threads:
+            t.start()
+        log.info("pipeline worker started: %s", ", ".join(t.name for t in threads))
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(0.5)
+        return 1 if self.errors else 0
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+def build_worker(cfg: dict[str, Any], settings: KafkaSettings, opts: WorkerOptions | None = None) -> Worker:
+    """The worker for a validated config (vigie.config.load) and where Kafka is."""
+    return Worker(cfg, settings, opts)
