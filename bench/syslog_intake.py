@@ -1,10 +1,20 @@
-"""Syslog intake benchmark: another process sends syslog over UDP or TCP at a given rate; we count what lands.
+"""Syslog intake benchmark: Vigie's listeners vs rsyslog (imudp/imtcp + omkafka) into the same Kafka broker.
 
-    python bench/syslog_intake.py --transport udp --rate 20000 --duration 30 --sink memory
-    python bench/syslog_intake.py --transport tcp --rate 0 --duration 10 --sink kafka --bootstrap 127.0.0.1:19092
+    python bench/syslog_intake.py [--duration 30] [--udp-rate 20000] [--quick] [--bootstrap host:port]
+    python bench/syslog_intake.py --scenarios vigie-tcp --duration 10       # one scenario
 
---rate 0 sends as fast as the sender can. With --sink kafka the count of what landed is read from the
-topic's high watermarks (before/after), after the sink is flushed.
+In one run, against one broker (a local one unless --bootstrap is given), each scenario sends
+200-byte RFC 5424 messages for --duration seconds from a separate sender process:
+
+- bare-producer: Vigie's KafkaSink producing the same records in a tight loop: the limit;
+- vigie-udp / rsyslog-udp: UDP paced at --udp-rate (no-loss target 20,000/s);
+- vigie-tcp / rsyslog-tcp: one TCP connection, as fast as the receiver takes it (target >= 50,000/s).
+
+Vigie runs its UDP and TCP listeners with a KafkaSink in a process of its own, as rsyslogd is.
+What landed is read from the topics' end offsets, so loss is sent minus landed; a rate is what
+landed divided by the time from the first send to the last record landing. CPU is the receiving
+process's user+system time per message. Ratios: Vigie/rsyslog per transport, and every rate
+against the bare producer. rsyslog needs the omkafka module (Debian: apt-get install rsyslog-kafka).
 """
 
 from __future__ import annotations
@@ -12,163 +22,434 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import tempfile
 import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
-from vigie.producers.syslog.listeners import ListenerSettings, make_listener
-from vigie.producers.syslog.metrics import SyslogMetrics
-from vigie.sink import MemorySink, RecordSink
+from _common import (
+    add_broker_arguments,
+    broker,
+    end_offsets,
+    load,
+    machine,
+    table,
+    udp_kernel_drops,
+    wait_landed,
+)
+
+from vigie.kafka_client import KafkaSettings
+from vigie.topics import RAW_SYSLOG, TopicSpec
+
+SIZE = 200
+RSYSLOG_TOPIC = "rsyslog"
+SCENARIOS = ("bare-producer", "vigie-udp", "rsyslog-udp", "vigie-tcp", "rsyslog-tcp")
+CTX = mp.get_context("spawn")
 
 
-class NullSink:
-    """Accepts and forgets: measures the listener's own cost."""
-
-    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = ()) -> None:
-        pass
-
-    def has_room(self) -> bool:
-        return True
-
-    def flush(self, timeout: float = 10.0) -> int:
-        return 0
-
-
-def message(seq: int, size: int) -> bytes:
-    head = b"<134>1 2024-05-01T10:00:00.000Z bench-host app 42 ID47 - seq=%d " % seq
+def message(seq: int, size: int = SIZE) -> bytes:
+    """One RFC 5424 message of `size` bytes, numbered."""
+    head = b"<134>1 2024-05-01T10:00:00.123Z bench-host app 42 ID47 - seq=%d " % seq
     return head + b"x" * max(0, size - len(head))
 
 
-def sender(transport: str, port: int, rate: int, duration: float, size: int, result: Any) -> None:
-    """Send for `duration` seconds, paced in 1 ms slices when rate > 0; reports how many were sent."""
-    sent = 0
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM)
-    if transport == "udp":
-        sock.connect(("127.0.0.1", port))
-    else:
-        sock.connect(("127.0.0.1", port))
+# --- senders (separate processes: the receiver is measured, not the sender) ------------------------------
+
+
+def send_udp(port: int, rate: int, duration: float, result: Any, began: Any) -> None:
+    """Paced in 1 ms slices: at most one slice late, never a burst above the rate."""
+    msgs = [message(i) for i in range(1024)]  # pre-built, cycled: the sender must keep up on a busy machine
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect(("127.0.0.1", port))
+    send, sent = sock.send, 0
     start = time.perf_counter()
+    began.value = time.monotonic()
     end = start + duration
-    batch = 64
-    while True:
-        now = time.perf_counter()
-        if now >= end:
-            break
-        if rate > 0:
-            due = int((now - start) * rate)
-            if sent >= due:
-                time.sleep(0.0005)
-                continue
-            n = min(batch, due - sent)
-        else:
-            n = batch
-        if transport == "udp":
-            for i in range(n):
-                sock.send(message(sent + i, size))
-        else:
-            frames = [message(sent + i, size) for i in range(n)]
-            sock.sendall(b"".join(b"%d %s" % (len(f), f) for f in frames))
-        sent += n
+    while (now := time.perf_counter()) < end:
+        due = int((now - start) * rate)
+        if sent >= due:
+            time.sleep(0.0005)
+            continue
+        for i in range(sent, min(due, sent + 256)):
+            send(msgs[i & 1023])
+            sent += 1
     sock.close()
     result.value = sent
 
 
-def udp_kernel_drops() -> int:
-    """RcvbufErrors from /proc/net/snmp: datagrams the kernel dropped because a socket buffer was full."""
-    with open("/proc/net/snmp") as f:
-        lines = [line.split() for line in f if line.startswith("Udp:")]
-    return int(lines[1][lines[0].index("RcvbufErrors")])
+def send_tcp(port: int, duration: float, result: Any, began: Any) -> None:
+    """As fast as TCP lets us (the receiver's pace): LF-framed blocks of 1,024 pre-built messages."""
+    block = b"".join(message(i) + b"\n" for i in range(1024))
+    sock = socket.create_connection(("127.0.0.1", port))
+    began.value = time.monotonic()
+    sent, end = 0, time.perf_counter() + duration
+    while time.perf_counter() < end:
+        sock.sendall(block)
+        sent += 1024
+    sock.close()
+    result.value = sent
 
 
-def high_watermarks(bootstrap: str, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
+# --- the receivers ----------------------------------------------------------------------------------------
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
-            return 0
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions
+
+def vigie_intake(settings: KafkaSettings, conn: Connection) -> None:
+    """Vigie's UDP and TCP listeners with a KafkaSink, in their own process; answers "stats" and "stop"."""
+    from vigie.kafka_client import KafkaSink
+    from vigie.producers.syslog.listeners import ListenerSettings, make_listener
+    from vigie.producers.syslog.metrics import SyslogMetrics
+
+    async def serve() -> None:
+        sink = KafkaSink(settings)
+        metrics = SyslogMetrics(None)
+        udp = make_listener(ListenerSettings(name="bench-udp", transport="udp", port=0), sink, metrics)
+        tcp = make_listener(ListenerSettings(name="bench-tcp", transport="tcp", port=0), sink, metrics)
+        await udp.start()
+        await tcp.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def command() -> None:
+            what = conn.recv()
+            if what == "stop":
+                stop.set()
+            else:
+                conn.send(
+                    {"udp": udp.stats.snapshot(), "tcp": tcp.stats.snapshot(), "pending": sink.pending()}
+                )
+
+        loop.add_reader(conn.fileno(), command)
+        conn.send((udp.port, tcp.port))
+        await stop.wait()
+        loop.remove_reader(conn.fileno())
+        await udp.stop()
+        await tcp.stop()
+        sink.close(60)
+
+    asyncio.run(serve())
+
+
+class Vigie:
+    """The Vigie intake process seen from the bench."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.conn, child = CTX.Pipe()
+        self.proc = CTX.Process(target=vigie_intake, args=(settings, child), name="vigie-intake")
+        self.proc.start()
+        if not self.conn.poll(60):
+            raise RuntimeError("the Vigie intake process did not start")
+        self.udp_port, self.tcp_port = self.conn.recv()
+        self.topic = settings.topic(RAW_SYSLOG)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc.pid is not None
+        return self.proc.pid
+
+    def stats(self) -> dict[str, Any]:
+        self.conn.send("stats")
+        return self.conn.recv()
+
+    def stop(self) -> None:
+        self.conn.send("stop")
+        self.proc.join(90)
+
+
+RSYSLOG_CONF = """\
+global(workDirectory="{work}" maxMessageSize="64k")
+module(load="imudp")
+module(load="imtcp" maxSessions="100")
+module(load="omkafka")
+template(name="raw" type="string" string="%rawmsg%")
+ruleset(name="bench" queue.type="LinkedList" queue.size="200000" queue.dequeueBatchSize="1024"
+        queue.timeoutEnqueue="60000") {{
+  action(type="omkafka" broker=["{bootstrap}"] topic="{topic}" template="raw" key="127.0.0.1"
+         partitions.auto="on"
+         confParam=["compression.codec=lz4", "queue.buffering.max.ms=5", "enable.idempotence=true",
+                    "queue.buffering.max.messages=1000000", "queue.buffering.max.kbytes=262144",
+                    "batch.size=1000000"]
+         topicConfParam=["request.required.acks=-1", "message.timeout.ms=0"])
+}}
+input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="bench" rcvBufSize="16m")
+input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="bench")
+"""
+
+
+class Rsyslog:
+    """rsyslogd in the foreground on free ports, with omkafka writing %rawmsg% to the bench topic.
+
+    The same guarantees as Vigie's sink (acks=all, idempotence, lz4, 5 ms linger, infinite retry),
+    the same key (one partition), and the same 16 MiB UDP receive buffer.
+    """
+
+    def __init__(self, settings: KafkaSettings, workdir: Path) -> None:
+        rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+        if not os.access(rsyslogd, os.X_OK):
+            raise RuntimeError("rsyslogd is not installed (apt-get install rsyslog rsyslog-kafka)")
+        if not any(Path(d, "omkafka.so").exists() for d in _rsyslog_module_dirs()):
+            raise RuntimeError("rsyslog's omkafka module is missing (apt-get install rsyslog-kafka)")
+        from vigie.local_broker import free_port
+
+        self.udp_port, self.tcp_port = _free_udp_port(), free_port()
+        self.topic = settings.topic(RSYSLOG_TOPIC)
+        (workdir / "work").mkdir(parents=True, exist_ok=True)
+        conf = workdir / "rsyslog.conf"
+        conf.write_text(
+            RSYSLOG_CONF.format(
+                work=workdir / "work",
+                bootstrap=settings.bootstrap_servers,
+                topic=self.topic,
+                udp=self.udp_port,
+                tcp=self.tcp_port,
+            )
         )
-    finally:
-        consumer.close()
+        check = subprocess.run([rsyslogd, "-N1", "-f", str(conf)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"rsyslog refuses the bench configuration: {check.stderr or check.stdout}")
+        self.log = open(workdir / "rsyslogd.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [rsyslogd, "-n", "-f", str(conf), "-i", str(workdir / "rsyslogd.pid")],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.tcp_port), timeout=0.5).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"rsyslogd did not start; see {workdir / 'rsyslogd.log'}") from None
+                time.sleep(0.1)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
 
 
-async def bench(args: argparse.Namespace) -> None:
-    sink: RecordSink
-    delivered = [0]
-    if args.sink == "kafka":
-        from vigie.kafka_client import KafkaSettings, KafkaSink
+def _rsyslog_module_dirs() -> list[str]:
+    return ["/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/rsyslog", "/usr/lib64/rsyslog"]
 
-        settings = KafkaSettings(bootstrap_servers=args.bootstrap, topic_prefix=args.prefix)
-        topic = settings.topic("raw.syslog")
-        sink = KafkaSink(settings, on_delivered=lambda t, s: delivered.__setitem__(0, delivered[0] + 1))
-        sink.produce("raw.syslog", b"warm-up")  # create the topic and fetch metadata before timing
-        sink.flush(30)
-        before = high_watermarks(args.bootstrap, topic)
-    elif args.sink == "null":
-        sink = NullSink()
-    else:
-        sink = MemorySink()
-    metrics = SyslogMetrics(None)
-    listener = make_listener(ListenerSettings(name="bench", transport=args.transport, port=0), sink, metrics)
-    await listener.start()
-    stats = metrics.stats("bench", args.transport)
-    drops_before = udp_kernel_drops()
-    result = mp.Value("q", 0)
-    proc = mp.Process(
-        target=sender, args=(args.transport, listener.port, args.rate, args.duration, args.size, result)
-    )
-    t0, cpu0 = time.perf_counter(), time.process_time()
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process and all its threads, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- scenarios --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One scenario's figures."""
+
+    name: str
+    sent: int
+    landed: int
+    seconds: float  # first send to last record landed
+    cpu: float  # receiver CPU seconds
+    notes: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.landed / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def loss(self) -> int:
+        return self.sent - self.landed
+
+    @property
+    def cpu_us(self) -> float:
+        return 1e6 * self.cpu / max(self.landed, 1)
+
+
+def bare_producer(settings: KafkaSettings, duration: float, out: Any) -> None:
+    """KafkaSink producing the listener's records (same bytes, key and headers) in a tight loop."""
+    from vigie.kafka_client import KafkaSink
+    from vigie.sink import BufferFull
+
+    sink = KafkaSink(settings)
+    sink.produce(RAW_SYSLOG, b"warm-up", b"127.0.0.1")
+    sink.flush(30)
+    msgs = [message(i) for i in range(1024)]
+    headers = [
+        ("received_at", b"2024-05-01T10:00:00.123000Z"),
+        ("peer", b"127.0.0.1:40000"),
+        ("transport", b"udp"),
+        ("listener", b"bench-udp"),
+    ]
+    n, cpu0 = 0, time.process_time()
+    t0 = time.perf_counter()
+    end = t0 + duration
+    while time.perf_counter() < end:
+        for value in msgs:
+            try:
+                sink.produce(RAW_SYSLOG, value, b"127.0.0.1", headers)
+                n += 1
+            except BufferFull:
+                time.sleep(0.005)
+    assert sink.flush(300) == 0
+    elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    sink.close()
+    out.put((n, elapsed, cpu))
+
+
+def run_bare(settings: KafkaSettings, duration: float) -> Result:
+    out = CTX.Queue()
+    before = end_offsets(settings, settings.topic(RAW_SYSLOG))
+    proc = CTX.Process(target=bare_producer, args=(settings, duration, out), name="bare-producer")
     proc.start()
-    while proc.is_alive():
-        await asyncio.sleep(0.05)
-    # Let the listener read what is still in socket buffers.
-    last = -1
-    while stats.received != last:
-        last = stats.received
-        await asyncio.sleep(0.2)
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    await listener.stop()
-    sent = result.value
-    print(
-        f"transport={args.transport} sink={args.sink} rate={args.rate or 'max'} duration={args.duration}s size={args.size}"
-    )
-    per_msg = 1e6 * cpu / max(stats.received, 1)
-    print(f"sent={sent} ({sent / args.duration:,.0f}/s)  received={stats.received}  in {elapsed:.1f}s")
-    print(
-        f"listener process CPU {cpu:.1f}s: {per_msg:.1f} us/message, i.e. one core ~{1e6 / max(per_msg, 0.01):,.0f}/s"
-    )
-    kernel = udp_kernel_drops() - drops_before
-    print(
-        f"produced={stats.produced} dropped(sink full)={stats.dropped} kernel UDP drops (system-wide)={kernel}"
-    )
-    if args.sink == "kafka":
-        t1 = time.perf_counter()
-        remaining = sink.flush(120)
-        landed = high_watermarks(args.bootstrap, topic) - before
-        print(
-            f"flush took {time.perf_counter() - t1:.1f}s, undelivered={remaining}, landed in {topic}={landed}"
-        )
-        sink.close()  # type: ignore[attr-defined]
-        print(f"loss={sent - landed} ({(sent - landed) / max(sent, 1):.4%})")
+    n, elapsed, cpu = out.get(timeout=duration + 600)
+    proc.join()
+    landed = end_offsets(settings, settings.topic(RAW_SYSLOG)) - before - 1  # minus the warm-up
+    return Result("bare-producer", n, landed, elapsed, cpu, "KafkaSink tight loop, no network input")
+
+
+def run_receiver(
+    name: str, settings: KafkaSettings, receiver: Vigie | Rsyslog, transport: str, rate: int, duration: float
+) -> Result:
+    """Send for `duration` from another process, wait until the topic stops growing, count."""
+    count = lambda: end_offsets(settings, receiver.topic)  # noqa: E731
+    before = count()
+    drops0, cpu0 = udp_kernel_drops(), cpu_seconds(receiver.pid)
+    sent, began = CTX.Value("q", 0), CTX.Value("d", 0.0)  # the sender's own start: spawning is not measured
+    if transport == "udp":
+        sender = CTX.Process(target=send_udp, args=(receiver.udp_port, rate, duration, sent, began))
     else:
-        print(f"loss={sent - stats.produced} ({(sent - stats.produced) / max(sent, 1):.4%})")
+        sender = CTX.Process(target=send_tcp, args=(receiver.tcp_port, duration, sent, began))
+    sender.start()
+    sender.join()
+    t0 = began.value
+    landed, last = wait_landed(lambda: count() - before, sent.value, settle=5.0, timeout=300)
+    cpu = cpu_seconds(receiver.pid) - cpu0
+    kernel = udp_kernel_drops() - drops0
+    notes = [f"kernel UDP drops {kernel:,}"] if transport == "udp" else []
+    if isinstance(receiver, Vigie):
+        stats = receiver.stats()[transport]
+        notes.append(f"listener dropped {stats['dropped']:,}, paused {stats['paused']:,}")
+    # A sender that finished before the receiver took everything: the time is until the last record landed.
+    return Result(name, sent.value, landed, max(last - t0, 1e-9), cpu, "; ".join(notes))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--transport", choices=["udp", "tcp"], default="udp")
+    add_broker_arguments(parser)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds each scenario sends")
+    parser.add_argument("--udp-rate", type=int, default=20_000, help="UDP messages per second")
     parser.add_argument(
-        "--rate", type=int, default=20000, help="messages per second, 0 = as fast as possible"
+        "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, from {', '.join(SCENARIOS)}"
     )
-    parser.add_argument("--duration", type=float, default=30.0)
-    parser.add_argument("--size", type=int, default=200, help="message size in bytes")
-    parser.add_argument("--sink", choices=["null", "memory", "kafka"], default="memory")
-    parser.add_argument("--bootstrap", default="127.0.0.1:19092")
-    parser.add_argument("--prefix", default="bench.")
-    asyncio.run(bench(parser.parse_args()))
+    args = parser.parse_args()
+    duration = 5.0 if args.quick and args.duration == 30.0 else args.duration
+    chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    print(f"syslog_intake: {SIZE}-byte messages, {duration:.0f} s per scenario; {machine()}", flush=True)
+
+    results: dict[str, Result] = {}
+    extra = [TopicSpec(RSYSLOG_TOPIC, 3, "delete", 3_600_000)]
+    with (
+        broker(args.bootstrap, extra) as settings,
+        tempfile.TemporaryDirectory(prefix="vigie-rsyslog-") as tmp,
+    ):
+        vigie = Vigie(settings) if any(s.startswith("vigie") for s in chosen) else None
+        rsyslog = Rsyslog(settings, Path(tmp)) if any(s.startswith("rsyslog") for s in chosen) else None
+        try:
+            for name in chosen:
+                print(f"  {name} ... (load {load()})", flush=True)
+                if name == "bare-producer":
+                    result = run_bare(settings, duration)
+                else:
+                    who, transport = name.split("-")
+                    receiver = vigie if who == "vigie" else rsyslog
+                    assert receiver is not None
+                    result = run_receiver(name, settings, receiver, transport, args.udp_rate, duration)
+                results[name] = result
+                print(
+                    f"    sent {result.sent:,}, landed {result.landed:,}, {result.rate:,.0f}/s, "
+                    f"loss {result.loss:,}; {result.notes}",
+                    flush=True,
+                )
+        finally:
+            if vigie is not None:
+                vigie.stop()
+            if rsyslog is not None:
+                rsyslog.stop()
+    report(results, args.udp_rate, duration)
+
+
+def report(results: dict[str, Result], udp_rate: int, duration: float) -> None:
+    """The table: rates, loss, CPU per message, ratio to the bare producer and Vigie/rsyslog per transport."""
+    limit = results.get("bare-producer")
+    rows = []
+    for r in results.values():
+        peer = results.get(r.name.replace("vigie", "rsyslog")) if r.name.startswith("vigie") else None
+        rows.append(
+            (
+                r.name,
+                r.sent,
+                r.landed,
+                r.loss,
+                f"{r.loss / max(r.sent, 1):.3%}",
+                r.rate,
+                r.cpu_us,
+                f"{r.rate / limit.rate:.2f}" if limit else "-",
+                f"{r.rate / peer.rate:.2f}" if peer and peer.rate else "-",
+            )
+        )
+    print()
+    print(
+        table(
+            ["scenario", "sent", "landed", "lost", "loss", "msg/s", "CPU us/msg", "vs bare", "vigie/rsyslog"],
+            rows,
+        )
+    )
+    udp, tcp = results.get("vigie-udp"), results.get("vigie-tcp")
+    print()
+    if udp:
+        paced = udp.sent / duration
+        verdict = "met" if udp.loss == 0 and paced >= 0.95 * udp_rate else "NOT met"
+        print(
+            f"target UDP {udp_rate:,}/s without loss: {verdict} "
+            f"(sent {paced:,.0f}/s, lost {udp.loss:,} of {udp.sent:,})"
+        )
+    if tcp:
+        print(f"target TCP >= 50,000/s: {'met' if tcp.rate >= 50_000 else 'NOT met'} ({tcp.rate:,.0f}/s)")
+    for t in ("udp", "tcp"):
+        v, r = results.get(f"vigie-{t}"), results.get(f"rsyslog-{t}")
+        if v and r and r.rate:
+            ratio = v.rate / r.rate
+            print(
+                f"target Vigie/rsyslog >= 0.5 over {t}: {'met' if ratio >= 0.5 else 'NOT met'} ({ratio:.2f})"
+            )
+    print(f"load after: {load()}")
 
 
 if __name__ == "__main__":

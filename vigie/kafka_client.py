@@ -129,6 +129,7 @@ class KafkaSink:
         self._samples: deque[tuple[int, float, str]] = deque()
         self._room = threading.Event()
         self._room.set()
+        self._full_at = 1
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="kafka-sink-poll", daemon=True)
         self._poller.start()
@@ -137,11 +138,8 @@ class KafkaSink:
         while not self._stop.is_set():
             self._producer.poll(0.05)
             self._drain_samples()
-            if not self._room.is_set() and len(self._producer) < 0.9 * self._max_queued():
+            if not self._room.is_set() and len(self._producer) < 0.8 * self._full_at:
                 self._room.set()
-
-    def _max_queued(self) -> int:
-        return 2_000_000
 
     def _drain_samples(self) -> None:
         if not self._samples:
@@ -176,6 +174,8 @@ class KafkaSink:
         try:
             self._producer.produce(self._name(topic), value, key, headers=headers or None)
         except BufferError as exc:
+            # Room reopens once a fifth of what was queued at this moment has been acknowledged.
+            self._full_at = max(1, len(self._producer))
             self._room.clear()
             raise BufferFull(str(exc)) from exc
         self.produced += 1
@@ -191,7 +191,7 @@ class KafkaSink:
         return self._room.is_set()
 
     def wait_for_room(self, timeout: float) -> bool:
-        """Block up to timeout seconds until the producer's queue has drained below 90 %."""
+        """Block up to timeout seconds until the broker has acknowledged a fifth of what filled the buffer."""
         return self._room.wait(timeout)
 
     def pending(self) -> int:
@@ -207,6 +207,11 @@ class KafkaSink:
         self._stop.set()
         self._poller.join(timeout=1.0)
         self._drain_samples()
+        if remaining:
+            log.error("%d records undelivered when the producer closed", remaining)
+        close = getattr(self._producer, "close", None)  # confluent-kafka >= 2.11 has it
+        if close is not None:
+            close()  # no reconnect attempts (and log lines) from a closed sink
         return remaining
 
 
