@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition
 
 from vigie.kafka_client import KafkaSettings, make_consumer
-from vigie.pipelines.archive.connlog import CONN_COLUMNS, extract_connection
 from vigie.pipelines.archive.manifest import Manifest, file_entry, load_state, reconcile
+from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise  # noqa: F401 - enrich_rowwise: the reference
 from vigie.pipelines.archive.writer import (
     COMPRESSION_LEVEL,
     ROW_GROUP_ROWS,
@@ -40,8 +40,7 @@ from vigie.pipelines.archive.writer import (
     remove_temporaries,
     write_file,
 )
-from vigie.producers.syslog.parser import parse_syslog
-from vigie.schemas.archive import ARCHIVE_SCHEMA, CONNECTION_FIELDS
+from vigie.schemas.archive import ARCHIVE_SCHEMA
 from vigie.topics import RAW_SYSLOG
 
 log = logging.getLogger(__name__)
@@ -69,33 +68,6 @@ class SinkConfig:
 
 
 Enricher = Callable[[list[bytes], datetime], dict[str, pa.Array]]
-
-
-def enrich(raws: list[bytes], reference: datetime) -> dict[str, pa.Array]:
-    """The parsed columns of a batch: header (timestamp, hostname, app_name) and connection columns.
-
-    This is the CPU cost of the sink (the syslog parser and the connection extractors run per
-    row in Python); reference (the batch's received time) picks the year of BSD timestamps.
-    """
-    stamps: list[str | None] = []
-    hosts: list[str | None] = []
-    apps: list[str | None] = []
-    conns: list[dict[str, Any] | None] = []
-    for raw in raws:
-        p = parse_syslog(raw, reference)
-        stamps.append(p["timestamp"])
-        hosts.append(p["hostname"])
-        apps.append(p["app_name"])
-        conns.append(extract_connection(raw.decode("utf-8", "replace")))
-    out: dict[str, pa.Array] = {
-        "timestamp": pa.array(stamps, pa.string()).cast(_TS),
-        "hostname": pa.array(hosts, pa.string()),
-        "app_name": pa.array(apps, pa.string()),
-    }
-    for f in CONNECTION_FIELDS:
-        out[f.name] = pa.array([c[f.name] if c else None for c in conns], f.type)
-    assert set(CONN_COLUMNS) == {f.name for f in CONNECTION_FIELDS}
-    return out
 
 
 def _received_at(values: list[bytes | None], kafka_ms: list[int]) -> pa.Array:

@@ -1,0 +1,895 @@
+"""Batch enrichment of raw syslog with pyarrow.compute (RE2 in C++), giving exactly what the per-row parser and extractors give."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vigie.pipelines.archive import connlog as cl
+from vigie.pipelines.archive.connlog import CONN_COLUMNS, extract_connection
+from vigie.producers.syslog import parser as sp
+from vigie.producers.syslog.parser import parse_syslog
+from vigie.schemas.archive import CONNECTION_FIELDS
+
+_TS = pa.timestamp("us", tz="UTC")
+_CONN_TYPES: dict[str, pa.DataType] = {f.name: f.type for f in CONNECTION_FIELDS}
+assert set(CONN_COLUMNS) == set(_CONN_TYPES)
+
+# The fast paths only see pure-ASCII rows, where Python's \s is this class (RE2's \s lacks \v and \x1c-\x1f)
+# and \d, \w, \b mean what RE2 means by them; every other row takes the per-row code.
+_WS = r"\t-\r\x1c-\x1f "
+_SP = f"[{_WS}]"
+_NS = f"[^{_WS}]"
+_ADDR = r"[0-9A-Fa-f:.]*[0-9A-Fa-f]"
+_MAX_LEN = cl._MAX_LEN  # longer lines are not connection logs
+# The dispatch below relies on this order of connlog.EXTRACTORS (the first guard that passes decides).
+GUARD_ORDER = ("cisco_asa", "netfilter", "fortigate", "stormshield", "pfsense")
+
+
+class _Fallback(Exception):
+    """A value the fast path will not decide: the row goes through the per-row code."""
+
+
+_REJECTS = (_Fallback, cl._Reject, ValueError, IndexError, TypeError)
+
+
+# --------------------------------------------------------------------------- the reference
+
+
+def enrich_rowwise(raws: list[bytes], reference: datetime) -> dict[str, pa.Array]:
+    """The per-row enrichment (parse_syslog + extract_connection): the reference the fast path must equal."""
+    stamps: list[str | None] = []
+    hosts: list[str | None] = []
+    apps: list[str | None] = []
+    conns: list[dict[str, Any] | None] = []
+    for raw in raws:
+        p = parse_syslog(raw, reference)
+        stamps.append(p["timestamp"])
+        hosts.append(p["hostname"])
+        apps.append(p["app_name"])
+        conns.append(extract_connection(raw.decode("utf-8", "replace")))
+    out: dict[str, pa.Array] = {
+        "timestamp": pa.array(stamps, pa.string()).cast(_TS),
+        "hostname": pa.array(hosts, pa.string()),
+        "app_name": pa.array(apps, pa.string()),
+    }
+    for f in CONNECTION_FIELDS:
+        out[f.name] = pa.array([c[f.name] if c else None for c in conns], f.type)
+    return out
+
+
+# --------------------------------------------------------------------------- small vector helpers
+
+
+def _f(m: pa.StructArray, name: str) -> pa.Array:
+    """A group of an extract_regex result, null where the row did not match (StructArray.field ignores that)."""
+    return pc.struct_field(m, name)
+
+
+def _t(mask: pa.Array) -> pa.BooleanArray:
+    """A boolean mask with nulls read as false (extract_regex gives null for non-matching rows)."""
+    return pc.fill_null(mask, False)
+
+
+def _and(*masks: pa.Array) -> pa.BooleanArray:
+    out = _t(masks[0])
+    for m in masks[1:]:
+        out = pc.and_(out, _t(m))
+    return out
+
+
+def _or(*masks: pa.Array) -> pa.BooleanArray:
+    out = _t(masks[0])
+    for m in masks[1:]:
+        out = pc.or_(out, _t(m))
+    return out
+
+
+def _has(arr: pa.Array, regex: str) -> pa.BooleanArray:
+    return _t(pc.match_substring_regex(arr, regex))
+
+
+def _where(mask: pa.Array) -> pa.Array:
+    return pc.indices_nonzero(mask)
+
+
+def _per_unique(
+    arr: pa.Array, fn: Callable[[Any], Any], typ: pa.DataType
+) -> tuple[pa.Array, pa.BooleanArray]:
+    """fn (a reference function) once per distinct value, broadcast back; values repeat all day, rows do not.
+
+    Returns the values and a mask of rows where fn refused the value (_Reject and friends).
+    """
+    enc = pc.dictionary_encode(arr)
+    vals: list[Any] = []
+    rej: list[bool] = []
+    for key in enc.dictionary.to_pylist():
+        try:
+            vals.append(fn(key))
+            rej.append(False)
+        except _REJECTS:
+            vals.append(None)
+            rej.append(True)
+    out = pa.array(vals, typ).take(enc.indices)
+    bad = pa.array(rej, pa.bool_()).take(enc.indices)
+    if arr.null_count:
+        try:
+            none_val, none_bad = fn(None), False
+        except _REJECTS:
+            none_val, none_bad = None, True
+        isnull = pc.is_null(arr)
+        out = pc.if_else(isnull, pa.scalar(none_val, typ), out)
+        bad = pc.if_else(isnull, none_bad, bad)
+    return out, _t(bad)
+
+
+def _ips(arr: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
+    """connlog._ip on a column: canonical IPv4 (the bulk) kept as is, everything else per distinct value."""
+    canon = _has(arr, r"^" + cl._CANONICAL_IPV4.pattern.replace(r"\d", "[0-9]").replace(r"\Z", "$"))
+    if arr.null_count == 0 and pc.all(canon).as_py():
+        return arr, pc.invert(canon)
+    others = pc.if_else(canon, pa.scalar(None, pa.string()), arr)
+    vals, bad = _per_unique(others, cl._ip, pa.string())
+    return pc.if_else(canon, arr, vals), _and(bad, pc.invert(canon))
+
+
+def _ports(arr: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
+    """connlog._port on a column: None for absent, '' and '-', refused unless 0..65535 in ASCII digits."""
+    digits = _has(arr, r"^[0-9]{1,5}$")
+    nums = pc.cast(pc.if_else(digits, arr, pa.scalar(None, pa.string())), pa.int32())
+    good = _and(digits, pc.less_equal(nums, 65535))
+    empty = _or(pc.is_null(arr), pc.equal(arr, ""), pc.equal(arr, "-"))
+    bad = pc.invert(_or(good, empty))
+    return pc.if_else(good, nums, pa.scalar(None, pa.int32())), bad
+
+
+def _counts(arr: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
+    """connlog._count on a column: ASCII digits, at most 18 of them."""
+    digits = _has(arr, r"^[0-9]{1,18}$")
+    nums = pc.cast(pc.if_else(digits, arr, pa.scalar(None, pa.string())), pa.int64())
+    empty = _or(pc.is_null(arr), pc.equal(arr, ""), pc.equal(arr, "-"))
+    return nums, pc.invert(_or(digits, empty))
+
+
+def _asa_users(*cands: pa.Array) -> pa.Array:
+    """connlog._asa_user: the first candidate whose first comma-separated part is a real user name."""
+    outs = [_per_unique(c, lambda v: cl._user(v.split(",")[0]) if v else None, pa.string())[0] for c in cands]
+    return pc.coalesce(*outs) if len(outs) > 1 else outs[0]
+
+
+def _null(n: int, name: str) -> pa.Array:
+    return pa.nulls(n, _CONN_TYPES[name])
+
+
+# --------------------------------------------------------------------------- header
+
+
+_PRI = r"<[0-9]{1,3}>"
+_PRI_OK = r"<(?:[0-9]{1,2}|0[0-9]{2}|1[0-8][0-9]|19[01])>"  # what _fast3164 accepts (<= 191)
+# _FAST3164 in two one-pass halves: without the optional year (tried first here, kept when its host is
+# not four digits, which the year form would have taken as the year) and with it. Bounded repeats
+# ({1,128}) are checked on the captured lengths: RE2 runs them far slower than an unbounded run.
+_T3164 = r"[A-Z][a-z]{2} {1,2}[0-9]{1,2} [0-9]{2}:[0-9]{2}:[0-9]{2}"
+_TAIL3164 = rf" (?P<host>[^{_WS}\[\]:]+) (?P<tag>[^{_WS}\[\]:]+)(?:\[(?P<pid>[^\]{_WS}]*)\])?:(?:[ \t]|$)"
+_H3164 = rf"^{_PRI_OK}(?P<ts>{_T3164}){_TAIL3164}"
+_H3164_YEAR = rf"^{_PRI_OK}(?P<ts>{_T3164} [0-9]{{4}}){_TAIL3164}"
+_TS3164 = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?: (\d{4}))?")
+_BSD_NC = r"[A-Za-z]{3} +[0-9]{1,2}(?: [0-9]{4})? [0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+_CISCO_TAIL = rf"%(?P<fac>[A-Z][A-Z0-9_]*(?:-[A-Z][A-Z0-9_]*)*)-[0-7]-[A-Za-z0-9_]+{_SP}?:"
+# "<PRI>Mmm dd [yyyy] hh:mm:ss host : %FAC-SEV-MN:" (ASA relay header) and "<PRI>%FAC-SEV-MN:" (no clock).
+_HCISCO = rf"^{_PRI}(?:(?P<hts>{_BSD_NC}){_SP}+(?P<host>[^{_WS}:]+){_SP}:{_SP}+)?{_CISCO_TAIL}"
+_H5424 = (
+    rf"^{_PRI}[0-9]{{1,2}} (?:-|(?P<sec>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}})"
+    r"(?:\.(?P<frac>[0-9]{1,6}))?(?P<tz>Z|[+-][0-9]{2}:[0-9]{2})) (?P<host>[^ ]*) (?P<app>[^ ]*) "
+)
+_HFGT = rf"^(?:{_PRI})?date=(?P<d>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}) time=(?P<t>[0-9]{{1,2}}:[0-9]{{2}}:[0-9]{{2}})"
+_FGT_TZ = r'(?:^|[^A-Za-z0-9_])tz="?(?P<tz>[+-][0-9]{2}:?[0-9]{2})'
+_FGT_DEV = rf'(?:^|[^A-Za-z0-9_])devname="?(?P<dev>[^"{_WS}]+)'
+
+
+def _ts_micros(stamps: pa.Array) -> pa.Array:
+    """The reference's own conversion: RFC 3339 strings cast by Arrow, as microseconds."""
+    return pc.cast(pc.cast(stamps, _TS), pa.int64())
+
+
+class _Header:
+    """Header columns of the fast rows, gathered as (row indices, values) pieces."""
+
+    def __init__(self) -> None:
+        self.idx: list[pa.Array] = []
+        self.ts: list[pa.Array] = []
+        self.host: list[pa.Array] = []
+        self.app: list[pa.Array] = []
+
+    def add(self, idx: pa.Array, ts: pa.Array, host: pa.Array, app: pa.Array) -> None:
+        self.idx.append(pc.cast(idx, pa.int64()))
+        self.ts.append(pc.cast(ts, pa.int64()))
+        self.host.append(pc.cast(host, pa.string()))
+        self.app.append(pc.cast(app, pa.string()))
+
+
+def _header_3164(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+    """_FAST3164 (no '%' in the line): timestamp per distinct clock value, as _fast3164 computes it."""
+    m = pc.extract_regex(sub, _H3164)
+    g = {k: _f(m, k) for k in ("ts", "host", "tag", "pid")}
+    g["ok"] = pc.is_valid(m)
+    # (?!\d{4}(?:\s|$)) in _FAST3164: a four-digit host is the year of the other form, or refused
+    retry = _or(pc.invert(g["ok"]), _has(g["host"], r"^[0-9]{4}$"))
+    if pc.any(retry).as_py():
+        my = pc.extract_regex(sub.filter(retry), _H3164_YEAR)
+        g = {
+            k: pc.replace_with_mask(v, retry, _f(my, k) if k != "ok" else pc.is_valid(my))
+            for k, v in g.items()
+        }
+    ok, ts_tok, host, tag = g["ok"], g["ts"], g["host"], g["tag"]
+
+    def stamp(tok: str | None) -> str | None:
+        if tok is None:
+            return None
+        mon, day, hh, mi, ss, year = _TS3164.fullmatch(tok).groups()  # type: ignore[union-attr]
+        month = sp._MONTHS.get(mon.lower())
+        if month is None or hh > "23" or mi > "59" or ss > "59":
+            raise _Fallback  # _fast3164 declines: the general path decides
+        o = sp._ordinal(int(year), month, int(day)) if year else sp._closest(month, int(day), ref)
+        if not o:
+            raise _Fallback
+        return sp._prefix(o) + hh + ":" + mi + ":" + ss + ".000000Z"
+
+    stamps, bad = _per_unique(ts_tok, stamp, pa.string())
+    short = _and(
+        pc.less_equal(pc.utf8_length(tag), 128),
+        _or(pc.is_null(g["pid"]), pc.less_equal(pc.utf8_length(g["pid"]), 128)),
+    )
+    ok = _and(ok, short, pc.invert(bad), pc.invert(_has(host, r"^[0-9]{4}$")))
+    return _ts_micros(stamps), host, tag, ok
+
+
+def _header_cisco(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+    """_CISCO with a BSD relay clock and host before ' : %FAC-SEV-MN:', or no header at all."""
+    m = pc.extract_regex(sub, _HCISCO)
+    ok = pc.is_valid(m)
+    stamps, bad = _per_unique(_f(m, "hts"), lambda v: sp._any_ts(v, ref, []) if v else None, pa.string())
+    host = _f(m, "host")  # an unmatched group reads "": no relay header means no host
+    host = pc.if_else(_t(pc.equal(host, "")), pa.scalar(None, pa.string()), host)
+    return _ts_micros(stamps), host, _f(m, "fac"), _and(ok, pc.invert(bad))
+
+
+def _header_5424(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+    """RFC 5424 with a strict RFC 3339 stamp or '-': seconds per distinct value, fraction added as a vector."""
+    m = pc.extract_regex(sub, _H5424)
+    ok = pc.is_valid(m)
+    sec, frac, tz = _f(m, "sec"), _f(m, "frac"), _f(m, "tz")
+    key = pc.binary_join_element_wise(sec, tz, "")
+    base, bad = _per_unique(key, lambda v: sp._rfc3339(v, ref, []) if v else None, pa.string())
+    micros = _ts_micros(base)
+    leap = pc.equal(pc.utf8_slice_codeunits(sec, 17, 19), "60")  # clamped to 59.999999 whatever the fraction
+    fus = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(frac, ""), 6, "0"), 0, 6), pa.int64())
+    micros = pc.if_else(_t(leap), micros, pc.add(micros, fus))
+
+    def nil(col: pa.Array) -> pa.Array:
+        return pc.if_else(_or(pc.equal(col, "-"), pc.equal(col, "")), pa.scalar(None, pa.string()), col)
+
+    return micros, nil(_f(m, "host")), nil(_f(m, "app")), _and(ok, pc.invert(bad))
+
+
+def _header_fortigate(
+    sub: pa.StringArray, ref: datetime
+) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+    """FortiGate without syslog header: date=, time=, tz= and devname= as parser._fortigate reads them."""
+    m = pc.extract_regex(sub, _HFGT)
+    ok = pc.is_valid(m)
+    tz = _f(pc.extract_regex(sub, _FGT_TZ), "tz")
+    dev = _f(pc.extract_regex(sub, _FGT_DEV), "dev")
+    key = pc.binary_join_element_wise(_f(m, "d"), _f(m, "t"), pc.fill_null(tz, ""), "|")
+
+    def stamp(v: str | None) -> str | None:
+        if v is None:
+            return None
+        d, t, z = v.split("|")
+        h, mi, s = t.split(":")
+        off = sp._offset(z) if z else 0
+        if off is None:
+            off = 0
+        return sp._stamp(int(d[:4]), int(d[5:7]), int(d[8:10]), int(h), int(mi), int(s), 0, off, ref, [])
+
+    stamps, bad = _per_unique(key, stamp, pa.string())
+    return _ts_micros(stamps), dev, pa.nulls(len(sub), pa.string()), _and(ok, pc.invert(bad))
+
+
+def _headers(s: pa.StringArray, fast: pa.BooleanArray, ref: datetime) -> tuple[_Header, pa.BooleanArray]:
+    """Header pieces for the rows a fast path fully understands; returns them and the mask of those rows."""
+    out = _Header()
+    done = pa.array([False] * len(s), pa.bool_())
+    # parse_syslog strips a trailing NUL that RE2 would read
+    fast = _and(fast, pc.invert(pc.ends_with(s, "\x00")))
+    pct = pc.match_substring(s, "%")
+    lt = pc.starts_with(s, "<")
+    second = pc.utf8_slice_codeunits(s, 0, 6)
+    digit_after_pri = _has(second, r"^<[0-9]{1,3}>[0-9]")
+    routes: list[tuple[pa.Array, Callable[..., Any]]] = [
+        (_and(fast, lt, digit_after_pri), _header_5424),
+        (_and(fast, lt, pc.invert(pct), pc.invert(digit_after_pri)), _header_3164),
+        (_and(fast, lt, pct, pc.invert(digit_after_pri)), _header_cisco),
+        (_and(fast, _has(second, r"^(?:<[0-9]{1,3}>)?d")), _header_fortigate),
+    ]
+    for mask, fn in routes:
+        mask = _and(mask, pc.invert(done))
+        idx = _where(mask)
+        if len(idx) == 0:
+            continue
+        ts, host, app, ok = fn(s.take(idx), ref)
+        good = _where(ok)
+        if len(good) == 0:
+            continue
+        out.add(idx.take(good), ts.take(good), host.take(good), app.take(good))
+        done = pc.or_(done, _spread(mask, ok))
+    return out, done
+
+
+# --------------------------------------------------------------------------- connection: netfilter
+
+
+# Anchored just after the first "IN=" (the text before it is cut off separately). The head up to DST is
+# deterministic; connlog's lazy `[^[]{0,256}?PROTO=` is the first "PROTO=" after it, found by a search
+# whose position is checked (after the head, within 256, no "[" before it): RE2 is slow on that repeat.
+_NF_HEAD = (
+    rf"^(?P<head>{_NS}* OUT={_NS}* (?:PHYS{_NS}+ )*(?:MAC=(?P<mac>{_NS}*) )?"
+    rf"SRC=(?P<src>{_NS}+) DST=(?P<dst>{_NS}+) )"
+)
+_NF_PROTO = rf"PROTO=(?P<proto>{_NS}+)(?: SPT=(?P<spt>[0-9]+) DPT=(?P<dpt>[0-9]+))?"
+_KERNEL_TS = rf"^{_SP}*\[{_SP}*[0-9]+\.[0-9]+\]{_SP}*"
+
+
+def _netfilter(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """extract_netfilter on a column, for rows whose first "IN=" (after a non-word character) starts the match."""
+    halves = pc.split_pattern(sub, "IN=", max_splits=1)
+    halves = pc.if_else(pc.greater(pc.list_value_length(halves), 1), halves, pa.scalar(["", ""], halves.type))
+    pre, post = pc.list_element(halves, 0), pc.list_element(halves, 1)
+    h = pc.extract_regex(post, _NF_HEAD)
+    m = pc.extract_regex(post, _NF_PROTO)
+    head_len = pc.utf8_length(_f(h, "head"))
+    at = pc.find_substring_regex(post, f"PROTO={_NS}")
+    bracket = pc.find_substring(post, "[")
+    ok = _and(
+        pc.is_valid(h),
+        pc.is_valid(m),
+        pc.invert(_has(pre, r"[A-Za-z0-9_]$")),
+        pc.greater_equal(at, head_len),
+        pc.less_equal(pc.subtract(at, head_len), 256),
+        _or(pc.equal(bracket, -1), pc.greater(bracket, at)),
+    )
+    proto, bad_p = _per_unique(_f(m, "proto"), cl._proto, pa.string())
+    ports = _t(pc.is_in(proto, value_set=pa.array(sorted(cl._PORT_PROTOS))))
+    src, bad_s = _ips(_f(h, "src"))
+    dst, bad_d = _ips(_f(h, "dst"))
+    spt, bad_sp = _ports(_f(m, "spt"))
+    dpt, bad_dp = _ports(_f(m, "dpt"))
+    raw_mac = _f(h, "mac")
+    mac_part = pc.if_else(
+        _t(pc.equal(pc.utf8_length(raw_mac), 41)),
+        pc.utf8_slice_codeunits(raw_mac, 18, 35),
+        pa.scalar(None, pa.string()),
+    )
+    mac, bad_m = _per_unique(mac_part, cl._mac, pa.string())
+    # _log_prefix: after the last "kernel: " (kernel clock removed), else the generic header stripping.
+    cut = pc.split_pattern(pre, "kernel: ", max_splits=1, reverse=True)
+    tail = pc.if_else(
+        pc.equal(pc.list_value_length(cut), 2),
+        pc.list_element(
+            pc.if_else(pc.equal(pc.list_value_length(cut), 2), cut, pa.scalar(["", ""], cut.type)), 1
+        ),
+        pa.scalar(None, pa.string()),
+    )
+    tail = pc.replace_substring_regex(tail, _KERNEL_TS, "", max_replacements=1)
+    act_k, bad_ak = _per_unique(tail, lambda v: cl._prefix_action(v) if v is not None else None, pa.string())
+    other = pc.if_else(pc.is_valid(tail), pa.scalar(None, pa.string()), pre)
+    act_o, bad_ao = _per_unique(
+        other, lambda v: cl._prefix_action(cl._log_prefix(v)) if v is not None else None, pa.string()
+    )
+    action = pc.if_else(pc.is_valid(tail), act_k, act_o)
+    bad = _or(bad_p, bad_s, bad_d, _and(ports, _or(bad_sp, bad_dp)), bad_m, bad_ak, bad_ao)
+    none_i = pa.scalar(None, pa.int32())
+    cols = {
+        "conn_format": pa.repeat(pa.scalar("netfilter"), len(sub)),
+        "src_ip": src,
+        "src_port": pc.if_else(ports, spt, none_i),
+        "dst_ip": dst,
+        "dst_port": pc.if_else(ports, dpt, none_i),
+        "protocol": proto,
+        "mac": mac,
+        "action": action,
+    }
+    return cols, _and(ok, pc.invert(bad))
+
+
+# --------------------------------------------------------------------------- connection: pfSense filterlog
+
+
+_FILTERLOG = rf"(?:^|[{_WS}:])(?P<f>[0-9]*,[0-9]*,[^,{_WS}]*,[^,{_WS}]*,[^,{_WS}]+,[a-z-]+,[a-z-]+,(?:in|out),[46],{_NS}+)"
+
+
+def _pfsense(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """extract_pfsense on a column: the CSV split once, fields taken by position per IP version."""
+    n = len(sub)
+    blob = _f(pc.extract_regex(sub, _FILTERLOG), "f")
+    parts = pc.split_pattern(pc.fill_null(blob, ""), ",")
+    length = pc.list_value_length(parts)
+    starts = pc.cast(parts.offsets.slice(0, n), pa.int64())
+    values = parts.values
+    none_s = pa.scalar(None, pa.string())
+
+    def el(i: int) -> pa.Array:
+        """Field i of each row's CSV, null where the row has fewer fields."""
+        pos = pc.if_else(pc.greater(length, i), pc.add(starts, i), pa.scalar(None, pa.int64()))
+        return values.take(pos)
+
+    found = pc.is_valid(blob)
+    is4 = pc.equal(el(8), "4")
+    v4 = _and(found, is4, pc.greater_equal(length, 20))
+    v6 = _and(found, pc.invert(_t(is4)), pc.greater_equal(length, 17))
+    ok = _or(v4, v6)
+
+    def at(i4: int, i6: int) -> pa.Array:
+        return pc.if_else(ok, pc.if_else(v4, el(i4), el(i6)), none_s)
+
+    proto_raw = at(16, 12)
+    proto_raw = pc.if_else(_t(pc.equal(proto_raw, "")), at(15, 13), proto_raw)
+    proto, bad_p = _per_unique(proto_raw, cl._proto, pa.string())
+    rest = pc.if_else(v4, pa.scalar(20, pa.int32()), pa.scalar(17, pa.int32()))
+    ports = _and(
+        pc.is_in(proto, value_set=pa.array(sorted(cl._PORT_PROTOS))), pc.greater(length, pc.add(rest, 1))
+    )
+    src, bad_s = _ips(at(18, 15))
+    dst, bad_d = _ips(at(19, 16))
+    sport, bad_sp = _ports(pc.if_else(ports, at(20, 17), none_s))
+    dport, bad_dp = _ports(pc.if_else(ports, at(21, 18), none_s))
+    action, bad_a = _per_unique(
+        at(6, 6), lambda v: cl._action_word(v, cl._PF_ACTIONS) if v is not None else None, pa.string()
+    )
+    bad = _or(bad_p, bad_s, bad_d, bad_sp, bad_dp, bad_a)
+    cols = {
+        "conn_format": pa.repeat(pa.scalar("pfsense"), n),
+        "src_ip": src,
+        "src_port": sport,
+        "dst_ip": dst,
+        "dst_port": dport,
+        "protocol": proto,
+        "action": action,
+    }
+    return cols, _and(ok, pc.invert(bad))
+
+
+# --------------------------------------------------------------------------- connection: Cisco ASA
+
+
+_ASA_HEAD = rf"(?s)^.*?%(?:ASA|FTD|PIX|FWSM)-(?:[A-Za-z]+-)?[0-9]-(?P<id>[0-9]{{6}}):?{_SP}*"
+
+
+def _asa_ep(n: str, mapped: bool = True) -> str:
+    ep = rf"[^{_WS}:]+:(?P<{n}ip>{_ADDR})/(?P<{n}port>[0-9]+)"  # the interface name is not kept
+    if mapped:
+        ep += rf" \((?P<{n}mip>{_ADDR})/(?P<{n}mport>[0-9]+)\)"
+    return ep + rf"(?:{_SP}?\((?P<{n}user>[^()]*)\))?"
+
+
+_ASA_BUILT = (
+    r"^Built (?P<dir>inbound|outbound) (?:Probe )?(?P<proto>TCP|UDP|SCTP) connection (?P<id>[0-9]+) "
+    rf"for {_asa_ep('a')} to {_asa_ep('b')}(?:{_SP}+\((?P<user>[^()]*)\))?"
+)
+_ASA_TEARDOWN = (
+    r"^Teardown (?P<proto>TCP|UDP|SCTP) connection (?P<id>[0-9]+) "
+    rf"for {_asa_ep('a', False)} to {_asa_ep('b', False)} "
+    r"duration [0-9:]+ bytes (?P<bytes>[0-9]+)(?P<rest>.*)"
+)
+_ASA_TRAILING = rf"\((?P<u>[^()]*)\){_SP}*$"
+_ASA_XLATE = (
+    r"^(?P<ev>Built|Teardown) (?:dynamic|static) (?:(?P<proto>TCP|UDP|ICMP|SCTP) )?translation from "
+    rf"[^{_WS}:(]+(?:\([^)]*\))?{_SP}?:(?P<aip>{_ADDR})(?:/(?P<aport>[0-9]+))?"
+    rf"(?:{_SP}?\((?P<auser>[^()]*)\))? "
+    rf"to [^{_WS}:(]+{_SP}?:(?P<bip>{_ADDR})(?:/(?P<bport>[0-9]+))?"
+)
+_ASA_IDS = ("302013", "302014", "302015", "302016", "305009", "305010", "305011", "305012")
+
+
+def _pick(cond: pa.Array, a: pa.Array, b: pa.Array) -> pa.Array:
+    return pc.if_else(_t(cond), a, b)
+
+
+def _asa_built(body: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    m = pc.extract_regex(body, _ASA_BUILT)
+    ok = pc.is_valid(m)
+    f = partial(_f, m)
+    inbound = pc.equal(f("dir"), "inbound")  # s, d = a, b when inbound else b, a
+    s_ip, d_ip = _pick(inbound, f("aip"), f("bip")), _pick(inbound, f("bip"), f("aip"))
+    s_port, d_port = _pick(inbound, f("aport"), f("bport")), _pick(inbound, f("bport"), f("aport"))
+    s_mip, s_mport = _pick(inbound, f("amip"), f("bmip")), _pick(inbound, f("amport"), f("bmport"))
+    s_user = _pick(inbound, f("auser"), f("buser"))
+    b_user = _pick(inbound, f("buser"), pa.nulls(len(body), pa.string()))
+    src, bad1 = _ips(s_ip)
+    sport, bad2 = _ports(s_port)
+    mip, bad3 = _ips(s_mip)
+    mport, bad4 = _ports(s_mport)
+    dst, bad5 = _ips(d_ip)
+    dport, bad6 = _ports(d_port)
+    same = _and(pc.equal(mip, src), _or(pc.equal(mport, sport), _and(pc.is_null(mport), pc.is_null(sport))))
+    no_nat = _or(pc.is_null(mip), same)
+    cols = {
+        "conn_format": pa.repeat(pa.scalar("cisco_asa"), len(body)),
+        "src_ip": src,
+        "src_port": sport,
+        "dst_ip": dst,
+        "dst_port": dport,
+        "protocol": pc.utf8_lower(f("proto")),
+        "nat_ip": pc.if_else(no_nat, pa.scalar(None, pa.string()), mip),
+        "nat_port": pc.if_else(no_nat, pa.scalar(None, pa.int32()), mport),
+        "user": _asa_users(f("user"), s_user, b_user),
+        "action": pa.repeat(pa.scalar("build"), len(body)),
+        "session_id": f("id"),
+    }
+    return cols, _and(ok, pc.invert(_or(bad1, bad2, bad3, bad4, bad5, bad6)))
+
+
+def _asa_teardown(body: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    m = pc.extract_regex(body, _ASA_TEARDOWN)
+    ok = pc.is_valid(m)
+    f = partial(_f, m)
+    a_port, bad1 = _ports(f("aport"))
+    b_port, bad2 = _ports(f("bport"))
+    inbound = _and(pc.less(b_port, 1024), pc.greater_equal(a_port, 1024))
+    src, bad3 = _ips(_pick(inbound, f("aip"), f("bip")))
+    dst, bad4 = _ips(_pick(inbound, f("bip"), f("aip")))
+    trailing = _f(pc.extract_regex(f("rest"), _ASA_TRAILING), "u")
+    nbytes, bad5 = _counts(f("bytes"))
+    cols = {
+        "conn_format": pa.repeat(pa.scalar("cisco_asa"), len(body)),
+        "src_ip": src,
+        "src_port": _pick(inbound, a_port, b_port),
+        "dst_ip": dst,
+        "dst_port": _pick(inbound, b_port, a_port),
+        "protocol": pc.utf8_lower(f("proto")),
+        "user": _asa_users(trailing, _pick(inbound, f("auser"), f("buser"))),
+        "action": pa.repeat(pa.scalar("teardown"), len(body)),
+        "bytes": nbytes,
+        "session_id": f("id"),
+    }
+    return cols, _and(ok, pc.invert(_or(bad1, bad2, bad3, bad4, bad5)))
+
+
+def _asa_xlate(body: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    m = pc.extract_regex(body, _ASA_XLATE)
+    ok = pc.is_valid(m)
+    f = partial(_f, m)
+    proto, bad0 = _per_unique(f("proto"), lambda v: cl._proto(v) if v else None, pa.string())
+    ports = _t(pc.is_in(proto, value_set=pa.array(sorted(cl._PORT_PROTOS))))
+    src, bad1 = _ips(f("aip"))
+    sport, bad2 = _ports(f("aport"))
+    nat, bad3 = _ips(f("bip"))
+    nport, bad4 = _ports(f("bport"))
+    none_i = pa.scalar(None, pa.int32())
+    cols = {
+        "conn_format": pa.repeat(pa.scalar("cisco_asa"), len(body)),
+        "src_ip": src,
+        "src_port": pc.if_else(ports, sport, none_i),
+        "protocol": proto,
+        "nat_ip": nat,
+        "nat_port": pc.if_else(ports, nport, none_i),
+        "user": _asa_users(f("auser")),
+        "action": pc.if_else(pc.equal(f("ev"), "Built"), pa.scalar("build"), pa.scalar("teardown")),
+    }
+    bad = _or(bad0, bad1, bad3, _and(ports, _or(bad2, bad4)))
+    return cols, _and(ok, pc.invert(bad))
+
+
+def _asa(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """extract_cisco_asa for connection (302013-302016) and translation (305009-305012) messages."""
+    n = len(sub)
+    msg_id = _f(pc.extract_regex(sub, _ASA_HEAD), "id")
+    body = pc.replace_substring_regex(sub, _ASA_HEAD, "", max_replacements=1)
+    cols: dict[str, list[tuple[pa.Array, pa.Array]]] = {}
+    idx_all: list[pa.Array] = []
+    ok_all: list[pa.Array] = []
+    groups = (
+        (("302013", "302015"), _asa_built),
+        (("302014", "302016"), _asa_teardown),
+        (("305009", "305010", "305011", "305012"), _asa_xlate),
+    )
+    for ids, fn in groups:
+        idx = _where(_t(pc.is_in(msg_id, value_set=pa.array(ids))))
+        if len(idx) == 0:
+            continue
+        c, ok = fn(body.take(idx))
+        idx_all.append(idx)
+        ok_all.append(ok)
+        for name in CONN_COLUMNS:
+            cols.setdefault(name, []).append((idx, c.get(name, _null(len(idx), name))))
+    rest = _where(pc.invert(_t(pc.is_in(msg_id, value_set=pa.array(_ASA_IDS)))))
+    idx_all.append(rest)
+    ok_all.append(pa.array([False] * len(rest), pa.bool_()))
+    order = pc.array_sort_indices(pa.chunked_array(idx_all, pa.uint64()).combine_chunks())
+    out: dict[str, pa.Array] = {}
+    for name in CONN_COLUMNS:
+        vals = [v for _, v in cols.get(name, [])] + [_null(len(rest), name)]
+        out[name] = pa.concat_arrays([pc.cast(v, _CONN_TYPES[name]) for v in vals]).take(order)
+    ok_cat = pa.concat_arrays(ok_all).take(order)
+    assert len(ok_cat) == n
+    return out, ok_cat
+
+
+# --------------------------------------------------------------------------- connection: FortiGate key=value
+
+
+_FORTI_KEYS = sorted(cl._FORTI_KEYS)
+# Stands for a quoted part once its content is cut out; rows that hold it already take the per-row code.
+_QUOTE_MARK = "\x01"
+
+
+def _forti_fields(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """connlog._kv on a column: the wanted keys' first values outside quotes, quoted values restored.
+
+    Each quoted part becomes a mark followed by a space, so tokens split on whitespace are those of _kv;
+    a token `key=<mark>` is `key="value"` and takes the content of the quoted part with the same rank.
+    Lines with an odd number of quotes or an escaped quote (_kv's full scan), or a key with an empty bare
+    value (_kv's endswith rule), are left to the per-row code.
+    """
+    n = len(sub)
+    ok = _and(
+        pc.equal(pc.bit_wise_and(pc.count_substring(sub, '"'), 1), 0),
+        pc.invert(pc.match_substring(sub, '\\"')),
+        pc.invert(pc.match_substring(sub, _QUOTE_MARK)),
+    )
+    marked = pc.replace_substring_regex(sub, '"[^"]*"', _QUOTE_MARK + " ")
+    # whitespace other than spaces outside quotes: _kv's str.split() would cut there too; left to per-row
+    ok = _and(ok, pc.invert(_has(marked, r"[\t-\r\x1c-\x1f]")))
+    tokens = pc.split_pattern(marked, " ")
+    flat = tokens.flatten()
+    row = pc.list_parent_indices(tokens)
+    is_mark = pc.cast(pc.ends_with(flat, _QUOTE_MARK), pa.int64())
+    cum = pc.cumulative_sum(is_mark)
+    before = pc.subtract(cum, is_mark)  # marks before each token, counted from the batch start
+    first_tok = pc.cast(tokens.offsets.slice(0, n), pa.int64())
+    row_base = before.take(pc.if_else(pc.less(first_tok, len(flat)), first_tok, pa.scalar(None, pa.int64())))
+    rank = pc.subtract(before, row_base.take(row))  # quoted parts before the token in its own line
+    kv = pc.split_pattern(flat, "=", max_splits=1)
+    has_eq = pc.equal(pc.list_value_length(kv), 2)
+    padded = pc.if_else(has_eq, kv, pa.scalar(["", ""], kv.type))
+    key = pc.if_else(has_eq, pc.list_element(padded, 0), pa.scalar(None, pa.string()))
+    key_i = pc.index_in(key, value_set=pa.array(_FORTI_KEYS))
+    pos = _where(pc.is_valid(key_i))
+    table = pa.table(
+        {
+            "id": pc.add(
+                pc.multiply(pc.cast(row.take(pos), pa.int64()), 32), pc.cast(key_i.take(pos), pa.int64())
+            ),
+            "pos": pos,
+        }
+    )
+    first = table.group_by("id", use_threads=False).aggregate([("pos", "min")])
+    ids = first.column("id").combine_chunks()
+    sel = pc.cast(first.column("pos_min").combine_chunks(), pa.int64())
+    sel_row = pc.divide(ids, 32)
+    sel_key = pc.subtract(ids, pc.multiply(sel_row, 32))
+    value = pc.list_element(padded.take(sel), 1)
+    quoted = pc.equal(value, _QUOTE_MARK)
+    # key="...": the content of quoted part number `rank` of the line (odd elements of a split on '"')
+    parts = pc.split_pattern(sub, '"')
+    part_pos = pc.add(
+        pc.cast(parts.offsets.slice(0, n), pa.int64()).take(sel_row),
+        pc.add(pc.multiply(rank.take(sel), 2), 1),
+    )
+    value = pc.if_else(quoted, parts.values.take(pc.if_else(quoted, part_pos, 0)), value)
+    value = pc.if_else(pc.ends_with(value, _QUOTE_MARK), pc.utf8_slice_codeunits(value, 0, -1), value)
+    empty = pc.and_(pc.equal(value, ""), pc.invert(quoted))
+    bad_rows = pc.is_in(pa.array(range(n), pa.int64()), value_set=sel_row.filter(empty))
+    ok = _and(ok, pc.invert(bad_rows))
+    out: dict[str, pa.Array] = {}
+    rows_all = pa.array(range(n), pa.int64())
+    for i, name in enumerate(_FORTI_KEYS):
+        mine = pc.equal(sel_key, i)
+        at = pc.index_in(rows_all, value_set=sel_row.filter(mine))
+        out[name] = value.filter(mine).take(at)
+    return out, ok
+
+
+def _fortigate(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """extract_fortigate on a column."""
+    n = len(sub)
+    f, ok = _forti_fields(sub)
+    ok = _and(ok, pc.equal(f["type"], "traffic"), pc.is_valid(f["srcip"]))
+    proto, bad_p = _per_unique(f["proto"], cl._proto, pa.string())
+    ports = _t(pc.is_in(proto, value_set=pa.array(sorted(cl._PORT_PROTOS))))
+    none_i = pa.scalar(None, pa.int32())
+    src, bad1 = _ips(f["srcip"])
+    sport, bad2 = _ports(f["srcport"])
+    dst, bad3 = _ips(f["dstip"])
+    dport, bad4 = _ports(f["dstport"])
+    nat, bad5 = _ips(f["transip"])
+    nport, bad6 = _ports(f["transport"])
+    user = pc.coalesce(
+        _per_unique(f["user"], cl._user, pa.string())[0],
+        _per_unique(f["unauthuser"], cl._user, pa.string())[0],
+    )
+    mac, bad7 = _per_unique(f["srcmac"], cl._mac, pa.string())
+    action, bad8 = _per_unique(f["action"], lambda v: cl._action_word(v, cl._FORTI_ACTIONS), pa.string())
+    sent, bad9 = _counts(f["sentbyte"])
+    rcvd, bad10 = _counts(f["rcvdbyte"])
+    nbytes = pc.if_else(
+        _or(pc.is_valid(sent), pc.is_valid(rcvd)),
+        pc.add(pc.fill_null(sent, 0), pc.fill_null(rcvd, 0)),
+        pa.scalar(None, pa.int64()),
+    )
+    sid = f["sessionid"]
+    sid = pc.if_else(_has(sid, r"^[\x20-\x7e]{1,128}$"), sid, pa.scalar(None, pa.string()))
+    bad = _or(bad_p, bad1, bad3, bad5, bad7, bad8, bad9, bad10, _and(ports, _or(bad2, bad4, bad6)))
+    cols = {
+        "conn_format": pa.repeat(pa.scalar("fortigate"), n),
+        "src_ip": src,
+        "src_port": pc.if_else(ports, sport, none_i),
+        "dst_ip": dst,
+        "dst_port": pc.if_else(ports, dport, none_i),
+        "protocol": proto,
+        "nat_ip": nat,
+        "nat_port": pc.if_else(ports, nport, none_i),
+        "user": user,
+        "mac": mac,
+        "action": action,
+        "bytes": nbytes,
+        "session_id": sid,
+    }
+    return cols, _and(ok, pc.invert(bad))
+
+
+# --------------------------------------------------------------------------- connection dispatch
+
+
+# Necessary conditions of the guards that come after pfsense in connlog.EXTRACTORS (a superset, so a row
+# that matches none of these and none of the five first guards is certainly not a connection log).
+_REST_GUARDS = r"DHCP|Login OK|Login incorrect|Invalid user: \[|Acct-|acct-|Framed-IP|hotspot|Zone: |->|TCP_|NONE|UDP_| port "
+
+
+def _spread(mask: pa.BooleanArray, values: pa.BooleanArray) -> pa.BooleanArray:
+    """values (one per true row of mask) put back in place; false where mask is false."""
+    return pc.replace_with_mask(mask, mask, _t(values))
+
+
+def _on(arr: pa.StringArray, mask: pa.BooleanArray, regex: str) -> pa.BooleanArray:
+    """_has(arr, regex) evaluated only where mask holds (false elsewhere): guards cost a pass each."""
+    if not pc.any(mask).as_py():
+        return mask
+    return _spread(mask, _has(arr.filter(mask), regex))
+
+
+def _connections(
+    s: pa.StringArray, fast: pa.BooleanArray
+) -> tuple[list[tuple[pa.Array, dict[str, pa.Array]]], pa.BooleanArray]:
+    """Connection pieces for the rows decided here, and the mask of those rows.
+
+    A row is decided when no guard of connlog.EXTRACTORS passes (all null), or when the first guard that
+    passes is a vectorised format and its fast extractor accepts the row. Each guard is evaluated exactly
+    on the rows whose decision depends on it.
+    """
+    pieces: list[tuple[pa.Array, dict[str, pa.Array]]] = []
+    length = pc.utf8_length(s)
+    in_range = _and(fast, pc.greater(length, 0), pc.less_equal(length, _MAX_LEN))
+    out_of_range = _and(fast, pc.invert(in_range))
+    cand = in_range
+    none_mask = out_of_range
+    none_rows = [_where(none_mask)]
+    cidx = _where(cand)
+    decided = pa.array([False] * len(cidx), pa.bool_())
+    if len(cidx):
+        c = s if len(cidx) == len(s) else s.take(cidx)
+        g_asa = _has(c, r"%(?:ASA|FTD|PIX|FWSM)-")
+        not_asa = pc.invert(g_asa)
+        src = _on(c, not_asa, "SRC=")
+        g_nf = _on(c, src, "PROTO=")
+        after_nf = _and(not_asa, pc.invert(g_nf))
+        n_forti = _on(c, after_nf, "srcip=")
+        g_forti = _on(c, n_forti, "traffic")
+        after_forti = _and(after_nf, pc.invert(n_forti))
+        g_pf = _on(c, after_forti, r",(?:in|out),[46],")
+        n_storm = _on(c, g_pf, "logtype=")
+        pf = _and(g_pf, pc.invert(n_storm))
+        rest = _and(after_forti, pc.invert(g_pf))
+        nothing = _and(rest, pc.invert(_on(c, rest, "logtype=|" + _REST_GUARDS)))
+        none_rows.append(cidx.filter(nothing))
+        decided = nothing
+        for mask, fn in (
+            (g_asa, _asa),
+            (g_nf, _netfilter),
+            (_and(after_nf, g_forti), _fortigate),
+            (pf, _pfsense),
+        ):
+            idx = _where(mask)
+            if len(idx) == 0:
+                continue
+            cols, ok = fn(c.take(idx))
+            good = _where(ok)
+            if len(good) == 0:
+                continue
+            pieces.append((cidx.take(idx.take(good)), {k: v.take(good) for k, v in cols.items()}))
+            decided = pc.or_(decided, _spread(mask, ok))
+    pieces.append((pa.concat_arrays([pc.cast(r, pa.uint64()) for r in none_rows]), {}))
+    return pieces, _or(none_mask, _spread(cand, decided))
+
+
+# --------------------------------------------------------------------------- enrich
+
+
+def _decode(raws: list[bytes]) -> tuple[pa.StringArray, pa.BooleanArray]:
+    """The batch as UTF-8 strings and the mask of rows the fast paths may read (valid UTF-8, pure ASCII)."""
+    b = pa.array(raws, pa.binary())
+    try:
+        s = b.cast(pa.string())
+    except pa.ArrowInvalid:
+        good: list[bool] = []
+        for raw in raws:
+            try:
+                raw.decode("utf-8")
+                good.append(True)
+            except UnicodeDecodeError:
+                good.append(False)
+        mask = pa.array(good, pa.bool_())
+        s = pc.if_else(mask, b, pa.scalar(b"", pa.binary())).cast(pa.string())
+        return s, _and(mask, pc.string_is_ascii(s))
+    return s, pc.string_is_ascii(s)
+
+
+def enrich(raws: list[bytes], reference: datetime) -> dict[str, pa.Array]:
+    """enrich_rowwise, vectorised: RE2 over whole columns, reference functions once per distinct value.
+
+    Rows that are not pure ASCII, or whose header or connection shape a fast path does not fully
+    understand, go through parse_syslog / extract_connection, so the result is identical.
+    """
+    n = len(raws)
+    s, fast = _decode(raws)
+    hdr, hdone = _headers(s, fast, reference)
+    cpieces, cdone = _connections(s, fast)
+
+    # Header: fast pieces plus per-row parse_syslog for the rest.
+    h_rest = _where(pc.invert(hdone)).to_pylist()
+    stamps, hosts, apps = [], [], []
+    for i in h_rest:
+        p = parse_syslog(raws[i], reference)
+        stamps.append(p["timestamp"])
+        hosts.append(p["hostname"])
+        apps.append(p["app_name"])
+    idx = [*hdr.idx, pa.array(h_rest, pa.int64())]
+    order = pc.array_sort_indices(pa.chunked_array(idx, pa.int64()).combine_chunks())
+    ts = pa.concat_arrays([*hdr.ts, _ts_micros(pa.array(stamps, pa.string()))]).take(order)
+    out: dict[str, pa.Array] = {
+        "timestamp": pc.cast(ts, _TS),
+        "hostname": pa.concat_arrays([*hdr.host, pa.array(hosts, pa.string())]).take(order),
+        "app_name": pa.concat_arrays([*hdr.app, pa.array(apps, pa.string())]).take(order),
+    }
+
+    # Connection columns: fast pieces, everything else per row.
+    c_rest = _where(pc.invert(cdone)).to_pylist()
+    rows_py = [extract_connection(raws[i].decode("utf-8", "replace")) for i in c_rest]
+    cidx = [*(p[0] for p in cpieces), pa.array(c_rest, pa.int64())]
+    corder = pc.array_sort_indices(
+        pa.chunked_array([pc.cast(i, pa.int64()) for i in cidx], pa.int64()).combine_chunks()
+    )
+    for name in CONN_COLUMNS:
+        typ = _CONN_TYPES[name]
+        parts = [pc.cast(cols.get(name, pa.nulls(len(rows), typ)), typ) for rows, cols in cpieces]
+        parts.append(pa.array([r[name] if r else None for r in rows_py], typ))
+        out[name] = pa.concat_arrays(parts).take(corder)
+    assert all(len(v) == n for v in out.values())
+    return out
+
+
+def fallback_share(raws: list[bytes], reference: datetime) -> tuple[float, float]:
+    """(header, connection) share of rows that take the per-row code: what the bench reports."""
+    if not raws:
+        return 0.0, 0.0
+    s, fast = _decode(raws)
+    _, hdone = _headers(s, fast, reference)
+    _, cdone = _connections(s, fast)
+    n = len(raws)
+    return 1 - pc.sum(hdone).as_py() / n, (n - pc.sum(cdone).as_py()) / n

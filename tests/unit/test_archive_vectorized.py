@@ -1,0 +1,334 @@
+"""The vectorised archive enrichment must give exactly what the per-row parser and extractors give."""
+
+from __future__ import annotations
+
+import ast
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vigie.pipelines.archive.connlog import EXTRACTORS
+from vigie.pipelines.archive.sink import enrich as sink_enrich
+from vigie.pipelines.archive.vectorized import GUARD_ORDER, enrich, enrich_rowwise, fallback_share
+
+HERE = Path(__file__).parent
+REFS = [
+    datetime(2024, 5, 1, 10, 30, tzinfo=UTC),
+    datetime(2024, 1, 1, 0, 0, 30, tzinfo=UTC),  # BSD "Dec 31" stamps belong to the previous year
+    datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC),
+    datetime(2024, 2, 29, 12, 0, tzinfo=UTC),
+]
+
+
+def assert_same(raws: list[bytes], reference: datetime) -> None:
+    """Column by column, naming the first differing row (a mismatch is a fast-path bug)."""
+    want = enrich_rowwise(raws, reference)
+    got = enrich(raws, reference)
+    assert list(got) == list(want)
+    for name, col in want.items():
+        assert got[name].type == col.type, name
+        if not got[name].equals(col):
+            a, b = col.to_pylist(), got[name].to_pylist()
+            i = next(i for i in range(len(a)) if a[i] != b[i])
+            pytest.fail(f"{name} differs on {raws[i][:300]!r}: per-row {a[i]!r}, vectorised {b[i]!r}")
+
+
+def harvested() -> list[bytes]:
+    """Every sample line of the connection-extractor and syslog-parser tests (read, not imported) and vendors.log."""
+    out: list[bytes] = []
+    for name in ("test_connlog.py", "test_syslog_parser.py"):
+        for node in ast.walk(ast.parse((HERE / name).read_text())):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str | bytes)
+                and len(node.value) >= 4
+            ):
+                out.append(node.value if isinstance(node.value, bytes) else node.value.encode())
+    out += (HERE / "samples" / "syslog" / "vendors.log").read_bytes().splitlines()
+    return out
+
+
+def ip4(r: random.Random) -> str:
+    return f"{r.randrange(1, 224)}.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}"
+
+
+def ip6(r: random.Random) -> str:
+    return r.choice(
+        [
+            f"2001:db8::{r.randrange(1, 0xFFFF):x}",
+            f"2001:0db8:0000:0000:0000:0000:0000:{r.randrange(1, 0xFFFF):04x}",
+            f"::ffff:{ip4(r)}",
+            f"fe80::{r.randrange(1, 0xFFFF):x}:{r.randrange(1, 0xFFFF):x}",
+        ]
+    )
+
+
+def addr(r: random.Random) -> str:
+    k = r.random()
+    if k < 0.7:
+        return ip4(r)
+    if k < 0.9:
+        return ip6(r)
+    return r.choice(["999.1.1.1", "1.2.3", "010.0.0.1", "-", "", "abc", "1.2.3.4.5", "::ffff:1.2.3"])
+
+
+def port(r: random.Random) -> str:
+    return r.choice(
+        [str(r.randrange(65536)), str(r.randrange(1024)), "65536", "99999", "", "-", "0x50", "007"]
+    )
+
+
+def headers(r: random.Random) -> list[str]:
+    """Syslog headers the lines may come with (BSD, RFC 5424, relays, none, odd ones)."""
+    mon = r.choice(["Jan", "Feb", "May", "Dec", "Foo", "jan", "MAY"])
+    day = r.choice([" 1", "01", "1", "29", "30", "31", "00"])
+    hh = r.choice(["10", "23", "00", "24", "9"])
+    sec = r.choice(["12", "59", "60"])
+    frac = r.choice(["", ".123", ".123456", ".1234567"])
+    tz = r.choice(["Z", "+01:00", "-07:00", "+23:59", "+24:00", "+0100"])
+    host = r.choice(["fw01", "2024", "h", "asa-1.example.org", "-"])
+    return [
+        "",
+        f"<{r.randrange(200)}>{mon} {day} {hh}:11:{sec} {host} kernel: ",
+        f"<{r.randrange(200)}>{mon} {day} {hh}:11:{sec} 2024 {host} tag[{r.randrange(99999)}]: ",
+        f"<13>{mon} {day} {hh}:11:{sec}{frac} {host} app: ",
+        f"<13>{mon} {day} {hh}:11:{sec} {host} ",
+        f"<{r.randrange(200)}>1 2024-05-01T{hh}:11:{sec}{frac}{tz} {host} app - - - ",
+        f'<14>1 2024-12-31T23:59:{sec}{frac}{tz} {host} filterlog 123 ID47 [ex@1 a="b"] ',
+        f"<14>1 - {host} - - - [x@1] ",
+        f"<14>1 2024-05-01 {host} app - - ",
+        f"<166>{mon} {day} 2024 {hh}:11:{sec} {host} : ",
+        f"<166>{mon} {day} {hh}:11:{sec}{frac} {host} : ",
+        f"<166>{r.randrange(99)}: {mon} {day} {hh}:11:{sec}: ",
+        "<166>",
+        " <13>May  1 10:11:12 fw01 app: ",
+        "<1234>May  1 10:11:12 fw01 app: ",
+    ]
+
+
+def bodies(r: random.Random) -> list[str]:
+    """Connection-log bodies of every vectorised format, with random values and deliberate near misses."""
+    a, b, n = addr(r), addr(r), addr(r)
+    sp, dp, np_ = port(r), port(r), port(r)
+    proto = r.choice(["TCP", "UDP", "ICMP", "47", "tcp", "ICMPv6", "SCTP", ""])
+    asa_id = r.choice(
+        ["302013", "302014", "302015", "302016", "305011", "305012", "302020", "106023", "199999"]
+    )
+    seq = r.choice(["", f"{r.randrange(10**6)}: "])
+    user = r.choice(["", " (LOCAL\\jdupont)", " (*****)", " (a, b)", " ()"])
+    prefix = r.choice(
+        ["[UFW BLOCK] ", "DROP: ", "ACCEPT ", "", "[12345.678] ", "[  99.001] [UFW ALLOW] ", "LOGIN"]
+    )
+    mac = r.choice(
+        [
+            "00:11:22:33:44:55:66:77:88:99:aa:bb:08:00",
+            "",
+            "00:11",
+            "zz:11:22:33:44:55:66:77:88:99:aa:bb:08:00",
+        ]
+    )
+    ver = r.choice(["4", "6", "5"])
+    return [
+        f"{prefix}IN=eth0 OUT=eth1 MAC={mac} SRC={a} DST={b} LEN=60 TOS=0x00 PROTO={proto} SPT={sp} DPT={dp} WINDOW=1",
+        f"{prefix}IN=eth0 OUT= PHYSIN=x SRC={a} DST={b} LEN=60 PROTO={proto}",
+        f"{prefix}IN=eth0 OUT= SRC={a} DST={b} {'X' * r.choice([10, 250, 300])} PROTO={proto} SPT={sp} DPT={dp}",
+        f"{seq}%ASA-6-{asa_id}: Built {r.choice(['inbound', 'outbound'])} {proto or 'TCP'} connection "
+        f"{r.randrange(10**9)} for outside:{a}/{dp} ({a}/{dp}){user} to inside:{b}/{sp} ({n}/{np_}){user}",
+        f"%ASA-6-{asa_id}: Teardown {proto or 'UDP'} connection {r.randrange(10**9)} for outside:{a}/{dp}{user} "
+        f"to inside:{b}/{sp} duration 0:00:{r.randrange(60):02d} bytes {r.choice(['0', '1234', '9' * 19])}"
+        f"{r.choice(['', ' TCP FINs', ' TCP FINs (jdupont) ', ' (x'])}",
+        f"%FTD-6-{asa_id}: Built dynamic {proto or 'TCP'} translation from inside:{a}/{sp}{user} to outside:{n}/{np_}",
+        f"%ASA-6-{asa_id}: Teardown static translation from inside(x):{a} to outside :{n}/{np_} duration 0:00:01",
+        f"5,,,1000000103,igb1,match,{r.choice(['block', 'pass', 'reject', 'weird', 'BAD!'])},"
+        f"{r.choice(['in', 'out'])},{ver},0x0,,64,0,0,DF,6,{proto.lower()},60,{a},{b},{sp},{dp},0,S",
+        f"filterlog[1]: 77,,,1000008105,em0,match,pass,out,6,0x00,0x00000,255,{proto.lower()},17,60,{a},{b},{sp},{dp},60",
+        f"filterlog: 5,,,1,igb0,match,block,in,{ver},0x0,,56,0,0,none,1,icmp,84,{a},{b}",
+        f'date=2024-05-01 time=10:11:12 devname="FGT60F" type="traffic" srcip={a} srcport={sp} dstip={b} '
+        f"dstport={dp} proto=6 action={r.choice(['close', 'deny', 'odd word'])} transip={n} transport={np_}",
+        f"DHCPACK on {a} to 00:11:22:33:44:55 (laptop) via eth0",
+        f"1714558272.123 5 {a} TCP_TUNNEL/200 1 CONNECT www.example.org:443 u1 HIER_DIRECT/{b} -",
+        f"sshd[99]: Accepted password for jdoe from {a} port {sp} ssh2",
+        "CRON[123]: (root) CMD (run-parts /etc/cron.hourly) 50% done",
+        "nothing to see here",
+    ]
+
+
+def random_lines(seed: int, count: int) -> list[bytes]:
+    r = random.Random(seed)
+    out: list[bytes] = []
+    for _ in range(count):
+        line = r.choice(headers(r)) + r.choice(bodies(r))
+        k = r.random()
+        if k < 0.03:
+            line += r.choice(["\r\n", "\n", "\x00", " "])
+        elif k < 0.05:
+            line = line.replace("e", "é", 1)
+        elif k < 0.06:
+            line += " X" * 9000  # over 16384 characters: not scanned for connections
+        data = line.encode()
+        if r.random() < 0.02:
+            data = data[:20] + b"\xff\xfe" + data[20:]
+        out.append(data)
+    return out
+
+
+def test_empty_batch() -> None:
+    got = enrich([], REFS[0])
+    assert all(len(v) == 0 for v in got.values())
+    assert list(got) == list(enrich_rowwise([], REFS[0]))
+
+
+def test_the_dispatch_matches_the_extractor_order() -> None:
+    """The fast path decides rows by the first guard that passes, in connlog's order."""
+    assert tuple(name for name, _, _ in EXTRACTORS[: len(GUARD_ORDER)]) == GUARD_ORDER
+
+
+def test_the_sink_uses_the_vectorised_enrich() -> None:
+    assert sink_enrich is enrich
+
+
+@pytest.mark.parametrize("reference", REFS)
+def test_harvested_samples(reference: datetime) -> None:
+    assert_same(harvested(), reference)
+
+
+@pytest.mark.parametrize("reference", REFS)
+def test_harvested_samples_behind_headers(reference: datetime) -> None:
+    """The bare sample bodies of the extractor tests, behind every kind of syslog header."""
+    r = random.Random(7)
+    lines = []
+    for body in harvested():
+        for head in headers(r):
+            lines.append(head.encode() + body)
+    assert_same(lines, reference)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_mix(seed: int) -> None:
+    assert_same(random_lines(seed, 3000), REFS[seed % len(REFS)])
+
+
+def test_realistic_mix_mostly_takes_the_fast_path() -> None:
+    """The point of the module: on clean firewall traffic the per-row code is the exception."""
+    r = random.Random(3)
+    lines = []
+    for i in range(3000):
+        a, d, sp, dp = f"10.0.{r.randrange(256)}.{r.randrange(1, 255)}", ip4(r), r.randrange(1024, 65535), 443
+        lines.append(
+            r.choice(
+                [
+                    f"<4>May  1 10:11:{i % 60:02d} fw01 kernel: [1.5] [UFW BLOCK] IN=eth0 OUT= SRC={a} DST={d} "
+                    f"LEN=60 PROTO=TCP SPT={sp} DPT={dp} WINDOW=1",
+                    f"<166>May 01 2024 10:11:12 asa01 : %ASA-6-302013: Built outbound TCP connection {i} for "
+                    f"outside:{d}/{dp} ({d}/{dp}) to inside:{a}/{sp} (81.2.3.4/{sp + 1})",
+                    f"<166>%ASA-6-302014: Teardown TCP connection {i} for outside:{d}/{dp} to inside:{a}/{sp} "
+                    f"duration 0:00:01 bytes {i}",
+                    f"<134>1 2024-05-01T10:11:12.{i:06d}Z pf01 filterlog 1 - - 5,,,1000000103,igb1,match,block,in,4,"
+                    f"0x0,,64,0,0,DF,6,tcp,60,{a},{d},{sp},{dp},0,S",
+                    f"<38>May  1 10:11:12 srv1 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)",
+                ]
+            ).encode()
+        )
+    assert_same(lines, REFS[0])
+    assert fallback_share(lines, REFS[0]) == (0.0, 0.0)
+
+
+line_parts = st.sampled_from(
+    [
+        "<13>",
+        "<166>",
+        "<189>",
+        "<14>1 ",
+        "May  1 10:11:12 ",
+        "Dec 31 23:59:60 ",
+        "2024 ",
+        "fw01 ",
+        " : ",
+        ": ",
+        "kernel: ",
+        "tag[12]: ",
+        "%ASA-6-302013: ",
+        "%ASA-6-302014: ",
+        "%ASA-6-305011: ",
+        "%FTD-4-",
+        "IN=",
+        "IN=eth0 ",
+        "OUT= ",
+        "SRC=",
+        "DST=",
+        "PROTO=TCP ",
+        "PROTO=",
+        "SPT=1 ",
+        "DPT=65536 ",
+        "MAC=",
+        "192.0.2.1",
+        "2001:db8::1",
+        "::ffff:10.0.0.1",
+        "/443",
+        " (",
+        ")",
+        "Built outbound TCP connection 1 for ",
+        "Teardown UDP connection 2 for ",
+        "outside:",
+        "inside:",
+        " to ",
+        "duration 0:00:01 bytes 12 ",
+        ",",
+        ",in,4,",
+        ",out,6,",
+        "match,block,",
+        "date=2024-05-01 time=10:11:12 ",
+        'devname="x" ',
+        "tz=+02:00 ",
+        "type=traffic srcip=",
+        "logtype=",
+        "DHCP",
+        " port ",
+        "\t",
+        "\x0b",
+        "\x1c",
+        "é",
+        "\n",
+        "\r",
+        "\x00",
+        "[",
+        "]",
+        '"',
+        "%",
+        "-",
+        "Z",
+        "T",
+        "2024-05-01T10:11:12.5+01:00 ",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.lists(line_parts, max_size=14).map("".join), min_size=1, max_size=40), st.sampled_from(REFS)
+)
+def test_hypothesis_spliced_fragments(lines: list[str], reference: datetime) -> None:
+    assert_same([x.encode() for x in lines], reference)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=120), min_size=1, max_size=20), st.sampled_from(REFS))
+def test_hypothesis_garbage_bytes(lines: list[bytes], reference: datetime) -> None:
+    assert_same(lines, reference)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 60), st.sampled_from(REFS))
+def test_hypothesis_generated_mix(seed: int, count: int, reference: datetime) -> None:
+    assert_same(random_lines(seed, count), reference + timedelta(seconds=seed % 86400))
+
+
+def test_timestamp_column_type() -> None:
+    got = enrich([b"<13>May  1 10:11:12 fw01 app: x"], REFS[0])
+    assert got["timestamp"].type == pa.timestamp("us", tz="UTC")
+    assert got["timestamp"][0].as_py() == datetime(2024, 5, 1, 10, 11, 12, tzinfo=UTC)
