@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from functools import lru_cache
 from typing import Any
 
 from vigie.pipelines.correlate import flapping
+from vigie.pipelines.correlate.timefmt import iso
 from vigie.schemas.codec import rfc3339
 
 ALERT_SCHEMA = "alert/1"
-_iso = lru_cache(maxsize=16384)(rfc3339)  # first_seen repeats on every update of an alert
+_iso = iso  # every alert, incident, explain entry and notification carries timestamps
 SEVERITY_RANK = {"ok": 0, "info": 1, "unknown": 2, "warning": 3, "critical": 4}
 # transitions worth publishing at once; a count-only update waits for the rate limit
 NEW, REFIRED, HARD, SEVERITY, RESOLVED = "new", "refired", "hard", "severity", "resolved"

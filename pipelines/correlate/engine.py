@@ -33,7 +33,7 @@ def event_time(event: dict[str, Any], default: float) -> float:
         return default
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Output:
     """Topic values one call produced: alerts, incidents, notifications; plus reports and command errors."""
 
@@ -45,6 +45,23 @@ class Output:
         default_factory=list
     )  # e.g. what still fails when a maintenance ends
     errors: list[str] = field(default_factory=list)
+
+    def __init__(
+        self,
+        alerts: list[dict[str, Any]] | None = None,
+        incidents: list[dict[str, Any]] | None = None,
+        notifications: list[dict[str, Any]] | None = None,
+        deleted_alerts: list[str] | None = None,
+        reports: list[dict[str, Any]] | None = None,
+        errors: list[str] | None = None,
+    ) -> None:
+        """The dataclass __init__ calls a default factory per field; one Output per event makes that count."""
+        self.alerts = [] if alerts is None else alerts
+        self.incidents = [] if incidents is None else incidents
+        self.notifications = [] if notifications is None else notifications
+        self.deleted_alerts = [] if deleted_alerts is None else deleted_alerts
+        self.reports = [] if reports is None else reports
+        self.errors = [] if errors is None else errors
 
 
 class Engine:
@@ -70,6 +87,9 @@ class Engine:
         self.notified: dict[str, NotifyState] = {}
         self._firing: dict[str, None] = {}
         self._resolved: dict[str, float] = {}
+        # some firing alert may carry a silence/maintenance verdict: without controls, a tick's suppression
+        # re-evaluation of every firing alert can only find something to do while this is set
+        self._control_residue = False
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Engine:
@@ -161,8 +181,13 @@ class Engine:
         """Time passing (call every second or so): pending updates, auto-resolve, hold-downs, repeats."""
         out = Output()
         changed: dict[str, None] = {}
+        alerts = self.alerts
         for fp in list(self._firing):
-            a = self.alerts[fp]
+            a = alerts[fp]
+            if not (a.pending or a.resolve_after):  # alerts.tick has nothing to do but reset transitions
+                if a.transitions:
+                    a.transitions = []
+                continue
             if alerts_mod.tick(a, now, self.alert_config):
                 changed[fp] = None
                 if a.status == "resolved":
@@ -178,9 +203,20 @@ class Engine:
             )
         self.controls.expire(now)
         self._refresh_suppression(now, out, changed)
-        for fp in self._firing:
-            if fp not in changed:
-                self._notify(self.alerts[fp], now, out, quiet_skip=True)
+        if self.router.routes:
+            notified = self.notified
+            for fp in self._firing:
+                if fp in changed:
+                    continue
+                a = alerts[fp]
+                # _notify's quiet_skip test, inline: most firing alerts have nothing due
+                ns = notified.get(fp)
+                if ns is None:
+                    if a.suppressed_by is not None or (a.state_type == "soft" and not a.flapping):
+                        continue
+                elif ns.due > now:
+                    continue
+                self._notify(a, now, out, quiet_skip=True)
         self._publish(changed, now, out)
         self._collect(now, out)
         return out
@@ -217,6 +253,11 @@ class Engine:
 
     def _refresh_suppression(self, now: float, out: Output, changed: dict[str, None] | None = None) -> None:
         """Re-evaluate silences and maintenance for firing alerts; report what still fails as a window ends."""
+        if not (self.controls.silences or self.controls.maintenances):
+            if not self._control_residue:
+                return  # no control: every firing alert shows its inhibition, as published
+        else:
+            self._control_residue = True
         local = changed if changed is not None else {}
         ended: dict[str, list[str]] = {}
         for fp in self._firing:
@@ -231,9 +272,22 @@ class Engine:
             out.reports.append({"kind": "maintenance_end", "ref": ref, "still_failing": sorted(fps)})
         if changed is None:
             self._publish(local, now, out)
+        if not (self.controls.silences or self.controls.maintenances):
+            # every alert found different is published (now, or by the tick calling us) without a verdict
+            self._control_residue = False
 
-    def _notify(self, a: AlertState, now: float, out: Output, quiet_skip: bool = False) -> None:
-        """Run the notify stage for one alert; on ticks (quiet_skip) alerts with nothing possibly due are skipped."""
+    def _notify(
+        self,
+        a: AlertState,
+        now: float,
+        out: Output,
+        quiet_skip: bool = False,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        """Run the notify stage for one alert; on ticks (quiet_skip) alerts with nothing possibly due are skipped.
+
+        `body` is the alert's to_alert() value when the caller just built it (saves building it again).
+        """
         if not self.router.routes:
             return
         ns = self.notified.get(a.fingerprint)
@@ -243,7 +297,7 @@ class Engine:
                     return
             elif ns.due > now:
                 return
-        ns, notes = notify(a, ns, now, self.router)
+        ns, notes = notify(a, ns, now, self.router, alert_body=body)
         if ns.routes:
             self.notified[a.fingerprint] = ns
         else:
@@ -262,15 +316,18 @@ class Engine:
             a.suppressed_by = self._suppression(a, now) if a.status == "firing" else a.suppressed_by
             a.last_emit = now
             a.pending = False
-            out.alerts.append(to_alert(a))
-            self._notify(a, now, out)
+            body = to_alert(a)
+            out.alerts.append(body)
+            self._notify(a, now, out, body=body)
 
     def _collect(self, now: float, out: Output) -> None:
         """Forget alerts resolved longer than the retention (their flap history goes with them)."""
-        for fp, at in list(self._resolved.items()):
+        resolved = self._resolved
+        while resolved:  # oldest first: stop at the first one to keep (no copy of the whole dict)
+            fp, at = next(iter(resolved.items()))
             if now - at < self.retention:
                 break
-            del self._resolved[fp]
+            del resolved[fp]
             a = self.alerts.get(fp)
             if a is not None and a.status == "resolved":
                 del self.alerts[fp]
@@ -302,3 +359,4 @@ class Engine:
             (a.resolved_at or a.last_seen, fp) for fp, a in self.alerts.items() if a.status == "resolved"
         )
         self._resolved = {fp: at for at, fp in resolved}
+        self._control_residue = True  # the snapshot's verdicts are re-evaluated on the next tick

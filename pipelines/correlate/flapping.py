@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 HISTORY_SIZE = 21  # Nagios MAX_STATE_HISTORY_ENTRIES: 21 states hold 20 possible changes
 LOW_CURVE = 0.75  # weight of the oldest change
@@ -45,6 +46,10 @@ def percent_state_change(history: str) -> float:
     return changes * 100.0 / (HISTORY_SIZE - 1)
 
 
+# a pure function of a 21-character history over a handful of states: the distinct histories repeat a lot
+_percent_cached = lru_cache(maxsize=8192)(percent_state_change)
+
+
 def record(history: str, state: str) -> str:
     """History with one more state (a one-character code) appended, the oldest dropped."""
     return (history + state)[-HISTORY_SIZE:]
@@ -61,8 +66,8 @@ def is_flapping(percent: float, was_flapping: bool, config: FlapConfig) -> bool:
 
 def update(history: str, was_flapping: bool, severity: str, config: FlapConfig) -> tuple[str, float, bool]:
     """Record one check result; returns (history, percent_state_change, flapping)."""
-    history = record(history, STATE_CHARS.get(severity, "u"))
-    percent = percent_state_change(history)
+    history = (history + STATE_CHARS.get(severity, "u"))[-HISTORY_SIZE:]
+    percent = _percent_cached(history)
     if not config.enabled:
         return history, percent, False
     return history, percent, is_flapping(percent, was_flapping, config)

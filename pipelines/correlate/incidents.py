@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from bisect import insort
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,8 @@ class Incident:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
     explain: list[dict[str, Any]] = field(default_factory=list)
     merged_into: str | None = None
+    # derived from members, not state: rebuilt on demand after from_dict (see _Agg)
+    _agg: _Agg | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,7 +88,17 @@ class Incident:
         return cls(**data)
 
     def to_incident(self) -> dict[str, Any]:
-        """The `incidents` topic value (schema incident/1)."""
+        """The `incidents` topic value (schema incident/1); fresh containers, the member scans cached."""
+        agg = _agg(self)
+        if agg.lists_ver != agg.ver:
+            members = self.members
+            agg.lists = (
+                list(members),
+                [fp for fp, m in members.items() if m["role"] == SYMPTOM],
+                sorted(agg.hosts),
+            )
+            agg.lists_ver = agg.ver
+        alerts, symptoms, hosts = agg.lists
         return {
             "id": self.id,
             "status": self.status,
@@ -95,13 +108,207 @@ class Incident:
             "severity": self.severity,
             "site": self.site,
             "root_cause": dict(self.root_cause),
-            "alerts": list(self.members),
-            "symptoms": [fp for fp, m in self.members.items() if m["role"] == SYMPTOM],
-            "hosts": sorted({m["host"] for m in self.members.values()}),
+            "alerts": list(alerts),
+            "symptoms": list(symptoms),
+            "hosts": list(hosts),
             "merged_into": self.merged_into,
             "explain": list(self.explain),
             "schema": INCIDENT_SCHEMA,
         }
+
+
+def _count(counts: dict[str, int], key: str, delta: int) -> None:
+    n = counts.get(key, 0) + delta
+    if n:
+        counts[key] = n
+    else:
+        del counts[key]
+
+
+class _Agg:
+    """What refresh, close and to_incident need from an incident's members, kept as counters, not rescans.
+
+    A storm puts hundreds of alerts in one incident and every status flip used to rescan them all. The
+    _Run helpers that change members (_put_member, _pop_member, _update_member) keep this up to date;
+    `ver` changes with membership or roles (the alert lists), `cause_ver` with the causes (the root).
+    """
+
+    __slots__ = (
+        "n",
+        "n_open",
+        "sev_cause",
+        "sev_firing",
+        "sev_all",
+        "hosts",
+        "cause_hosts",
+        "sym_hosts",
+        "n_sym",
+        "causes",
+        "ver",
+        "cause_ver",
+        "lists",
+        "lists_ver",
+        "core",
+        "core_key",
+    )
+
+    def __init__(self, members: dict[str, dict[str, Any]]) -> None:
+        self.n = self.n_open = self.n_sym = 0
+        self.sev_cause: dict[str, int] = {}  # firing causes by severity
+        self.sev_firing: dict[str, int] = {}  # firing members by severity
+        self.sev_all: dict[str, int] = {}  # all members by severity
+        self.hosts: dict[str, int] = {}  # members per host
+        self.cause_hosts: dict[str, int] = {}  # causes per host
+        self.sym_hosts: dict[str, int] = {}  # symptoms per host
+        self.causes: dict[str, None] = {}  # cause fingerprints in members order
+        self.ver = self.cause_ver = 0
+        self.lists: tuple[list[str], list[str], list[str]] = ([], [], [])
+        self.lists_ver = -1
+        self.core: tuple[str, str | None] = ("", None)  # (root host, fingerprint of the root member)
+        self.core_key: tuple[int, Inventory | None] = (-1, None)
+        for fp, m in members.items():
+            self.account(m, 1)
+            if m["role"] == CAUSE:
+                self.causes[fp] = None
+        self.n = len(members)
+
+    def account(self, m: dict[str, Any], sign: int) -> None:
+        """Add (1) or remove (-1) one member's contribution to the counters."""
+        sev = m["severity"]
+        _count(self.sev_all, sev, sign)
+        status = m["status"]
+        role = m["role"]
+        if status == "firing":
+            _count(self.sev_firing, sev, sign)
+            if role == CAUSE:
+                _count(self.sev_cause, sev, sign)
+        if status != "resolved":
+            self.n_open += sign
+        _count(self.hosts, m["host"], sign)
+        if role == CAUSE:
+            _count(self.cause_hosts, m["host"], sign)
+        elif role == SYMPTOM:
+            self.n_sym += sign
+            _count(self.sym_hosts, m["host"], sign)
+
+    def severity(self) -> str | None:
+        """Highest severity of firing causes, else firing members, else all; None on a rank tie (rescan)."""
+        pool = self.sev_cause or self.sev_firing or self.sev_all
+        if len(pool) == 1:
+            return next(iter(pool))
+        if not pool:
+            return "warning"
+        best, best_rank, tie = "", -1, False
+        for sev in pool:
+            rank = SEVERITY_RANK.get(sev, 0)
+            if rank > best_rank:
+                best, best_rank, tie = sev, rank, False
+            elif rank == best_rank:
+                tie = True
+        return None if tie else best
+
+    def reorder_causes(self, members: dict[str, dict[str, Any]]) -> None:
+        self.causes = {fp: None for fp, m in members.items() if m["role"] == CAUSE}
+
+
+def _agg(inc: Incident) -> _Agg:
+    """The incident's counters, built from its members after a restore (or if they changed behind our back)."""
+    agg = inc._agg
+    if agg is None or agg.n != len(inc.members):
+        agg = inc._agg = _Agg(inc.members)
+    return agg
+
+
+def _put_member(inc: Incident, fp: str, member: dict[str, Any]) -> None:
+    agg = _agg(inc)
+    old = inc.members.get(fp)
+    if old is not None:  # same key: the member keeps its place in members order; recompute what depends on it
+        agg.account(old, -1)
+        inc.members[fp] = member
+        agg.account(member, 1)
+        agg.ver += 1
+        if old["role"] == CAUSE or member["role"] == CAUSE:
+            agg.reorder_causes(inc.members)
+            agg.cause_ver += 1
+        return
+    # a new member goes last: the cached lists and root follow without a rescan
+    host, role = member["host"], member["role"]
+    lists_valid = agg.lists_ver == agg.ver
+    core_valid = agg.core_key[0] == agg.cause_ver
+    known_cause_host = host in agg.cause_hosts
+    new_host = host not in agg.hosts
+    inc.members[fp] = member
+    agg.account(member, 1)
+    agg.n = len(inc.members)
+    agg.ver += 1
+    if lists_valid:
+        alerts, symptoms, hosts = agg.lists
+        alerts.append(fp)
+        if role == SYMPTOM:
+            symptoms.append(fp)
+        if new_host:
+            insort(hosts, host)
+        agg.lists_ver = agg.ver
+    if role == CAUSE:
+        agg.causes[fp] = None
+        agg.cause_ver += 1
+        if core_valid and known_cause_host:  # same cause hosts: same root host; maybe a better pick
+            root_host, pick_fp = agg.core
+            if host == root_host and pick_fp is not None:
+                have, cat = inc.members[pick_fp]["category"], member["category"]
+                if have != LINK and (cat == LINK or (cat == LIVENESS and have != LIVENESS)):
+                    agg.core = (root_host, fp)
+            agg.core_key = (agg.cause_ver, agg.core_key[1])
+
+
+def _pop_member(inc: Incident, fp: str) -> dict[str, Any] | None:
+    agg = _agg(inc)
+    member = inc.members.pop(fp, None)
+    if member is not None:
+        agg.account(member, -1)
+        agg.n = len(inc.members)
+        agg.ver += 1
+        if fp in agg.causes:
+            del agg.causes[fp]
+            agg.cause_ver += 1
+    return member
+
+
+def _set_status(inc: Incident, fp: str, status: str) -> None:
+    """A member resolved (the most frequent change): only the firing counters move."""
+    member = inc.members[fp]
+    old = member["status"]
+    if old == status:
+        return
+    agg = _agg(inc)
+    sev, cause = member["severity"], member["role"] == CAUSE
+    if old == "firing":
+        _count(agg.sev_firing, sev, -1)
+        if cause:
+            _count(agg.sev_cause, sev, -1)
+    elif status == "firing":
+        _count(agg.sev_firing, sev, 1)
+        if cause:
+            _count(agg.sev_cause, sev, 1)
+    agg.n_open += (status != "resolved") - (old != "resolved")
+    member["status"] = status
+
+
+def _update_member(inc: Incident, fp: str, **changes: Any) -> None:
+    """Change fields of a member in place (status, severity, summary, role)."""
+    member = inc.members[fp]
+    agg = _agg(inc)
+    agg.account(member, -1)
+    was = member["role"]
+    member.update(changes)
+    agg.account(member, 1)
+    if member["role"] != was:
+        agg.ver += 1
+        agg.cause_ver += 1
+        if was == CAUSE:
+            agg.causes.pop(fp, None)
+        else:
+            agg.reorder_causes(inc.members)
 
 
 @dataclass(slots=True)
@@ -234,16 +441,16 @@ class _Run:
         self.out.incidents[inc.id] = inc
 
     def add_member(self, inc: Incident, fp: str, info: dict[str, Any], role: str) -> None:
-        inc.members[fp] = dict(info, role=role, status="firing")
+        _put_member(inc, fp, dict(info, role=role, status="firing"))
         self.st.by_alert[fp] = inc.id
         self.st.by_host.setdefault(info["host"], inc.id)
         self.touch(inc)
 
     def remove_member(self, inc: Incident, fp: str) -> None:
-        member = inc.members.pop(fp, None)
+        member = _pop_member(inc, fp)
         self.st.by_alert.pop(fp, None)
         if member is not None and self.st.by_host.get(member["host"]) == inc.id:
-            if not any(m["host"] == member["host"] for m in inc.members.values()):
+            if member["host"] not in _agg(inc).hosts:  # no other member on that host
                 del self.st.by_host[member["host"]]
         self.touch(inc)
 
@@ -266,38 +473,47 @@ class _Run:
         for fp in list(inc.members):
             if self.st.by_alert.get(fp) == inc.id:
                 del self.st.by_alert[fp]
-        for host in [h for h, i in self.st.by_host.items() if i == inc.id]:
-            del self.st.by_host[host]
+        # by_host only points at an incident for hosts of its members (add_member, open, remove_member)
+        by_host = self.st.by_host
+        for host in _agg(inc).hosts:
+            if by_host.get(host) == inc.id:
+                del by_host[host]
 
     def refresh(self, inc: Incident) -> None:
-        """Severity and root cause from the members: the topmost cause host, its link before its liveness."""
-        firing = [m for m in inc.members.values() if m["status"] == "firing"]
-        pool = [m for m in firing if m["role"] == CAUSE] or firing or list(inc.members.values())
-        inc.severity = max(
-            (m["severity"] for m in pool), key=lambda s: SEVERITY_RANK.get(s, 0), default="warning"
-        )
-        causes = [m for m in inc.members.values() if m["role"] == CAUSE] or list(inc.members.values())
-        hosts = list(dict.fromkeys(m["host"] for m in causes))
-        top = [h for h in hosts if not any(o != h and self.inv.is_behind(h, o) for o in hosts)]
-        root_host = top[0] if top else (hosts[0] if hosts else "")
-        on_root = [m for m in causes if m["host"] == root_host]
-        pick = (
-            next((m for m in on_root if m["category"] == LINK), None)
-            or next((m for m in on_root if m["category"] == LIVENESS), None)
-            or (on_root[0] if on_root else None)
-        )
-        if pick is None:
+        """Severity and root cause from the members: the topmost cause host, its link before its liveness.
+
+        From the counters of _Agg; the root host and member are recomputed only when the causes or the
+        inventory changed (a status flip changes neither).
+        """
+        agg = _agg(inc)
+        severity = agg.severity()
+        if severity is None:  # two severities of equal rank: the first in members order wins, as max() does
+            firing = [m for m in inc.members.values() if m["status"] == "firing"]
+            pool = [m for m in firing if m["role"] == CAUSE] or firing or list(inc.members.values())
+            severity = max(
+                (m["severity"] for m in pool), key=lambda s: SEVERITY_RANK.get(s, 0), default="warning"
+            )
+        inc.severity = severity
+        members = inc.members
+        if agg.causes:
+            key = agg.core_key
+            if key[0] != agg.cause_ver or key[1] is not self.inv:
+                agg.core = _root_of([(fp, members[fp]) for fp in agg.causes], self.inv)
+                agg.core_key = (agg.cause_ver, self.inv)
+            root_host, pick_fp = agg.core
+        else:
+            root_host, pick_fp = _root_of(list(members.items()), self.inv)
+        if pick_fp is None:
             return
+        pick = members[pick_fp]
         if pick["category"] == LINK:
             reason = f"link {pick['component']} down on {root_host}"
         elif pick["category"] == LIVENESS:
             reason = f"{root_host} is down"
         else:
             reason = pick["summary"] or f"{pick['component']} on {root_host}"
-        symptoms = [m for m in inc.members.values() if m["role"] == SYMPTOM]
-        if symptoms:
-            behind = len({m["host"] for m in symptoms})
-            reason += f"; {len(symptoms)} alert(s) of {behind} host(s) behind it unreachable"
+        if agg.n_sym:
+            reason += f"; {agg.n_sym} alert(s) of {len(agg.sym_hosts)} host(s) behind it unreachable"
         root = {"host": root_host, "component": pick["component"], "reason": reason}
         if root != inc.root_cause:
             inc.root_cause = root
@@ -409,7 +625,7 @@ class _Run:
             return
         if self.unreachable(info["host"]):
             return
-        inc.members[fp]["role"] = CAUSE
+        _update_member(inc, fp, role=CAUSE)
         self.explain(
             inc,
             "release",
@@ -420,6 +636,22 @@ class _Run:
         self.touch(inc)
         self.refresh(inc)
         self.out.patches[fp] = (inc.id, None)
+
+
+def _root_of(causes: list[tuple[str, dict[str, Any]]], inv: Inventory) -> tuple[str, str | None]:
+    """(root host, fingerprint of the member naming the root cause): the topmost host, link before liveness."""
+    hosts = list(dict.fromkeys(m["host"] for _, m in causes))
+    if len(hosts) > 1:
+        top = [h for h in hosts if not any(o != h and inv.is_behind(h, o) for o in hosts)]
+    else:
+        top = hosts
+    root_host = top[0] if top else (hosts[0] if hosts else "")
+    on_root = [(fp, m) for fp, m in causes if m["host"] == root_host]
+    for wanted in (LINK, LIVENESS):
+        for fp, m in on_root:
+            if m["category"] == wanted:
+                return root_host, fp
+    return root_host, on_root[0][0] if on_root else None
 
 
 def _info(alert: AlertState, cat: str | None) -> dict[str, Any]:
@@ -459,7 +691,7 @@ def observe(
             member = inc.members[fp]
             if member["status"] != "firing" or member["severity"] != alert.severity:
                 decision = "refire" if member["status"] != "firing" else "update"
-                member.update(status="firing", severity=alert.severity, summary=alert.summary)
+                _update_member(inc, fp, status="firing", severity=alert.severity, summary=alert.summary)
                 run.explain(inc, decision, fp, f"{alert.severity}: {alert.summary}")
                 run.touch(inc)
                 run.refresh(inc)
@@ -485,10 +717,10 @@ def observe(
         inc_id = st.by_alert.get(fp)
         inc = st.incidents.get(inc_id) if inc_id else None
         if inc is not None:
-            inc.members[fp]["status"] = "resolved"
+            _set_status(inc, fp, "resolved")
             run.explain(inc, "resolve", fp, f"{alert.component} on {host} recovered")
             run.touch(inc)
-            if all(m["status"] == "resolved" for m in inc.members.values()):
+            if _agg(inc).n_open == 0:  # every member resolved
                 run.close(inc, "all its alerts recovered")
             else:
                 run.refresh(inc)

@@ -9,12 +9,13 @@ from urllib.parse import quote
 
 from vigie.pipelines.correlate.alerts import AlertState, to_alert
 from vigie.pipelines.correlate.silences import Matcher, matches_all, parse_matchers
+from vigie.pipelines.correlate.timefmt import iso
 from vigie.pipelines.correlate.timeperiods import ALWAYS, TimePeriod, contains, parse_duration
-from vigie.schemas.codec import rfc3339
 
 NOTIFICATION_SCHEMA = "notification/1"
 NEW, ESCALATED, REPEAT, RESOLVED, FLAPPING = "new", "escalated", "repeat", "resolved", "flapping"
 DEFAULT_REPEAT = 4 * 3600.0
+_MATCH_CACHE = 8192  # distinct label sets whose routes a Router remembers
 _ROUTE_KEYS = frozenset(
     {
         "match_re",
@@ -93,12 +94,14 @@ def parse_route(spec: dict[str, Any], index: int = 0) -> Route:
 class Router:
     """An ordered route list: the first match wins unless it says continue (Alertmanager's flat tree)."""
 
-    __slots__ = ("routes", "by_name", "periods")
+    __slots__ = ("routes", "by_name", "periods", "_matched")
 
     def __init__(self, routes: list[Route], periods: dict[str, TimePeriod] | None = None) -> None:
         self.routes = tuple(routes)
         self.by_name = {r.name: r for r in routes}
         self.periods = dict(periods or {})
+        # labels -> matching routes: matching is a pure function of the labels and alerts repeat them
+        self._matched: dict[tuple[tuple[str, str], ...], tuple[Route, ...]] = {}
         for r in routes:
             if r.timeperiod and r.timeperiod not in self.periods and r.timeperiod != "24x7":
                 raise RouteError(f"routes.{r.name}.timeperiod: unknown time period {r.timeperiod!r}")
@@ -112,13 +115,25 @@ class Router:
         return cls([parse_route(spec, i) for i, spec in enumerate(routes or [])], periods)
 
     def match(self, labels: dict[str, str]) -> list[Route]:
+        key = tuple(labels.items())
+        try:
+            found = self._matched.get(key)
+        except TypeError:  # an unhashable label value: match without the cache
+            return list(self._match(labels))
+        if found is None:
+            if len(self._matched) >= _MATCH_CACHE:
+                self._matched.clear()
+            found = self._matched[key] = self._match(labels)
+        return list(found)
+
+    def _match(self, labels: dict[str, str]) -> tuple[Route, ...]:
         out = []
         for route in self.routes:
             if matches_all(route.matchers, labels):
                 out.append(route)
                 if not route.continue_:
                     break
-        return out
+        return tuple(out)
 
     def active(self, route: Route, now: float) -> bool:
         if not route.timeperiod:
@@ -150,7 +165,7 @@ def notification(
         "receiver": route.receiver,
         "reason": reason,
         "alert": alert,
-        "at": rfc3339(now),
+        "at": iso(now),
         "schema": NOTIFICATION_SCHEMA,
     }
     if incident is not None:
@@ -164,8 +179,12 @@ def notify(
     now: float,
     router: Router,
     incident: dict[str, Any] | None = None,
+    *,
+    alert_body: dict[str, Any] | None = None,
 ) -> tuple[NotifyState, list[dict[str, Any]]]:
     """Notifications due for one alert at `now` (call on every alert update and on ticks).
+
+    `alert_body`: the alert's to_alert() value if the caller has it (notes get a copy, not a rebuild).
 
     Nagios rules: only hard problems notify; nothing while suppressed (incident, hold-down,
     maintenance, silence) or out of the route's time period (it waits, then notifies); while
@@ -186,7 +205,10 @@ def notify(
     def send(route: Route, reason: str) -> None:
         nonlocal body
         if body is None:
-            body = to_alert(alert)
+            if alert_body is not None:
+                body = dict(alert_body, sources=list(alert_body["sources"]))
+            else:
+                body = to_alert(alert)
         out.append(notification(route, reason, body, now, incident))
 
     if alert.status == "resolved":

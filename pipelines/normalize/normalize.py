@@ -6,6 +6,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
+from vigie.pipelines.correlate.timefmt import rfc3339_utc
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.rules import RuleSet
 from vigie.schemas.codec import rfc3339
@@ -68,7 +69,9 @@ def _ts(value: Any) -> str | None:
     """Event time as RFC 3339: strings pass through, epoch numbers and datetimes are formatted."""
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, int | float | datetime):
+    if isinstance(value, int | float):
+        return rfc3339_utc(value)  # codec.rfc3339's output, without strftime per event
+    if isinstance(value, datetime):
         return rfc3339(value)
     return str(value)
 
