@@ -55,7 +55,7 @@ def add_arguments(subparsers: Any) -> None:
         "--engine",
         choices=("auto", "duckdb", "pyarrow"),
         default="auto",
-        help="auto: DuckDB when installed (uses Bloom filters), else pyarrow",
+        help="auto (default): the pyarrow engine with the per-file address index; duckdb: DuckDB, when installed",
     )
     q.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     q.set_defaults(archive_func=query_main)

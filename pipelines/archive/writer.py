@@ -18,11 +18,30 @@ from vigie.schemas.archive import ARCHIVE_SCHEMA, SCHEMA_VERSION
 
 CONNLOG = "connlog"
 TMP_SUFFIX = ".tmp"
-ROW_GROUP_ROWS = 128 * 1024  # big enough for zstd and statistics, small enough to skip by statistics
+# Row groups are small, so a query decodes `raw` (the bulk of a file) only around its matches
+# (rows are sorted by source address, so one device's rows of a file share one or two groups),
+# yet few enough per file (MAX_ROW_GROUPS) that the footer stays small for big files.
+ROW_GROUP_ROWS = 128 * 1024  # the cap
+MIN_ROW_GROUP_ROWS = 2048  # DuckDB's vector size: smaller groups slow it down
+MAX_ROW_GROUPS = 64
 COMPRESSION_LEVEL = 3
+# Within a file, rows are ordered by source address then offset (the file name still gives the
+# offset range; the offset column gives each row's place in the Kafka partition).
+SORT_KEYS = [("src_ip", "ascending", "at_end"), ("offset", "ascending", "at_end")]
+# Footer key holding the address index: a header line, then one line per address seen on any
+# side (src_ip, nat_ip, dst_ip), "<address>\t<hex bit mask of the row groups that hold it>", then an
+# end line. It is inside the file, so the file's SHA-256 in the manifest covers it and verify, purge
+# and reconcile are unchanged; the markers let a query find it in the raw footer bytes without
+# decoding the footer (see footer_index).
+IP_INDEX_KEY = "vigie.ip_index"
+IP_INDEX_BEGIN = b"#vigie.ip_index/1\n"
+IP_INDEX_END = b"#end\n"
+IP_INDEX_COLUMNS = ("src_ip", "nat_ip", "dst_ip")
 # Bloom filters on the columns auditors look up by equality: a reader (DuckDB) skips the row
-# groups where an address cannot be, which statistics cannot do for unsorted addresses.
-BLOOM_COLUMNS = {"src_ip": 1.0, "dst_ip": 1.0, "nat_ip": 0.25, "user": 0.25, "mac": 0.25}
+# groups where a value cannot be, which statistics cannot do for unsorted columns. src_ip needs
+# none: rows are sorted by it, so its min/max statistics already prune. Shares are of the rows.
+BLOOM_COLUMNS = {"dst_ip": 0.5, "nat_ip": 0.1, "user": 0.1, "mac": 0.1}
+BLOOM_MIN_NDV = 128
 
 _NAME = re.compile(
     r"^(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>\d+)\+(?P<first>\d+)\+(?P<last>\d+)\.parquet$"
@@ -173,20 +192,26 @@ def write_file(
     table = table.replace_schema_metadata(
         {**(ARCHIVE_SCHEMA.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}}
     )
-    pq.write_table(
-        table,
+    table = sort_rows(table)
+    row_group_rows = group_rows(table.num_rows, row_group_rows)
+    with pq.ParquetWriter(
         sink,
-        row_group_size=row_group_rows,
+        table.schema,
         compression="zstd",
         compression_level=compression_level,
-        use_dictionary=True,
+        # `raw` is unique per row: a dictionary attempt there is wasted work at write time.
+        use_dictionary=[c for c in table.column_names if c != "raw"],
         write_statistics=True,
         write_page_index=True,
         bloom_filter_options={
-            col: {"ndv": max(1024, int(min(row_group_rows, table.num_rows) * share)), "fpp": 0.01}
+            col: {"ndv": max(BLOOM_MIN_NDV, int(min(row_group_rows, table.num_rows) * share)), "fpp": 0.01}
             for col, share in BLOOM_COLUMNS.items()
         },
-    )
+    ) as writer:
+        # One call per row group, so the index below and the file agree on the boundaries.
+        for start in range(0, max(table.num_rows, 1), row_group_rows):
+            writer.write_table(table.slice(start, row_group_rows), row_group_size=row_group_rows)
+        writer.add_key_value_metadata({IP_INDEX_KEY: ip_index(table, row_group_rows)})
     data = sink.getvalue()
     digest = hashlib.sha256(memoryview(data)).hexdigest()
     rel_dir = hour_dir(hour_start)
@@ -215,6 +240,91 @@ def write_file(
         min_received_at=_iso(lo.value),
         max_received_at=_iso(hi.value),
     )
+
+
+def group_rows(n: int, cap: int) -> int:
+    """Rows per row group for a file of n rows: MIN_ROW_GROUP_ROWS, more for big files, never over cap."""
+    return max(1, min(cap, max(MIN_ROW_GROUP_ROWS, -(-n // MAX_ROW_GROUPS))))
+
+
+def sort_rows(table: pa.Table) -> pa.Table:
+    """Rows by source address then offset, so one address's rows of a file fall in few row groups."""
+    if table.num_rows < 2:
+        return table
+    order = pc.sort_indices(table, sort_keys=SORT_KEYS)
+    return table.take(order)
+
+
+def ip_index(table: pa.Table, row_group_rows: int) -> str:
+    """The footer index: each address of src_ip, nat_ip or dst_ip, and the row groups it appears in."""
+    n = table.num_rows
+    groups = pc.divide(pa.array(range(n), pa.int64()), row_group_rows)
+    values = pa.concat_arrays([table.column(c).combine_chunks() for c in IP_INDEX_COLUMNS])
+    pairs = pa.table({"v": values, "g": pa.concat_arrays([groups] * len(IP_INDEX_COLUMNS))})
+    pairs = pairs.filter(pc.is_valid(pairs.column("v")))
+    if pc.any(pc.match_substring_regex(pairs.column("v"), "[\t\n]")).as_py():
+        return ""  # not a line-safe value: no index, so readers scan the whole file
+    uniq = pairs.group_by(["v", "g"]).aggregate([])
+    if -(-n // row_group_rows) <= 64:
+        # Distinct (value, group) pairs: the sum of their bits is the mask, computed by Arrow.
+        bits = pc.shift_left(pa.scalar(1, pa.uint64()), uniq.column("g").cast(pa.uint64()))
+        per = uniq.append_column("b", bits).group_by("v").aggregate([("b", "sum")])
+        per = per.sort_by("v")
+        items = zip(per.column("v").to_pylist(), per.column("b_sum").to_pylist(), strict=True)
+    else:
+        masks: dict[str, int] = {}
+        for v, g in zip(uniq.column("v").to_pylist(), uniq.column("g").to_pylist(), strict=True):
+            masks[v] = masks.get(v, 0) | (1 << g)
+        items = iter(sorted(masks.items()))
+    body = "".join(f"{v}\t{mask:x}\n" for v, mask in items)
+    return IP_INDEX_BEGIN.decode() + body + IP_INDEX_END.decode()
+
+
+def read_footer(path: str | Path) -> bytes:
+    """The raw Parquet footer (its Thrift bytes), or b"" when the file does not end like Parquet."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        if size < 12:
+            return b""
+        f.seek(size - 8)
+        tail = f.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1" or length > size - 12:
+            return b""
+        f.seek(size - 8 - length)
+        return f.read(length)
+
+
+def footer_index(footer: bytes) -> tuple[int, int] | None:
+    """Where the address index lies in a raw footer, or None for a file written without one."""
+    begin = footer.find(IP_INDEX_BEGIN)
+    if begin < 0:
+        return None
+    end = footer.find(IP_INDEX_END, begin)
+    return None if end < 0 else (begin + len(IP_INDEX_BEGIN) - 1, end)
+
+
+def index_mask(footer: bytes, span: tuple[int, int], value: str) -> int:
+    """The bit mask of the row groups where value appears on an indexed side (0: nowhere in the file).
+
+    The lines are sorted by address (bytewise), so this is a binary search over the raw bytes.
+    """
+    key = value.encode()
+    lo, hi = span[0] + 1, span[1]  # each a line start
+    while lo < hi:
+        mid = (lo + hi) // 2
+        start = footer.rfind(b"\n", span[0], mid + 1) + 1
+        tab = footer.index(b"\t", start)
+        end = footer.index(b"\n", tab)
+        here = footer[start:tab]
+        if here == key:
+            return int(footer[tab + 1 : end], 16)
+        if here < key:
+            lo = end + 1
+        else:
+            hi = start
+    return 0
 
 
 def _iso(us: int | None) -> str:
