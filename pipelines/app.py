@@ -290,9 +290,12 @@ class CorrelateStage:
     # --- host states (replicated table) -----------------------------------------------------------
 
     def _inject(self, ps: PartitionState, host: str, state: dict[str, Any], now: float) -> Output | None:
-        """Tell an engine about a host another partition owns (needs Engine.remote_host; a no-op until it exists)."""
+        """Tell an engine about a host another partition owns (Engine.remote_host); not its own hosts' states.
+
+        Partitions of this worker share host states through the topic too (only the publisher skips them).
+        """
         hook = getattr(ps.engine, "remote_host", None)
-        if hook is None or host in ps.published_down:
+        if hook is None or host in ps.published_down or state.get("partition") == ps.partition:
             return None
         return hook(host, state if state.get("down") else None, now)
 
@@ -300,6 +303,7 @@ class CorrelateStage:
         down = set(ps.engine.correlation.down)
         if down == ps.published_down:
             return
+        incident_of = getattr(ps.engine, "host_incident", ps.engine.correlation.by_host.get)
         for host in down ^ ps.published_down:
             is_down = host in down
             value = {
@@ -307,7 +311,8 @@ class CorrelateStage:
                 "host": host,
                 "down": is_down,
                 "kinds": sorted(set(ps.engine.correlation.down.get(host, {}).values())) if is_down else [],
-                "incident_id": ps.engine.correlation.by_host.get(host) if is_down else None,
+                # its local incident, else the remote one suppressing it (hosts behind it at other sites)
+                "incident_id": incident_of(host) if is_down else None,
                 "partition": ps.partition,
                 "at": rfc3339(now),
             }
@@ -359,8 +364,6 @@ class CorrelateStage:
                 ps.dirty = True
         for m in self.host_reader.poll():
             state = loads(m.value()) if m.value() else {"down": False}
-            if state.get("partition") in self.parts:
-                continue
             host = m.key().decode()
             self.remote[host] = state
             for ps in self.parts.values():
@@ -409,8 +412,8 @@ class CorrelateStage:
         # commands and host states first, so that engines see them before the first event
         self.controls = [(m.key(), m.value()) for m in self.control_reader.read_to_end()]
         for m in self.host_reader.read_to_end():
-            if m.value():
-                self.remote[m.key().decode()] = loads(m.value())
+            # tombstones too: a snapshot may still hold that host as impaired (assignment clears it)
+            self.remote[m.key().decode()] = loads(m.value()) if m.value() else {"down": False}
         consumer = runtime.group_consumer(self.settings, f"{self.settings.topic_prefix}correlate")
         batcher = runtime.Batcher(consumer, self.producer, self.handle, max_records=self.opts.batch,
                                   poll_timeout=self.opts.poll_timeout, commit_interval=self.opts.commit_interval,

@@ -221,6 +221,42 @@ class Engine:
         self._collect(now, out)
         return out
 
+    def remote_host(self, host: str, state: dict[str, Any] | None, now: float) -> Output:
+        """A host another partition owns is impaired (`state`, its `pipeline.hosts` hoststate/1 value) or no
+        longer (None: recovered, or a tombstone).
+
+        The model: the remote host counts as impaired in the UNREACHABLE test of this engine's hosts. A check
+        alert of a host all of whose parents are impaired joins, as now, the incident of the nearest local
+        down ancestor if there is one; otherwise, behind a remote host reported with an incident, it is
+        suppressed by that incident (suppressed_by {"kind": "incident", "ref": <remote incident id>}), with
+        no local incident (the remote one lives in the other engine) and so no notification. Alerts still in
+        their hold-down when the remote state arrives are suppressed then; causes of a local incident move
+        out of it (explained there). When the remote host recovers, what it suppressed and still fails gets
+        a fresh hold-down and is then placed like any alert whose hold-down ended (joining a local parent
+        incident, or opening its own, explained and notified). Remote states are part of the snapshot.
+        """
+        out = Output()
+        changed: dict[str, None] = {}
+        self._apply(
+            incidents_mod.remote_host(self.correlation, host, state, now, self.inventory, self.incident_config),
+            out,
+            changed,
+        )
+        self._publish(changed, now, out)
+        return out
+
+    def host_incident(self, host: str) -> str | None:
+        """The incident explaining `host`'s alerts: its local incident, else the remote one suppressing them
+        (what a host state published for another partition carries)."""
+        inc_id = self.correlation.by_host.get(host)
+        if inc_id is not None or not self.correlation.behind_remote:
+            return inc_id
+        for fp in self.correlation.host_alerts.get(host, ()):
+            a = self.alerts.get(fp)
+            if fp in self.correlation.behind_remote and a is not None and a.inhibited_by:
+                return a.inhibited_by.get("ref")
+        return None
+
     # --- helpers --------------------------------------------------------------------------------
 
     def _host_down(self, host: str) -> bool:

@@ -322,9 +322,13 @@ class CorrelationState:
     firing: dict[str, dict[str, Any]] = field(default_factory=dict)  # fingerprint -> member info
     host_alerts: dict[str, dict[str, None]] = field(default_factory=dict)  # host -> firing fingerprints
     held: dict[str, dict[str, Any]] = field(default_factory=dict)  # fingerprint -> {since, until, release}
+    # hosts another partition owns and reports impaired: host -> {incident_id, kinds, partition, at}
+    remote: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # alerts suppressed by a remote host's incident (no local incident to join): fingerprint -> remote host
+    behind_remote: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "incidents": {k: v.to_dict() for k, v in self.incidents.items()},
             "by_alert": dict(self.by_alert),
             "by_host": dict(self.by_host),
@@ -333,6 +337,12 @@ class CorrelationState:
             "host_alerts": {k: list(v) for k, v in self.host_alerts.items()},
             "held": {k: dict(v) for k, v in self.held.items()},
         }
+        # only when used: a snapshot without remote hosts reads as before
+        if self.remote:
+            data["remote"] = {k: dict(v) for k, v in self.remote.items()}
+        if self.behind_remote:
+            data["behind_remote"] = dict(self.behind_remote)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CorrelationState:
@@ -344,6 +354,8 @@ class CorrelationState:
             firing={k: dict(v) for k, v in data.get("firing", {}).items()},
             host_alerts={k: dict.fromkeys(v) for k, v in data.get("host_alerts", {}).items()},
             held={k: dict(v) for k, v in data.get("held", {}).items()},
+            remote={k: dict(v) for k, v in data.get("remote", {}).items()},
+            behind_remote=dict(data.get("behind_remote", {})),
         )
 
 
@@ -386,11 +398,12 @@ class _Run:
     # --- topology -------------------------------------------------------------------------
 
     def impaired(self, host: str, depth: int = 0) -> bool:
-        """Down (a firing liveness or link alert), or every parent impaired (Nagios UNREACHABLE)."""
+        """Down (a firing liveness or link alert, here or as another partition reports), or every parent impaired
+        (Nagios UNREACHABLE)."""
         cached = self._impaired.get(host)
         if cached is not None:
             return cached
-        if host in self.st.down:
+        if host in self.st.down or host in self.st.remote:
             result = True
         else:
             parents = self.inv.parents_of(host)
@@ -416,6 +429,28 @@ class _Run:
                     inc = self.st.incidents.get(self.st.by_host.get(p, ""))
                     if inc is not None:
                         return inc
+                nxt.extend(sorted(self.inv.parents_of(p)))
+            frontier = nxt
+        return None
+
+    def remote_parent(self, host: str) -> tuple[str, str] | None:
+        """(host, incident id) of the nearest ancestor another partition reports down with an incident.
+
+        Breadth first through impaired ancestors, parents in name order, as parent_incident (deterministic).
+        """
+        if not self.st.remote:
+            return None
+        seen: set[str] = set()
+        frontier = sorted(self.inv.parents_of(host))
+        while frontier:
+            nxt: list[str] = []
+            for p in frontier:
+                if p in seen or not self.impaired(p):
+                    continue
+                seen.add(p)
+                state = self.st.remote.get(p)
+                if state is not None and state.get("incident_id"):
+                    return p, state["incident_id"]
                 nxt.extend(sorted(self.inv.parents_of(p)))
             frontier = nxt
         return None
@@ -559,6 +594,10 @@ class _Run:
                     self.attach_symptom(inc, fp, info, "")
                     self.refresh(inc)
                     return
+                remote = self.remote_parent(host)
+                if remote is not None:
+                    self.suppress_remote(fp, info, *remote)
+                    return
             if self.cfg.hold_down > 0:
                 until = self.now + self.cfg.hold_down
                 self.st.held[fp] = {"since": self.now, "until": until, "release": False}
@@ -617,6 +656,87 @@ class _Run:
                     "until": self.now + self.cfg.hold_down,
                     "release": True,
                 }
+
+    # --- parents at another site (host states another partition publishes) -----------------------
+
+    def suppress_remote(self, fp: str, info: dict[str, Any], rhost: str, ref: str) -> None:
+        """`fp` is unreachable behind `rhost`, down at another partition: suppressed by that partition's incident.
+
+        A cause of a local incident moves out of it (explained there, as a merge into a local parent's
+        incident would be); a symptom of a local incident stays (already suppressed by a nearer parent).
+        """
+        current = self.st.by_alert.get(fp)
+        old = self.st.incidents.get(current) if current is not None else None
+        if old is not None:
+            if old.members[fp]["role"] == SYMPTOM:
+                return
+            self.remove_member(old, fp)
+            self.explain(
+                old,
+                "remote",
+                fp,
+                f"{info['host']} is unreachable: behind {rhost}, down at another site (incident {ref}); "
+                "suppressed by that incident",
+            )
+            if not old.members:
+                self.close(old, f"all alerts suppressed by {ref} (another site)")
+            else:
+                self.refresh(old)
+        self.st.held.pop(fp, None)
+        self.st.behind_remote[fp] = rhost
+        self.out.patches[fp] = (None, {"kind": "incident", "ref": ref})
+
+    def remote_down(self, rhost: str) -> None:
+        """`rhost` is reported impaired by another partition: check alerts of hosts behind it that are now
+        unreachable, with no local parent incident to join, are suppressed by its incident (held ones too)."""
+        for child in self.inv.descendants(rhost):
+            fps = self.st.host_alerts.get(child)
+            if not fps or not self.unreachable(child):
+                continue
+            if self.parent_incident(child) is not None:
+                continue  # a local parent's incident explains it (or will, when its hold-down ends)
+            remote = self.remote_parent(child)
+            if remote is None:
+                continue  # the remote parent has no incident id: hold-downs go on
+            for fp in list(fps):
+                info = self.st.firing[fp]
+                if info["kind"] != "check":
+                    continue
+                held = self.st.held.get(fp)
+                if held is not None and held["release"]:
+                    continue
+                self.suppress_remote(fp, info, *remote)
+
+    def remote_up(self, rhost: str) -> None:
+        """`rhost` recovered (or is no longer reported): what it suppressed and still fails is placed again,
+        after a hold-down like any alert behind parents (another down parent, local or remote, may hold it)."""
+        for fp, behind in list(self.st.behind_remote.items()):
+            if behind != rhost:
+                continue
+            del self.st.behind_remote[fp]
+            info = self.st.firing.get(fp)
+            if info is None:
+                continue
+            host = info["host"]
+            if self.unreachable(host):
+                inc = self.parent_incident(host)
+                if inc is not None:
+                    self.attach_symptom(inc, fp, info, f"{rhost} (another site) recovered; ")
+                    self.refresh(inc)
+                    continue
+                remote = self.remote_parent(host)
+                if remote is not None:
+                    self.suppress_remote(fp, info, *remote)
+                    continue
+            parents = ",".join(self.inv.parents_of(host))
+            self.st.held[fp] = {
+                "since": self.now,
+                "until": self.now + self.cfg.hold_down,
+                "release": False,
+                "why": f"{rhost} (another site) recovered and after a hold-down of {self.cfg.hold_down:g}s "
+                f"{host} still fails, no parent ({parents.replace(',', ', ')}) down: ",
+            }
+            self.out.patches[fp] = (None, {"kind": "hold-down", "ref": parents})
 
     def release(self, fp: str) -> None:
         inc = self.st.incidents.get(self.st.by_alert.get(fp, ""))
@@ -709,6 +829,8 @@ def observe(
                 del st.host_alerts[host]
         if st.held.pop(fp, None) is not None and fp not in st.by_alert:
             run.out.patches[fp] = (None, None)
+        if st.behind_remote:
+            st.behind_remote.pop(fp, None)  # keeps its verdict, as a resolved symptom does
         downs = st.down.get(host)
         recovered = False
         if downs is not None and downs.pop(fp, None) is not None and not downs:
@@ -763,7 +885,12 @@ def tick(
         host = info["host"]
         if run.unreachable(host):
             inc = run.parent_incident(host)
-            if inc is None:  # the parent itself is still in its hold-down: wait for it
+            if inc is None:
+                remote = run.remote_parent(host)
+                if remote is not None:  # behind a host another partition reports down
+                    run.suppress_remote(fp, info, *remote)
+                    continue
+                # the parent itself is still in its hold-down: wait for it
                 held["until"] = now + config.hold_down
                 continue
             del st.held[fp]
@@ -775,9 +902,32 @@ def tick(
         del st.held[fp]
         parents = ", ".join(inventory.parents_of(host))
         inc = run.place_cause(
-            fp, info, f"hold-down of {config.hold_down:g}s over, no parent ({parents}) down: "
+            fp, info, held.get("why") or f"hold-down of {config.hold_down:g}s over, no parent ({parents}) down: "
         )
         run.refresh(inc)
         if host in st.down:
             run.propagate_down(host)
+    return run.out
+
+
+def remote_host(
+    st: CorrelationState,
+    host: str,
+    state: dict[str, Any] | None,
+    now: float,
+    inventory: Inventory,
+    config: IncidentConfig = DEFAULT_CONFIG,
+) -> Changes:
+    """Another partition reports `host` impaired (`state`: its hoststate/1 value) or no longer (None)."""
+    run = _Run(st, inventory, config, now)
+    if state is not None:
+        st.remote[host] = {
+            "incident_id": state.get("incident_id"),
+            "kinds": list(state.get("kinds") or ()),
+            "partition": state.get("partition"),
+            "at": state.get("at"),
+        }
+        run.remote_down(host)
+    elif st.remote.pop(host, None) is not None:
+        run.remote_up(host)
     return run.out
