@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import socket
@@ -141,7 +142,7 @@ class _ThrottledLog:
         log.error(msg, *args, exc_info=exc_info)
 
 
-class SyslogListener:
+class SyslogListener(abc.ABC):
     """What every listener shares: settings, sink, counters, and how a frame becomes records."""
 
     def __init__(
@@ -160,17 +161,17 @@ class SyslogListener:
         return self.settings.name
 
     @property
+    @abc.abstractmethod
     def port(self) -> int:
         """The bound port (useful with port 0); valid after start()."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def start(self) -> None:
         """Bind the socket and begin receiving; raises OSError when the address is taken or not permitted."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def stop(self, drain_timeout: float = 5.0) -> int:
         """Stop receiving, hand what was accepted to the sink (up to drain_timeout); returns records lost."""
-        raise NotImplementedError
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until stop is set: the service shape `vigie up`'s supervisor runs (and restarts)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import shutil
 import socket
@@ -20,12 +21,14 @@ from vigie.topics import RAW_CHECKS
 pytestmark = pytest.mark.peer
 
 PLUGINS = next((Path(d) for d in PLUGIN_DIRS if (Path(d) / "check_dummy").exists()), None)
+# Locally a missing peer skips; in CI (where scripts/setup installs it) it must fail instead.
+IN_CI = bool(os.environ.get("CI"))
 needs_plugins = pytest.mark.skipif(
-    PLUGINS is None,
+    PLUGINS is None and not IN_CI,
     reason="monitoring-plugins not installed (apt-get install monitoring-plugins-basic monitoring-plugins-standard)",
 )
 needs_curl = pytest.mark.skipif(
-    shutil.which("curl") is None, reason="curl not installed (apt-get install curl)"
+    shutil.which("curl") is None and not IN_CI, reason="curl not installed (apt-get install curl)"
 )
 TOKEN = "peer-test-token"
 
@@ -33,7 +36,9 @@ TOKEN = "peer-test-token"
 def plugin(name: str) -> str:
     path = PLUGINS / name if PLUGINS else None
     if path is None or not path.exists():
-        pytest.skip(f"{name} not found in {PLUGIN_DIRS} (monitoring-plugins-basic)")
+        from tests.tools import require_tool
+
+        return require_tool(f"{PLUGIN_DIRS[0]}/{name}")
     return str(path)
 
 
