@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from bisect import insort
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -415,8 +416,8 @@ class _Run:
         parents = self.inv.parents_of(host)
         return bool(parents) and all(self.impaired(p) for p in parents)
 
-    def parent_incident(self, host: str) -> Incident | None:
-        """The open incident of the nearest down ancestor, breadth first, parents in name order (deterministic)."""
+    def impaired_ancestors(self, host: str) -> Iterator[str]:
+        """Impaired ancestors, nearest first: breadth first, parents in name order (deterministic)."""
         seen: set[str] = set()
         frontier = sorted(self.inv.parents_of(host))
         while frontier:
@@ -425,34 +426,27 @@ class _Run:
                 if p in seen or not self.impaired(p):
                     continue
                 seen.add(p)
-                if p in self.st.down:
-                    inc = self.st.incidents.get(self.st.by_host.get(p, ""))
-                    if inc is not None:
-                        return inc
+                yield p
                 nxt.extend(sorted(self.inv.parents_of(p)))
             frontier = nxt
+
+    def parent_incident(self, host: str) -> Incident | None:
+        """The open incident of the nearest down ancestor."""
+        for p in self.impaired_ancestors(host):
+            if p in self.st.down:
+                inc = self.st.incidents.get(self.st.by_host.get(p, ""))
+                if inc is not None:
+                    return inc
         return None
 
     def remote_parent(self, host: str) -> tuple[str, str] | None:
-        """(host, incident id) of the nearest ancestor another partition reports down with an incident.
-
-        Breadth first through impaired ancestors, parents in name order, as parent_incident (deterministic).
-        """
+        """(host, incident id) of the nearest ancestor another partition reports down with an incident."""
         if not self.st.remote:
             return None
-        seen: set[str] = set()
-        frontier = sorted(self.inv.parents_of(host))
-        while frontier:
-            nxt: list[str] = []
-            for p in frontier:
-                if p in seen or not self.impaired(p):
-                    continue
-                seen.add(p)
-                state = self.st.remote.get(p)
-                if state is not None and state.get("incident_id"):
-                    return p, state["incident_id"]
-                nxt.extend(sorted(self.inv.parents_of(p)))
-            frontier = nxt
+        for p in self.impaired_ancestors(host):
+            state = self.st.remote.get(p)
+            if state is not None and state.get("incident_id"):
+                return p, state["incident_id"]
         return None
 
     # --- incident bookkeeping -------------------------------------------------------------
