@@ -93,6 +93,24 @@ def good(msgs: list[Message]) -> list[Message]:
     return out
 
 
+def topic_partitions(consumer: Consumer, topic: str, timeout: float = 30.0) -> list[int]:
+    """The partitions of `topic`, waiting while the metadata of a just-created topic is still empty.
+
+    Right after creation a broker can answer a topic's metadata with an error or no partitions yet; a
+    reader assigned to that empty list would silently never see a record (found through a replicated
+    table that stayed empty in a worker started with a new topic).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        md = consumer.list_topics(topic, timeout=min(10.0, timeout)).topics.get(topic)
+        if md is not None and md.error is None and md.partitions:
+            return sorted(md.partitions)
+        if time.monotonic() > deadline:
+            why = md.error if md is not None and md.error is not None else "no partitions"
+            raise TimeoutError(f"topic {topic}: metadata not available after {timeout} s ({why})")
+        time.sleep(0.1)
+
+
 class TableReader:
     """Reads one compacted topic in full on every worker (Faust's GlobalTable): read_to_end, then poll for updates."""
 
@@ -105,8 +123,7 @@ class TableReader:
             **{"fetch.wait.max.ms": 20, "receive.message.max.bytes": 64 * 1024 * 1024,
                "fetch.max.bytes": 48 * 1024 * 1024},
         )
-        md = self.consumer.list_topics(self.topic, timeout=30).topics[self.topic]
-        self.partitions = sorted(md.partitions)
+        self.partitions = topic_partitions(self.consumer, self.topic)
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in self.partitions])
         self.values: dict[bytes, bytes | None] = {}
 
