@@ -27,6 +27,7 @@ from pathlib import Path
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from vigie.kafka_client import KafkaSettings
 from vigie.topic_admin import ensure_topics
@@ -96,6 +97,27 @@ def committed(settings: KafkaSettings, group: str, topics: list[str]) -> tuple[i
         c.close()
 
 
+def wait_for_members(settings: KafkaSettings, groups: list[str], k: int, procs: list[subprocess.Popen[bytes]],
+                     folder: Path, timeout: float = 90.0) -> None:
+    """Until each consumer group is stable with k members that all hold partitions."""
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"a worker died; see {folder}")
+        try:
+            described = [f.result() for f in admin.describe_consumer_groups(groups, request_timeout=10).values()]
+        except Exception:  # noqa: BLE001 - groups not created yet
+            described = []
+        if len(described) == len(groups) and all(
+                str(g.state).endswith("STABLE") and len(g.members) == k
+                and all(m.assignment and m.assignment.topic_partitions for m in g.members) for g in described):
+            time.sleep(1.0)  # assignments applied (snapshots read) before the first record
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the {k} worker(s) did not join {groups} within {timeout} s")
+
+
 def start_workers(cfg: Path, k: int, logdir: Path) -> list[subprocess.Popen[bytes]]:
     procs = []
     for i in range(k):
@@ -119,9 +141,11 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
 def throughput(bootstrap: str, n: int, workers: int, partitions: int) -> dict[str, float]:
     settings = fresh(bootstrap, partitions)
     folder = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
-    fill(settings, n)
     procs = start_workers(config(settings, folder), workers, folder)
     raw_group, ev_group = f"{settings.topic_prefix}normalize", f"{settings.topic_prefix}correlate"
+    # every worker in both groups before the load: a rebalance mid-run would be timed as processing
+    wait_for_members(settings, [raw_group, ev_group], workers, procs, folder)
+    fill(settings, n)
     t_first = n_first = t_norm = None
     try:
         while True:

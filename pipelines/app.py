@@ -141,22 +141,23 @@ class NormalizeStage:
 def snapshot_value(ps: PartitionState) -> bytes:
     """The state of one partition's engine plus where to resume; orjson writes the dataclasses in C."""
     e = ps.engine
-    return orjson.dumps(
-        {
-            "schema": "correlate-snapshot/1",
-            "offset": ps.next_offset,
-            "last_now": ps.last_now,
-            "origins": ps.origins,
-            "down": sorted(ps.published_down),
-            "engine": {
-                "alerts": e.alerts,
-                "correlation": e.correlation,
-                "controls": e.controls.to_dict(),
-                "notified": e.notified,
-            },
+    value = {
+        "schema": "correlate-snapshot/1",
+        "offset": ps.next_offset,
+        "last_now": ps.last_now,
+        "origins": ps.origins,
+        "down": sorted(ps.published_down),
+        "engine": {
+            "alerts": e.alerts,
+            "correlation": e.correlation,
+            "controls": e.controls.to_dict(),
+            "notified": e.notified,
         },
-        option=orjson.OPT_NON_STR_KEYS,
-    )
+    }
+    try:
+        return orjson.dumps(value)  # every key is a string: OPT_NON_STR_KEYS would halve orjson's speed
+    except TypeError:  # a non-string key after all (from a command's payload): slower, never fails
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 @dataclass
@@ -171,6 +172,7 @@ class PartitionState:
     published_down: set[str] = field(default_factory=set)
     dirty: bool = False
     live: bool = True  # caught up with the partition's head: ticks use the wall clock
+    saved_at: float = 0.0  # monotonic time of its last snapshot
 
     def now_for(self, ts_ms: int) -> float:
         """Event time from the record's Kafka timestamp: near the wall clock, identical on replay, never backwards."""
@@ -194,26 +196,69 @@ class PartitionState:
 
 
 class Collector:
-    """One batch's outputs, folded: an alert or incident changed several times is written once, its last value."""
+    """One batch's outputs, folded: an alert or incident changed several times is kept once, its last value.
+
+    Values are encoded when emitted, not when added: an incident that a storm changes a thousand times in
+    one batch is serialized once.
+    """
 
     def __init__(self) -> None:
-        self.alerts: dict[str, bytes | None] = {}
-        self.incidents: dict[str, bytes] = {}
-        self.notifications: list[tuple[str, bytes]] = []
+        self.alerts: dict[str, dict[str, Any] | None] = {}
+        self.incidents: dict[str, dict[str, Any]] = {}
+        self.notifications: list[dict[str, Any]] = []
         self.reports: list[dict[str, Any]] = []
         self.errors: list[str] = []
 
     def add(self, out: Output) -> None:
         for a in out.alerts:
-            self.alerts[a["fingerprint"]] = dumps(a)
+            self.alerts[a["fingerprint"]] = a
         for fp in out.deleted_alerts:
             self.alerts[fp] = None
         for inc in out.incidents:
-            self.incidents[inc["id"]] = dumps(inc)
-        for n in out.notifications:
-            self.notifications.append((n["route"], dumps(n)))
+            self.incidents[inc["id"]] = inc
+        self.notifications.extend(out.notifications)
         self.reports.extend(out.reports)
         self.errors.extend(out.errors)
+
+
+class IncidentPacer:
+    """At most one `incidents` update per incident per interval; openings and status changes go out at once.
+
+    A storm adds alerts to an open incident many times a second, and each value lists all its members:
+    without pacing the topic carried the whole incident on every batch. Alerts are paced the same way
+    (correlation.update_interval). Held values are flushed before every snapshot, so a crash never
+    leaves the topic behind the state that claims it.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.sent: dict[str, tuple[float, str]] = {}  # id -> (when last emitted, status then)
+        self.held: dict[str, dict[str, Any]] = {}
+
+    def admit(self, incidents: dict[str, dict[str, Any]], now: float) -> list[dict[str, Any]]:
+        """The values to emit now; the others are held until due()."""
+        out = []
+        for inc_id, inc in incidents.items():
+            last = self.sent.get(inc_id)
+            if last is None or last[1] != inc["status"] or now - last[0] >= self.interval:
+                self.held.pop(inc_id, None)
+                self.sent[inc_id] = (now, inc["status"])
+                out.append(inc)
+            else:
+                self.held[inc_id] = inc
+        return out
+
+    def due(self, now: float, everything: bool = False) -> list[dict[str, Any]]:
+        """Held values whose interval has passed (all of them when `everything`)."""
+        out = []
+        for inc_id in list(self.held):
+            if everything or now - self.sent[inc_id][0] >= self.interval:
+                inc = self.held.pop(inc_id)
+                self.sent[inc_id] = (now, inc["status"])
+                out.append(inc)
+        if len(self.sent) > 1000:  # entries older than the interval no longer pace anything
+            self.sent = {k: v for k, v in self.sent.items() if k in self.held or now - v[0] < self.interval}
+        return out
 
 
 class CorrelateStage:
@@ -233,6 +278,7 @@ class CorrelateStage:
         self.t_hosts = settings.topic(runtime.HOSTS)
         self.controls: list[tuple[bytes | None, bytes | None]] = []
         self.remote: dict[str, dict[str, Any]] = {}  # host -> state published by another partition's owner
+        self.pacer = IncidentPacer(self._engine().alert_config.update_interval)
         self.processed = 0
         self._last_tick = 0.0
         self._last_snapshot = time.monotonic()
@@ -272,19 +318,28 @@ class CorrelateStage:
             self.parts.pop(tp.partition, None)
 
     def _snapshot(self, force: bool = False) -> None:
-        """Outputs first, then the snapshots that claim them: a crash between the two only replays."""
+        """Outputs first, then the snapshots that claim them: a crash between the two only replays.
+
+        Unforced, one partition per call, the one saved longest ago: encoding a big engine's state stalls the
+        loop, and one partition at a time spreads that stall instead of adding up every partition's.
+        """
         dirty = [ps for ps in self.parts.values() if ps.dirty or force]
         if not dirty:
             return
+        if not force:
+            dirty = [min(dirty, key=lambda ps: ps.saved_at)]
+        self._produce_incidents(self.pacer.due(time.monotonic(), everything=True))
         self.producer.flush(30)
         t0 = time.monotonic()
         for ps in dirty:
             self.producer.produce(self.t_state, snapshot_value(ps), f"correlate/{ps.partition}".encode())
             ps.dirty = False
-        self.producer.flush(30)
-        cost = time.monotonic() - t0
-        # keep snapshotting under ~10 % of the time however big the state grows
-        self._snapshot_every = max(self.opts.snapshot_interval, 10 * cost)
+            ps.saved_at = t0
+        if force:  # a partition's next owner, or this worker's next start, reads it: make it durable now
+            self.producer.flush(30)
+        cost = (time.monotonic() - t0) / len(dirty)
+        # each partition every snapshot_interval, stretched to keep snapshotting under ~10 % of the time
+        self._snapshot_every = max(self.opts.snapshot_interval, 10 * cost * len(self.parts))
         self._last_snapshot = time.monotonic()
 
     # --- host states (replicated table) -----------------------------------------------------------
@@ -385,23 +440,27 @@ class CorrelateStage:
         self._emit(col)
         for ps in self.parts.values():
             self._publish_hosts(ps, now)
-        if time.monotonic() - self._last_snapshot >= self._snapshot_every:
+        if time.monotonic() - self._last_snapshot >= self._snapshot_every / max(1, len(self.parts)):
             self._snapshot()
 
     def _emit(self, col: Collector) -> None:
         produce = self.producer.produce
-        for fp, value in col.alerts.items():
-            produce(self.t_alerts, value, fp.encode())
-        for inc_id, value in col.incidents.items():
-            produce(self.t_incidents, value, inc_id.encode())
-        for route, value in col.notifications:
-            produce(self.t_notes, value, route.encode())
+        for fp, alert in col.alerts.items():
+            produce(self.t_alerts, None if alert is None else dumps(alert), fp.encode())
+        now = time.monotonic()
+        self._produce_incidents(self.pacer.admit(col.incidents, now) + self.pacer.due(now))
+        for note in col.notifications:
+            produce(self.t_notes, dumps(note), note["route"].encode())
         for report in col.reports:
             value = dict(report, schema="report/1", at=rfc3339())
             produce(self.t_notes, dumps(value), f"{report.get('kind', 'report')}:{report.get('ref', '')}".encode())
             log.info("report: %s", value)
         for err in col.errors:
             log.warning("correlate: %s", err)
+
+    def _produce_incidents(self, incidents: list[dict[str, Any]]) -> None:
+        for inc in incidents:
+            self.producer.produce(self.t_incidents, dumps(inc), inc["id"].encode())
 
     def run(self, stop: threading.Event) -> None:
         self._snapshot_every = self.opts.snapshot_interval
@@ -415,9 +474,11 @@ class CorrelateStage:
             # tombstones too: a snapshot may still hold that host as impaired (assignment clears it)
             self.remote[m.key().decode()] = loads(m.value()) if m.value() else {"down": False}
         consumer = runtime.group_consumer(self.settings, f"{self.settings.topic_prefix}correlate")
+        # the resume point is the snapshot's offset, not the group's: committing only shows the lag, so it
+        # need not stall the loop on a flush
         batcher = runtime.Batcher(consumer, self.producer, self.handle, max_records=self.opts.batch,
                                   poll_timeout=self.opts.poll_timeout, commit_interval=self.opts.commit_interval,
-                                  idle=self.idle)
+                                  idle=self.idle, flush_before_commit=False)
         consumer.subscribe([self.events_topic], on_assign=self._assign, on_revoke=self._revoke)
         try:
             while not stop.is_set():

@@ -165,9 +165,19 @@ def _new_state(event: dict[str, Any], now: float, max_attempts: int, host_down: 
     )
 
 
+_FLIPS = frozenset((RESOLVED, REFIRED))
+
+
 def _finish(state: AlertState, now: float, config: AlertConfig) -> tuple[AlertState, bool]:
-    """Publish now when something changed, else at most once per update_interval (the rest is pending)."""
-    if state.transitions or now - state.last_emit >= config.update_interval:
+    """Publish now when something changed, else at most once per update_interval (the rest is pending).
+
+    A flapping alert's up/down flips are paced too: they are what flapping means, and notifications
+    already give way to flapping start and stop; its state is published at most once per interval.
+    """
+    transitions = state.transitions
+    if transitions and state.flapping and _FLIPS.issuperset(transitions):
+        transitions = []
+    if transitions or now - state.last_emit >= config.update_interval:
         state.last_emit = now
         state.pending = False
         return state, True

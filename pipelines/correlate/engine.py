@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,11 @@ class Engine:
         self.notified: dict[str, NotifyState] = {}
         self._firing: dict[str, None] = {}
         self._resolved: dict[str, float] = {}
+        # what a tick must visit, so that its cost follows what is due, not how many alerts fire:
+        # firing alerts with a held-back update or an auto-resolve timer, and (due, fingerprint) of
+        # notification states (repeats, escalations, waits for a time period); stale heap entries are skipped
+        self._ticking: dict[str, None] = {}
+        self._due: list[tuple[float, str]] = []
         # some firing alert may carry a silence/maintenance verdict: without controls, a tick's suppression
         # re-evaluation of every firing alert can only find something to do while this is set
         self._control_residue = False
@@ -124,6 +130,8 @@ class Engine:
             return Output()
         if previous is None:
             self.alerts[fp] = state
+        if state.pending or state.resolve_after:
+            self._ticking[fp] = None
         out = Output()
         changed: dict[str, None] = {}
         if state.transitions and not _REGROUP.isdisjoint(state.transitions):
@@ -182,15 +190,19 @@ class Engine:
         out = Output()
         changed: dict[str, None] = {}
         alerts = self.alerts
-        for fp in list(self._firing):
-            a = alerts[fp]
-            if not (a.pending or a.resolve_after):  # alerts.tick has nothing to do but reset transitions
-                if a.transitions:
+        ticking = self._ticking
+        for fp in list(ticking):
+            a = alerts.get(fp)
+            if a is None or not (a.pending or (a.resolve_after and a.status == "firing")):
+                del ticking[fp]  # nothing left for alerts.tick to do
+                if a is not None:
                     a.transitions = []
                 continue
+            was_firing = a.status == "firing"
             if alerts_mod.tick(a, now, self.alert_config):
                 changed[fp] = None
-                if a.status == "resolved":
+                if was_firing and a.status == "resolved":  # resolve_after ran out
+                    del ticking[fp]
                     self._track(a, now)
                     self._apply(
                         incidents_mod.observe(self.correlation, a, now, self.inventory, self.incident_config),
@@ -203,20 +215,22 @@ class Engine:
             )
         self.controls.expire(now)
         self._refresh_suppression(now, out, changed)
-        if self.router.routes:
+        due = self._due
+        if self.router.routes and due and due[0][0] <= now:
+            candidates: set[str] = set()
+            while due and due[0][0] <= now:
+                candidates.add(heapq.heappop(due)[1])
             notified = self.notified
-            for fp in self._firing:
-                if fp in changed:
-                    continue
-                a = alerts[fp]
-                # _notify's quiet_skip test, inline: most firing alerts have nothing due
+            firing = self._firing
+            for fp in sorted(candidates):
+                if fp in changed or fp not in firing:
+                    continue  # published below (notified there), or no longer firing
                 ns = notified.get(fp)
                 if ns is None:
-                    if a.suppressed_by is not None or (a.state_type == "soft" and not a.flapping):
-                        continue
-                elif ns.due > now:
                     continue
-                self._notify(a, now, out, quiet_skip=True)
+                if ns.due > now:  # a stale entry: the current one is further in the heap
+                    continue
+                self._notify(alerts[fp], now, out, quiet_skip=True)
         self._publish(changed, now, out)
         self._collect(now, out)
         return out
@@ -336,15 +350,27 @@ class Engine:
         ns, notes = notify(a, ns, now, self.router, alert_body=body)
         if ns.routes:
             self.notified[a.fingerprint] = ns
+            if a.status == "firing":
+                self._push_due(ns.due, a.fingerprint)
         else:
             self.notified.pop(a.fingerprint, None)
         if notes:
             inc = self.correlation.incidents.get(a.incident_id) if a.incident_id else None
             if inc is not None:
-                incident = inc.to_incident()
+                incident = inc.summary()
                 for note in notes:
                     note["incident"] = incident
             out.notifications.extend(notes)
+
+    def _push_due(self, when: float, fp: str) -> None:
+        due = self._due
+        heapq.heappush(due, (when, fp))
+        if len(due) > 2 * len(self.notified) + 1024:  # mostly stale entries: rebuild from the live states
+            self._rebuild_due()
+
+    def _rebuild_due(self) -> None:
+        self._due = [(ns.due, fp) for fp, ns in self.notified.items() if fp in self._firing]
+        heapq.heapify(self._due)
 
     def _publish(self, fps: dict[str, None], now: float, out: Output) -> None:
         for fp in fps:
@@ -391,6 +417,9 @@ class Engine:
         self.controls = ControlState.from_dict(data.get("controls", {}), self.inventory)
         self.notified = {fp: NotifyState.from_dict(d) for fp, d in data.get("notified", {}).items()}
         self._firing = {fp: None for fp, a in self.alerts.items() if a.status == "firing"}
+        self._ticking = {fp: None for fp, a in self.alerts.items()
+                         if a.pending or (a.resolve_after and a.status == "firing")}
+        self._rebuild_due()
         resolved = sorted(
             (a.resolved_at or a.last_seen, fp) for fp, a in self.alerts.items() if a.status == "resolved"
         )

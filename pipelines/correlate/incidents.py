@@ -88,6 +88,27 @@ class Incident:
     def from_dict(cls, data: dict[str, Any]) -> Incident:
         return cls(**data)
 
+    def summary(self) -> dict[str, Any]:
+        """What a notification carries of its incident: identity, state, root cause and sizes, not the member lists.
+
+        The full value is on the `incidents` topic under the same id; embedding it in every notification made
+        each note of a storm as large as the incident (thousands of fingerprints), O(n²) over the storm.
+        """
+        agg = _agg(self)
+        return {
+            "id": self.id,
+            "status": self.status,
+            "opened_at": rfc3339(self.opened_at),
+            "updated_at": rfc3339(self.updated_at),
+            "severity": self.severity,
+            "site": self.site,
+            "root_cause": dict(self.root_cause),
+            "alert_count": agg.n,
+            "symptom_count": agg.n_sym,
+            "host_count": len(agg.hosts),
+            "merged_into": self.merged_into,
+        }
+
     def to_incident(self) -> dict[str, Any]:
         """The `incidents` topic value (schema incident/1); fresh containers, the member scans cached."""
         agg = _agg(self)

@@ -1,5 +1,7 @@
 """Alert state machine: dedup, soft/hard, recovery, rate-limited updates under a storm, flapping, acks."""
 
+import itertools
+
 from vigie.pipelines.correlate.alerts import (
     AlertConfig,
     AlertState,
@@ -159,6 +161,25 @@ def test_flapping_start_and_stop_transitions():
         if "flap_stop" in st.transitions:
             break
     assert not st.flapping
+
+
+def test_a_flapping_alerts_flips_are_paced_but_flap_start_and_stop_are_not():
+    st, emitted = None, []
+    for i, sev in enumerate(["critical", "ok"] * 10):  # 20 flips 0.1 s apart
+        st, emit = apply_event(st, ev(sev, kind="trap"), T0 + i * 0.1)
+        if emit:
+            emitted.append((i * 0.1, st.transitions))
+    assert st.flapping
+    start = next(i for i, (_, t) in enumerate(emitted) if "flap_start" in t)
+    assert start == 3  # new, resolved, refired, then flap_start: each published at once
+    after = [t for t, _ in emitted[start:]]
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(after))  # then at most one per update_interval
+    assert len(emitted) < 8 and st.pending and st.status == "resolved"
+    assert tick(st, T0 + 3.0) and not st.pending  # the last state, published by a tick
+    # not flapping: every flip is published at once
+    st, _ = apply_event(None, ev("critical", kind="trap", host="other"), T0)
+    st, emit = apply_event(st, ev("ok", kind="trap", host="other"), T0 + 0.1)
+    assert emit and st.status == "resolved"
 
 
 def test_ack_is_sticky_until_ok():

@@ -216,3 +216,44 @@ def test_engine_from_documented_config():
     assert eng.incident_config.window == 120 and eng.incident_config.hold_down == 30
     assert eng.alert_config.max_check_attempts == 4 and eng.alert_config.flap.high_threshold == 25
     assert eng.router.by_name["staff"].timeperiod == "workhours"
+
+
+def test_a_notification_carries_its_incident_summary_not_the_member_lists():
+    norm, eng = make()
+    notes = eng.process(check(norm, "r1", 2, service=None), T).notifications
+    for h in ("h1", "h2", "h3"):
+        notes += eng.process(check(norm, h, 2, service=None), T + 1).notifications
+    for t in range(2, 200, 5):
+        notes += eng.tick(T + t).notifications
+    assert [(n["reason"], n["alert"]["fingerprint"]) for n in notes] == [("new", "r1|check")]
+    inc = notes[0]["incident"]  # as it was when r1 was notified: r1 alone
+    assert "alerts" not in inc and "explain" not in inc
+    assert inc["id"] == eng.alerts["r1|check"].incident_id and inc["root_cause"]["host"] == "r1"
+    assert (inc["alert_count"], inc["symptom_count"], inc["host_count"]) == (1, 0, 1)
+    now = eng.correlation.incidents[inc["id"]]
+    full = now.to_incident()
+    assert (len(full["alerts"]), len(full["symptoms"]), len(full["hosts"])) == (4, 3, 4)
+    assert {k: now.summary()[k] for k in ("alert_count", "symptom_count", "host_count")} == {
+        "alert_count": 4, "symptom_count": 3, "host_count": 4}
+
+
+def test_ticks_find_due_repeats_and_held_updates_also_after_a_restore():
+    """Ticks visit only what is due (a heap of notification dues, the set of held updates): nothing is missed."""
+    norm = Normalizer(INV)
+    eng = Engine(INV, router=Router.from_config([{"name": "oncall", "repeat_interval": "10m"}]))
+    notes = eng.process(check(norm, "lone", 2), T).notifications
+    notes += eng.process(check(norm, "lone", 2, service="DISK"), T + 60).notifications
+    assert sorted(n["reason"] for n in notes) == ["new", "new"]
+    # a repeated problem within the update interval is held back, then published by a tick
+    held = eng.process(check(norm, "lone", 2, service="DISK"), T + 60.2)
+    assert held.alerts == [] and eng.tick(T + 60.5).alerts == []
+    assert [(a["fingerprint"], a["count"]) for a in eng.tick(T + 61.5).alerts] == [("lone|check|DISK", 2)]
+    assert eng.tick(T + 500).notifications == []
+    repeats = eng.tick(T + 600).notifications
+    assert [(n["reason"], n["alert"]["fingerprint"]) for n in repeats] == [("repeat", "lone|check|PING")]
+    restored = Engine(INV, router=Router.from_config([{"name": "oncall", "repeat_interval": "10m"}]))
+    restored.load(orjson.loads(orjson.dumps(eng.to_dict())))
+    for e in (eng, restored):
+        got = e.tick(T + 660).notifications
+        assert [(n["reason"], n["alert"]["fingerprint"]) for n in got] == [("repeat", "lone|check|DISK")]
+        assert e.tick(T + 1200).notifications[0]["alert"]["fingerprint"] == "lone|check|PING"

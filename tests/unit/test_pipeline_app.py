@@ -2,7 +2,7 @@
 
 import orjson
 
-from vigie.pipelines.app import Collector, PartitionState, snapshot_value
+from vigie.pipelines.app import Collector, IncidentPacer, PartitionState, snapshot_value
 from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.normalize.normalize import Normalizer
 
@@ -31,9 +31,30 @@ def test_collector_writes_a_changed_key_once_with_its_last_value():
     col.add(Output(alerts=[{"fingerprint": "a", "count": 1}], incidents=[{"id": "i", "n": 1}]))
     col.add(Output(alerts=[{"fingerprint": "a", "count": 2}], incidents=[{"id": "i", "n": 2}],
                    notifications=[{"route": "ops", "reason": "new"}], deleted_alerts=["b"]))
-    assert {k: v and orjson.loads(v)["count"] for k, v in col.alerts.items()} == {"a": 2, "b": None}
-    assert orjson.loads(col.incidents["i"])["n"] == 2
-    assert [r for r, _ in col.notifications] == ["ops"]
+    assert {k: v and v["count"] for k, v in col.alerts.items()} == {"a": 2, "b": None}
+    assert col.incidents["i"]["n"] == 2
+    assert [n["route"] for n in col.notifications] == ["ops"]
+
+
+def test_pacer_sends_openings_and_status_changes_at_once_and_holds_growth_for_an_interval():
+    pacer = IncidentPacer(1.0)
+    assert pacer.admit({"i": {"id": "i", "status": "open", "n": 1}}, 100.0) == [{"id": "i", "status": "open", "n": 1}]
+    assert pacer.admit({"i": {"id": "i", "status": "open", "n": 2}}, 100.3) == []
+    assert pacer.admit({"i": {"id": "i", "status": "open", "n": 3}}, 100.6) == []
+    assert pacer.due(100.9) == []
+    assert pacer.due(101.0) == [{"id": "i", "status": "open", "n": 3}]  # the last value, once
+    assert pacer.due(101.5) == []
+    # a status change is never held, and replaces what was held
+    assert pacer.admit({"i": {"id": "i", "status": "open", "n": 4}}, 101.2) == []
+    assert pacer.admit({"i": {"id": "i", "status": "resolved", "n": 4}}, 101.3) == [
+        {"id": "i", "status": "resolved", "n": 4}]
+    assert pacer.due(105.0) == []
+    # before a snapshot everything held goes out, whatever its age
+    pacer.admit({"j": {"id": "j", "status": "open", "n": 1}}, 200.0)
+    pacer.admit({"j": {"id": "j", "status": "open", "n": 2}}, 200.1)
+    assert pacer.due(200.2, everything=True) == [{"id": "j", "status": "open", "n": 2}]
+    # an incident quiet for longer than the interval is sent at once
+    assert pacer.admit({"j": {"id": "j", "status": "open", "n": 3}}, 201.5) == [{"id": "j", "status": "open", "n": 3}]
 
 
 def test_snapshot_restores_the_engine_and_resume_point():
