@@ -13,12 +13,14 @@ Invariants that make crashes harmless:
 
 from __future__ import annotations
 
-import bisect
+import gc
 import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +48,10 @@ from vigie.topics import RAW_SYSLOG
 log = logging.getLogger(__name__)
 
 HOUR_US = 3_600_000_000
+# While the sink runs, the collector's first generation is collected after this many allocations
+# instead of 700: each consume() call creates tens of thousands of tracked Message objects (and
+# a header list each), and the default made the collector take a quarter of the consumer thread.
+GC_GEN0_THRESHOLD = 200_000
 _TS = pa.timestamp("us", tz="UTC")
 
 
@@ -61,6 +67,7 @@ class SinkConfig:
     idle_timeout: float = 60.0  # a partition that received nothing for this long is flushed
     max_age: float | None = None  # flush a file open for this long even if the partition is busy
     batch_size: int = 20_000  # messages per consume() call
+    max_pending: int = 2  # consumed batches being enriched while the next one is read
     poll_timeout: float = 0.2
     row_group_rows: int = ROW_GROUP_ROWS
     compression_level: int = COMPRESSION_LEVEL
@@ -70,16 +77,22 @@ class SinkConfig:
 Enricher = Callable[[list[bytes], datetime], dict[str, pa.Array]]
 
 
-def _received_at(values: list[bytes | None], kafka_ms: list[int]) -> pa.Array:
-    """received_at from the header (RFC 3339), falling back to the Kafka timestamp when absent or bad."""
-    fallback = pc.multiply(pa.array(kafka_ms, pa.int64()), 1000).cast(_TS)
+def _received_at(values: list[bytes | None], kafka_ms: Callable[[list[int]], list[int]]) -> pa.Array:
+    """received_at from the header (RFC 3339), falling back to the Kafka timestamp when absent or bad.
+
+    kafka_ms gives the Kafka timestamps (ms) of the rows at the given positions: asked only for the
+    rows that need them, since reading a message's timestamp costs as much as the parse here.
+    """
     try:
         parsed = pa.array(values, pa.binary()).cast(pa.string()).cast(_TS)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         parsed = pa.array([_parse_one(v) for v in values], _TS)
     if parsed.null_count == 0:
         return parsed
-    return pc.coalesce(parsed, fallback)
+    missing = pc.indices_nonzero(pc.is_null(parsed))
+    fallback = pc.multiply(pa.array(kafka_ms(missing.to_pylist()), pa.int64()), 1000).cast(_TS)
+    mask = pc.is_null(parsed)
+    return pc.replace_with_mask(parsed, mask, fallback)
 
 
 def _parse_one(value: bytes | None) -> datetime | None:
@@ -99,18 +112,97 @@ def _strings(values: list[bytes | None]) -> pa.Array:
         return pa.array([None if v is None else v.decode("utf-8", "replace") for v in values], pa.string())
 
 
-class _Rows:
-    """The per-row fields of one partition in one consume() batch, gathered as plain lists."""
+def _header_fields(headers: list[tuple[str, bytes]] | None, key: bytes | None) -> tuple[Any, Any, Any]:
+    """(received_at, sender, transport) of one message: the last received_at and transport header, the
+    key as sender, else the address of the first peer header ("ip:port" or "[v6]:port")."""
+    received = transport = sender = None
+    if headers:
+        for hk, hv in headers:
+            if hk == "received_at":
+                received = hv
+            elif hk == "transport":
+                transport = hv
+            elif hk == "peer" and sender is None:
+                sender = hv
+    if key:
+        sender = key
+    elif sender is not None:
+        sender = sender.rsplit(b":", 1)[0].strip(b"[]")
+    return received, sender, transport
 
-    __slots__ = ("offsets", "kafka_ms", "values", "received", "senders", "transports")
 
-    def __init__(self) -> None:
-        self.offsets: list[int] = []
-        self.kafka_ms: list[int] = []
-        self.values: list[bytes] = []
-        self.received: list[bytes | None] = []
-        self.senders: list[bytes | None] = []
-        self.transports: list[bytes | None] = []
+@dataclass
+class _Raw:
+    """What the consumer thread takes from the messages of one consume() call: plain lists, one pass each."""
+
+    msgs: list[Any]
+    topics: list[str]
+    partitions: list[int]
+    offsets: list[int]
+    values: list[bytes]
+    received: tuple[bytes | None, ...]
+    senders: tuple[bytes | None, ...]
+    transports: tuple[bytes | None, ...]
+
+
+def _gather(msgs: list[Any]) -> _Raw:
+    """The per-message fields as lists: one comprehension per accessor, no per-message branching."""
+    fields = [_header_fields(m.headers(), m.key()) for m in msgs]
+    received, senders, transports = zip(*fields, strict=True) if fields else ((), (), ())
+    return _Raw(
+        msgs=msgs,
+        topics=[m.topic() for m in msgs],
+        partitions=[m.partition() for m in msgs],
+        offsets=[m.offset() for m in msgs],
+        values=[m.value() or b"" for m in msgs],
+        received=received,
+        senders=senders,
+        transports=transports,
+    )
+
+
+@dataclass
+class _Group:
+    """The rows of one partition in one consume() batch, as a complete archive batch (offset order)."""
+
+    key: tuple[str, int]
+    batch: pa.RecordBatch
+    hours: pa.Array  # hours since the epoch, per row
+
+
+def _build(raw: _Raw, enricher: Enricher) -> list[_Group]:
+    """Arrow columns and enrichment of a whole consume() batch, then split by partition.
+
+    Runs off the consumer thread: nearly all of it is Arrow compute, which releases the GIL.
+    """
+    n = len(raw.values)
+    received = _received_at(list(raw.received), lambda idx: [raw.msgs[i].timestamp()[1] for i in idx])
+    ref = datetime.fromtimestamp(received[0].value / 1e6, UTC)
+    cols: dict[str, pa.Array] = {
+        "received_at": received,
+        "sender": _strings(list(raw.senders)),
+        "transport": _strings(list(raw.transports)),
+        "raw": pa.array(raw.values, pa.binary()),
+        "topic": pa.array(raw.topics, pa.string()),
+        "partition": pa.array(raw.partitions, pa.int32()),
+        "offset": pa.array(raw.offsets, pa.int64()),
+    }
+    cols.update(enricher(raw.values, ref))
+    assert all(len(c) == n for c in cols.values())
+    batch = pa.RecordBatch.from_arrays([cols[f.name] for f in ARCHIVE_SCHEMA], schema=ARCHIVE_SCHEMA)
+    hours = pc.divide(received.cast(pa.int64()), HOUR_US)
+    keys = sorted(set(zip(raw.topics, raw.partitions, strict=True)))
+    if len(keys) == 1:
+        return [_Group(keys[0], batch, hours)]
+    groups = []
+    topic_col, part_col = cols["topic"], cols["partition"]
+    for topic, partition in keys:
+        mask = pc.equal(part_col, partition)
+        if len({t for t, _ in keys}) > 1:
+            mask = pc.and_(mask, pc.equal(topic_col, topic))
+        idx = pc.indices_nonzero(mask)
+        groups.append(_Group((topic, partition), batch.take(idx), hours.take(idx)))
+    return groups
 
 
 @dataclass
@@ -169,7 +261,10 @@ class ArchiveSink:
         self._lock = threading.Lock()
         self._consumer: Any = None
         self._writer: _WriterThread | None = None
+        self._enrich_pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[list[_Group]]] = deque()  # consumed batches being enriched, in order
         self._manifest: Manifest | None = None
+        self.rows_consumed = 0
         self.rows_written = 0
         self.files_written = 0
 
@@ -195,6 +290,7 @@ class ArchiveSink:
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         """Seek each partition to one past its last archived offset (or the committed one if higher)."""
+        self._apply_all()
         try:
             committed = {
                 (tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)
@@ -223,6 +319,7 @@ class ArchiveSink:
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         """Write what is buffered for partitions leaving us, so the next owner starts after it."""
+        self._apply_all()
         keys = {(tp.topic, tp.partition) for tp in partitions}
         for key in [k for k in self._buffers if k in keys]:
             self._seal(key)
@@ -231,6 +328,7 @@ class ArchiveSink:
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         """Partitions taken away without a revoke: drop their buffers (another member re-reads them)."""
+        self._apply_all()
         with self._lock:
             for tp in partitions:
                 key = (tp.topic, tp.partition)
@@ -243,6 +341,14 @@ class ArchiveSink:
         """Consume, buffer, write; returns after a final flush once stop_event is set."""
         if self._manifest is None:
             self.recover()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], GC_GEN0_THRESHOLD), *thresholds[1:])
+        try:
+            self._run(stop_event)
+        finally:
+            gc.set_threshold(*thresholds)
+
+    def _run(self, stop_event: threading.Event) -> None:
         cfg = self.config
         overrides = {
             "fetch.max.bytes": 64 * 1024 * 1024,
@@ -254,6 +360,7 @@ class ArchiveSink:
         self._consumer = make_consumer(self.settings, cfg.group_id, **overrides)
         self._writer = _WriterThread(self)
         self._writer.start()
+        self._enrich_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-enrich")
         self._consumer.subscribe(
             self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -262,9 +369,11 @@ class ArchiveSink:
                 msgs = self._consumer.consume(num_messages=cfg.batch_size, timeout=cfg.poll_timeout)
                 if msgs:
                     self._ingest(msgs)
+                self._apply_ready(cfg.max_pending)
                 self._flush_due(time.monotonic())
                 self._check_writer()
                 self._commit_written()
+            self._apply_all()
             for key in list(self._buffers):
                 self._seal(key)
             self._drain()
@@ -274,6 +383,10 @@ class ArchiveSink:
 
     def close(self) -> None:
         """Stop the writer and leave the group; buffered rows not yet written are re-read by the next run."""
+        if self._enrich_pool is not None:
+            self._enrich_pool.shutdown(wait=True, cancel_futures=True)
+            self._enrich_pool = None
+            self._pending.clear()
         if self._writer is not None:
             self._writer.jobs.put(None)
             self._writer.join(timeout=60)
@@ -330,84 +443,63 @@ class ArchiveSink:
     # ---------------------------------------------------------------- batching
 
     def _ingest(self, msgs: list[Any]) -> None:
-        """Group one consume() batch by partition, build Arrow columns once per group, cut at hour changes."""
-        groups: dict[tuple[str, int], _Rows] = {}
-        for m in msgs:
-            err = m.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if err.fatal():
-                    raise KafkaException(err)
-                log.warning("consumer error: %s", err)
-                continue
-            key = (m.topic(), m.partition())
-            g = groups.get(key)
-            if g is None:
-                g = groups[key] = _Rows()
-            g.offsets.append(m.offset())
-            g.kafka_ms.append(m.timestamp()[1])
-            g.values.append(m.value() or b"")
-            received = transport = sender = None
-            headers = m.headers()
-            if headers:
-                for hk, hv in headers:
-                    if hk == "received_at":
-                        received = hv
-                    elif hk == "transport":
-                        transport = hv
-                    elif hk == "peer" and sender is None:
-                        sender = hv
-            k = m.key()
-            if k:
-                sender = k
-            elif sender is not None:  # "ip:port" or "[v6]:port" → the address
-                sender = sender.rsplit(b":", 1)[0].strip(b"[]")
-            g.received.append(received)
-            g.senders.append(sender)
-            g.transports.append(transport)
-        now = time.monotonic()
-        for key, g in groups.items():
-            self._add_group(key, g, now)
+        """Take one consume() batch's fields as lists and hand them to the enrich thread.
 
-    def _add_group(self, key: tuple[str, int], g: _Rows, now: float) -> None:
-        offsets = g.offsets
+        The batches are applied (_apply_ready) in the order they were consumed, on this thread.
+        """
+        if any(m.error() is not None for m in msgs):
+            kept = []
+            for m in msgs:
+                err = m.error()
+                if err is None:
+                    kept.append(m)
+                elif err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                elif err.fatal():
+                    raise KafkaException(err)
+                else:
+                    log.warning("consumer error: %s", err)
+            msgs = kept
+            if not msgs:
+                return
+        raw = _gather(msgs)
+        self.rows_consumed += len(msgs)
+        assert self._enrich_pool is not None
+        self._pending.append(self._enrich_pool.submit(_build, raw, self.enricher))
+
+    def _apply_ready(self, wait_for: int) -> None:
+        """Apply enriched batches in consumption order: all that are done, and the oldest until at most wait_for remain."""
+        while self._pending and (len(self._pending) > wait_for or self._pending[0].done()):
+            groups = self._pending.popleft().result()
+            now = time.monotonic()
+            for g in groups:
+                self._add_group(g, now)
+
+    def _apply_all(self) -> None:
+        """Apply every batch consumed so far (before a rebalance changes where partitions resume)."""
+        self._apply_ready(0)
+
+    def _add_group(self, g: _Group, now: float) -> None:
+        key, batch, hours = g.key, g.batch, g.hours
+        offsets = batch.column(ARCHIVE_SCHEMA.get_field_index("offset"))
         floor = self._floor.get(key, -1)
-        skip = 0
-        if offsets[0] < floor:  # already archived or buffered: a replay after a seek or rebalance
-            skip = bisect.bisect_left(offsets, floor)
+        if offsets[0].as_py() < floor:  # already archived or buffered: a replay after a seek or rebalance
+            skip = pc.sum(pc.less(offsets, floor)).as_py()
             if skip == len(offsets):
                 return
-        received = _received_at(g.received, g.kafka_ms)
-        topic, partition = key
+            batch, hours, offsets = batch.slice(skip), hours.slice(skip), offsets.slice(skip)
         n = len(offsets)
-        cols: dict[str, pa.Array] = {
-            "received_at": received,
-            "sender": _strings(g.senders),
-            "transport": _strings(g.transports),
-            "raw": pa.array(g.values, pa.binary()),
-            "topic": pa.repeat(pa.scalar(topic, pa.string()), n),
-            "partition": pa.repeat(pa.scalar(partition, pa.int32()), n),
-            "offset": pa.array(offsets, pa.int64()),
-        }
-        ref = datetime.fromtimestamp(received[0].value / 1e6, UTC)
-        cols.update(self.enricher(g.values, ref))
-        batch = pa.RecordBatch.from_arrays([cols[f.name] for f in ARCHIVE_SCHEMA], schema=ARCHIVE_SCHEMA)
-        hours = pc.divide(received.cast(pa.int64()), HOUR_US)
-        if skip:
-            batch = batch.slice(skip)
-            hours = hours.slice(skip)
-            offsets = offsets[skip:]
         first_hour, last_hour = hours[0].as_py(), hours[-1].as_py()
         if first_hour == last_hour and pc.all(pc.equal(hours, first_hour)).as_py():
-            bounds = [0, len(offsets)]
+            bounds = [0, n]
         else:
-            changed = pc.not_equal(hours.slice(1), hours.slice(0, len(hours) - 1))
+            changed = pc.not_equal(hours.slice(1), hours.slice(0, n - 1))
             cuts = pc.indices_nonzero(changed).to_pylist()
-            bounds = [0, *(c + 1 for c in cuts), len(offsets)]
+            bounds = [0, *(c + 1 for c in cuts), n]
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            self._append(key, hours[lo].as_py(), batch.slice(lo, hi - lo), offsets[lo], offsets[hi - 1], now)
-        self._floor[key] = offsets[-1] + 1
+            first, last = offsets[lo].as_py(), offsets[hi - 1].as_py()
+            self._append(key, hours[lo].as_py(), batch.slice(lo, hi - lo), first, last, now)
+        self._floor[key] = offsets[n - 1].as_py() + 1
 
     def _append(
         self, key: tuple[str, int], hour: int, batch: pa.RecordBatch, first: int, last: int, now: float

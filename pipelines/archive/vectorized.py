@@ -29,7 +29,7 @@ _NS = f"[^{_WS}]"
 _ADDR = r"[0-9A-Fa-f:.]*[0-9A-Fa-f]"
 _MAX_LEN = cl._MAX_LEN  # longer lines are not connection logs
 # The dispatch below relies on this order of connlog.EXTRACTORS (the first guard that passes decides).
-GUARD_ORDER = ("cisco_asa", "netfilter", "fortigate", "stormshield", "pfsense")
+GUARD_ORDER = ("cisco_asa", "netfilter", "fortigate", "stormshield", "pfsense", "dhcp", "radius", "mikrotik_hotspot", "pfsense_portal", "mikrotik", "squid")
 
 
 class _Fallback(Exception):
@@ -161,6 +161,22 @@ def _asa_users(*cands: pa.Array) -> pa.Array:
     """connlog._asa_user: the first candidate whose first comma-separated part is a real user name."""
     outs = [_per_unique(c, lambda v: cl._user(v.split(",")[0]) if v else None, pa.string())[0] for c in cands]
     return pc.coalesce(*outs) if len(outs) > 1 else outs[0]
+
+
+def _starts(lists: pa.ListArray) -> pa.Array:
+    """Where each list starts in lists.values (int64)."""
+    return pc.cast(lists.offsets.slice(0, len(lists)), pa.int64())
+
+
+def _item(lists: pa.ListArray, i: int, need: int, default: str | None = None) -> pa.Array:
+    """Element i of each list that has at least `need` elements, else default (pc.if_else on lists is slow)."""
+    pos = pc.if_else(
+        _t(pc.greater_equal(pc.list_value_length(lists), need)),
+        pc.add(_starts(lists), i),
+        pa.scalar(None, pa.int64()),
+    )
+    out = lists.values.take(pos)
+    return out if default is None else pc.fill_null(out, default)
 
 
 def _null(n: int, name: str) -> pa.Array:
@@ -349,8 +365,7 @@ _KERNEL_TS = rf"^{_SP}*\[{_SP}*[0-9]+\.[0-9]+\]{_SP}*"
 def _netfilter(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     """extract_netfilter on a column, for rows whose first "IN=" (after a non-word character) starts the match."""
     halves = pc.split_pattern(sub, "IN=", max_splits=1)
-    halves = pc.if_else(pc.greater(pc.list_value_length(halves), 1), halves, pa.scalar(["", ""], halves.type))
-    pre, post = pc.list_element(halves, 0), pc.list_element(halves, 1)
+    pre, post = (_item(halves, i, 2, "") for i in (0, 1))
     h = pc.extract_regex(post, _NF_HEAD)
     m = pc.extract_regex(post, _NF_PROTO)
     head_len = pc.utf8_length(_f(h, "head"))
@@ -379,13 +394,7 @@ def _netfilter(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArra
     mac, bad_m = _per_unique(mac_part, cl._mac, pa.string())
     # _log_prefix: after the last "kernel: " (kernel clock removed), else the generic header stripping.
     cut = pc.split_pattern(pre, "kernel: ", max_splits=1, reverse=True)
-    tail = pc.if_else(
-        pc.equal(pc.list_value_length(cut), 2),
-        pc.list_element(
-            pc.if_else(pc.equal(pc.list_value_length(cut), 2), cut, pa.scalar(["", ""], cut.type)), 1
-        ),
-        pa.scalar(None, pa.string()),
-    )
+    tail = _item(cut, 1, 2)
     tail = pc.replace_substring_regex(tail, _KERNEL_TS, "", max_replacements=1)
     act_k, bad_ak = _per_unique(tail, lambda v: cl._prefix_action(v) if v is not None else None, pa.string())
     other = pc.if_else(pc.is_valid(tail), pa.scalar(None, pa.string()), pre)
@@ -657,8 +666,8 @@ def _forti_fields(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanA
     rank = pc.subtract(before, row_base.take(row))  # quoted parts before the token in its own line
     kv = pc.split_pattern(flat, "=", max_splits=1)
     has_eq = pc.equal(pc.list_value_length(kv), 2)
-    padded = pc.if_else(has_eq, kv, pa.scalar(["", ""], kv.type))
-    key = pc.if_else(has_eq, pc.list_element(padded, 0), pa.scalar(None, pa.string()))
+    kv_at = _starts(kv)
+    key = kv.values.take(pc.if_else(has_eq, kv_at, pa.scalar(None, pa.int64())))
     key_i = pc.index_in(key, value_set=pa.array(_FORTI_KEYS))
     pos = _where(pc.is_valid(key_i))
     table = pa.table(
@@ -674,7 +683,7 @@ def _forti_fields(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanA
     sel = pc.cast(first.column("pos_min").combine_chunks(), pa.int64())
     sel_row = pc.divide(ids, 32)
     sel_key = pc.subtract(ids, pc.multiply(sel_row, 32))
-    value = pc.list_element(padded.take(sel), 1)
+    value = kv.values.take(pc.add(kv_at.take(sel), 1))
     quoted = pc.equal(value, _QUOTE_MARK)
     # key="...": the content of quoted part number `rank` of the line (odd elements of a split on '"')
     parts = pc.split_pattern(sub, '"')
@@ -744,12 +753,118 @@ def _fortigate(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArra
     return cols, _and(ok, pc.invert(bad))
 
 
+# --------------------------------------------------------------------------- connection: DHCP (ISC dhcpd)
+
+
+# connlog._ISC_DHCP with its bounded repeats unbounded (RE2 runs those slowly): a match whose parts are
+# longer than the bounds is left to the per-row code, so every row decided here matched the same way.
+_ISC = (
+    rf"DHCP(?P<kind>ACK|OFFER|NAK|REQUEST|RELEASE|DECLINE|INFORM) (?:on|for|of|to|from) (?P<ip>{_ADDR})"
+    rf"(?: \((?P<paren>[^)]*)\))?(?: (?:to|from) (?P<mac>[0-9a-fA-F:]+)(?: \((?P<tail>[^)]*)\))?)? via {_NS}"
+)
+
+
+def _dhcp(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """extract_dhcp for ISC dhcpd lines without "_" (which extract_dhcp first tries as Kea)."""
+    n = len(sub)
+    m = pc.extract_regex(sub, _ISC)
+    f = partial(_f, m)
+    short = _and(
+        pc.less_equal(pc.utf8_length(f("paren")), 64),
+        pc.less_equal(pc.utf8_length(f("mac")), 64),
+        pc.less_equal(pc.utf8_length(f("tail")), 256),
+    )
+    ok = _and(pc.is_valid(m), pc.invert(pc.match_substring(sub, "_")), short)
+    src, bad = _ips(f("ip"))
+    mac = pc.coalesce(
+        _per_unique(f("mac"), cl._mac, pa.string())[0], _per_unique(f("paren"), cl._mac, pa.string())[0]
+    )
+    action = _per_unique(f("kind"), lambda v: cl._DHCP_ACTIONS[v] if v else None, pa.string())[0]
+    cols = {
+        "conn_format": pa.repeat(pa.scalar("dhcp"), n),
+        "src_ip": src,
+        "protocol": pa.repeat(pa.scalar("udp"), n),
+        "mac": mac,
+        "action": action,
+    }
+    return cols, _and(ok, pc.is_valid(src), pc.invert(bad))
+
+
+# --------------------------------------------------------------------------- connection: Squid
+
+
+_SQUID = (
+    rf"(?:^|{_SP})[0-9]{{9,10}}\.[0-9]{{3}}{_SP}+-?[0-9]+{_SP}+(?P<client>{_NS}+){_SP}+"
+    rf"(?P<code>[A-Z_]+)/(?P<status>[0-9]{{3}}){_SP}+(?P<bytes>[0-9]+){_SP}+(?P<method>[A-Za-z_-]+){_SP}+"
+    rf"(?P<url>{_NS}+){_SP}+(?P<user>{_NS}+){_SP}+(?P<hier>[A-Z_]+)/(?P<peer>{_NS}+)"
+)
+# The part of a URL connlog._url_host_port reads: the scheme and what comes before the first / or ?.
+_URL_HEAD = r"^(?P<scheme>.*?)://(?P<hp>[^/?]*)"
+
+
+def _ips_soft(arr: pa.Array) -> pa.Array:
+    """connlog._ip_soft on a column: canonical IPv4 kept as is, everything else per distinct value."""
+    canon = _has(arr, r"^" + cl._CANONICAL_IPV4.pattern.replace(r"\d", "[0-9]").replace(r"\Z", "$"))
+    if arr.null_count == 0 and pc.all(canon).as_py():
+        return arr
+    others = pc.if_else(canon, pa.scalar(None, pa.string()), arr)
+    return pc.if_else(canon, arr, _per_unique(others, cl._ip_soft, pa.string())[0])
+
+
+def _squid(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """extract_squid on a column."""
+    n = len(sub)
+    m = pc.extract_regex(sub, _SQUID)
+    f = partial(_f, m)
+    client, bad_c = _ips(f("client"))
+    # _url_host_port reads a "scheme://" URL up to the first / or ? (whatever the method), a CONNECT
+    # target whole, and nothing else: the key below keeps exactly that, so the calls are per distinct key.
+    url = f("url")
+    head = pc.extract_regex(url, _URL_HEAD)
+    connect = _t(pc.equal(pc.utf8_upper(f("method")), "CONNECT"))
+    key = pc.if_else(
+        pc.is_valid(head),
+        pc.binary_join_element_wise(_f(head, "scheme"), _f(head, "hp"), "://"),
+        pc.if_else(connect, url, pa.scalar(None, pa.string())),
+    )
+    host, bad_h = _per_unique(key, lambda v: cl._url_host_port(v, "CONNECT")[0] if v else None, pa.string())
+    port, bad_p = _per_unique(key, lambda v: cl._url_host_port(v, "CONNECT")[1] if v else None, pa.int32())
+    direct = _t(pc.is_in(f("hier"), value_set=pa.array(sorted(cl._SQUID_DIRECT))))
+    dst = pc.coalesce(pc.if_else(direct, _ips_soft(f("peer")), pa.scalar(None, pa.string())), _ips_soft(host))
+    code = f("code")
+    quiet = _and(
+        _or(pc.starts_with(code, "NONE"), pc.starts_with(code, "TAG_NONE")),
+        pc.is_in(f("status"), value_set=pa.array(["000", "400", "403", "407", "503"])),
+    )
+    action = pc.if_else(
+        _t(pc.match_substring(code, "DENIED")),
+        pa.scalar("deny"),
+        pc.if_else(quiet, pa.scalar(None, pa.string()), pa.scalar("allow")),
+    )
+    nbytes, bad_b = _counts(f("bytes"))
+    cols = {
+        "conn_format": pa.repeat(pa.scalar("squid"), n),
+        "src_ip": client,
+        "dst_ip": dst,
+        "dst_port": port,
+        "protocol": pc.if_else(_t(pc.starts_with(code, "UDP_")), pa.scalar("udp"), pa.scalar("tcp")),
+        "user": _per_unique(f("user"), cl._user, pa.string())[0],
+        "action": action,
+        "bytes": nbytes,
+    }
+    ok = _and(pc.is_valid(m), pc.is_valid(client), pc.invert(_or(bad_c, bad_h, bad_p, bad_b)))
+    return cols, ok
+
+
 # --------------------------------------------------------------------------- connection dispatch
 
 
 # Necessary conditions of the guards that come after pfsense in connlog.EXTRACTORS (a superset, so a row
 # that matches none of these and none of the five first guards is certainly not a connection log).
 _REST_GUARDS = r"DHCP|Login OK|Login incorrect|Invalid user: \[|Acct-|acct-|Framed-IP|hotspot|Zone: |->|TCP_|NONE|UDP_| port "
+# Necessary conditions of the guards between pfsense and squid (stormshield's "logtype=" included): a
+# row without any of them, whose squid guard passes, goes to squid first.
+_BEFORE_SQUID = r"logtype=|DHCP|Login OK|Login incorrect|Invalid user: \[|Acct-|acct-|Framed-IP|hotspot|Zone: |->"
 
 
 def _spread(mask: pa.BooleanArray, values: pa.BooleanArray) -> pa.BooleanArray:
@@ -796,14 +911,22 @@ def _connections(
         n_storm = _on(c, g_pf, "logtype=")
         pf = _and(g_pf, pc.invert(n_storm))
         rest = _and(after_forti, pc.invert(g_pf))
-        nothing = _and(rest, pc.invert(_on(c, rest, "logtype=|" + _REST_GUARDS)))
+        later = _on(c, rest, "logtype=|" + _REST_GUARDS)
+        nothing = _and(rest, pc.invert(later))
         none_rows.append(cidx.filter(nothing))
         decided = nothing
+        # Among the rest: DHCP (the first guard after pfsense, stormshield's being false without
+        # "logtype="), and squid when no guard between them can pass.
+        before_squid = _on(c, later, _BEFORE_SQUID)
+        dhcp = _and(_on(c, later, "DHCP"), pc.invert(_on(c, later, "logtype=")))
+        squid = _on(c, _and(later, pc.invert(before_squid)), "TCP_|NONE|UDP_")
         for mask, fn in (
             (g_asa, _asa),
             (g_nf, _netfilter),
             (_and(after_nf, g_forti), _fortigate),
             (pf, _pfsense),
+            (dhcp, _dhcp),
+            (squid, _squid),
         ):
             idx = _where(mask)
             if len(idx) == 0:

@@ -133,6 +133,30 @@ def bodies(r: random.Random) -> list[str]:
         ]
     )
     ver = r.choice(["4", "6", "5"])
+    dhcp_kind = r.choice(["DHCPACK", "DHCPOFFER", "DHCPRELEASE", "DHCPINFORM", "DHCPDISCOVER", "DHCPNAK"])
+    dhcp_paren = r.choice(["", " (laptop)", " (00:11:22:33:44:55)", f" ({'x' * 70})", " (host_name)", " ()"])
+    dhcp_mac = r.choice(
+        ["", " to 00:11:22:33:44:55", " from 0:1:2:3:4:5 (pc)", " to zz:11", f" to {'a' * 70}", f" to aa ({'y' * 300})"]
+    )
+    squid_code = r.choice(["TCP_TUNNEL", "TCP_DENIED", "NONE", "TAG_NONE", "UDP_MISS", "TCP_HIT", "HIT", "NONE_NONE"])
+    squid_user = r.choice(["-", "jdoe", '"x"', "*"])
+    squid_method = r.choice(["CONNECT", "GET", "connect", "POST"])
+    squid_url = r.choice(
+        [
+            "www.example.org:443",
+            f"{b}:{dp}",
+            "[2001:db8::1]:443",
+            "[2001:db8::1]",
+            f"http://{b}/x?y",
+            f"https://u@{b}:{dp}/p",
+            "http://[2001:db8::2]:8080/",
+            "ftp://files.example.org/a",
+            "/relative/path",
+            "host:99999",
+            "a:b:c",
+            "ws://x?q=http://y/",
+        ]
+    )
     return [
         f"{prefix}IN=eth0 OUT=eth1 MAC={mac} SRC={a} DST={b} LEN=60 TOS=0x00 PROTO={proto} SPT={sp} DPT={dp} WINDOW=1",
         f"{prefix}IN=eth0 OUT= PHYSIN=x SRC={a} DST={b} LEN=60 PROTO={proto}",
@@ -151,7 +175,13 @@ def bodies(r: random.Random) -> list[str]:
         f'date=2024-05-01 time=10:11:12 devname="FGT60F" type="traffic" srcip={a} srcport={sp} dstip={b} '
         f"dstport={dp} proto=6 action={r.choice(['close', 'deny', 'odd word'])} transip={n} transport={np_}",
         f"DHCPACK on {a} to 00:11:22:33:44:55 (laptop) via eth0",
+        f"{dhcp_kind} {r.choice(['on', 'for', 'to', 'from', 'at'])} {a}{dhcp_paren}{dhcp_mac} via {r.choice(['eth0', ' x', ''])}",
+        f"DHCPACK({r.choice(['eth0', 'br-lan'])}) {a} 00:11:22:33:44:55 laptop",
         f"1714558272.123 5 {a} TCP_TUNNEL/200 1 CONNECT www.example.org:443 u1 HIER_DIRECT/{b} -",
+        f"{r.choice(['1714558272.123', '171455827.5', '17145582720.123'])} {r.choice(['5', '-1', 'x'])} "
+        f"{r.choice([a, '-'])} {squid_code}/{r.choice(['200', '000', '403', '503', '407'])} "
+        f"{r.choice(['0', '1234', '9' * 19])} {squid_method} {squid_url} {squid_user} "
+        f"{r.choice(['HIER_DIRECT', 'HIER_NONE', 'FIRSTUP_PARENT', 'ORIGINAL_DST', 'PINNED'])}/{r.choice([b, '-', 'proxy2'])} -",
         f"sshd[99]: Accepted password for jdoe from {a} port {sp} ssh2",
         "CRON[123]: (root) CMD (run-parts /etc/cron.hourly) 50% done",
         "nothing to see here",
@@ -231,6 +261,12 @@ def test_realistic_mix_mostly_takes_the_fast_path() -> None:
                     f"<134>1 2024-05-01T10:11:12.{i:06d}Z pf01 filterlog 1 - - 5,,,1000000103,igb1,match,block,in,4,"
                     f"0x0,,64,0,0,DF,6,tcp,60,{a},{d},{sp},{dp},0,S",
                     f"<38>May  1 10:11:12 srv1 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)",
+                    f"<30>May  1 10:11:12 dhcp01 dhcpd[1]: DHCPACK on {a} to 00:11:22:33:44:{i % 256:02x} (pc-{i}) "
+                    "via eth0",
+                    f"<134>1 2024-05-01T10:11:12Z proxy01 squid - - - 1714558272.123 5 {a} TCP_TUNNEL/200 {i} "
+                    f"CONNECT www.example.org:443 u{i % 50} HIER_DIRECT/{d} -",
+                    f"<134>1 2024-05-01T10:11:12Z proxy01 squid - - - 1714558272.123 5 {a} TCP_MISS/200 {i} "
+                    f"GET http://{d}/x?y=1 - HIER_DIRECT/{d} text/html",
                 ]
             ).encode()
         )
