@@ -1,16 +1,20 @@
-"""Metrics shared across stages: the producer's delivery counts and its sampled produce latency."""
+"""Metrics shared across stages: the producer's delivery counts, its sampled produce latency, consumer lag."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from vigie.kafka_client import KafkaSink
+    from vigie.kafka_client import KafkaSettings, KafkaSink
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -42,3 +46,76 @@ class SinkCollector(Collector):
         pending = GaugeMetricFamily("vigie_kafka_pending", "Records queued, not yet acknowledged")
         pending.add_metric([], self.sink.pending())
         yield from (produced, delivered, failed, pending)
+
+
+class ConsumerLagCollector(Collector):
+    """Consumer-group lag per group and topic (records not yet committed), read from the broker at scrape time.
+
+    The stages run in child processes of `vigie up` (normalize + correlate workers, the archive sink, the
+    notifiers); their progress is visible to the parent through the broker as committed offsets, which is
+    what Kafka's own tools and Burrow watch. Only Vigie's topics count; results are cached for `ttl` seconds
+    so that frequent scrapes cost the broker nothing more, and a broker that does not answer gives no sample.
+    """
+
+    def __init__(self, settings: KafkaSettings, ttl: float = 5.0, timeout: float = 3.0) -> None:
+        from vigie.topics import default_specs
+
+        self.settings = settings
+        self.ttl = ttl
+        self.timeout = timeout
+        self.topics = {settings.topic(s.name) for s in default_specs()}
+        self._admin: Any = None
+        self._cached: tuple[float, dict[tuple[str, str], int]] = (-1e9, {})
+
+    def lag(self) -> dict[tuple[str, str], int]:
+        """{(group, topic): records between the committed offsets and the partitions' ends}."""
+        from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+        from confluent_kafka.admin import OffsetSpec
+
+        from vigie.kafka_client import make_admin
+
+        if self._admin is None:
+            self._admin = make_admin(self.settings)
+        admin, timeout = self._admin, self.timeout
+        listed = admin.list_consumer_groups(request_timeout=timeout).result(timeout)
+        committed: dict[str, list[TopicPartition]] = {}
+        for g in listed.valid:
+            found = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g.group_id)],
+                                                      request_timeout=timeout)
+            for group, fut in found.items():
+                tps = [tp for tp in fut.result(timeout).topic_partitions or []
+                       if tp.topic in self.topics and tp.offset >= 0]
+                if tps:
+                    committed[group] = tps
+        wanted = {(tp.topic, tp.partition) for tps in committed.values() for tp in tps}
+        ends: dict[tuple[str, int], int] = {}
+        if wanted:
+            futures = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in wanted},
+                                         request_timeout=timeout)
+            for tp, fut in futures.items():
+                ends[(tp.topic, tp.partition)] = fut.result(timeout).offset
+        out: dict[tuple[str, str], int] = {}
+        for group, tps in committed.items():
+            for tp in tps:
+                key = (group, tp.topic)
+                out[key] = out.get(key, 0) + max(0, ends.get((tp.topic, tp.partition), tp.offset) - tp.offset)
+        return out
+
+    def describe(self) -> Iterator:
+        """Registration asks for this: without it the registry would call collect(), reaching the broker."""
+        yield GaugeMetricFamily("vigie_consumer_lag", "Records not yet committed by a consumer group, per topic",
+                                labels=["group", "topic"])
+
+    def collect(self) -> Iterator:
+        now = time.monotonic()
+        if now - self._cached[0] >= self.ttl:
+            try:
+                self._cached = (now, self.lag())
+            except Exception as exc:  # noqa: BLE001 - a scrape must answer even when the broker does not
+                log.warning("consumer lag not available: %s", exc)
+                self._cached = (now, {})
+        family = GaugeMetricFamily("vigie_consumer_lag", "Records not yet committed by a consumer group, per topic",
+                                   labels=["group", "topic"])
+        for (group, topic), n in sorted(self._cached[1].items()):
+            family.add_metric([group, topic], n)
+        yield family
