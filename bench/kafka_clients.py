@@ -5,7 +5,8 @@
 Each client runs in its own process against the same broker and topic settings (3 partitions),
 with the same producer guarantees as Vigie's sink (acks=all, idempotence, lz4, 5 ms linger;
 confluent-kafka with the sink's very librdkafka settings, so their ratio is the wrapper's cost), and produces --count records of 200 bytes with the four raw.syslog
-headers. A rate is records per second from the first produce until the last acknowledgement;
+headers: the sink record by record (produce) and in batches of 1,024 (produce_many, as the TCP
+syslog listener hands a read's frames). A rate is records per second from the first produce until the last acknowledgement;
 the topic's end offsets confirm every record landed. Ratios are against confluent-kafka's bare
 Producer, measured in the same run.
 """
@@ -29,7 +30,12 @@ HEADERS = [
     ("transport", b"udp"),
     ("listener", b"syslog-udp"),
 ]
-CLIENTS = ("confluent-kafka Producer", "Vigie KafkaSink", "kafka-python KafkaProducer")
+CLIENTS = (
+    "confluent-kafka Producer",
+    "Vigie KafkaSink",
+    "Vigie KafkaSink.produce_many",
+    "kafka-python KafkaProducer",
+)
 
 
 def messages(n: int) -> list[bytes]:
@@ -98,6 +104,37 @@ def run_sink(settings: KafkaSettings, topic: str, count: int) -> float:
     return elapsed
 
 
+def run_sink_batches(settings: KafkaSettings, topic: str, count: int) -> float:
+    """The sink's batch call, as the TCP syslog listener uses it: 1,024 records with one key and header list."""
+    from vigie.kafka_client import KafkaSink
+    from vigie.sink import BufferFull
+
+    sink = KafkaSink(settings)
+    logical = topic.removeprefix(settings.topic_prefix)
+    msgs, key = messages(count), b"192.0.2.10"
+    batch = [msgs[i & 63] for i in range(1024)]
+    sink.produce(logical, b"warm-up", key)
+    sink.flush(30)
+    t0 = time.perf_counter()
+    left = count
+    while left:
+        values = batch[: min(left, len(batch))]
+        i = 0
+        while i < len(values):
+            i = sink.produce_many(logical, values, key, HEADERS, i)
+            if i < len(values):
+                try:
+                    sink.produce(logical, values[i], key, HEADERS)
+                    i += 1
+                except BufferFull:
+                    time.sleep(0.005)
+        left -= len(values)
+    assert sink.flush(120) == 0
+    elapsed = time.perf_counter() - t0
+    sink.close()
+    return elapsed
+
+
 def run_kafka_python(settings: KafkaSettings, topic: str, count: int) -> float:
     from kafka import KafkaProducer
 
@@ -124,7 +161,8 @@ def run_kafka_python(settings: KafkaSettings, topic: str, count: int) -> float:
 RUNNERS = {
     CLIENTS[0]: run_confluent,
     CLIENTS[1]: run_sink,
-    CLIENTS[2]: run_kafka_python,
+    CLIENTS[2]: run_sink_batches,
+    CLIENTS[3]: run_kafka_python,
 }
 
 

@@ -9,7 +9,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from vigie.producers.syslog.framing import DEFAULT_HARD_CAP, Frame, FrameDecoder
@@ -28,6 +28,8 @@ STAGE = "syslog-intake"
 Header = tuple[str, bytes]
 # One record waiting for the sink: topic, value, key, headers, and which counter to bump once queued.
 Pending = tuple[str, bytes, bytes, list[Header], str]
+# KafkaSink.produce_many's shape: (topic, values, key, headers, start) -> index of the first value not queued.
+ProduceMany = Callable[[str, list[bytes], bytes | None, list[Header], int], int]
 
 
 @dataclass(frozen=True)
@@ -403,13 +405,15 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last = self.listener.loop.time()
         self.stats.bytes += len(data)
+        decoder = self.decoder
+        cut = decoder.frames_truncated
         try:
-            frames = self.decoder.feed(data)
+            frames = decoder.feed_data(data)
         except Exception:
             self._fail("framing failed")
             return
         if frames:
-            self._accept(frames)
+            self._accept(frames, decoder.frames_truncated != cut)
 
     def eof_received(self) -> bool | None:
         self._flush_decoder()
@@ -429,32 +433,42 @@ class _Connection(asyncio.Protocol):
 
     # --- frames to records -------------------------------------------------------------------
     def _flush_decoder(self) -> None:
+        decoder = self.decoder
+        cut = decoder.frames_truncated
         try:
-            frames = self.decoder.flush()
+            frames = decoder.flush_data()
         except Exception:
             self._fail("framing failed at end of stream")
             return
         if frames:
-            self._accept(frames)
+            self._accept(frames, decoder.frames_truncated != cut)
 
-    def _accept(self, frames: list[Frame]) -> None:
+    def _accept(self, frames: list[bytes | Frame], any_cut: bool) -> None:
+        """Hand one read's frames to the sink, in order: all with the same headers (one receive time) and key.
+
+        Whole frames go to the sink as a batch (produce_many); what the sink cannot take now waits
+        in the backlog, and reading pauses until it drains.
+        """
         listener, stats, backlog = self.listener, self.stats, self.backlog
         headers = [("received_at", _clock.now()), self.peer_h, listener.transport_h, listener.listener_h]
         produce, key = listener.sink.produce, self.key
+        if not any_cut and not backlog:
+            self._produce_run(frames, headers)  # type: ignore[arg-type]  # no Frame among them
+            return
         for frame in frames:
             stats.received += 1
-            if frame.truncated:
+            if isinstance(frame, Frame):  # a cut frame (the decoder hands whole frames as bytes)
                 backlog.extend(
                     listener._oversize(frame.data, frame.original, frame.size, key, self.peer_h, self.peer)
                 )
             elif backlog:
-                backlog.append((RAW_SYSLOG, frame.data, key, headers, "produced"))
+                backlog.append((RAW_SYSLOG, frame, key, headers, "produced"))
             else:
                 try:
-                    produce(RAW_SYSLOG, frame.data, key, headers)
+                    produce(RAW_SYSLOG, frame, key, headers)
                     stats.produced += 1
                 except BufferFull:
-                    backlog.append((RAW_SYSLOG, frame.data, key, headers, "produced"))
+                    backlog.append((RAW_SYSLOG, frame, key, headers, "produced"))
                 except Exception:
                     stats.errors += 1
                     stats.dropped += 1
@@ -463,6 +477,36 @@ class _Connection(asyncio.Protocol):
                     )
         if backlog and not self.drain():
             self._pause()
+
+    def _produce_run(self, values: list[bytes], headers: list[Header]) -> None:
+        """Whole frames, none waiting before them: produce them as a batch, backlog what the sink refuses for now."""
+        listener, stats = self.listener, self.stats
+        produce_many, produce, key = listener.produce_many, listener.sink.produce, self.key
+        n = len(values)
+        stats.received += n
+        i = queued = 0
+        while i < n:
+            done = produce_many(RAW_SYSLOG, values, key, headers, i)
+            queued += done - i
+            i = done
+            if i == n:
+                break
+            try:  # the record the batch stopped at: learn why
+                produce(RAW_SYSLOG, values[i], key, headers)
+            except BufferFull:
+                break
+            except Exception:
+                stats.errors += 1
+                stats.dropped += 1
+                listener.errors.error("syslog listener %s: produce failed for %s", listener.name, self.peer)
+            else:
+                queued += 1
+            i += 1
+        stats.produced += queued
+        if i < n:
+            self.backlog.extend([(RAW_SYSLOG, value, key, headers, "produced") for value in values[i:]])
+            if not self.drain():
+                self._pause()
 
     def drain(self) -> bool:
         """Hand the backlog to the sink in order; False (and reading stays paused) while the sink is full."""
@@ -531,6 +575,8 @@ class StreamListener(SyslogListener):
         self.connections: set[_Connection] = set()
         self.blocked: set[_Connection] = set()
         self.transport_h, self.listener_h, self.errors = self._transport_h, self._listener_h, self._errors
+        # Batches of whole frames: the sink's produce_many (KafkaSink), else produce() one by one.
+        self.produce_many: ProduceMany = getattr(sink, "produce_many", None) or _produce_each(sink)
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by start()
         self._server: asyncio.Server | None = None
         self._retry: asyncio.Task | None = None
@@ -623,6 +669,21 @@ class StreamListener(SyslogListener):
         if server is not None:
             log.info("syslog listener %s: %s stopped", self.name, self.settings.transport)
         return lost
+
+
+def _produce_each(sink: RecordSink) -> ProduceMany:
+    """produce_many() for a RecordSink without one: values[start:] one by one, stopping at the first not queued."""
+
+    def produce_many(topic: str, values: list[bytes], key: bytes | None, headers: list[Header], start: int) -> int:
+        produce, i = sink.produce, start
+        try:
+            for i in range(start, len(values)):  # noqa: B007 - i is the result
+                produce(topic, values[i], key, headers)
+        except Exception:  # noqa: BLE001 - the caller produces values[i] again to learn why
+            return i
+        return len(values)
+
+    return produce_many
 
 
 def make_listener(

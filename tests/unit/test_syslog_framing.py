@@ -223,3 +223,59 @@ def test_octet_counting_round_trips_any_message(messages, cuts):
     frames = _feed_chunks(data, [c for c in cuts if c < len(data)])
     assert [f.data for f in frames] == messages
     assert not any(f.truncated for f in frames)
+
+
+# ---------------------------------------------------------------- runs of plain lines
+
+
+class FrameByFrame(FrameDecoder):
+    """The reference: every frame through the general path, no run-of-lines shortcut."""
+
+    plain_runs = False
+
+
+def _both(data: bytes, cuts: list[int], **kw) -> tuple[list[Frame], list[Frame]]:
+    fast = _feed_chunks(data, cuts, **kw)
+    dec, out, prev = FrameByFrame(**kw), [], 0
+    for cut in sorted(set(cuts)):
+        out += dec.feed(data[prev:cut])
+        prev = cut
+    out += dec.feed(data[prev:]) + dec.flush()
+    return fast, out
+
+
+_line = st.one_of(
+    st.binary(min_size=1, max_size=30).map(lambda b: b"<13>" + b.replace(b"\n", b"")),
+    st.sampled_from([b"", b"\r", b" <13>sp", b"\t<13>tab", b"7 <13>abc", b"12 x", b"<13>a\rb", b"<13>a\x00b",
+                     b"\x00", b"<13>" + b"L" * 40, b"<13>crlf\r", b"<13>cr\r\r", b"\r<13>x"]),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(_line, max_size=30).map(lambda lines: b"\n".join(lines)),
+    st.booleans(),
+    st.lists(st.integers(min_value=0, max_value=900), max_size=6),
+    st.sampled_from([(8, 16), (24, 64), (65536, 1 << 20)]),
+    st.sampled_from(["auto", "octet-counting", "non-transparent", "lines"]),
+)
+def test_runs_of_lines_match_the_frame_by_frame_path(data, terminated, cuts, limits, mode):
+    data += b"\n" if terminated else b""
+    kw = {"max_frame": limits[0], "hard_cap": limits[1], "mode": mode}
+    fast, reference = _both(data, [c for c in cuts if c < len(data)], **kw)
+    assert fast == reference
+
+
+def test_a_plain_stream_is_cut_in_runs_with_exact_bytes():
+    lines = [b"<134>1 2024-05-01T10:00:00Z h app - - - m%d" % i for i in range(3000)]
+    data = b"\n".join(lines) + b"\r\n"
+    dec = FrameDecoder()
+    out = dec.feed_data(data[:100_000]) + dec.feed_data(data[100_000:]) + dec.flush_data()
+    assert out == lines
+    assert all(type(v) is bytes for v in out)
+
+
+def test_feed_data_gives_cut_frames_as_frames():
+    dec = FrameDecoder(max_frame=8, hard_cap=64)
+    out = dec.feed_data(b"<13>ok\n<13>far too long\n<13>ok2\n")
+    assert out == [b"<13>ok", Frame(b"<13>far ", True, b"<13>far too long", 16), b"<13>ok2"]

@@ -294,6 +294,83 @@ def test_tcp_back_pressure_loses_nothing() -> None:
     run(scenario())
 
 
+class BatchingSink(MemorySink):
+    """A MemorySink with KafkaSink's produce_many: values[start:] in order, stopping at the first it cannot take."""
+
+    def __init__(self, capacity: int | None = None) -> None:
+        super().__init__(capacity)
+        self.batches: list[int] = []
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = ()) -> None:
+        if b"boom" in value:
+            raise RuntimeError("sink failure")
+        super().produce(topic, value, key, headers)
+
+    def produce_many(
+        self, topic: str, values: list[bytes], key: bytes | None = None, headers: Any = (), start: int = 0
+    ) -> int:
+        self.batches.append(len(values) - start)
+        for i in range(start, len(values)):
+            if not self.has_room() or b"boom" in values[i]:
+                return i
+            super().produce(topic, values[i], key, headers)
+        return len(values)
+
+
+def test_tcp_lines_go_to_the_sink_in_batches_with_every_header() -> None:
+    async def scenario() -> None:
+        sink = BatchingSink()
+        listener, metrics = await started("tcp", sink)
+        stats = metrics.stats("t-tcp", "tcp")
+        sent = [b"<13>1 2024-05-01T10:00:00Z h app - - - line %d" % i for i in range(3000)]
+        await tcp_send(listener.port, b"\r\n".join(sent[:1500]) + b"\r\n" + b"\n".join(sent[1500:]) + b"\n")
+        await until(lambda: len(sink.records) == len(sent), "every line")
+        await listener.stop()
+        assert values(sink) == sent
+        assert max(sink.batches) > 1 and sum(sink.batches) == len(sent)
+        for record in sink.records:
+            assert record.key == b"127.0.0.1"
+            assert [name for name, _ in record.headers] == ["received_at", "peer", "transport", "listener"]
+            parse_rfc3339(record.header("received_at").decode())
+        assert stats.received == stats.produced == len(sent) and stats.dropped == 0
+
+    run(scenario())
+
+
+def test_tcp_back_pressure_inside_a_batch_loses_nothing() -> None:
+    async def scenario() -> None:
+        sink = BatchingSink(capacity=5)
+        listener, metrics = await started("tcp", sink)
+        stats = metrics.stats("t-tcp", "tcp")
+        sent = [b"<13>message %d %s" % (i, b"y" * 200) for i in range(5000)]
+        await tcp_send(listener.port, b"\n".join(sent) + b"\n")
+        await until(lambda: stats.paused >= 1 and len(sink.records) == 5, "listener paused on a full sink")
+        assert stats.dropped == 0
+        sink.capacity = None
+        await until(lambda: len(sink.records) == len(sent), "every frame delivered after the pause")
+        await listener.stop()
+        assert values(sink) == sent
+        assert stats.dropped == 0 and stats.produced == len(sent)
+
+    run(scenario())
+
+
+def test_tcp_a_record_refused_inside_a_batch_is_counted_and_the_rest_delivered() -> None:
+    async def scenario() -> None:
+        sink = BatchingSink()
+        listener, metrics = await started("tcp", sink)
+        stats = metrics.stats("t-tcp", "tcp")
+        sent = [b"<13>line %d" % i for i in range(100)]
+        sent[40] = b"<13>boom"
+        await tcp_send(listener.port, b"\n".join(sent) + b"\n")
+        await until(lambda: stats.received == 100, "every line read")
+        await listener.stop()
+        assert values(sink) == sent[:40] + sent[41:]
+        assert (stats.errors, stats.dropped, stats.produced) == (1, 1, 99)
+
+    run(scenario())
+
+
 def test_tcp_stop_reports_records_it_could_not_hand_over() -> None:
     async def scenario() -> None:
         sink = MemorySink(capacity=0)

@@ -1,0 +1,66 @@
+"""KafkaSink without a broker: records queue in librdkafka, so batching, accounting and the buffer limit show."""
+
+from __future__ import annotations
+
+import pytest
+
+from vigie.kafka_client import KafkaSettings, KafkaSink
+from vigie.sink import BufferFull
+from vigie.topics import RAW_SYSLOG
+
+HEADERS = [("received_at", b"2024-05-01T10:00:00.123000Z"), ("peer", b"127.0.0.1:4000"),
+           ("transport", b"tcp"), ("listener", b"t")]
+
+
+@pytest.fixture
+def sink():
+    # Nothing listens on port 1: every record stays queued, nothing is acknowledged.
+    made: list[KafkaSink] = []
+
+    def make(**extra):
+        s = KafkaSink(KafkaSettings(bootstrap_servers="127.0.0.1:1"), extra={"log_level": 0, **extra})
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s._producer.purge()
+        s.close(timeout=0)
+
+
+def test_produce_many_queues_every_value_and_counts_them(sink):
+    s = sink()
+    values = [b"<13>m%d" % i for i in range(1500)]
+    assert s.produce_many(RAW_SYSLOG, values, b"127.0.0.1", HEADERS) == 1500
+    assert s.produce_many(RAW_SYSLOG, values, b"127.0.0.1", HEADERS, start=1000) == 1500
+    assert s.produced == 2000 and s.pending() == 2000 and s.delivered() == 0
+    # latency samples: one per batch, at the last multiple of SAMPLE_EVERY (512) the batch crosses
+    assert [n for n, _, topic in s._samples] == [1024, 1536] and all(t == RAW_SYSLOG for *_, t in s._samples)
+
+
+def test_produce_many_stops_where_the_buffer_is_full(sink):
+    s = sink(**{"queue.buffering.max.messages": 10})
+    values = [b"<13>m%d" % i for i in range(25)]
+    assert s.produce_many(RAW_SYSLOG, values, b"k", HEADERS) == 10
+    assert s.produced == 10 and not s.has_room()
+    with pytest.raises(BufferFull):  # what the caller learns by producing the record it stopped at
+        s.produce(RAW_SYSLOG, values[10], b"k", HEADERS)
+    assert s.produce_many(RAW_SYSLOG, values, b"k", HEADERS, start=10) == 10  # still full: nothing queued
+
+
+def test_produce_many_stops_at_a_record_the_client_refuses(sink):
+    s = sink(**{"message.max.bytes": 10_000})
+    values = [b"a", b"b", b"x" * 20_000, b"c"]
+    assert s.produce_many(RAW_SYSLOG, values, b"k") == 2
+    assert s.has_room()
+    with pytest.raises(Exception, match="too large|MSG_SIZE_TOO_LARGE"):
+        s.produce(RAW_SYSLOG, values[2], b"k")
+    assert s.produce_many(RAW_SYSLOG, values, b"k", start=3) == 4
+    assert s.produced == 3
+
+
+def test_produce_and_produce_many_accept_no_headers(sink):
+    s = sink()
+    s.produce(RAW_SYSLOG, b"one", None)
+    assert s.produce_many(RAW_SYSLOG, [b"two", b"three"]) == 2
+    assert s.produced == 3
