@@ -76,6 +76,7 @@ class NormalizeStage:
         rules_file = (cfg.get("correlation") or {}).get("rules_file")
         rules = RuleSet.load(rules_file) if rules_file else None
         self.normalizer = Normalizer(cfg.get("inventory"), rules)
+        self.could_match = self.normalizer.rules.could_match
         self.settings = settings
         self.opts = opts
         self.logical = {settings.topic(t): t for t in RAW_TOPICS}
@@ -107,6 +108,8 @@ class NormalizeStage:
             return self.normalizer.check(loads(raw), origin)
         if topic == topics.RAW_TRAPS:
             return self.normalizer.trap(loads(raw), origin)
+        if not self.could_match(raw):
+            return None  # no rule can match: not an event, and not worth a parse (the archive keeps it)
         headers = m.headers()
         received_at = _header(headers, "received_at")
         parsed = parse_syslog(raw, _when(received_at))

@@ -214,10 +214,31 @@ def _any_in(literals: tuple[str, ...], text: str) -> bool:
     return False
 
 
+def _raw_filter(
+    cisco_keys: list[str], generic: tuple[Rule, ...], literals: tuple[tuple[str, ...], tuple[str, ...]] | None
+) -> tuple[re.Pattern[bytes] | None, tuple[bytes, ...], tuple[bytes, ...]] | None:
+    """What RuleSet.could_match tests on raw bytes; None when some generic rule has no ASCII literal guard.
+
+    A Cisco rule keyed "FAC-MN" can only meet a message whose raw bytes hold "%FAC-" (the parser reads
+    the facility after a literal "%"); a facility may itself contain hyphens, so every prefix before a
+    hyphen is a candidate. A generic rule can only match a message holding one of its literals.
+    """
+    if generic and literals is None:
+        return None
+    facilities: set[str] = set()
+    for key in cisco_keys:
+        parts = key.split("-")
+        facilities.update("-".join(parts[:i]) for i in range(1, len(parts)))
+    cisco = (re.compile(b"%(?:" + b"|".join(re.escape(f.encode()) for f in sorted(facilities)) + b")-")
+             if facilities else None)
+    contains, icontains = literals if literals is not None else ((), ())
+    return cisco, tuple(s.encode() for s in contains), tuple(s.lower().encode() for s in icontains)
+
+
 class RuleSet:
     """Ordered rules, indexed by Cisco mnemonic so a message only meets the rules that can match it."""
 
-    __slots__ = ("rules", "_by_cisco", "_generic", "_guard", "_literals")
+    __slots__ = ("rules", "_by_cisco", "_generic", "_guard", "_literals", "_raw")
 
     def __init__(self, rules: list[Rule]) -> None:
         names = [r.name for r in rules]
@@ -233,6 +254,31 @@ class RuleSet:
         self._generic = tuple(r for r in rules if not r.cisco)
         self._guard = _guard(self._generic)
         self._literals = _guard_literals(self._generic) if self._guard is not None else None
+        self._raw = _raw_filter(list(self._by_cisco), self._generic,
+                                self._literals if self._generic else ((), ()))
+
+    def could_match(self, raw: bytes) -> bool:
+        """False only when no rule can match any message parsed from these raw bytes: most syslog (the
+        connection logs above all) is no alert, and normalize skips parsing it. Never False for a hit."""
+        f = self._raw
+        if f is None:
+            return True
+        cisco, contains, icontains = f
+        if cisco is not None and cisco.search(raw) is not None:
+            return True
+        if not (contains or icontains):
+            return False
+        if not raw.isascii():
+            return True  # decoding and Unicode case folding are the parser's and match()'s business
+        for s in contains:
+            if s in raw:
+                return True
+        if icontains:
+            low = raw.lower()
+            for s in icontains:
+                if s in low:
+                    return True
+        return False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RuleSet:

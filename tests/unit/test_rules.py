@@ -266,3 +266,58 @@ resolve_after = 60
 def test_rule_errors_name_the_field(text, error):
     with pytest.raises(RuleError, match=error):
         RuleSet.from_toml(text)
+
+
+# --- the raw prefilter: normalize skips parsing what no rule can match ---------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from vigie.pipelines.normalize.normalize import normalize_syslog  # noqa: E402
+from vigie.pipelines.correlate.topology import Inventory  # noqa: E402
+from vigie.producers.syslog.parser import parse_syslog  # noqa: E402
+
+
+def _wrap(msg: str, app: str | None) -> list[bytes]:
+    tag = f"{app}[42]: " if app else ""
+    return [
+        f"<187>Mar  1 10:00:00 sw1 {tag}{msg}".encode(),
+        f"<187>1 2025-03-01T10:00:00Z sw1 {app or '-'} 42 - - {msg}".encode(),
+        f"<187>123: *Mar  1 10:00:00.123 CET: {msg}".encode(),
+    ]
+
+
+@pytest.mark.parametrize(("msg", "app", "pair", "component", "clear"), [c for c in CASES if c[2] is not None])
+def test_raw_prefilter_lets_every_rule_hit_through(msg, app, pair, component, clear):
+    for raw in _wrap(msg, app):
+        assert RULES.could_match(raw), raw
+
+
+@pytest.mark.parametrize("raw", [
+    b"<4>Mar  1 10:00:00 fw1 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=10.0.0.5 DST=10.0.0.1 PROTO=TCP SPT=5 DPT=22",
+    b"<166>Mar  1 10:00:00 asa %ASA-6-302013: Built outbound TCP connection 1 for outside:1.2.3.4/443 "
+    b"(1.2.3.4/443) to inside:10.0.0.5/50000 (5.6.7.8/50000)",
+    b'<189>date=2025-03-01 time=10:00:00 devname="fg1" type="traffic" srcip=10.0.0.5 dstip=1.2.3.4',
+    b"<30>Mar  1 10:00:00 dhcp1 dhcpd[99]: DHCPACK on 10.0.0.5 to aa:bb:cc:dd:ee:ff (pc1) via eth0",
+    b"<86>Mar  1 10:00:00 srv sshd[1]: Accepted publickey for alice from 10.0.0.5 port 50000 ssh2",
+])
+def test_raw_prefilter_drops_connection_logs(raw):
+    assert not RULES.could_match(raw)
+
+
+_FRAGMENTS = st.sampled_from([
+    "%LINK-3-UPDOWN: ", "%LINK-5-CHANGED: ", "%ETHPORT-5-IF_UP: ", "%ASA-6-302013: ", "%SYS-5-RESTART: ",
+    "Interface Gi0/1, changed state to down", "NIC Link is Down", "link status definitely up", "Fan 2 ",
+    "POWER SUPPLY 1 failed", "Out of memory: Killed process 1 (x)", "I/O error, dev sda", "EXT4-fs error ",
+    "SNMP_TRAP_LINK_DOWN ", "bgp_peer_state_changed ", "İ", "K", "é", " ", "%", "-", "fan", "FAN", "Fan",
+])
+_TEXT = st.lists(st.one_of(_FRAGMENTS, st.text(max_size=8)), max_size=6).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(msg=_TEXT, app=st.sampled_from([None, "kernel", "sshd", "%LINK"]), form=st.integers(0, 2))
+def test_raw_prefilter_never_drops_what_normalize_would_keep(msg, app, form):
+    raw = _wrap(msg, app)[form]
+    event = normalize_syslog(parse_syslog(raw), Inventory.from_dict(None), RULES)
+    if event is not None:
+        assert RULES.could_match(raw), (raw, event["attributes"]["matched"])
