@@ -9,10 +9,17 @@ import sys
 from pathlib import Path
 
 from vigie import __version__
-from vigie.config import ConfigError, load
+
+# Verbs run with a parser that leaves out the control verbs (silence, ack, maintenance): registering
+# those imports the Kafka client and the JSON Schema validator, which `vigie archive query` (an
+# auditor waiting for an answer) does not need. Heavy modules are imported in each verb's function,
+# not here (check with `python -X importtime -m vigie.cli archive query --help`).
+_LIGHT_VERBS = ("archive",)
 
 
 def _config(args: argparse.Namespace) -> dict:
+    from vigie.config import load
+
     return load(args.config)
 
 
@@ -134,12 +141,19 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 
 def cmd_archive(args: argparse.Namespace) -> int:
-    """`vigie archive …`: the archive root and retention come from the config unless given."""
-    cfg = _config(args)
-    if getattr(args, "root", None) is None and not os.environ.get("VIGIE_ARCHIVE_ROOT"):
-        args.root = cfg["archive"]["root"]
-    if args.archive_verb == "purge" and args.retention_days is None:
-        args.retention_days = cfg["archive"]["retention_days"]
+    """`vigie archive …`: the archive root and retention come from the config unless given.
+
+    The config is read when one is named (--config: a wrong one still stops the command) or when
+    something must come from it; `--root DIR` (or $VIGIE_ARCHIVE_ROOT) without --config needs none.
+    """
+    has_root = getattr(args, "root", None) is not None or bool(os.environ.get("VIGIE_ARCHIVE_ROOT"))
+    needs_retention = args.archive_verb == "purge" and args.retention_days is None
+    if getattr(args, "config", None) is not None or not has_root or needs_retention:
+        cfg = _config(args)
+        if not has_root:
+            args.root = cfg["archive"]["root"]
+        if needs_retention:
+            args.retention_days = cfg["archive"]["retention_days"]
     return args.archive_func(args)
 
 
@@ -183,7 +197,20 @@ def cmd_service(args: argparse.Namespace) -> int:
     return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _verb_of(argv: list[str] | None) -> str | None:
+    """The verb a command line names (its first word that is not an option), None when there is none."""
+    for word in sys.argv[1:] if argv is None else argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argparse.ArgumentParser:
+    """The whole parser; with full=False, verbs other than the one argv names may be left out when
+    that one is in _LIGHT_VERBS (the parse, help and errors of that verb are the same)."""
+    light = not full and _verb_of(argv) in _LIGHT_VERBS
     parser = argparse.ArgumentParser(prog="vigie", description="Vigie: supervision pipeline for public bodies' IT")
     parser.add_argument("--version", action="version", version=f"vigie {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -237,9 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     service.add_argument("--instance", type=int, default=0, help="which of several instances (logs, ids)")
     service.set_defaults(func=cmd_service)
 
-    from vigie import control_cli
+    if not light:
+        from vigie import control_cli
 
-    control_cli.add_arguments(sub, with_config)
+        control_cli.add_arguments(sub, with_config)
 
     try:
         from vigie.pipelines.archive import cli as archive_cli
@@ -256,17 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv, full=False)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return args.func(args)
-    except ConfigError as exc:
-        print(f"vigie: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        config = sys.modules.get("vigie.config")  # only a verb that read a config can raise ConfigError
+        if config is not None and isinstance(exc, config.ConfigError):
+            print(f"vigie: {exc}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -11,19 +11,18 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import orjson
-
-from vigie.kafka_client import KafkaSettings
-from vigie.pipelines.archive.manifest import verify
-from vigie.pipelines.archive.query import TABLE_COLUMNS, QuerySpec, parse_time, query, stderr_progress
-from vigie.pipelines.archive.retention import DEFAULT_RETENTION_DAYS, purge
-from vigie.schemas.archive import ARCHIVE_SCHEMA
-from vigie.schemas.codec import rfc3339
 from vigie.topics import RAW_SYSLOG
 
+if TYPE_CHECKING:
+    from vigie.pipelines.archive.query import QuerySpec
+
+# Each verb imports what it needs when it runs: an auditor's `vigie archive query` loads neither
+# the Kafka client (sink) nor the manifest and retention code (verify, purge), nor orjson unless
+# the answer is JSON (python -X importtime shows what a verb loads).
 ROOT_ENV = "VIGIE_ARCHIVE_ROOT"
+DEFAULT_RETENTION_DAYS = 365  # retention.DEFAULT_RETENTION_DAYS (a test keeps them equal), for --help
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -99,6 +98,8 @@ def add_sink_arguments(s: argparse.ArgumentParser) -> None:
 
 def verify_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print the findings; exit status 1 when any file is missing, altered or extra, or the chain is broken."""
+    from vigie.pipelines.archive.manifest import verify
+
     out = out or sys.stdout
     root = _root(args)
     quiet = getattr(args, "quiet", False)
@@ -133,6 +134,10 @@ def verify_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def purge_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Purge (or list, with --dry-run) the partitions past retention."""
+    from vigie.pipelines.archive.query import parse_time
+    from vigie.pipelines.archive.retention import purge
+    from vigie.schemas.codec import rfc3339
+
     out = out or sys.stdout
     now = parse_time(args.now) if getattr(args, "now", None) else datetime.now(UTC)
     days = args.retention_days or DEFAULT_RETENTION_DAYS
@@ -151,6 +156,8 @@ def purge_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _spec(args: argparse.Namespace) -> QuerySpec:
+    from vigie.pipelines.archive.query import QuerySpec, parse_time
+
     try:
         start, end = parse_time(args.start), parse_time(args.end)
     except ValueError as exc:
@@ -176,6 +183,8 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
+        from vigie.schemas.codec import rfc3339
+
         return rfc3339(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
@@ -184,6 +193,9 @@ def _cell(value: Any) -> str:
 
 def query_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Answer one question; table for people, csv and json (one object per line) for tools."""
+    from vigie.pipelines.archive.query import TABLE_COLUMNS, query, stderr_progress
+    from vigie.schemas.archive import ARCHIVE_SCHEMA
+
     out = out or sys.stdout
     try:
         spec = _spec(args)
@@ -193,33 +205,73 @@ def query_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     columns = list(TABLE_COLUMNS) if fmt == "table" else list(ARCHIVE_SCHEMA.names)
     progress = None if getattr(args, "no_progress", False) else stderr_progress()
     table = query(_root(args), spec, columns, progress, engine=getattr(args, "engine", "auto"))
-    rows = table.to_pylist()
+    values = _column_values(table, text=fmt != "json")
     if fmt == "json":
-        for r in rows:
-            out.write(
-                orjson.dumps(
-                    {k: _cell(v) if isinstance(v, datetime | bytes) else v for k, v in r.items()}
-                ).decode()
-            )
-            out.write("\n")
+        import orjson
+
+        lines = [orjson.dumps(dict(zip(columns, row, strict=True))) for row in zip(*values, strict=True)]
+        if lines:
+            out.write(b"\n".join(lines).decode() + "\n")
     elif fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
         w.writerow(columns)
-        for r in rows:
-            w.writerow([_cell(r[c]) for c in columns])
+        w.writerows(zip(*values, strict=True))
     else:
-        _table(out, columns, rows)
+        _table(out, columns, values, table.num_rows)
     return 0
 
 
-def _table(out: TextIO, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    cells = [[_cell(r[c]) for c in columns] for r in rows]
-    keep = [i for i, c in enumerate(columns) if c == "received_at" or any(row[i] for row in cells)]
-    widths = [max([len(columns[i])] + [len(row[i]) for row in cells]) for i in keep]
+def _column_values(table: Any, text: bool) -> list[list[Any]]:
+    """Each column as a Python list, converted column by column (Arrow kernels, not one call per cell).
+
+    Times are RFC 3339 UTC with microseconds, `raw` is text (undecodable bytes escaped); with text,
+    every value is a string and null is "" (table, csv), else numbers stay numbers and null is None (json).
+    """
+    import pyarrow as pa
+
+    from vigie.pipelines.archive.query import call_function
+
+    out: list[list[Any]] = []
+    for col in table.columns:
+        t = col.type
+        if pa.types.is_timestamp(t) and t.tz in ("UTC", "+00:00", "Z"):
+            v = call_function("strftime", [col], _strftime_options())  # %S carries the microseconds
+        elif pa.types.is_timestamp(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            cells = [None if x is None else _cell(x) for x in col.to_pylist()]
+            out.append(["" if x is None else x for x in cells] if text else cells)
+            continue
+        elif text and not pa.types.is_string(t):
+            v = call_function("cast", [col], _cast_options(pa.string()))
+        else:
+            v = col
+        out.append((call_function("coalesce", [v, pa.scalar("")]) if text else v).to_pylist())
+    return out
+
+
+def _strftime_options() -> Any:
+    try:
+        from pyarrow._compute import StrftimeOptions
+    except ImportError:  # pragma: no cover
+        from pyarrow.compute import StrftimeOptions
+    return StrftimeOptions("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cast_options(to: Any) -> Any:
+    try:
+        from pyarrow._compute import CastOptions
+    except ImportError:  # pragma: no cover
+        from pyarrow.compute import CastOptions
+    return CastOptions.safe(to)
+
+
+def _table(out: TextIO, columns: list[str], values: list[list[str]], n: int) -> None:
+    """Aligned columns; those empty on every row are left out (received_at always shown)."""
+    keep = [i for i, c in enumerate(columns) if c == "received_at" or any(values[i])]
+    widths = [max(len(columns[i]), max(map(len, values[i]), default=0)) for i in keep]
     out.write("  ".join(columns[i].ljust(w) for i, w in zip(keep, widths, strict=True)).rstrip() + "\n")
-    for row in cells:
-        out.write("  ".join(row[i].ljust(w) for i, w in zip(keep, widths, strict=True)).rstrip() + "\n")
-    out.write(f"({len(rows)} rows)\n")
+    padded = [[v.ljust(w) for v in values[i]] for i, w in zip(keep, widths, strict=True)]
+    out.write("".join("  ".join(row).rstrip() + "\n" for row in zip(*padded, strict=True)))
+    out.write(f"({n} rows)\n")
 
 
 # ------------------------------------------------------------------- sink
@@ -227,6 +279,7 @@ def _table(out: TextIO, columns: list[str], rows: list[dict[str, Any]]) -> None:
 
 def sink_main(args: argparse.Namespace) -> int:
     """Run the sink in the foreground until SIGTERM or SIGINT, then flush and commit."""
+    from vigie.kafka_client import KafkaSettings
     from vigie.pipelines.archive.sink import ArchiveSink, SinkConfig
 
     logging.basicConfig(

@@ -12,14 +12,21 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from vigie.pipelines.archive.writer import footer_index, hour_dir, index_mask, read_footer
+try:  # the compute kernels without pyarrow.compute, whose Python wrappers take ~0.06 s to build at start-up
+    from pyarrow._compute import SortOptions, call_function
+except ImportError:  # pragma: no cover - pyarrow.compute re-exports them
+    from pyarrow.compute import SortOptions, call_function
+
+from vigie.pipelines.archive.writer import IP_INDEX_BEGIN, IP_INDEX_END, IP_INDEX_KEY, hour_dir, index_mask
 from vigie.schemas.archive import ARCHIVE_SCHEMA
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 TABLE_COLUMNS = (
     "received_at",
@@ -72,20 +79,33 @@ def normalise_ip(text: str) -> str:
 
 
 def files_in_range(root: Path, start: datetime, end: datetime) -> list[str]:
-    """Partition pruning: only the hour folders that overlap [start, end) are listed."""
+    """Partition pruning: the files of only the hour folders that overlap [start, end), by hour then name.
+
+    The folder names are built from the range (no walk of the archive); a missing hour is skipped.
+    Temporary files (a dot first) and anything not ending in .parquet are left out.
+    """
     out: list[str] = []
     hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    root = Path(root)
+    base = os.fspath(root)
     while hour < end:
-        d = root / hour_dir(hour)
-        if d.is_dir():
-            out.extend(str(p) for p in sorted(d.glob("*.parquet")) if not p.name.startswith("."))
+        d = os.path.join(base, hour_dir(hour))
+        try:
+            with os.scandir(d) as it:
+                names = sorted(
+                    e.name
+                    for e in it
+                    if e.name.endswith(".parquet") and not e.name.startswith(".") and e.is_file()
+                )
+        except (FileNotFoundError, NotADirectoryError):
+            names = []
+        out.extend(os.path.join(d, n) for n in names)
         hour += timedelta(hours=1)
     return out
 
 
 def build_filter(spec: QuerySpec) -> ds.Expression:
-    """The predicate pushed down to the Parquet reader (row-group statistics, then row filtering)."""
+    """The predicate as a pyarrow.dataset expression, for callers that scan with pyarrow.dataset."""
+    import pyarrow.dataset as ds
     f = (ds.field("received_at") >= pa.scalar(spec.start, ARCHIVE_SCHEMA.field("received_at").type)) & (
         ds.field("received_at") < pa.scalar(spec.end, ARCHIVE_SCHEMA.field("received_at").type)
     )
@@ -145,6 +165,7 @@ def stderr_progress(min_interval: float = 0.5) -> Progress:
 
 ORDER_COLUMNS = ["received_at", "topic", "partition", "offset"]  # the order of every answer, both engines
 _POS = "__pos"
+_BATCH = 8  # files per pool task: fewer tasks, less Python overhead, still a fair split on 2 cores
 
 
 def _workers() -> int:
@@ -157,15 +178,124 @@ def _index_values(spec: QuerySpec) -> list[str]:
     return [normalise_ip(v) for v in (spec.ip, spec.src_ip, spec.dst_ip, spec.nat_ip) if v is not None]
 
 
+def _read_footer(path: str) -> bytes:
+    """The raw Parquet footer (its Thrift bytes), b"" when the file does not end like Parquet: one open,
+    two small reads (the length, then exactly the footer)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size < 12:
+            return b""
+        tail = os.pread(fd, 8, size - 8)
+        length = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1" or length > size - 12:
+            return b""
+        return os.pread(fd, length, size - 8 - length)
+    finally:
+        os.close(fd)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        if n < 0x80:
+            out.append(n)
+            return bytes(out)
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+
+
+_INDEX_KEY = IP_INDEX_KEY.encode()
+# Thrift compact encoding of the key-value pair that holds the index: field 1 (key, binary), its
+# length and bytes, field 2 (value, binary) and its length; the value is followed by the struct's stop.
+_INDEX_HEAD = b"\x18" + _varint(len(_INDEX_KEY)) + _INDEX_KEY + b"\x18"
+
+
+def _read_varint(buf: bytes, p: int) -> tuple[int, int]:
+    """A Thrift compact varint at p: (value, position after it); raises IndexError past the end."""
+    byte = buf[p]
+    if byte < 0x80:
+        return byte, p + 1
+    value = shift = 0
+    while True:
+        byte = buf[p]
+        p += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, p
+        shift += 7
+
+
+def _footer_ends_after(footer: bytes, p: int) -> bool:
+    """Whether the footer, from p (just after a key-value pair), reads exactly as the end of FileMetaData:
+    more key-value pairs, then optionally created_by and the column orders, then the final stop byte.
+
+    A look-alike index inside a column's statistics is followed by the rest of the row groups, which
+    does not read so; only the real key-value list ends the footer this way.
+    """
+    n = len(footer)
+    try:
+        while footer[p] == 0x18:  # binary field, delta 1: a key-value pair's key, or created_by
+            length, p = _read_varint(footer, p + 1)
+            p += length
+            nxt = footer[p]
+            if nxt == 0x18:  # the pair's value, then its stop byte
+                length, p = _read_varint(footer, p + 1)
+                p += length
+                if footer[p] != 0x00:
+                    return False
+                p += 1
+            elif nxt == 0x00:  # a pair without value, or created_by and the end of the footer
+                if p == n - 1:
+                    return True
+                p += 1
+            elif nxt == 0x19:  # created_by, then column_orders: a list of TypeDefinedOrder
+                head = footer[p + 1]
+                if head & 0x0F != 0x0C:
+                    return False
+                count, p = (head >> 4, p + 2) if head >> 4 != 0x0F else _read_varint(footer, p + 2)
+                if footer[p : p + 3 * count] != b"\x1c\x00\x00" * count:
+                    return False
+                return p + 3 * count == n - 1 and footer[n - 1] == 0x00
+            else:
+                return False
+        return p == n - 1 and footer[p] == 0x00
+    except IndexError:
+        return False
+
+
+def index_span(footer: bytes) -> tuple[int, int] | None:
+    """Where the address index lies in a raw footer, or None when the file has no index to trust.
+
+    The footer also holds bytes a device chose: the min/max statistics of `raw` (and of other text
+    columns) are message contents, and a message can look like an index. So the index is taken only
+    where the real one is: the last begin marker, framed exactly as the key-value pair
+    `vigie.ip_index` (its key, the length of the whole value, the stop byte after the end marker),
+    with nothing after it but the end of the footer's metadata. A file whose index is not found so
+    is read whole: slower, never wrong.
+    """
+    begin = footer.rfind(IP_INDEX_BEGIN)
+    end = footer.rfind(IP_INDEX_END)  # from the end: no scan of the index itself
+    if begin < 0 or end < begin:
+        return None
+    stop = end + len(IP_INDEX_END)
+    head = _INDEX_HEAD + _varint(stop - begin)
+    if footer[begin - len(head) : begin] != head or footer[stop : stop + 1] != b"\x00":
+        return None
+    if not _footer_ends_after(footer, stop + 1):
+        return None
+    return begin + len(IP_INDEX_BEGIN) - 1, end
+
+
 def index_mask_of(path: str, values: list[str]) -> int | None:
     """Row groups of the file that may hold every value, by the footer index; None when there is no index."""
     if not values:
         return None
     try:
-        footer = read_footer(path)
+        footer = _read_footer(path)
     except OSError:
         return None
-    span = footer_index(footer)
+    span = index_span(footer)
     if span is None:
         return None
     mask = -1
@@ -176,29 +306,6 @@ def index_mask_of(path: str, values: list[str]) -> int | None:
     return mask
 
 
-def _time_overlaps(md: pq.FileMetaData, rg: int, col: int, start: int, end: int) -> bool:
-    """Whether a row group's received_at statistics overlap [start, end) (in microseconds); True when unknown."""
-    st = md.row_group(rg).column(col).statistics
-    if st is None or not st.has_min_max:
-        return True
-    lo, hi = st.min, st.max
-    lo_us = lo.timestamp() * 1e6 if isinstance(lo, datetime) else lo
-    hi_us = hi.timestamp() * 1e6 if isinstance(hi, datetime) else hi
-    return not (hi_us < start or lo_us >= end)
-
-
-@dataclass
-class _FileHits:
-    """Phase 1's answer for one file: the row groups read and the matching rows' positions among them."""
-
-    path: str
-    pf: pq.ParquetFile
-    groups: list[int]
-    positions: pa.Array  # int64, ascending
-    keys: pa.Table | None  # ORDER_COLUMNS of those rows, when a limit needs them before phase 2
-    rows: pa.Table | None = None  # the matching rows already read whole (one pass: no phase 2)
-
-
 def _schema(columns: list[str]) -> pa.Schema:
     """The archive's fields for these columns, so that files written by other tools concatenate alike."""
     return pa.schema([ARCHIVE_SCHEMA.field(c) for c in columns])
@@ -206,33 +313,6 @@ def _schema(columns: list[str]) -> pa.Schema:
 
 def _us(t: datetime) -> int:
     return int(t.timestamp() * 1_000_000) if t.tzinfo else int(t.replace(tzinfo=UTC).timestamp() * 1_000_000)
-
-
-def _mask(t: pa.Table, spec: QuerySpec) -> pa.Array:
-    """build_filter's predicate evaluated with compute kernels (no query-engine start-up on each small read)."""
-
-    def eq(col: str, value: object) -> pa.Array:
-        return pc.equal(t.column(col), pa.scalar(value, ARCHIVE_SCHEMA.field(col).type))
-
-    ts_type = ARCHIVE_SCHEMA.field("received_at").type
-    ts = t.column("received_at")
-    m = pc.and_kleene(
-        pc.greater_equal(ts, pa.scalar(spec.start, ts_type)), pc.less(ts, pa.scalar(spec.end, ts_type))
-    )
-    sides = (("src_ip", "src_port"), ("nat_ip", "nat_port"), ("dst_ip", "dst_port"))
-    if spec.ip is not None:
-        ip = normalise_ip(spec.ip)
-        terms = [
-            eq(c, ip) if spec.port is None else pc.and_kleene(eq(c, ip), eq(pc_, spec.port))
-            for c, pc_ in sides
-        ]
-        m = pc.and_kleene(m, pc.or_kleene(pc.or_kleene(terms[0], terms[1]), terms[2]))
-    elif spec.port is not None:
-        terms = [eq(pc_, spec.port) for _, pc_ in sides]
-        m = pc.and_kleene(m, pc.or_kleene(pc.or_kleene(terms[0], terms[1]), terms[2]))
-    for col, value in _equalities(spec):
-        m = pc.and_kleene(m, eq(col, value))
-    return pc.fill_null(m, False)
 
 
 def _equalities(spec: QuerySpec) -> list[tuple[str, str]]:
@@ -262,72 +342,228 @@ def _filter_columns(spec: QuerySpec) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def _fully_inside(md: pq.FileMetaData, rg: int, col: int, start: int, end: int) -> bool:
-    """Whether the statistics prove every received_at of the row group lies in [start, end)."""
-    st = md.row_group(rg).column(col).statistics
-    if st is None or not st.has_min_max or st.null_count:
-        return False
-    lo, hi = st.min, st.max
-    lo_us = lo.timestamp() * 1e6 if isinstance(lo, datetime) else lo
-    hi_us = hi.timestamp() * 1e6 if isinstance(hi, datetime) else hi
-    return start <= lo_us and hi_us < end
+_SIDES = (("src_ip", "src_port"), ("nat_ip", "nat_port"), ("dst_ip", "dst_port"))
 
 
-def _read(pf: pq.ParquetFile, groups: list[int], columns: list[str]) -> pa.Table:
-    """Some columns of some row groups, decoded in the calling thread (the pool is the parallelism)."""
-    return pf.read_row_groups(groups, columns=columns, use_threads=False)
+def _and(a: pa.Array, b: pa.Array) -> pa.Array:
+    return call_function("and_kleene", [a, b])
 
 
-def _find(path: str, spec: QuerySpec, columns: list[str], keys: bool, out: list[str]) -> _FileHits | None:
+def _or(a: pa.Array, b: pa.Array) -> pa.Array:
+    return call_function("or_kleene", [a, b])
+
+
+def _take(data: pa.Table, indices: pa.Array) -> pa.Table:
+    return call_function("take", [data, indices])
+
+
+class _Plan:
+    """What every file's reading needs, worked out once per query (addresses parsed once, not per file)."""
+
+    def __init__(self, spec: QuerySpec, columns: list[str]) -> None:
+        self.spec = spec
+        self.start, self.end = _us(spec.start), _us(spec.end)  # [start, end) in microseconds
+        self.equalities = _equalities(spec)
+        self.values = _index_values(spec)  # addresses looked up in the footer index
+        self.fcols = _filter_columns(spec)  # phase 1's columns
+        self.out = list(dict.fromkeys(columns + ORDER_COLUMNS))  # the answer's columns, and the order's
+        self.keys = spec.limit is not None  # phase 1 keeps the ORDER_COLUMNS of its matches
+        # One address and nothing else: the index all but says which rows match, so read the answer at once.
+        self.index_decides = (
+            len(self.values) == 1 and spec.port is None and not {"user", "hostname", "mac"} & {c for c, _ in self.equalities}
+        )
+        # The predicate's constants, as Arrow scalars once (not once per file).
+        def scalar(col: str, value: object) -> pa.Scalar:
+            return pa.scalar(value, ARCHIVE_SCHEMA.field(col).type)
+
+        self.times = (scalar("received_at", spec.start), scalar("received_at", spec.end))
+        ip = normalise_ip(spec.ip) if spec.ip is not None else None
+        self.sides = [
+            (c, None if ip is None else scalar(c, ip), p, None if spec.port is None else scalar(p, spec.port))
+            for c, p in _SIDES
+        ]
+        self.ip = ip
+        self.eq_scalars = [(c, scalar(c, v)) for c, v in self.equalities]
+
+    def mask(self, t: pa.Table, times: bool) -> pa.Array | None:
+        """The predicate with compute kernels (None: every row); times=False when statistics already
+        prove every received_at of t is inside the range. Nulls count as no match."""
+
+        def eq(col: str, value: pa.Scalar) -> pa.Array:
+            return call_function("equal", [t.column(col), value])
+
+        terms: list[pa.Array] = []
+        if times:
+            ts = t.column("received_at")
+            terms.append(call_function("greater_equal", [ts, self.times[0]]))
+            terms.append(call_function("less", [ts, self.times[1]]))
+        if self.ip is not None or self.spec.port is not None:
+            sides = []
+            for c, ip, p, port in self.sides:
+                if ip is None:
+                    sides.append(eq(p, port))
+                else:
+                    sides.append(eq(c, ip) if port is None else _and(eq(c, ip), eq(p, port)))
+            terms.append(_or(_or(sides[0], sides[1]), sides[2]))
+        terms += [eq(col, value) for col, value in self.eq_scalars]
+        if not terms:
+            return None
+        m = terms[0]
+        for term in terms[1:]:
+            m = _and(m, term)
+        return m
+
+
+class _File:
+    """One archive file and its metadata (kept when the file is closed, for phase 2)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.pf: pq.ParquetFile | None = None
+        self.open()
+        assert self.pf is not None
+        self.md = self.pf.metadata
+        self.col = {n: i for i, n in enumerate(self.md.schema.names)}
+
+    def open(self) -> None:
+        # An OSFile skips the filesystem resolution of a path; a second open (phase 2) reuses the metadata.
+        # Small reads: pre-buffering (coalescing them) costs more than it saves.
+        md = getattr(self, "md", None)
+        self.pf = pq.ParquetFile(pa.OSFile(self.path), metadata=md, pre_buffer=False)
+
+    def close(self) -> None:
+        """Let go of the file (its descriptor): a year of hourly files would pass the open-file limit."""
+        if self.pf is not None:
+            self.pf.reader.close()
+            self.pf = None
+
+    def stats(self, g: int, col: str) -> pq.Statistics | None:
+        i = self.col.get(col)
+        return None if i is None else self.md.row_group(g).column(i).statistics
+
+    def time_bounds(self, g: int) -> tuple[float, float, bool] | None:
+        """received_at's min and max in a row group (microseconds), and whether it has nulls; None when unknown."""
+        st = self.stats(g, "received_at")
+        if st is None or not st.has_min_max:
+            return None
+        if self.ts_scale is not None:  # the raw integers: no datetime (nor time zone) per row group
+            lo_us, hi_us = st.min_raw * self.ts_scale, st.max_raw * self.ts_scale
+        else:
+            lo, hi = st.min, st.max
+            lo_us = lo.timestamp() * 1e6 if isinstance(lo, datetime) else lo
+            hi_us = hi.timestamp() * 1e6 if isinstance(hi, datetime) else hi
+        return lo_us, hi_us, not st.has_null_count or st.null_count > 0
+
+    @property
+    def ts_scale(self) -> float | None:
+        """Microseconds per unit of received_at when stored as a UTC timestamp in int64, else None."""
+        if not hasattr(self, "_ts_scale"):
+            self._ts_scale = None
+            i = self.col.get("received_at")
+            if i is not None:
+                c = self.md.schema.column(i)
+                lt = c.logical_type
+                if c.physical_type == "INT64" and lt.type == "TIMESTAMP" and '"isAdjustedToUTC":true' in lt.to_json():
+                    units = {"milliseconds": 1000.0, "microseconds": 1.0, "nanoseconds": 0.001}
+                    self._ts_scale = next((v for k, v in units.items() if f'"timeUnit":"{k}"' in lt.to_json()), None)
+        return self._ts_scale
+
+    def all_null(self, groups: list[int], col: str) -> bool:
+        """Whether the statistics prove the column null in every one of these row groups."""
+        i = self.col.get(col)
+        if i is None:
+            return False
+        for g in groups:
+            rg = self.md.row_group(g)
+            st = rg.column(i).statistics
+            if st is None or not st.has_null_count or st.null_count != rg.num_rows:
+                return False
+        return True
+
+    def read(self, groups: list[int], columns: list[str], skippable: frozenset[str] = frozenset()) -> pa.Table:
+        """Some columns of some row groups, decoded in the calling thread (the pool is the parallelism).
+
+        Columns of `skippable` that statistics prove null are not read but made of nulls (on
+        connection logs, user, MAC and session often are): each column chunk read costs, even tiny.
+        """
+        if self.pf is None:
+            self.open()
+        assert self.pf is not None
+        nulls = {c for c in columns if c in skippable and self.all_null(groups, c)}
+        t = self.pf.read_row_groups(groups, columns=[c for c in columns if c not in nulls], use_threads=False)
+        if not nulls:
+            return t
+        n = sum(self.md.row_group(g).num_rows for g in groups)
+        fields = [ARCHIVE_SCHEMA.field(c) if c in nulls else t.schema.field(c) for c in columns]
+        arrays = [pa.nulls(n, f.type) if f.name in nulls else t.column(f.name) for f in fields]
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+class _FileHits:
+    """Phase 1's answer for one file: the row groups read and the matching rows' positions among them."""
+
+    __slots__ = ("file", "groups", "positions", "keys", "rows")
+
+    def __init__(
+        self, file: _File, groups: list[int], positions: pa.Array, keys: pa.Table | None, rows: pa.Table | None
+    ) -> None:
+        self.file = file
+        self.groups = groups
+        self.positions = positions  # int64, ascending
+        self.keys = keys  # ORDER_COLUMNS of those rows, when a limit needs them before phase 2
+        self.rows = rows  # the matching rows already read whole (one pass: no phase 2)
+
+
+def _find(path: str, plan: _Plan) -> _FileHits | None:
     """Phase 1 on one file: index, then statistics, then the filter columns of the row groups left.
 
     When the index alone all but decides which row groups match (one address, no port, user,
-    host or MAC filter, row groups wholly inside the time range), the asked columns are read in
-    the same pass: a second open and read of each file would cost more than the rare row group
-    read for nothing.
+    host or MAC filter), the answer's columns are read in the same pass: a second open and read
+    of each file would cost more than the rare row group read for nothing.
     """
-    values = _index_values(spec)
-    mask = index_mask_of(path, values)
+    mask = index_mask_of(path, plan.values)
     if mask == 0:
         return None
-    pf = pq.ParquetFile(path, pre_buffer=False)  # small reads: coalescing them costs more than it saves
-    md = pf.metadata
-    col = pf.schema_arrow.get_field_index("received_at")
-    start, end = _us(spec.start), _us(spec.end)
-    groups = [
-        g
-        for g in range(md.num_row_groups)
-        if (mask is None or mask >> g & 1) and _time_overlaps(md, g, col, start, end)
-    ]
-    if not groups:
-        return None
-    one_pass = (
-        mask is not None
-        and len(values) == 1
-        and spec.port is None
-        and not any(c in ("user", "hostname", "mac") for c, _ in _equalities(spec))
-        and all(_fully_inside(md, g, col, start, end) for g in groups)
-    )
-    read = list(dict.fromkeys(columns + (ORDER_COLUMNS if keys else []) + (out if one_pass else [])))
-    t = _read(pf, groups, read)
-    positions = pc.indices_nonzero(_mask(t, spec))
+    f = _File(path)
+    try:
+        groups, inside = [], True
+        for g in range(f.md.num_row_groups):
+            if mask is not None and not mask >> g & 1:
+                continue
+            b = f.time_bounds(g)
+            if b is not None and (b[1] < plan.start or b[0] >= plan.end):
+                continue
+            groups.append(g)
+            if b is None or b[2] or not (plan.start <= b[0] and b[1] < plan.end):
+                inside = False
+        if not groups:
+            return None
+        one_pass = mask is not None and plan.index_decides
+        if one_pass:
+            read = list(dict.fromkeys(plan.fcols + plan.out))
+            skippable = frozenset(plan.out) - frozenset(plan.fcols) - frozenset(ORDER_COLUMNS)
+        else:
+            read = plan.fcols + ([c for c in ORDER_COLUMNS if c not in plan.fcols] if plan.keys else [])
+            skippable = frozenset()
+        t = f.read(groups, read, skippable)
+    finally:
+        f.close()
+    m = plan.mask(t, times=not inside)
+    positions = pa.array(range(t.num_rows), pa.int64()) if m is None else call_function("indices_nonzero", [m])
     if not len(positions):
         return None
-    return _FileHits(
-        path,
-        pf,
-        groups,
-        positions,
-        t.select(ORDER_COLUMNS).take(positions) if keys else None,
-        t.select(out).take(positions) if one_pass else None,
-    )
+    rows = None
+    if one_pass:
+        rows = t.select(plan.out) if len(positions) == t.num_rows else _take(t.select(plan.out), positions)
+    keys = _take(t.select(ORDER_COLUMNS), positions) if plan.keys else None
+    return _FileHits(f, groups, positions, keys, rows)
 
 
-def _fetch(hits: _FileHits, columns: list[str]) -> pa.Table:
+def _fetch(hits: _FileHits, plan: _Plan) -> pa.Table:
     """Phase 2 on one file: read the asked columns of only the row groups that hold a match, take the rows."""
     if hits.rows is not None:
         return hits.rows
-    md = hits.pf.metadata
+    md = hits.file.md
     starts = [0]
     for g in hits.groups:
         starts.append(starts[-1] + md.row_group(g).num_rows)
@@ -339,7 +575,15 @@ def _fetch(hits: _FileHits, columns: list[str]) -> pa.Table:
         shift[i] = base - starts[i]
         base += starts[i + 1] - starts[i]
     local = pa.array([p + shift[i] for p, i in zip(pos, where, strict=True)], pa.int64())
-    return _read(hits.pf, [hits.groups[i] for i in needed], columns).take(local)
+    try:
+        t = hits.file.read([hits.groups[i] for i in needed], plan.out, frozenset(plan.out) - frozenset(ORDER_COLUMNS))
+    finally:
+        hits.file.close()
+    return _take(t, local)
+
+
+def _find_batch(paths: list[str], plan: _Plan) -> list[_FileHits | None]:
+    return [_find(p, plan) for p in paths]
 
 
 def query_pyarrow(
@@ -353,30 +597,37 @@ def query_pyarrow(
     Phase 1 skips files and row groups by the footer address index and the received_at
     statistics, and reads only the filter columns of what is left; phase 2 reads the asked
     columns (with `raw`, the bulk of the data) of the row groups that hold a match. Both run
-    on a thread pool, one file per task.
+    on a thread pool, a few files per task.
     """
     cols = columns or list(ARCHIVE_SCHEMA.names)
     schema = _schema(cols)
+    plan = _Plan(spec, cols)
     files = files_in_range(root, spec.start, spec.end)
-    fcols = _filter_columns(spec)
-    limited = spec.limit is not None
     order = [(c, "ascending") for c in ORDER_COLUMNS]
     found: list[_FileHits] = []
-    matched = 0
+    matched = done = 0
     if progress and not files:
         progress(0, 0, 0)
-    with ThreadPoolExecutor(_workers()) as pool:
-        read = list(dict.fromkeys(cols + ORDER_COLUMNS))
-        futures = [pool.submit(_find, f, spec, fcols, limited, read) for f in files]
-        for done, fut in enumerate(as_completed(futures), 1):
-            hit = fut.result()
-            if hit is not None:
-                found.append(hit)
-                matched += len(hit.positions)
+    workers = _workers()
+    # Batches small enough that every thread gets work (and progress moves) even over few files.
+    size = max(1, min(_BATCH, -(-len(files) // (4 * workers))))
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {
+            pool.submit(_find_batch, files[i : i + size], plan): len(files[i : i + size])
+            for i in range(0, len(files), size)
+        }
+        for fut in as_completed(futures):
+            for hit in fut.result():
+                if hit is not None:
+                    found.append(hit)
+                    matched += len(hit.positions)
+            done += futures[fut]
             if progress:
                 progress(done, len(files), matched)
-        if limited and found:
+        if plan.keys and found:
             # Keep the earliest rows before any `raw` is read.
+            import pyarrow.compute as pc
+
             keys = pa.concat_tables(
                 h.keys.cast(_schema(ORDER_COLUMNS))
                 .append_column("__file", pa.array([i] * len(h.positions), pa.int32()))
@@ -391,13 +642,18 @@ def query_pyarrow(
                 if h.rows is not None:  # read in one pass: keep the rows that made the cut
                     h.rows = h.rows.take(pc.index_in(mine, value_set=h.positions))
                 h.positions = mine
-        jobs = [pool.submit(_fetch, h, read) for h in found if len(h.positions)]
-        parts = [job.result().cast(_schema(read)) for job in jobs]
+        pending = [h for h in found if len(h.positions)]
+        if any(h.rows is None for h in pending):
+            parts = list(pool.map(lambda h: _fetch(h, plan), pending))
+        else:
+            parts = [h.rows for h in pending]
     if not parts:
         return schema.empty_table()
-    table = pa.concat_tables(parts)
-    table = table.take(pc.sort_indices(table, sort_keys=order))
-    return table.select(cols).cast(schema)
+    target = _schema(plan.out)
+    table = pa.concat_tables(p if p.schema.equals(target) else p.cast(target) for p in parts)
+    if table.num_rows > 1:
+        table = _take(table, call_function("sort_indices", [table], SortOptions(order)))
+    return table.select(cols).replace_schema_metadata(None)
 
 
 def scan(

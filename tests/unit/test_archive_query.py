@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,10 +14,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from vigie.pipelines.archive import cli as archive_cli
 from vigie.pipelines.archive.manifest import Manifest, file_entry, verify
-from vigie.pipelines.archive.query import ORDER_COLUMNS, QuerySpec, index_mask_of, query
+from vigie.pipelines.archive.query import (
+    _INDEX_HEAD,
+    ORDER_COLUMNS,
+    TABLE_COLUMNS,
+    QuerySpec,
+    _File,
+    _varint,
+    files_in_range,
+    index_mask_of,
+    index_span,
+    query,
+)
+from vigie.pipelines.archive.retention import DEFAULT_RETENTION_DAYS
 from vigie.pipelines.archive.writer import (
+    IP_INDEX_BEGIN,
     IP_INDEX_COLUMNS,
+    IP_INDEX_END,
     FileName,
     footer_index,
     index_mask,
@@ -235,3 +254,165 @@ def test_a_file_without_the_address_is_not_opened(random_archive: tuple[Path, pa
     assert all(index_mask_of(f, ["192.0.2.1"]) == 0 for f in files)
     assert all(index_mask_of(f, []) is None for f in files)
     assert query(root, QuerySpec(start=DAY, end=DAY + timedelta(hours=6), ip="192.0.2.1")).num_rows == 0
+
+
+# ---------------------------------------------------------------- crossing hours and days; file reading
+
+
+@pytest.fixture(scope="module")
+def midnight_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pa.Table]:
+    """22:00 to 02:00 across a day boundary, two partitions, several files an hour, 16-row groups."""
+    root = tmp_path_factory.mktemp("m") / "a"
+    r = random.Random(11)
+    tables, offsets = [], {0: 0, 1: 0}
+    first = DAY + timedelta(hours=22)
+    for h in range(4):
+        hour = first + timedelta(hours=h)
+        for p in (0, 1, r.choice([0, 1])):
+            n = r.randrange(20, 70)
+            t = random_rows(r, hour, n, offsets[p], p)
+            write_file(root, t, FileName(TOPIC, p, offsets[p], offsets[p] + n - 1), hour, row_group_rows=16)
+            offsets[p] += n
+            tables.append(t)
+    return root, pa.concat_tables(tables)
+
+
+def test_queries_across_hours_and_days(midnight_archive: tuple[Path, pa.Table]) -> None:
+    """Ranges that start and end inside an hour, span midnight, or cover everything, on every path."""
+    root, all_rows = midnight_archive
+    first = DAY + timedelta(hours=22)
+    assert {Path(p).parent.parent.name for p in files_in_range(root, first, first + timedelta(hours=4))} == {
+        "dt=2024-05-01",
+        "dt=2024-05-02",
+    }
+    r = random.Random(5)
+    for i in range(60):
+        start = first + timedelta(minutes=r.randrange(0, 4 * 60, 7)) - timedelta(minutes=30)
+        spec = QuerySpec(start=start, end=start + timedelta(minutes=r.choice([1, 59, 60, 61, 150, 300])))
+        if i == 0:
+            spec.start, spec.end = first - timedelta(days=1), first + timedelta(days=1)  # everything
+        kind = i % 5
+        if kind == 0:
+            spec.ip = r.choice(INSIDE + PUBLIC + OUTSIDE)  # the one-pass path (the index decides)
+        elif kind == 1:
+            spec.ip, spec.port = r.choice(PUBLIC), r.choice([40001, 40002, 50000])  # NAT: address and port
+        elif kind == 2:
+            spec.src_ip, spec.mac = r.choice(INSIDE), "00:11:22:33:44:55"  # DHCP-like: device and MAC
+        elif kind == 3:
+            spec.port = 53
+        else:
+            spec.user = r.choice(["alice", "bob"])
+        if r.random() < 0.3:
+            spec.limit = r.randrange(0, 30)
+        columns = r.choice([None, list(TABLE_COLUMNS), ["raw", "received_at"]])
+        got = query(root, spec, columns)
+        assert got.equals(expected(all_rows, spec, columns)), spec
+        assert got.schema.metadata is None
+    # Every file the writer made has an index the query trusts (else it would be right but slow).
+    assert all(index_span(read_footer(f)) is not None for f in files_in_range(root, first, first + timedelta(hours=4)))
+
+
+def test_columns_null_in_every_row_group_read_are_made_not_read(tmp_path: Path) -> None:
+    """A column null in the row groups that match is answered as nulls without decoding it."""
+    root = tmp_path / "a"
+    t = random_rows(random.Random(4), DAY, 64, 0, 0)
+    src = ["10.0.0.1"] * 32 + ["10.0.0.2"] * 32  # rows stay in this order: sorted by source already
+    users = [None] * 32 + ["carol"] * 32
+    t = t.set_column(t.schema.get_field_index("src_ip"), "src_ip", pa.array(src))
+    t = t.set_column(t.schema.get_field_index("user"), "user", pa.array(users, pa.string()))
+    t = t.set_column(t.schema.get_field_index("dst_ip"), "dst_ip", pa.array(["1.1.1.1"] * 64))
+    t = t.set_column(t.schema.get_field_index("nat_ip"), "nat_ip", pa.nulls(64, pa.string()))
+    write_file(root, t, FileName(TOPIC, 0, 0, 63), DAY, row_group_rows=16)
+    [path] = files_in_range(root, DAY, DAY + timedelta(hours=1))
+    f = _File(path)
+    assert f.all_null([0, 1], "user") and not f.all_null([1, 2], "user") and not f.all_null([0], "src_ip")
+    for ip in ("10.0.0.1", "10.0.0.2"):
+        spec = QuerySpec(start=DAY, end=DAY + timedelta(hours=1), ip=ip)
+        got = query(root, spec, list(TABLE_COLUMNS))
+        assert got.equals(expected(t, spec, list(TABLE_COLUMNS))) and got.num_rows == 32
+        assert got.column("user").type == pa.string()
+
+
+# ---------------------------------------------------------------- the footer index cannot be forged
+
+
+def _forged_index(value: str) -> bytes:
+    """A message shaped like the footer's index, saying `value` is in no row group."""
+    body = IP_INDEX_BEGIN + value.encode() + b"\t0\n" + IP_INDEX_END
+    return b"\x00" + _INDEX_HEAD + _varint(len(body)) + body + b"\x00"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("framed", [False, True])
+def test_a_look_alike_index_in_a_message_does_not_hide_rows(tmp_path: Path, engine: str, framed: bool) -> None:
+    """Messages are stored as sent, and the smallest and largest of each row group land in the footer
+    as statistics: a device sending an index look-alike must not make a query skip the file."""
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+    root = tmp_path / "a"
+    t = random_rows(random.Random(6), DAY, 40, 0, 0)
+    forged = _forged_index("10.0.0.3") if framed else IP_INDEX_BEGIN + IP_INDEX_END
+    raw = t.column("raw").to_pylist()
+    raw[7] = forged  # the smallest raw value of its row group: it is in the footer
+    t = t.set_column(t.schema.get_field_index("raw"), "raw", pa.array(raw, pa.binary()))
+    write_file(root, t, FileName(TOPIC, 0, 0, 39), DAY, row_group_rows=8)
+    old = root / "connlog/dt=2024-05-01/hour=01"  # and a file written without an index
+    old.mkdir(parents=True)
+    t2 = random_rows(random.Random(8), DAY + timedelta(hours=1), 30, 40, 0)
+    raw2 = t2.column("raw").to_pylist()
+    raw2[3] = forged
+    t2 = t2.set_column(t2.schema.get_field_index("raw"), "raw", pa.array(raw2, pa.binary()))
+    pq.write_table(t2, old / f"{TOPIC}+0+40+69.parquet", row_group_size=8)
+    new_file, old_file = files_in_range(root, DAY, DAY + timedelta(hours=2))
+    assert read_footer(new_file).count(IP_INDEX_BEGIN) == 2 and read_footer(old_file).count(IP_INDEX_BEGIN) == 1
+    assert index_mask_of(new_file, ["10.0.0.3"]) != 0
+    assert index_mask_of(old_file, ["10.0.0.3"]) is None  # no index to trust: the file is read whole
+    spec = QuerySpec(start=DAY, end=DAY + timedelta(hours=2), ip="10.0.0.3")
+    both = pa.concat_tables([t, t2])
+    got = query(root, spec, engine=engine)
+    assert got.num_rows > 0 and got.equals(expected(both, spec, None))
+    assert index_span(read_footer(new_file)) is not None
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_cli_values_match_the_cell_by_cell_rendering(random_archive: tuple[Path, pa.Table]) -> None:
+    """Column-at-a-time rendering (table, csv, json) equals rendering each cell in Python."""
+    root, all_rows = random_archive
+    table = all_rows.slice(0, 200)
+    cli_text = archive_cli._column_values(table, text=True)
+    cli_json = archive_cli._column_values(table, text=False)
+    for i, row in enumerate(table.to_pylist()):
+        for j, c in enumerate(table.column_names):
+            assert cli_text[j][i] == archive_cli._cell(row[c]), (c, row[c])
+            v = row[c]
+            assert cli_json[j][i] == (archive_cli._cell(v) if isinstance(v, datetime | bytes) else v)
+    assert archive_cli.DEFAULT_RETENTION_DAYS == DEFAULT_RETENTION_DAYS
+
+
+def test_cli_query_end_to_end_loads_no_kafka_client(tmp_path: Path) -> None:
+    """`vigie archive query` from process start: the answer, and none of the heavy modules it does not need."""
+    root = tmp_path / "a"
+    t = random_rows(random.Random(9), DAY + timedelta(hours=23), 50, 0, 0)
+    write_file(root, t, FileName(TOPIC, 0, 0, 49), DAY + timedelta(hours=23), row_group_rows=16)
+    heavy = ["confluent_kafka", "duckdb", "jsonschema", "pyarrow.dataset", "vigie.config", "vigie.kafka_client",
+             "vigie.control_cli", "vigie.pipelines.archive.manifest"]  # fmt: skip
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['vigie'] + sys.argv[1:]\n"
+        "try:\n    runpy.run_module('vigie.cli', run_name='__main__')\n"
+        "except SystemExit as e:\n    code = e.code\n"
+        f"print('LOADED', [m for m in {heavy!r} if m in sys.modules], file=sys.stderr)\n"
+    )
+    args = ["archive", "query", "--root", str(root), "--from", "2024-05-01T23:30:00Z", "--to", "2024-05-02",
+            "--ip", "81.2.3.4", "--port", "40002", "--format", "json", "--no-progress"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "VIGIE_ARCHIVE_ROOT"}
+    proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "LOADED []" in proc.stderr
+    spec = QuerySpec(start=DAY + timedelta(hours=23, minutes=30), end=DAY + timedelta(days=1), ip="81.2.3.4", port=40002)
+    want = expected(t, spec, None)
+    got = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["offset"] for r in got] == want.column("offset").to_pylist() and got
+    assert all(r["nat_ip"] == "81.2.3.4" and r["nat_port"] == 40002 for r in got)
