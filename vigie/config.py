@@ -14,9 +14,10 @@ import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vigie.kafka_client import KafkaSettings
+if TYPE_CHECKING:  # the Kafka client (confluent_kafka) loads only for commands that talk to Kafka
+    from vigie.kafka_client import KafkaSettings
 
 
 class ConfigError(ValueError):
@@ -426,6 +427,8 @@ def secret(env: str | None, key: str, required: bool = True) -> str | None:
 
 def kafka_settings(cfg: dict[str, Any], bootstrap: str | None = None) -> KafkaSettings:
     """KafkaSettings from the [kafka] section; bootstrap overrides it (the local broker's address)."""
+    from vigie.kafka_client import KafkaSettings
+
     k = cfg["kafka"]
     return KafkaSettings(
         bootstrap_servers=bootstrap or k["bootstrap_servers"],

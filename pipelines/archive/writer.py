@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vigie.schemas.archive import ARCHIVE_SCHEMA, SCHEMA_VERSION
@@ -32,7 +31,7 @@ SORT_KEYS = [("src_ip", "ascending", "at_end"), ("offset", "ascending", "at_end"
 # side (src_ip, nat_ip, dst_ip), "<address>\t<hex bit mask of the row groups that hold it>", then an
 # end line. It is inside the file, so the file's SHA-256 in the manifest covers it and verify, purge
 # and reconcile are unchanged; the markers let a query find it in the raw footer bytes without
-# decoding the footer (see footer_index).
+# decoding the footer (see query.index_span, which trusts only the real one).
 IP_INDEX_KEY = "vigie.ip_index"
 IP_INDEX_BEGIN = b"#vigie.ip_index/1\n"
 IP_INDEX_END = b"#end\n"
@@ -179,6 +178,8 @@ def write_file(
     The bytes are encoded in memory first so that the SHA-256 the manifest records is that of
     exactly what was written, without reading the file back.
     """
+    import pyarrow.compute as pc  # here, not at the top: `vigie archive query` never writes
+
     if table.schema != ARCHIVE_SCHEMA:
         table = table.cast(ARCHIVE_SCHEMA)
     sink = pa.BufferOutputStream()
@@ -249,6 +250,8 @@ def group_rows(n: int, cap: int) -> int:
 
 def sort_rows(table: pa.Table) -> pa.Table:
     """Rows by source address then offset, so one address's rows of a file fall in few row groups."""
+    import pyarrow.compute as pc  # here, not at the top: `vigie archive query` never writes
+
     if table.num_rows < 2:
         return table
     order = pc.sort_indices(table, sort_keys=SORT_KEYS)
@@ -257,6 +260,8 @@ def sort_rows(table: pa.Table) -> pa.Table:
 
 def ip_index(table: pa.Table, row_group_rows: int) -> str:
     """The footer index: each address of src_ip, nat_ip or dst_ip, and the row groups it appears in."""
+    import pyarrow.compute as pc  # here, not at the top: `vigie archive query` never writes
+
     n = table.num_rows
     groups = pc.divide(pa.array(range(n), pa.int64()), row_group_rows)
     values = pa.concat_arrays([table.column(c).combine_chunks() for c in IP_INDEX_COLUMNS])
@@ -294,15 +299,6 @@ def read_footer(path: str | Path) -> bytes:
             return b""
         f.seek(size - 8 - length)
         return f.read(length)
-
-
-def footer_index(footer: bytes) -> tuple[int, int] | None:
-    """Where the address index lies in a raw footer, or None for a file written without one."""
-    begin = footer.find(IP_INDEX_BEGIN)
-    if begin < 0:
-        return None
-    end = footer.find(IP_INDEX_END, begin)
-    return None if end < 0 else (begin + len(IP_INDEX_BEGIN) - 1, end)
 
 
 def index_mask(footer: bytes, span: tuple[int, int], value: str) -> int:

@@ -34,7 +34,6 @@ from vigie.pipelines.archive.writer import (
     IP_INDEX_COLUMNS,
     IP_INDEX_END,
     FileName,
-    footer_index,
     index_mask,
     iter_files,
     read_footer,
@@ -205,7 +204,7 @@ def test_files_are_sorted_by_source_and_indexed_exactly(random_archive: tuple[Pa
                     if v is not None:
                         truth[v] = truth.get(v, 0) | 1 << g
         footer = read_footer(root / rel)
-        span = footer_index(footer)
+        span = index_span(footer)
         assert span is not None
         for v in INSIDE + PUBLIC + OUTSIDE + ["192.0.2.1", "10.0.0.1/", "0.0.0.1"]:
             assert index_mask(footer, span, v) == truth.get(v, 0), (rel, v)
