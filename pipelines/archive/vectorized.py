@@ -198,8 +198,32 @@ _H3164_YEAR = rf"^{_PRI_OK}(?P<ts>{_T3164} [0-9]{{4}}){_TAIL3164}"
 _TS3164 = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?: (\d{4}))?")
 _BSD_NC = r"[A-Za-z]{3} +[0-9]{1,2}(?: [0-9]{4})? [0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
 _CISCO_TAIL = rf"%(?P<fac>[A-Z][A-Z0-9_]*(?:-[A-Z][A-Z0-9_]*)*)-[0-7]-[A-Za-z0-9_]+{_SP}?:"
-# "<PRI>Mmm dd [yyyy] hh:mm:ss host : %FAC-SEV-MN:" (ASA relay header) and "<PRI>%FAC-SEV-MN:" (no clock).
-_HCISCO = rf"^{_PRI}(?:(?P<hts>{_BSD_NC}){_SP}+(?P<host>[^{_WS}:]+){_SP}:{_SP}+)?{_CISCO_TAIL}"
+# "<PRI>Mmm dd [yyyy] hh:mm:ss host : %FAC-SEV-MN:" (ASA relay header) and "<PRI>%FAC-SEV-MN:" (no clock):
+# the bulk of Cisco lines, tried first with this smaller regex (cheaper than _HCISCO below).
+_HCISCO_RELAY = rf"^{_PRI}(?:(?P<hts>{_BSD_NC}){_SP}+(?P<host>[^{_WS}:]+){_SP}:{_SP}+)?{_CISCO_TAIL}"
+_D = "[0-9]"
+_W = "[A-Za-z0-9_]"
+_ISO_NC = rf"{_D}{{4}}-{_D}{{2}}-{_D}{{2}}[Tt ]{_D}{{1,2}}:{_D}{{2}}:{_D}{{2}}(?:[.,]{_D}{{1,9}})?(?:[Zz]|[+-]{_D}{{2}}(?::?{_D}{{2}})?)?"
+_CTS_NC = rf"(?:{_D}{{4}} )?{_BSD_NC}(?: [A-Za-z]{{1,6}}| [+-]{_D}{{2}}:?{_D}{{2}})?"
+# parser._CISCO after the PRI, in RE2 with the same groups in the same order (so the same submatches), the
+# message left out (".*" always matches) and its one lookahead, after the relay host's "\s+", replaced by
+# the groups hsep, lead and seqsp: _header_cisco keeps a row only where they show the lookahead held.
+_HCISCO = (
+    rf"^{_PRI}(?:(?P<hts>{_BSD_NC}|{_ISO_NC}){_SP}+(?P<hhost>[^{_WS}:]+)(?P<hsep>{_SP}:{_SP}+|{_SP}+))?"
+    rf"(?P<lead>:?{_SP}*)"
+    rf"(?:(?P<seq>{_D}{{1,10}})(?P<seqsp>{_SP}*):{_SP}+)?"
+    rf"(?:(?P<dev>[A-Za-z][A-Za-z0-9_.\-]*):{_SP}+)?"
+    r"(?:(?P<node>[A-Za-z0-9]+(?:/[A-Za-z0-9]+)+):)?"
+    rf"(?:(?P<mark>[*.])?(?:(?P<cts>{_CTS_NC})|(?P<up>{_D}{{1,2}}:{_D}{{2}}:{_D}{{2}}(?:\.{_D}{{1,6}})?"
+    rf"|(?:{_D}{{1,5}}[ywdhm]){{1,3}})){_SP}*:{_SP}*)?"
+    rf"(?:(?P<proc>[A-Za-z]{_W}*)\[(?P<pid>{_D}{{1,10}})\]:{_SP}*)?"
+    rf"%(?P<fac>[A-Z][A-Z0-9_]*(?:-[A-Z][A-Z0-9_]*)*)-[0-7]-[A-Za-z0-9_]+{_SP}?:"
+)
+# The device clock without its fraction (added back as microseconds: every line has its own).
+_CTS_SPLIT = (
+    rf"^(?P<a>(?:{_D}{{4}} )?[A-Za-z]{{3}} +{_D}{{1,2}}(?: {_D}{{4}})? {_D}{{1,2}}:{_D}{{2}}:(?P<ss>{_D}{{2}}))"
+    rf"(?:\.(?P<f>{_D}{{1,9}}))?(?P<z>.*)$"
+)
 _H5424 = (
     rf"^{_PRI}[0-9]{{1,2}} (?:-|(?P<sec>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}})"
     r"(?:\.(?P<frac>[0-9]{1,6}))?(?P<tz>Z|[+-][0-9]{2}:[0-9]{2})) (?P<host>[^ ]*) (?P<app>[^ ]*) "
@@ -266,14 +290,50 @@ def _header_3164(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array
     return _ts_micros(stamps), host, tag, ok
 
 
-def _header_cisco(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+def _header_cisco_relay(
+    sub: pa.StringArray, ref: datetime
+) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
     """_CISCO with a BSD relay clock and host before ' : %FAC-SEV-MN:', or no header at all."""
-    m = pc.extract_regex(sub, _HCISCO)
+    m = pc.extract_regex(sub, _HCISCO_RELAY)
     ok = pc.is_valid(m)
     stamps, bad = _per_unique(_f(m, "hts"), lambda v: sp._any_ts(v, ref, []) if v else None, pa.string())
     host = _f(m, "host")  # an unmatched group reads "": no relay header means no host
     host = pc.if_else(_t(pc.equal(host, "")), pa.scalar(None, pa.string()), host)
     return _ts_micros(stamps), host, _f(m, "fac"), _and(ok, pc.invert(bad))
+
+
+def _header_cisco(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+    """parser._cisco: IOS, NX-OS, ASA, with or without a relay header, sequence number, origin id or device clock."""
+    m = pc.extract_regex(sub, _HCISCO)
+    g = partial(_f, m)
+    empty = partial(pc.equal, pa.scalar(""))
+    # parser._CISCO's lookahead (?=\d{1,10}:\s|%) after "\s+" (hsep without ":"): shown to hold when
+    # nothing but a sequence number written "123: " or nothing at all comes before the "%"
+    middle = _and(*(empty(g(k)) for k in ("seq", "dev", "node", "mark", "cts", "up", "proc")))
+    seq_next = _and(pc.invert(empty(g("seq"))), empty(g("seqsp")))
+    ok = _and(
+        pc.is_valid(m),
+        _or(empty(g("hts")), _has(g("hsep"), ":"), _and(empty(g("lead")), _or(middle, seq_next))),
+    )
+    cts = g("cts")
+    parts = pc.extract_regex(pc.if_else(_t(empty(cts)), pa.scalar(None, pa.string()), cts), _CTS_SPLIT)
+    key = pc.binary_join_element_wise(_f(parts, "a"), _f(parts, "z"), "")
+    base, bad_c = _per_unique(key, lambda v: sp._cisco_ts(v, ref, []) if v else None, pa.string())
+    frac = _f(parts, "f")
+    fus = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(frac, ""), 6, "0"), 0, 6), pa.int64())
+    leap = _t(pc.equal(_f(parts, "ss"), "60"))  # clamped to 59.999999 whatever the fraction
+    dev_ts = pc.if_else(leap, _ts_micros(base), pc.add(_ts_micros(base), fus))
+    hts = g("hts")
+    relay, bad_h = _per_unique(
+        pc.if_else(_t(empty(hts)), pa.scalar(None, pa.string()), hts),
+        lambda v: sp._any_ts(v, ref, []) if v else None,
+        pa.string(),
+    )
+    ts = pc.if_else(pc.is_valid(parts), dev_ts, _ts_micros(relay))
+    host = pc.if_else(_t(empty(g("dev"))), g("hhost"), g("dev"))
+    host = pc.if_else(_t(empty(host)), pa.scalar(None, pa.string()), host)
+    ok = _and(ok, _or(empty(cts), pc.is_valid(parts)), pc.invert(bad_c), pc.invert(bad_h))
+    return ts, host, g("fac"), ok
 
 
 def _header_5424(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
@@ -324,14 +384,15 @@ def _headers(s: pa.StringArray, fast: pa.BooleanArray, ref: datetime) -> tuple[_
     done = pa.array([False] * len(s), pa.bool_())
     # parse_syslog strips a trailing NUL that RE2 would read
     fast = _and(fast, pc.invert(pc.ends_with(s, "\x00")))
-    pct = pc.match_substring(s, "%")
+    pct = _has(s, "%")  # RE2 finds a byte several times faster than Arrow's literal search
     lt = pc.starts_with(s, "<")
-    second = pc.utf8_slice_codeunits(s, 0, 6)
+    second = pc.utf8_slice_codeunits(s, 0, 8)
     digit_after_pri = _has(second, r"^<[0-9]{1,3}>[0-9]")
     routes: list[tuple[pa.Array, Callable[..., Any]]] = [
         (_and(fast, lt, digit_after_pri), _header_5424),
-        (_and(fast, lt, pc.invert(pct), pc.invert(digit_after_pri)), _header_3164),
-        (_and(fast, lt, pct, pc.invert(digit_after_pri)), _header_cisco),
+        (_and(fast, pc.invert(pct), _has(second, r"^<[0-9]{1,3}>[A-Z]")), _header_3164),
+        (_and(fast, lt, pct, pc.invert(digit_after_pri)), _header_cisco_relay),
+        (_and(fast, lt, pct, pc.invert(_has(second, r"^<[0-9]{1,3}>[0-9]{1,2} "))), _header_cisco),
         (_and(fast, _has(second, r"^(?:<[0-9]{1,3}>)?d")), _header_fortigate),
     ]
     for mask, fn in routes:
@@ -370,7 +431,7 @@ def _netfilter(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArra
     m = pc.extract_regex(post, _NF_PROTO)
     head_len = pc.utf8_length(_f(h, "head"))
     at = pc.find_substring_regex(post, f"PROTO={_NS}")
-    bracket = pc.find_substring(post, "[")
+    bracket = pc.find_substring_regex(post, r"\[")  # RE2: several times faster than Arrow's literal search
     ok = _and(
         pc.is_valid(h),
         pc.is_valid(m),
@@ -634,74 +695,45 @@ def _asa(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
 
 
 _FORTI_KEYS = sorted(cl._FORTI_KEYS)
-# Stands for a quoted part once its content is cut out; rows that hold it already take the per-row code.
-_QUOTE_MARK = "\x01"
+# connlog._kv reads a key at the start of a whitespace-separated token outside quotes (the line start, after
+# whitespace, or right after a closing quote); its value is the rest of the token up to a quote, or the
+# quoted part right after "key=". Lines with an odd number of quotes, an escaped quote (both: _kv's full
+# scan) or an "=" inside a quoted part (where a key could hide) are left to the per-row code.
+_FORTI_QUOTES_BAD = r'^[^"]*(?:"[^"]*"[^"]*)*"[^"]*(?:=|$)|\\"'
+# Keys that FortiOS also writes as the end of a longer key (subtype, utmaction, mastersrcmac, unauthuser,
+# shaperdropsentbyte...) are searched as " key=": when no wanted key starts a token other than after a
+# space, the first " key=" of the line is the one _kv reads. The others are searched as "key=" (RE2 skips to
+# their first letter, faster), which is exact when no "key=" of theirs follows anything but a space.
+# Lines where either fails take a search for any token start (slower, rare).
+_FORTI_SUFFIXED = ("action", "rcvdbyte", "sentbyte", "srcmac", "type", "user")
+_FORTI_BARE = tuple(k for k in _FORTI_KEYS if k not in _FORTI_SUFFIXED)
+_FORTI_ELSEWHERE = (
+    rf'(?:^|[\t-\r\x1c-\x1f"])(?:{"|".join(_FORTI_SUFFIXED)})=|(?:^|[^ ])(?:{"|".join(_FORTI_BARE)})='
+)
+_FORTI_VALUE = rf'=(?P<v>"[^"]*"|[^"{_WS}]*)'
 
 
 def _forti_fields(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
-    """connlog._kv on a column: the wanted keys' first values outside quotes, quoted values restored.
-
-    Each quoted part becomes a mark followed by a space, so tokens split on whitespace are those of _kv;
-    a token `key=<mark>` is `key="value"` and takes the content of the quoted part with the same rank.
-    Lines with an odd number of quotes or an escaped quote (_kv's full scan), or a key with an empty bare
-    value (_kv's endswith rule), are left to the per-row code.
-    """
+    """connlog._kv on a column: each wanted key's first value outside quotes, one RE2 search per key."""
     n = len(sub)
-    ok = _and(
-        pc.equal(pc.bit_wise_and(pc.count_substring(sub, '"'), 1), 0),
-        pc.invert(pc.match_substring(sub, '\\"')),
-        pc.invert(pc.match_substring(sub, _QUOTE_MARK)),
-    )
-    marked = pc.replace_substring_regex(sub, '"[^"]*"', _QUOTE_MARK + " ")
-    # whitespace other than spaces outside quotes: _kv's str.split() would cut there too; left to per-row
-    ok = _and(ok, pc.invert(_has(marked, r"[\t-\r\x1c-\x1f]")))
-    tokens = pc.split_pattern(marked, " ")
-    flat = tokens.flatten()
-    row = pc.list_parent_indices(tokens)
-    is_mark = pc.cast(pc.ends_with(flat, _QUOTE_MARK), pa.int64())
-    cum = pc.cumulative_sum(is_mark)
-    before = pc.subtract(cum, is_mark)  # marks before each token, counted from the batch start
-    first_tok = pc.cast(tokens.offsets.slice(0, n), pa.int64())
-    row_base = before.take(pc.if_else(pc.less(first_tok, len(flat)), first_tok, pa.scalar(None, pa.int64())))
-    rank = pc.subtract(before, row_base.take(row))  # quoted parts before the token in its own line
-    kv = pc.split_pattern(flat, "=", max_splits=1)
-    has_eq = pc.equal(pc.list_value_length(kv), 2)
-    kv_at = _starts(kv)
-    key = kv.values.take(pc.if_else(has_eq, kv_at, pa.scalar(None, pa.int64())))
-    key_i = pc.index_in(key, value_set=pa.array(_FORTI_KEYS))
-    pos = _where(pc.is_valid(key_i))
-    table = pa.table(
-        {
-            "id": pc.add(
-                pc.multiply(pc.cast(row.take(pos), pa.int64()), 32), pc.cast(key_i.take(pos), pa.int64())
-            ),
-            "pos": pos,
-        }
-    )
-    first = table.group_by("id", use_threads=False).aggregate([("pos", "min")])
-    ids = first.column("id").combine_chunks()
-    sel = pc.cast(first.column("pos_min").combine_chunks(), pa.int64())
-    sel_row = pc.divide(ids, 32)
-    sel_key = pc.subtract(ids, pc.multiply(sel_row, 32))
-    value = kv.values.take(pc.add(kv_at.take(sel), 1))
-    quoted = pc.equal(value, _QUOTE_MARK)
-    # key="...": the content of quoted part number `rank` of the line (odd elements of a split on '"')
-    parts = pc.split_pattern(sub, '"')
-    part_pos = pc.add(
-        pc.cast(parts.offsets.slice(0, n), pa.int64()).take(sel_row),
-        pc.add(pc.multiply(rank.take(sel), 2), 1),
-    )
-    value = pc.if_else(quoted, parts.values.take(pc.if_else(quoted, part_pos, 0)), value)
-    value = pc.if_else(pc.ends_with(value, _QUOTE_MARK), pc.utf8_slice_codeunits(value, 0, -1), value)
-    empty = pc.and_(pc.equal(value, ""), pc.invert(quoted))
-    bad_rows = pc.is_in(pa.array(range(n), pa.int64()), value_set=sel_row.filter(empty))
-    ok = _and(ok, pc.invert(bad_rows))
+    odd = _has(sub, _FORTI_QUOTES_BAD + "|" + _FORTI_ELSEWHERE)  # one pass; the rare rows flagged are sorted below
+    other = odd
+    ok = pa.repeat(pa.scalar(True), n)
+    if pc.any(odd).as_py():
+        ok = pc.invert(_on(sub, odd, _FORTI_QUOTES_BAD))
+        other = _and(odd, ok)
+    oidx = _where(other)
+    osub = sub.take(oidx) if len(oidx) else None
     out: dict[str, pa.Array] = {}
-    rows_all = pa.array(range(n), pa.int64())
-    for i, name in enumerate(_FORTI_KEYS):
-        mine = pc.equal(sel_key, i)
-        at = pc.index_in(rows_all, value_set=sel_row.filter(mine))
-        out[name] = value.filter(mine).take(at)
+    for key in _FORTI_KEYS:
+        lead = " " if key in _FORTI_SUFFIXED else ""
+        v = _f(pc.extract_regex(sub, f"{lead}{key}{_FORTI_VALUE}"), "v")
+        if osub is not None:
+            vo = _f(pc.extract_regex(osub, rf'(?:^|[{_WS}"]){key}{_FORTI_VALUE}'), "v")
+            v = pc.replace_with_mask(v, other, vo)
+        ok = _and(ok, pc.invert(_t(pc.equal(v, ""))))  # "key=" with nothing after it: _kv's endswith rule
+        quoted = _t(pc.starts_with(v, '"'))
+        out[key] = pc.if_else(quoted, pc.utf8_slice_codeunits(v, 1, -1), v)
     return out, ok
 
 
@@ -774,7 +806,7 @@ def _dhcp(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
         pc.less_equal(pc.utf8_length(f("mac")), 64),
         pc.less_equal(pc.utf8_length(f("tail")), 256),
     )
-    ok = _and(pc.is_valid(m), pc.invert(pc.match_substring(sub, "_")), short)
+    ok = _and(pc.is_valid(m), pc.invert(_has(sub, "_")), short)
     src, bad = _ips(f("ip"))
     mac = pc.coalesce(
         _per_unique(f("mac"), cl._mac, pa.string())[0], _per_unique(f("paren"), cl._mac, pa.string())[0]
@@ -856,12 +888,46 @@ def _squid(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     return cols, ok
 
 
+# --------------------------------------------------------------------------- connection: RADIUS (FreeRADIUS auth)
+
+
+# connlog._FR_AUTH with its bounded repeats unbounded (RE2 runs those slowly): a match whose parts are longer
+# than the bounds is left to the per-row code, so every row decided here matched the same way.
+_FR_AUTH = (
+    r"(?P<res>Login OK|Login incorrect|Invalid user)(?: \((?P<paren>[^\[\]]*?)\))?: \[(?P<user>[^\]]*)\]"
+    rf"(?: \(from client (?P<client>{_NS}+) port (?P<port>{_NS}+)(?: cli (?P<cli>[^{_WS})]+))?)?"
+)
+
+
+def _radius(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """extract_radius for FreeRADIUS "Login OK/incorrect" lines; accounting attributes take the per-row code."""
+    n = len(sub)
+    m = pc.extract_regex(sub, _FR_AUTH)
+    f = partial(_f, m)
+    ok = _and(
+        pc.is_valid(m),
+        pc.less_equal(pc.utf8_length(f("paren")), 300),
+        pc.less_equal(pc.utf8_length(f("user")), 256),
+    )
+    cli = f("cli")
+    cli = pc.if_else(_t(pc.equal(cli, "")), pa.scalar(None, pa.string()), cli)  # unmatched group reads ""
+    cols = {
+        "conn_format": pa.repeat(pa.scalar("radius"), n),
+        "src_ip": _per_unique(cli, cl._ip_soft, pa.string())[0],
+        "user": _per_unique(f("user"), lambda v: cl._radius_user(v) if v is not None else None, pa.string())[0],
+        "mac": _per_unique(cli, cl._mac, pa.string())[0],
+        "action": pc.if_else(_t(pc.equal(f("res"), "Login OK")), pa.scalar("login"), pa.scalar("login_failed")),
+    }
+    return cols, ok
+
+
 # --------------------------------------------------------------------------- connection dispatch
 
 
 # Necessary conditions of the guards that come after pfsense in connlog.EXTRACTORS (a superset, so a row
 # that matches none of these and none of the five first guards is certainly not a connection log).
 _REST_GUARDS = r"DHCP|Login OK|Login incorrect|Invalid user: \[|Acct-|acct-|Framed-IP|hotspot|Zone: |->|TCP_|NONE|UDP_| port "
+_RADIUS_GUARD = r"Login OK|Login incorrect|Invalid user: \[|Acct-|acct-|Framed-IP"  # connlog._guard_radius
 # Necessary conditions of the guards between pfsense and squid (stormshield's "logtype=" included): a
 # row without any of them, whose squid guard passes, goes to squid first.
 _BEFORE_SQUID = r"logtype=|DHCP|Login OK|Login incorrect|Invalid user: \[|Acct-|acct-|Framed-IP|hotspot|Zone: |->"
@@ -889,7 +955,7 @@ def _connections(
     on the rows whose decision depends on it.
     """
     pieces: list[tuple[pa.Array, dict[str, pa.Array]]] = []
-    length = pc.utf8_length(s)
+    length = pc.binary_length(s)  # the fast rows are ASCII: bytes are characters
     in_range = _and(fast, pc.greater(length, 0), pc.less_equal(length, _MAX_LEN))
     out_of_range = _and(fast, pc.invert(in_range))
     cand = in_range
@@ -920,12 +986,15 @@ def _connections(
         before_squid = _on(c, later, _BEFORE_SQUID)
         dhcp = _and(_on(c, later, "DHCP"), pc.invert(_on(c, later, "logtype=")))
         squid = _on(c, _and(later, pc.invert(before_squid)), "TCP_|NONE|UDP_")
+        # RADIUS: its guard passes, and neither stormshield's nor DHCP's (the only ones between) can
+        radius = _on(c, _and(later, pc.invert(_on(c, later, "logtype=|DHCP"))), _RADIUS_GUARD)
         for mask, fn in (
             (g_asa, _asa),
             (g_nf, _netfilter),
             (_and(after_nf, g_forti), _fortigate),
             (pf, _pfsense),
             (dhcp, _dhcp),
+            (radius, _radius),
             (squid, _squid),
         ):
             idx = _where(mask)

@@ -188,6 +188,162 @@ def bodies(r: random.Random) -> list[str]:
     ]
 
 
+def cisco_headers(r: random.Random) -> list[str]:
+    """Cisco IOS / NX-OS / IOS-XR / ASA headers: sequence numbers, '*' and '.' clock marks, zones, uptimes,
+    with and without a relay header or host, and near misses of parser._CISCO's lookahead and bounds."""
+    mon = r.choice(["Mar", "May", "Dec", "Foo", "jan"])
+    day = r.choice([" 1", "1", "01", "31", "30"])
+    hh = r.choice(["18", "23", "00", "24", "9"])
+    ss = r.choice(["11", "59", "60", "61"])
+    frac = r.choice(["", ".1", ".123", ".123456", ".1234567", ".123456789"])
+    tz = r.choice(["", " UTC", " CET", " cest", " XYZ", " +02:00", " -0530", " +25:00", " ABCDEFG"])
+    mark = r.choice(["", "*", "."])
+    seq = r.choice([str(r.randrange(10**6)), "0", "1234567890", "12345678901", "000042"])
+    host = r.choice(["sw1", "core-rtr.example.org", "10.0.0.1", "2024"])
+    clock = f"{mark}{mon} {day} {hh}:46:{ss}{frac}{tz}"
+    return [
+        f"<189>{seq}: {clock}: ",
+        f"<189>{seq}: {host}: {clock}: ",
+        f"<189>{clock}: ",
+        f"<187>{mon} {day} {hh}:11:{ss} {host} {seq}: {clock}: ",
+        f"<187>{mon} {day} {hh}:11:{ss} {host} ",
+        f"<187>{mon} {day} {hh}:11:{ss} {host}  ",
+        f"<187>{mon} {day} {hh}:11:{ss}{frac} {host} {seq}: ",
+        f"<187>{mon} {day} 2024 {hh}:11:{ss} {host} : ",
+        f"<187>{mon} {day} 2024 {hh}:11:{ss} {host} : {seq}: ",
+        f"<187>2024-05-01T{hh}:11:{ss}{frac}Z {host} {seq}: {clock}: ",
+        f"<187>2024-05-01 {hh}:11:{ss} {host} ",
+        f"<187>{mon} {day} {hh}:11:{ss} {host} {seq} : ",  # space before ':' fails the lookahead
+        f"<187>{mon} {day} {hh}:11:{ss} {host} {seq}:x ",
+        f"<187>{mon} {day} {hh}:11:{ss} {host} x{seq}: ",
+        f"<187>{mon} {day} {hh}:11:{ss} {host} {clock}: ",
+        f"<187>{mon} {day} {hh}:11:{ss} {host} origin: ",
+        f"<189>{seq}: {r.choice(['00:01:23', '1d02h', '2w3d', '1y2w3d4h', '12:34:56.789'])}: ",
+        f"<189>{seq}: RP/0/RSP0/CPU0:{clock}: bgpd[1052]: ",
+        f"<189>: 2024 {mon} {day} {hh}:46:{ss}{frac} {tz.strip() or 'UTC'}: ",
+        f"<189>{seq} : {clock}: ",
+        f"<189>1 {clock}: ",
+        "<189>12 - ",
+        f"<189>{seq}:\t{clock} :\t",
+        f"<999>{seq}: {clock}: ",
+        f"<189>{host} : ",
+        "<189>",
+        "",
+    ]
+
+
+def cisco_bodies(r: random.Random) -> list[str]:
+    return [
+        f"%LINK-3-UPDOWN: Interface GigabitEthernet0/{r.randrange(48)}, changed state to up",
+        "%SYS-5-CONFIG_I: Configured from console by admin on vty0 (10.0.0.9)",
+        "%ETHPORT-5-IF_DOWN_LINK_FAILURE: Interface Ethernet1/1 is down",
+        "%SEC_LOGIN-5-LOGIN_SUCCESS : Login Success [user: x]",
+        "%lower-3-X: not a facility",
+        "%LINK-9-UPDOWN: severity out of range",
+        "%LINK-3-UPDOWN:",
+        "%LINK-3-UPDOWN",
+        "% Invalid input detected",
+        f"%ASA-6-302013: Built outbound TCP connection 1 for outside:{ip4(r)}/443 ({ip4(r)}/443) to inside:{ip4(r)}/5 "
+        f"({ip4(r)}/6)",
+    ]
+
+
+def forti_value(r: random.Random, v: str) -> str:
+    return r.choice([v, v, f'"{v}"', f'"{v} x"', '""', f'"{v}=1"', "", v + '"x"', f"{v},y"])
+
+
+def forti_bodies(r: random.Random) -> list[str]:
+    """FortiGate key=value lines: quoting, spaces and '=' in quoted values, missing keys, IPv6, odd orders,
+    keys written as the end of longer keys, and what sends a line to _kv's full scan."""
+    a, b, n = addr(r), addr(r), addr(r)
+    pairs = [
+        f"type={forti_value(r, r.choice(['traffic', 'traffic', 'event', 'utm']))}",
+        f"srcip={forti_value(r, a)}",
+        f"srcport={forti_value(r, port(r))}",
+        f"dstip={forti_value(r, b)}",
+        f"dstport={port(r)}",
+        f"proto={r.choice(['6', '17', '1', '58', 'tcp', '999', ''])}",
+        f"action={forti_value(r, r.choice(['close', 'deny', 'accept', 'server-rst', 'Weird', 'odd word']))}",
+        f"transip={n}",
+        f"transport={port(r)}",
+        f"sentbyte={r.choice(['0', '1234', '9' * 19, '-', 'x'])}",
+        f"rcvdbyte={r.choice(['0', '5678', ''])}",
+        f'user="{r.choice(["jdupont", "", "N/A", "a b"])}"',
+        f"unauthuser={forti_value(r, 'guest')}",
+        f"srcmac={forti_value(r, r.choice(['00:11:22:33:44:55', 'AA-BB-CC-DD-EE-FF', 'zz']))}",
+        "sessionid=" + r.choice(["1234", "x" * 130, 'a"b']),
+        f'subtype="{r.choice(["forward", "local"])}"',
+        'utmaction="block"',
+        'craction=131072',
+        f"mastersrcmac={r.choice(['00:11:22:33:44:66', 'x'])}",
+        "shaperdropsentbyte=7",
+        f'msg="{r.choice(["srcip=6.6.6.6 user=evil", "a b", "x=y", "plain"])}"',
+        f'srcname="{r.choice(["pc srcip=6.6.6.6", "pc 01"])}"',
+        f"devname={forti_value(r, 'FGT60F')}",
+    ]
+    r.shuffle(pairs)
+    keep = [p for p in pairs if r.random() < 0.85]
+    sep = r.choice([" ", " ", " ", "  ", "\t"])
+    body = sep.join(keep)
+    head = r.choice(["date=2024-05-01 time=10:11:12 ", "date=2024-05-01 time=10:11:12 tz=\"+0200\" ", ""])
+    return [
+        head + body,
+        head + body.replace("srcip=", "srcip= x srcip=", 1),
+        head + body + ' x="unclosed',
+        head + body + ' esc="a\\"b"',
+        head + 'devname="x"srcip=' + a + " type=traffic srcport=1 dstip=" + b,
+        "srcip=" + a + ' type="traffic" dstip=' + b + " proto=6 srcport=1 dstport=2",
+        "type=traffic " + body,
+        f'date=2024-05-01 time=10:11:12 type="traffic" srcip={a} dstip={b} proto=6 srcport={port(r)} '
+        f'dstport={port(r)} action="deny" sentbyte=1 rcvdbyte=2 sessionid=9 user="u1" srcmac="00:11:22:33:44:55"',
+    ]
+
+
+def radius_bodies(r: random.Random) -> list[str]:
+    user = r.choice(["jdupont", "jdupont/secret", "host/pc01.example.fr/x", "", " * ", "a]b", "x" * 300, "N/A"])
+    cli = r.choice(
+        ["00-11-22-33-44-55", "00:11:22:33:44:55", "0011.2233.4455", ip4(r), "2001:db8::1", "+33612345678", "x)", ""]
+    )
+    tail = r.choice(
+        [
+            "",
+            f" (from client ap{r.randrange(40)} port 0 cli {cli})",
+            " (from client ap1 port 12)",
+            f" (from client ap1 port 0 cli {cli}) via TLS tunnel",
+            " (from client ap1)",
+            f"(from client ap1 port 0 cli {cli})",
+        ]
+    )
+    paren = r.choice(["", " (Login OK again)", f" ({'p' * 310})", " (TLS Alert read:fatal:unknown CA)", " [x]"])
+    res = r.choice(["Login OK", "Login incorrect", "Invalid user", "Login ok"])
+    return [
+        f"({r.randrange(1000)}) {res}{paren}: [{user}]{tail}",
+        f"({r.randrange(1000)}) {res}: [{user}] (from client ap1 port 0 cli {cli})",
+        f"Auth: Login incorrect: [{user}] (from client ap1 port 0 cli {cli}) DHCP",
+        f"Login OK: [{user}] logtype=x",
+        f"Acct-Status-Type = Start, User-Name = \"{user}\", Framed-IP-Address = {addr(r)}, Calling-Station-Id = {cli}",
+        f"Login OK: [{user}] Framed-IP-Address = {addr(r)}",
+        f"Invalid user: [{user}] (from client ap1 port 0)",
+    ]
+
+
+def near_miss_lines(seed: int, count: int) -> list[bytes]:
+    r = random.Random(seed)
+    out: list[bytes] = []
+    for _ in range(count):
+        k = r.random()
+        if k < 0.4:
+            line = r.choice(cisco_headers(r)) + r.choice(cisco_bodies(r))
+        elif k < 0.75:
+            line = r.choice(["", "<189>", "<189>", "<13>May  1 10:11:12 fw01 app: "]) + r.choice(forti_bodies(r))
+        else:
+            line = r.choice(headers(r)) + r.choice(radius_bodies(r))
+        if r.random() < 0.03:
+            line += r.choice(["\r\n", "\n", " "])
+        out.append(line.encode())
+    return out
+
+
 def random_lines(seed: int, count: int) -> list[bytes]:
     r = random.Random(seed)
     out: list[bytes] = []
@@ -241,6 +397,36 @@ def test_harvested_samples_behind_headers(reference: datetime) -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_random_mix(seed: int) -> None:
     assert_same(random_lines(seed, 3000), REFS[seed % len(REFS)])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_near_misses_of_the_cisco_fortigate_and_radius_paths(seed: int) -> None:
+    assert_same(near_miss_lines(seed, 2500), REFS[seed % len(REFS)])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 60), st.sampled_from(REFS))
+def test_hypothesis_near_misses(seed: int, count: int, reference: datetime) -> None:
+    assert_same(near_miss_lines(seed, count), reference + timedelta(seconds=seed % 86400))
+
+
+def test_cisco_ios_fortigate_and_radius_take_the_fast_path() -> None:
+    """The clean shapes of these formats no longer go through the per-row code."""
+    lines = [
+        b"<187>May  1 10:11:12 sw3 %LINK-3-UPDOWN: Interface GigabitEthernet0/1, changed state to up",
+        b"<189>123: *Mar  1 18:46:11.123 UTC: %SYS-5-CONFIG_I: Configured from console by vty0",
+        b"<189>124: sw1: .Mar  1 18:46:11: %SYS-5-CONFIG_I: Configured from console by vty0",
+        b"<189>Mar  1 18:46:11 rtr1 125: Mar  1 18:46:11.5 CET: %LINK-3-UPDOWN: Interface Gi0/1",
+        b"<189>126: 00:01:23: %LINK-3-UPDOWN: Interface Gi0/2",
+        b'<189>date=2024-05-01 time=10:11:12 devname="FGT60F" logid="0000000013" type="traffic" subtype="forward" '
+        b'srcip=10.0.0.1 srcport=5000 dstip=2001:db8::1 dstport=443 sessionid=1 proto=6 action="close" '
+        b'utmaction="allow" transip=81.2.3.4 transport=6000 sentbyte=1 rcvdbyte=2 shaperdropsentbyte=0 '
+        b'srcname="pc 01" mastersrcmac="00:11:22:33:44:55" srcmac="00:11:22:33:44:55" unauthuser="g" user="u"',
+        b"<38>May  1 10:11:12 radius01 radiusd[1]: (1) Login OK: [u1] (from client ap1 port 0 cli 00-11-22-33-44-55)",
+        b"<38>May  1 10:11:12 radius01 radiusd[1]: (2) Login incorrect (bad pw): [u2/x] (from client ap1 port 0)",
+    ]
+    assert_same(lines, REFS[0])
+    assert fallback_share(lines, REFS[0]) == (0.0, 0.0)
 
 
 def test_realistic_mix_mostly_takes_the_fast_path() -> None:
@@ -340,6 +526,18 @@ line_parts = st.sampled_from(
         "Z",
         "T",
         "2024-05-01T10:11:12.5+01:00 ",
+        "123: ",
+        "*Mar  1 18:46:11.123 UTC: ",
+        "%LINK-3-UPDOWN: ",
+        "sw1 ",
+        "srcip=10.0.0.1 ",
+        " type=traffic",
+        "subtype=x ",
+        'user="a b" ',
+        "unauthuser=",
+        '="',
+        "Login OK: [u] ",
+        "(from client ap1 port 0 cli 00-11-22-33-44-55)",
     ]
 )
 

@@ -1,0 +1,92 @@
+"""Bench: CPU µs per row of the archive enrichment (no Kafka), vectorised against the per-row reference, per format and on the mix.
+
+Usage: python bench/archive_enrich.py [--rows 100000] [--repeat 5] [--batch 20000] [--quick] [--no-rowwise]
+
+The rows are bench/archive_sink.py's mix (same generator, same seed); "other syslog" is split into its
+shapes, Cisco IOS switch lines among them. Times are CPU time of this process (time.process_time, the
+best of --repeat runs), in the sink's batch size, so other load on the machine counts little. Each
+format is timed on batches of that format alone: it is what the format costs the mix per row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from archive_sink import MIX, sample_line, sample_lines
+
+from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise, fallback_share
+
+# The shapes of "other syslog" in sample_line, told apart by a substring.
+OTHER = (("cron", "CRON["), ("sshd", "sshd["), ("postfix", "postfix/"), ("rfc5424", "systemd"), ("cisco_ios", "%LINK-"))
+REF = datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
+
+
+def by_format(n: int, seed: int = 1) -> dict[str, list[bytes]]:
+    """n lines of each format (the mix's kinds, "other syslog" split by shape)."""
+    r = random.Random(seed)
+    out: dict[str, list[bytes]] = {}
+    for kind, _ in MIX:
+        if kind != "other syslog":
+            out[kind] = [sample_line(kind, i, r).encode() for i in range(n)]
+    for name, mark in OTHER:
+        lines: list[bytes] = []
+        while len(lines) < n:
+            line = sample_line("other syslog", len(lines), r)
+            if mark in line:
+                lines.append(line.encode())
+        out[name] = lines
+    return out
+
+
+def cpu_per_row(fn: Callable[[list[bytes], datetime], object], lines: list[bytes], batch: int, repeat: int) -> float:
+    """Best CPU µs per row over `repeat` runs of fn on the lines, batch by batch."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.process_time()
+        for lo in range(0, len(lines), batch):
+            fn(lines[lo : lo + batch], REF)
+        best = min(best, time.process_time() - t0)
+    return best / len(lines) * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=100_000, help="rows of the mix (and per format: a fifth of it)")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=20_000)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-rowwise", action="store_true", help="skip the (slow) per-row reference")
+    ap.add_argument("--only", default="", help="comma-separated formats to time (default: all)")
+    args = ap.parse_args()
+    if args.quick:
+        args.rows, args.repeat = min(args.rows, 20_000), min(args.repeat, 2)
+    per = max(args.rows // 5, 1000)
+    rows_ref = max(per // 4, 500)  # the per-row reference is linear and slow: fewer rows suffice
+    formats = by_format(per)
+    only = {x for x in args.only.split(",") if x}
+    print(f"CPU µs/row, best of {args.repeat}, batches of {args.batch:,}; {per:,} rows per format, {args.rows:,} in the mix")
+    print(f"{'format':<13}{'vectorised':>11}{'per-row':>9}{'fallback hdr/conn':>19}")
+    for name, lines in formats.items():
+        if only and name not in only:
+            continue
+        vec = cpu_per_row(enrich, lines, args.batch, args.repeat)
+        row = "" if args.no_rowwise else f"{cpu_per_row(enrich_rowwise, lines[:rows_ref], args.batch, 1):9.1f}"
+        h, c = fallback_share(lines[: args.batch], REF)
+        print(f"{name:<13}{vec:11.2f}{row:>9}{h:>11.1%} {c:6.1%}", flush=True)
+    if only and "mix" not in only:
+        return
+    mix = sample_lines(args.rows)
+    vec = cpu_per_row(enrich, mix, args.batch, args.repeat)
+    row = "" if args.no_rowwise else f"{cpu_per_row(enrich_rowwise, mix[: args.rows // 4], args.batch, 1):9.1f}"
+    h, c = fallback_share(mix[: args.batch], REF)
+    print(f"{'mix':<13}{vec:11.2f}{row:>9}{h:>11.1%} {c:6.1%}")
+
+
+if __name__ == "__main__":
+    main()
