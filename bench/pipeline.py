@@ -80,21 +80,29 @@ def fill(settings: KafkaSettings, n: int) -> None:
     p.flush(60)
 
 
-def committed(settings: KafkaSettings, group: str, topics: list[str]) -> tuple[int, int]:
-    """(committed, end) summed over the topics' partitions for a consumer group."""
-    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group})
-    try:
-        tps = []
-        end = 0
-        for t in topics:
-            name = settings.topic(t)
-            for p in c.list_topics(name, timeout=10).topics[name].partitions:
-                tps.append(TopicPartition(name, p))
-                end += c.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
-        done = sum(max(tp.offset, 0) for tp in c.committed(tps, timeout=10))
+def cpu_times() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine from /proc/stat: how much of the 2 cores a run used."""
+    fields = [float(x) for x in open("/proc/stat").readline().split()[1:]]  # noqa: SIM115 - one line
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+class Progress:
+    """(committed, end) summed over a group's partitions, with one long-lived client per group: creating a
+    client per poll cost the workers CPU during the measurement."""
+
+    def __init__(self, settings: KafkaSettings, group: str, topics: list[str]) -> None:
+        self.c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group})
+        self.tps = [TopicPartition(settings.topic(t), p) for t in topics
+                    for p in self.c.list_topics(settings.topic(t), timeout=10).topics[settings.topic(t)].partitions]
+
+    def __call__(self) -> tuple[int, int]:
+        end = sum(self.c.get_watermark_offsets(tp, timeout=10)[1] for tp in self.tps)
+        done = sum(max(tp.offset, 0) for tp in self.c.committed(self.tps, timeout=10))
         return done, end
-    finally:
-        c.close()
+
+    def close(self) -> None:
+        self.c.close()
 
 
 def wait_for_members(settings: KafkaSettings, groups: list[str], k: int, procs: list[subprocess.Popen[bytes]],
@@ -147,29 +155,35 @@ def throughput(bootstrap: str, n: int, workers: int, partitions: int) -> dict[st
     wait_for_members(settings, [raw_group, ev_group], workers, procs, folder)
     fill(settings, n)
     t_first = n_first = t_norm = None
+    cpu0 = cpu_times()
+    raw_progress = Progress(settings, raw_group, [RAW_CHECKS, RAW_SYSLOG])
+    ev_progress = Progress(settings, ev_group, [EVENTS])
     try:
         while True:
-            done, end = committed(settings, raw_group, [RAW_CHECKS, RAW_SYSLOG])
+            done, end = raw_progress()
             now = time.perf_counter()
             if t_first is None and done > 0:
                 t_first, n_first = now, done
             if t_norm is None and done >= end:
                 t_norm = now
             if t_norm is not None:
-                cdone, cend = committed(settings, ev_group, [EVENTS])
+                cdone, cend = ev_progress()
                 if cdone >= cend:
                     t_done = time.perf_counter()
                     break
             if any(p.poll() is not None for p in procs):
                 raise RuntimeError(f"a worker died; see {folder}")
             time.sleep(0.1)
-        events = committed(settings, ev_group, [EVENTS])[1]
+        cpu1 = cpu_times()
+        events = ev_progress()[1]
     finally:
+        raw_progress.close()
+        ev_progress.close()
         stop_workers(procs)
     bare = asyncio.run(bare_aiokafka(settings, n))
     span = t_done - t_first
     return {"raw_per_s": (n - n_first) / span, "events": events, "normalize_per_s": (n - n_first) / (t_norm - t_first),
-            "bare_aiokafka_per_s": bare}
+            "bare_aiokafka_per_s": bare, "machine_busy": (cpu1[0] - cpu0[0]) / max(1.0, cpu1[1] - cpu0[1])}
 
 
 async def bare_aiokafka(settings: KafkaSettings, n: int) -> float:
@@ -240,8 +254,9 @@ def latency(bootstrap: str, rate: int, seconds: float, fingerprints: int) -> dic
         stop_workers(procs)
     got.sort()
     q = statistics.quantiles(got, n=100)
-    return {"sent": total, "alerts_seen": len(got), "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
-            "max_ms": got[-1] * 1000}
+    # a record whose key is sent again before its alert came back counts once: `unanswered` is the loss
+    return {"sent": total, "alerts_seen": len(got), "unanswered": len(sent), "p50_ms": q[49] * 1000,
+            "p99_ms": q[98] * 1000, "max_ms": got[-1] * 1000}
 
 
 def main() -> None:
@@ -264,13 +279,14 @@ def main() -> None:
         results[k] = r
         print(f"{k} worker(s): {r['raw_per_s']:,.0f} raw records/s through normalize + correlate "
               f"({r['events']:,} events); normalize alone {r['normalize_per_s']:,.0f}/s; bare aiokafka "
-              f"{r['bare_aiokafka_per_s']:,.0f}/s -> ratio {r['raw_per_s'] / r['bare_aiokafka_per_s']:.3f}", flush=True)
+              f"{r['bare_aiokafka_per_s']:,.0f}/s -> ratio {r['raw_per_s'] / r['bare_aiokafka_per_s']:.3f}; "
+              f"machine CPU busy {r['machine_busy']:.0%} of {os.cpu_count()} cores", flush=True)
     if 1 in results and 2 in results:
         print(f"two workers / one: {results[2]['raw_per_s'] / results[1]['raw_per_s']:.2f}x")
     if "latency" not in args.skip:
         r = latency(args.bootstrap, args.rate, args.seconds, args.fingerprints)
         print(f"latency at {args.rate}/s: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
-              f"({r['alerts_seen']}/{r['sent']} alerts seen)")
+              f"({r['alerts_seen']}/{r['sent']} alerts timed, {r['unanswered']} records never answered)")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
