@@ -72,7 +72,7 @@ def group_consumer(settings: KafkaSettings, group: str, **extra: Any) -> Consume
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 500,
         "max.poll.interval.ms": 300000,
-        "fetch.wait.max.ms": 20,
+        "fetch.wait.max.ms": 100,
         "fetch.max.bytes": 48 * 1024 * 1024,
         "receive.message.max.bytes": 64 * 1024 * 1024,
         "isolation.level": "read_uncommitted",
@@ -120,7 +120,7 @@ class TableReader:
         self.consumer = make_consumer(
             settings,
             f"{settings.topic_prefix}reader-{uuid.uuid4().hex[:8]}",
-            **{"fetch.wait.max.ms": 20, "receive.message.max.bytes": 64 * 1024 * 1024,
+            **{"fetch.wait.max.ms": 250, "receive.message.max.bytes": 64 * 1024 * 1024,
                "fetch.max.bytes": 48 * 1024 * 1024},
         )
         self.partitions = topic_partitions(self.consumer, self.topic)
