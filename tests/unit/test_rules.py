@@ -1,8 +1,13 @@
 """Every shipped syslog rule: what it matches, the component it extracts, problem versus clear."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from vigie.pipelines.correlate.topology import Inventory
+from vigie.pipelines.normalize.normalize import normalize_syslog
 from vigie.pipelines.normalize.rules import RuleError, RuleSet
+from vigie.producers.syslog.parser import parse_syslog
 
 RULES = RuleSet.default()
 
@@ -269,13 +274,6 @@ def test_rule_errors_name_the_field(text, error):
 
 
 # --- the raw prefilter: normalize skips parsing what no rule can match ---------------------------
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from vigie.pipelines.normalize.normalize import normalize_syslog  # noqa: E402
-from vigie.pipelines.correlate.topology import Inventory  # noqa: E402
-from vigie.producers.syslog.parser import parse_syslog  # noqa: E402
 
 
 def _wrap(msg: str, app: str | None) -> list[bytes]:
