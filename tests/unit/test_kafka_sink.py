@@ -33,7 +33,8 @@ def test_produce_many_queues_every_value_and_counts_them(sink):
     values = [b"<13>m%d" % i for i in range(1500)]
     assert s.produce_many(RAW_SYSLOG, values, b"127.0.0.1", HEADERS) == 1500
     assert s.produce_many(RAW_SYSLOG, values, b"127.0.0.1", HEADERS, start=1000) == 1500
-    assert s.produced == 2000 and s.pending() == 2000 and s.delivered() == 0
+    # len(Producer) also counts librdkafka's own events (e.g. "connection refused" errors): at least 2000
+    assert s.produced == 2000 and s.pending() >= 2000 and s.delivered() == 0
     # latency samples: one per batch, at the last multiple of SAMPLE_EVERY (512) the batch crosses
     assert [n for n, _, topic in s._samples] == [1024, 1536] and all(t == RAW_SYSLOG for *_, t in s._samples)
 
