@@ -23,7 +23,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
-from vigie.kafka_client import KafkaSettings, make_consumer, watermarks
+from vigie.kafka_client import KafkaSettings, make_consumer, topic_partitions, watermarks
 from vigie.topic_admin import ensure_topics
 from vigie.topics import TopicSpec
 
@@ -91,24 +91,6 @@ def good(msgs: list[Message]) -> list[Message]:
         elif err.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error: %s", err)
     return out
-
-
-def topic_partitions(consumer: Consumer, topic: str, timeout: float = 30.0) -> list[int]:
-    """The partitions of `topic`, waiting while the metadata of a just-created topic is still empty.
-
-    Right after creation a broker can answer a topic's metadata with an error or no partitions yet; a
-    reader assigned to that empty list would silently never see a record (found through a replicated
-    table that stayed empty in a worker started with a new topic).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        md = consumer.list_topics(topic, timeout=min(10.0, timeout)).topics.get(topic)
-        if md is not None and md.error is None and md.partitions:
-            return sorted(md.partitions)
-        if time.monotonic() > deadline:
-            why = md.error if md is not None and md.error is not None else "no partitions"
-            raise TimeoutError(f"topic {topic}: metadata not available after {timeout} s ({why})")
-        time.sleep(0.1)
 
 
 class TableReader:

@@ -267,6 +267,24 @@ def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> _
     return _Consumer(conf)
 
 
+def topic_partitions(consumer: _Consumer, topic: str, timeout: float = 30.0) -> list[int]:
+    """The partitions of `topic`, waiting while the metadata of a just-created topic is still empty.
+
+    Right after creation a broker can answer a topic's metadata with an error or no partitions yet; a
+    reader assigned to that empty list would silently never see a record (found through a replicated
+    table that stayed empty in a worker started with a new topic).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        md = consumer.list_topics(topic, timeout=min(10.0, timeout)).topics.get(topic)
+        if md is not None and md.error is None and md.partitions:
+            return sorted(md.partitions)
+        if time.monotonic() > deadline:
+            why = md.error if md is not None and md.error is not None else "no partitions"
+            raise TimeoutError(f"topic {topic}: metadata not available after {timeout} s ({why})")
+        time.sleep(0.1)
+
+
 def watermarks(consumer: _Consumer, topic: str, partition: int, timeout: float = 30.0) -> tuple[int, int]:
     """(low, high) offsets of a partition, retrying what a just-created or moving partition answers.
 

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
 
-from vigie.kafka_client import KafkaSettings, make_consumer, watermarks
+from vigie.kafka_client import KafkaSettings, make_consumer, topic_partitions, watermarks
 from vigie.schemas.codec import dumps, loads
 
 CAUGHT_UP = (b"", "caught-up")  # yielded once, in follow mode, when the history has been read
@@ -23,7 +23,8 @@ def _partitions(consumer: Any, topic: str, start: int) -> list[TopicPartition]:
     md = consumer.list_topics(topic, timeout=10)
     if topic not in md.topics or md.topics[topic].error is not None:
         raise TopicMissing(f"topic {topic} does not exist (is vigie up running with this configuration?)")
-    return [TopicPartition(topic, p, start) for p in sorted(md.topics[topic].partitions)]
+    # a topic `vigie up` has just created may list no partitions yet: wait for them rather than show nothing
+    return [TopicPartition(topic, p, start) for p in topic_partitions(consumer, topic, timeout=10)]
 
 
 def records(settings: KafkaSettings, logical: str, follow: bool = False, poll: float = 0.5,
