@@ -132,6 +132,7 @@ class KafkaSink:
         self._on_failed = on_failed
         self.produced = 0
         self.failed = 0
+        self._delivered = 0  # the highest delivered() seen: a Prometheus counter never goes back
         self._samples: deque[tuple[int, float, str]] = deque()
         self._room = threading.Event()
         self._room.set()
@@ -158,8 +159,16 @@ class KafkaSink:
                 self._on_delivered(topic, now - t)
 
     def delivered(self) -> int:
-        """Records the broker has acknowledged (or refused) so far."""
-        return self.produced - len(self._producer) - self.failed
+        """Records the broker has acknowledged so far: produced, minus still queued, minus refused.
+
+        len(Producer) also counts librdkafka's own queued events (a "connection refused" error, say), so
+        the difference can dip below what it was a moment before, even below zero: the figure is kept
+        monotonic, as the counter it feeds must be.
+        """
+        now = self.produced - len(self._producer) - self.failed
+        if now > self._delivered:
+            self._delivered = now
+        return self._delivered
 
     def _name(self, logical: str) -> str:
         name = self._names.get(logical)

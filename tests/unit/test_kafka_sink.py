@@ -33,7 +33,8 @@ def test_produce_many_queues_every_value_and_counts_them(sink):
     values = [b"<13>m%d" % i for i in range(1500)]
     assert s.produce_many(RAW_SYSLOG, values, b"127.0.0.1", HEADERS) == 1500
     assert s.produce_many(RAW_SYSLOG, values, b"127.0.0.1", HEADERS, start=1000) == 1500
-    # len(Producer) also counts librdkafka's own events (e.g. "connection refused" errors): at least 2000
+    # len(Producer) also counts librdkafka's own events (e.g. "connection refused" errors): at least 2000,
+    # and delivered() stays at 0 rather than dipping below it
     assert s.produced == 2000 and s.pending() >= 2000 and s.delivered() == 0
     # latency samples: one per batch, at the last multiple of SAMPLE_EVERY (512) the batch crosses
     assert [n for n, _, topic in s._samples] == [1024, 1536] and all(t == RAW_SYSLOG for *_, t in s._samples)
@@ -65,3 +66,25 @@ def test_produce_and_produce_many_accept_no_headers(sink):
     s.produce(RAW_SYSLOG, b"one", None)
     assert s.produce_many(RAW_SYSLOG, [b"two", b"three"]) == 2
     assert s.produced == 3
+
+
+def test_delivered_never_goes_back_when_librdkafka_queues_its_own_events(sink):
+    s = sink()
+    real = s._producer
+
+    class Queue:
+        n = 3
+
+        def __len__(self) -> int:
+            return self.n
+
+    fake = Queue()
+    s._producer, s.produced = fake, 10
+    try:
+        assert s.delivered() == 7
+        fake.n = 5  # two error events queued by the client: not two records taken back
+        assert s.delivered() == 7
+        fake.n = 0
+        assert s.delivered() == 10
+    finally:
+        s._producer, s.produced = real, 0
