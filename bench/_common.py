@@ -30,7 +30,7 @@ def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def broker(bootstrap: str, extra_topics: Sequence[TopicSpec] = ()) -> Iterator[KafkaSettings]:
+def broker(bootstrap: str, extra_topics: Sequence[TopicSpec] = (), partitions: int = 3) -> Iterator[KafkaSettings]:
     """Settings for a fresh topic set (unique prefix) on the given broker, or on a local one started for the run.
 
     A broker of our own keeps the bench away from whatever else runs on the machine's brokers.
@@ -46,7 +46,7 @@ def broker(bootstrap: str, extra_topics: Sequence[TopicSpec] = ()) -> Iterator[K
             bootstrap = local.bootstrap
         try:
             settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
-            ensure_topics(settings, default_specs(partitions=3) + list(extra_topics))
+            ensure_topics(settings, default_specs(partitions=partitions) + list(extra_topics))
             yield settings
         finally:
             if local is not None:

@@ -183,15 +183,18 @@ def cmd_service(args: argparse.Namespace) -> int:
         sink = ArchiveSink(settings, SinkConfig(
             root=Path(a["root"]), topics=tuple(a["topics"]), max_rows=a["max_rows_per_file"],
             idle_timeout=a["idle_flush"], consumer_overrides={"group.instance.id": f"vigie-archive-{args.instance}"}))
-        job = RetentionJob(Path(a["root"]), a["retention_days"])
-        purger = threading.Thread(target=job.run, args=(stop,), name="archive-retention", daemon=True)
-        purger.start()
+        purger = None
+        if args.instance == 0:  # one retention job per archive, whatever the number of sink processes
+            job = RetentionJob(Path(a["root"]), a["retention_days"])
+            purger = threading.Thread(target=job.run, args=(stop,), name="archive-retention", daemon=True)
+            purger.start()
         try:
             sink.run(stop)
         finally:
             sink.close()
             stop.set()
-            purger.join(5)
+            if purger is not None:
+                purger.join(5)
         return 0
     print(f"vigie service: unknown service {args.name!r}", file=sys.stderr)
     return 2

@@ -334,6 +334,7 @@ SCHEMA = Table({
         "idle_flush": (duration(), 60.0),
         "topics": (list_of(string()), lambda: ["raw.syslog"]),
         "max_rows_per_file": (integer(1, 100_000_000), 1_000_000),
+        "processes": (integer(1, 64), 1),
     }), None),
     "metrics": (Table({
         "enabled": (boolean(), True),

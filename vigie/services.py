@@ -158,10 +158,14 @@ def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: in
 
 
 def archive_services(rt: Runtime) -> list[tuple[str, Run]]:
-    """The archive sink (with its daily retention job) in a child process."""
-    if not rt.cfg["archive"]["enabled"]:
+    """The archive sink ([archive] processes, each a child process in one consumer group; the first
+    also runs the daily retention job)."""
+    cfg = rt.cfg["archive"]
+    if not cfg["enabled"]:
         return []
-    return [("archive", subprocess_service(rt, "archive"))]
+    n = cfg["processes"]
+    return [(f"archive-{i}" if n > 1 else "archive", subprocess_service(rt, "archive", instance=i))
+            for i in range(n)]
 
 
 def pipeline_services(rt: Runtime) -> list[tuple[str, Run]]:

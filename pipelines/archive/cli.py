@@ -90,6 +90,10 @@ def add_sink_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--idle-timeout", type=float, default=60.0)
     s.add_argument("--max-age", type=float, default=None)
     s.add_argument("--batch-size", type=int, default=20_000)
+    s.add_argument(
+        "--session-timeout", type=float, default=None,
+        help="seconds without heartbeat before the group gives this member's partitions to another",
+    )  # fmt: skip
     s.add_argument("--log-level", default="INFO")
 
 
@@ -295,9 +299,7 @@ def sink_main(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout,
         max_age=args.max_age,
         batch_size=args.batch_size,
-        consumer_overrides={"group.instance.id": args.instance_id}
-        if getattr(args, "instance_id", None)
-        else {},
+        consumer_overrides=_consumer_overrides(args),
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -305,9 +307,20 @@ def sink_main(args: argparse.Namespace) -> int:
     sink = ArchiveSink(settings, config)
     sink.run(stop)
     logging.getLogger(__name__).info(
-        "archive sink stopped: %d files, %d rows", sink.files_written, sink.rows_written
-    )
+        "archive sink stopped: %d files, %d rows; first message taken at %s, last file written at %s (epoch s)",
+        sink.files_written, sink.rows_written, sink.first_consumed_at, sink.last_written_at,
+    )  # fmt: skip
     return 0
+
+
+def _consumer_overrides(args: argparse.Namespace) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if getattr(args, "instance_id", None):
+        out["group.instance.id"] = args.instance_id
+    if getattr(args, "session_timeout", None):
+        out["session.timeout.ms"] = int(args.session_timeout * 1000)
+        out["heartbeat.interval.ms"] = max(100, int(args.session_timeout * 1000) // 6)
+    return out
 
 
 def sink_standalone(argv: list[str] | None = None) -> int:

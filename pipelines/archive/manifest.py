@@ -256,15 +256,21 @@ def _file_facts(root: Path, rel: str, name: FileName) -> WrittenFile:
     return WrittenFile(rel, digest, size, md.num_rows, name, lo, hi)
 
 
-def reconcile(root: Path, manifest: Manifest) -> list[dict[str, Any]]:
+def reconcile(
+    root: Path, manifest: Manifest, keys: set[tuple[str, int]] | None = None
+) -> list[dict[str, Any]]:
     """Add entries for complete files on disk that the manifest lacks (a crash between rename and append).
 
-    Files named in a purge entry are left for the next purge to remove, not re-registered.
+    Files named in a purge entry are left for the next purge to remove, not re-registered. With keys,
+    only those (topic, partition)s are looked at: the ones whose lock the caller holds, since another
+    sink process may be between the rename and the append of its own partitions' files.
     """
     state = load_state(root)
     added = []
     for rel, name in iter_files(root):
         if rel in state.live or rel in state.purged:
+            continue
+        if keys is not None and (name.topic, name.partition) not in keys:
             continue
         facts = _file_facts(root, rel, name)
         added.append(file_entry(facts, reconciled=True))

@@ -6,9 +6,14 @@ Invariants that make crashes harmless:
   a partition's files are written in offset order by a single writer thread;
 * a file becomes visible only complete (writer.write_file), then gets its manifest entry,
   then its offsets are committed;
-* on assignment the sink seeks each partition to one past the last offset archived on disk
-  (or in the manifest, or committed, whichever is highest), so a replay never duplicates a
-  row and nothing after the last visible file is skipped.
+* a process writes a partition's files only while it holds the partition's lock (ownership.py),
+  so several sink processes in one group never write the same offsets, even when one of them
+  stalls past a rebalance;
+* on assignment, once it holds the lock, the sink cleans the partition's crash leftovers,
+  registers its unlisted files and seeks it to one past the last offset archived on disk (or in
+  the manifest, or committed, whichever is highest), so a replay never duplicates a row and
+  nothing after the last visible file is skipped. A partition whose previous owner still holds
+  the lock stays paused until the lock is free.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaError, KafkaException, TopicPartition
 
 from vigie.kafka_client import KafkaSettings, make_consumer
 from vigie.pipelines.archive.manifest import Manifest, file_entry, load_state, reconcile
+from vigie.pipelines.archive.ownership import PartitionLocks, remove_partition_temporaries
 from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise  # noqa: F401 - enrich_rowwise: the reference
 from vigie.pipelines.archive.writer import (
     COMPRESSION_LEVEL,
@@ -39,7 +45,6 @@ from vigie.pipelines.archive.writer import (
     FileName,
     hour_start_from_us,
     iter_files,
-    remove_temporaries,
     write_file,
 )
 from vigie.schemas.archive import ARCHIVE_SCHEMA
@@ -53,6 +58,7 @@ HOUR_US = 3_600_000_000
 # a header list each), and the default made the collector take a quarter of the consumer thread.
 GC_GEN0_THRESHOLD = 200_000
 _TS = pa.timestamp("us", tz="UTC")
+CLAIM_INTERVAL = 0.5  # seconds between attempts to take the lock of a partition another process still holds
 
 
 @dataclass
@@ -264,76 +270,143 @@ class ArchiveSink:
         self._enrich_pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[list[_Group]]] = deque()  # consumed batches being enriched, in order
         self._manifest: Manifest | None = None
+        self._locks = PartitionLocks(self.root)
+        self._waiting: dict[tuple[str, int], float] = {}  # assigned, lock held elsewhere: since when
+        self._next_claim = 0.0
         self.rows_consumed = 0
         self.rows_written = 0
+        self.first_consumed_at: float | None = None  # wall clock (time.time()) of the first message taken
+        self.last_written_at: float | None = None  # and of the last file made visible
         self.files_written = 0
 
     # ---------------------------------------------------------------- start-up
 
-    def recover(self) -> dict[tuple[str, int], int]:
-        """Clean what a crash left, register unlisted files in the manifest, learn where each partition resumes."""
+    def recover(self) -> None:
+        """Open the archive; each partition's crash leftovers are dealt with when its lock is taken (_take_over)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        for rel in remove_temporaries(self.root):
-            log.info("removed unfinished temporary file %s", rel)
         self._manifest = Manifest(self.root)
-        reconcile(self.root, self._manifest)
-        state = load_state(self.root)
-        nxt = dict(state.next_offsets)
+
+    def _take_over(self, keys: set[tuple[str, int]]) -> None:
+        """For partitions whose locks were just taken: clean, register unlisted files, learn where each resumes.
+
+        Runs at every acquisition, not once at start: another process may have written the partition since.
+        """
+        if not keys:
+            return
+        assert self._manifest is not None
+        for rel in remove_partition_temporaries(self.root, keys):
+            log.info("removed unfinished temporary file %s", rel)
+        reconcile(self.root, self._manifest, keys)
+        nxt = {k: o for k, o in load_state(self.root).next_offsets.items() if k in keys}
         for _, name in iter_files(self.root):
             key = (name.topic, name.partition)
-            if name.last + 1 > nxt.get(key, -1):
+            if key in keys and name.last + 1 > nxt.get(key, -1):
                 nxt[key] = name.last + 1
         with self._lock:
-            self._archived = dict(nxt)
-            self._floor = dict(nxt)
-        return nxt
+            for key in keys:
+                if key in nxt:
+                    self._archived[key] = nxt[key]
+                else:
+                    self._archived.pop(key, None)
 
-    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        """Seek each partition to one past its last archived offset (or the committed one if higher)."""
-        self._apply_all()
+    def _start_offsets(self, consumer: Any, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Where each partition resumes: one past its last archived offset, or the committed one if higher (-1: neither)."""
+        tps = [TopicPartition(t, p) for t, p in keys]
         try:
-            committed = {
-                (tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)
-            }
+            committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=30)}
         except KafkaException as exc:
             log.warning("could not read committed offsets (%s); resuming from the files", exc)
             committed = {}
+        out = {}
         with self._lock:
-            for tp in partitions:
-                key = (tp.topic, tp.partition)
-                archived = self._archived.get(key)
+            for key in keys:
+                archived = self._archived.get(key, -1)
                 c = committed.get(key, OFFSET_INVALID)
-                start = max(archived if archived is not None else -1, c if c >= 0 else -1)
-                if start >= 0:
-                    tp.offset = start
-                    self._floor[key] = start
-                else:
-                    self._floor.pop(key, None)
-                log.info(
-                    "archive: %s[%d] starts at %s",
-                    tp.topic,
-                    tp.partition,
-                    start if start >= 0 else "committed/earliest",
-                )
+                out[key] = max(archived, c if c >= 0 else -1)
+        return out
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """Take each partition's lock and seek it to where it resumes; pause those another process still holds."""
+        self._apply_all()
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        got = {k for k in keys if self._locks.try_acquire(k)}
+        self._take_over(got)
+        starts = self._start_offsets(consumer, [k for k in keys if k in got])
+        now = time.monotonic()
+        for tp, key in zip(partitions, keys, strict=True):
+            if key not in got:
+                self._waiting[key] = now
+                self._floor.pop(key, None)
+                log.info("archive: %s[%d] waits for its previous owner to release it", *key)
+                continue
+            start = starts[key]
+            if start >= 0:
+                tp.offset = start
+                self._floor[key] = start
+            else:
+                self._floor.pop(key, None)
+            log.info("archive: %s[%d] starts at %s", *key, start if start >= 0 else "committed/earliest")
         consumer.assign(partitions)
+        waiting = [tp for tp, key in zip(partitions, keys, strict=True) if key not in got]
+        if waiting:
+            consumer.pause(waiting)
+
+    def _claim_waiting(self, now: float) -> None:
+        """Retry the locks of paused partitions; seek and resume those that are free at last."""
+        if not self._waiting or now < self._next_claim:
+            return
+        self._next_claim = now + CLAIM_INTERVAL
+        got = {k for k in self._waiting if self._locks.try_acquire(k)}
+        for key, since in self._waiting.items():
+            if key not in got and now - since > 60 and int(now - since) % 60 == 0:
+                log.warning("archive: %s[%d] still locked by another process after %.0f s", *key, now - since)
+        if not got:
+            return
+        self._apply_all()  # rows fetched before the pause are dropped (_add_group): the seek re-reads them
+        self._take_over(got)
+        starts = self._start_offsets(self._consumer, sorted(got))
+        tps = []
+        for key in sorted(got):
+            del self._waiting[key]
+            start = starts[key]
+            if start >= 0:
+                self._floor[key] = start
+            else:
+                self._floor.pop(key, None)
+            tp = TopicPartition(key[0], key[1], start if start >= 0 else OFFSET_BEGINNING)
+            self._consumer.seek(tp)
+            tps.append(tp)
+            log.info("archive: %s[%d] released by its previous owner, starts at %d", *key, start)
+        self._consumer.resume(tps)
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        """Write what is buffered for partitions leaving us, so the next owner starts after it."""
+        """Write what is buffered for partitions leaving us, so the next owner starts after it; then unlock them."""
         self._apply_all()
         keys = {(tp.topic, tp.partition) for tp in partitions}
         for key in [k for k in self._buffers if k in keys]:
             self._seal(key)
         self._drain()
         self._commit_sync(keys)
+        self._release(keys)
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        """Partitions taken away without a revoke: drop their buffers (another member re-reads them)."""
+        """Partitions taken away without a revoke: drop their buffers (another member re-reads them), unlock once written."""
         self._apply_all()
+        keys = {(tp.topic, tp.partition) for tp in partitions}
         with self._lock:
-            for tp in partitions:
-                key = (tp.topic, tp.partition)
+            for key in keys:
                 self._buffers.pop(key, None)
                 self._floor.pop(key, None)
+        self._drain()  # files already handed to the writer are finished under the lock, then the next owner sees them
+        self._release(keys)
+
+    def _release(self, keys: set[tuple[str, int]]) -> None:
+        for key in keys:
+            self._waiting.pop(key, None)
+            self._locks.release(key)
+            with self._lock:
+                self._archived.pop(key, None)
+                self._uncommitted.pop(key, None)
 
     # ---------------------------------------------------------------- main loop
 
@@ -370,6 +443,7 @@ class ArchiveSink:
                 if msgs:
                     self._ingest(msgs)
                 self._apply_ready(cfg.max_pending)
+                self._claim_waiting(time.monotonic())
                 self._flush_due(time.monotonic())
                 self._check_writer()
                 self._commit_written()
@@ -400,6 +474,8 @@ class ArchiveSink:
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None
+        self._locks.release_all()  # after the writer: its last files were written under the locks
+        self._waiting.clear()
 
     def _check_writer(self) -> None:
         if self._writer is not None and self._writer.error is not None:
@@ -463,6 +539,8 @@ class ArchiveSink:
             if not msgs:
                 return
         raw = _gather(msgs)
+        if self.first_consumed_at is None:
+            self.first_consumed_at = time.time()
         self.rows_consumed += len(msgs)
         assert self._enrich_pool is not None
         self._pending.append(self._enrich_pool.submit(_build, raw, self.enricher))
@@ -481,6 +559,8 @@ class ArchiveSink:
 
     def _add_group(self, g: _Group, now: float) -> None:
         key, batch, hours = g.key, g.batch, g.hours
+        if not self._locks.held(key) or key in self._waiting:
+            return  # fetched before a pause, or after losing the partition: its owner (or our seek) re-reads them
         offsets = batch.column(ARCHIVE_SCHEMA.get_field_index("offset"))
         floor = self._floor.get(key, -1)
         if offsets[0].as_py() < floor:  # already archived or buffered: a replay after a seek or rebalance
@@ -544,6 +624,8 @@ class ArchiveSink:
 
     def _write(self, buf: _Buffer) -> None:
         """File, manifest entry, then offset commit: in that order, so a crash never loses a row."""
+        if not self._locks.held((buf.topic, buf.partition)):
+            raise RuntimeError(f"archive: refusing to write {buf.topic}[{buf.partition}] without its lock")
         table = pa.Table.from_batches(buf.batches, schema=ARCHIVE_SCHEMA)
         name = FileName(buf.topic, buf.partition, buf.first, buf.last)
         written = write_file(
@@ -562,6 +644,7 @@ class ArchiveSink:
                 self._archived[key] = buf.last + 1
                 self._uncommitted[key] = buf.last + 1
         self.rows_written += written.rows
+        self.last_written_at = time.time()
         self.files_written += 1
         # The consumer is not used from two threads at once: the main loop commits (see _commit_written).
 

@@ -92,6 +92,10 @@ def sink_cmd(settings: KafkaSettings, root: Path, group: str, **opts: str) -> li
     return cmd
 
 
+def text_of(logs: dict[str, Path]) -> str:
+    return "".join(p.read_text(errors="replace") for p in logs.values() if p.exists())
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -205,3 +209,79 @@ def test_files_carry_the_contract_and_duckdb_reads_them_with_hive_partitioning(
     ).fetchall()
     assert any(r[0].startswith(b"\xff\xfe not even syslog") for r in junk)
     assert os.listdir(root / "connlog" / "dt=2024-05-01" / "hour=10")  # no temporaries left visible
+
+
+@pytest.mark.slow
+def test_two_sink_processes_share_partitions_exactly_once_through_kills_and_a_stall(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    """Two sink processes in one group (`[archive] processes = 2`): SIGKILLs and a SIGSTOP past the
+    session timeout (the group gives the stalled member's partitions to the other while it still holds
+    buffered rows) never archive an offset twice nor lose one; the survivor waits for the stalled
+    member's partition locks, then resumes after its files."""
+    root = tmp_path / "archive"
+    group = f"{kafka.topic_prefix}archive2"
+    start = datetime(2024, 5, 1, 9, 58, tzinfo=UTC)
+    opts = {"max_rows": "700", "idle_timeout": "0.3", "batch_size": "500", "session_timeout": "6"}
+    logs = {name: tmp_path / f"sink-{name}.log" for name in ("a", "b")}
+
+    launched_at: dict[str, int] = {}
+
+    def since_launch(name: str) -> str:
+        with open(logs[name], "rb") as f:
+            f.seek(launched_at[name])
+            return f.read().decode(errors="replace")
+
+    def launch(name: str) -> subprocess.Popen[bytes]:
+        launched_at[name] = logs[name].stat().st_size if logs[name].exists() else 0
+        cmd = sink_cmd(kafka, root, group, **opts)
+        cmd[cmd.index("--instance-id") : cmd.index("--instance-id") + 2] = []  # dynamic members: a stall moves partitions
+        cmd[cmd.index("--log-level") + 1] = "INFO"
+        with open(logs[name], "ab") as log:
+            return subprocess.Popen(cmd, stderr=log)
+
+    procs = {name: launch(name) for name in logs}
+    produced: set[tuple[int, int]] = set()
+    rnd = random.Random(7)
+    try:
+        for cycle, (victim, action) in enumerate(
+            [("a", "kill"), ("b", "kill"), ("a", "stall"), ("b", "kill"), ("b", "stall"), ("a", "kill")]
+        ):
+            produced |= produce(
+                kafka, 3000, start + timedelta(minutes=7 * cycle), timedelta(milliseconds=150), 100 + cycle
+            )
+            if action == "stall":
+                # both members (the relaunched one included) hold partitions, and so their locks
+                assert wait_for(lambda: all("starts at" in since_launch(n) for n in logs), 90, 0.5), text_of(logs)
+                time.sleep(2)
+                os.kill(procs[victim].pid, signal.SIGSTOP)
+                # past the 6 s session timeout: the group gives every partition to the other member,
+                # which must wait for the frozen one's locks
+                assert wait_for(lambda: "waits for its previous owner" in text_of(logs), 40, 0.5), text_of(logs)
+                time.sleep(2)
+                os.kill(procs[victim].pid, signal.SIGCONT)
+            else:
+                time.sleep(rnd.uniform(0.5, 2.0))
+                procs[victim].send_signal(signal.SIGKILL)
+                procs[victim].wait()
+                procs[victim] = launch(victim)
+            rows = archived(root)
+            assert len(rows) == len(set(rows)), f"duplicates after cycle {cycle}"
+        time.sleep(3)  # the last relaunched member installs its SIGTERM handler
+        assert wait_for(lambda: len(archived(root)) >= len(produced), 120), "the sinks did not catch up"
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.send_signal(signal.SIGTERM)
+        codes = [p.wait(60) for p in procs.values()]
+    text = text_of(logs)
+    assert codes == [0, 0], text[-3000:]
+    rows = archived(root)
+    assert len(rows) == len(set(rows)), "a message was archived twice"
+    assert set(rows) == produced, f"{len(produced - set(rows))} messages lost"
+    assert "waits for its previous owner" in text, "no partition ever waited for a stalled owner's lock"
+    assert "released by its previous owner" in text
+    assert "refusing to write" not in text
+    report = verify(root)
+    assert report.ok, (report.missing, report.altered, report.extra, report.chain)

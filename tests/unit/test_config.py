@@ -126,3 +126,22 @@ def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("VIGIE_T_SECRET")
     with pytest.raises(ConfigError, match="kafka.sasl_password_env: expected environment variable VIGIE_T_SECRET"):
         secret("VIGIE_T_SECRET", "kafka.sasl_password_env")
+
+
+def test_archive_processes_make_one_sink_service_each(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    from prometheus_client import CollectorRegistry
+
+    from vigie.kafka_client import KafkaSettings
+    from vigie.services import archive_services
+    from vigie.up import Runtime
+
+    path = tmp_path / "vigie.toml"
+    path.write_text("[archive]\nprocesses = 3\n")
+    rt = Runtime(load(path), KafkaSettings(), CollectorRegistry())
+    assert [name for name, _ in archive_services(rt)] == ["archive-0", "archive-1", "archive-2"]
+    assert [name for name, _ in archive_services(Runtime(load(None), KafkaSettings(), CollectorRegistry()))] == [
+        "archive"
+    ]
+    path.write_text("[archive]\nprocesses = 0\n")
+    with pytest.raises(ConfigError, match="archive.processes"):
+        load(path)
