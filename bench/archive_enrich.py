@@ -1,6 +1,11 @@
 """Bench: CPU µs per row of the archive enrichment (no Kafka), vectorised against the per-row reference, per format and on the mix.
 
 Usage: python bench/archive_enrich.py [--rows 100000] [--repeat 5] [--batch 20000] [--quick] [--no-rowwise]
+       [--baseline OLD_VECTORIZED.py]
+
+--baseline times another version of vectorized.py (e.g. `git show HEAD:pipelines/archive/vectorized.py >
+/tmp/old.py`) in the same run, interleaved with the current one, and checks both give the same columns:
+before/after figures that the machine's other load affects alike.
 
 The rows are bench/archive_sink.py's mix (same generator, same seed); "other syslog" is split into its
 shapes, Cisco IOS switch lines among them. Times are CPU time of this process (time.process_time, the
@@ -12,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import ModuleType
 
 from archive_sink import MIX, sample_line, sample_lines
 
@@ -55,6 +62,26 @@ def cpu_per_row(fn: Callable[[list[bytes], datetime], object], lines: list[bytes
     return best / len(lines) * 1e6
 
 
+def load_module(path: str) -> ModuleType:
+    """Another version of vectorized.py, imported from a file under a name of its own."""
+    spec = importlib.util.spec_from_file_location("vectorized_baseline", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def compare(baseline: ModuleType, lines: list[bytes], batch: int, repeat: int) -> tuple[float, float]:
+    """(baseline, current) best CPU µs/row, the two runs interleaved; fails if their columns differ."""
+    first, second = baseline.enrich(lines[:batch], REF), enrich(lines[:batch], REF)
+    assert list(first) == list(second) and all(first[k].equals(second[k]) for k in first), "outputs differ"
+    old = new = float("inf")
+    for _ in range(repeat):
+        old = min(old, cpu_per_row(baseline.enrich, lines, batch, 1))
+        new = min(new, cpu_per_row(enrich, lines, batch, 1))
+    return old, new
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000, help="rows of the mix (and per format: a fifth of it)")
@@ -63,6 +90,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-rowwise", action="store_true", help="skip the (slow) per-row reference")
     ap.add_argument("--only", default="", help="comma-separated formats to time (default: all)")
+    ap.add_argument("--baseline", default="", help="another vectorized.py to time against, interleaved")
     args = ap.parse_args()
     if args.quick:
         args.rows, args.repeat = min(args.rows, 20_000), min(args.repeat, 2)
@@ -70,6 +98,17 @@ def main() -> None:
     rows_ref = max(per // 4, 500)  # the per-row reference is linear and slow: fewer rows suffice
     formats = by_format(per)
     only = {x for x in args.only.split(",") if x}
+    if args.baseline:
+        baseline = load_module(args.baseline)
+        print(f"CPU µs/row, best of {args.repeat} interleaved, batches of {args.batch:,}: {args.baseline} against now")
+        print(f"{'format':<13}{'baseline':>9}{'now':>8}{'ratio':>7}")
+        named = [(k, v) for k, v in formats.items() if not only or k in only]
+        if not only or "mix" in only:
+            named.append(("mix", sample_lines(args.rows)))
+        for name, lines in named:
+            old, new = compare(baseline, lines, args.batch, args.repeat)
+            print(f"{name:<13}{old:9.2f}{new:8.2f}{new / old:7.2f}", flush=True)
+        return
     print(f"CPU µs/row, best of {args.repeat}, batches of {args.batch:,}; {per:,} rows per format, {args.rows:,} in the mix")
     print(f"{'format':<13}{'vectorised':>11}{'per-row':>9}{'fallback hdr/conn':>19}")
     for name, lines in formats.items():

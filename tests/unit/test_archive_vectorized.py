@@ -566,3 +566,75 @@ def test_timestamp_column_type() -> None:
     got = enrich([b"<13>May  1 10:11:12 fw01 app: x"], REFS[0])
     assert got["timestamp"].type == pa.timestamp("us", tz="UTC")
     assert got["timestamp"][0].as_py() == datetime(2024, 5, 1, 10, 11, 12, tzinfo=UTC)
+
+
+def test_one_pass_rewrites_of_the_header_regexes() -> None:
+    """The header regexes rewritten for RE2's one-pass engine (PRI bound checked apart, RFC 5424 stamp cut
+    after capture, relay clock and facility in deterministic form) accept and refuse what they did before."""
+    bodies_ = [
+        "%ASA-6-302014: Teardown TCP connection 1 for a:1.2.3.4/1 to b:5.6.7.8/2 duration 0:00:01 bytes 1",
+        "%LINK-3-UPDOWN: Interface Gi0/1, changed state to up",
+        "x",
+    ]
+    lines: list[str] = []
+    for pri in ("0", "000", "099", "13", "191", "192", "199", "999", "1000", ""):
+        lines.append(f"<{pri}>May  1 10:11:12 fw01 kernel: x")
+        lines.append(f"<{pri}>May  1 10:11:12 2024 fw01 tag[1]: x")
+    for stamp in (
+        "2024-05-01T10:11:12Z",
+        "2024-05-01T10:11:12.5Z",
+        "2024-05-01T10:11:12.123456+01:00",
+        "2024-05-01T10:11:12.1234567Z",
+        "2024-05-01T10:11:60.25-07:00",
+        "2024-12-31T23:59:59.999999+14:00",
+        "2024-05-01T10:11:12+0100",
+        "2024-05-01T10:11:12.Z",
+        "2024-05-01T10:11:12",
+        "-",
+    ):
+        for host_app in ("pf01 filterlog", "- -", "h -", " app"):
+            lines.append(f"<134>1 {stamp} {host_app} 5 - - x")
+    for clock in (
+        "May 01 2024 10:11:12",
+        "May  1 1:02:03",
+        "May 01 202 10:11:12",
+        "May 01 20245 10:11:12",
+        "May 01 2024 1:2:03",
+        "Dec 31 23:59:59.123456789",
+        "May 1 10:11:12.1234567890",
+    ):
+        for facility in ("%ASA-6-302014:", "%SEC_LOGIN-5-LOGIN_SUCCESS :", "%A-B-C-6-X:", "%LINK-8-X:", "%link-3-X:"):
+            lines.append(f"<166>{clock} asa01 : {facility} {bodies_[0]}")
+            lines.append(f"<187>{clock} sw1 {facility} {bodies_[1]}")
+        lines.append(f"<166>{facility} {bodies_[2]}")
+    raws = [x.encode() for x in lines]
+    for reference in REFS:
+        assert_same(raws, reference)
+    clean = [
+        b"<191>May  1 10:11:12 fw01 kernel: x",
+        b"<134>1 2024-05-01T10:11:12.123456+01:00 pf01 filterlog 5 - - x",
+        b"<134>1 - - - 5 - - x",
+        b"<166>May 01 2024 10:11:12 asa01 : %ASA-6-302014: x",
+        b"<166>%A-B-C-6-X: x",
+    ]
+    assert fallback_share(clean, REFS[0])[0] == 0.0
+
+
+def test_guards_on_dense_and_sparse_batches() -> None:
+    """A guard searches the whole column when most rows are wanted and the wanted rows alone otherwise:
+    batches of one format, and of one line of it among others, give the per-row result either way."""
+    r = random.Random(11)
+    formats = [
+        f"<4>May  1 10:11:12 fw01 kernel: [UFW BLOCK] IN=eth0 OUT= SRC={ip4(r)} DST={ip4(r)} LEN=60 PROTO=TCP SPT=1 DPT=2",
+        f"<134>1 2024-05-01T10:11:12Z proxy01 squid - - - 1714558272.123 5 {ip4(r)} TCP_MISS/200 1 GET "
+        f"http://{ip4(r)}/x - HIER_DIRECT/{ip4(r)} -",
+        f"<30>May  1 10:11:12 dhcp01 dhcpd[1]: DHCPACK on {ip4(r)} to 00:11:22:33:44:55 (pc) via eth0",
+        "<38>May  1 10:11:12 r1 radiusd[1]: (1) Login OK: [u1] (from client ap1 port 0 cli 00-11-22-33-44-55)",
+        "<86>May  1 10:11:12 srv1 sshd[1]: Accepted password for jdoe from 10.0.0.1 port 22 ssh2",
+        f"<134>1 2024-05-01T10:11:12Z pf01 filterlog 1 - - 5,,,1,igb1,match,block,in,4,0x0,,64,0,0,DF,6,tcp,60,"
+        f"{ip4(r)},{ip4(r)},1,2,0,S",
+    ]
+    filler = "<78>May  1 10:11:12 srv1 CRON[1]: (root) CMD (run-parts /etc/cron.hourly)"
+    for line in formats:
+        assert_same([line.encode()] * 50, REFS[0])
+        assert_same([filler.encode()] * 49 + [line.encode()], REFS[0])
