@@ -28,8 +28,9 @@ import pyarrow as pa
 from _common import add_broker_arguments, broker, load, machine
 from confluent_kafka import Producer
 
-from vigie.kafka_client import KafkaSettings, make_consumer
-from vigie.pipelines.archive.sink import ArchiveSink, Enricher, SinkConfig, enrich
+from vigie.kafka_client import KafkaSettings, consumer_config, make_consumer
+from vigie.kafka_columns import available, open_columnar_consumer
+from vigie.pipelines.archive.sink import HEADERS, ArchiveSink, Enricher, SinkConfig, enrich
 from vigie.pipelines.archive.vectorized import enrich_rowwise, fallback_share
 from vigie.pipelines.archive.writer import FileName, write_file
 from vigie.schemas.archive import ARCHIVE_SCHEMA
@@ -142,7 +143,8 @@ def produce(settings: KafkaSettings, lines: list[bytes]) -> None:
 
 
 def bare_consumer(settings: KafkaSettings, n: int) -> float:
-    """Rows/s of a consumer that touches what the sink reads per message and does nothing else."""
+    """Rows/s of a confluent-kafka consumer that touches what the sink reads per message and does nothing else
+    (the Kafka client's raw speed: the issue's reference)."""
     c = make_consumer(settings, f"bare-{uuid.uuid4().hex[:6]}", **{"fetch.max.bytes": 64 * 1024 * 1024})
     c.subscribe([settings.topic(RAW_SYSLOG)])
     seen = 0
@@ -154,6 +156,23 @@ def bare_consumer(settings: KafkaSettings, n: int) -> float:
         for m in msgs:
             m.value(), m.headers(), m.offset(), m.key(), m.timestamp()
         seen += len(msgs)
+    dt = time.perf_counter() - (t0 or time.perf_counter())
+    c.close()
+    return n / dt
+
+
+def bare_columnar(settings: KafkaSettings, n: int) -> float:
+    """Rows/s of the sink's own reader (the C columnar consumer) doing nothing else: the sink's read limit."""
+    conf = consumer_config(settings, f"barec-{uuid.uuid4().hex[:6]}", **{"fetch.max.bytes": 64 * 1024 * 1024})
+    c = open_columnar_consumer(conf, HEADERS, native=True)
+    c.subscribe([settings.topic(RAW_SYSLOG)])
+    seen = 0
+    t0 = None
+    while seen < n:
+        batch = c.consume_columns(20_000, 1.0)
+        if batch is not None:
+            t0 = t0 or time.perf_counter()
+            seen += len(batch)
     dt = time.perf_counter() - (t0 or time.perf_counter())
     c.close()
     return n / dt
@@ -290,8 +309,10 @@ def run(settings: KafkaSettings, args: argparse.Namespace) -> None:
     try:
         bare = bare_consumer(settings, args.rows)
         sink, sink_cpu = sink_rate(settings, args.rows, work / "sink")
-        before = sink_rate(settings, args.rows, work / "rowwise", enrich_rowwise) if args.rowwise else None
+        rowwise = lambda values, ref: enrich_rowwise(values.to_pylist(), ref)  # noqa: E731
+        before = sink_rate(settings, args.rows, work / "rowwise", rowwise) if args.rowwise else None
         bare_after = bare_consumer(settings, args.rows)
+        columnar = [bare_columnar(settings, args.rows) for _ in range(2)] if available() else []
         sink2, sink2_cpu = sink_rate(settings, args.rows, work / "sink2")
         multi = sink_processes(settings, args.rows, work / "multi", args.processes) if args.processes else None
         loads.append(load())
@@ -304,7 +325,9 @@ def run(settings: KafkaSettings, args: argparse.Namespace) -> None:
     ref = (bare + bare_after) / 2
     best = max(sink, sink2)
     print(f"load average (1/5/15 min) at start {loads[0]}, after the Kafka runs {loads[1]}")
-    print(f"bare consumer     {bare:12,.0f} rows/s  (read limit; {bare_after:,.0f} when re-run after the sink)")
+    print(f"bare consumer     {bare:12,.0f} rows/s  (confluent-kafka; {bare_after:,.0f} when re-run after the sink)")
+    if columnar:
+        print(f"bare columnar     {max(columnar):12,.0f} rows/s  (the sink's C reader alone: its read limit)")
     print(f"pyarrow write     {write_rate:12,.0f} rows/s  (write limit: write_file on rows already built)")
     print(f"parse+extract     {parse_rate:12,.0f} rows/s  (vectorised, one batch of all rows, wall clock)")
     print(f"enrich cpu        {vec_cpu:12,.0f} rows/s  vectorised, {row_cpu:,.0f} rows/s per-row (20k batches)")
@@ -313,6 +336,8 @@ def run(settings: KafkaSettings, args: argparse.Namespace) -> None:
         print(f"archive sink      {before[0]:12,.0f} rows/s  per-row enrichment; / bare consumer = {before[0] / ref:.2f}")
     print(f"archive sink      {sink:12,.0f} rows/s  then {sink2:,.0f} rows/s (CPU {sink_cpu:.1f} and {sink2_cpu:.1f} µs/row)")
     print(f"sink / bare consumer = {best / ref:.2f}  (best sink run / mean of the two bare runs; target >= 0.5)")
+    if columnar:
+        print(f"sink / bare columnar reader = {best / max(columnar):.2f}")
     if multi is not None:
         best = max(best, multi[0])
         print(f"archive sink x{args.processes}  {multi[0]:12,.0f} rows/s  {args.processes} processes in one group "

@@ -261,6 +261,11 @@ class KafkaSink:
 
 def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> _Consumer:
     """A confluent-kafka consumer with manual commits: stages commit only what they have made durable."""
+    return _Consumer(consumer_config(settings, group_id, **overrides))
+
+
+def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """The librdkafka settings of Vigie's group consumers (manual commits, earliest, no EOF events)."""
     conf = settings.librdkafka()
     conf.update(
         {
@@ -273,7 +278,7 @@ def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> _
         }
     )
     conf.update(overrides)
-    return _Consumer(conf)
+    return conf
 
 
 def topic_partitions(consumer: _Consumer, topic: str, timeout: float = 30.0) -> list[int]:

@@ -33,9 +33,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaException, TopicPartition
 
-from vigie.kafka_client import KafkaSettings, make_consumer
+from vigie.kafka_client import KafkaSettings, consumer_config
+from vigie.kafka_columns import ColumnBatch, open_columnar_consumer
 from vigie.pipelines.archive.manifest import Manifest, file_entry, load_state, reconcile
 from vigie.pipelines.archive.ownership import PartitionLocks, remove_partition_temporaries
 from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise  # noqa: F401 - enrich_rowwise: the reference
@@ -78,27 +79,23 @@ class SinkConfig:
     row_group_rows: int = ROW_GROUP_ROWS
     compression_level: int = COMPRESSION_LEVEL
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
+    native_reader: bool | None = None  # the C columnar reader: None when built, False never, True required
 
 
-Enricher = Callable[[list[bytes], datetime], dict[str, pa.Array]]
+Enricher = Callable[[pa.BinaryArray, datetime], dict[str, pa.Array]]
 
 
-def _received_at(values: list[bytes | None], kafka_ms: Callable[[list[int]], list[int]]) -> pa.Array:
-    """received_at from the header (RFC 3339), falling back to the Kafka timestamp when absent or bad.
-
-    kafka_ms gives the Kafka timestamps (ms) of the rows at the given positions: asked only for the
-    rows that need them, since reading a message's timestamp costs as much as the parse here.
-    """
+def _received_at(header: pa.Array, kafka_ms: pa.Array) -> pa.Array:
+    """received_at from the header (RFC 3339), falling back to the Kafka timestamp when absent or bad."""
     try:
-        parsed = pa.array(values, pa.binary()).cast(pa.string()).cast(_TS)
+        parsed = header.cast(pa.string()).cast(_TS)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        parsed = pa.array([_parse_one(v) for v in values], _TS)
+        parsed = pa.array([_parse_one(v) for v in header.to_pylist()], _TS)
     if parsed.null_count == 0:
         return parsed
-    missing = pc.indices_nonzero(pc.is_null(parsed))
-    fallback = pc.multiply(pa.array(kafka_ms(missing.to_pylist()), pa.int64()), 1000).cast(_TS)
-    mask = pc.is_null(parsed)
-    return pc.replace_with_mask(parsed, mask, fallback)
+    fallback = pc.multiply(kafka_ms, 1000).cast(_TS)
+    now = pa.scalar(datetime.now(UTC), _TS)  # neither time: when the sink read it, never a null hour
+    return pc.coalesce(parsed, fallback, now)
 
 
 def _parse_one(value: bytes | None) -> datetime | None:
@@ -110,61 +107,29 @@ def _parse_one(value: bytes | None) -> datetime | None:
         return None
 
 
-def _strings(values: list[bytes | None]) -> pa.Array:
+def _strings(values: pa.Array) -> pa.Array:
     """Header bytes as strings, vectorised; invalid UTF-8 is replaced rather than failing the batch."""
     try:
-        return pa.array(values, pa.binary()).cast(pa.string())
+        return values.cast(pa.string())
     except pa.ArrowInvalid:
-        return pa.array([None if v is None else v.decode("utf-8", "replace") for v in values], pa.string())
+        return pa.array(
+            [None if v is None else v.decode("utf-8", "replace") for v in values.to_pylist()], pa.string()
+        )
 
 
-def _header_fields(headers: list[tuple[str, bytes]] | None, key: bytes | None) -> tuple[Any, Any, Any]:
-    """(received_at, sender, transport) of one message: the last received_at and transport header, the
-    key as sender, else the address of the first peer header ("ip:port" or "[v6]:port")."""
-    received = transport = sender = None
-    if headers:
-        for hk, hv in headers:
-            if hk == "received_at":
-                received = hv
-            elif hk == "transport":
-                transport = hv
-            elif hk == "peer" and sender is None:
-                sender = hv
-    if key:
-        sender = key
-    elif sender is not None:
-        sender = sender.rsplit(b":", 1)[0].strip(b"[]")
-    return received, sender, transport
+def _senders(key: pa.Array, peer: pa.Array) -> pa.Array:
+    """The key (the intake's sender address) when set, else the address of the first peer header
+    ("ip:port" or "[v6]:port")."""
+    keys = _strings(key)
+    has_key = pc.fill_null(pc.greater(pc.binary_length(key), 0), False)
+    if pc.all(has_key).as_py():
+        return keys
+    addr = pc.utf8_trim(pc.replace_substring_regex(_strings(peer), r":[^:]*$", "", max_replacements=1), "[]")
+    return pc.if_else(has_key, keys, addr)
 
 
-@dataclass
-class _Raw:
-    """What the consumer thread takes from the messages of one consume() call: plain lists, one pass each."""
-
-    msgs: list[Any]
-    topics: list[str]
-    partitions: list[int]
-    offsets: list[int]
-    values: list[bytes]
-    received: tuple[bytes | None, ...]
-    senders: tuple[bytes | None, ...]
-    transports: tuple[bytes | None, ...]
-
-
-def _gather(msgs: list[Any]) -> _Raw:
-    """The per-message fields as lists: one comprehension per accessor, no per-message branching."""
-    fields = [_header_fields(m.headers(), m.key()) for m in msgs]
-    received, senders, transports = zip(*fields, strict=True) if fields else ((), (), ())
-    return _Raw(
-        msgs=msgs,
-        topics=[m.topic() for m in msgs],
-        partitions=[m.partition() for m in msgs],
-        offsets=[m.offset() for m in msgs],
-        values=[m.value() or b"" for m in msgs],
-        received=received,
-        senders=senders,
-        transports=transports,
-    )
+# The headers the sink reads, as columns: the last received_at and transport, the first peer.
+HEADERS = (("received_at", "last"), ("transport", "last"), ("peer", "first"))
 
 
 @dataclass
@@ -176,28 +141,30 @@ class _Group:
     hours: pa.Array  # hours since the epoch, per row
 
 
-def _build(raw: _Raw, enricher: Enricher) -> list[_Group]:
+def _build(raw: ColumnBatch, enricher: Enricher) -> list[_Group]:
     """Arrow columns and enrichment of a whole consume() batch, then split by partition.
 
     Runs off the consumer thread: nearly all of it is Arrow compute, which releases the GIL.
     """
-    n = len(raw.values)
-    received = _received_at(list(raw.received), lambda idx: [raw.msgs[i].timestamp()[1] for i in idx])
+    n = len(raw)
+    received = _received_at(raw.headers["received_at"], raw.timestamp_ms)
     ref = datetime.fromtimestamp(received[0].value / 1e6, UTC)
+    values = raw.value if raw.value.null_count == 0 else pc.fill_null(raw.value, b"")
     cols: dict[str, pa.Array] = {
         "received_at": received,
-        "sender": _strings(list(raw.senders)),
-        "transport": _strings(list(raw.transports)),
-        "raw": pa.array(raw.values, pa.binary()),
-        "topic": pa.array(raw.topics, pa.string()),
-        "partition": pa.array(raw.partitions, pa.int32()),
-        "offset": pa.array(raw.offsets, pa.int64()),
+        "sender": _senders(raw.key, raw.headers["peer"]),
+        "transport": _strings(raw.headers["transport"]),
+        "raw": values,
+        "topic": raw.topic,
+        "partition": raw.partition,
+        "offset": raw.offset,
     }
-    cols.update(enricher(raw.values, ref))
+    cols.update(enricher(values, ref))
     assert all(len(c) == n for c in cols.values())
     batch = pa.RecordBatch.from_arrays([cols[f.name] for f in ARCHIVE_SCHEMA], schema=ARCHIVE_SCHEMA)
     hours = pc.divide(received.cast(pa.int64()), HOUR_US)
-    keys = sorted(set(zip(raw.topics, raw.partitions, strict=True)))
+    pairs = pa.table({"t": raw.topic, "p": raw.partition}).group_by(["t", "p"]).aggregate([])
+    keys = sorted(zip(pairs.column("t").to_pylist(), pairs.column("p").to_pylist(), strict=True))
     if len(keys) == 1:
         return [_Group(keys[0], batch, hours)]
     groups = []
@@ -430,7 +397,11 @@ class ArchiveSink:
             "max.poll.interval.ms": 600_000,
             **cfg.consumer_overrides,
         }
-        self._consumer = make_consumer(self.settings, cfg.group_id, **overrides)
+        self._consumer = open_columnar_consumer(
+            consumer_config(self.settings, cfg.group_id, **overrides), HEADERS, native=cfg.native_reader
+        )
+        log.info("archive: reading with the %s consumer",
+                 "columnar C" if type(self._consumer).__name__ == "ColumnarConsumer" else "confluent-kafka")
         self._writer = _WriterThread(self)
         self._writer.start()
         self._enrich_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-enrich")
@@ -439,9 +410,9 @@ class ArchiveSink:
         )
         try:
             while not stop_event.is_set():
-                msgs = self._consumer.consume(num_messages=cfg.batch_size, timeout=cfg.poll_timeout)
-                if msgs:
-                    self._ingest(msgs)
+                batch = self._consumer.consume_columns(cfg.batch_size, cfg.poll_timeout)
+                if batch is not None:
+                    self._ingest(batch)
                 self._apply_ready(cfg.max_pending)
                 self._claim_waiting(time.monotonic())
                 self._flush_due(time.monotonic())
@@ -518,32 +489,16 @@ class ArchiveSink:
 
     # ---------------------------------------------------------------- batching
 
-    def _ingest(self, msgs: list[Any]) -> None:
-        """Take one consume() batch's fields as lists and hand them to the enrich thread.
+    def _ingest(self, batch: ColumnBatch) -> None:
+        """Hand one consume() batch to the enrich thread.
 
         The batches are applied (_apply_ready) in the order they were consumed, on this thread.
         """
-        if any(m.error() is not None for m in msgs):
-            kept = []
-            for m in msgs:
-                err = m.error()
-                if err is None:
-                    kept.append(m)
-                elif err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                elif err.fatal():
-                    raise KafkaException(err)
-                else:
-                    log.warning("consumer error: %s", err)
-            msgs = kept
-            if not msgs:
-                return
-        raw = _gather(msgs)
         if self.first_consumed_at is None:
             self.first_consumed_at = time.time()
-        self.rows_consumed += len(msgs)
+        self.rows_consumed += len(batch)
         assert self._enrich_pool is not None
-        self._pending.append(self._enrich_pool.submit(_build, raw, self.enricher))
+        self._pending.append(self._enrich_pool.submit(_build, batch, self.enricher))
 
     def _apply_ready(self, wait_for: int) -> None:
         """Apply enriched batches in consumption order: all that are done, and the oldest until at most wait_for remain."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -1039,14 +1039,14 @@ def _connections(
 # --------------------------------------------------------------------------- enrich
 
 
-def _decode(raws: list[bytes]) -> tuple[pa.StringArray, pa.BooleanArray]:
+def _decode(raws: Raws) -> tuple[pa.StringArray, pa.BooleanArray]:
     """The batch as UTF-8 strings and the mask of rows the fast paths may read (valid UTF-8, pure ASCII)."""
-    b = pa.array(raws, pa.binary())
+    b = raws if isinstance(raws, pa.Array) else pa.array(raws, pa.binary())
     try:
         s = b.cast(pa.string())
     except pa.ArrowInvalid:
         good: list[bool] = []
-        for raw in raws:
+        for raw in _py(raws):
             try:
                 raw.decode("utf-8")
                 good.append(True)
@@ -1058,13 +1058,28 @@ def _decode(raws: list[bytes]) -> tuple[pa.StringArray, pa.BooleanArray]:
     return s, pc.string_is_ascii(s)
 
 
-def enrich(raws: list[bytes], reference: datetime) -> dict[str, pa.Array]:
+Raws = Sequence[bytes] | pa.BinaryArray  # a batch's raw messages: a list, or the reader's Arrow column
+
+
+def _py(raws: Raws) -> Sequence[bytes]:
+    return raws.to_pylist() if isinstance(raws, pa.Array) else raws
+
+
+def _raw_at(raws: Raws) -> Callable[[int], bytes]:
+    """Row i's bytes, for the few rows the per-row reference handles (no whole-column conversion)."""
+    if isinstance(raws, pa.Array):
+        return lambda i: raws[i].as_py() or b""
+    return raws.__getitem__
+
+
+def enrich(raws: Raws, reference: datetime) -> dict[str, pa.Array]:
     """enrich_rowwise, vectorised: RE2 over whole columns, reference functions once per distinct value.
 
     Rows that are not pure ASCII, or whose header or connection shape a fast path does not fully
     understand, go through parse_syslog / extract_connection, so the result is identical.
     """
     n = len(raws)
+    raw_at = _raw_at(raws)
     s, fast = _decode(raws)
     hdr, hdone = _headers(s, fast, reference)
     cpieces, cdone = _connections(s, fast)
@@ -1073,7 +1088,7 @@ def enrich(raws: list[bytes], reference: datetime) -> dict[str, pa.Array]:
     h_rest = _where(pc.invert(hdone)).to_pylist()
     stamps, hosts, apps = [], [], []
     for i in h_rest:
-        p = parse_syslog(raws[i], reference)
+        p = parse_syslog(raw_at(i), reference)
         stamps.append(p["timestamp"])
         hosts.append(p["hostname"])
         apps.append(p["app_name"])
@@ -1088,7 +1103,7 @@ def enrich(raws: list[bytes], reference: datetime) -> dict[str, pa.Array]:
 
     # Connection columns: fast pieces, everything else per row.
     c_rest = _where(pc.invert(cdone)).to_pylist()
-    rows_py = [extract_connection(raws[i].decode("utf-8", "replace")) for i in c_rest]
+    rows_py = [extract_connection(raw_at(i).decode("utf-8", "replace")) for i in c_rest]
     cidx = [*(p[0] for p in cpieces), pa.array(c_rest, pa.int64())]
     corder = pc.array_sort_indices(
         pa.chunked_array([pc.cast(i, pa.int64()) for i in cidx], pa.int64()).combine_chunks()

@@ -141,12 +141,18 @@ def test_sigkill_cycles_archive_every_message_exactly_once(kafka: KafkaSettings,
     assert report.ok, (report.missing, report.altered, report.extra, report.chain)
 
 
-def test_in_process_sink_resumes_and_flushes_idle_partitions(kafka: KafkaSettings, tmp_path: Path) -> None:
-    """run(stop_event)/close as `vigie up` uses it: idle flush writes files, a second run adds only new rows."""
+@pytest.mark.parametrize("native", [None, False], ids=["columnar-reader", "confluent-kafka-fallback"])
+def test_in_process_sink_resumes_and_flushes_idle_partitions(
+    kafka: KafkaSettings, tmp_path: Path, native: bool | None
+) -> None:
+    """run(stop_event)/close as `vigie up` uses it: idle flush writes files, a second run adds only new rows
+    (with the C reader when built, and with the confluent-kafka fallback)."""
     root = tmp_path / "archive"
     start = datetime.now(UTC) - timedelta(minutes=5)
     produced = produce(kafka, 2000, start, timedelta(milliseconds=10))
-    config = SinkConfig(root=root, group_id=f"{kafka.topic_prefix}g", idle_timeout=0.5, batch_size=500)
+    config = SinkConfig(
+        root=root, group_id=f"{kafka.topic_prefix}g", idle_timeout=0.5, batch_size=500, native_reader=native
+    )
 
     def run_until(expected: int) -> None:
         sink = ArchiveSink(kafka, config)

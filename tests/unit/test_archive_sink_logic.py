@@ -7,13 +7,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from vigie.pipelines.archive.sink import _build, _gather, _header_fields, _received_at
+from vigie.kafka_columns import ColumnBatch, PythonColumnarConsumer
+from vigie.pipelines.archive.sink import HEADERS, _build, _received_at, _senders
 from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise
 from vigie.schemas.archive import ARCHIVE_SCHEMA
 
 
 class FakeMessage:
-    """What _gather reads from a confluent-kafka Message."""
+    """What the confluent-kafka fallback reads from a Message."""
 
     def __init__(self, topic: str, partition: int, offset: int, value: bytes | None, **kw: Any) -> None:
         self._t, self._p, self._o, self._v = topic, partition, offset, value
@@ -40,33 +41,61 @@ class FakeMessage:
         return self._h
 
     def timestamp(self) -> tuple[int, int]:
-        return (1, self._ms)
+        return (1, self._ms) if self._ms is not None else (0, -1)
+
+    def error(self) -> None:
+        return None
 
 
-def test_header_fields() -> None:
+class FakeConsumer:
+    """Hands out prepared messages once, as confluent-kafka's consume() does."""
+
+    def __init__(self, msgs: list[FakeMessage]) -> None:
+        self.msgs = msgs
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        out, self.msgs = self.msgs[:num_messages], self.msgs[num_messages:]
+        return out
+
+
+def columns(msgs: list[FakeMessage]) -> ColumnBatch:
+    """The columns the fallback reader gathers (the C reader's are compared to them on a real broker)."""
+    reader = PythonColumnarConsumer.__new__(PythonColumnarConsumer)
+    reader._consumer = FakeConsumer(msgs)
+    reader._headers = list(HEADERS)
+    batch = reader.consume_columns(len(msgs), 0.0)
+    assert batch is not None
+    return batch
+
+
+def test_headers_as_columns_and_senders() -> None:
     h = [("peer", b"[2001:db8::1]:514"), ("received_at", b"a"), ("transport", b"tcp"), ("received_at", b"b")]
-    assert _header_fields(h, None) == (b"b", b"2001:db8::1", b"tcp")
-    assert _header_fields(h, b"10.0.0.1") == (b"b", b"10.0.0.1", b"tcp")
-    assert _header_fields([("peer", b"10.0.0.2:514"), ("peer", b"10.0.0.3:514")], None) == (None, b"10.0.0.2", None)
-    assert _header_fields(None, None) == (None, None, None)
+    msgs = [
+        FakeMessage("t", 0, 0, b"x", headers=h),
+        FakeMessage("t", 0, 1, b"x", headers=h, key=b"10.0.0.1"),
+        FakeMessage("t", 0, 2, b"x", headers=[("peer", b"10.0.0.2:514"), ("peer", b"10.0.0.3:514")], key=b""),
+        FakeMessage("t", 0, 3, None, headers=None, ms=None),
+        FakeMessage("t", 0, 4, b"x", headers=[("peer", b"no-port")]),
+    ]
+    b = columns(msgs)
+    assert b.headers["received_at"].to_pylist() == [b"b", b"b", None, None, None], "the last one"
+    assert b.headers["transport"].to_pylist() == [b"tcp", b"tcp", None, None, None]
+    assert b.headers["peer"].to_pylist()[2] == b"10.0.0.2:514", "the first one"
+    assert b.value.to_pylist()[3] is None and b.timestamp_ms.to_pylist()[3] is None
+    assert _senders(b.key, b.headers["peer"]).to_pylist() == ["2001:db8::1", "10.0.0.1", "10.0.0.2", None, "no-port"]
 
 
-def test_received_at_asks_the_kafka_timestamp_only_where_needed() -> None:
-    asked: list[list[int]] = []
-
-    def kafka_ms(idx: list[int]) -> list[int]:
-        asked.append(idx)
-        return [1_000 * (i + 1) for i in idx]
-
-    got = _received_at([b"2024-05-01T10:11:12.5Z", None, b"garbage"], kafka_ms)
-    assert asked == [[1, 2]]
-    assert got.to_pylist() == [
+def test_received_at_falls_back_to_the_kafka_timestamp_per_row() -> None:
+    header = pa.array([b"2024-05-01T10:11:12.5Z", None, b"garbage", b"2024-05-01T10:11:13+02:00"], pa.binary())
+    kafka_ms = pa.array([1_000, 2_000, 3_000, None], pa.int64())
+    assert _received_at(header, kafka_ms).to_pylist() == [
         datetime(2024, 5, 1, 10, 11, 12, 500000, tzinfo=UTC),
         datetime(1970, 1, 1, 0, 0, 2, tzinfo=UTC),
         datetime(1970, 1, 1, 0, 0, 3, tzinfo=UTC),
+        datetime(2024, 5, 1, 8, 11, 13, tzinfo=UTC),
     ]
-    asked.clear()
-    assert _received_at([b"2024-05-01T10:11:12Z"], kafka_ms).null_count == 0 and asked == []
+    both_missing = _received_at(pa.array([None], pa.binary()), pa.array([None], pa.int64()))
+    assert both_missing.null_count == 0, "a row without either time is stamped when read, never left null"
 
 
 def test_build_splits_by_partition_in_offset_order() -> None:
@@ -87,7 +116,7 @@ def test_build_splits_by_partition_in_offset_order() -> None:
         )
         for i in range(10)
     ]
-    groups = _build(_gather(msgs), enrich)
+    groups = _build(columns(msgs), enrich)
     assert [g.key for g in groups] == [("t", 0), ("t", 1)]
     for g in groups:
         assert g.batch.schema == ARCHIVE_SCHEMA
