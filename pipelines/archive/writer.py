@@ -41,6 +41,9 @@ IP_INDEX_COLUMNS = ("src_ip", "nat_ip", "dst_ip")
 # none: rows are sorted by it, so its min/max statistics already prune. Shares are of the rows.
 BLOOM_COLUMNS = {"dst_ip": 0.5, "nat_ip": 0.1, "user": 0.1, "mac": 0.1}
 BLOOM_MIN_NDV = 128
+# Columns whose values are (nearly) all distinct within a row group: a dictionary there is hashing
+# for nothing, and PLAIN pages compress smaller under zstd (measured: 9% smaller files, less CPU).
+NO_DICTIONARY = frozenset({"raw", "offset", "received_at", "session_id", "bytes", "src_port", "nat_port"})
 
 _NAME = re.compile(
     r"^(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>\d+)\+(?P<first>\d+)\+(?P<last>\d+)\.parquet$"
@@ -193,15 +196,19 @@ def write_file(
     table = table.replace_schema_metadata(
         {**(ARCHIVE_SCHEMA.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}}
     )
-    table = sort_rows(table)
     row_group_rows = group_rows(table.num_rows, row_group_rows)
+    # One dictionary of the addresses gives both the row order and the footer index.
+    addresses = _Addresses.of(table)
+    order = _row_order(table, addresses) if table.num_rows > 1 else None
+    if order is not None:
+        table = _take_rows(table, order)
+    index = addresses.index(order, row_group_rows)
     with pq.ParquetWriter(
         sink,
         table.schema,
         compression="zstd",
         compression_level=compression_level,
-        # `raw` is unique per row: a dictionary attempt there is wasted work at write time.
-        use_dictionary=[c for c in table.column_names if c != "raw"],
+        use_dictionary=[c for c in table.column_names if c not in NO_DICTIONARY],
         write_statistics=True,
         write_page_index=True,
         bloom_filter_options={
@@ -212,7 +219,7 @@ def write_file(
         # One call per row group, so the index below and the file agree on the boundaries.
         for start in range(0, max(table.num_rows, 1), row_group_rows):
             writer.write_table(table.slice(start, row_group_rows), row_group_size=row_group_rows)
-        writer.add_key_value_metadata({IP_INDEX_KEY: ip_index(table, row_group_rows)})
+        writer.add_key_value_metadata({IP_INDEX_KEY: index})
     data = sink.getvalue()
     digest = hashlib.sha256(memoryview(data)).hexdigest()
     rel_dir = hour_dir(hour_start)
@@ -250,39 +257,140 @@ def group_rows(n: int, cap: int) -> int:
 
 def sort_rows(table: pa.Table) -> pa.Table:
     """Rows by source address then offset, so one address's rows of a file fall in few row groups."""
-    import pyarrow.compute as pc  # here, not at the top: `vigie archive query` never writes
-
     if table.num_rows < 2:
         return table
-    order = pc.sort_indices(table, sort_keys=SORT_KEYS)
-    return table.take(order)
+    return _take_rows(table, _row_order(table, _Addresses.of(table)))
 
 
 def ip_index(table: pa.Table, row_group_rows: int) -> str:
     """The footer index: each address of src_ip, nat_ip or dst_ip, and the row groups it appears in."""
+    return _Addresses.of(table).index(None, row_group_rows)
+
+
+# Columns whose few distinct values make a gather through a dictionary cheaper than a plain take:
+# the take then reads a small, cache-resident dictionary instead of the whole column at random.
+_FEW_VALUES = frozenset(
+    {"sender", "transport", "hostname", "app_name", "topic", "conn_format", "action", "mac"}
+)
+_U64 = pa.uint64()
+
+
+class _Addresses:
+    """The addresses of the indexed columns as one dictionary, its entries ranked in bytewise order.
+
+    One hash pass and one sort of the distinct addresses serve both the row order (src_ip compares as
+    an integer rank instead of a string) and the footer index (whose lines are the sorted entries).
+    """
+
+    def __init__(self, n: int, ranks: list[pa.Array], values: pa.Array) -> None:
+        self.n = n
+        self.ranks = ranks  # per IP_INDEX_COLUMNS: each row's rank in `values` (int32, null: no address)
+        self.values = values  # the distinct addresses, sorted bytewise (as Arrow sorts strings)
+
+    @classmethod
+    def of(cls, table: pa.Table) -> _Addresses:
+        import pyarrow.compute as pc  # here, not at the top: `vigie archive query` never writes
+
+        n = table.num_rows
+        cols = [table.column(c).combine_chunks() for c in IP_INDEX_COLUMNS]
+        enc = pc.dictionary_encode(pa.concat_arrays(cols))
+        order = pc.sort_indices(enc.dictionary).cast(pa.int64())
+        if hasattr(pc, "inverse_permutation"):  # recent pyarrow; the project allows >= 16
+            rank = pc.inverse_permutation(order, output_type=pa.int32())
+        else:
+            rank = pc.sort_indices(order).cast(pa.int32())
+        ranks = rank.take(enc.indices)
+        return cls(n, [ranks.slice(k * n, n) for k in range(len(cols))], enc.dictionary.take(order))
+
+    def index(self, order: pa.Array | None, row_group_rows: int) -> str:
+        """The index of the table once its rows are taken in `order` (None: as they are)."""
+        import pyarrow.compute as pc  # here, not at the top: `vigie archive query` never writes
+
+        n, m = self.n, len(self.values)
+        head, tail = IP_INDEX_BEGIN.decode(), IP_INDEX_END.decode()
+        if m == 0:
+            return head + tail
+        groups = -(-n // row_group_rows)
+        bits = max(1, (groups - 1).bit_length())
+        ends = [*range(row_group_rows, n, row_group_rows), n]
+        group = pc.run_end_decode(
+            pa.RunEndEncodedArray.from_arrays(pa.array(ends, pa.int64()), pa.array(range(len(ends)), _U64))
+        )
+        # (rank, group) pairs as one integer each, rank in the high bits: sorting them sorts by address.
+        keys = []
+        for ranks in self.ranks:
+            if order is not None:
+                ranks = ranks.take(order)
+            k = pc.bit_wise_or(pc.shift_left(ranks.cast(_U64), pa.scalar(bits, _U64)), group)
+            keys.append(k.drop_null() if k.null_count else k)
+        pairs = pc.unique(pa.concat_arrays(keys))
+        pairs = pairs.take(pc.sort_indices(pairs))
+        rank = pc.shift_right(pairs, pa.scalar(bits, _U64))
+        group = pc.bit_wise_and(pairs, pa.scalar((1 << bits) - 1, _U64))
+        if groups > 64:  # masks wider than an integer column: Python ints (never with the default sizes)
+            masks: list[int] = [0] * m
+            for r, g in zip(rank.to_pylist(), group.to_pylist(), strict=True):
+                masks[r] |= 1 << g
+            hexes = pa.array([f"{x:x}" for x in masks], pa.string())
+        else:
+            # The pairs are distinct, so a rank's mask is the sum of its bits: a difference of running
+            # sums (modulo 2**64) at the last pair of each rank. Every rank has at least one pair.
+            total = pc.cumulative_sum(pc.shift_left(pa.scalar(1, _U64), group))
+            last = pc.indices_nonzero(pc.not_equal(rank.slice(1), rank.slice(0, len(rank) - 1)))
+            at = pa.concat_arrays([last.cast(pa.int64()), pa.array([len(rank) - 1], pa.int64())])
+            total = total.take(at)
+            mask = pa.concat_arrays([total.slice(0, 1), pc.subtract(total.slice(1), total.slice(0, m - 1))])
+            hexes = _hex(mask)
+        lines = pc.binary_join_element_wise(self.values, hexes, "\t")
+        body = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, m], pa.int32()), lines), "\n")[0]
+        text = body.as_buffer().to_pybytes() + b"\n"
+        if text.count(b"\t") != m or text.count(b"\n") != m:
+            return ""  # not a line-safe value: no index, so readers scan the whole file
+        return head + text.decode() + tail
+
+
+def _hex(masks: pa.Array) -> pa.Array:
+    """f"{mask:x}" of each mask: Python formats each distinct mask once (files have few distinct ones)."""
     import pyarrow.compute as pc  # here, not at the top: `vigie archive query` never writes
 
-    n = table.num_rows
-    groups = pc.divide(pa.array(range(n), pa.int64()), row_group_rows)
-    values = pa.concat_arrays([table.column(c).combine_chunks() for c in IP_INDEX_COLUMNS])
-    pairs = pa.table({"v": values, "g": pa.concat_arrays([groups] * len(IP_INDEX_COLUMNS))})
-    pairs = pairs.filter(pc.is_valid(pairs.column("v")))
-    if pc.any(pc.match_substring_regex(pairs.column("v"), "[\t\n]")).as_py():
-        return ""  # not a line-safe value: no index, so readers scan the whole file
-    uniq = pairs.group_by(["v", "g"]).aggregate([])
-    if -(-n // row_group_rows) <= 64:
-        # Distinct (value, group) pairs: the sum of their bits is the mask, computed by Arrow.
-        bits = pc.shift_left(pa.scalar(1, pa.uint64()), uniq.column("g").cast(pa.uint64()))
-        per = uniq.append_column("b", bits).group_by("v").aggregate([("b", "sum")])
-        per = per.sort_by("v")
-        items = zip(per.column("v").to_pylist(), per.column("b_sum").to_pylist(), strict=True)
-    else:
-        masks: dict[str, int] = {}
-        for v, g in zip(uniq.column("v").to_pylist(), uniq.column("g").to_pylist(), strict=True):
-            masks[v] = masks.get(v, 0) | (1 << g)
-        items = iter(sorted(masks.items()))
-    body = "".join(f"{v}\t{mask:x}\n" for v, mask in items)
-    return IP_INDEX_BEGIN.decode() + body + IP_INDEX_END.decode()
+    enc = pc.dictionary_encode(masks)
+    return pa.array([f"{x:x}" for x in enc.dictionary.to_pylist()], pa.string()).take(enc.indices)
+
+
+def _row_order(table: pa.Table, addresses: _Addresses) -> pa.Array:
+    """The indices that sort the rows as SORT_KEYS says, src_ip compared through its rank.
+
+    Arrow's sort is stable, so when the offsets already ascend (a sink's file always does) the
+    rank alone gives the same order as (src_ip, offset).
+    """
+    import pyarrow.compute as pc  # here, not at the top: `vigie archive query` never writes
+
+    src = addresses.ranks[0]
+    offset = table.column("offset").combine_chunks()
+    if (
+        offset.null_count == 0
+        and pc.all(pc.less_equal(offset.slice(0, len(offset) - 1), offset.slice(1))).as_py()
+    ):
+        return pc.array_sort_indices(src, null_placement="at_end")
+    keys = pa.table({"src": src, "offset": offset})
+    return pc.sort_indices(
+        keys, sort_keys=[("src", "ascending", "at_end"), ("offset", "ascending", "at_end")]
+    )
+
+
+def _take_rows(table: pa.Table, order: pa.Array) -> pa.Table:
+    """table.take(order), with the few-valued string columns gathered through a dictionary."""
+    import pyarrow.compute as pc  # here, not at the top: `vigie archive query` never writes
+
+    columns = []
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        col = col.combine_chunks()  # one gather per column, not one per chunk and a concatenation
+        if name in _FEW_VALUES and pa.types.is_string(col.type):
+            enc = pc.dictionary_encode(col)
+            columns.append(enc.dictionary.take(enc.indices.take(order)))
+        else:
+            columns.append(col.take(order))
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def read_footer(path: str | Path) -> bytes:

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
-from vigie.pipelines.archive.writer import IP_INDEX_BEGIN, IP_INDEX_END, SORT_KEYS, ip_index, sort_rows
+from vigie.pipelines.archive.writer import (
+    IP_INDEX_BEGIN,
+    IP_INDEX_END,
+    IP_INDEX_KEY,
+    NO_DICTIONARY,
+    SORT_KEYS,
+    FileName,
+    group_rows,
+    ip_index,
+    sort_rows,
+    write_file,
+)
+from vigie.schemas.archive import ARCHIVE_SCHEMA
 
 
 def reference_index(table: pa.Table, row_group_rows: int) -> str:
@@ -26,7 +41,9 @@ def reference_index(table: pa.Table, row_group_rows: int) -> str:
 
 def addresses(r: random.Random, n: int, distinct: int, nulls: float) -> list[str | None]:
     pool = [
-        r.choice([f"10.0.{r.randrange(256)}.{r.randrange(256)}", f"2001:db8::{r.randrange(65536):x}", "é.1", "0"])
+        r.choice(
+            [f"10.0.{r.randrange(256)}.{r.randrange(256)}", f"2001:db8::{r.randrange(65536):x}", "é.1", "0"]
+        )
         for _ in range(distinct)
     ]
     return [None if r.random() < nulls else r.choice(pool) for _ in range(n)]
@@ -47,7 +64,8 @@ def table(seed: int, n: int, distinct: int = 50) -> pa.Table:
 
 
 @pytest.mark.parametrize(
-    ("seed", "n", "group_rows"), [(0, 0, 10), (1, 1, 10), (2, 100, 10), (3, 1000, 7), (4, 3000, 40), (5, 700, 1)]
+    ("seed", "n", "group_rows"),
+    [(0, 0, 10), (1, 1, 10), (2, 100, 10), (3, 1000, 7), (4, 3000, 40), (5, 700, 1)],
 )
 def test_ip_index_matches_the_reference(seed: int, n: int, group_rows: int) -> None:
     t = table(seed, n)
@@ -64,3 +82,118 @@ def test_sort_rows_is_the_sort_on_src_ip_then_offset(seed: int, n: int) -> None:
     t = table(seed, n, distinct=n // 3 + 1)
     want = t.take(pc.sort_indices(t, sort_keys=SORT_KEYS)) if n > 1 else t
     assert sort_rows(t).equals(want)
+
+
+def test_ip_index_refuses_a_newline_too() -> None:
+    t = pa.table({c: pa.array(["1.2.3.4", None], pa.string()) for c in ("src_ip", "nat_ip", "dst_ip")})
+    t = t.set_column(2, "dst_ip", pa.array(["1.2.3.4", "5.6.7.8\n"], pa.string()))
+    assert ip_index(t, 1) == ""
+
+
+@pytest.mark.parametrize("n", [63, 64, 65, 130])
+def test_ip_index_masks_up_to_and_past_64_groups(n: int) -> None:
+    """One row per group: an address in every row sets every bit (the top one included), others one each."""
+    t = pa.table(
+        {
+            "src_ip": pa.array(["10.0.0.1"] * n, pa.string()),
+            "nat_ip": pa.array([None] * n, pa.string()),
+            "dst_ip": pa.array([f"192.0.2.{i}" if i % 2 else "" for i in range(n)], pa.string()),
+            "offset": pa.array(range(n), pa.int64()),
+        }
+    )
+    got = ip_index(t, 1)
+    assert got == reference_index(t, 1)
+    assert f"10.0.0.1\t{(1 << n) - 1:x}\n" in got
+
+
+def test_ip_index_of_columns_without_any_address() -> None:
+    t = pa.table({c: pa.array([None, None], pa.string()) for c in ("src_ip", "nat_ip", "dst_ip")})
+    assert ip_index(t, 1) == reference_index(t, 1) == IP_INDEX_BEGIN.decode() + IP_INDEX_END.decode()
+
+
+def test_sort_rows_with_ascending_offsets_ties_and_chunks() -> None:
+    """The sink's case: offsets ascend, many rows share an address, the table comes in chunks."""
+    r = random.Random(9)
+    n = 3000
+    t = pa.table(
+        {
+            "src_ip": pa.array(addresses(r, n, 20, 0.2), pa.string()),
+            "nat_ip": pa.array(addresses(r, n, 5, 0.9), pa.string()),
+            "dst_ip": pa.array(addresses(r, n, 200, 0.1), pa.string()),
+            "offset": pa.array(range(n), pa.int64()),
+            "sender": pa.array([r.choice(["a", "b", None]) for _ in range(n)], pa.string()),
+        }
+    )
+    chunked = pa.concat_tables([t.slice(lo, 700) for lo in range(0, n, 700)])
+    want = t.take(pc.sort_indices(t, sort_keys=SORT_KEYS))
+    assert sort_rows(chunked).equals(want)
+    assert sort_rows(t).equals(want)
+
+
+def test_sort_rows_without_inverse_permutation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow < 20 has no inverse_permutation: the fallback ranks the same."""
+    t = table(6, 800, distinct=300)
+    want = sort_rows(t)
+    monkeypatch.delattr(pc, "inverse_permutation", raising=False)
+    assert sort_rows(t).equals(want)
+
+
+def archive_rows(seed: int, n: int) -> pa.Table:
+    """Rows of the archive schema with the address edge cases: nulls, empty strings, IPv6, non-ASCII."""
+    r = random.Random(seed)
+    offsets = list(range(100, 100 + n))
+    if seed % 2:
+        r.shuffle(offsets)
+    cols: dict[str, pa.Array] = {}
+    for f in ARCHIVE_SCHEMA:
+        if f.name in ("src_ip", "nat_ip", "dst_ip"):
+            cols[f.name] = pa.array(
+                [v if r.random() > 0.05 else "" for v in addresses(r, n, n // 4 + 1, 0.3)], pa.string()
+            )
+        elif f.name == "offset":
+            cols[f.name] = pa.array(offsets, pa.int64())
+        elif f.name == "raw":
+            cols[f.name] = pa.array([f"<13>line {i} {r.random()}".encode() for i in range(n)], pa.binary())
+        elif f.name in ("received_at", "timestamp"):
+            cols[f.name] = pa.array([r.randrange(10**15, 2 * 10**15) for _ in range(n)], pa.int64()).cast(
+                f.type
+            )
+        elif pa.types.is_integer(f.type):
+            cols[f.name] = pa.array([r.randrange(1000) for _ in range(n)], f.type)
+        else:
+            cols[f.name] = pa.array([r.choice(["udp", "tcp", "x", None]) for _ in range(n)], f.type)
+    cols["topic"] = pa.array(["t"] * n, pa.string())
+    return pa.table(cols, schema=ARCHIVE_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("seed", "n", "cap"), [(1, 0, 100), (2, 1, 100), (3, 2500, 100), (4, 5000, 100_000), (5, 300, 3)]
+)
+def test_write_file_holds_the_sorted_rows_their_groups_and_their_index(
+    tmp_path: Path, seed: int, n: int, cap: int
+) -> None:
+    t = archive_rows(seed, n)
+    chunked = pa.concat_tables([t.slice(lo, 999) for lo in range(0, n, 999)]) if n else t
+    written = write_file(
+        tmp_path,
+        chunked,
+        FileName("t", 0, 100, 100 + max(n - 1, 0)),
+        datetime(2024, 5, 1, 10, tzinfo=UTC),
+        row_group_rows=cap,
+    )
+    path = tmp_path / written.path
+    want = t.take(pc.sort_indices(t, sort_keys=SORT_KEYS)) if n > 1 else t
+    got = pq.read_table(path)
+    assert got.select(ARCHIVE_SCHEMA.names).cast(ARCHIVE_SCHEMA).equals(want)
+    meta = pq.read_metadata(path)
+    rg = group_rows(n, cap)
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [
+        min(rg, n - lo) for lo in range(0, n, rg)
+    ] or (n == 0 and meta.num_row_groups <= 1)
+    assert meta.metadata[IP_INDEX_KEY.encode()].decode() == reference_index(want, rg)
+    for i in range(meta.num_row_groups if n else 0):
+        for j in range(meta.num_columns):
+            col = meta.row_group(i).column(j)
+            assert col.compression == "ZSTD"
+            assert col.is_stats_set
+            assert col.has_dictionary_page == (col.path_in_schema not in NO_DICTIONARY), col.path_in_schema
