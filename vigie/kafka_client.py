@@ -253,6 +253,10 @@ class KafkaSink:
         self._drain_samples()
         if remaining:
             log.error("%d records undelivered when the producer closed", remaining)
+            # reported above; purged so that destroying the client has nothing left to wait for (a close
+            # with records queued for an unreachable broker was seen to block, out of reach of any timeout)
+            self._producer.purge()
+            self._producer.poll(0)
         close = getattr(self._producer, "close", None)  # confluent-kafka >= 2.11 has it
         if close is not None:
             close()  # no reconnect attempts (and log lines) from a closed sink

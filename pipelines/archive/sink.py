@@ -55,8 +55,9 @@ log = logging.getLogger(__name__)
 
 HOUR_US = 3_600_000_000
 # While the sink runs, the collector's first generation is collected after this many allocations
-# instead of 700: each consume() call creates tens of thousands of tracked Message objects (and
-# a header list each), and the default made the collector take a quarter of the consumer thread.
+# instead of 700: with the confluent-kafka fallback each consume() call creates tens of thousands of
+# tracked Message objects (and a header list each), and the default made the collector take a quarter
+# of the consumer thread. (The columnar reader creates a handful of objects per batch.)
 GC_GEN0_THRESHOLD = 200_000
 _TS = pa.timestamp("us", tz="UTC")
 CLAIM_INTERVAL = 0.5  # seconds between attempts to take the lock of a partition another process still holds
@@ -74,7 +75,8 @@ class SinkConfig:
     idle_timeout: float = 60.0  # a partition that received nothing for this long is flushed
     max_age: float | None = None  # flush a file open for this long even if the partition is busy
     batch_size: int = 20_000  # messages per consume() call
-    max_pending: int = 2  # consumed batches being enriched while the next one is read
+    max_pending: int = 4  # consumed batches being enriched while the next one is read
+    enrich_threads: int = 2  # batches enriched at once: Arrow compute releases the GIL, so they share the cores
     poll_timeout: float = 0.2
     row_group_rows: int = ROW_GROUP_ROWS
     compression_level: int = COMPRESSION_LEVEL
@@ -404,7 +406,7 @@ class ArchiveSink:
                  "columnar C" if type(self._consumer).__name__ == "ColumnarConsumer" else "confluent-kafka")
         self._writer = _WriterThread(self)
         self._writer.start()
-        self._enrich_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-enrich")
+        self._enrich_pool = ThreadPoolExecutor(max_workers=cfg.enrich_threads, thread_name_prefix="archive-enrich")
         self._consumer.subscribe(
             self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )

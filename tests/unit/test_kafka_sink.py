@@ -88,3 +88,14 @@ def test_delivered_never_goes_back_when_librdkafka_queues_its_own_events(sink):
         assert s.delivered() == 10
     finally:
         s._producer, s.produced = real, 0
+
+
+def test_close_with_records_for_an_unreachable_broker_returns_what_remains_and_does_not_hang():
+    import time
+
+    s = KafkaSink(KafkaSettings(bootstrap_servers="127.0.0.1:1"), extra={"log_level": 0})
+    assert s.produce_many(RAW_SYSLOG, [b"<13>a", b"<13>b", b"<13>c"], b"127.0.0.1", HEADERS) == 3
+    t0 = time.monotonic()
+    assert s.close(timeout=0.5) >= 3, "what was never delivered is reported"
+    assert time.monotonic() - t0 < 10
+    assert s.delivered() == 0
