@@ -638,3 +638,183 @@ def test_guards_on_dense_and_sparse_batches() -> None:
     for line in formats:
         assert_same([line.encode()] * 50, REFS[0])
         assert_same([filler.encode()] * 49 + [line.encode()], REFS[0])
+
+
+# Lines that look like the common ASA connection form (read by one-pass regexes) and lines that just miss
+# it: user brackets anywhere, addresses the full regex refuses ("::", "1::", "1.2.3."), odd separators,
+# ports at and past the bounds, IPv6, a second message head, lower case, newlines.
+ASA_BODIES = [
+    "%ASA-6-302013: Built outbound TCP connection 123 for outside:8.8.8.8/443 (8.8.8.8/443) to inside:10.0.0.1/5555 (81.2.3.4/6666)",
+    "%ASA-6-302013: Built inbound TCP connection 123 for outside:8.8.8.8/5555 (8.8.8.8/5555) to inside:10.0.0.1/80 (81.2.3.4/80)",
+    "%ASA-6-302015: Built outbound UDP connection 9 for outside:8.8.8.8/53 (8.8.8.8/53) to inside:10.0.0.1/5555 (10.0.0.1/5555)",
+    "%ASA-6-302013: Built outbound Probe SCTP connection 9 for outside:8.8.8.8/53 (8.8.8.8/53) to inside:10.0.0.1/0 (10.0.0.1/65535)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:8.8.8.8/53 (8.8.8.8/53) to inside:10.0.0.1/65536 (10.0.0.1/5)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:8.8.8.8/99999 (8.8.8.8/53) to inside:10.0.0.1/1 (10.0.0.1/5)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:2001:db8::1/443 (2001:db8::1/443) to inside:fe80::1/5555 (::ffff:1.2.3.4/6666)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:::/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1::/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3./443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4./443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666) (LOCAL\\bob)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)(LOCAL\\bob)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)   (alice)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443)(carol) to inside:10.0.0.1/5555 (1.2.3.4/6666) (dave)",
+    "%ASA-6-302013: Built inbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) (carol) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666) extra words",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)\n(bob)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555",
+    "%ASA-6-302013: built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302013: Built outbound tcp connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302013 Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302013::Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302013:\tBuilt outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%FTD-session-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%PIX-6-302015: Built outbound UDP connection 9 for out side:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to in:side:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-1234: x %ASA-6-302013: Built outbound TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302014: Teardown TCP connection 9 for outside:1.2.3.4/443 (1.2.3.4/443) to inside:10.0.0.1/5555 (1.2.3.4/6666)",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/443 to inside:10.0.0.1/5555 duration 0:00:01 bytes 123 TCP FINs",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 to inside:10.0.0.1/80 duration 0:00:01 bytes 123 TCP FINs",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 to inside:10.0.0.1/80 duration 0:00:01 bytes 123",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 to inside:10.0.0.1/80 duration 0:00:01 bytes 123 TCP FINs (bob)",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 to inside:10.0.0.1/80 duration 0:00:01 bytes 123 TCP FINs (bob)  ",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 to inside:10.0.0.1/80 duration 0:00:01 bytes 123 (x) y",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 to inside:10.0.0.1/80 duration 0:00:01 bytes 123 TCP\n(bob)",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 (alice) to inside:10.0.0.1/80 duration 0:00:01 bytes 123 TCP FINs",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 to inside:10.0.0.1/80(eve) duration 0:00:01 bytes 123 TCP FINs",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 to inside:10.0.0.1/80 duration 0:00:01 bytes 1234567890123456789 x",
+    "%ASA-6-302016: Teardown UDP connection 77 for outside:2001:db8::2/53 to inside:2001:DB8::3/5000 duration 0:00:01 bytes 0",
+    "%ASA-6-302016: Teardown UDP connection 77 for outside:::/53 to inside:1.2.3.4/5000 duration 0:00:01 bytes 0",
+    "%ASA-6-302016: Teardown UDP connection 77 for outside:1.2.3.4/65535 to inside:1.2.3.4/0 duration 0:00:01 bytes 0",
+    "%ASA-6-302016: Teardown UDP connection 77 for outside:1.2.3.4/65536 to inside:1.2.3.4/0 duration 0:00:01 bytes 0",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 to inside:10.0.0.1/80 duration 0:00:01 bytes",
+    "%ASA-6-302014: Teardown TCP connection 77 for outside:8.8.8.8/5555 to inside:10.0.0.1/80 duration 0:00:01 bytes 12\u00e9",
+    "%ASA-6-305011: Built dynamic TCP translation from inside:10.0.0.1/5555 to outside:81.2.3.4/6666",
+    "%ASA-6-305012: Teardown dynamic UDP translation from inside:10.0.0.1/5555 to outside:81.2.3.4/6666 duration 0:00:30",
+    '%ASA-4-106023: Deny tcp src outside:1.2.3.4/5 dst inside:10.0.0.1/22 by access-group "x"',
+]
+# FortiGate lines split into tokens (plain: quotes only as key="value" without whitespace, "=", quote or
+# backslash inside) and lines that just miss that form or hold a trap for the first-value rule.
+FORTI_BODIES = [
+    'type="traffic" subtype="forward" srcip=10.0.0.1 srcport=5555 dstip=8.8.8.8 dstport=443 proto=6 action="close" sentbyte=1 rcvdbyte=2 user="bob" sessionid=42',
+    "type=traffic srcip=10.0.0.1 srcport=0 dstip=8.8.8.8 dstport=65535 proto=17 action=accept",
+    "type=traffic srcip=10.0.0.1 srcport=65536 dstip=8.8.8.8 dstport=1 proto=6",
+    "type=traffic srcip=2001:db8::1 dstip=::1 proto=6 srcport=1 dstport=2 transip=:: transport=3",
+    "type=traffic srcip=10.0.0.1 srcip=10.0.0.2 dstip=8.8.8.8 proto=6",
+    "type=traffic srcip=10.0.0.1 dstip=8.8.8.8 proto=6 dstip=9.9.9.9 user=a user=b",
+    "type=traffic srcip= dstip=8.8.8.8 proto=6",
+    'type=traffic srcip= x srcip="1.2.3.4" proto=6',
+    'type=traffic srcip=10.0.0.1 user="" proto=6',
+    'type=traffic srcip="10.0.0.1" dstip="8.8.8.8" proto="6" action="deny"',
+    'type=traffic srcip=10.0.0.1 app="HTTPS BROWSING" dstip=8.8.8.8 proto=6',
+    'type=traffic srcip=10.0.0.1 msg="srcip=9.9.9.9" dstip=8.8.8.8 proto=6',
+    'type=traffic msg="a srcip=9.9.9.9" srcip=10.0.0.1 proto=6',
+    "type=traffic srcip=10.0.0.1\tdstip=8.8.8.8 proto=6",
+    'type=traffic srcip=10.0.0.1 x="a"dstip=8.8.8.8 proto=6',
+    'type=traffic srcip=10.0.0.1 x="a\\"b" dstip=8.8.8.8 proto=6',
+    'type=traffic srcip=10.0.0.1 x="ab dstip=8.8.8.8 proto=6',
+    "type=traffic SRCIP=10.0.0.1 srcip=10.0.0.2 proto=6",
+    "type=TRAFFIC srcip=10.0.0.1 proto=6",
+    "type=traffic srcip=10.0.0.1=5 proto=6",
+    "type=traffic srcip srcip=10.0.0.3 proto=6",
+    'type=traffic xsrcip=1.1.1.1 srcip=10.0.0.3 proto=6 unauthuser="carol" srcmac=00:11:22:33:44:55',
+    "type=traffic  srcip=10.0.0.3   proto=6  ",
+    " type=traffic srcip=10.0.0.3 proto=6 subtype=x utmaction=block action=deny",
+    "type=traffic srcip=10.0.0.3 proto=6 sentbyte=12 rcvdbyte= ",
+    "type=traffic srcip=10.0.0.3 proto=6 sentbyte=1234567890123456789 rcvdbyte=1",
+    'type=traffic srcip=10.0.0.3 proto=6 sessionid="a b"',
+    'type=traffic srcip=10.0.0.3 proto=6 sessionid="=x"',
+    'type=traffic srcip=10.0.0.3 proto=6 sessionid=""',
+    'type=traffic srcip=10.0.0.3 proto=6 x=="y"',
+    'type=traffic srcip=10.0.0.3 proto=6 x="y"z',
+    'type=traffic srcip=10.0.0.3 proto=6 x="y" ' + "k=v " * 1500,
+    'type=traffic srcip=10.0.0.3 proto=6 srcmac="zz" action="weird act"',
+    'type=traffic srcip=10.0.0.3 proto=6 action="Client-RST"',
+    "type=traffic srcip=300.1.1.1 proto=6",
+]
+# Squid lines read as tokens (single spaces from the timestamp on) and lines that just miss that form: two
+# spaces, a tab, a second record on the line, odd URLs, ports at and past the bounds, the peer cut by a tab.
+SQUID_BODIES = [
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET http://1.2.3.4/index.html u1 HIER_DIRECT/1.2.3.4 -",
+    "1714558272.123 5 10.0.0.1 TCP_TUNNEL/200 123 CONNECT www.example.org:443 u1 HIER_DIRECT/93.184.216.34 -",
+    "1714558272.123 5 10.0.0.1 TCP_DENIED/403 0 CONNECT [2001:db8::1]:443 - HIER_NONE/- -",
+    "1714558272.123 -5 10.0.0.1 NONE/000 0 NONE error:invalid-request - HIER_NONE/- -",
+    "1714558272.123 5 2001:db8::5 UDP_MISS/200 1 ICP_QUERY http://a.b/c?d=e u HIER_DIRECT/1.2.3.4",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET https://user@[::1]:8443/x?y u1 FIRSTUP_PARENT/10.0.0.9 text/html",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET http:///x u1 HIER_DIRECT/1.2.3.4 -",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET http://h:99999/x u1 HIER_DIRECT/1.2.3.4 -",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET http://h:0/x u1 HIER_DIRECT/1.2.3.4 -",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET http://h:65535?x u1 HIER_DIRECT/1.2.3.4/5 -",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 1234567890123456789 GET ftp://h/ u1 HIER_DIRECT/h -",
+    "1714558272.123  5 10.0.0.1 TCP_MISS/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4 -",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4\t-",
+    "1714558272.123\t5 10.0.0.1 TCP_MISS/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4 -",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4",
+    "1714558272.123 5 10.0.0.1 tcp_miss/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4",
+    "1714558272.123 5 300.0.0.1 TCP_MISS/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4",
+    "1714558272.123 5 - TCP_MISS/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4",
+    "1714558272.12 5 10.0.0.1 TCP_MISS/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4 1714558272.123 5 10.0.0.2 TCP_MISS/200 1 GET http://5.6.7.8/ u2 HIER_DIRECT/5.6.7.8",
+    "x1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4 1714558272.123 5 10.0.0.2 TCP_MISS/200 1 GET http://5.6.7.8/ u2 HIER_DIRECT/5.6.7.8",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4 " + "x" * 6000,
+    "1714558272.123 5 10.0.0.1 TCP_MISS/2000 123 GET http://1.2.3.4/ u1 HIER_DIRECT/1.2.3.4",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 123 GET http://1.2.3.4/ u1 HIER_DIRECT/ -",
+    "1714558272.123 5 10.0.0.1 TAG_NONE/503 0 CONNECT 1.2.3.4:443 - HIER_NONE/- -",
+    "1714558272.123 5 10.0.0.1 TCP_MISS/200 12 GET http://1.2.3.4/ \u00e9 HIER_DIRECT/1.2.3.4",
+]
+SQUID_HEAD = "<134>1 2024-05-01T10:11:12Z proxy01 squid - - - "
+ASA_HEAD = "<166>May 01 2024 10:11:12 asa01 : "
+FORTI_HEAD = '<189>date=2024-05-01 time=10:11:12 devname="FGT60F" devid="FGT60FTK1" logid="0000000013" '
+
+
+def rewritten_lines() -> list[bytes]:
+    """The ASA, FortiGate and Squid cases, with and without their usual headers, plus invalid UTF-8 variants."""
+    lines = [ASA_HEAD + b for b in ASA_BODIES] + ASA_BODIES
+    lines += [FORTI_HEAD + b for b in FORTI_BODIES] + FORTI_BODIES
+    lines += [SQUID_HEAD + b for b in SQUID_BODIES] + SQUID_BODIES
+    raws = [x.encode() for x in lines]
+    return raws + [raws[0] + b"\xff", raws[len(ASA_BODIES) * 2] + b" user=\xc3("]
+
+
+@pytest.mark.parametrize("reference", REFS[:2])
+def test_asa_fortigate_and_squid_tokens(reference: datetime) -> None:
+    """The ASA, FortiGate and Squid token reading gives the per-row result, in one batch (both
+    paths mixed), as an Arrow column, and one line at a time (each path alone, empty or whole)."""
+    raws = rewritten_lines()
+    assert_same(raws, reference)
+    got = enrich(pa.array(raws, pa.binary()), reference)
+    want = enrich(raws, reference)
+    assert all(got[k].equals(want[k]) for k in want)
+    for raw in raws:
+        assert_same([raw], reference)
+        assert_same([raw, raw], reference)
+
+
+def test_plain_asa_fortigate_and_squid_take_the_fast_path() -> None:
+    """The shapes read as tokens are decided without the per-row code."""
+    clean = [ASA_HEAD + ASA_BODIES[i] for i in (0, 1, 2, 3, 6, 29, 30, 31, 39)]
+    clean += [FORTI_HEAD + FORTI_BODIES[i] for i in (0, 1, 3, 9, 21)]
+    clean += [SQUID_HEAD + SQUID_BODIES[i] for i in (0, 1, 2, 4, 5)]
+    raws = [x.encode() for x in clean]
+    assert_same(raws, REFS[0])
+    assert fallback_share(raws, REFS[0])[1] == 0.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["type", "srcip", "srcport", "dstip", "user", "action", "proto", "x", "sessionid"]),
+            st.sampled_from(["=", "= ", '="', "", '=""', "==", '="a b"']),
+            st.sampled_from(["10.0.0.1", "traffic", "6", "", '"', "a=b", "::1", "65535", "bob"]),
+            st.sampled_from([" ", "  ", "\t", '"', ""]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_hypothesis_fortigate_tokens(parts: list[tuple[str, str, str, str]], head: bool) -> None:
+    """Random key=value soups (duplicates, stray quotes, empty values, tabs) against _kv."""
+    body = "type=traffic srcip=10.0.0.9 " + "".join(k + e + v + sep for k, e, v, sep in parts)
+    raws = [((FORTI_HEAD if head else "") + body).encode(), FORTI_HEAD.encode() + FORTI_BODIES[0].encode()]
+    assert_same(raws, REFS[0])
