@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,7 @@ class Manifest:
         self._known_size = -1
         self._last_hash = GENESIS
         self._seq = 0
+        self._thread_lock = threading.Lock()
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -99,7 +101,12 @@ class Manifest:
         return self.append_many([body])[0]
 
     def append_many(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Append several entries under one lock and one fsync."""
+        """Append several entries under one lock and one fsync (thread-safe: the sink writes files from
+        several threads, and an flock does not exclude threads sharing the descriptor)."""
+        with self._thread_lock:
+            return self._append_many(bodies)
+
+    def _append_many(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             self._sync_tail()

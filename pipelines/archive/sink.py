@@ -77,6 +77,7 @@ class SinkConfig:
     batch_size: int = 20_000  # messages per consume() call
     max_pending: int = 4  # consumed batches being enriched while the next one is read
     enrich_threads: int = 2  # batches enriched at once: Arrow compute releases the GIL, so they share the cores
+    writer_threads: int = 2  # files written at once (each partition always by the same one: offset order)
     poll_timeout: float = 0.2
     row_group_rows: int = ROW_GROUP_ROWS
     compression_level: int = COMPRESSION_LEVEL
@@ -197,10 +198,13 @@ class _Buffer:
 
 
 class _WriterThread(threading.Thread):
-    """Writes sealed buffers in FIFO order (so each partition's files appear in offset order), then commits."""
+    """Writes sealed buffers in FIFO order (so each partition's files appear in offset order), then commits.
 
-    def __init__(self, sink: ArchiveSink) -> None:
-        super().__init__(name="archive-writer", daemon=True)
+    A partition always goes to the same writer (by hash), so several writers keep that order.
+    """
+
+    def __init__(self, sink: ArchiveSink, index: int = 0) -> None:
+        super().__init__(name=f"archive-writer-{index}", daemon=True)
         self.sink = sink
         self.jobs: queue.Queue[_Buffer | None] = queue.Queue(maxsize=4)
         self.error: BaseException | None = None
@@ -235,7 +239,7 @@ class ArchiveSink:
         self._uncommitted: dict[tuple[str, int], int] = {}  # archived but not yet committed
         self._lock = threading.Lock()
         self._consumer: Any = None
-        self._writer: _WriterThread | None = None
+        self._writers: list[_WriterThread] = []
         self._enrich_pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[list[_Group]]] = deque()  # consumed batches being enriched, in order
         self._manifest: Manifest | None = None
@@ -404,8 +408,9 @@ class ArchiveSink:
         )
         log.info("archive: reading with the %s consumer",
                  "columnar C" if type(self._consumer).__name__ == "ColumnarConsumer" else "confluent-kafka")
-        self._writer = _WriterThread(self)
-        self._writer.start()
+        self._writers = [_WriterThread(self, i) for i in range(max(1, cfg.writer_threads))]
+        for w in self._writers:
+            w.start()
         self._enrich_pool = ThreadPoolExecutor(max_workers=cfg.enrich_threads, thread_name_prefix="archive-enrich")
         self._consumer.subscribe(
             self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
@@ -434,10 +439,11 @@ class ArchiveSink:
             self._enrich_pool.shutdown(wait=True, cancel_futures=True)
             self._enrich_pool = None
             self._pending.clear()
-        if self._writer is not None:
-            self._writer.jobs.put(None)
-            self._writer.join(timeout=60)
-            self._writer = None
+        for w in self._writers:
+            w.jobs.put(None)
+        for w in self._writers:
+            w.join(timeout=60)
+        self._writers = []
         if self._consumer is not None:
             try:
                 self._consumer.close()
@@ -451,14 +457,15 @@ class ArchiveSink:
         self._waiting.clear()
 
     def _check_writer(self) -> None:
-        if self._writer is not None and self._writer.error is not None:
-            raise RuntimeError("archive writer failed") from self._writer.error
+        for w in self._writers:
+            if w.error is not None:
+                raise RuntimeError("archive writer failed") from w.error
 
     def _drain(self) -> None:
         """Wait until every sealed buffer is on disk."""
-        if self._writer is not None:
-            self._writer.jobs.join()
-            self._check_writer()
+        for w in self._writers:
+            w.jobs.join()
+        self._check_writer()
 
     def _commit_written(self) -> None:
         """Commit (asynchronously) the offsets of files the writer thread has made durable."""
@@ -568,11 +575,12 @@ class ArchiveSink:
         buf = self._buffers.pop(key, None)
         if buf is None or buf.rows == 0:
             return
-        assert self._writer is not None
+        assert self._writers
+        writer = self._writers[hash(key) % len(self._writers)]
         while True:
             self._check_writer()
             try:
-                self._writer.jobs.put(buf, timeout=1.0)
+                writer.jobs.put(buf, timeout=1.0)
                 return
             except queue.Full:
                 continue
@@ -596,13 +604,13 @@ class ArchiveSink:
         assert self._manifest is not None
         self._manifest.append(file_entry(written))
         key = (buf.topic, buf.partition)
-        with self._lock:
+        with self._lock:  # several writer threads
             if buf.last + 1 > self._archived.get(key, -1):
                 self._archived[key] = buf.last + 1
                 self._uncommitted[key] = buf.last + 1
-        self.rows_written += written.rows
-        self.last_written_at = time.time()
-        self.files_written += 1
+            self.rows_written += written.rows
+            self.last_written_at = time.time()
+            self.files_written += 1
         # The consumer is not used from two threads at once: the main loop commits (see _commit_written).
 
 

@@ -291,3 +291,26 @@ def test_cli_query_formats(connections: Path) -> None:
     cli.query_main(argparse.Namespace(**base, format="csv"), out)
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("received_at,sender,transport,raw") and len(lines) == 6
+
+
+def test_manifest_appends_from_several_threads_keep_one_chain(tmp_path: Path) -> None:
+    """The sink's writer threads share one Manifest: an flock does not exclude threads, the manifest must."""
+    import threading
+
+    with Manifest(tmp_path) as m:
+        hour = datetime(2024, 5, 1, 10, tzinfo=UTC)
+
+        def writer(partition: int) -> None:
+            for i in range(40):
+                table = rows(hour, 2, i * 2, partition=partition)
+                written = write_file(tmp_path, table, FileName(TOPIC, partition, i * 2, i * 2 + 1), hour)
+                m.append(file_entry(written))
+
+        threads = [threading.Thread(target=writer, args=(p,)) for p in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    report = verify(tmp_path)
+    assert report.ok, (report.chain, report.missing, report.extra)
+    assert report.entries == 120 and report.files_checked == 120
