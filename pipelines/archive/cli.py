@@ -200,6 +200,7 @@ def query_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from vigie.pipelines.archive.query import TABLE_COLUMNS, query, stderr_progress
     from vigie.schemas.archive import ARCHIVE_SCHEMA
 
+    command_line = out is None  # the command itself, not a caller that goes on running
     out = out or sys.stdout
     try:
         spec = _spec(args)
@@ -222,6 +223,13 @@ def query_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
         w.writerows(zip(*values, strict=True))
     else:
         _table(out, columns, values, table.num_rows)
+    if command_line:
+        import gc
+
+        # The process ends now: keep the interpreter's exit from walking every object of every module
+        # (pyarrow's are many) in its last garbage collections, ~0.05 s of an auditor's wait. Only
+        # objects alive now are exempted (nothing is left to collect in a process that exits).
+        gc.freeze()
     return 0
 
 
@@ -248,7 +256,8 @@ def _column_values(table: Any, text: bool) -> list[list[Any]]:
             v = call_function("cast", [col], _cast_options(pa.string()))
         else:
             v = col
-        out.append((call_function("coalesce", [v, pa.scalar("")]) if text else v).to_pylist())
+        # A typed scalar: an untyped one makes pyarrow set up its type inference (it imports dateutil).
+        out.append((call_function("coalesce", [v, pa.scalar("", pa.string())]) if text else v).to_pylist())
     return out
 
 

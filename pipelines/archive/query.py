@@ -8,25 +8,31 @@ import sys
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-try:  # the compute kernels without pyarrow.compute, whose Python wrappers take ~0.06 s to build at start-up
-    from pyarrow._compute import SortOptions, call_function
+# The compute kernels without pyarrow.compute, whose Python wrappers take ~0.06 s to build at start-up
+# (so no Table.cast nor ChunkedArray.cast either: they import it; see _conform).
+try:
+    from pyarrow._compute import CastOptions, SetLookupOptions, SortOptions, call_function
 except ImportError:  # pragma: no cover - pyarrow.compute re-exports them
-    from pyarrow.compute import SortOptions, call_function
+    from pyarrow.compute import CastOptions, SetLookupOptions, SortOptions, call_function
+try:  # the Parquet reader without pyarrow.parquet, which also loads pyarrow.fs (and ssl): ~0.03 s at start-up
+    from pyarrow._parquet import ParquetReader
+except ImportError:  # pragma: no cover - pyarrow.parquet re-exports it
+    from pyarrow.parquet import ParquetReader
 
 from vigie.pipelines.archive.writer import IP_INDEX_BEGIN, IP_INDEX_END, IP_INDEX_KEY, hour_dir, index_mask
 from vigie.schemas.archive import ARCHIVE_SCHEMA
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
+    from pyarrow._parquet import FileMetaData, Statistics
 
 TABLE_COLUMNS = (
     "received_at",
@@ -84,10 +90,21 @@ def files_in_range(root: Path, start: datetime, end: datetime) -> list[str]:
     The folder names are built from the range (no walk of the archive); a missing hour is skipped.
     Temporary files (a dot first) and anything not ending in .parquet are left out.
     """
-    out: list[str] = []
+    return [path for hour in _hour_files(root, start, end) for path in hour]
+
+
+def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
+    """The starts of the UTC hours that overlap [start, end)."""
     hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    base = os.fspath(root)
     while hour < end:
+        yield hour
+        hour += timedelta(hours=1)
+
+
+def _hour_files(root: Path, start: datetime, end: datetime) -> Iterator[list[str]]:
+    """files_in_range one hour folder at a time, so that reading can start before the listing ends."""
+    base = os.fspath(root)
+    for hour in _hours(start, end):
         d = os.path.join(base, hour_dir(hour))
         try:
             with os.scandir(d) as it:
@@ -97,10 +114,8 @@ def files_in_range(root: Path, start: datetime, end: datetime) -> list[str]:
                     if e.name.endswith(".parquet") and not e.name.startswith(".") and e.is_file()
                 )
         except (FileNotFoundError, NotADirectoryError):
-            names = []
-        out.extend(os.path.join(d, n) for n in names)
-        hour += timedelta(hours=1)
-    return out
+            continue
+        yield [os.path.join(d, n) for n in names]
 
 
 def build_filter(spec: QuerySpec) -> ds.Expression:
@@ -357,6 +372,45 @@ def _take(data: pa.Table, indices: pa.Array) -> pa.Table:
     return call_function("take", [data, indices])
 
 
+def _conform(t: pa.Table, target: pa.Schema) -> pa.Table:
+    """t with the target's types (dictionaries decoded, any other difference cast), one kernel call
+    per column that differs (Table.cast would import pyarrow.compute)."""
+    if t.schema.equals(target):
+        return t
+    columns = [
+        c if c.type == f.type else call_function("cast", [c], CastOptions.safe(f.type))
+        for f in target
+        for c in (t.column(f.name),)
+    ]
+    return pa.Table.from_arrays(columns, schema=target)
+
+
+def _assemble(parts: list[pa.Table], target: pa.Schema) -> pa.Table:
+    """The parts (one per file) as one table of the target's types, in one piece.
+
+    Parts read alike (same columns, same types) are put together first and made contiguous (their
+    dictionaries merged), so that decoding is one kernel call per column rather than one per column
+    and file (the calls, not the few rows, would cost), and the sort that follows takes from whole
+    arrays, not from hundreds of chunks. Schema metadata (each file's own) does not matter.
+    """
+    alike: dict[tuple[tuple[str, pa.DataType, bool], ...], list[pa.Table]] = {}
+    for p in parts:
+        alike.setdefault(tuple((f.name, f.type, f.nullable) for f in p.schema), []).append(p)
+    tables = [_conform(pa.concat_tables(group).combine_chunks(), target) for group in alike.values()]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
+
+
+def _equal(column: pa.ChunkedArray, value: pa.Scalar) -> pa.ChunkedArray:
+    """column == value, nulls giving null; a dictionary column is compared through its dictionaries
+    (each entry once, then a take by the indices), which spares decoding every row's text."""
+    if not pa.types.is_dictionary(column.type):
+        return call_function("equal", [column, value])
+    return pa.chunked_array(
+        [call_function("take", [call_function("equal", [c.dictionary, value]), c.indices]) for c in column.chunks],
+        pa.bool_(),
+    )
+
+
 class _Plan:
     """What every file's reading needs, worked out once per query (addresses parsed once, not per file)."""
 
@@ -390,7 +444,7 @@ class _Plan:
         prove every received_at of t is inside the range. Nulls count as no match."""
 
         def eq(col: str, value: pa.Scalar) -> pa.Array:
-            return call_function("equal", [t.column(col), value])
+            return _equal(t.column(col), value)
 
         terms: list[pa.Array] = []
         if times:
@@ -414,30 +468,55 @@ class _Plan:
         return m
 
 
+# Text columns of few distinct values read as dictionaries (indices into each column chunk's own
+# dictionary, as the file stores them): decoding them is cheaper than making every row's text, and
+# only the matching rows are turned into text, in one kernel call per column (see _assemble).
+# Comparisons go through the dictionary (see _equal). Addresses, users, MACs and sessions have many
+# values (a dictionary saves nothing there) and `raw` is unique per row: they are read as text.
+_DICTIONARY = ["sender", "transport", "hostname", "app_name", "topic", "conn_format", "protocol", "action"]
+_UNKNOWN = object()
+
+
 class _File:
     """One archive file and its metadata (kept when the file is closed, for phase 2)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.pf: pq.ParquetFile | None = None
+        self.reader: ParquetReader | None = None
+        self.md: FileMetaData | None = None
+        self.dictionary: list[str] | None = _DICTIONARY
         self.open()
-        assert self.pf is not None
-        self.md = self.pf.metadata
-        self.col = {n: i for i, n in enumerate(self.md.schema.names)}
+        assert self.reader is not None
+        self.md = self.reader.metadata
+        # Leaf columns under each top-level name (several only for nested columns, which other tools may write).
+        self.leaves: dict[str, list[int]] = {}
+        for i, path_in_schema in enumerate(self.reader.column_paths):
+            self.leaves.setdefault(path_in_schema[0], []).append(i)
+        self.col = {n: ix[0] for n, ix in self.leaves.items() if len(ix) == 1}
+        self._ts_scale: float | None | object = _UNKNOWN
 
     def open(self) -> None:
-        # An OSFile skips the filesystem resolution of a path; a second open (phase 2) reuses the metadata.
-        # Small reads: pre-buffering (coalescing them) costs more than it saves.
-        md = getattr(self, "md", None)
-        self.pf = pq.ParquetFile(pa.OSFile(self.path), metadata=md, pre_buffer=False)
+        """The Parquet reader itself (pyarrow.parquet.ParquetFile adds nothing used here but Python overhead).
+
+        An OSFile skips the filesystem resolution of a path; a second open (phase 2) reuses the metadata.
+        Small reads: pre-buffering (coalescing them) costs more than it saves.
+        """
+        reader = ParquetReader()
+        try:
+            reader.open(pa.OSFile(self.path), pre_buffer=False, metadata=self.md, read_dictionary=self.dictionary)
+        except KeyError:  # a file without every text column of the archive (another tool's): no dictionaries
+            self.dictionary = None
+            reader = ParquetReader()
+            reader.open(pa.OSFile(self.path), pre_buffer=False, metadata=self.md)
+        self.reader = reader
 
     def close(self) -> None:
         """Let go of the file (its descriptor): a year of hourly files would pass the open-file limit."""
-        if self.pf is not None:
-            self.pf.reader.close()
-            self.pf = None
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
 
-    def stats(self, g: int, col: str) -> pq.Statistics | None:
+    def stats(self, g: int, col: str) -> Statistics | None:
         i = self.col.get(col)
         return None if i is None else self.md.row_group(g).column(i).statistics
 
@@ -446,27 +525,29 @@ class _File:
         st = self.stats(g, "received_at")
         if st is None or not st.has_min_max:
             return None
-        if self.ts_scale is not None:  # the raw integers: no datetime (nor time zone) per row group
-            lo_us, hi_us = st.min_raw * self.ts_scale, st.max_raw * self.ts_scale
+        scale = self.ts_scale(st)
+        if scale is not None:  # the raw integers: no datetime (nor time zone) per row group
+            lo_us, hi_us = st.min_raw * scale, st.max_raw * scale
         else:
             lo, hi = st.min, st.max
             lo_us = lo.timestamp() * 1e6 if isinstance(lo, datetime) else lo
             hi_us = hi.timestamp() * 1e6 if isinstance(hi, datetime) else hi
         return lo_us, hi_us, not st.has_null_count or st.null_count > 0
 
-    @property
-    def ts_scale(self) -> float | None:
-        """Microseconds per unit of received_at when stored as a UTC timestamp in int64, else None."""
-        if not hasattr(self, "_ts_scale"):
+    def ts_scale(self, st: Statistics) -> float | None:
+        """Microseconds per unit of received_at when stored as a UTC timestamp in int64, else None.
+
+        Worked out from the statistics' column descriptor, not from metadata.schema: that one is a
+        reference cycle in pyarrow (FileMetaData <-> ParquetSchema), which keeps every file's decoded
+        footer alive until a garbage collection, at the latest the one at interpreter exit.
+        """
+        if self._ts_scale is _UNKNOWN:
             self._ts_scale = None
-            i = self.col.get("received_at")
-            if i is not None:
-                c = self.md.schema.column(i)
-                lt = c.logical_type
-                if c.physical_type == "INT64" and lt.type == "TIMESTAMP" and '"isAdjustedToUTC":true' in lt.to_json():
-                    units = {"milliseconds": 1000.0, "microseconds": 1.0, "nanoseconds": 0.001}
-                    self._ts_scale = next((v for k, v in units.items() if f'"timeUnit":"{k}"' in lt.to_json()), None)
-        return self._ts_scale
+            lt = st.logical_type
+            if st.physical_type == "INT64" and lt.type == "TIMESTAMP" and '"isAdjustedToUTC":true' in lt.to_json():
+                units = {"milliseconds": 1000.0, "microseconds": 1.0, "nanoseconds": 0.001}
+                self._ts_scale = next((v for k, v in units.items() if f'"timeUnit":"{k}"' in lt.to_json()), None)
+        return self._ts_scale  # type: ignore[return-value]
 
     def all_null(self, groups: list[int], col: str) -> bool:
         """Whether the statistics prove the column null in every one of these row groups."""
@@ -486,11 +567,12 @@ class _File:
         Columns of `skippable` that statistics prove null are not read but made of nulls (on
         connection logs, user, MAC and session often are): each column chunk read costs, even tiny.
         """
-        if self.pf is None:
+        if self.reader is None:
             self.open()
-        assert self.pf is not None
+        assert self.reader is not None
         nulls = {c for c in columns if c in skippable and self.all_null(groups, c)}
-        t = self.pf.read_row_groups(groups, columns=[c for c in columns if c not in nulls], use_threads=False)
+        indices = [i for c in columns if c not in nulls for i in self.leaves.get(c, ())]
+        t = self.reader.read_row_groups(groups, column_indices=indices, use_threads=False)
         if not nulls:
             return t
         n = sum(self.md.row_group(g).num_rows for g in groups)
@@ -505,8 +587,10 @@ class _FileHits:
     __slots__ = ("file", "groups", "positions", "keys", "rows")
 
     def __init__(
-        self, file: _File, groups: list[int], positions: pa.Array, keys: pa.Table | None, rows: pa.Table | None
+        self, file: _File | None, groups: list[int], positions: pa.Array, keys: pa.Table | None, rows: pa.Table | None
     ) -> None:
+        # The file, for phase 2 only: its decoded footer is big (freeing it is ~1 ms of a thread), so it
+        # is let go in the thread that read the file (None: read in one pass, or phase 2 done).
         self.file = file
         self.groups = groups
         self.positions = positions  # int64, ascending
@@ -556,14 +640,16 @@ def _find(path: str, plan: _Plan) -> _FileHits | None:
     if one_pass:
         rows = t.select(plan.out) if len(positions) == t.num_rows else _take(t.select(plan.out), positions)
     keys = _take(t.select(ORDER_COLUMNS), positions) if plan.keys else None
-    return _FileHits(f, groups, positions, keys, rows)
+    return _FileHits(None if one_pass else f, groups, positions, keys, rows)
 
 
 def _fetch(hits: _FileHits, plan: _Plan) -> pa.Table:
     """Phase 2 on one file: read the asked columns of only the row groups that hold a match, take the rows."""
     if hits.rows is not None:
         return hits.rows
-    md = hits.file.md
+    f, hits.file = hits.file, None  # freed in this thread when done (see _FileHits)
+    assert f is not None and f.md is not None
+    md = f.md
     starts = [0]
     for g in hits.groups:
         starts.append(starts[-1] + md.row_group(g).num_rows)
@@ -576,9 +662,9 @@ def _fetch(hits: _FileHits, plan: _Plan) -> pa.Table:
         base += starts[i + 1] - starts[i]
     local = pa.array([p + shift[i] for p, i in zip(pos, where, strict=True)], pa.int64())
     try:
-        t = hits.file.read([hits.groups[i] for i in needed], plan.out, frozenset(plan.out) - frozenset(ORDER_COLUMNS))
+        t = f.read([hits.groups[i] for i in needed], plan.out, frozenset(plan.out) - frozenset(ORDER_COLUMNS))
     finally:
-        hits.file.close()
+        f.close()
     return _take(t, local)
 
 
@@ -602,20 +688,27 @@ def query_pyarrow(
     cols = columns or list(ARCHIVE_SCHEMA.names)
     schema = _schema(cols)
     plan = _Plan(spec, cols)
-    files = files_in_range(root, spec.start, spec.end)
     order = [(c, "ascending") for c in ORDER_COLUMNS]
     found: list[_FileHits] = []
     matched = done = 0
-    if progress and not files:
-        progress(0, 0, 0)
     workers = _workers()
-    # Batches small enough that every thread gets work (and progress moves) even over few files.
-    size = max(1, min(_BATCH, -(-len(files) // (4 * workers))))
+    # Batches small enough that every thread gets work (and progress moves) even over few hours.
+    hours = sum(1 for _ in _hours(spec.start, spec.end))
+    size = max(1, min(_BATCH, -(-hours // (4 * workers))))
     with ThreadPoolExecutor(workers) as pool:
-        futures = {
-            pool.submit(_find_batch, files[i : i + size], plan): len(files[i : i + size])
-            for i in range(0, len(files), size)
-        }
+        # The listing overlaps the reading: batches go to the pool as the hour folders are listed.
+        futures: dict[Future[list[_FileHits | None]], int] = {}
+        batch: list[str] = []
+        for names in _hour_files(root, spec.start, spec.end):
+            batch.extend(names)
+            while len(batch) >= size:
+                futures[pool.submit(_find_batch, batch[:size], plan)] = size
+                del batch[:size]
+        if batch:
+            futures[pool.submit(_find_batch, batch, plan)] = len(batch)
+        total = sum(futures.values())
+        if progress and not total:
+            progress(0, 0, 0)
         for fut in as_completed(futures):
             for hit in fut.result():
                 if hit is not None:
@@ -623,24 +716,24 @@ def query_pyarrow(
                     matched += len(hit.positions)
             done += futures[fut]
             if progress:
-                progress(done, len(files), matched)
+                progress(done, total, matched)
         if plan.keys and found:
-            # Keep the earliest rows before any `raw` is read.
-            import pyarrow.compute as pc
-
+            # Keep the earliest rows before any `raw` is read (kernels called directly: no pyarrow.compute).
             keys = pa.concat_tables(
-                h.keys.cast(_schema(ORDER_COLUMNS))
+                _conform(h.keys, _schema(ORDER_COLUMNS))
                 .append_column("__file", pa.array([i] * len(h.positions), pa.int32()))
                 .append_column(_POS, h.positions)
                 for i, h in enumerate(found)
                 if h.keys is not None
             )
-            keys = keys.take(pc.sort_indices(keys, sort_keys=order)).slice(0, max(spec.limit or 0, 0))
+            keys = _take(keys, call_function("sort_indices", [keys], SortOptions(order)))
+            keys = keys.slice(0, max(spec.limit or 0, 0))
             for i, h in enumerate(found):
-                mine = keys.column(_POS).filter(pc.equal(keys.column("__file"), i)).combine_chunks()
-                mine = mine.take(pc.array_sort_indices(mine))
+                of_file = call_function("equal", [keys.column("__file"), pa.scalar(i, pa.int32())])
+                mine = call_function("filter", [keys.column(_POS), of_file]).combine_chunks()
+                mine = call_function("take", [mine, call_function("array_sort_indices", [mine])])
                 if h.rows is not None:  # read in one pass: keep the rows that made the cut
-                    h.rows = h.rows.take(pc.index_in(mine, value_set=h.positions))
+                    h.rows = _take(h.rows, call_function("index_in", [mine], SetLookupOptions(h.positions)))
                 h.positions = mine
         pending = [h for h in found if len(h.positions)]
         if any(h.rows is None for h in pending):
@@ -650,7 +743,7 @@ def query_pyarrow(
     if not parts:
         return schema.empty_table()
     target = _schema(plan.out)
-    table = pa.concat_tables(p if p.schema.equals(target) else p.cast(target) for p in parts)
+    table = _assemble(parts, target)
     if table.num_rows > 1:
         table = _take(table, call_function("sort_indices", [table], SortOptions(order)))
     return table.select(cols).replace_schema_metadata(None)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import gc
+import io
 import json
 import os
 import random
@@ -395,8 +398,10 @@ def test_cli_query_end_to_end_loads_no_kafka_client(tmp_path: Path) -> None:
     root = tmp_path / "a"
     t = random_rows(random.Random(9), DAY + timedelta(hours=23), 50, 0, 0)
     write_file(root, t, FileName(TOPIC, 0, 0, 49), DAY + timedelta(hours=23), row_group_rows=16)
+    # pyarrow.compute: its Python wrappers take ~0.06 s to build (Table.cast and .take import it);
+    # dateutil: what an untyped pa.scalar() makes pyarrow load for its type inference.
     heavy = ["confluent_kafka", "duckdb", "jsonschema", "pyarrow.dataset", "vigie.config", "vigie.kafka_client",
-             "vigie.control_cli", "vigie.pipelines.archive.manifest"]  # fmt: skip
+             "vigie.control_cli", "vigie.pipelines.archive.manifest", "pyarrow.compute", "dateutil"]  # fmt: skip
     probe = (
         "import sys, runpy\n"
         "sys.argv = ['vigie'] + sys.argv[1:]\n"
@@ -415,3 +420,70 @@ def test_cli_query_end_to_end_loads_no_kafka_client(tmp_path: Path) -> None:
     got = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["offset"] for r in got] == want.column("offset").to_pylist() and got
     assert all(r["nat_ip"] == "81.2.3.4" and r["nat_port"] == 40002 for r in got)
+    # The one-pass path (an address alone) with a limit and the table: the same modules stay out.
+    args = ["archive", "query", "--root", str(root), "--from", "2024-05-01", "--to", "2024-05-02",
+            "--ip", "10.0.0.3", "--limit", "2", "--no-progress"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "LOADED []" in proc.stderr and proc.stdout.splitlines()[-1] == "(2 rows)"
+
+
+# ---------------------------------------------------------------- reading: memory, other tools' files
+
+
+def test_decoded_footers_are_freed_without_the_garbage_collector(random_archive: tuple[Path, pa.Table]) -> None:
+    """No reference cycle keeps a file's decoded footer alive (pyarrow's metadata.schema makes one):
+    else every footer read would stay in memory until a collection, at the latest at exit."""
+    root, _ = random_archive
+    spec = QuerySpec(start=DAY, end=DAY + timedelta(hours=6), ip="10.0.0.3")
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        assert query(root, spec, list(TABLE_COLUMNS)).num_rows > 0
+        assert query(root, QuerySpec(start=DAY, end=DAY + timedelta(hours=6), port=53, limit=5)).num_rows == 5
+        gc.collect()
+        kept = {type(o).__name__ for o in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert not kept & {"FileMetaData", "ParquetSchema", "_File", "_FileHits"}, kept
+
+
+def test_files_of_other_tools_without_some_text_columns(tmp_path: Path) -> None:
+    """Text columns are read as dictionaries when the file has them all; a file written by another
+    tool without some of them is read as it is (the columns asked for must be there)."""
+    root = tmp_path / "a"
+    t = random_rows(random.Random(12), DAY, 40, 0, 0)
+    write_file(root, t, FileName(TOPIC, 0, 0, 39), DAY, row_group_rows=8)
+    t2 = random_rows(random.Random(13), DAY + timedelta(hours=1), 30, 40, 0)
+    other = root / "connlog/dt=2024-05-01/hour=01"
+    other.mkdir(parents=True)
+    pq.write_table(t2.drop_columns(["app_name", "sender"]), other / f"{TOPIC}+0+40+69.parquet", row_group_size=8)
+    cols = ["received_at", "hostname", "src_ip", "dst_ip", "action"]
+    for spec in (
+        QuerySpec(start=DAY, end=DAY + timedelta(hours=2), ip="10.0.0.3"),
+        QuerySpec(start=DAY, end=DAY + timedelta(hours=2), port=53, host="fw01"),
+        QuerySpec(start=DAY, end=DAY + timedelta(hours=2), src_ip="10.0.0.1", limit=3),
+    ):
+        got = query(root, spec, cols)
+        assert got.num_rows > 0 and got.equals(expected(pa.concat_tables([t, t2]), spec, cols)), spec
+        assert got.schema == pa.schema([ARCHIVE_SCHEMA.field(c) for c in cols])  # text, not dictionaries
+
+
+def test_only_the_command_freezes_the_garbage_collector(random_archive: tuple[Path, pa.Table], capsys) -> None:
+    """The command skips the interpreter's last collections (gc.freeze when done); a caller that goes on
+    running (out given) keeps its collector as it was."""
+    root, _ = random_archive
+    args = argparse.Namespace(
+        root=str(root), start="2024-05-01", end="2024-05-02", ip="10.0.0.3", src_ip=None, dst_ip=None,
+        nat_ip=None, port=None, user=None, host=None, mac=None, limit=None, format="csv", engine="auto",
+        no_progress=True,
+    )  # fmt: skip
+    frozen = gc.get_freeze_count()
+    out = io.StringIO()
+    assert archive_cli.query_main(args, out) == 0 and gc.get_freeze_count() == frozen
+    try:
+        assert archive_cli.query_main(args) == 0 and gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+    assert capsys.readouterr().out == out.getvalue()
