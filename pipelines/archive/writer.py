@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from vigie.schemas.archive import ARCHIVE_SCHEMA, SCHEMA_VERSION
 
@@ -203,6 +202,8 @@ def write_file(
     if order is not None:
         table = _take_rows(table, order)
     index = addresses.index(order, row_group_rows)
+    import pyarrow.parquet as pq  # here, not at the top: `vigie archive query` imports this module, never writes
+
     with pq.ParquetWriter(
         sink,
         table.schema,
