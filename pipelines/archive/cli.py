@@ -89,7 +89,7 @@ def add_sink_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--max-rows", type=int, default=500_000)
     s.add_argument("--idle-timeout", type=float, default=60.0)
     s.add_argument("--max-age", type=float, default=None)
-    s.add_argument("--batch-size", type=int, default=20_000)
+    s.add_argument("--batch-size", type=int, default=50_000)
     s.add_argument(
         "--session-timeout", type=float, default=None,
         help="seconds without heartbeat before the group gives this member's partitions to another",
