@@ -252,7 +252,9 @@ def latency(bootstrap: str, rate: int, seconds: float, fingerprints: int) -> dic
     sent: dict[str, float] = {}
     got: list[float] = []
     c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"lat-{uuid.uuid4().hex[:6]}",
-                  "auto.offset.reset": "latest", "fetch.wait.max.ms": 5})
+                  # earliest: the topics are new, so nothing older than this run is there, and "latest"
+                  # skipped the alerts produced before the reader's first fetch had resolved its position
+                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 5})
     c.subscribe([settings.topic(ALERTS)])
     stop = threading.Event()
 
