@@ -150,18 +150,16 @@ def test_an_exception_in_a_handler_surfaces_after_consume(kafka: KafkaSettings) 
     c.close()
 
 
+@pytest.mark.skipif(not kafka_columns.available(), reason="vigie._kafka_columns not built")
 def test_a_bad_setting_is_refused_without_echoing_its_value(kafka: KafkaSettings) -> None:
-    if not kafka_columns.available():
-        pytest.skip("vigie._kafka_columns not built")
     conf = {**consumer_config(kafka, "g"), "sasl.password": "s3cret", "no.such.setting": "hunter2"}
     with pytest.raises(ValueError) as err:
         kafka_columns.open_columnar_consumer(conf, HEADERS, native=True)
     assert "no.such.setting" in str(err.value) and "hunter2" not in str(err.value)
 
 
+@pytest.mark.skipif(not kafka_columns.available(), reason="vigie._kafka_columns not built")
 def test_a_bad_value_is_refused_without_echoing_it(kafka: KafkaSettings) -> None:
-    if not kafka_columns.available():
-        pytest.skip("vigie._kafka_columns not built")
     conf = {**consumer_config(kafka, "g"), "session.timeout.ms": "hunter2"}
     with pytest.raises(ValueError) as err:
         kafka_columns.open_columnar_consumer(conf, HEADERS, native=True)
