@@ -227,7 +227,7 @@ def test_broker_verbs_start_status_stop(tmp_path: Path) -> None:
 @pytest.mark.peer
 @pytest.mark.slow
 def test_up_archives_connection_logs_for_auditors(broker: KafkaSettings, tmp_path: Path) -> None:
-    """logger → syslog listener → raw.syslog → archive sink (child process) → Parquet → vigie archive query."""
+    """logger → syslog listener → raw.syslog → archive sink (two child processes) → Parquet → vigie archive query."""
     from tests.tools import require_tool
 
     logger = require_tool("logger")
@@ -240,7 +240,8 @@ def test_up_archives_connection_logs_for_auditors(broker: KafkaSettings, tmp_pat
         f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'
         f'[[syslog.listeners]]\nname = "udp"\ntransport = "udp"\nlisten = "127.0.0.1:{sport}"\n'
         f'[snmp]\nenabled = false\n[checks]\nactive_enabled = false\n[pipelines]\nenabled = false\n'
-        f'[archive]\nroot = "{root}"\nidle_flush = "2s"\n'
+        # two sink processes in the group, as [archive] processes runs them (the first also purges)
+        f'[archive]\nroot = "{root}"\nidle_flush = "2s"\nprocesses = 2\n'
     )
     proc = _vigie("up", "--config", str(conf))
     try:
