@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
@@ -40,14 +41,16 @@ class IntakeMetrics:
     rejected: Counter
 
 
-_METRICS: dict[int, IntakeMetrics] = {}
+# Keyed by the registry itself, weakly: keyed by id(), a registry collected after a test could hand
+# its counters to a new registry allocated at the same address (seen as a flaky metrics assertion).
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, IntakeMetrics] = weakref.WeakKeyDictionary()
 
 
 def intake_metrics(registry: CollectorRegistry) -> IntakeMetrics:
     """The counters registered in `registry`, created on first use (prometheus_client refuses duplicates)."""
-    key = id(registry)
-    if key not in _METRICS:
-        _METRICS[key] = IntakeMetrics(
+    metrics = _METRICS.get(registry)
+    if metrics is None:
+        metrics = _METRICS[registry] = IntakeMetrics(
             Counter(
                 "vigie_checks_received",
                 "Check results received (valid or not)",
@@ -73,7 +76,7 @@ def intake_metrics(registry: CollectorRegistry) -> IntakeMetrics:
                 registry=registry,
             ),
         )
-    return _METRICS[key]
+    return metrics
 
 
 class _Busy(Exception):

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from vigie.producers.checks.http_intake import CheckIntake
+from vigie.producers.checks.http_intake import CheckIntake, intake_metrics
 from vigie.producers.checks.passive import (
     PayloadError,
     UnsafeXML,
@@ -722,3 +722,13 @@ def test_body_size_limit_without_content_length():
     status, _, _ = serve(sink, scenario, max_body=2000)
     assert status == 413
     assert sink.records == []
+
+
+def test_each_registry_gets_its_own_counters_even_at_a_reused_address():
+    # CPython often allocates a new registry where a collected one lived; counters cached by id()
+    # then landed in the dead registry and the new one read None.
+    for _ in range(200):
+        registry = CollectorRegistry()
+        intake_metrics(registry).received.labels("x").inc()
+        assert registry.get_sample_value("vigie_checks_received_total", {"listener": "x"}) == 1
+        del registry
