@@ -76,7 +76,9 @@ class SinkConfig:
     max_age: float | None = None  # flush a file open for this long even if the partition is busy
     batch_size: int = 50_000  # messages per consume() call (20k: ~15 % slower on the bench mix)
     max_pending: int = 4  # consumed batches being enriched while the next one is read
-    enrich_threads: int = 2  # batches enriched at once: Arrow compute releases the GIL, so they share the cores
+    enrich_threads: int = (
+        2  # batches enriched at once: Arrow compute releases the GIL, so they share the cores
+    )
     writer_threads: int = 2  # files written at once (each partition always by the same one: offset order)
     poll_timeout: float = 0.2
     row_group_rows: int = ROW_GROUP_ROWS
@@ -137,7 +139,7 @@ HEADERS = (("received_at", "last"), ("transport", "last"), ("peer", "first"))
 
 @dataclass
 class _Group:
-    """The rows of one partition in one consume() batch, as a complete archive batch (offset order)."""
+    """Consecutive rows of one partition in one consume() batch, as a complete archive batch (offset order)."""
 
     key: tuple[str, int]
     batch: pa.RecordBatch
@@ -166,10 +168,11 @@ def _build(raw: ColumnBatch, enricher: Enricher) -> list[_Group]:
     assert all(len(c) == n for c in cols.values())
     batch = pa.RecordBatch.from_arrays([cols[f.name] for f in ARCHIVE_SCHEMA], schema=ARCHIVE_SCHEMA)
     hours = pc.divide(received.cast(pa.int64()), HOUR_US)
+    runs = _runs(raw.topic, raw.partition)
+    if runs is not None:  # librdkafka hands over whole fetched message sets: a few long runs
+        return [_Group(key, batch.slice(lo, hi - lo), hours.slice(lo, hi - lo)) for key, lo, hi in runs]
     pairs = pa.table({"t": raw.topic, "p": raw.partition}).group_by(["t", "p"]).aggregate([])
     keys = sorted(zip(pairs.column("t").to_pylist(), pairs.column("p").to_pylist(), strict=True))
-    if len(keys) == 1:
-        return [_Group(keys[0], batch, hours)]
     groups = []
     topic_col, part_col = cols["topic"], cols["partition"]
     for topic, partition in keys:
@@ -179,6 +182,28 @@ def _build(raw: ColumnBatch, enricher: Enricher) -> list[_Group]:
         idx = pc.indices_nonzero(mask)
         groups.append(_Group((topic, partition), batch.take(idx), hours.take(idx)))
     return groups
+
+
+MAX_RUNS = 64  # more runs of one partition in a batch than this: one gather per partition instead of slices
+
+
+def _runs(topic: pa.Array, partition: pa.Array) -> list[tuple[tuple[str, int], int, int]] | None:
+    """(partition, start, end) of each run of consecutive messages of one partition, in batch order;
+    None when there are more than MAX_RUNS (slices would then cost more than a gather)."""
+    n = len(partition)
+    if n == 0:
+        return []
+    change = pc.not_equal(partition.slice(1), partition.slice(0, n - 1))
+    if topic.null_count or pc.count_distinct(topic).as_py() > 1:
+        change = pc.or_(change, pc.not_equal(topic.slice(1), topic.slice(0, n - 1)))
+    cuts = pc.indices_nonzero(change)
+    if len(cuts) >= MAX_RUNS:
+        return None
+    bounds = [0, *(c + 1 for c in cuts.to_pylist()), n]
+    return [
+        ((topic[lo].as_py(), partition[lo].as_py()), lo, hi)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
 
 
 @dataclass
@@ -406,12 +431,16 @@ class ArchiveSink:
         self._consumer = open_columnar_consumer(
             consumer_config(self.settings, cfg.group_id, **overrides), HEADERS, native=cfg.native_reader
         )
-        log.info("archive: reading with the %s consumer",
-                 "columnar C" if type(self._consumer).__name__ == "ColumnarConsumer" else "confluent-kafka")
+        log.info(
+            "archive: reading with the %s consumer",
+            "columnar C" if type(self._consumer).__name__ == "ColumnarConsumer" else "confluent-kafka",
+        )
         self._writers = [_WriterThread(self, i) for i in range(max(1, cfg.writer_threads))]
         for w in self._writers:
             w.start()
-        self._enrich_pool = ThreadPoolExecutor(max_workers=cfg.enrich_threads, thread_name_prefix="archive-enrich")
+        self._enrich_pool = ThreadPoolExecutor(
+            max_workers=cfg.enrich_threads, thread_name_prefix="archive-enrich"
+        )
         self._consumer.subscribe(
             self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )

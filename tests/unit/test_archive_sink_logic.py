@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from vigie.kafka_columns import ColumnBatch, PythonColumnarConsumer
-from vigie.pipelines.archive.sink import HEADERS, _build, _received_at, _senders
+from vigie.pipelines.archive import sink as sink_module
+from vigie.pipelines.archive.sink import HEADERS, _build, _received_at, _runs, _senders
 from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise
 from vigie.schemas.archive import ARCHIVE_SCHEMA
 
@@ -82,11 +84,19 @@ def test_headers_as_columns_and_senders() -> None:
     assert b.headers["transport"].to_pylist() == [b"tcp", b"tcp", None, None, None]
     assert b.headers["peer"].to_pylist()[2] == b"10.0.0.2:514", "the first one"
     assert b.value.to_pylist()[3] is None and b.timestamp_ms.to_pylist()[3] is None
-    assert _senders(b.key, b.headers["peer"]).to_pylist() == ["2001:db8::1", "10.0.0.1", "10.0.0.2", None, "no-port"]
+    assert _senders(b.key, b.headers["peer"]).to_pylist() == [
+        "2001:db8::1",
+        "10.0.0.1",
+        "10.0.0.2",
+        None,
+        "no-port",
+    ]
 
 
 def test_received_at_falls_back_to_the_kafka_timestamp_per_row() -> None:
-    header = pa.array([b"2024-05-01T10:11:12.5Z", None, b"garbage", b"2024-05-01T10:11:13+02:00"], pa.binary())
+    header = pa.array(
+        [b"2024-05-01T10:11:12.5Z", None, b"garbage", b"2024-05-01T10:11:13+02:00"], pa.binary()
+    )
     kafka_ms = pa.array([1_000, 2_000, 3_000, None], pa.int64())
     assert _received_at(header, kafka_ms).to_pylist() == [
         datetime(2024, 5, 1, 10, 11, 12, 500000, tzinfo=UTC),
@@ -98,7 +108,9 @@ def test_received_at_falls_back_to_the_kafka_timestamp_per_row() -> None:
     assert both_missing.null_count == 0, "a row without either time is stamped when read, never left null"
 
 
-def test_build_splits_by_partition_in_offset_order() -> None:
+@pytest.mark.parametrize("max_runs", [64, 2], ids=["slices-per-run", "gather-per-partition"])
+def test_build_splits_by_partition_in_offset_order(max_runs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sink_module, "MAX_RUNS", max_runs)
     lines = [
         b"<4>May  1 10:11:12 fw01 kernel: IN=eth0 OUT=eth1 SRC=10.0.0.1 DST=93.184.216.34 LEN=60 PROTO=TCP SPT=1 DPT=443",
         b"<38>May  1 10:11:12 srv01 CRON[1]: (root) CMD (x)",
@@ -117,7 +129,10 @@ def test_build_splits_by_partition_in_offset_order() -> None:
         for i in range(10)
     ]
     groups = _build(columns(msgs), enrich)
-    assert [g.key for g in groups] == [("t", 0), ("t", 1)]
+    if max_runs > 10:  # one group per run of consecutive messages of a partition, in batch order
+        assert [g.key for g in groups] == [("t", i % 2) for i in range(10)]
+    else:  # one group per partition
+        assert [g.key for g in groups] == [("t", 0), ("t", 1)]
     for g in groups:
         assert g.batch.schema == ARCHIVE_SCHEMA
         offsets = g.batch.column("offset").to_pylist()
@@ -132,3 +147,13 @@ def test_build_splits_by_partition_in_offset_order() -> None:
             assert g.batch.column(name).equals(col), name
     sender = pa.concat_arrays([g.batch.column("sender") for g in groups]).to_pylist()
     assert set(sender) == {"10.9.0.1", None}
+
+
+def test_runs_of_consecutive_messages_of_one_partition() -> None:
+    topic = pa.array(["a", "a", "a", "b", "b", "a"])
+    part = pa.array([0, 0, 1, 1, 1, 1], pa.int32())
+    assert _runs(topic, part) == [(("a", 0), 0, 2), (("a", 1), 2, 3), (("b", 1), 3, 5), (("a", 1), 5, 6)]
+    assert _runs(pa.array(["a"] * 3), pa.array([2, 2, 2], pa.int32())) == [(("a", 2), 0, 3)]
+    assert _runs(pa.array([], pa.string()), pa.array([], pa.int32())) == []
+    many = pa.array([i % 2 for i in range(200)], pa.int32())
+    assert _runs(pa.array(["a"] * 200), many) is None, "past MAX_RUNS: the caller gathers per partition"
