@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -40,6 +39,7 @@ from vigie.kafka_columns import ColumnBatch, open_columnar_consumer
 from vigie.pipelines.archive.manifest import Manifest, file_entry, load_state, reconcile
 from vigie.pipelines.archive.ownership import PartitionLocks, remove_partition_temporaries
 from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise  # noqa: F401 - enrich_rowwise: the reference
+from vigie.pipelines.archive.write_queue import WriteQueue
 from vigie.pipelines.archive.writer import (
     COMPRESSION_LEVEL,
     ROW_GROUP_ROWS,
@@ -79,7 +79,7 @@ class SinkConfig:
     enrich_threads: int = (
         2  # batches enriched at once: Arrow compute releases the GIL, so they share the cores
     )
-    writer_threads: int = 2  # files written at once (each partition always by the same one: offset order)
+    writer_threads: int = 2  # files written at once (never two of one partition: offset order)
     poll_timeout: float = 0.2
     row_group_rows: int = ROW_GROUP_ROWS
     compression_level: int = COMPRESSION_LEVEL
@@ -223,30 +223,26 @@ class _Buffer:
 
 
 class _WriterThread(threading.Thread):
-    """Writes sealed buffers in FIFO order (so each partition's files appear in offset order), then commits.
-
-    A partition always goes to the same writer (by hash), so several writers keep that order.
-    """
+    """Writes sealed buffers from the sink's WriteQueue, which never hands out two files of one
+    partition at once (so each partition's files appear in offset order), then lets the main loop commit."""
 
     def __init__(self, sink: ArchiveSink, index: int = 0) -> None:
         super().__init__(name=f"archive-writer-{index}", daemon=True)
         self.sink = sink
-        self.jobs: queue.Queue[_Buffer | None] = queue.Queue(maxsize=4)
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        while True:
-            buf = self.jobs.get()
+        jobs = self.sink._jobs
+        while (job := jobs.get()) is not None:
+            key, buf = job
             try:
-                if buf is None:
-                    return
-                if self.error is None:
+                if not any(w.error is not None for w in self.sink._writers):
                     self.sink._write(buf)
             except BaseException as exc:  # noqa: BLE001 - reported to the main loop, which stops
                 log.exception("archive writer failed")
                 self.error = exc
             finally:
-                self.jobs.task_done()
+                jobs.done(key)
 
 
 class ArchiveSink:
@@ -265,6 +261,7 @@ class ArchiveSink:
         self._lock = threading.Lock()
         self._consumer: Any = None
         self._writers: list[_WriterThread] = []
+        self._jobs: WriteQueue[_Buffer] = WriteQueue(4 * max(1, config.writer_threads))
         self._enrich_pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[list[_Group]]] = deque()  # consumed batches being enriched, in order
         self._manifest: Manifest | None = None
@@ -435,6 +432,7 @@ class ArchiveSink:
             "archive: reading with the %s consumer",
             "columnar C" if type(self._consumer).__name__ == "ColumnarConsumer" else "confluent-kafka",
         )
+        self._jobs = WriteQueue(4 * max(1, cfg.writer_threads))
         self._writers = [_WriterThread(self, i) for i in range(max(1, cfg.writer_threads))]
         for w in self._writers:
             w.start()
@@ -468,8 +466,7 @@ class ArchiveSink:
             self._enrich_pool.shutdown(wait=True, cancel_futures=True)
             self._enrich_pool = None
             self._pending.clear()
-        for w in self._writers:
-            w.jobs.put(None)
+        self._jobs.close()  # the writers finish what is queued, then stop
         for w in self._writers:
             w.join(timeout=60)
         self._writers = []
@@ -492,8 +489,8 @@ class ArchiveSink:
 
     def _drain(self) -> None:
         """Wait until every sealed buffer is on disk."""
-        for w in self._writers:
-            w.jobs.join()
+        while not self._jobs.join(timeout=1.0):
+            self._check_writer()
         self._check_writer()
 
     def _commit_written(self) -> None:
@@ -605,14 +602,10 @@ class ArchiveSink:
         if buf is None or buf.rows == 0:
             return
         assert self._writers
-        writer = self._writers[hash(key) % len(self._writers)]
         while True:
             self._check_writer()
-            try:
-                writer.jobs.put(buf, timeout=1.0)
+            if self._jobs.put(key, buf, timeout=1.0):
                 return
-            except queue.Full:
-                continue
 
     # ---------------------------------------------------------------- writer thread side
 
