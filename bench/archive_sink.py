@@ -178,11 +178,81 @@ def bare_columnar(settings: KafkaSettings, n: int) -> float:
     return n / dt
 
 
-def sink_rate(settings: KafkaSettings, n: int, root: Path, enricher: Enricher = enrich) -> tuple[float, float]:
+def _thread_cpu() -> dict[int, float]:
+    """CPU seconds of each live thread of this process, by native id."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+        except OSError:
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def _role(tid: int, names: dict[int, str], sink_thread: int | None) -> str:
+    """What a thread of the sink does, from its Python or OS name."""
+    if tid == sink_thread:
+        return "consumer loop"
+    name = names.get(tid)
+    if name is None:
+        try:
+            name = open(f"/proc/self/task/{tid}/comm").read().strip()  # noqa: SIM115
+        except OSError:
+            name = "?"
+    if name.startswith("archive-enrich"):
+        return "enrich"
+    if name.startswith("archive-writer"):
+        return "writers"
+    if name.startswith("rdk:"):
+        return "librdkafka"
+    return "other"
+
+
+class ThreadSampler:
+    """Per-role CPU of this process's threads over a run; ended threads keep their last sample."""
+
+    def __init__(self, sink_thread: threading.Thread) -> None:
+        self._sink_thread = sink_thread
+        self._start = _thread_cpu()
+        self._last: dict[int, float] = dict(self._start)
+        self._names: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self._sample()
+
+    def _sample(self) -> None:
+        self._names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id is not None})
+        self._last.update(_thread_cpu())
+
+    def stop(self) -> dict[str, float]:
+        self._sample()
+        self._stop.set()
+        self._thread.join()
+        roles: dict[str, float] = {}
+        for tid, cpu in self._last.items():
+            role = _role(tid, self._names, self._sink_thread.native_id)
+            roles[role] = roles.get(role, 0.0) + cpu - self._start.get(tid, 0.0)
+        return roles
+
+
+def sink_rate(
+    settings: KafkaSettings,
+    n: int,
+    root: Path,
+    enricher: Enricher = enrich,
+    roles: dict[str, float] | None = None,
+) -> tuple[float, float]:
     """(rows/s, CPU µs per row of the sink's process) from its first consumed message to its last file on disk.
 
     Like the bare consumer's, the clock starts at the first message (the group join is not counted);
     it stops when every row is in a complete file, so it includes the last files' idle flush (0.5 s).
+    roles, when given, receives the CPU seconds of each kind of thread (consumer loop, enrich, writers,
+    librdkafka).
     """
     sink = ArchiveSink(
         settings,
@@ -192,12 +262,17 @@ def sink_rate(settings: KafkaSettings, n: int, root: Path, enricher: Enricher = 
     stop = threading.Event()
     t = threading.Thread(target=sink.run, args=(stop,))
     t.start()
+    sampler = ThreadSampler(t)
     while sink.rows_consumed == 0:
         time.sleep(0.002)
     t0, c0 = time.perf_counter(), time.process_time()
     while sink.rows_written < n:
         time.sleep(0.01)
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if roles is not None:
+        roles.update(sampler.stop())
+    else:
+        sampler.stop()
     stop.set()
     t.join()
     return n / dt, cpu / n * 1e6
@@ -292,7 +367,9 @@ def main() -> None:
     add_broker_arguments(ap)
     ap.add_argument("--rows", type=int, default=500_000)
     ap.add_argument("--rowwise", action="store_true", help="also run the sink with the per-row enrichment")
-    ap.add_argument("--processes", type=int, default=2, help="also run the sink as this many processes (0: no)")
+    ap.add_argument(
+        "--processes", type=int, default=2, help="also run the sink as this many processes (0: no)"
+    )
     args = ap.parse_args()
     if args.quick:
         args.rows = min(args.rows, 60_000)
@@ -302,7 +379,9 @@ def main() -> None:
 
 def run(settings: KafkaSettings, args: argparse.Namespace) -> None:
     lines = sample_lines(args.rows)
-    print(f"{machine()}; {args.rows:,} messages, mix: " + ", ".join(f"{k} {w:.0%}" for k, w in MIX), flush=True)
+    print(
+        f"{machine()}; {args.rows:,} messages, mix: " + ", ".join(f"{k} {w:.0%}" for k, w in MIX), flush=True
+    )
     produce(settings, lines)
     work = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
     loads = [load()]
@@ -313,8 +392,11 @@ def run(settings: KafkaSettings, args: argparse.Namespace) -> None:
         before = sink_rate(settings, args.rows, work / "rowwise", rowwise) if args.rowwise else None
         bare_after = bare_consumer(settings, args.rows)
         columnar = [bare_columnar(settings, args.rows) for _ in range(2)] if available() else []
-        sink2, sink2_cpu = sink_rate(settings, args.rows, work / "sink2")
-        multi = sink_processes(settings, args.rows, work / "multi", args.processes) if args.processes else None
+        roles: dict[str, float] = {}
+        sink2, sink2_cpu = sink_rate(settings, args.rows, work / "sink2", roles=roles)
+        multi = (
+            sink_processes(settings, args.rows, work / "multi", args.processes) if args.processes else None
+        )
         loads.append(load())
         parse_rate, write_rate = direct_write(lines, work / "direct")
         vec_cpu = enrich_rate(lines, enrich)
@@ -325,23 +407,39 @@ def run(settings: KafkaSettings, args: argparse.Namespace) -> None:
     ref = (bare + bare_after) / 2
     best = max(sink, sink2)
     print(f"load average (1/5/15 min) at start {loads[0]}, after the Kafka runs {loads[1]}")
-    print(f"bare consumer     {bare:12,.0f} rows/s  (confluent-kafka; {bare_after:,.0f} when re-run after the sink)")
+    print(
+        f"bare consumer     {bare:12,.0f} rows/s  (confluent-kafka; {bare_after:,.0f} when re-run after the sink)"
+    )
     if columnar:
         print(f"bare columnar     {max(columnar):12,.0f} rows/s  (the sink's C reader alone: its read limit)")
     print(f"pyarrow write     {write_rate:12,.0f} rows/s  (write limit: write_file on rows already built)")
     print(f"parse+extract     {parse_rate:12,.0f} rows/s  (vectorised, one batch of all rows, wall clock)")
-    print(f"enrich cpu        {vec_cpu:12,.0f} rows/s  vectorised, {row_cpu:,.0f} rows/s per-row (20k batches)")
+    print(
+        f"enrich cpu        {vec_cpu:12,.0f} rows/s  vectorised, {row_cpu:,.0f} rows/s per-row (20k batches)"
+    )
     print(f"per-row fallback  header {head_fb:.1%}, connection columns {conn_fb:.1%} of rows")
     if before is not None:
-        print(f"archive sink      {before[0]:12,.0f} rows/s  per-row enrichment; / bare consumer = {before[0] / ref:.2f}")
-    print(f"archive sink      {sink:12,.0f} rows/s  then {sink2:,.0f} rows/s (CPU {sink_cpu:.1f} and {sink2_cpu:.1f} µs/row)")
-    print(f"sink / bare consumer = {best / ref:.2f}  (best sink run / mean of the two bare runs; target >= 0.5)")
+        print(
+            f"archive sink      {before[0]:12,.0f} rows/s  per-row enrichment; / bare consumer = {before[0] / ref:.2f}"
+        )
+    print(
+        f"archive sink      {sink:12,.0f} rows/s  then {sink2:,.0f} rows/s (CPU {sink_cpu:.1f} and {sink2_cpu:.1f} µs/row)"
+    )
+    print(
+        "  CPU µs/row by thread (second run): "
+        + ", ".join(f"{k} {v / args.rows * 1e6:.1f}" for k, v in sorted(roles.items(), key=lambda kv: -kv[1]))
+    )
+    print(
+        f"sink / bare consumer = {best / ref:.2f}  (best sink run / mean of the two bare runs; target >= 0.5)"
+    )
     if columnar:
         print(f"sink / bare columnar reader = {best / max(columnar):.2f}")
     if multi is not None:
         best = max(best, multi[0])
-        print(f"archive sink x{args.processes}  {multi[0]:12,.0f} rows/s  {args.processes} processes in one group "
-              f"(CPU {multi[1]:.1f} µs/row, all processes); / bare consumer = {multi[0] / ref:.2f}")
+        print(
+            f"archive sink x{args.processes}  {multi[0]:12,.0f} rows/s  {args.processes} processes in one group "
+            f"(CPU {multi[1]:.1f} µs/row, all processes); / bare consumer = {multi[0] / ref:.2f}"
+        )
     print(f"sink / pyarrow write = {best / write_rate:.2f}")
     print(f"sink >= 100,000 rows/s: {'yes' if best >= 100_000 else 'no'}")
 
