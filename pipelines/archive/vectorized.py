@@ -184,6 +184,13 @@ def _item(lists: pa.ListArray, i: int, need: int, default: str | None = None) ->
     return out if default is None else pc.fill_null(out, default)
 
 
+def _slice(arr: pa.Array, start: int, stop: int | None = None) -> pa.Array:
+    """utf8_slice_codeunits on ASCII strings (all the fast paths see), by bytes: several times cheaper."""
+    if stop is None and start >= 0:
+        stop = 1 << 30  # binary_slice fails on a missing stop after a non-negative start
+    return pc.binary_slice(arr.cast(pa.binary()), start, stop).cast(pa.string())
+
+
 def _null(n: int, name: str) -> pa.Array:
     return pa.nulls(n, _CONN_TYPES[name])
 
@@ -266,20 +273,33 @@ class _Header:
         self.app.append(pc.cast(app, pa.string()))
 
 
-def _header_3164(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
-    """_FAST3164 (no '%' in the line): timestamp per distinct clock value, as _fast3164 computes it."""
+def _four_digits(arr: pa.Array) -> pa.BooleanArray:
+    """^[0-9]{4}$ without RE2 (see _digits)."""
+    return _and(pc.ascii_is_decimal(arr), pc.equal(pc.binary_length(arr), 4))
+
+
+def _header_3164(
+    sub: pa.StringArray, ref: datetime, pri_ok: pa.Array | None = None
+) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+    """_FAST3164 (no '%' in the line): timestamp per distinct clock value, as _fast3164 computes it.
+
+    pri_ok: whether each line starts with _PRI_OK, when the caller knows it.
+    """
     m = pc.extract_regex(sub, _H3164)
     g = {k: _f(m, k) for k in ("ts", "host", "tag", "pid")}
-    pri_ok = _has(sub, "^" + _PRI_OK)
+    if pri_ok is None:
+        pri_ok = _has(sub, "^" + _PRI_OK)
     g["ok"] = _and(pc.is_valid(m), pri_ok)
     # (?!\d{4}(?:\s|$)) in _FAST3164: a four-digit host is the year of the other form, or refused
-    retry = _or(pc.invert(g["ok"]), _has(g["host"], r"^[0-9]{4}$"))
+    year_host = _four_digits(g["host"])
+    retry = _or(pc.invert(g["ok"]), year_host)
     if pc.any(retry).as_py():
         my = pc.extract_regex(sub.filter(retry), _H3164_YEAR)
         g = {
             k: pc.replace_with_mask(v, retry, _f(my, k) if k != "ok" else pc.is_valid(my))
             for k, v in g.items()
         }
+        year_host = _four_digits(g["host"])
     ok, ts_tok, host, tag = g["ok"], g["ts"], g["host"], g["tag"]
 
     def stamp(tok: str | None) -> str | None:
@@ -299,7 +319,7 @@ def _header_3164(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array
         pc.less_equal(pc.utf8_length(tag), 128),
         _or(pc.is_null(g["pid"]), pc.less_equal(pc.utf8_length(g["pid"]), 128)),
     )
-    ok = _and(ok, pri_ok, short, pc.invert(bad), pc.invert(_has(host, r"^[0-9]{4}$")))
+    ok = _and(ok, pri_ok, short, pc.invert(bad), pc.invert(year_host))
     return _ts_micros(stamps), host, tag, ok
 
 
@@ -312,7 +332,7 @@ def _header_cisco_relay(
     stamps, bad = _per_unique(_f(m, "hts"), lambda v: sp._any_ts(v, ref, []) if v else None, pa.string())
     host = _f(m, "host")  # an unmatched group reads "": no relay header means no host
     host = pc.if_else(_t(pc.equal(host, "")), pa.scalar(None, pa.string()), host)
-    fac = pc.utf8_slice_codeunits(_f(m, "facsev"), 0, -2)
+    fac = _slice(_f(m, "facsev"), 0, -2)
     return _ts_micros(stamps), host, fac, _and(ok, pc.invert(bad))
 
 
@@ -334,7 +354,7 @@ def _header_cisco(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Arra
     key = pc.binary_join_element_wise(_f(parts, "a"), _f(parts, "z"), "")
     base, bad_c = _per_unique(key, lambda v: sp._cisco_ts(v, ref, []) if v else None, pa.string())
     frac = _f(parts, "f")
-    fus = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(frac, ""), 6, "0"), 0, 6), pa.int64())
+    fus = pc.cast(_slice(pc.utf8_rpad(pc.fill_null(frac, ""), 6, "0"), 0, 6), pa.int64())
     leap = _t(pc.equal(_f(parts, "ss"), "60"))  # clamped to 59.999999 whatever the fraction
     dev_ts = pc.if_else(leap, _ts_micros(base), pc.add(_ts_micros(base), fus))
     hts = g("hts")
@@ -355,20 +375,20 @@ def _header_5424(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array
     m = pc.extract_regex(sub, _H5424)
     ok = pc.is_valid(m)
     stamp = _f(m, "stamp")  # "" for "-"
-    sec = pc.utf8_slice_codeunits(stamp, 0, 19)
+    sec = _slice(stamp, 0, 19)
     zulu = _t(pc.ends_with(stamp, "Z"))
-    tz = pc.if_else(zulu, pc.utf8_slice_codeunits(stamp, -1), pc.utf8_slice_codeunits(stamp, -6))
+    tz = pc.if_else(zulu, _slice(stamp, -1), _slice(stamp, -6))
     tz = pc.if_else(_t(pc.equal(stamp, "")), stamp, tz)
     frac = pc.if_else(
-        _t(pc.equal(pc.utf8_slice_codeunits(stamp, 19, 20), ".")),
-        pc.if_else(zulu, pc.utf8_slice_codeunits(stamp, 20, -1), pc.utf8_slice_codeunits(stamp, 20, -6)),
+        _t(pc.equal(_slice(stamp, 19, 20), ".")),
+        pc.if_else(zulu, _slice(stamp, 20, -1), _slice(stamp, 20, -6)),
         pa.scalar("", pa.string()),
     )
     key = pc.binary_join_element_wise(sec, tz, "")
     base, bad = _per_unique(key, lambda v: sp._rfc3339(v, ref, []) if v else None, pa.string())
     micros = _ts_micros(base)
-    leap = pc.equal(pc.utf8_slice_codeunits(sec, 17, 19), "60")  # clamped to 59.999999 whatever the fraction
-    fus = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(frac, ""), 6, "0"), 0, 6), pa.int64())
+    leap = pc.equal(_slice(sec, 17, 19), "60")  # clamped to 59.999999 whatever the fraction
+    fus = pc.cast(_slice(pc.utf8_rpad(pc.fill_null(frac, ""), 6, "0"), 0, 6), pa.int64())
     micros = pc.if_else(_t(leap), micros, pc.add(micros, fus))
 
     def nil(col: pa.Array) -> pa.Array:
@@ -401,36 +421,65 @@ def _header_fortigate(
     return _ts_micros(stamps), dev, pa.nulls(len(sub), pa.string()), _and(ok, pc.invert(bad))
 
 
-def _headers(s: pa.StringArray, fast: pa.BooleanArray, ref: datetime) -> tuple[_Header, pa.BooleanArray]:
-    """Header pieces for the rows a fast path fully understands; returns them and the mask of those rows."""
+# The header routes, read from the line's first 8 bytes: (regex on them, kind) where kind says what
+# else the route needs (see _headers). Evaluated once per distinct prefix (a few dozen in a batch).
+_ROUTE_5424 = r"^<[0-9]{1,3}>[0-9]"
+_ROUTE_3164 = r"^<[0-9]{1,3}>[A-Z]"
+_ROUTE_NOT_CISCO = r"^<[0-9]{1,3}>[0-9]{1,2} "
+_ROUTE_FGT = r"^(?:<[0-9]{1,3}>)?d"
+
+
+def _headers(
+    s: pa.StringArray, fast: pa.BooleanArray, ref: datetime
+) -> tuple[_Header, pa.BooleanArray, pa.BooleanArray, pa.BooleanArray]:
+    """Header pieces for the rows a fast path fully understands; returns them, the mask of those rows,
+    the mask of the rows whose header is FortiGate's (a hint for the connection step) and the mask of
+    the lines holding a "%" (which the connection step reuses)."""
     out = _Header()
-    done = pa.array([False] * len(s), pa.bool_())
+    n = len(s)
+    done = pa.repeat(pa.scalar(False), n)
+    forti = done
     # parse_syslog strips a trailing NUL that RE2 would read
     fast = _and(fast, pc.invert(pc.ends_with(s, "\x00")))
     pct = _has(s, "%")  # RE2 finds a byte several times faster than Arrow's literal search
-    lt = pc.starts_with(s, "<")
-    second = pc.binary_slice(s.cast(pa.binary()), 0, 8)  # the fast rows are ASCII: bytes are characters
-    digit_after_pri = _has(second, r"^<[0-9]{1,3}>[0-9]")
+    # The first 8 bytes (the fast rows are ASCII: bytes are characters) take a few dozen values in a
+    # batch: the route tests run on those, not on every row (each RE2 call costs ~50 ns however short).
+    enc = pc.dictionary_encode(pc.binary_slice(s.cast(pa.binary()), 0, 8))
+    heads, codes = enc.dictionary, enc.indices
+    lt = pc.starts_with(heads, "<")
+    digit_after_pri = _has(heads, _ROUTE_5424)
+
+    def per_row(mask: pa.Array) -> pa.BooleanArray:
+        return mask.take(codes)
+
     # Each route's rows are copied out: RE2 costs about as much per row on a line it rejects at once.
+    pri_ok = _has(heads, "^" + _PRI_OK)
+
+    def h3164(sub: pa.StringArray, ref: datetime, idx: pa.Array) -> Any:
+        return _header_3164(sub, ref, pri_ok.take(codes.take(idx)))
+
     routes: list[tuple[pa.Array, Callable[..., Any]]] = [
-        (_and(fast, lt, digit_after_pri), _header_5424),
-        (_and(fast, pc.invert(pct), _has(second, r"^<[0-9]{1,3}>[A-Z]")), _header_3164),
-        (_and(fast, lt, pct, pc.invert(digit_after_pri)), _header_cisco_relay),
-        (_and(fast, lt, pct, pc.invert(_has(second, r"^<[0-9]{1,3}>[0-9]{1,2} "))), _header_cisco),
-        (_and(fast, _has(second, r"^(?:<[0-9]{1,3}>)?d")), _header_fortigate),
+        (_and(fast, per_row(_and(lt, digit_after_pri))), _header_5424),
+        (_and(fast, pc.invert(pct), per_row(_has(heads, _ROUTE_3164))), h3164),
+        (_and(fast, pct, per_row(_and(lt, pc.invert(digit_after_pri)))), _header_cisco_relay),
+        (_and(fast, pct, per_row(_and(lt, pc.invert(_has(heads, _ROUTE_NOT_CISCO))))), _header_cisco),
+        (_and(fast, per_row(_has(heads, _ROUTE_FGT))), _header_fortigate),
     ]
     for mask, fn in routes:
         mask = _and(mask, pc.invert(done))
         idx = _where(mask)
         if len(idx) == 0:
             continue
-        ts, host, app, ok = fn(s.take(idx), ref)
+        ts, host, app, ok = fn(s.take(idx), ref, idx) if fn is h3164 else fn(s.take(idx), ref)
         good = _where(ok)
         if len(good) == 0:
             continue
         out.add(idx.take(good), ts.take(good), host.take(good), app.take(good))
-        done = pc.or_(done, _spread(mask, ok))
-    return out, done
+        got = _spread(mask, ok)
+        done = pc.or_(done, got)
+        if fn is _header_fortigate:
+            forti = got
+    return out, done, forti, pct
 
 
 # --------------------------------------------------------------------------- connection: netfilter
@@ -447,40 +496,119 @@ _NF_PROTO = rf"PROTO=(?P<proto>{_NS}+)(?: SPT=(?P<spt>[0-9]+) DPT=(?P<dpt>[0-9]+
 _KERNEL_TS = rf"^{_SP}*\[{_SP}*[0-9]+\.[0-9]+\]{_SP}*"
 
 
-def _netfilter(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
-    """extract_netfilter on a column, for rows whose first "IN=" (after a non-word character) starts the match."""
-    halves = pc.split_pattern(sub, "IN=", max_splits=1)
-    pre, post = (_item(halves, i, 2, "") for i in (0, 1))
+# The usual form of the text after "IN=", cut at the first "PROTO=": the head "IN OUT=.. MAC=.. SRC=..
+# DST=.. " (MAC given, no PHYS* field), no "[" up to "PROTO=", no whitespace but spaces, and the ports right
+# after the protocol. Its groups are then space-separated tokens at fixed places, checked by cheap kernels
+# (the capture regexes cost ~1 µs a line, even a DFA match of the head ~0.4).
+_NF_GROUPS = ("mac", "src", "dst", "proto", "spt", "dpt")
+
+
+_KERNEL_TS_HEAD = rf"^{_SP}*\[{_SP}*[0-9]+\.[0-9]+$"  # _KERNEL_TS up to its "]" (the first of the line)
+
+
+def _strip_kernel_ts(tail: pa.Array) -> pa.Array:
+    """replace_substring_regex(tail, _KERNEL_TS, "", max_replacements=1), cut at the first "]" instead
+    (the replace kernel costs ~0.3 µs a line, a match on the short head a third of that)."""
+    parts = pc.split_pattern(tail, "]", max_splits=1)
+    head, rest = _item(parts, 0, 2), _item(parts, 1, 2)
+    ts = _has(head, _KERNEL_TS_HEAD)
+    return pc.if_else(ts, pc.utf8_ltrim(rest, characters=" \t\n\v\f\r\x1c\x1d\x1e\x1f"), tail)
+
+
+def _nf_groups_rx(post: pa.StringArray, at: pa.Array) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """_NF_HEAD's and _NF_PROTO's groups, and whether they match where connlog's regex does."""
     h = pc.extract_regex(post, _NF_HEAD)
     m = pc.extract_regex(post, _NF_PROTO)
     head_len = pc.utf8_length(_f(h, "head"))
-    at = pc.find_substring_regex(post, f"PROTO={_NS}")
     bracket = pc.find_substring_regex(post, r"\[")  # RE2: several times faster than Arrow's literal search
     ok = _and(
         pc.is_valid(h),
         pc.is_valid(m),
-        pc.invert(_has(pre, r"[A-Za-z0-9_]$")),
         pc.greater_equal(at, head_len),
         pc.less_equal(pc.subtract(at, head_len), 256),
         _or(pc.equal(bracket, -1), pc.greater(bracket, at)),
     )
-    proto, bad_p = _per_unique(_f(m, "proto"), cl._proto, pa.string())
+    g = {k: _f(h, k) for k in ("mac", "src", "dst")}
+    g.update({k: _f(m, k) for k in ("proto", "spt", "dpt")})
+    return g, ok
+
+
+def _drop(arr: pa.Array, k: int) -> pa.StringArray:
+    """Each (ASCII) string without its first k characters: several times cheaper than utf8_slice_codeunits."""
+    return pc.binary_slice(arr.cast(pa.binary()), k, 1 << 30).cast(pa.string())
+
+
+def _nf_groups(post: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """_nf_groups_rx, lines in the usual form read as tokens."""
+    n = len(post)
+    at = pc.find_substring_regex(post, f"PROTO={_NS}")
+    cut = _cut(post, pc.max_element_wise(at, 0))
+    ar = _arange(n)
+    head = cut.take(pc.multiply(ar, 2))
+    tail = cut.take(pc.add(pc.multiply(ar, 2), 1))
+    h = pc.split_pattern(head, " ", max_splits=5)
+    t = pc.split_pattern(tail, " ", max_splits=3)
+    hk = [_item(h, i, 6) for i in range(6)]
+    tk = [_item(t, i, 3) for i in range(3)]
+    g = {
+        "mac": _drop(hk[2], 4),
+        "src": _drop(hk[3], 4),
+        "dst": _drop(hk[4], 4),
+        "proto": _drop(tk[0], 6),
+        "spt": _drop(tk[1], 4),
+        "dpt": _drop(tk[2], 4),
+    }
+    plain = _and(
+        pc.greater_equal(at, 0),
+        pc.ascii_is_printable(head),  # no whitespace but spaces (ASCII rows)
+        pc.ascii_is_printable(tk[0]),
+        *(pc.starts_with(hk[i], key) for i, key in ((1, "OUT="), (2, "MAC="), (3, "SRC="), (4, "DST="))),
+        pc.greater(pc.binary_length(g["src"]), 0),
+        pc.greater(pc.binary_length(g["dst"]), 0),
+        pc.starts_with(tk[1], "SPT="),
+        pc.starts_with(tk[2], "DPT="),
+        pc.ascii_is_decimal(g["spt"]),
+        pc.ascii_is_decimal(g["dpt"]),
+    )
+    plain = pc.and_(plain, pc.invert(_on(head, plain, r"\[", dense=0.5)))
+    k = pc.sum(plain).as_py() or 0
+    if k == 0:
+        return _nf_groups_rx(post, at)
+    head_len = pc.subtract(pc.binary_length(head), pc.binary_length(hk[5]))
+    ok = _and(plain, pc.less_equal(pc.subtract(at, head_len), 256))
+    if k == n:
+        return g, ok
+    other = pc.invert(plain)
+    go, oko = _nf_groups_rx(post.filter(other), at.filter(other))
+    return {key: pc.replace_with_mask(g[key], other, go[key]) for key in _NF_GROUPS}, pc.replace_with_mask(
+        ok, other, oko
+    )
+
+
+def _netfilter(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
+    """extract_netfilter on a column, for rows whose first "IN=" (after a non-word character) starts the match."""
+    halves = pc.split_pattern(sub, "IN=", max_splits=1)
+    pre, post = (_item(halves, i, 2, "") for i in (0, 1))
+    g, ok = _nf_groups(post)
+    last = _slice(pre, -1)  # [A-Za-z0-9_]$ without RE2
+    ok = _and(ok, pc.invert(_or(pc.ascii_is_alnum(last), pc.equal(last, "_"))))
+    proto, bad_p = _per_unique(g["proto"], cl._proto, pa.string())
     ports = _t(pc.is_in(proto, value_set=pa.array(sorted(cl._PORT_PROTOS))))
-    src, bad_s = _ips(_f(h, "src"))
-    dst, bad_d = _ips(_f(h, "dst"))
-    spt, bad_sp = _ports(_f(m, "spt"))
-    dpt, bad_dp = _ports(_f(m, "dpt"))
-    raw_mac = _f(h, "mac")
+    src, bad_s = _ips(g["src"])
+    dst, bad_d = _ips(g["dst"])
+    spt, bad_sp = _ports(g["spt"])
+    dpt, bad_dp = _ports(g["dpt"])
+    raw_mac = g["mac"]
     mac_part = pc.if_else(
-        _t(pc.equal(pc.utf8_length(raw_mac), 41)),
-        pc.utf8_slice_codeunits(raw_mac, 18, 35),
+        _t(pc.equal(pc.binary_length(raw_mac), 41)),  # ASCII rows: bytes are characters
+        pc.binary_slice(raw_mac.cast(pa.binary()), 18, 35).cast(pa.string()),
         pa.scalar(None, pa.string()),
     )
     mac, bad_m = _per_unique(mac_part, cl._mac, pa.string())
     # _log_prefix: after the last "kernel: " (kernel clock removed), else the generic header stripping.
     cut = pc.split_pattern(pre, "kernel: ", max_splits=1, reverse=True)
     tail = _item(cut, 1, 2)
-    tail = pc.replace_substring_regex(tail, _KERNEL_TS, "", max_replacements=1)
+    tail = _strip_kernel_ts(tail)
     act_k, bad_ak = _per_unique(tail, lambda v: cl._prefix_action(v) if v is not None else None, pa.string())
     other = pc.if_else(pc.is_valid(tail), pa.scalar(None, pa.string()), pre)
     act_o, bad_ao = _per_unique(
@@ -607,7 +735,7 @@ def _asa_built_plain(tail: pa.StringArray) -> tuple[dict[str, pa.Array], pa.Bool
     groups = {"dir": direction, "proto": proto, "id": sid}
     for name, ep, mapped in (("a", a, am), ("b", b, bm)):
         groups[name + "ip"], groups[name + "port"] = _endpoint(ep)
-        groups[name + "mip"], groups[name + "mport"] = _split2(pc.utf8_slice_codeunits(mapped, 1, -1), "/")
+        groups[name + "mip"], groups[name + "mport"] = _split2(_slice(mapped, 1, -1), "/")
     none = pa.nulls(n, pa.string())  # no user bracket in this form
     return _asa_built_cols(lambda k: groups.get(k, none), n)
 
@@ -809,7 +937,7 @@ def _asa(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     """extract_cisco_asa for connection (302013-302016) and translation (305009-305012) messages."""
     n = len(sub)
     tail = _item(pc.split_pattern(sub, "%", max_splits=1), 1, 2, "")
-    msg_id = _f(pc.extract_regex(pc.utf8_slice_codeunits(tail, 0, _ASA_ID_SPAN), _ASA_TAIL_ID), "id")
+    msg_id = _f(pc.extract_regex(_slice(tail, 0, _ASA_ID_SPAN), _ASA_TAIL_ID), "id")
     cols: dict[str, list[tuple[pa.Array, pa.Array]]] = {}
     idx_all: list[pa.Array] = []
     ok_all: list[pa.Array] = []
@@ -882,7 +1010,7 @@ def _forti_fields_rx(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.Boole
             v = pc.replace_with_mask(v, other, vo)
         ok = _and(ok, pc.invert(_t(pc.equal(v, ""))))  # "key=" with nothing after it: _kv's endswith rule
         quoted = _t(pc.starts_with(v, '"'))
-        out[key] = pc.if_else(quoted, pc.utf8_slice_codeunits(v, 1, -1), v)
+        out[key] = pc.if_else(quoted, _slice(v, 1, -1), v)
     return out, ok
 
 
@@ -1229,69 +1357,189 @@ def _on(arr: pa.StringArray, mask: pa.BooleanArray, regex: str, dense: float = 0
     return _spread(mask, _has(arr.filter(mask), regex))
 
 
+# A literal (or small alternation) that every line passing each guard of connlog.EXTRACTORS contains: a
+# line without it fails that guard.
+_NEEDS = {
+    "cisco_asa": r"%(?:ASA|FTD|PIX|FWSM)-",
+    "netfilter": "SRC=",
+    "fortigate": "srcip=",
+    "stormshield": "logtype=",
+    "pfsense": r",(?:in|out),[46],",
+    "dhcp": "DHCP",
+    "radius": _RADIUS_GUARD,
+    "mikrotik_hotspot": "hotspot",
+    "pfsense_portal": "Zone: ",
+    "mikrotik": "->",
+    "squid": "TCP_|NONE|UDP_",
+    "sshd": " port ",
+}
+_ANY_GUARD = "|".join(_NEEDS.values())  # a line without any of these passes no guard at all
+
+# Lanes: rows sent straight to one format's fast extractor, on a hint from the header (its app name, or the
+# FortiGate header). The hint only chooses where to look first: a row is decided in its lane only when the
+# extractor accepts it, no guard before its format can pass (none of their _NEEDS is in the line) and its
+# own guard passes (implied by what the extractor matched, checked apart for radius and squid, whose
+# extractors also accept lines their guard refuses). Every other row goes through _waterfall.
+_LANE_APPS = {
+    "ASA": "cisco_asa",
+    "FTD": "cisco_asa",
+    "PIX": "cisco_asa",
+    "FWSM": "cisco_asa",
+    "kernel": "netfilter",
+    "filterlog": "pfsense",
+    "dhcpd": "dhcp",
+    "radiusd": "radius",
+    "squid": "squid",
+}
+_OWN_GUARD = {"radius": _RADIUS_GUARD, "squid": _NEEDS["squid"]}  # squid's "/" is in what _SQUID matched
+
+
+def _extractors() -> dict[str, Callable[[pa.StringArray], tuple[dict[str, pa.Array], pa.BooleanArray]]]:
+    return {
+        "cisco_asa": _asa,
+        "netfilter": _netfilter,
+        "fortigate": _fortigate,
+        "pfsense": _pfsense,
+        "dhcp": _dhcp,
+        "radius": _radius,
+        "squid": _squid,
+    }
+
+
+def _before(name: str) -> tuple[str, ...]:
+    """The searches that show no guard between ASA's and name's passes: a literal each (RE2 costs ~100 ns
+    a call, about what an alternation costs more a line than one literal), or one alternation of many."""
+    needs = [_NEEDS[g] for g in GUARD_ORDER[1 : GUARD_ORDER.index(name)]]
+    return tuple(needs) if len(needs) <= 3 else ("|".join(needs),)
+
+
+_BEFORE = {name: _before(name) for name in GUARD_ORDER}
+_LANES = tuple(k for k in GUARD_ORDER if k in _extractors())
+# A lane's mark of the rows it decided (the others: the lane's index, its extractor refused them).
+_DECIDED = 100
+_LANE_APP_NAMES = pa.array(list(_LANE_APPS), pa.string())
+_LANE_OF_APP = pa.array([_LANES.index(v) for v in _LANE_APPS.values()], pa.int8())
+
+
+def _lanes(app: pa.Array, forti: pa.BooleanArray) -> pa.Array:
+    """The lane hint of each row (an index in _LANES, null for none)."""
+    lane = _LANE_OF_APP.take(pc.index_in(app, value_set=_LANE_APP_NAMES))
+    return pc.if_else(forti, pa.scalar(_LANES.index("fortigate"), pa.int8()), lane)
+
+
 def _connections(
-    s: pa.StringArray, fast: pa.BooleanArray
+    s: pa.StringArray, fast: pa.BooleanArray, lane: pa.Array | None = None, pct: pa.BooleanArray | None = None
 ) -> tuple[list[tuple[pa.Array, dict[str, pa.Array]]], pa.BooleanArray]:
     """Connection pieces for the rows decided here, and the mask of those rows.
 
     A row is decided when no guard of connlog.EXTRACTORS passes (all null), or when the first guard that
-    passes is a vectorised format and its fast extractor accepts the row. Each guard is evaluated exactly
-    on the rows whose decision depends on it.
+    passes is a vectorised format and its fast extractor accepts the row: in its lane (see _LANES) or in
+    _waterfall, where each guard is evaluated exactly on the rows whose decision depends on it. lane: the
+    hints (_lanes), pct: the lines holding a "%" (_headers), both given or both None.
     """
     pieces: list[tuple[pa.Array, dict[str, pa.Array]]] = []
     length = pc.binary_length(s)  # the fast rows are ASCII: bytes are characters
     in_range = _and(fast, pc.greater(length, 0), pc.less_equal(length, _MAX_LEN))
     out_of_range = _and(fast, pc.invert(in_range))
-    cand = in_range
-    none_mask = out_of_range
-    none_rows = [_where(none_mask)]
-    cidx = _where(cand)
-    decided = pa.array([False] * len(cidx), pa.bool_())
-    if len(cidx):
-        c = s if len(cidx) == len(s) else s.take(cidx)
-        g_asa = _has(c, r"%(?:ASA|FTD|PIX|FWSM)-")
-        not_asa = pc.invert(g_asa)
-        src = _on(c, not_asa, "SRC=")
-        g_nf = _on(c, src, "PROTO=")
-        after_nf = _and(not_asa, pc.invert(g_nf))
-        n_forti = _on(c, after_nf, "srcip=")
-        g_forti = _on(c, n_forti, "traffic")
-        after_forti = _and(after_nf, pc.invert(n_forti))
-        g_pf = _on(c, after_forti, r",(?:in|out),[46],")
-        n_storm = _on(c, g_pf, "logtype=")
-        pf = _and(g_pf, pc.invert(n_storm))
-        rest = _and(after_forti, pc.invert(g_pf))
-        later = _on(c, rest, "logtype=|" + _REST_GUARDS, dense=0.65)
-        nothing = _and(rest, pc.invert(later))
-        none_rows.append(cidx.filter(nothing))
-        decided = nothing
-        # Among the rest: DHCP (the first guard after pfsense, stormshield's being false without
-        # "logtype="), and squid when no guard between them can pass.
-        before_squid = _on(c, later, _BEFORE_SQUID)
-        dhcp = _and(_on(c, later, "DHCP"), pc.invert(_on(c, later, "logtype=")))
-        squid = _on(c, _and(later, pc.invert(before_squid)), "TCP_|NONE|UDP_")
-        # RADIUS: its guard passes, and neither stormshield's nor DHCP's (the only ones between) can
-        radius = _on(c, _and(later, pc.invert(_on(c, later, "logtype=|DHCP"))), _RADIUS_GUARD)
-        for mask, fn in (
-            (g_asa, _asa),
-            (g_nf, _netfilter),
-            (_and(after_nf, g_forti), _fortigate),
-            (pf, _pfsense),
-            (dhcp, _dhcp),
-            (radius, _radius),
-            (squid, _squid),
-        ):
-            idx = _where(mask)
+    pieces.append((_where(out_of_range), {}))
+    decided = out_of_range
+    rest = in_range
+    refused = None  # the lane whose extractor refused each row (it would again), -1 for none
+    if lane is not None and pct is not None and lane.null_count < len(lane):
+        fns = _extractors()
+        lane = pc.fill_null(lane, -1)
+        marks: list[tuple[pa.Array, int]] = []  # (rows, code): rows decided (_DECIDED) or refused by a lane
+        for code, name in enumerate(_LANES):
+            idx = _where(_and(in_range, pc.equal(lane, code)))
             if len(idx) == 0:
                 continue
-            cols, ok = fn(c.take(idx))
+            sub = s.take(idx)
+            cols, ok = fns[name](sub)
+            ok = _t(ok)
+            marks.append((idx.filter(pc.invert(ok)), code))
+            if name != "cisco_asa":  # ASA's literals hold a "%": only those lines are searched
+                ok = pc.and_(ok, pc.invert(_on(sub, _and(ok, pct.take(idx)), _NEEDS["cisco_asa"])))
+            for before in _BEFORE[name]:
+                ok = pc.and_(ok, pc.invert(_on(sub, ok, before)))
+            if name in _OWN_GUARD:
+                ok = _on(sub, ok, _OWN_GUARD[name])
             good = _where(ok)
             if len(good) == 0:
                 continue
-            pieces.append((cidx.take(idx.take(good)), {k: v.take(good) for k, v in cols.items()}))
-            decided = pc.or_(decided, _spread(mask, ok))
+            pieces.append((idx.take(good), {k: v.take(good) for k, v in cols.items()}))
+            marks.append((idx.take(good), _DECIDED))
+        if marks:
+            rows = pa.concat_arrays([pc.cast(r, pa.int64()) for r, _ in marks])
+            codes = pa.concat_arrays([pa.repeat(pa.scalar(c, pa.int8()), len(r)) for r, c in marks])
+            state = pc.fill_null(pc.scatter(codes, rows, max_index=len(s) - 1), -1)
+            got = pc.equal(state, _DECIDED)
+            decided = pc.or_(decided, got)
+            rest = pc.and_(rest, pc.invert(got))
+            refused = state
+    wpieces, wdecided = _waterfall(s, rest, refused)
+    return pieces + wpieces, pc.or_(decided, wdecided)
+
+
+def _waterfall(
+    s: pa.StringArray, cand: pa.BooleanArray, refused: pa.Array | None = None
+) -> tuple[list[tuple[pa.Array, dict[str, pa.Array]]], pa.BooleanArray]:
+    """Connection pieces of the candidate rows, connlog's guards evaluated in order; the mask of rows decided."""
+    pieces: list[tuple[pa.Array, dict[str, pa.Array]]] = []
+    cidx = _where(cand)
+    if len(cidx) == 0:
+        return pieces, cand
+    c = s if len(cidx) == len(s) else s.take(cidx)
+    # One pass finds the rows that pass no guard (most lines that are no connection log); the guards
+    # below only see the others.
+    some = _has(c, _ANY_GUARD)
+    none_rows = [cidx.filter(pc.invert(some))]
+    decided = pc.invert(some)
+    g_asa = _on(c, some, _NEEDS["cisco_asa"])
+    not_asa = _and(some, pc.invert(g_asa))
+    src = _on(c, not_asa, "SRC=")
+    g_nf = _on(c, src, "PROTO=")
+    after_nf = _and(not_asa, pc.invert(g_nf))
+    n_forti = _on(c, after_nf, "srcip=")
+    g_forti = _on(c, n_forti, "traffic")
+    after_forti = _and(after_nf, pc.invert(n_forti))
+    g_pf = _on(c, after_forti, r",(?:in|out),[46],")
+    n_storm = _on(c, g_pf, "logtype=")
+    pf = _and(g_pf, pc.invert(n_storm))
+    rest = _and(after_forti, pc.invert(g_pf))
+    later = _on(c, rest, "logtype=|" + _REST_GUARDS, dense=0.65)
+    nothing = _and(rest, pc.invert(later))
+    none_rows.append(cidx.filter(nothing))
+    decided = pc.or_(decided, nothing)
+    # Among the rest: DHCP (the first guard after pfsense, stormshield's being false without
+    # "logtype="), and squid when no guard between them can pass.
+    before_squid = _on(c, later, _BEFORE_SQUID)
+    dhcp = _and(_on(c, later, "DHCP"), pc.invert(_on(c, later, "logtype=")))
+    squid = _on(c, _and(later, pc.invert(before_squid)), "TCP_|NONE|UDP_")
+    # RADIUS: its guard passes, and neither stormshield's nor DHCP's (the only ones between) can
+    radius = _on(c, _and(later, pc.invert(_on(c, later, "logtype=|DHCP"))), _RADIUS_GUARD)
+    fns = _extractors()
+    for mask, name in (
+        (g_asa, "cisco_asa"),
+        (g_nf, "netfilter"),
+        (_and(after_nf, g_forti), "fortigate"),
+        (pf, "pfsense"),
+        (dhcp, "dhcp"),
+        (radius, "radius"),
+        (squid, "squid"),
+    ):
+        if refused is not None:  # refused in its lane: left to the per-row code
+            mask = _and(mask, pc.not_equal(refused.take(cidx), _LANES.index(name)))
+        idx = _where(mask)
+        if len(idx) == 0:
+            continue
+        cols, ok = fns[name](c.take(idx))
+        good = _where(ok)
+        if len(good) == 0:
+            continue
+        pieces.append((cidx.take(idx.take(good)), {k: v.take(good) for k, v in cols.items()}))
+        decided = pc.or_(decided, _spread(mask, ok))
     pieces.append((pa.concat_arrays([pc.cast(r, pa.uint64()) for r in none_rows]), {}))
-    return pieces, _or(none_mask, _spread(cand, decided))
+    return pieces, _spread(cand, decided)
 
 
 # --------------------------------------------------------------------------- enrich
@@ -1339,8 +1587,7 @@ def enrich(raws: Raws, reference: datetime) -> dict[str, pa.Array]:
     n = len(raws)
     raw_at = _raw_at(raws)
     s, fast = _decode(raws)
-    hdr, hdone = _headers(s, fast, reference)
-    cpieces, cdone = _connections(s, fast)
+    hdr, hdone, forti, pct = _headers(s, fast, reference)
 
     # Header: fast pieces plus per-row parse_syslog for the rest.
     h_rest = _where(pc.invert(hdone)).to_pylist()
@@ -1358,6 +1605,7 @@ def enrich(raws: Raws, reference: datetime) -> dict[str, pa.Array]:
         "hostname": pa.concat_arrays([*hdr.host, pa.array(hosts, pa.string())]).take(order),
         "app_name": pa.concat_arrays([*hdr.app, pa.array(apps, pa.string())]).take(order),
     }
+    cpieces, cdone = _connections(s, fast, _lanes(out["app_name"], forti), pct)
 
     # Connection columns: fast pieces, everything else per row.
     c_rest = _where(pc.invert(cdone)).to_pylist()
@@ -1380,7 +1628,7 @@ def fallback_share(raws: list[bytes], reference: datetime) -> tuple[float, float
     if not raws:
         return 0.0, 0.0
     s, fast = _decode(raws)
-    _, hdone = _headers(s, fast, reference)
-    _, cdone = _connections(s, fast)
+    _, hdone, _, _ = _headers(s, fast, reference)
+    _, cdone = _connections(s, fast)  # the lanes decide the same rows as the waterfall, only faster
     n = len(raws)
     return 1 - pc.sum(hdone).as_py() / n, (n - pc.sum(cdone).as_py()) / n

@@ -818,3 +818,60 @@ def test_hypothesis_fortigate_tokens(parts: list[tuple[str, str, str, str]], hea
     body = "type=traffic srcip=10.0.0.9 " + "".join(k + e + v + sep for k, e, v, sep in parts)
     raws = [((FORTI_HEAD if head else "") + body).encode(), FORTI_HEAD.encode() + FORTI_BODIES[0].encode()]
     assert_same(raws, REFS[0])
+
+
+def netfilter_near_misses(r: random.Random) -> list[bytes]:
+    """Netfilter lines around the token path's form: PHYS fields, no MAC, brackets, tabs, ICMP, odd ports."""
+    out: list[bytes] = []
+    for _ in range(400):
+        head = r.choice(["<4>May  1 10:11:12 fw01 kernel: ", "<4>May  1 10:11:12 fw01 ulogd: ", "<4>"])
+        ts = r.choice(["", "[12345.678] ", " [ 1.5]\t", "[x.1] ", "[12.5]] "])
+        pre = r.choice(["[UFW BLOCK] ", "DROP ", "", "xIN=eth9 ", "a[b] "])
+        fields = [
+            f"IN={r.choice(['eth0', '', 'e[0'])}",
+            f"OUT={r.choice(['eth1', ''])}",
+            r.choice(["MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00", "MAC=", "PHYSIN=eth2 MAC=aa", ""]),
+            f"SRC={r.choice([ip4(r), ip6(r), '', '1.2.3'])}",
+            f"DST={r.choice([ip4(r), '010.1.1.1'])}",
+            r.choice(["LEN=60 TOS=0x00", "LEN=60\tTOS=0x00", "LEN=[1]", "X=" + "a" * r.choice([10, 300])]),
+            f"PROTO={r.choice(['TCP', 'UDP', 'ICMP', 'tcp', 'SCTP', 'PROTO=TCP'])}",
+            r.choice(
+                [f"SPT={port(r)} DPT={port(r)}", "SPT=1 DPT=2x", "SPT=1\tDPT=2", "TYPE=8 CODE=0", "SPT=123456 DPT=80", ""]
+            ),
+            r.choice(["WINDOW=29200 RES=0x00 SYN URGP=0", "", "PROTO=UDP SPT=1 DPT=2"]),
+        ]
+        fields = [f for f in fields if f]
+        out.append((head + ts + pre + " ".join(fields)).encode())
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_netfilter_token_path_near_misses(seed: int) -> None:
+    assert_same(netfilter_near_misses(random.Random(seed)), REFS[0])
+
+
+def test_lanes_verify_the_earlier_guards() -> None:
+    """A line whose header hints a format but where an earlier guard passes (or its own does not) is decided as
+    the reference decides it, whatever the hint."""
+    lines = [
+        b"<30>May  1 10:11:12 dhcp01 dhcpd[812]: DHCPACK on 10.0.0.1 to 00:11:22:33:44:55 via eth0 srcip=1",
+        b"<30>May  1 10:11:12 dhcp01 dhcpd[812]: DHCPACK on 10.0.0.1 to 00:11:22:33:44:55 via eth0 %ASA-6-1",
+        b"<4>May  1 10:11:12 fw01 kernel: %FTD-6-302013: IN=eth0 OUT= SRC=1.2.3.4 DST=5.6.7.8 PROTO=TCP SPT=1 DPT=2",
+        b"<4>May  1 10:11:12 fw01 kernel: IN=eth0 OUT= MAC= SRC=1.2.3.4 DST=5.6.7.8 LEN=1 PROTO=TCP SPT=1 DPT=2",
+        b"<4>May  1 10:11:12 fw01 kernel: usb 1-1: new high-speed USB device number 2",
+        b"<38>May  1 10:11:12 radius01 radiusd[1123]: Invalid user (x): [bob] (from client ap1 port 0)",
+        b"<38>May  1 10:11:12 radius01 radiusd[1123]: Login OK: [bob] (from client ap1 port 0) DHCP",
+        b"<134>1 2024-05-01T10:11:12Z proxy01 squid - - - 1714558272.123 5 10.0.0.1 ABC/200 12 GET "
+        b"http://a/b u1 HIER_DIRECT/1.2.3.4 -",
+        b"<134>1 2024-05-01T10:11:12Z proxy01 squid - - - 1714558272.123 5 10.0.0.1 TCP_MISS/200 12 GET "
+        b"http://a/b u1 HIER_DIRECT/1.2.3.4 - Zone: x",
+        b"<134>1 2024-05-01T10:11:12Z pf01 filterlog 5432 - - 5,,,1000000103,igb1,match,pass,in,4,0x0,,64,0,0,"
+        b"DF,6,tcp,60,10.0.0.1,1.2.3.4,1,2,0,S,1234,,64240,,mss logtype=x",
+        b'<189>date=2024-05-01 time=10:11:12 devname="F" type="traffic" srcip=10.0.0.1 dstip=1.2.3.4 proto=6 '
+        b"SRC=1 PROTO=2",
+        b"<166>May 01 2024 10:11:12 asa01 : %ASA-6-302013: Built outbound TCP connection 1 for outside:1.2.3.4/80 "
+        b"(1.2.3.4/80) to inside:10.0.0.1/1234 (81.2.3.4/5)",
+    ]
+    for ref in REFS[:2]:
+        assert_same(lines * 3, ref)
+    assert_same(lines + netfilter_near_misses(random.Random(7)), REFS[0])
