@@ -6,7 +6,8 @@ Rows are built like archive_sink.direct_write (sample_lines -> enrich -> table),
 batches (--batch; 0: one chunk). --against takes another copy of writer.py (e.g. `git show
 HEAD:pipelines/archive/writer.py > /tmp/writer_old.py`) and runs both alternately on the same rows, so
 a shared, busy machine slows both alike; the minimum over the runs is the figure to compare (CPU time is
-time.process_time of this process, wall is perf_counter), the median shows the spread.
+time.process_time of this process, wall is perf_counter), the median shows the spread, and the median of
+the per-rep ratios (each rep runs both, in alternating order) is the steadiest figure on a loaded machine.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def write_once(w: ModuleType, table: pa.Table, root: Path) -> tuple[float, float
 
 
 def phases(table: pa.Table) -> None:
-    """CPU µs/row of write_file's steps in the current writer (best of 3)."""
+    """CPU µs/row of write_file's steps in the current writer (best of 3), and of its encoding options."""
+    import pyarrow.parquet as pq
+
     n = table.num_rows
     rg = writer.group_rows(n, writer.ROW_GROUP_ROWS)
 
@@ -86,15 +89,49 @@ def phases(table: pa.Table) -> None:
             c0 = time.process_time()
             out = f()
             cpu = min(cpu, time.process_time() - c0)
-        print(f"  {label:34s} {cpu / n * 1e6:6.2f} µs/row")
+        print(f"  {label:44s} {cpu / n * 1e6:6.2f} µs/row")
         return out
 
-    ordered = best("sort_rows", lambda: writer.sort_rows(table))
-    best("ip_index (on sorted rows)", lambda: writer.ip_index(ordered, rg))
+    addresses = best("addresses (dictionary, bytewise rank)", lambda: writer._Addresses.of(table))
+    order = best("row order", lambda: writer._row_order(table, addresses))
+    ordered = best("take (rows in order)", lambda: table.take(order))
+    best("index (footer text)", lambda: addresses.index(order, rg))
     best(
         "table.take (sort order, reference)",
         lambda: table.take(pc.sort_indices(table, sort_keys=writer.SORT_KEYS)),
     )
+
+    def encode(**changes: object) -> int:
+        options: dict[str, object] = {
+            "compression": "zstd",
+            "compression_level": writer.COMPRESSION_LEVEL,
+            "use_dictionary": [c for c in ordered.column_names if c not in writer.NO_DICTIONARY],
+            "write_statistics": True,
+            "write_page_index": True,
+            "bloom_filter_options": {
+                col: {"ndv": max(writer.BLOOM_MIN_NDV, int(min(rg, n) * share)), "fpp": 0.01}
+                for col, share in writer.BLOOM_COLUMNS.items()
+            },
+        }
+        options.update(changes)
+        sink = pa.BufferOutputStream()
+        with pq.ParquetWriter(sink, ordered.schema, **options) as w:
+            for start in range(0, n, rg):
+                w.write_table(ordered.slice(start, rg), row_group_size=rg)
+        return sink.getvalue().size
+
+    # What each encoding setting costs (the writer keeps them all; sizes exclude the footer index).
+    for label, changes in {
+        "encode (as write_file)": {},
+        "encode, zstd level 3": {"compression_level": 3},
+        "encode without bloom filters": {"bloom_filter_options": None},
+        "encode without page index": {"write_page_index": False},
+        "encode without statistics": {"write_statistics": False},
+        "encode without dictionaries": {"use_dictionary": False},
+        "encode uncompressed": {"compression": "none", "compression_level": None},
+    }.items():
+        size = best(label, lambda changes=changes: encode(**changes))
+        print(f"  {'':44s} {size / n:6.1f} B/row")
 
 
 def main() -> None:
@@ -109,7 +146,11 @@ def main() -> None:
     )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--against", default="", help="another writer.py to run alternately on the same rows")
-    ap.add_argument("--phases", action="store_true", help="also time sort_rows and ip_index alone")
+    ap.add_argument(
+        "--phases",
+        action="store_true",
+        help="also time the steps of write_file and its encoding options alone",
+    )
     args = ap.parse_args()
     table = rows(args.rows, args.batch, args.seed)
     print(
@@ -121,8 +162,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vigie-bench-write-"))
     runs: dict[str, list[tuple[float, float, int]]] = {k: [] for k in writers}
     try:
-        for _ in range(args.reps):
-            for label, w in writers.items():
+        for rep in range(args.reps):
+            # Each rep in the other order too: the one that runs second finds the memory the first freed.
+            for label, w in list(writers.items())[:: 1 if rep % 2 == 0 else -1]:
                 runs[label].append(write_once(w, table, work / label))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -134,6 +176,13 @@ def main() -> None:
             f"{label:8s} write_file CPU {min(cpu):5.2f} µs/row (median {statistics.median(cpu):5.2f}), "
             f"wall {min(wall):5.2f} µs/row (median {statistics.median(wall):5.2f}), "
             f"{rs[0][2] / 1e6:.2f} MB ({rs[0][2] / n:.1f} B/row)"
+        )
+    if "against" in runs:
+        # Paired: the two writers of one rep ran back to back, under the same load from other processes.
+        ratios = [c[0] / a[0] for c, a in zip(runs["current"], runs["against"], strict=True)]
+        print(
+            f"current/against CPU per rep: median {statistics.median(ratios):.3f} "
+            f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
         )
     if args.phases:
         phases(table)
