@@ -267,6 +267,7 @@ class ArchiveSink:
         self._manifest: Manifest | None = None
         self._locks = PartitionLocks(self.root)
         self._waiting: dict[tuple[str, int], float] = {}  # assigned, lock held elsewhere: since when
+        self._warned: dict[tuple[str, int], int] = {}  # minutes of waiting already reported, per partition
         self._next_claim = 0.0
         self.rows_consumed = 0
         self.rows_written = 0
@@ -331,6 +332,7 @@ class ArchiveSink:
         for tp, key in zip(partitions, keys, strict=True):
             if key not in got:
                 self._waiting[key] = now
+                self._warned.pop(key, None)
                 self._floor.pop(key, None)
                 log.info("archive: %s[%d] waits for its previous owner to release it", *key)
                 continue
@@ -353,7 +355,8 @@ class ArchiveSink:
         self._next_claim = now + CLAIM_INTERVAL
         got = {k for k in self._waiting if self._locks.try_acquire(k)}
         for key, since in self._waiting.items():
-            if key not in got and now - since > 60 and int(now - since) % 60 == 0:
+            if key not in got and now - since >= 60 * (self._warned.get(key, 0) + 1):
+                self._warned[key] = int((now - since) // 60)  # once a minute, however often we retry
                 log.warning("archive: %s[%d] still locked by another process after %.0f s", *key, now - since)
         if not got:
             return
@@ -363,6 +366,7 @@ class ArchiveSink:
         tps = []
         for key in sorted(got):
             del self._waiting[key]
+            self._warned.pop(key, None)
             start = starts[key]
             if start >= 0:
                 self._floor[key] = start
@@ -398,6 +402,7 @@ class ArchiveSink:
     def _release(self, keys: set[tuple[str, int]]) -> None:
         for key in keys:
             self._waiting.pop(key, None)
+            self._warned.pop(key, None)
             self._locks.release(key)
             with self._lock:
                 self._archived.pop(key, None)
@@ -481,6 +486,7 @@ class ArchiveSink:
             self._manifest = None
         self._locks.release_all()  # after the writer: its last files were written under the locks
         self._waiting.clear()
+        self._warned.clear()
 
     def _check_writer(self) -> None:
         for w in self._writers:

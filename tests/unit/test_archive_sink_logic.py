@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
+from vigie.kafka_client import KafkaSettings
 from vigie.kafka_columns import ColumnBatch, PythonColumnarConsumer
 from vigie.pipelines.archive import sink as sink_module
-from vigie.pipelines.archive.sink import HEADERS, _build, _received_at, _runs, _senders
+from vigie.pipelines.archive.ownership import PartitionLocks
+from vigie.pipelines.archive.sink import (
+    CLAIM_INTERVAL,
+    HEADERS,
+    ArchiveSink,
+    SinkConfig,
+    _build,
+    _received_at,
+    _runs,
+    _senders,
+)
 from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise
 from vigie.schemas.archive import ARCHIVE_SCHEMA
 
@@ -157,3 +170,21 @@ def test_runs_of_consecutive_messages_of_one_partition() -> None:
     assert _runs(pa.array([], pa.string()), pa.array([], pa.int32())) == []
     many = pa.array([i % 2 for i in range(200)], pa.int32())
     assert _runs(pa.array(["a"] * 200), many) is None, "past MAX_RUNS: the caller gathers per partition"
+
+
+def test_a_partition_locked_elsewhere_is_reported_once_a_minute(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = ArchiveSink(KafkaSettings(), SinkConfig(root=tmp_path))
+    other = PartitionLocks(tmp_path)  # another process's hold: flock conflicts between open files
+    key = ("t", 0)
+    assert other.try_acquire(key)
+    sink._waiting[key] = 0.0
+    with caplog.at_level(logging.WARNING, logger="vigie.pipelines.archive.sink"):
+        now = 0.0
+        while now < 200:
+            now += CLAIM_INTERVAL / 3  # retried more often than once a second, as the main loop does
+            sink._claim_waiting(now)
+    warned = [r.getMessage() for r in caplog.records if "still locked" in r.getMessage()]
+    assert [w.rsplit("after ", 1)[1] for w in warned] == ["60 s", "120 s", "180 s"]
+    other.release(key)
