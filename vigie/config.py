@@ -85,8 +85,11 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> float:
-    """'90s', '5m', '1h30m', '250ms', '7d' -> seconds; raises ValueError otherwise."""
-    text = text.strip()
+    """'90s', '5m', '1h30m' (or '1h 30m'), '250ms', '7d' -> seconds; raises ValueError otherwise.
+
+    The one parser of durations: the correlation settings (timeperiods.parse_duration) use it too.
+    """
+    text = text.strip().replace(" ", "")
     pos, total = 0, 0.0
     for m in _DURATION.finditer(text):
         if m.start() != pos:

@@ -9,12 +9,12 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from vigie.config import parse_duration as config_duration
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_INDEX = {name: i for i, name in enumerate(WEEKDAYS)} | {name[:3]: i for i, name in enumerate(WEEKDAYS)}
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DAY = 86400
 Ranges = tuple[tuple[int, int], ...]  # [start, end) in seconds of the local day
 
@@ -32,10 +32,10 @@ def parse_duration(value: Any, what: str = "duration") -> float:
             raise TimePeriodError(f"{what}: must not be negative")
         return float(value)
     if isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        parts = _DURATION.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return sum(float(n) * _UNITS[u] for n, u in parts)
+        try:
+            return config_duration(value)
+        except ValueError:
+            pass
     raise TimePeriodError(f"{what}: expected seconds or a string such as '30m', '4h', '1h30m', got {value!r}")
 
 

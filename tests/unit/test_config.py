@@ -115,7 +115,8 @@ def test_durations() -> None:
     assert parse_duration("250ms") == 0.25
     assert parse_duration("1h30m") == 5400
     assert parse_duration("7d") == 7 * 86400
-    for bad in ("", "5", "m5", "5 m", "1h 30m", "-1s"):
+    assert parse_duration("1h 30m") == parse_duration(" 5 m ") + 5100, "spaces between parts, as the correlation settings took"
+    for bad in ("", "5", "m5", "-1s", "1h30", "h", "1.5.2s"):
         with pytest.raises(ValueError):
             parse_duration(bad)
 
