@@ -106,7 +106,15 @@ def _per_unique(
 
     Returns the values and a mask of rows where fn refused the value (_Reject and friends).
     """
-    enc = pc.dictionary_encode(arr)
+    n = len(arr)
+    if n == 0:
+        return pa.nulls(0, typ), _false(0)
+    if arr.null_count == n:  # a group that never matched, a column no line of this shape has
+        try:
+            return pa.nulls(n, typ) if (v := fn(None)) is None else pa.repeat(pa.scalar(v, typ), n), _false(n)
+        except _REJECTS:
+            return pa.nulls(n, typ), pa.repeat(pa.scalar(True), n)
+    enc = pc.dictionary_encode(arr, null_encoding="encode")  # null is a key of its own: fn(None) once
     vals: list[Any] = []
     rej: list[bool] = []
     for key in enc.dictionary.to_pylist():
@@ -117,21 +125,20 @@ def _per_unique(
             vals.append(None)
             rej.append(True)
     out = pa.array(vals, typ).take(enc.indices)
-    bad = pa.array(rej, pa.bool_()).take(enc.indices)
-    if arr.null_count:
-        try:
-            none_val, none_bad = fn(None), False
-        except _REJECTS:
-            none_val, none_bad = None, True
-        isnull = pc.is_null(arr)
-        out = pc.if_else(isnull, pa.scalar(none_val, typ), out)
-        bad = pc.if_else(isnull, none_bad, bad)
-    return out, _t(bad)
+    bad = pa.array(rej, pa.bool_()).take(enc.indices) if any(rej) else _false(n)
+    return out, bad
+
+
+def _false(n: int) -> pa.BooleanArray:
+    return pa.repeat(pa.scalar(False), n)
+
+
+_CANON4 = cl._CANONICAL_IPV4.pattern.replace(r"\d", "[0-9]").replace(r"\Z", "")
 
 
 def _ips(arr: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
     """connlog._ip on a column: canonical IPv4 (the bulk) kept as is, everything else per distinct value."""
-    canon = _has(arr, r"^" + cl._CANONICAL_IPV4.pattern.replace(r"\d", "[0-9]").replace(r"\Z", "$"))
+    canon = _has(arr, rf"^{_CANON4}$")
     if arr.null_count == 0 and pc.all(canon).as_py():
         return arr, pc.invert(canon)
     others = pc.if_else(canon, pa.scalar(None, pa.string()), arr)
@@ -139,9 +146,29 @@ def _ips(arr: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
     return pc.if_else(canon, arr, vals), _and(bad, pc.invert(canon))
 
 
+def _ips_n(*arrs: pa.Array) -> list[tuple[pa.Array, pa.BooleanArray]]:
+    """_ips on several columns of the same rows: one RE2 call on the values joined by "|" (none holds one
+    when canonical) shows the rows where all are canonical IPv4 (RE2 costs ~80 ns a call even on a short
+    string, its DFA little more on a longer one); the other rows take _ips column by column."""
+    joined = pc.binary_join_element_wise(*arrs, "|")  # null where any is
+    canon = _has(joined, "^" + r"\|".join([_CANON4] * len(arrs)) + "$")
+    k = pc.sum(canon).as_py() or 0
+    if k == len(canon):
+        return [(a, pa.repeat(pa.scalar(False), len(a))) for a in arrs]
+    other = pc.invert(canon)
+    out = []
+    for a in arrs:
+        vals, bad = _ips(a.filter(other))
+        out.append((pc.replace_with_mask(a, other, vals), _spread(other, bad)))
+    return out
+
+
 def _digits(arr: pa.Array, most: int) -> pa.BooleanArray:
     """^[0-9]{1,most}$ without RE2 (its call costs ~90 ns even on a five-byte string; these kernels ~5)."""
     return _and(pc.ascii_is_decimal(arr), pc.less_equal(pc.binary_length(arr), most))
+
+
+_EMPTY = pa.array([None, "", "-"], pa.string())  # what connlog._port and _count read as absent
 
 
 def _ports(arr: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
@@ -149,8 +176,7 @@ def _ports(arr: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
     digits = _digits(arr, 5)
     nums = pc.cast(pc.if_else(digits, arr, pa.scalar(None, pa.string())), pa.int32())
     good = _and(digits, pc.less_equal(nums, 65535))
-    empty = _or(pc.is_null(arr), pc.equal(arr, ""), pc.equal(arr, "-"))
-    bad = pc.invert(_or(good, empty))
+    bad = pc.invert(_or(good, pc.is_in(arr, value_set=_EMPTY, skip_nulls=False)))
     return pc.if_else(good, nums, pa.scalar(None, pa.int32())), bad
 
 
@@ -158,8 +184,7 @@ def _counts(arr: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
     """connlog._count on a column: ASCII digits, at most 18 of them."""
     digits = _digits(arr, 18)
     nums = pc.cast(pc.if_else(digits, arr, pa.scalar(None, pa.string())), pa.int64())
-    empty = _or(pc.is_null(arr), pc.equal(arr, ""), pc.equal(arr, "-"))
-    return nums, pc.invert(_or(digits, empty))
+    return nums, pc.invert(_or(digits, pc.is_in(arr, value_set=_EMPTY, skip_nulls=False)))
 
 
 def _asa_users(*cands: pa.Array) -> pa.Array:
@@ -173,15 +198,22 @@ def _starts(lists: pa.ListArray) -> pa.Array:
     return pc.cast(lists.offsets.slice(0, len(lists)), pa.int64())
 
 
-def _item(lists: pa.ListArray, i: int, need: int, default: str | None = None) -> pa.Array:
-    """Element i of each list that has at least `need` elements, else default (pc.if_else on lists is slow)."""
-    pos = pc.if_else(
-        _t(pc.greater_equal(pc.list_value_length(lists), need)),
-        pc.add(_starts(lists), i),
-        pa.scalar(None, pa.int64()),
+def _items(lists: pa.ListArray, idxs: Sequence[int], need: int, default: str | None = None) -> list[pa.Array]:
+    """Elements idxs of each list that has at least `need` elements, else default (pc.if_else on lists is
+    slow); where the lists start is worked out once for all of them (each kernel call costs ~10 µs)."""
+    base = pc.if_else(  # null where the list is null or short
+        pc.greater_equal(pc.list_value_length(lists), need), _starts(lists), pa.scalar(None, pa.int64())
     )
-    out = lists.values.take(pos)
-    return out if default is None else pc.fill_null(out, default)
+    outs = []
+    for i in idxs:
+        out = lists.values.take(pc.add(base, i) if i else base)
+        outs.append(out if default is None else pc.fill_null(out, default))
+    return outs
+
+
+def _item(lists: pa.ListArray, i: int, need: int, default: str | None = None) -> pa.Array:
+    """Element i of each list that has at least `need` elements, else default."""
+    return _items(lists, (i,), need, default)[0]
 
 
 def _slice(arr: pa.Array, start: int, stop: int | None = None) -> pa.Array:
@@ -189,6 +221,11 @@ def _slice(arr: pa.Array, start: int, stop: int | None = None) -> pa.Array:
     if stop is None and start >= 0:
         stop = 1 << 30  # binary_slice fails on a missing stop after a non-negative start
     return pc.binary_slice(arr.cast(pa.binary()), start, stop).cast(pa.string())
+
+
+def _as(arr: pa.Array, typ: pa.DataType) -> pa.Array:
+    """pc.cast, skipped when arr has the type already (every kernel call costs ~10 µs, whatever it does)."""
+    return arr if arr.type == typ else pc.cast(arr, typ)
 
 
 def _null(n: int, name: str) -> pa.Array:
@@ -216,9 +253,13 @@ _CISCO_TAIL = rf"%(?P<fac>[A-Z][A-Z0-9_]*(?:-[A-Z][A-Z0-9_]*)*)-[0-7]-[A-Za-z0-9
 # the facility with its severity captured as "FAC-SEV" (the last two characters cut off after).
 _BSD_1P = r"[A-Za-z]{3} +[0-9]{1,2} [0-9](?:[0-9](?:[0-9]{2} [0-9]{1,2})?)?:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
 _CISCO_TAIL_1P = rf"%(?P<facsev>[A-Z][A-Z0-9_]*-(?:[A-Z][A-Z0-9_]*-)*[0-7])-[A-Za-z0-9_]+{_SP}?:"
-# "<PRI>Mmm dd [yyyy] hh:mm:ss host : %FAC-SEV-MN:" (ASA relay header) and "<PRI>%FAC-SEV-MN:" (no clock):
-# the bulk of Cisco lines, tried first with this smaller regex (cheaper than _HCISCO below).
-_HCISCO_RELAY = rf"^{_PRI}(?:(?P<hts>{_BSD_1P}){_SP}+(?P<host>[^{_WS}:]+){_SP}:{_SP}+)?{_CISCO_TAIL_1P}"
+# "<PRI>Mmm dd [yyyy] hh:mm:ss host : %FAC-SEV-MN:" (ASA relay header), "... host %FAC-SEV-MN:" (IOS) and
+# "<PRI>%FAC-SEV-MN:" (no clock): the bulk of Cisco lines, tried first with this smaller regex (cheaper
+# than _HCISCO below). The separator "\s(?::\s+|\s*)" is _HCISCO's hsep "\s:\s+|\s+" written one-pass; when
+# it is "\s+", the "%" right after shows parser._CISCO's lookahead held (lead and the middle groups empty).
+_HCISCO_RELAY = (
+    rf"^{_PRI}(?:(?P<hts>{_BSD_1P}){_SP}+(?P<host>[^{_WS}:]+){_SP}(?::{_SP}+|{_SP}*))?{_CISCO_TAIL_1P}"
+)
 _D = "[0-9]"
 _W = "[A-Za-z0-9_]"
 _ISO_NC = rf"{_D}{{4}}-{_D}{{2}}-{_D}{{2}}[Tt ]{_D}{{1,2}}:{_D}{{2}}:{_D}{{2}}(?:[.,]{_D}{{1,9}})?(?:[Zz]|[+-]{_D}{{2}}(?::?{_D}{{2}})?)?"
@@ -248,8 +289,14 @@ _H5424 = (
     r"(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2}))) (?P<host>[^ ]*) (?P<app>[^ ]*) "
 )
 _HFGT = rf"^(?:{_PRI})?date=(?P<d>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}) time=(?P<t>[0-9]{{1,2}}:[0-9]{{2}}:[0-9]{{2}})"
+_HFGT_PY = re.compile(_HFGT.replace("(?P<d>", "(").replace("(?P<t>", "("))
+_HFGT_SPAN = 5 + 5 + 10 + 6 + 8  # the longest text _HFGT matches: "<PRI>date=yyyy-mm-dd time=hh:mm:ss"
+_FGT_DEV_SPAN = 64
 _FGT_TZ = r'(?:^|[^A-Za-z0-9_])tz="?(?P<tz>[+-][0-9]{2}:?[0-9]{2})'
 _FGT_DEV = rf'(?:^|[^A-Za-z0-9_])devname="?(?P<dev>[^"{_WS}]+)'
+
+
+_FGT_DEV_PY = re.compile(_FGT_DEV.replace("(?P<dev>", "("))
 
 
 def _ts_micros(stamps: pa.Array) -> pa.Array:
@@ -267,15 +314,35 @@ class _Header:
         self.app: list[pa.Array] = []
 
     def add(self, idx: pa.Array, ts: pa.Array, host: pa.Array, app: pa.Array) -> None:
-        self.idx.append(pc.cast(idx, pa.int64()))
-        self.ts.append(pc.cast(ts, pa.int64()))
-        self.host.append(pc.cast(host, pa.string()))
-        self.app.append(pc.cast(app, pa.string()))
+        self.idx.append(_as(idx, pa.int64()))
+        self.ts.append(_as(ts, pa.int64()))
+        self.host.append(_as(host, pa.string()))
+        self.app.append(_as(app, pa.string()))
 
 
 def _four_digits(arr: pa.Array) -> pa.BooleanArray:
     """^[0-9]{4}$ without RE2 (see _digits)."""
     return _and(pc.ascii_is_decimal(arr), pc.equal(pc.binary_length(arr), 4))
+
+
+def _ends_with_nul(s: pa.StringArray) -> pa.BooleanArray:
+    """pc.ends_with(s, "\x00") (false on nulls), read as each row's last byte: ends_with costs ~50 ns a row."""
+    n = len(s)
+    data = s.buffers()[2]
+    if n == 0 or data is None or data.size == 0:
+        return pa.repeat(pa.scalar(False), n)
+    offs = pa.Array.from_buffers(pa.int32(), n + 1, [None, s.buffers()[1]], offset=s.offset)
+    ends = offs.slice(1)
+    last = pc.subtract(ends, 1)
+    nonempty = pc.greater(ends, offs.slice(0, n))
+    byte = pa.Array.from_buffers(pa.uint8(), data.size, [None, data]).take(pc.max_element_wise(last, 0))
+    return _and(nonempty, pc.equal(byte, 0), pc.is_valid(s))
+
+
+def _take_ok(ok: pa.Array) -> pa.Array | None:
+    """The indices of the true rows of ok, or None when all are (no take needed)."""
+    good = _where(ok)
+    return None if len(good) == len(ok) else good
 
 
 def _header_3164(
@@ -397,20 +464,47 @@ def _header_5424(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array
     return micros, nil(_f(m, "host")), nil(_f(m, "app")), _and(ok, pc.invert(bad))
 
 
+def _dev_in_head(head: str | None) -> str | None:
+    """_FGT_DEV's group in a line's first _FGT_DEV_SPAN characters; _Fallback when the line decides."""
+    if head is None:
+        return None
+    m = _FGT_DEV_PY.search(head)
+    if m is None or m.end() == len(head):  # none here (one may come later), or its value may go on
+        raise _Fallback
+    return m.group(1)
+
+
 def _header_fortigate(
     sub: pa.StringArray, ref: datetime
 ) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
     """FortiGate without syslog header: date=, time=, tz= and devname= as parser._fortigate reads them."""
-    m = pc.extract_regex(sub, _HFGT)
-    ok = pc.is_valid(m)
-    tz = _f(pc.extract_regex(sub, _FGT_TZ), "tz")
-    dev = _f(pc.extract_regex(sub, _FGT_DEV), "dev")
-    key = pc.binary_join_element_wise(_f(m, "d"), _f(m, "t"), pc.fill_null(tz, ""), "|")
+    # _HFGT reads at most the first _HFGT_SPAN characters: it is run in Python once per distinct such head
+    # (the clock changes once a second) rather than by RE2 on every line (~0.4 µs a line with captures).
+    head = _slice(sub, 0, _HFGT_SPAN)
+    # _FGT_TZ starts with no literal (RE2 walks every byte of a line without it, ~0.8 µs): only the lines
+    # holding "tz=" (a literal search, stopped at the first) are searched with it.
+    with_tz = _has(sub, "tz=")
+    if pc.all(with_tz).as_py():
+        tz = _f(pc.extract_regex(sub, _FGT_TZ), "tz")
+    else:
+        tz = pa.nulls(len(sub), pa.string())
+        if pc.any(with_tz).as_py():
+            tz = pc.replace_with_mask(tz, with_tz, _f(pc.extract_regex(sub.filter(with_tz), _FGT_TZ), "tz"))
+    # devname= comes right after the clock: read in Python once per distinct line start when its value ends
+    # there (a leftmost match complete within the start is the line's), by RE2 on the whole line otherwise.
+    dev, undecided = _per_unique(_slice(sub, 0, _FGT_DEV_SPAN), _dev_in_head, pa.string())
+    if pc.any(undecided).as_py():
+        dev = pc.replace_with_mask(dev, undecided, _f(pc.extract_regex(sub.filter(undecided), _FGT_DEV), "dev"))
+    key = pc.binary_join_element_wise(head, pc.fill_null(tz, ""), "|")  # a tz holds no "|"
 
     def stamp(v: str | None) -> str | None:
         if v is None:
             return None
-        d, t, z = v.split("|")
+        h, _, z = v.rpartition("|")
+        m = _HFGT_PY.match(h)
+        if m is None:
+            raise _Fallback  # not this route's header
+        d, t = m.groups()
         h, mi, s = t.split(":")
         off = sp._offset(z) if z else 0
         if off is None:
@@ -418,7 +512,7 @@ def _header_fortigate(
         return sp._stamp(int(d[:4]), int(d[5:7]), int(d[8:10]), int(h), int(mi), int(s), 0, off, ref, [])
 
     stamps, bad = _per_unique(key, stamp, pa.string())
-    return _ts_micros(stamps), dev, pa.nulls(len(sub), pa.string()), _and(ok, pc.invert(bad))
+    return _ts_micros(stamps), dev, pa.nulls(len(sub), pa.string()), _and(pc.is_valid(sub), pc.invert(bad))
 
 
 # The header routes, read from the line's first 8 bytes: (regex on them, kind) where kind says what
@@ -440,7 +534,7 @@ def _headers(
     done = pa.repeat(pa.scalar(False), n)
     forti = done
     # parse_syslog strips a trailing NUL that RE2 would read
-    fast = _and(fast, pc.invert(pc.ends_with(s, "\x00")))
+    fast = _and(fast, pc.invert(_ends_with_nul(s)))
     pct = _has(s, "%")  # RE2 finds a byte several times faster than Arrow's literal search
     # The first 8 bytes (the fast rows are ASCII: bytes are characters) take a few dozen values in a
     # batch: the route tests run on those, not on every row (each RE2 call costs ~50 ns however short).
@@ -471,10 +565,13 @@ def _headers(
         if len(idx) == 0:
             continue
         ts, host, app, ok = fn(s.take(idx), ref, idx) if fn is h3164 else fn(s.take(idx), ref)
-        good = _where(ok)
-        if len(good) == 0:
+        good = _take_ok(ok)
+        if good is None:
+            out.add(idx, ts, host, app)
+        elif len(good):
+            out.add(idx.take(good), ts.take(good), host.take(good), app.take(good))
+        else:
             continue
-        out.add(idx.take(good), ts.take(good), host.take(good), app.take(good))
         got = _spread(mask, ok)
         done = pc.or_(done, got)
         if fn is _header_fortigate:
@@ -510,7 +607,7 @@ def _strip_kernel_ts(tail: pa.Array) -> pa.Array:
     """replace_substring_regex(tail, _KERNEL_TS, "", max_replacements=1), cut at the first "]" instead
     (the replace kernel costs ~0.3 µs a line, a match on the short head a third of that)."""
     parts = pc.split_pattern(tail, "]", max_splits=1)
-    head, rest = _item(parts, 0, 2), _item(parts, 1, 2)
+    head, rest = _items(parts, (0, 1), 2)
     ts = _has(head, _KERNEL_TS_HEAD)
     return pc.if_else(ts, pc.utf8_ltrim(rest, characters=" \t\n\v\f\r\x1c\x1d\x1e\x1f"), tail)
 
@@ -548,8 +645,8 @@ def _nf_groups(post: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArr
     tail = cut.take(pc.add(pc.multiply(ar, 2), 1))
     h = pc.split_pattern(head, " ", max_splits=5)
     t = pc.split_pattern(tail, " ", max_splits=3)
-    hk = [_item(h, i, 6) for i in range(6)]
-    tk = [_item(t, i, 3) for i in range(3)]
+    hk = _items(h, range(6), 6)
+    tk = _items(t, range(3), 3)
     g = {
         "mac": _drop(hk[2], 4),
         "src": _drop(hk[3], 4),
@@ -588,14 +685,13 @@ def _nf_groups(post: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArr
 def _netfilter(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     """extract_netfilter on a column, for rows whose first "IN=" (after a non-word character) starts the match."""
     halves = pc.split_pattern(sub, "IN=", max_splits=1)
-    pre, post = (_item(halves, i, 2, "") for i in (0, 1))
+    pre, post = _items(halves, (0, 1), 2, "")
     g, ok = _nf_groups(post)
     last = _slice(pre, -1)  # [A-Za-z0-9_]$ without RE2
     ok = _and(ok, pc.invert(_or(pc.ascii_is_alnum(last), pc.equal(last, "_"))))
     proto, bad_p = _per_unique(g["proto"], cl._proto, pa.string())
     ports = _t(pc.is_in(proto, value_set=pa.array(sorted(cl._PORT_PROTOS))))
-    src, bad_s = _ips(g["src"])
-    dst, bad_d = _ips(g["dst"])
+    (src, bad_s), (dst, bad_d) = _ips_n(g["src"], g["dst"])
     spt, bad_sp = _ports(g["spt"])
     dpt, bad_dp = _ports(g["dpt"])
     raw_mac = g["mac"]
@@ -636,10 +732,32 @@ def _netfilter(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArra
 _FILTERLOG = rf"(?:^|[{_WS}:])(?P<f>[0-9]*,[0-9]*,[^,{_WS}]*,[^,{_WS}]*,[^,{_WS}]+,[a-z-]+,[a-z-]+,(?:in|out),[46],{_NS}+)"
 
 
+_FILTERLOG_AT = _FILTERLOG.replace("(?P<f>", "(?:")
+_FILTERLOG_TOKEN = "^" + _FILTERLOG.split("(?P<f>", 1)[1][:-1] + "$"
+
+
+def _filterlog_blob(sub: pa.StringArray) -> pa.Array:
+    r"""_FILTERLOG's group, without its capture regex (~1.3 µs a line) on lines whose last space-separated
+    token is the whole group: the group is a run without whitespace ([^,\s], [a-z-], \S+), so no match
+    starts before that token when the text before it holds none (a DFA match on a short head), and the
+    group is that token when it matches _FILTERLOG_TOKEN (no other whitespace in it). Others: the regex."""
+    halves = pc.split_pattern(sub, " ", max_splits=1, reverse=True)
+    head, last = _items(halves, (0, 1), 2)
+    usual = _and(
+        pc.ascii_is_printable(last), _has(last, _FILTERLOG_TOKEN), pc.invert(_has(head, _FILTERLOG_AT))
+    )
+    blob = pc.if_else(usual, last, pa.scalar(None, pa.string()))
+    other = pc.invert(usual)
+    if pc.any(other).as_py():
+        rx = _f(pc.extract_regex(sub.filter(other), _FILTERLOG), "f")
+        blob = pc.replace_with_mask(blob, other, rx)
+    return blob
+
+
 def _pfsense(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     """extract_pfsense on a column: the CSV split once, fields taken by position per IP version."""
     n = len(sub)
-    blob = _f(pc.extract_regex(sub, _FILTERLOG), "f")
+    blob = _filterlog_blob(sub)
     parts = pc.split_pattern(pc.fill_null(blob, ""), ",")
     length = pc.list_value_length(parts)
     starts = pc.cast(parts.offsets.slice(0, n), pa.int64())
@@ -657,8 +775,14 @@ def _pfsense(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]
     v6 = _and(found, pc.invert(_t(is4)), pc.greater_equal(length, 17))
     ok = _or(v4, v6)
 
+    ok_starts = pc.if_else(ok, starts, pa.scalar(None, pa.int64()))
+    v4i = pc.cast(v4, pa.int64())
+
     def at(i4: int, i6: int) -> pa.Array:
-        return pc.if_else(ok, pc.if_else(v4, el(i4), el(i6)), none_s)
+        """Field i4 of IPv4 rows, i6 of IPv6 rows, null elsewhere or past the row's last field."""
+        off = pc.add(pc.multiply(v4i, i4 - i6), i6) if i4 != i6 else pa.scalar(i4, pa.int64())
+        pos = pc.if_else(pc.greater(length, off), pc.add(ok_starts, off), pa.scalar(None, pa.int64()))
+        return values.take(pos)
 
     proto_raw = at(16, 12)
     proto_raw = pc.if_else(_t(pc.equal(proto_raw, "")), at(15, 13), proto_raw)
@@ -667,8 +791,7 @@ def _pfsense(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]
     ports = _and(
         pc.is_in(proto, value_set=pa.array(sorted(cl._PORT_PROTOS))), pc.greater(length, pc.add(rest, 1))
     )
-    src, bad_s = _ips(at(18, 15))
-    dst, bad_d = _ips(at(19, 16))
+    (src, bad_s), (dst, bad_d) = _ips_n(at(18, 15), at(19, 16))
     sport, bad_sp = _ports(pc.if_else(ports, at(20, 17), none_s))
     dport, bad_dp = _ports(pc.if_else(ports, at(21, 18), none_s))
     action, bad_a = _per_unique(
@@ -752,11 +875,9 @@ def _asa_built_cols(f: Callable[[str], pa.Array], n: int) -> tuple[dict[str, pa.
     s_mip, s_mport = _pick(inbound, f("amip"), f("bmip")), _pick(inbound, f("amport"), f("bmport"))
     s_user = _pick(inbound, f("auser"), f("buser"))
     b_user = _pick(inbound, f("buser"), pa.nulls(n, pa.string()))
-    src, bad1 = _ips(s_ip)
+    (src, bad1), (mip, bad3), (dst, bad5) = _ips_n(s_ip, s_mip, d_ip)
     sport, bad2 = _ports(s_port)
-    mip, bad3 = _ips(s_mip)
     mport, bad4 = _ports(s_mport)
-    dst, bad5 = _ips(d_ip)
     dport, bad6 = _ports(d_port)
     same = _and(pc.equal(mip, src), _or(pc.equal(mport, sport), _and(pc.is_null(mport), pc.is_null(sport))))
     no_nat = _or(pc.is_null(mip), same)
@@ -801,7 +922,7 @@ def _asa_teardown(tail: pa.StringArray) -> tuple[dict[str, pa.Array], pa.Boolean
 
 def _tokens_at(arr: pa.StringArray, places: tuple[int, ...]) -> list[pa.Array]:
     """The space-separated tokens at these places (every row has them: its form was checked)."""
-    toks = pc.split_pattern(arr, " ")
+    toks = pc.split_pattern(arr, " ", max_splits=max(places) + 1)  # the rest of the line left whole
     flat, starts = toks.flatten(), _starts(toks)
     return [flat.take(pc.add(starts, i)) for i in places]
 
@@ -809,7 +930,8 @@ def _tokens_at(arr: pa.StringArray, places: tuple[int, ...]) -> list[pa.Array]:
 def _split2(arr: pa.Array, sep: str) -> tuple[pa.Array, pa.Array]:
     """(before, after) the first sep of each value (present in each: the form was checked)."""
     parts = pc.split_pattern(arr, sep, max_splits=1)
-    return _item(parts, 0, 2), _item(parts, 1, 2)
+    before, after = _items(parts, (0, 1), 2)
+    return before, after
 
 
 def _endpoint(tok: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -845,8 +967,8 @@ def _merge(
     cols = {}
     for name in set(c1) | set(c2):
         typ = _CONN_TYPES[name]
-        a = pc.cast(c1.get(name, _null(len(ok1), name)), typ)
-        b = pc.cast(c2.get(name, _null(len(ok2), name)), typ)
+        a = _as(c1.get(name, _null(len(ok1), name)), typ)
+        b = _as(c2.get(name, _null(len(ok2), name)), typ)
         cols[name] = pa.concat_arrays([a, b]).take(order)
     return cols, pa.concat_arrays([ok1, ok2]).take(order)
 
@@ -858,8 +980,7 @@ def _asa_teardown_cols(
     a_port, bad1 = _ports(f("aport"))
     b_port, bad2 = _ports(f("bport"))
     inbound = _and(pc.less(b_port, 1024), pc.greater_equal(a_port, 1024))
-    src, bad3 = _ips(_pick(inbound, f("aip"), f("bip")))
-    dst, bad4 = _ips(_pick(inbound, f("bip"), f("aip")))
+    (src, bad3), (dst, bad4) = _ips_n(_pick(inbound, f("aip"), f("bip")), _pick(inbound, f("bip"), f("aip")))
     nbytes, bad5 = _counts(f("bytes"))
     cols = {
         "conn_format": pa.repeat(pa.scalar("cisco_asa"), n),
@@ -933,11 +1054,30 @@ _ASA_TEARDOWN_PLAIN = (
 )
 
 
+_ASA_HEADS = pa.array([f"{t}-{d}-" for t in ("ASA", "FTD", "PIX") for d in range(10)], pa.string())
+
+
+def _asa_msg_id(tail: pa.StringArray) -> pa.Array:
+    """_ASA_TAIL_ID's id: tails that start "ASA-6-" and six digits read by slicing, the others by the regex."""
+    num = _slice(tail, 6, 12)
+    usual = _and(
+        pc.is_in(_slice(tail, 0, 6), value_set=_ASA_HEADS),
+        pc.ascii_is_decimal(num),
+        pc.equal(pc.binary_length(num), 6),
+    )
+    msg_id = pc.if_else(usual, num, pa.scalar(None, pa.string()))
+    other = pc.invert(usual)
+    if pc.any(other).as_py():
+        rx = _f(pc.extract_regex(_slice(tail.filter(other), 0, _ASA_ID_SPAN), _ASA_TAIL_ID), "id")
+        msg_id = pc.replace_with_mask(msg_id, other, rx)
+    return msg_id
+
+
 def _asa(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     """extract_cisco_asa for connection (302013-302016) and translation (305009-305012) messages."""
     n = len(sub)
     tail = _item(pc.split_pattern(sub, "%", max_splits=1), 1, 2, "")
-    msg_id = _f(pc.extract_regex(_slice(tail, 0, _ASA_ID_SPAN), _ASA_TAIL_ID), "id")
+    msg_id = _asa_msg_id(tail)
     cols: dict[str, list[tuple[pa.Array, pa.Array]]] = {}
     idx_all: list[pa.Array] = []
     ok_all: list[pa.Array] = []
@@ -962,7 +1102,7 @@ def _asa(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     out: dict[str, pa.Array] = {}
     for name in CONN_COLUMNS:
         vals = [v for _, v in cols.get(name, [])] + [_null(len(rest), name)]
-        out[name] = pa.concat_arrays([pc.cast(v, _CONN_TYPES[name]) for v in vals]).take(order)
+        out[name] = pa.concat_arrays([_as(v, _CONN_TYPES[name]) for v in vals]).take(order)
     ok_cat = pa.concat_arrays(ok_all).take(order)
     assert len(ok_cat) == n
     return out, ok_cat
@@ -1029,6 +1169,20 @@ def _arange(n: int) -> pa.Array:
     return _ARANGE[0].slice(0, n)
 
 
+_INTERLEAVE: list[tuple[pa.Array, pa.Array]] = []
+
+
+def _interleave(m: int) -> tuple[pa.Array, pa.Array]:
+    """(i // 2, i % 2) for i in 0..m-1 (int32), sliced from cached arrays."""
+    if not _INTERLEAVE or len(_INTERLEAVE[0][0]) < m:
+        size = max(m, 1 << 17)
+        ar = _arange(size)
+        half, odd = pc.shift_right(ar, 1), pc.bit_wise_and(ar, 1)
+        _INTERLEAVE[:] = [(pc.cast(half, pa.int32()), pc.cast(odd, pa.int32()))]
+    half, odd = _INTERLEAVE[0]
+    return half.slice(0, m), odd.slice(0, m)
+
+
 def _cut(arr: pa.StringArray, pos: pa.Array) -> pa.StringArray:
     """Each string cut at pos (int32, 0 <= pos <= length): 2n strings, head i at 2i and tail i at 2i+1.
 
@@ -1037,8 +1191,8 @@ def _cut(arr: pa.StringArray, pos: pa.Array) -> pa.StringArray:
     n = len(arr)
     offs = pa.Array.from_buffers(pa.int32(), n + 1, [None, arr.buffers()[1]], offset=arr.offset)
     starts = offs.slice(0, n)
-    ar = _arange(2 * n)
-    idx = pc.add(pc.shift_right(ar, 1), pc.multiply(pc.bit_wise_and(ar, 1), n))
+    half, odd = _interleave(2 * n)
+    idx = pc.add(half, pc.multiply(odd, n))  # 0, n, 1, n + 1, ...
     both = pa.concat_arrays([starts, pc.add(starts, pc.cast(pos, pa.int32()))]).take(idx)
     inter = pa.concat_arrays([both, offs.slice(n, 1)])
     return pa.Array.from_buffers(pa.string(), 2 * n, [None, inter.buffers()[1], arr.buffers()[2]])
@@ -1104,9 +1258,8 @@ def _fortigate(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArra
     proto, bad_p = _per_unique(f["proto"], cl._proto, pa.string())
     ports = _t(pc.is_in(proto, value_set=pa.array(sorted(cl._PORT_PROTOS))))
     none_i = pa.scalar(None, pa.int32())
-    src, bad1 = _ips(f["srcip"])
+    (src, bad1), (dst, bad3) = _ips_n(f["srcip"], f["dstip"])
     sport, bad2 = _ports(f["srcport"])
-    dst, bad3 = _ips(f["dstip"])
     dport, bad4 = _ports(f["dstport"])
     nat, bad5 = _ips(f["transip"])
     nport, bad6 = _ports(f["transport"])
@@ -1244,6 +1397,10 @@ def _squid_rx(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray
     return _squid_cols(partial(_f, m), len(sub), pc.is_valid(m))
 
 
+_SCHEME_PORT_KEYS = pa.array(list(cl._SCHEME_PORTS), pa.string())
+_SCHEME_PORT_VALUES = pa.array(list(cl._SCHEME_PORTS.values()), pa.int32())
+
+
 def _squid_cols(
     f: Callable[[str], pa.Array], n: int, matched: pa.Array
 ) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
@@ -1255,17 +1412,24 @@ def _squid_cols(
     scheme, rest = _split2(url, "://")  # null without "://"
     hostport = _item(pc.split_pattern(_item(pc.split_pattern(rest, "/", max_splits=1), 0, 1), "?", max_splits=1), 0, 1)
     connect = _t(pc.equal(pc.utf8_upper(f("method")), "CONNECT"))
+    plain_hp = _and(pc.is_valid(rest), pc.invert(_has(hostport, r"[\[:@]")))
     key = pc.if_else(
         pc.is_valid(rest),
         pc.binary_join_element_wise(scheme, hostport, "://"),
         pc.if_else(connect, url, pa.scalar(None, pa.string())),
     )
+    key = pc.if_else(plain_hp, pa.scalar(None, pa.string()), key)
     hp, bad_h = _per_unique(
         key,
         lambda v: dict(zip(("h", "p"), cl._url_host_port(v, "CONNECT"), strict=True)) if v else None,
         pa.struct([("h", pa.string()), ("p", pa.int32())]),
     )
-    host, port, bad_p = pc.struct_field(hp, "h"), pc.struct_field(hp, "p"), bad_h  # one call per key
+    # A host without "[", ":" or "@" (the bulk, and often one per line) is read here: the host as is, the
+    # scheme's port; only the other keys take _url_host_port.
+    host = pc.if_else(plain_hp, hostport, pc.struct_field(hp, "h"))
+    scheme_port = _SCHEME_PORT_VALUES.take(pc.index_in(pc.utf8_lower(scheme), value_set=_SCHEME_PORT_KEYS))
+    port = pc.if_else(plain_hp, scheme_port, pc.struct_field(hp, "p"))
+    bad_p = bad_h
     direct = _t(pc.is_in(f("hier"), value_set=pa.array(sorted(cl._SQUID_DIRECT))))
     dst = pc.coalesce(pc.if_else(direct, _ips_soft(f("peer")), pa.scalar(None, pa.string())), _ips_soft(host))
     code = f("code")
@@ -1463,13 +1627,15 @@ def _connections(
                 ok = pc.and_(ok, pc.invert(_on(sub, ok, before)))
             if name in _OWN_GUARD:
                 ok = _on(sub, ok, _OWN_GUARD[name])
-            good = _where(ok)
-            if len(good) == 0:
-                continue
-            pieces.append((idx.take(good), {k: v.take(good) for k, v in cols.items()}))
-            marks.append((idx.take(good), _DECIDED))
+            good = _take_ok(ok)
+            if good is not None:
+                if len(good) == 0:
+                    continue
+                idx, cols = idx.take(good), {k: v.take(good) for k, v in cols.items()}
+            pieces.append((idx, cols))
+            marks.append((idx, _DECIDED))
         if marks:
-            rows = pa.concat_arrays([pc.cast(r, pa.int64()) for r, _ in marks])
+            rows = pa.concat_arrays([_as(r, pa.int64()) for r, _ in marks])
             codes = pa.concat_arrays([pa.repeat(pa.scalar(c, pa.int8()), len(r)) for r, c in marks])
             state = pc.fill_null(pc.scatter(codes, rows, max_index=len(s) - 1), -1)
             got = pc.equal(state, _DECIDED)
@@ -1533,12 +1699,14 @@ def _waterfall(
         if len(idx) == 0:
             continue
         cols, ok = fns[name](c.take(idx))
-        good = _where(ok)
-        if len(good) == 0:
-            continue
-        pieces.append((cidx.take(idx.take(good)), {k: v.take(good) for k, v in cols.items()}))
+        good = _take_ok(ok)
+        if good is not None:
+            if len(good) == 0:
+                continue
+            idx, cols = idx.take(good), {k: v.take(good) for k, v in cols.items()}
+        pieces.append((cidx.take(idx), cols))
         decided = pc.or_(decided, _spread(mask, ok))
-    pieces.append((pa.concat_arrays([pc.cast(r, pa.uint64()) for r in none_rows]), {}))
+    pieces.append((pa.concat_arrays([_as(r, pa.uint64()) for r in none_rows]), {}))
     return pieces, _spread(cand, decided)
 
 
@@ -1612,11 +1780,12 @@ def enrich(raws: Raws, reference: datetime) -> dict[str, pa.Array]:
     rows_py = [extract_connection(raw_at(i).decode("utf-8", "replace")) for i in c_rest]
     cidx = [*(p[0] for p in cpieces), pa.array(c_rest, pa.int64())]
     corder = pc.array_sort_indices(
-        pa.chunked_array([pc.cast(i, pa.int64()) for i in cidx], pa.int64()).combine_chunks()
+        pa.chunked_array([_as(i, pa.int64()) for i in cidx], pa.int64()).combine_chunks()
     )
     for name in CONN_COLUMNS:
         typ = _CONN_TYPES[name]
-        parts = [pc.cast(cols.get(name, pa.nulls(len(rows), typ)), typ) for rows, cols in cpieces]
+        parts = [cols.get(name, pa.nulls(len(rows), typ)) for rows, cols in cpieces]
+        parts = [_as(v, typ) for v in parts]
         parts.append(pa.array([r[name] if r else None for r in rows_py], typ))
         out[name] = pa.concat_arrays(parts).take(corder)
     assert all(len(v) == n for v in out.values())

@@ -875,3 +875,86 @@ def test_lanes_verify_the_earlier_guards() -> None:
     for ref in REFS[:2]:
         assert_same(lines * 3, ref)
     assert_same(lines + netfilter_near_misses(random.Random(7)), REFS[0])
+
+
+def round2_near_misses() -> list[bytes]:
+    """Lines around the second round's shortcuts: IOS lines read by the relay regex, the trailing-NUL test by
+    the last byte, the ASA message id by slicing, pfSense's CSV as the last token, FortiGate's clock and devname
+    read once per distinct line start and its tz= gate, Squid's plain URL hosts and the joined canonical-IPv4
+    check; plus NUL-ended, empty and NUL-only lines."""
+    lines: list[str] = []
+    for host_sep in (
+        "sw1 ", "sw1  ", "sw1\t", "sw1 :", "sw1 : ", "sw1 :  ", "sw1  : ", "sw1\t: ", "sw1 :\t", "sw1 \x0b", "s%w1 ",
+        "sw1 12: ", "sw1 : 12: ",
+        "sw1 x: ", "2024 ", "", " ",
+    ):
+        for fac in ("%LINK-3-UPDOWN:", "%LINK-3-UPDOWN :", "%link-3-UPDOWN:", "%LINK-3-UPDOWN:x", "%LINK-3-:"):
+            for clock in ("May  1 10:11:12 ", "May 01 2024 10:11:12 ", "Dec 31 23:59:59.5 ", ""):
+                lines.append(f"<187>{clock}{host_sep}{fac} Interface Gi0/1, changed state to up")
+    for tail in (
+        "ASA-6-302013:", "ASA-6-30201:", "ASA-6-3020133:", "FWSM-6-302013:", "ASA-session-6-302013:",
+        "ASA-10-302013:", "asa-6-302013:", "PIX-7-305011:", "FTD-6-302014:", "ASA-6-302013", "ASA-6-30201x:",
+        "ASA-6-", "ASA-", "ASA-6-305009: Built dynamic TCP translation from inside:10.0.0.1/1 to outside:1.2.3.4/2",
+    ):
+        body = " Built outbound TCP connection 1 for outside:1.2.3.4/80 (1.2.3.4/80) to inside:10.0.0.1/1234 (81.2.3.4/5)"
+        lines.append(f"<166>May 01 2024 10:11:12 asa01 : %{tail}{body}")
+        lines.append(f"<166>%{tail}{body}")
+    csv4 = "5,,,1000000103,igb1,match,pass,in,4,0x0,,64,0,0,DF,6,tcp,60,10.0.0.1,1.2.3.4,1,2,0,S,1234,,64240,,mss"
+    csv6 = "5,,,1000000103,igb1,match,block,out,6,0x00,0x00000,64,tcp,6,20,2001:db8::1,2001:db8::2,1,2,0"
+    head = "<134>1 2024-05-01T10:11:12Z pf01 filterlog 5432 - - "
+    for csv in (csv4, csv6, csv4.replace("10.0.0.1", "010.0.0.1"), csv4.replace(",mss", ""), csv6 + ",x"):
+        for fmt in ("{h}{c}", "{h}{c} ", "{h}{c} extra", "{h}{c}\textra", "{h}x:{c}", "{h}\t{c}", "{c}", "{h}{c} {c}",
+                    "{h}{c}\x7f", "<134>1 2024-05-01T10:11:12Z 1,2,a,b,c,d,e,in,4,x filterlog 5 - - {c}", "{h}a{c}"):
+            lines.append(fmt.format(h=head, c=csv))
+    forti = "<189>date=2024-05-01 time=10:11:12 devname=\"F\" type=\"traffic\" srcip={s} dstip={d} proto=6 srcport=1 dstport=2"
+    for tz in ("", ' tz="+0200"', " tz=-0700", " xtz=+0100", " tz=", ' tz="+02:00" tz=+0300', " a.tz=+0100", " tz=+1"):
+        for s, d in (("10.0.0.1", "1.2.3.4"), ("2001:db8::1", "1.2.3.4"), ("010.0.0.1", "1.2.3.4"), ("1.2.3.4", "")):
+            lines.append(forti.format(s=s, d=d) + tz)
+    rest = ' type="traffic" srcip=10.0.0.1 dstip=1.2.3.4 proto=6 srcport=1 dstport=2'
+    for clock in ("date=2024-05-01 time=10:11:12", "date=2024-05-01 time=1:02:03", "date=2024-05-01 time=10:11:123",
+                  "date=2024-5-01 time=10:11:12", "date=2024-02-30 time=10:11:12", "date=2024-05-01 time=24:00:00"):
+        for pri in ("<189>", "", "<1890>", "<189> "):
+            for dev in ('devname="FGT60F"', "devname=F", "xdevname=G devname=H", 'devname=""', "devname=" + "D" * 40,
+                        "a" * 20 + " devname=" + "E" * 20, "devid=X", "devname=I\tx", "x.devname=J"):
+                lines.append(f"{pri}{clock} {dev}{rest}")
+                lines.append(f"{pri}{clock} {dev}")
+    nf = "<4>May  1 10:11:12 fw01 kernel: IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC={s} DST={d} LEN=1 PROTO=TCP SPT=1 DPT=2"
+    for s, d in (("1.2.3.4", "5.6.7.8"), ("1.2.3.4|5.6.7.8", "1.1.1.1"), ("::1", "1.1.1.1"), ("1.1.1.1", "256.1.1.1")):
+        lines.append(nf.format(s=s, d=d))
+    sq = "<134>1 2024-05-01T10:11:12Z proxy01 squid - - - 1714558272.123 5 10.0.0.1 TCP_MISS/200 1 {m} {u} u1 HIER_NONE/- -"
+    for m in ("GET", "CONNECT", "get"):
+        for u in ("http://1.2.3.4/x", "HTTP://h/x", "Https://h?x", "wss://h", "gopher://h/", "http://u@h/", "http://h:81/",
+                  "http://[::1]/", "http://[::1]:82/", "http://h:/", "http://:80/", "://h/", "http://", "h:443", "h",
+                  "ftp://a:b@h:21/", "http://h:99999/", "http://h/a://b"):
+            lines.append(sq.format(m=m, u=u))
+    raws = [x.encode() for x in lines]
+    for nul in (b"\x00", b"", b"x\x00", b"\x00\x00", b"a\x00b"):
+        raws += [nul, raws[0] + nul, raws[-1] + nul]
+    return raws
+
+
+@pytest.mark.parametrize("reference", REFS[:2])
+def test_round2_shortcuts_near_misses(reference: datetime) -> None:
+    raws = round2_near_misses()
+    assert_same(raws, reference)
+    r = random.Random(5)
+    r.shuffle(raws)
+    assert_same(raws, reference)
+    # as an Arrow column, sliced (offset buffers) and with nulls
+    arr = pa.array([None, *raws, None], pa.binary()).slice(1)
+    got = enrich(arr, reference)
+    want = enrich([*raws, b""], reference)
+    assert all(got[k].slice(0, len(raws)).equals(want[k].slice(0, len(raws))) for k in want)
+    for raw in raws[::7]:
+        assert_same([raw], reference)
+
+
+def test_round2_shortcuts_take_the_fast_path() -> None:
+    lines = [
+        b"<187>May  1 10:11:12 sw1 %LINK-3-UPDOWN: Interface Gi0/1, changed state to up",
+        b"<134>1 2024-05-01T10:11:12Z pf01 filterlog 5432 - - 5,,,1000000103,igb1,match,pass,in,4,0x0,,64,0,0,DF,6,"
+        b"tcp,60,10.0.0.1,1.2.3.4,1,2,0,S,1234,,64240,,mss",
+        b'<189>date=2024-05-01 time=10:11:12 devname="F" type="traffic" srcip=10.0.0.1 dstip=1.2.3.4 proto=6 tz="+0200"',
+    ]
+    assert_same(lines, REFS[0])
+    assert fallback_share(lines, REFS[0]) == (0.0, 0.0)
