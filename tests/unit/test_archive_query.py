@@ -311,7 +311,10 @@ def test_queries_across_hours_and_days(midnight_archive: tuple[Path, pa.Table]) 
         assert got.equals(expected(all_rows, spec, columns)), spec
         assert got.schema.metadata is None
     # Every file the writer made has an index the query trusts (else it would be right but slow).
-    assert all(index_span(read_footer(f)) is not None for f in files_in_range(root, first, first + timedelta(hours=4)))
+    assert all(
+        index_span(read_footer(f)) is not None
+        for f in files_in_range(root, first, first + timedelta(hours=4))
+    )
 
 
 def test_columns_null_in_every_row_group_read_are_made_not_read(tmp_path: Path) -> None:
@@ -346,7 +349,9 @@ def _forged_index(value: str) -> bytes:
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("framed", [False, True])
-def test_a_look_alike_index_in_a_message_does_not_hide_rows(tmp_path: Path, engine: str, framed: bool) -> None:
+def test_a_look_alike_index_in_a_message_does_not_hide_rows(
+    tmp_path: Path, engine: str, framed: bool
+) -> None:
     """Messages are stored as sent, and the smallest and largest of each row group land in the footer
     as statistics: a device sending an index look-alike must not make a query skip the file."""
     if engine == "duckdb":
@@ -366,7 +371,9 @@ def test_a_look_alike_index_in_a_message_does_not_hide_rows(tmp_path: Path, engi
     t2 = t2.set_column(t2.schema.get_field_index("raw"), "raw", pa.array(raw2, pa.binary()))
     pq.write_table(t2, old / f"{TOPIC}+0+40+69.parquet", row_group_size=8)
     new_file, old_file = files_in_range(root, DAY, DAY + timedelta(hours=2))
-    assert read_footer(new_file).count(IP_INDEX_BEGIN) == 2 and read_footer(old_file).count(IP_INDEX_BEGIN) == 1
+    assert (
+        read_footer(new_file).count(IP_INDEX_BEGIN) == 2 and read_footer(old_file).count(IP_INDEX_BEGIN) == 1
+    )
     assert index_mask_of(new_file, ["10.0.0.3"]) != 0
     assert index_mask_of(old_file, ["10.0.0.3"]) is None  # no index to trust: the file is read whole
     spec = QuerySpec(start=DAY, end=DAY + timedelta(hours=2), ip="10.0.0.3")
@@ -393,6 +400,67 @@ def test_cli_values_match_the_cell_by_cell_rendering(random_archive: tuple[Path,
     assert archive_cli.DEFAULT_RETENTION_DAYS == DEFAULT_RETENTION_DAYS
 
 
+def _json_reference(table: pa.Table) -> str:
+    """The JSON lines as orjson writes each row's dict of Python values (times and bytes as the table shows them)."""
+    import orjson
+
+    def value(v: object) -> object:
+        return archive_cli._cell(v) if isinstance(v, datetime | bytes) else v
+
+    return "".join(
+        orjson.dumps({k: value(v) for k, v in row.items()}).decode() + "\n" for row in table.to_pylist()
+    )
+
+
+def test_cli_json_lines_equal_orjson_row_by_row(random_archive: tuple[Path, pa.Table]) -> None:
+    """The column-at-a-time JSON equals orjson on each row's dict, on odd strings, nulls, times and chunks."""
+    _, all_rows = random_archive
+    sample = all_rows.slice(0, 300)
+    assert archive_cli._json_lines(sample, sample.column_names) == _json_reference(sample)
+    odd = [
+        'q"uote',
+        "back\\slash",
+        "ctl\x00\x01\x1f\x7f",
+        "\u2028line\u2029",
+        "é😀",
+        "",
+        None,
+        "tab\tnew\nline",
+    ]
+    n = len(odd)
+    ts = pa.timestamp("us", tz="UTC")
+    times = [
+        datetime(2024, 5, 1, 10, 11, 12, 123456, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        None,
+        datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+    ]
+    odd_table = pa.table(
+        {
+            "received_at": pa.chunked_array([pa.array(times[:3], ts), pa.array(times[3:], ts)]),
+            "user": pa.chunked_array([pa.array(odd[:5]), pa.array(odd[5:])]),
+            "raw": pa.array([b"\xff\xfe bad", b'{"a": 1}', None, b"", b"\x00", "é".encode(), b"\\", b"x"]),
+            "src_port": pa.array([0, None, 65535, -1, 7, None, 1, 2], pa.int32()),
+            "bytes": pa.array([2**62, None, 0, 1, -(2**40), 5, 6, 7], pa.int64()),
+            "flag": pa.array([True, False, None, True, True, False, None, True]),
+            "naive": pa.array(times, pa.timestamp("us")),
+            "nothing": pa.nulls(n),
+        }
+    )
+    assert archive_cli._json_lines(odd_table, odd_table.column_names) == _json_reference(odd_table)
+    lines = archive_cli._json_lines(odd_table, odd_table.column_names).split("\n")  # not splitlines: U+2028
+    assert lines[-1] == "" and [json.loads(x)["user"] for x in lines[:-1]] == odd
+    before_1970 = pa.table(
+        {"received_at": pa.array([datetime(1969, 12, 31, 23, 59, 59, 5, tzinfo=UTC), None], ts)}
+    )
+    assert archive_cli._json_lines(before_1970, ["received_at"]) == _json_reference(before_1970)
+    assert archive_cli._json_lines(odd_table.slice(0, 0), odd_table.column_names) == ""
+
+
 def test_cli_query_end_to_end_loads_no_kafka_client(tmp_path: Path) -> None:
     """`vigie archive query` from process start: the answer, and none of the heavy modules it does not need."""
     root = tmp_path / "a"
@@ -412,10 +480,14 @@ def test_cli_query_end_to_end_loads_no_kafka_client(tmp_path: Path) -> None:
     args = ["archive", "query", "--root", str(root), "--from", "2024-05-01T23:30:00Z", "--to", "2024-05-02",
             "--ip", "81.2.3.4", "--port", "40002", "--format", "json", "--no-progress"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "VIGIE_ARCHIVE_ROOT"}
-    proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert "LOADED []" in proc.stderr
-    spec = QuerySpec(start=DAY + timedelta(hours=23, minutes=30), end=DAY + timedelta(days=1), ip="81.2.3.4", port=40002)
+    spec = QuerySpec(
+        start=DAY + timedelta(hours=23, minutes=30), end=DAY + timedelta(days=1), ip="81.2.3.4", port=40002
+    )
     want = expected(t, spec, None)
     got = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["offset"] for r in got] == want.column("offset").to_pylist() and got
@@ -423,7 +495,9 @@ def test_cli_query_end_to_end_loads_no_kafka_client(tmp_path: Path) -> None:
     # The one-pass path (an address alone) with a limit and the table: the same modules stay out.
     args = ["archive", "query", "--root", str(root), "--from", "2024-05-01", "--to", "2024-05-02",
             "--ip", "10.0.0.3", "--limit", "2", "--no-progress"]  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert "LOADED []" in proc.stderr and proc.stdout.splitlines()[-1] == "(2 rows)"
 
@@ -431,7 +505,9 @@ def test_cli_query_end_to_end_loads_no_kafka_client(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- reading: memory, other tools' files
 
 
-def test_decoded_footers_are_freed_without_the_garbage_collector(random_archive: tuple[Path, pa.Table]) -> None:
+def test_decoded_footers_are_freed_without_the_garbage_collector(
+    random_archive: tuple[Path, pa.Table],
+) -> None:
     """No reference cycle keeps a file's decoded footer alive (pyarrow's metadata.schema makes one):
     else every footer read would stay in memory until a collection, at the latest at exit."""
     root, _ = random_archive
@@ -458,7 +534,9 @@ def test_files_of_other_tools_without_some_text_columns(tmp_path: Path) -> None:
     t2 = random_rows(random.Random(13), DAY + timedelta(hours=1), 30, 40, 0)
     other = root / "connlog/dt=2024-05-01/hour=01"
     other.mkdir(parents=True)
-    pq.write_table(t2.drop_columns(["app_name", "sender"]), other / f"{TOPIC}+0+40+69.parquet", row_group_size=8)
+    pq.write_table(
+        t2.drop_columns(["app_name", "sender"]), other / f"{TOPIC}+0+40+69.parquet", row_group_size=8
+    )
     cols = ["received_at", "hostname", "src_ip", "dst_ip", "action"]
     for spec in (
         QuerySpec(start=DAY, end=DAY + timedelta(hours=2), ip="10.0.0.3"),
@@ -470,7 +548,9 @@ def test_files_of_other_tools_without_some_text_columns(tmp_path: Path) -> None:
         assert got.schema == pa.schema([ARCHIVE_SCHEMA.field(c) for c in cols])  # text, not dictionaries
 
 
-def test_only_the_command_freezes_the_garbage_collector(random_archive: tuple[Path, pa.Table], capsys) -> None:
+def test_only_the_command_freezes_the_garbage_collector(
+    random_archive: tuple[Path, pa.Table], capsys
+) -> None:
     """The command skips the interpreter's last collections (gc.freeze when done); a caller that goes on
     running (out given) keeps its collector as it was."""
     root, _ = random_archive
