@@ -210,9 +210,9 @@ def in_process(fn: Callable[[], pa.Table], runs: int) -> tuple[Timing, pa.Table]
 
 
 def vigie_command() -> list[str]:
-    """The console script an auditor runs (python -m vigie.cli when it is not installed next to python)."""
+    """The console script an auditor runs (python -m vigie.app.cli when it is not installed next to python)."""
     script = Path(sys.executable).with_name("vigie")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "vigie.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "vigie.app.cli"]
 
 
 def end_to_end(root: Path, spec: QuerySpec, fmt: str, runs: int) -> Timing:

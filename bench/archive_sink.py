@@ -3,7 +3,7 @@
 Usage: python bench/archive_sink.py [--bootstrap HOST:PORT] [--rows 500000] [--processes 2] [--rowwise] [--quick]
 Everything is measured in the same run, on the same topic, and printed as ratios; --rowwise also runs
 the sink with the per-row enrichment (the reference the vectorised one must equal), for before/after.
---processes K also runs the sink as `[archive] processes = K` does: K `vigie.pipelines.archive.sink`
+--processes K also runs the sink as `[archive] processes = K` does: K `vigie service archive`
 processes in one group, over a topic of 4 partitions (so 2 processes share it evenly).
 """
 
@@ -302,13 +302,15 @@ def sink_processes(settings: KafkaSettings, n: int, root: Path, k: int) -> tuple
     group = f"sinkp-{uuid.uuid4().hex[:6]}"
     logs = [root / f"sink{i}.log" for i in range(k)]
     root.mkdir(parents=True, exist_ok=True)
+    conf = root / "sink.toml"  # the sink's own defaults otherwise (500,000 rows a file); no retention job
+    conf.write_text(f'[kafka]\nbootstrap_servers = "{settings.bootstrap_servers}"\ntopic_prefix = "{settings.topic_prefix}"\n'
+                    f'[archive]\nroot = "{root / "archive"}"\nidle_flush = "0.5s"\nmax_rows_per_file = 500000\n')
     procs = []
     for i, log_path in enumerate(logs):
         with open(log_path, "wb") as log_file:
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "vigie.pipelines.archive.sink", "--bootstrap", settings.bootstrap_servers,
-                 "--prefix", settings.topic_prefix, "--root", str(root / "archive"), "--group", group,
-                 "--instance-id", f"{group}-{i}", "--idle-timeout", "0.5", "--log-level", "INFO"],
+                [sys.executable, "-m", "vigie.app.cli", "service", "archive", "--config", str(conf),
+                 "--group", group, "--instance", str(i + 1), "--log-level", "INFO"],
                 stderr=log_file))  # fmt: skip
     try:
         while archived_rows(root / "archive") < n:

@@ -3,7 +3,7 @@
     python bench/pipeline.py --bootstrap 127.0.0.1:9092 [--events 100000] [--rate 1000] [--seconds 20]
 
 Throughput: a backlog of raw records (half checks, half Cisco link syslog, over 1,000 hosts of 100
-sites) is drained by N worker subprocesses (`python -m vigie.pipelines.worker`, both stages); the
+sites) is drained by N worker subprocesses (`vigie service pipelines`, both stages); the
 rate counts from the first committed raw offset to the moment both stages have committed all, so
 start-up and group joins are excluded. In the same run a bare aiokafka consumer (getmany) reads the
 same raw topics, for the ratio. Latency: checks at a steady rate, each a new alert; the delay is from
@@ -165,7 +165,7 @@ def start_workers(cfg: Path, k: int, logdir: Path) -> list[subprocess.Popen[byte
     procs = []
     for i in range(k):
         out = open(logdir / f"worker{i}.log", "ab")  # noqa: SIM115 - handed to the child
-        procs.append(subprocess.Popen([sys.executable, "-m", "vigie.pipelines.worker", "--config", str(cfg),
+        procs.append(subprocess.Popen([sys.executable, "-m", "vigie.app.cli", "service", "pipelines", "--config", str(cfg),
                                        "--log-level", "WARNING"], stdout=out, stderr=subprocess.STDOUT))
         out.close()
     return procs

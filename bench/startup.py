@@ -41,7 +41,7 @@ def vigie_up_start(with_broker: str | None) -> tuple[float, float]:
         conf.write_text(f'state_dir = "{tmp}/state"\n[kafka]\n{kafka}topic_prefix = "start{kport}."\n'
                         f'[metrics]\nlisten = "127.0.0.1:{mport}"\n')
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "vigie.cli", "up", "--config", str(conf)],
+        proc = subprocess.Popen([sys.executable, "-m", "vigie.app.cli", "up", "--config", str(conf)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
         try:
             while True:

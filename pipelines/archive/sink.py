@@ -640,14 +640,3 @@ class ArchiveSink:
             self.last_written_at = time.time()
             self.files_written += 1
         # The consumer is not used from two threads at once: the main loop commits (see _commit_written).
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m vigie.pipelines.archive.sink ...`: the sink alone (what tests kill with SIGKILL)."""
-    from vigie.pipelines.archive.cli import sink_standalone
-
-    return sink_standalone(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -82,10 +82,19 @@ def archived(root: Path) -> list[tuple[int, int]]:
 
 
 def sink_cmd(settings: KafkaSettings, root: Path, group: str, **opts: str) -> list[str]:
+    """`vigie service archive`, the way `vigie up` runs it, on a config that names the root and the file limits.
+
+    opts: max_rows and idle_timeout go to [archive]; the rest (batch_size, session_timeout) are options.
+    """
+    conf = root.parent / f"{group}.toml"
+    conf.write_text(
+        f'[kafka]\nbootstrap_servers = "{settings.bootstrap_servers}"\ntopic_prefix = "{settings.topic_prefix}"\n'
+        f'[archive]\nroot = "{root}"\nmax_rows_per_file = {opts.pop("max_rows", "500000")}\n'
+        f'idle_flush = "{opts.pop("idle_timeout", "60")}s"\nretention_days = 36500\n'
+    )
     cmd = [
-        sys.executable, "-m", "vigie.pipelines.archive.sink",
-        "--bootstrap", settings.bootstrap_servers, "--prefix", settings.topic_prefix,
-        "--root", str(root), "--group", group, "--instance-id", f"{group}-1", "--log-level", "WARNING",
+        sys.executable, "-m", "vigie.app.cli", "service", "archive", "--config", str(conf),
+        "--group", group, "--instance", "1", "--log-level", "WARNING",
     ]  # fmt: skip
     for k, v in opts.items():
         cmd += [f"--{k.replace('_', '-')}", v]
@@ -241,7 +250,7 @@ def test_two_sink_processes_share_partitions_exactly_once_through_kills_and_a_st
     def launch(name: str) -> subprocess.Popen[bytes]:
         launched_at[name] = logs[name].stat().st_size if logs[name].exists() else 0
         cmd = sink_cmd(kafka, root, group, **opts)
-        cmd[cmd.index("--instance-id") : cmd.index("--instance-id") + 2] = []  # dynamic members: a stall moves partitions
+        cmd.append("--dynamic-membership")  # dynamic members: a stall moves partitions
         cmd[cmd.index("--log-level") + 1] = "INFO"
         with open(logs[name], "ab") as log:
             return subprocess.Popen(cmd, stderr=log)

@@ -33,7 +33,7 @@ def _config(tmp_path: Path, kafka: KafkaSettings) -> Path:
 
 
 def _vigie(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vigie.cli", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "vigie.app.cli", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_alerts_shows_latest_state_per_fingerprint(kafka: KafkaSettings, tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_alerts_shows_latest_state_per_fingerprint(kafka: KafkaSettings, tmp_pat
 
 def test_alerts_follow_streams_new_values(kafka: KafkaSettings, tmp_path: Path) -> None:
     conf = _config(tmp_path, kafka)
-    proc = subprocess.Popen([sys.executable, "-m", "vigie.cli", "alerts", "--config", str(conf), "--follow",
+    proc = subprocess.Popen([sys.executable, "-m", "vigie.app.cli", "alerts", "--config", str(conf), "--follow",
                              "--format", "json"], stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(3)

@@ -63,7 +63,7 @@ def config_text(settings: KafkaSettings, state_dir: Path) -> str:
 
 
 class Worker:
-    """`python -m vigie.pipelines.worker` as a subprocess, the way `vigie up` runs it."""
+    """`vigie service pipelines` as a subprocess, the way `vigie up` runs it."""
 
     def __init__(self, config: Path, log: Path) -> None:
         self.config, self.log = config, log
@@ -72,7 +72,7 @@ class Worker:
     def start(self) -> None:
         out = open(self.log, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vigie.pipelines.worker", "--config", str(self.config), "--tick", "0.2",
+            [sys.executable, "-m", "vigie.app.cli", "service", "pipelines", "--config", str(self.config), "--tick", "0.2",
              "--snapshot-interval", "0.5"],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )

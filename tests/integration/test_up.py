@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def _vigie(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "vigie.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "vigie.app.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, **kw)
 
 
@@ -203,7 +203,7 @@ def test_broker_verbs_start_status_stop(tmp_path: Path) -> None:
     conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nlocal_listen = "127.0.0.1:{kport}"\n')
 
     def vigie(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "vigie.cli", "broker", *args, "--config", str(conf)],
+        return subprocess.run([sys.executable, "-m", "vigie.app.cli", "broker", *args, "--config", str(conf)],
                               capture_output=True, text=True, timeout=120)
 
     try:
@@ -258,7 +258,7 @@ def test_up_archives_connection_logs_for_auditors(broker: KafkaSettings, tmp_pat
             time.sleep(0.5)
         files = list(root.glob("connlog/dt=*/hour=*/*.parquet"))
         assert files, "the archive sink wrote no file"
-        query = subprocess.run([sys.executable, "-m", "vigie.cli", "archive", "query", "--config", str(conf),
+        query = subprocess.run([sys.executable, "-m", "vigie.app.cli", "archive", "query", "--config", str(conf),
                                 "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z",
                                 "--ip", "192.168.10.23", "--format", "json", "--no-progress"],
                                capture_output=True, text=True, timeout=60)
@@ -268,7 +268,7 @@ def test_up_archives_connection_logs_for_auditors(broker: KafkaSettings, tmp_pat
         rows = [json.loads(x) for x in query.stdout.splitlines() if x.strip()]
         assert len(rows) == 1
         assert (rows[0]["src_ip"], rows[0]["src_port"], rows[0]["dst_port"]) == ("192.168.10.23", 51544, 443)
-        verify = subprocess.run([sys.executable, "-m", "vigie.cli", "archive", "verify", "--config", str(conf)],
+        verify = subprocess.run([sys.executable, "-m", "vigie.app.cli", "archive", "verify", "--config", str(conf)],
                                 capture_output=True, text=True, timeout=60)
         assert verify.returncode == 0, verify.stdout + verify.stderr
     finally:

@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from vigie.pipelines.archive import cli as archive_cli
+from vigie.app import archive_cli
+from vigie.pipelines.archive import answer
 from vigie.pipelines.archive.manifest import Manifest, file_entry, verify
 from vigie.pipelines.archive.query import (
     _INDEX_HEAD,
@@ -390,13 +391,13 @@ def test_cli_values_match_the_cell_by_cell_rendering(random_archive: tuple[Path,
     """Column-at-a-time rendering (table, csv, json) equals rendering each cell in Python."""
     root, all_rows = random_archive
     table = all_rows.slice(0, 200)
-    cli_text = archive_cli._column_values(table, text=True)
-    cli_json = archive_cli._column_values(table, text=False)
+    cli_text = answer.column_values(table, text=True)
+    cli_json = answer.column_values(table, text=False)
     for i, row in enumerate(table.to_pylist()):
         for j, c in enumerate(table.column_names):
-            assert cli_text[j][i] == archive_cli._cell(row[c]), (c, row[c])
+            assert cli_text[j][i] == answer.cell(row[c]), (c, row[c])
             v = row[c]
-            assert cli_json[j][i] == (archive_cli._cell(v) if isinstance(v, datetime | bytes) else v)
+            assert cli_json[j][i] == (answer.cell(v) if isinstance(v, datetime | bytes) else v)
     assert archive_cli.DEFAULT_RETENTION_DAYS == DEFAULT_RETENTION_DAYS
 
 
@@ -405,7 +406,7 @@ def _json_reference(table: pa.Table) -> str:
     import orjson
 
     def value(v: object) -> object:
-        return archive_cli._cell(v) if isinstance(v, datetime | bytes) else v
+        return answer.cell(v) if isinstance(v, datetime | bytes) else v
 
     return "".join(
         orjson.dumps({k: value(v) for k, v in row.items()}).decode() + "\n" for row in table.to_pylist()
@@ -416,7 +417,7 @@ def test_cli_json_lines_equal_orjson_row_by_row(random_archive: tuple[Path, pa.T
     """The column-at-a-time JSON equals orjson on each row's dict, on odd strings, nulls, times and chunks."""
     _, all_rows = random_archive
     sample = all_rows.slice(0, 300)
-    assert archive_cli._json_lines(sample, sample.column_names) == _json_reference(sample)
+    assert answer.json_lines(sample, sample.column_names) == _json_reference(sample)
     odd = [
         'q"uote',
         "back\\slash",
@@ -451,14 +452,14 @@ def test_cli_json_lines_equal_orjson_row_by_row(random_archive: tuple[Path, pa.T
             "nothing": pa.nulls(n),
         }
     )
-    assert archive_cli._json_lines(odd_table, odd_table.column_names) == _json_reference(odd_table)
-    lines = archive_cli._json_lines(odd_table, odd_table.column_names).split("\n")  # not splitlines: U+2028
+    assert answer.json_lines(odd_table, odd_table.column_names) == _json_reference(odd_table)
+    lines = answer.json_lines(odd_table, odd_table.column_names).split("\n")  # not splitlines: U+2028
     assert lines[-1] == "" and [json.loads(x)["user"] for x in lines[:-1]] == odd
     before_1970 = pa.table(
         {"received_at": pa.array([datetime(1969, 12, 31, 23, 59, 59, 5, tzinfo=UTC), None], ts)}
     )
-    assert archive_cli._json_lines(before_1970, ["received_at"]) == _json_reference(before_1970)
-    assert archive_cli._json_lines(odd_table.slice(0, 0), odd_table.column_names) == ""
+    assert answer.json_lines(before_1970, ["received_at"]) == _json_reference(before_1970)
+    assert answer.json_lines(odd_table.slice(0, 0), odd_table.column_names) == ""
 
 
 def test_cli_query_end_to_end_loads_no_kafka_client(tmp_path: Path) -> None:
@@ -469,11 +470,11 @@ def test_cli_query_end_to_end_loads_no_kafka_client(tmp_path: Path) -> None:
     # pyarrow.compute: its Python wrappers take ~0.06 s to build (Table.cast and .take import it);
     # dateutil: what an untyped pa.scalar() makes pyarrow load for its type inference.
     heavy = ["confluent_kafka", "duckdb", "jsonschema", "pyarrow.dataset", "vigie.config", "vigie.kafka_client",
-             "vigie.control_cli", "vigie.pipelines.archive.manifest", "pyarrow.compute", "dateutil"]  # fmt: skip
+             "vigie.app.control_cli", "vigie.pipelines.archive.manifest", "pyarrow.compute", "dateutil"]  # fmt: skip
     probe = (
         "import sys, runpy\n"
         "sys.argv = ['vigie'] + sys.argv[1:]\n"
-        "try:\n    runpy.run_module('vigie.cli', run_name='__main__')\n"
+        "try:\n    runpy.run_module('vigie.app.cli', run_name='__main__')\n"
         "except SystemExit as e:\n    code = e.code\n"
         f"print('LOADED', [m for m in {heavy!r} if m in sys.modules], file=sys.stderr)\n"
     )

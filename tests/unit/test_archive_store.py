@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from vigie.pipelines.archive import cli
+from vigie.app import archive_cli as cli
 from vigie.pipelines.archive.manifest import Manifest, file_entry, load_state, reconcile, verify
 from vigie.pipelines.archive.query import QuerySpec, files_in_range, query
 from vigie.pipelines.archive.retention import purge

@@ -132,9 +132,9 @@ def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 def test_archive_processes_make_one_sink_service_each(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
     from prometheus_client import CollectorRegistry
 
+    from vigie.app.runtime import Runtime
+    from vigie.app.services import archive_services
     from vigie.kafka_client import KafkaSettings
-    from vigie.services import archive_services
-    from vigie.up import Runtime
 
     path = tmp_path / "vigie.toml"
     path.write_text("[archive]\nprocesses = 3\n")

@@ -7,15 +7,9 @@ runtime's one producer; the archive sink and the pipelines consume from them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
 
+from vigie.app.runtime import Run, Runtime, ServiceFactory
 from vigie.config import secret
-
-if TYPE_CHECKING:
-    from vigie.up import Runtime
-
-Run = Callable[[asyncio.Event], Awaitable[None]]
 
 
 def check_services(rt: Runtime) -> list[tuple[str, Run]]:
@@ -134,7 +128,7 @@ def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: in
     import sys
 
     async def run(stop: asyncio.Event) -> None:
-        argv = [sys.executable, "-m", "vigie.cli", "service", name, "--bootstrap", rt.settings.bootstrap_servers,
+        argv = [sys.executable, "-m", "vigie.app.cli", "service", name, "--bootstrap", rt.settings.bootstrap_servers,
                 "--instance", str(instance)]
         if rt.config_path:
             argv += ["--config", str(rt.config_path)]
@@ -178,5 +172,6 @@ def pipeline_services(rt: Runtime) -> list[tuple[str, Run]]:
             for i in range(n)]
 
 
-FACTORIES: list[Callable[[Runtime], list[tuple[str, Any]]]] = [syslog_services, snmp_services, check_services, pipeline_services, archive_services,
-                                                    notify_services]
+FACTORIES: list[ServiceFactory] = [syslog_services, snmp_services, check_services, pipeline_services, archive_services,
+                                   notify_services]
+"""The services that exist; each factory decides from the config whether its service runs."""

@@ -14,8 +14,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from vigie.app.runtime import Runtime
+from vigie.app.services import FACTORIES
 from vigie.config import kafka_settings
-from vigie.kafka_client import KafkaSettings, KafkaSink
 from vigie.local_broker import LocalBroker
 from vigie.supervisor import Supervisor
 from vigie.topic_admin import ensure_topics
@@ -54,47 +55,6 @@ class StateLock:
             self._fd = None
 
 
-# A service factory builds the async run(stop) of one part of Vigie from the config and shared resources.
-ServiceFactory = Callable[["Runtime"], list[tuple[str, Any]]]
-
-
-class Runtime:
-    """What the services of one `vigie up` share: config, Kafka settings, the producer sink, the metrics registry."""
-
-    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, registry: CollectorRegistry,
-                 config_path: str | None = None) -> None:
-        self.cfg = cfg
-        self.config_path = config_path
-        self.children: dict[str, int] = {}
-        self.settings = settings
-        self.registry = registry
-        self._sink: KafkaSink | None = None
-
-    @property
-    def sink(self) -> KafkaSink:
-        """The one idempotent producer all intake services write through (created on first use)."""
-        if self._sink is None:
-            from vigie.metrics import SinkCollector, latency_observer
-
-            self._sink = KafkaSink(self.settings, buffer_bytes=self.cfg["kafka"]["producer_buffer_mb"] << 20,
-                                   on_delivered=latency_observer(self.registry))
-            self.registry.register(SinkCollector(self._sink))
-        return self._sink
-
-    def close(self) -> None:
-        if self._sink is not None:
-            left = self._sink.close(timeout=30)
-            if left:
-                log.error("%d records were still undelivered at shutdown", left)
-
-
-def service_factories() -> list[ServiceFactory]:
-    """The services that exist; each module decides from the config whether it runs."""
-    from vigie import services
-
-    return services.FACTORIES
-
-
 def run_up(cfg: dict[str, Any], *, config_path: str | None = None,
            ready: Callable[[float], None] | None = None) -> int:
     """Run until SIGINT/SIGTERM; returns the process exit code."""
@@ -126,7 +86,7 @@ def run_up(cfg: dict[str, Any], *, config_path: str | None = None,
 
         registry.register(ConsumerLagCollector(settings))  # the child stages' progress, seen at the broker
         sup = Supervisor(registry)
-        for factory in service_factories():
+        for factory in FACTORIES:
             for name, run in factory(runtime):
                 sup.add(name, run)
         if cfg["metrics"]["enabled"]:

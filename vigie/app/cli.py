@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 from vigie import __version__
+from vigie.app import archive_cli
 
 # Verbs run with a parser that leaves out the control verbs (silence, ack, maintenance): registering
 # those imports the Kafka client and the JSON Schema validator, which `vigie archive query` (an
 # auditor waiting for an answer) does not need. Heavy modules are imported in each verb's function,
-# not here (check with `python -X importtime -m vigie.cli archive query --help`).
+# not here (check with `python -X importtime -m vigie.app.cli archive query --help`).
 _LIGHT_VERBS = ("archive",)
 
 
@@ -24,7 +25,7 @@ def _config(args: argparse.Namespace) -> dict:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from vigie.up import AlreadyRunning, run_up
+    from vigie.app.up import AlreadyRunning, run_up
 
     cfg = _config(args)
     try:
@@ -103,8 +104,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    from vigie.control_cli import settings_for
-    from vigie.views import TopicMissing, show
+    from vigie.app.control_cli import settings_for
+    from vigie.app.views import TopicMissing, show
 
     def select(v: dict) -> bool:
         return (not args.site or v.get("site") == args.site) and (not args.host or v.get("host") == args.host)
@@ -121,8 +122,8 @@ def cmd_notify(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from vigie.app.control_cli import settings_for
     from vigie.config import secret
-    from vigie.control_cli import settings_for
     from vigie.pipelines.notify import WebhookSettings, run_notifier
 
     cfg = _config(args)
@@ -155,49 +156,6 @@ def cmd_archive(args: argparse.Namespace) -> int:
         if needs_retention:
             args.retention_days = cfg["archive"]["retention_days"]
     return args.archive_func(args)
-
-
-def cmd_service(args: argparse.Namespace) -> int:
-    """`vigie service NAME`: one service in its own process, as `vigie up` starts it (see vigie/services.py)."""
-    import signal
-    import threading
-
-    from vigie.config import kafka_settings
-
-    cfg = _config(args)
-    settings = kafka_settings(cfg, args.bootstrap)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    if args.name == "pipelines":
-        from vigie.pipelines.app import WorkerOptions, build_worker
-
-        worker = build_worker(cfg, settings, WorkerOptions())
-        threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
-        return worker.run()
-    if args.name == "archive":
-        from vigie.pipelines.archive.retention import RetentionJob
-        from vigie.pipelines.archive.sink import ArchiveSink, SinkConfig
-
-        a = cfg["archive"]
-        sink = ArchiveSink(settings, SinkConfig(
-            root=Path(a["root"]), topics=tuple(a["topics"]), max_rows=a["max_rows_per_file"],
-            idle_timeout=a["idle_flush"], consumer_overrides={"group.instance.id": f"vigie-archive-{args.instance}"}))
-        purger = None
-        if args.instance == 0:  # one retention job per archive, whatever the number of sink processes
-            job = RetentionJob(Path(a["root"]), a["retention_days"])
-            purger = threading.Thread(target=job.run, args=(stop,), name="archive-retention", daemon=True)
-            purger.start()
-        try:
-            sink.run(stop)
-        finally:
-            sink.close()
-            stop.set()
-            if purger is not None:
-                purger.join(5)
-        return 0
-    print(f"vigie service: unknown service {args.name!r}", file=sys.stderr)
-    return 2
 
 
 def _verb_of(argv: list[str] | None) -> str | None:
@@ -261,28 +219,21 @@ def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argpars
     notify.add_argument("--bootstrap", help="bootstrap servers (default: from the config, else the local broker)")
     notify.set_defaults(func=cmd_notify)
 
-    service = with_config(sub.add_parser("service", help="(internal) one service in its own process, as vigie up runs it"))
-    service.add_argument("name", choices=["archive", "pipelines"])
-    service.add_argument("--bootstrap", required=True)
-    service.add_argument("--instance", type=int, default=0, help="which of several instances (logs, ids)")
-    service.set_defaults(func=cmd_service)
+    from vigie.app import service_cli
+
+    service_cli.add_arguments(sub, with_config)
 
     if not light:
-        from vigie import control_cli
+        from vigie.app import control_cli
 
         control_cli.add_arguments(sub, with_config)
 
-    try:
-        from vigie.pipelines.archive import cli as archive_cli
-    except ImportError:
-        archive_cli = None
-    if archive_cli is not None and hasattr(archive_cli, "add_arguments"):
-        archive = sub.add_parser("archive", help="auditors' access to the connection-log archive")
-        archive_sub = archive.add_subparsers(dest="archive_verb", required=True)
-        archive_cli.add_arguments(archive_sub)
-        for verb_parser in archive_sub.choices.values():
-            with_config(verb_parser)  # `vigie archive verify --config F` reads as people type it
-        archive.set_defaults(func=cmd_archive)
+    archive = sub.add_parser("archive", help="auditors' access to the connection-log archive")
+    archive_sub = archive.add_subparsers(dest="archive_verb", required=True)
+    archive_cli.add_arguments(archive_sub)
+    for verb_parser in archive_sub.choices.values():
+        with_config(verb_parser)  # `vigie archive verify --config F` reads as people type it
+    archive.set_defaults(func=cmd_archive)
     return parser
 
 

@@ -1,0 +1,52 @@
+"""What the services of one `vigie up` share (config, Kafka settings, the one producer, the metrics registry).
+
+Its own module so that the service factories (services.py) and `vigie up` (up.py) both use it
+without importing each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from vigie.kafka_client import KafkaSettings, KafkaSink
+
+log = logging.getLogger("vigie.up")
+
+Run = Callable[[asyncio.Event], Awaitable[None]]
+# A service factory builds the async run(stop) of one part of Vigie from the config and shared resources.
+ServiceFactory = Callable[["Runtime"], list[tuple[str, Run]]]
+
+
+class Runtime:
+    """What the services of one `vigie up` share: config, Kafka settings, the producer sink, the metrics registry."""
+
+    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, registry: CollectorRegistry,
+                 config_path: str | None = None) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self.children: dict[str, int] = {}
+        self.settings = settings
+        self.registry = registry
+        self._sink: KafkaSink | None = None
+
+    @property
+    def sink(self) -> KafkaSink:
+        """The one idempotent producer all intake services write through (created on first use)."""
+        if self._sink is None:
+            from vigie.metrics import SinkCollector, latency_observer
+
+            self._sink = KafkaSink(self.settings, buffer_bytes=self.cfg["kafka"]["producer_buffer_mb"] << 20,
+                                   on_delivered=latency_observer(self.registry))
+            self.registry.register(SinkCollector(self._sink))
+        return self._sink
+
+    def close(self) -> None:
+        if self._sink is not None:
+            left = self._sink.close(timeout=30)
+            if left:
+                log.error("%d records were still undelivered at shutdown", left)

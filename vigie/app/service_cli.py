@@ -1,0 +1,110 @@
+"""`vigie service pipelines|archive`: one service in its own process, the one entry `vigie up`, tests and benches use.
+
+`vigie up` starts each child as `python -m vigie.app.cli service NAME --config FILE --bootstrap ADDR
+--instance N` (services.subprocess_service); the options after those tune a child for tests and benches.
+SIGTERM or SIGINT stops a child cleanly (pipelines: final snapshot, offsets committed, group left;
+archive: files flushed and committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+log = logging.getLogger("vigie.service")
+
+
+def add_arguments(sub: Any, with_config: Any) -> None:
+    """Register `vigie service` on the main parser."""
+    service = with_config(sub.add_parser("service", help="(internal) one service in its own process, as vigie up runs it"))
+    service.add_argument("name", choices=["archive", "pipelines"])
+    service.add_argument("--bootstrap", help="Kafka bootstrap servers (default: [kafka] bootstrap_servers)")
+    service.add_argument("--instance", type=int, default=0, help="which of several instances (logs, ids)")
+    service.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO (-v: DEBUG)")
+    pipelines = service.add_argument_group("pipelines")
+    pipelines.add_argument("--stages", default="normalize,correlate", help="comma-separated: normalize, correlate")
+    pipelines.add_argument("--batch", type=int, default=2000, help="records per batch")
+    pipelines.add_argument("--tick", type=float, default=1.0, help="seconds between correlate ticks")
+    pipelines.add_argument("--snapshot-interval", type=float, default=2.0, help="seconds between state snapshots")
+    archive = service.add_argument_group("archive")
+    archive.add_argument("--group", default="vigie-archive", help="the sink's consumer group")
+    archive.add_argument("--dynamic-membership", action="store_true",
+                         help="join without a static instance id (a stalled member's partitions move at once)")
+    archive.add_argument("--batch-size", type=int, default=None, help="messages per consume() call")
+    archive.add_argument("--session-timeout", type=float, default=None,
+                         help="seconds without heartbeat before the group gives this member's partitions to another")
+    service.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vigie.config import kafka_settings, load
+
+    if args.log_level:
+        logging.getLogger().setLevel(args.log_level)
+    cfg = load(args.config)
+    bootstrap = args.bootstrap or cfg["kafka"]["bootstrap_servers"]
+    if not bootstrap:
+        print("vigie service: no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap_servers)", file=sys.stderr)
+        return 2
+    settings = kafka_settings(cfg, bootstrap)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    if args.name == "pipelines":
+        return _pipelines(args, cfg, settings, stop)
+    return _archive(args, cfg, settings, stop)
+
+
+def _pipelines(args: argparse.Namespace, cfg: Any, settings: Any, stop: threading.Event) -> int:
+    from vigie.pipelines.app import WorkerOptions, build_worker
+
+    stages = {s.strip() for s in args.stages.split(",") if s.strip()}
+    opts = WorkerOptions(batch=args.batch, tick_interval=args.tick, snapshot_interval=args.snapshot_interval,
+                         normalize="normalize" in stages, correlate="correlate" in stages)
+    worker = build_worker(cfg, settings, opts)
+    threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
+    return worker.run()
+
+
+def _archive(args: argparse.Namespace, cfg: Any, settings: Any, stop: threading.Event) -> int:
+    from pathlib import Path
+
+    from vigie.pipelines.archive.retention import RetentionJob
+    from vigie.pipelines.archive.sink import ArchiveSink, SinkConfig
+
+    a = cfg["archive"]
+    overrides: dict[str, Any] = {}
+    if not args.dynamic_membership:  # a restart takes the partitions back at once
+        overrides["group.instance.id"] = f"{args.group}-{args.instance}"
+    if args.session_timeout:
+        overrides["session.timeout.ms"] = int(args.session_timeout * 1000)
+        overrides["heartbeat.interval.ms"] = max(100, int(args.session_timeout * 1000) // 6)
+    sink_config = SinkConfig(root=Path(a["root"]), topics=tuple(a["topics"]), group_id=args.group,
+                             max_rows=a["max_rows_per_file"], idle_timeout=a["idle_flush"], consumer_overrides=overrides)
+    if args.batch_size:
+        sink_config.batch_size = args.batch_size
+    sink = ArchiveSink(settings, sink_config)
+    purger = None
+    if args.instance == 0:  # one retention job per archive, whatever the number of sink processes
+        job = RetentionJob(Path(a["root"]), a["retention_days"])
+        purger = threading.Thread(target=job.run, args=(stop,), name="archive-retention", daemon=True)
+        purger.start()
+    try:
+        sink.run(stop)
+    finally:
+        sink.close()
+        stop.set()
+        if purger is not None:
+            purger.join(5)
+    log.info("archive sink stopped: %d files, %d rows; first message taken at %s, last file written at %s (epoch s)",
+             sink.files_written, sink.rows_written, sink.first_consumed_at, sink.last_written_at)
+    return 0
