@@ -22,9 +22,11 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from vigie import topics
+from vigie.config import Config, as_table
 from vigie.kafka_client import KafkaSettings
 from vigie.pipelines import runtime
 from vigie.pipelines.correlate.engine import Engine, Output
+from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import Normalizer
 from vigie.pipelines.normalize.rules import RuleSet
 from vigie.producers.syslog.parser import parse_syslog
@@ -72,10 +74,11 @@ def _when(text: str | None) -> datetime | None:
 class NormalizeStage:
     """Stateless: each raw record becomes zero or one event, keyed by site; undecodable ones go to deadletter."""
 
-    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, opts: WorkerOptions) -> None:
-        rules_file = (cfg.get("correlation") or {}).get("rules_file")
+    def __init__(self, cfg: Config, settings: KafkaSettings, opts: WorkerOptions) -> None:
+        rules_file = cfg.normalize.rules_file
         rules = RuleSet.load(rules_file) if rules_file else None
-        self.normalizer = Normalizer(cfg.get("inventory"), rules)
+        # Inventory.from_dict checks the table a second time: the correlate side is to take InventoryConfig.
+        self.normalizer = Normalizer(Inventory.from_dict(as_table(cfg.inventory)), rules)
         self.could_match = self.normalizer.rules.could_match
         self.settings = settings
         self.opts = opts
@@ -267,7 +270,7 @@ class IncidentPacer:
 class CorrelateStage:
     """Events and control commands through per-partition engines; ticks every second; snapshots every few."""
 
-    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, opts: WorkerOptions) -> None:
+    def __init__(self, cfg: Config, settings: KafkaSettings, opts: WorkerOptions) -> None:
         self.cfg = cfg
         self.settings = settings
         self.opts = opts
@@ -501,7 +504,7 @@ class CorrelateStage:
 class Worker:
     """Both stages of one worker process, each in its own thread (librdkafka releases the GIL while it waits)."""
 
-    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, opts: WorkerOptions | None = None) -> None:
+    def __init__(self, cfg: Config, settings: KafkaSettings, opts: WorkerOptions | None = None) -> None:
         self.cfg = cfg
         self.settings = settings
         self.opts = opts or WorkerOptions()
@@ -523,7 +526,7 @@ class Worker:
 
     def run(self) -> int:
         """Run until stop() (SIGTERM); returns 0 on a clean stop, 1 when a stage crashed (the supervisor restarts)."""
-        runtime.ensure_pipeline_topics(self.settings, int(self.cfg.get("kafka", {}).get("partitions", 3)))
+        runtime.ensure_pipeline_topics(self.settings, self.cfg.kafka.partitions)
         threads = [threading.Thread(target=self._run, args=(s,), name=type(s).__name__, daemon=True)
                    for s in self.stages]
         for t in threads:
@@ -538,6 +541,6 @@ class Worker:
         self.stop_event.set()
 
 
-def build_worker(cfg: dict[str, Any], settings: KafkaSettings, opts: WorkerOptions | None = None) -> Worker:
+def build_worker(cfg: Config, settings: KafkaSettings, opts: WorkerOptions | None = None) -> Worker:
     """The worker for a validated config (vigie.config.load) and where Kafka is."""
     return Worker(cfg, settings, opts)

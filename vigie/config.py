@@ -1,7 +1,11 @@
-"""Vigie's one TOML configuration file: every key optional, validated at start-up, one-line errors.
+"""Vigie's one TOML configuration file: every key optional, checked once at start-up, one-line errors.
 
-The schema below is the single source of truth for keys, types and defaults. A wrong key,
-type or value raises ConfigError whose message names the key and what is expected, e.g.
+The dataclasses below are the single source of truth for keys, types, defaults and their docs:
+each field carries its checker, its default and a one-line doc (`setting`), the checker of each
+table is derived from its dataclass (`Section`), and docs/configuration.md's reference tables are
+generated from them (vigie/config_doc.py). load() and validate() return a `Config`, whose parts
+are handed to the services as they are. A wrong key, type or value raises ConfigError whose
+message names the key and what is expected, e.g.
 `config: syslog.listeners[1].port: expected an integer from 1 to 65535, got "abc"`.
 Secrets never sit in the file: keys ending in `_env` name the environment variable that holds them.
 """
@@ -13,8 +17,9 @@ import os
 import re
 import tomllib
 from collections.abc import Callable
+from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:  # the Kafka client (confluent_kafka) loads only for commands that talk to Kafka
     from vigie.kafka_client import KafkaSettings
@@ -31,6 +36,7 @@ def _show(value: Any) -> str:
 # ---- value checkers: each returns the normalised value or raises ConfigError(expected) -------------------
 
 Checker = Callable[[Any, str], Any]
+T = TypeVar("T")
 
 
 def _fail(key: str, expected: str, value: Any) -> ConfigError:
@@ -171,222 +177,380 @@ def any_value() -> Checker:
     return lambda v, key: v
 
 
-class Table:
-    """A TOML table with known keys; unknown keys are errors (typos must not pass silently)."""
+# ---- typed sections: each dataclass field carries its checker, its default (as written in TOML) and a doc ----
 
-    def __init__(self, fields: dict[str, tuple[Checker, Any]], *, open_values: Checker | None = None) -> None:
-        self.fields = fields
-        self.open_values = open_values  # when set: free keys, each value checked by it (e.g. hosts by name)
 
-    def __call__(self, v: Any, key: str) -> dict[str, Any]:
+def setting(check: Checker, default: Any = None, doc: str = "", *, key: str | None = None,
+            shown: str | None = None) -> Any:
+    """One key of a section. `default` is written as in the file ("5m", "127.0.0.1:9092") and checked here,
+    once, so the doc shows it as people write it; `key` is the TOML name when it is not a Python name."""
+    value = None if default is None else check(default, "(default)")
+    meta = {"check": check, "doc": doc, "key": key, "default": default, "shown": shown}
+    if isinstance(value, list | dict):
+        return field(default_factory=lambda: _copy(value), metadata=meta)
+    return field(default=value, metadata=meta)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def section(cls: type, doc: str = "") -> Any:
+    """A nested [table] whose keys are cls's settings; absent, it holds the defaults."""
+    return field(default_factory=cls, metadata={"check": Section(cls), "doc": doc, "key": None, "section": cls})
+
+
+def mapping_of(item: Checker) -> Checker:
+    """A table of free keys (host names, period names, labels), each value checked by item."""
+
+    def check(v: Any, key: str) -> dict[str, Any]:
         if not isinstance(v, dict):
             raise _fail(key or "(top level)", "a table", v)
-        out: dict[str, Any] = {}
-        if self.open_values is not None:
-            for k, val in v.items():
-                out[k] = self.open_values(val, f"{key}.{k}" if key else k)
-            return out
+        return {k: item(val, f"{key}.{k}" if key else k) for k, val in v.items()}
+
+    return check
+
+
+def toml_key(f: Field[Any]) -> str:
+    """The name a field has in the file."""
+    return f.metadata.get("key") or f.name
+
+
+class Section:
+    """The checker of one TOML table, derived from a config dataclass: unknown keys are errors (typos must
+    not pass silently), each present key goes through its field's checker, absent keys keep their defaults."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self.fields = {toml_key(f): f for f in fields(cls)}
+        self.moved: dict[str, str] = getattr(cls, "MOVED", {})
+
+    def __call__(self, v: Any, key: str) -> Any:
+        if not isinstance(v, dict):
+            raise _fail(key or "(top level)", "a table", v)
+        prefix = key + "." if key else ""
         for k in v:
+            if k in self.moved:
+                raise ConfigError(f"config: {prefix}{k}: moved to {self.moved[k]}")
             if k not in self.fields:
-                known = ", ".join(self.fields)
-                raise ConfigError(f"config: {key + '.' if key else ''}{k}: unknown key (known here: {known})")
-        for k, (check, default) in self.fields.items():
-            sub = f"{key}.{k}" if key else k
-            if k in v:
-                out[k] = check(v[k], sub)
-            elif isinstance(check, Table):
-                out[k] = check({}, sub) if default is None else default
-            else:
-                out[k] = default() if callable(default) else default
-        return out
+                raise ConfigError(f"config: {prefix}{k}: unknown key (known here: {', '.join(self.fields)})")
+        return self.cls(**{f.name: f.metadata["check"](v[k], prefix + k) for k, f in self.fields.items() if k in v})
 
 
-def table_list(item: Table) -> Checker:
-    return list_of(item)
+def as_table(value: Any) -> Any:
+    """A checked section back as the TOML-shaped dict (keys as in the file, defaults filled in, unset keys
+    left out as TOML has no null): for the correlation code that still builds its objects from dicts
+    (AlertConfig.from_dict, Router.from_config, parse_timeperiods, which refuses a day set to None)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        pairs = ((toml_key(f), getattr(value, f.name)) for f in fields(value))
+        return {k: as_table(v) for k, v in pairs if v is not None}
+    if isinstance(value, list):
+        return [as_table(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_table(v) for k, v in value.items()}
+    return value
 
 
-# ---- the schema --------------------------------------------------------------------------------------------
+def build(cls: type[T], section: Any, **extra: Any) -> T:
+    """cls (a service's own settings dataclass) from the fields of a checked section that it shares by
+    name, plus extra; no value is checked again."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    common = {f.name: getattr(section, f.name) for f in fields(section) if f.name in names}
+    return cls(**{**common, **extra})
+
+
+# ---- the schema: one dataclass per table ---------------------------------------------------------------------
 
 _LOOPBACK = "127.0.0.1"
-
-SYSLOG_LISTENER = Table({
-    "name": (string(pattern=r"[A-Za-z0-9_.-]+"), None),
-    "transport": (string(("udp", "tcp", "tls")), "udp"),
-    "listen": (address(), None),
-    "max_message_size": (integer(480, 16 * 1024 * 1024), 65536),
-    "max_connections": (integer(1, 100000), 1000),
-    "idle_timeout": (duration(), 300.0),
-    "certfile": (string(), None),
-    "keyfile": (string(), None),
-    "cafile": (string(), None),
-})
-
-SNMP_USER = Table({
-    "name": (string(), None),
-    "auth_protocol": (string(("none", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512")), "SHA"),
-    "auth_key_env": (env_name(), None),
-    "priv_protocol": (string(("none", "DES", "3DES", "AES", "AES-192", "AES-256", "AES-192-C", "AES-256-C")), "AES"),
-    "priv_key_env": (env_name(), None),
-    "engine_id": (string(pattern=r"(0x)?[0-9A-Fa-f]{10,64}"), None),
-})
-
-HOST = Table({
-    "site": (string(), None),
-    "address": (host_name(), None),
-    "parents": (list_of(string()), list),
-    "max_check_attempts": (integer(1, 100), None),
-    "description": (string(), ""),
-})
-
-SERVICE = Table({
-    "host": (string(), None),
-    "name": (string(), None),
-    "command": (any_value(), None),
-    "check_interval": (duration(), 300.0),
-    "retry_interval": (duration(), 60.0),
-    "max_check_attempts": (integer(1, 100), 3),
-    "timeout": (duration(), 60.0),
-})
-
+_NAME = r"[A-Za-z0-9_.-]+"
 _RANGE = r"(\d\d:\d\d-\d\d:\d\d)(,\d\d:\d\d-\d\d:\d\d)*"
-TIMEPERIOD = Table({
-    "timezone": (string(), "Europe/Paris"),
-    **{day: (string(pattern=_RANGE), None) for day in
-       ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")},
-    "exclude": (list_of(string()), list),
-})
-
-ROUTE = Table({
-    "name": (string(pattern=r"[A-Za-z0-9_.-]+"), None),
-    "match": (Table({}, open_values=string()), None),
-    "match_re": (Table({}, open_values=string()), None),
-    "timeperiod": (string(), "24x7"),
-    "webhook": (string(pattern=r"https?://\S+"), None),
-    "repeat_interval": (duration(), 4 * 3600.0),
-    "escalate_after": (duration(), None),
-    "escalate_to": (string(), None),
-    "continue": (boolean(), False),
-})
-
-SCHEMA = Table({
-    "state_dir": (string(), None),
-    "kafka": (Table({
-        "bootstrap_servers": (string(), ""),
-        "topic_prefix": (string(pattern=r"[A-Za-z0-9._-]*"), "vigie."),
-        "partitions": (integer(1, 1000), 3),
-        "replication_factor": (integer(1, 10), 1),
-        "raw_retention": (duration(), 7 * 86400.0),
-        "local_listen": (address(), (_LOOPBACK, 9092)),
-        "local_heap": (string(pattern=r"\d+[mMgG]"), "512m"),
-        "security_protocol": (string(("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")), "PLAINTEXT"),
-        "sasl_mechanism": (string(("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")), None),
-        "sasl_username_env": (env_name(), None),
-        "sasl_password_env": (env_name(), None),
-        "ssl_cafile": (string(), None),
-        "producer_buffer_mb": (integer(16, 65536), 256),
-    }), None),
-    "syslog": (Table({
-        "enabled": (boolean(), True),
-        "listeners": (table_list(SYSLOG_LISTENER), lambda: [
-            {"name": "udp", "transport": "udp", "listen": (_LOOPBACK, 5514), "max_message_size": 65536,
-             "max_connections": 1000, "idle_timeout": 300.0, "certfile": None, "keyfile": None, "cafile": None},
-            {"name": "tcp", "transport": "tcp", "listen": (_LOOPBACK, 5514), "max_message_size": 65536,
-             "max_connections": 1000, "idle_timeout": 300.0, "certfile": None, "keyfile": None, "cafile": None},
-        ]),
-    }), None),
-    "snmp": (Table({
-        "enabled": (boolean(), True),
-        "listen": (address(), (_LOOPBACK, 1162)),
-        "communities": (list_of(string()), lambda: ["public"]),
-        "users": (table_list(SNMP_USER), list),
-        "mib_dirs": (list_of(string()), list),
-    }), None),
-    "checks": (Table({
-        "http_enabled": (boolean(), False),
-        "http_listen": (address(), (_LOOPBACK, 5668)),
-        "token_env": (env_name(), "VIGIE_CHECKS_TOKEN"),
-        "max_body_bytes": (integer(1024, 64 * 1024 * 1024), 1024 * 1024),
-        "active_enabled": (boolean(), True),
-        "concurrency": (integer(1, 1000), 16),
-        "plugin_dir": (string(), "/usr/lib/nagios/plugins"),
-    }), None),
-    "inventory": (Table({
-        "sites": (Table({}, open_values=Table({"description": (string(), "")})), None),
-        "hosts": (Table({}, open_values=HOST), None),
-        "services": (table_list(SERVICE), list),
-    }), None),
-    "timeperiods": (Table({}, open_values=TIMEPERIOD), None),
-    "routes": (table_list(ROUTE), list),
-    "correlation": (Table({
-        "incident_window": (duration(), 120.0),
-        "hold_down": (duration(), 30.0),
-        "update_interval": (duration(), 1.0),
-        "max_check_attempts": (integer(1, 100), 3),
-        "flap_high_threshold": (number(0, 100), 20.0),
-        "flap_low_threshold": (number(0, 100), 5.0),
-        "rules_file": (string(), None),
-    }), None),
-    "pipelines": (Table({
-        "enabled": (boolean(), True),
-        "workers": (integer(1, 64), 1),
-    }), None),
-    "archive": (Table({
-        "enabled": (boolean(), True),
-        "root": (string(), None),
-        "retention_days": (integer(1, 36500), 365),
-        "idle_flush": (duration(), 60.0),
-        "topics": (list_of(string()), lambda: ["raw.syslog"]),
-        "max_rows_per_file": (integer(1, 100_000_000), 1_000_000),
-        "processes": (integer(1, 64), 1),
-    }), None),
-    "metrics": (Table({
-        "enabled": (boolean(), True),
-        "listen": (address(), (_LOOPBACK, 9108)),
-    }), None),
-})
 
 
-def _cross_checks(cfg: dict[str, Any]) -> None:
-    """Rules that span keys: names unique, TLS needs a certificate, references exist, thresholds ordered."""
+@dataclass(frozen=True)
+class KafkaConfig:
+    """[kafka]: where the brokers are, how topics are named and made, how Vigie authenticates."""
+
+    bootstrap_servers: str = setting(string(), "", "empty: `vigie up` starts a local single-node broker (KRaft) under `state_dir/kafka`")
+    topic_prefix: str = setting(string(pattern=r"[A-Za-z0-9._-]*"), "vigie.", "prefix of every topic name")
+    partitions: int = setting(integer(1, 1000), 3, "partitions of each topic (control: 1) — the unit of parallelism of workers and sinks")
+    replication_factor: int = setting(integer(1, 10), 1, "raise to 3 on a real cluster")
+    raw_retention: float = setting(duration(), "7d", "retention of the raw topics (the archive keeps connection logs for the legal period)")
+    local_listen: tuple[str, int] = setting(address(), "127.0.0.1:9092", "address of the local broker (its controller uses port + 1)")
+    local_heap: str = setting(string(pattern=r"\d+[mMgG]"), "512m", "Java heap of the local broker")
+    security_protocol: str = setting(string(("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")), "PLAINTEXT", "`SSL`, `SASL_PLAINTEXT`, `SASL_SSL`")
+    sasl_mechanism: str | None = setting(string(("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")), None, "`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`")
+    sasl_username_env: str | None = setting(env_name(), None, "environment variable holding the user name")
+    sasl_password_env: str | None = setting(env_name(), None, "environment variable holding the password")
+    ssl_cafile: str | None = setting(string(), None, "CA bundle for TLS to the brokers")
+    producer_buffer_mb: int = setting(integer(16, 65536), 256, "memory for records not yet acknowledged; when spent, TCP and HTTP intake push back and UDP counts drops")
+
+
+@dataclass(frozen=True)
+class SyslogListenerConfig:
+    """[[syslog.listeners]]: one listening socket."""
+
+    name: str = setting(string(pattern=_NAME), None, "label in metrics and the `listener` header", shown="`<transport>-<port>`")
+    transport: str = setting(string(("udp", "tcp", "tls")), "udp", "`udp`, `tcp` (RFC 6587 octet counting and LF/NUL framing on one port), `tls` (RFC 5425)")
+    listen: tuple[str, int] = setting(address(), None, "use `0.0.0.0:514` to receive from the network (needs CAP_NET_BIND_SERVICE)", shown="`127.0.0.1:5514` (`6514` for tls)")
+    max_message_size: int = setting(integer(480, 16 * 1024 * 1024), 65536, "longer messages are cut (header `truncated: 1`) and sent whole to the dead-letter topic")
+    max_connections: int = setting(integer(1, 100000), 1000, "TCP/TLS connections at once")
+    idle_timeout: float = setting(duration(), "5m", "idle TCP/TLS connections are closed")
+    certfile: str | None = setting(string(), None, "required for tls: the server certificate chain (PEM)")
+    keyfile: str | None = setting(string(), None, "required for tls: its private key (PEM)")
+    cafile: str | None = setting(string(), None, "tls: require client certificates signed by this CA")
+
+
+@dataclass(frozen=True)
+class SyslogConfig:
+    """[syslog]: the syslog intake."""
+
+    enabled: bool = setting(boolean(), True, "run the syslog listeners under `vigie up`")
+    listeners: list[SyslogListenerConfig] = setting(
+        list_of(Section(SyslogListenerConfig)),
+        [{"name": "udp", "transport": "udp", "listen": "127.0.0.1:5514"},
+         {"name": "tcp", "transport": "tcp", "listen": "127.0.0.1:5514"}],
+        "the `[[syslog.listeners]]` below", shown="UDP and TCP on `127.0.0.1:5514`")
+
+
+@dataclass(frozen=True)
+class SnmpUserConfig:
+    """[[snmp.users]]: one SNMPv3 USM user; the keys are read from the environment variables it names."""
+
+    name: str = setting(string(), None, "the USM user name (required)")
+    auth_protocol: str = setting(string(("none", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512")), "SHA", "none, MD5, SHA, SHA-224…SHA-512")
+    auth_key_env: str | None = setting(env_name(), None, "environment variable holding the auth key (8 characters or more)")
+    priv_protocol: str = setting(string(("none", "DES", "3DES", "AES", "AES-192", "AES-256", "AES-192-C", "AES-256-C")), "AES", "none, DES, 3DES, AES, AES-192, AES-256, AES-192-C, AES-256-C")
+    priv_key_env: str | None = setting(env_name(), None, "environment variable holding the privacy key (8 characters or more)")
+    engine_id: str | None = setting(string(pattern=r"(0x)?([0-9A-Fa-f]{2}){5,32}"), None, "the sender's authoritative engine ID, hex (`snmptrap -e`); INFORMs need none")
+
+
+@dataclass(frozen=True)
+class SnmpConfig:
+    """[snmp]: the SNMP trap and INFORM receiver."""
+
+    enabled: bool = setting(boolean(), True, "run the trap receiver under `vigie up`")
+    listen: tuple[str, int] = setting(address(), "127.0.0.1:1162", "use `0.0.0.0:162` in production")
+    communities: list[str] = setting(list_of(string()), ["public"], "v1/v2c community allow-list; others are counted and dead-lettered")
+    users: list[SnmpUserConfig] = setting(list_of(Section(SnmpUserConfig)), [], "the `[[snmp.users]]` below", shown="none")
+    mib_dirs: list[str] = setting(list_of(string()), [], "folders of extra compiled MIB name tables")
+
+
+@dataclass(frozen=True)
+class ChecksConfig:
+    """[checks]: passive results over HTTP and active Nagios plugins."""
+
+    http_enabled: bool = setting(boolean(), False, "the passive intake: NRDP at `/nrdp/`, JSON at `/api/v1/checks`, Nagios external commands at `/api/v1/commands`")
+    http_listen: tuple[str, int] = setting(address(), "127.0.0.1:5668", "where the passive intake listens")
+    token_env: str = setting(env_name(), "VIGIE_CHECKS_TOKEN", "the environment variable holding the token senders must present; the intake refuses to start without it")
+    max_body_bytes: int = setting(integer(1024, 64 * 1024 * 1024), 1024 * 1024, "larger requests are refused (413)", shown="1 MiB")
+    active_enabled: bool = setting(boolean(), True, "run the plugins of `[[inventory.services]]`")
+    concurrency: int = setting(integer(1, 1000), 16, "plugins running at once")
+    plugin_dir: str = setting(string(), "/usr/lib/nagios/plugins", "where relative plugin names are looked up")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """[inventory.sites.NAME]: one site."""
+
+    description: str = setting(string(), "", "shown to people")
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """[inventory.hosts.NAME]: one host, its site and the hosts it sits behind."""
+
+    site: str | None = setting(string(), None, "the site it belongs to")
+    address: str | None = setting(host_name(), None, "IP address or name (`$HOSTADDRESS$` of its checks)", shown="the host name")
+    parents: list[str] = setting(list_of(string()), [], "hosts it sits behind (they may sit at another site): unreachable, not down, when they fail")
+    max_check_attempts: int | None = setting(integer(1, 100), None, "soft → hard after this many non-OK results", shown="`[correlation]`'s")
+    description: str = setting(string(), "", "shown to people")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """[[inventory.services]]: one active check, a Nagios plugin run on a host."""
+
+    host: str = setting(string(), None, "a host of `[inventory.hosts]` (required)")
+    name: str = setting(string(), None, "the service name (required)")
+    command: str | list[str] = setting(any_value(), None, "the plugin and its arguments, a list or one string (required)")
+    check_interval: float = setting(duration(), "5m", "between checks while OK")
+    retry_interval: float = setting(duration(), "1m", "between checks while not OK, until the state is hard")
+    max_check_attempts: int = setting(integer(1, 100), 3, "soft → hard after this many non-OK results")
+    timeout: float = setting(duration(), "60s", "then the plugin is killed and the result is UNKNOWN")
+
+
+@dataclass(frozen=True)
+class InventoryConfig:
+    """[inventory]: sites, hosts and their active checks."""
+
+    sites: dict[str, SiteConfig] = setting(mapping_of(Section(SiteConfig)), {}, "`[inventory.sites.NAME]` tables")
+    hosts: dict[str, HostConfig] = setting(mapping_of(Section(HostConfig)), {}, "`[inventory.hosts.NAME]` tables")
+    services: list[ServiceConfig] = setting(list_of(Section(ServiceConfig)), [], "`[[inventory.services]]` tables")
+
+
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class TimeperiodConfig:
+    """[timeperiods.NAME]: when a route notifies; a day without ranges is outside the period."""
+
+    timezone: str = setting(string(), "Europe/Paris", "IANA time zone of the ranges")
+    monday: str | None = setting(string(pattern=_RANGE), None, '"HH:MM-HH:MM", several separated by commas')
+    tuesday: str | None = setting(string(pattern=_RANGE), None, "likewise")
+    wednesday: str | None = setting(string(pattern=_RANGE), None, "likewise")
+    thursday: str | None = setting(string(pattern=_RANGE), None, "likewise")
+    friday: str | None = setting(string(pattern=_RANGE), None, "likewise")
+    saturday: str | None = setting(string(pattern=_RANGE), None, "likewise")
+    sunday: str | None = setting(string(pattern=_RANGE), None, "likewise")
+    exclude: list[str] = setting(list_of(string()), [], "periods taken out of this one")
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """[[routes]]: who is notified of what, when; the first matching route wins unless it says continue."""
+
+    name: str = setting(string(pattern=_NAME), None, "the route's name (required): the `receiver` of its notifications")
+    match: dict[str, str] = setting(mapping_of(string()), {}, "labels that must be equal", shown="everything")
+    match_re: dict[str, str] = setting(mapping_of(string()), {}, "labels that must match a regular expression")
+    timeperiod: str = setting(string(), "24x7", "a `[timeperiods]` name (`24x7` is built in)")
+    webhook: str | None = setting(string(pattern=r"https?://\S+"), None, "URL receiving the Alertmanager webhook payload")
+    repeat_interval: float = setting(duration(), "4h", "a notification still firing is repeated this often")
+    escalate_after: float | None = setting(duration(), None, "not acknowledged by then: notify escalate_to")
+    escalate_to: str | None = setting(string(), None, "another route's name")
+    continue_matching: bool = setting(boolean(), False, "also try the routes after this one", key="continue")
+
+
+@dataclass(frozen=True)
+class NormalizeConfig:
+    """[normalize]: how raw records become events."""
+
+    rules_file: str | None = setting(string(), None, "syslog alert rules (TOML)", shown="shipped defaults")
+
+
+@dataclass(frozen=True)
+class CorrelationConfig:
+    """[correlation]: alerts, flapping and incidents."""
+
+    MOVED: ClassVar[dict[str, str]] = {"rules_file": "[normalize] rules_file"}
+
+    incident_window: float = setting(duration(), "2m", "alerts of one site with linked causes within this window form one incident")
+    hold_down: float = setting(duration(), "30s", "children reported before their parent wait this long before being notified")
+    update_interval: float = setting(duration(), "1s", "at most one update per alert per interval on the alerts topic")
+    max_check_attempts: int = setting(integer(1, 100), 3, "soft → hard after this many non-OK results")
+    flap_high_threshold: float = setting(number(0, 100), 20, "Nagios flap detection: flapping above this percent state change")
+    flap_low_threshold: float = setting(number(0, 100), 5, "no longer flapping below this one")
+
+
+@dataclass(frozen=True)
+class PipelinesConfig:
+    """[pipelines]: the normalize + correlate workers."""
+
+    enabled: bool = setting(boolean(), True, "run the normalize + correlate workers under `vigie up`")
+    workers: int = setting(integer(1, 64), 1, "worker processes (one consumer group; partitions are shared among them)")
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    """[archive]: the legal connection-log archive."""
+
+    enabled: bool = setting(boolean(), True, "run the archive sink under `vigie up`")
+    root: str = setting(string(), None, "Parquet root: `connlog/dt=YYYY-MM-DD/hour=HH/…`", shown="`state_dir/archive`")
+    retention_days: int = setting(integer(1, 36500), 365, "partitions older than this are purged daily (and by `vigie archive purge`)")
+    idle_flush: float = setting(duration(), "60s", "quiet partitions are written out after this")
+    topics: list[str] = setting(list_of(string()), ["raw.syslog"], "raw topics archived")
+    max_rows_per_file: int = setting(integer(1, 100_000_000), 1_000_000, "a file is closed at this many rows", shown="1,000,000")
+    processes: int = setting(integer(1, 64), 1, "sink processes in the archive's consumer group (see below)")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """[metrics]: the Prometheus endpoint of `vigie up`."""
+
+    enabled: bool = setting(boolean(), True, "Prometheus metrics at `http://<listen>/metrics`")
+    listen: tuple[str, int] = setting(address(), "127.0.0.1:9108", "where they are served")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole file, checked: one attribute per table. validate() fills state_dir and archive.root."""
+
+    state_dir: str = setting(string(), None, "the local broker's data and logs, the lock of `vigie up`, the archive (by default)",
+                             shown="`$VIGIE_STATE_DIR` or `~/.local/state/vigie`")
+    kafka: KafkaConfig = section(KafkaConfig)
+    syslog: SyslogConfig = section(SyslogConfig)
+    snmp: SnmpConfig = section(SnmpConfig)
+    checks: ChecksConfig = section(ChecksConfig)
+    inventory: InventoryConfig = section(InventoryConfig)
+    timeperiods: dict[str, TimeperiodConfig] = setting(mapping_of(Section(TimeperiodConfig)), {}, "`[timeperiods.NAME]` tables")
+    routes: list[RouteConfig] = setting(list_of(Section(RouteConfig)), [], "`[[routes]]` tables")
+    normalize: NormalizeConfig = section(NormalizeConfig)
+    correlation: CorrelationConfig = section(CorrelationConfig)
+    pipelines: PipelinesConfig = section(PipelinesConfig)
+    archive: ArchiveConfig = section(ArchiveConfig)
+    metrics: MetricsConfig = section(MetricsConfig)
+
+
+SCHEMA = Section(Config)
+
+
+def _listeners(listeners: list[SyslogListenerConfig]) -> list[SyslogListenerConfig]:
+    """Listeners with their address and name filled in, names unique, TLS ones with a certificate."""
+    out: list[SyslogListenerConfig] = []
     names: set[str] = set()
-    for i, lst in enumerate(cfg["syslog"]["listeners"]):
+    for i, lst in enumerate(listeners):
         key = f"syslog.listeners[{i}]"
-        if lst["listen"] is None:
-            port = 6514 if lst["transport"] == "tls" else 5514
-            lst["listen"] = (_LOOPBACK, port)
-        if lst["name"] is None:
-            lst["name"] = f"{lst['transport']}-{lst['listen'][1]}"
-        if lst["name"] in names:
-            raise ConfigError(f"config: {key}.name: expected a unique listener name, got {_show(lst['name'])} twice")
-        names.add(lst["name"])
-        if lst["transport"] == "tls" and not (lst["certfile"] and lst["keyfile"]):
+        if lst.listen is None:
+            lst = replace(lst, listen=(_LOOPBACK, 6514 if lst.transport == "tls" else 5514))
+        if lst.name is None:
+            lst = replace(lst, name=f"{lst.transport}-{lst.listen[1]}")
+        if lst.name in names:
+            raise ConfigError(f"config: {key}.name: expected a unique listener name, got {_show(lst.name)} twice")
+        names.add(lst.name)
+        if lst.transport == "tls" and not (lst.certfile and lst.keyfile):
             raise ConfigError(f"config: {key}.certfile: expected certfile and keyfile for a tls listener")
-    for i, user in enumerate(cfg["snmp"]["users"]):
-        if not user["name"]:
+        out.append(lst)
+    return out
+
+
+def _cross_checks(cfg: Config) -> None:
+    """Rules that span keys: names unique, keys for v3 users, references exist, thresholds ordered."""
+    users: set[str] = set()
+    for i, user in enumerate(cfg.snmp.users):
+        if not user.name:
             raise ConfigError(f"config: snmp.users[{i}].name: expected a user name")
-        if user["auth_protocol"] != "none" and not user["auth_key_env"]:
+        if user.name in users:
+            raise ConfigError(f"config: snmp.users[{i}].name: expected a unique user name, got {_show(user.name)} twice")
+        users.add(user.name)
+        if user.auth_protocol != "none" and not user.auth_key_env:
             raise ConfigError(f"config: snmp.users[{i}].auth_key_env: expected the environment variable holding the auth key")
-        if user["priv_protocol"] != "none" and not user["priv_key_env"]:
+        if user.priv_protocol != "none" and not user.priv_key_env:
             raise ConfigError(f"config: snmp.users[{i}].priv_key_env: expected the environment variable holding the privacy key")
-    hosts = cfg["inventory"]["hosts"]
+        if user.priv_protocol != "none" and user.auth_protocol == "none":
+            raise ConfigError(f"config: snmp.users[{i}].priv_protocol: expected auth_protocol too (privacy needs authentication)")
+    hosts = cfg.inventory.hosts
     for name, host in hosts.items():
-        for parent in host["parents"]:
+        for parent in host.parents:
             if parent not in hosts:
                 raise ConfigError(f"config: inventory.hosts.{name}.parents: expected known host names, got {_show(parent)}")
-    for i, svc in enumerate(cfg["inventory"]["services"]):
-        if svc["host"] not in hosts:
-            raise ConfigError(f"config: inventory.services[{i}].host: expected a host of inventory.hosts, got {_show(svc['host'])}")
-        if not svc["name"] or svc["command"] is None:
+    for i, svc in enumerate(cfg.inventory.services):
+        if svc.host not in hosts:
+            raise ConfigError(f"config: inventory.services[{i}].host: expected a host of inventory.hosts, got {_show(svc.host)}")
+        if not svc.name or svc.command is None:
             raise ConfigError(f"config: inventory.services[{i}]: expected name and command")
-    periods = set(cfg["timeperiods"]) | {"24x7"}
-    route_names = {r["name"] for r in cfg["routes"]}
-    for i, route in enumerate(cfg["routes"]):
-        if route["timeperiod"] not in periods:
-            raise ConfigError(f"config: routes[{i}].timeperiod: expected one of {', '.join(sorted(periods))}, got {_show(route['timeperiod'])}")
-        if route["escalate_to"] and route["escalate_to"] not in route_names:
-            raise ConfigError(f"config: routes[{i}].escalate_to: expected a route name, got {_show(route['escalate_to'])}")
-    corr = cfg["correlation"]
-    if corr["flap_low_threshold"] > corr["flap_high_threshold"]:
+    periods = set(cfg.timeperiods) | {"24x7"}
+    route_names = {r.name for r in cfg.routes}
+    for i, route in enumerate(cfg.routes):
+        if route.timeperiod not in periods:
+            raise ConfigError(f"config: routes[{i}].timeperiod: expected one of {', '.join(sorted(periods))}, got {_show(route.timeperiod)}")
+        if route.escalate_to and route.escalate_to not in route_names:
+            raise ConfigError(f"config: routes[{i}].escalate_to: expected a route name, got {_show(route.escalate_to)}")
+    corr = cfg.correlation
+    if corr.flap_low_threshold > corr.flap_high_threshold:
         raise ConfigError("config: correlation.flap_low_threshold: expected a value <= flap_high_threshold")
 
 
@@ -395,17 +559,17 @@ def default_state_dir() -> str:
     return os.environ.get("VIGIE_STATE_DIR") or str(Path.home() / ".local" / "state" / "vigie")
 
 
-def validate(raw: dict[str, Any]) -> dict[str, Any]:
-    """Check a parsed TOML document against the schema; returns it with defaults filled in."""
-    cfg = SCHEMA(raw, "")
+def validate(raw: dict[str, Any]) -> Config:
+    """Check a parsed TOML document against the schema; returns the typed Config with defaults filled in."""
+    cfg: Config = SCHEMA(raw, "")
+    cfg = replace(cfg, syslog=replace(cfg.syslog, listeners=_listeners(cfg.syslog.listeners)))
     _cross_checks(cfg)
-    cfg["state_dir"] = cfg["state_dir"] or default_state_dir()
-    if cfg["archive"]["root"] is None:
-        cfg["archive"]["root"] = str(Path(cfg["state_dir"]) / "archive")
-    return cfg
+    state_dir = cfg.state_dir or default_state_dir()
+    root = cfg.archive.root or str(Path(state_dir) / "archive")
+    return replace(cfg, state_dir=state_dir, archive=replace(cfg.archive, root=root))
 
 
-def load(path: str | Path | None) -> dict[str, Any]:
+def load(path: str | Path | None) -> Config:
     """Read and validate a configuration file (None: all defaults)."""
     if path is None:
         return validate({})
@@ -429,18 +593,18 @@ def secret(env: str | None, key: str, required: bool = True) -> str | None:
     return value
 
 
-def kafka_settings(cfg: dict[str, Any], bootstrap: str | None = None) -> KafkaSettings:
+def kafka_settings(cfg: Config, bootstrap: str | None = None) -> KafkaSettings:
     """KafkaSettings from the [kafka] section; bootstrap overrides it (the local broker's address)."""
     from vigie.kafka_client import KafkaSettings
 
-    k = cfg["kafka"]
+    k = cfg.kafka
     return KafkaSettings(
-        bootstrap_servers=bootstrap or k["bootstrap_servers"],
-        topic_prefix=k["topic_prefix"],
-        security_protocol=k["security_protocol"],
-        sasl_mechanism=k["sasl_mechanism"],
-        sasl_username=secret(k["sasl_username_env"], "kafka.sasl_username_env"),
-        sasl_password=secret(k["sasl_password_env"], "kafka.sasl_password_env"),
-        ssl_cafile=k["ssl_cafile"],
-        replication_factor=k["replication_factor"],
+        bootstrap_servers=bootstrap or k.bootstrap_servers,
+        topic_prefix=k.topic_prefix,
+        security_protocol=k.security_protocol,
+        sasl_mechanism=k.sasl_mechanism,
+        sasl_username=secret(k.sasl_username_env, "kafka.sasl_username_env"),
+        sasl_password=secret(k.sasl_password_env, "kafka.sasl_password_env"),
+        ssl_cafile=k.ssl_cafile,
+        replication_factor=k.replication_factor,
     )

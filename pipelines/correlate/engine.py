@@ -98,16 +98,21 @@ class Engine:
         self._control_residue = False
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Engine:
-        """From the parsed config file: [inventory], [correlation], [timeperiods], [routes]."""
-        corr = config.get("correlation", {})
-        periods = parse_timeperiods(config.get("timeperiods"))
+    def from_config(cls, config: Config) -> Engine:  # noqa: F821 - vigie.config.Config, imported in the body
+        """From the checked config: [inventory], [correlation], [timeperiods], [routes].
+
+        For now the typed sections go back to the dicts the correlation settings are built from (each
+        from_dict below checks them a second time); those are to take the typed sections instead.
+        """
+        from vigie.config import as_table
+
+        corr = as_table(config.correlation)
+        periods = parse_timeperiods(as_table(config.timeperiods))
         return cls(
-            Inventory.from_dict(config.get("inventory")),
+            Inventory.from_dict(as_table(config.inventory)),
             alert_config=AlertConfig.from_dict(corr),
             incident_config=IncidentConfig.from_dict(corr),
-            router=Router.from_config(config.get("routes"), periods),
-            retention=float(corr.get("retention", 86400.0)),
+            router=Router.from_config(as_table(config.routes), periods),
         )
 
     # --- inputs ---------------------------------------------------------------------------------

@@ -146,7 +146,6 @@ class TrapReceiver:
         resolver: MibResolver | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        settings.validate()
         self.settings = settings
         self.sink = sink
         self.metrics = TrapMetrics(registry)

@@ -32,5 +32,5 @@ def test_compose_file_validates_and_runs_vigie_up_against_kraft_kafka() -> None:
 
 def test_deployment_config_is_valid_and_points_at_the_kafka_service() -> None:
     cfg = validate(tomllib.loads((ROOT / "deploy" / "vigie.toml").read_text()))
-    assert cfg["kafka"]["bootstrap_servers"] == "kafka:9092"
-    assert cfg["checks"]["token_env"] == "VIGIE_CHECKS_TOKEN"
+    assert cfg.kafka.bootstrap_servers == "kafka:9092"
+    assert cfg.checks.token_env == "VIGIE_CHECKS_TOKEN"

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from vigie.config import ConfigError, load, parse_duration, secret, validate
+from vigie.config import ConfigError, as_table, load, parse_duration, secret, validate
 
 
 def test_defaults_bind_to_loopback_and_keep_a_year() -> None:
     cfg = validate({})
-    assert all(lst["listen"][0] == "127.0.0.1" for lst in cfg["syslog"]["listeners"])
-    assert cfg["snmp"]["listen"] == ("127.0.0.1", 1162)
-    assert cfg["metrics"]["listen"][0] == "127.0.0.1"
-    assert cfg["archive"]["retention_days"] == 365
-    assert cfg["kafka"]["bootstrap_servers"] == ""
-    assert cfg["correlation"]["incident_window"] == 120.0
+    assert all(lst.listen[0] == "127.0.0.1" for lst in cfg.syslog.listeners)
+    assert cfg.snmp.listen == ("127.0.0.1", 1162)
+    assert cfg.metrics.listen[0] == "127.0.0.1"
+    assert cfg.archive.retention_days == 365
+    assert cfg.kafka.bootstrap_servers == ""
+    assert cfg.correlation.incident_window == 120.0
 
 
 @pytest.mark.parametrize(
@@ -36,6 +36,8 @@ def test_defaults_bind_to_loopback_and_keep_a_year() -> None:
         ("[inventory.hosts.sw1]\nparents = ['core9']\n", "config: inventory.hosts.sw1.parents: expected known host names"),
         ("[[snmp.users]]\nname = 'ops'\nauth_key_env = 'A'\n", "config: snmp.users[0].priv_key_env: expected"),
         ("[kafka]\nsasl_password_env = 'not a name'\n", "config: kafka.sasl_password_env: expected the name of an environment variable"),
+        ("[correlation]\nrules_file = 'rules.toml'\n", "config: correlation.rules_file: moved to [normalize] rules_file"),
+        ("[[routes]]\nname = 'a'\ncontinue = 'yes'\n", "config: routes[0].continue: expected true or false"),
         ("[kafka\n", "not valid TOML"),
     ],
 )
@@ -103,12 +105,20 @@ name = "oncall"
 """
     )
     cfg = load(path)
-    assert cfg["syslog"]["listeners"][0]["listen"] == ("0.0.0.0", 514)
-    assert cfg["syslog"]["listeners"][0]["name"] == "udp-514"
-    assert cfg["syslog"]["listeners"][1]["listen"] == ("::", 6514)
-    assert cfg["inventory"]["services"][0]["check_interval"] == 60.0
-    assert cfg["routes"][0]["escalate_after"] == 1800.0
-    assert cfg["routes"][1]["repeat_interval"] == 4 * 3600.0
+    assert cfg.syslog.listeners[0].listen == ("0.0.0.0", 514)
+    assert cfg.syslog.listeners[0].name == "udp-514"
+    assert cfg.syslog.listeners[1].listen == ("::", 6514)
+    assert cfg.inventory.services[0].check_interval == 60.0
+    assert cfg.routes[0].escalate_after == 1800.0
+    assert cfg.routes[1].repeat_interval == 4 * 3600.0
+
+
+def test_normalize_rules_file_and_typed_sections() -> None:
+    cfg = validate({"normalize": {"rules_file": "/etc/vigie/rules.toml"}, "routes": [{"name": "a", "continue": True}]})
+    assert cfg.normalize.rules_file == "/etc/vigie/rules.toml"
+    assert cfg.routes[0].continue_matching is True
+    assert as_table(cfg.routes[0])["continue"] is True and "webhook" not in as_table(cfg.routes[0])
+    assert validate({}).normalize.rules_file is None
 
 
 def test_durations() -> None:

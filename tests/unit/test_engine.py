@@ -2,6 +2,7 @@
 
 import orjson
 
+from vigie.config import validate
 from vigie.pipelines.correlate.engine import Engine, event_time
 from vigie.pipelines.correlate.routing import Router
 from vigie.pipelines.normalize.normalize import LINK_DOWN, Normalizer
@@ -199,7 +200,7 @@ def test_replay_gives_the_same_outputs():
 
 def test_engine_from_documented_config():
     eng = Engine.from_config(
-        {
+        validate({
             "inventory": {"hosts": {"a": {"site": "x"}}},
             "correlation": {
                 "incident_window": "2m",
@@ -211,7 +212,7 @@ def test_engine_from_documented_config():
             },
             "timeperiods": {"workhours": {"timezone": "Europe/Paris", "monday": "06:00-22:00"}},
             "routes": [{"name": "staff", "timeperiod": "workhours"}],
-        }
+        })
     )
     assert eng.incident_config.window == 120 and eng.incident_config.hold_down == 30
     assert eng.alert_config.max_check_attempts == 4 and eng.alert_config.flap.high_threshold == 25

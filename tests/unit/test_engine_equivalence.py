@@ -22,8 +22,13 @@ from typing import Any
 import orjson
 
 from vigie.pipelines.correlate import incidents as incidents_mod
+from vigie.pipelines.correlate.alerts import AlertConfig
 from vigie.pipelines.correlate.engine import Engine, Output
+from vigie.pipelines.correlate.incidents import IncidentConfig
+from vigie.pipelines.correlate.routing import Router
 from vigie.pipelines.correlate.timefmt import iso, rfc3339_utc
+from vigie.pipelines.correlate.timeperiods import parse_timeperiods
+from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import LINK_DOWN, LINK_UP, Normalizer
 from vigie.pipelines.normalize.rules import RuleSet
 from vigie.schemas.codec import rfc3339
@@ -70,6 +75,19 @@ ROUTES: list[dict[str, Any]] = [
 ]
 PERIODS = {"day": {"timezone": "Europe/Paris", "monday..sunday": "10:30-11:30"}}
 CONFIG = {"update_interval": 1.0, "incident_window": "2m", "hold_down": "20s", "retention": 900}
+
+
+
+def engine() -> Engine:
+    """The engine of the settings above (built from dicts: they use keys the config file has not, e.g. retention)."""
+    return Engine(
+        Inventory.from_dict(INVENTORY),
+        alert_config=AlertConfig.from_dict(CONFIG),
+        incident_config=IncidentConfig.from_dict(CONFIG),
+        router=Router.from_config(ROUTES, parse_timeperiods(PERIODS)),
+        retention=float(CONFIG["retention"]),
+    )
+
 
 SYSLOG = [
     "%LINK-3-UPDOWN: Interface Gi0/{i}, changed state to {s}",
@@ -191,9 +209,7 @@ def run(
     `check` is called with the engine after every step (invariant tests).
     """
     norm = Normalizer(INVENTORY)
-    eng = Engine.from_config(
-        {"inventory": INVENTORY, "correlation": CONFIG, "routes": ROUTES, "timeperiods": PERIODS}
-    )
+    eng = engine()
     fns = {"syslog": norm.syslog, "trap": norm.trap, "check": norm.check}
     opts = orjson.OPT_SORT_KEYS
     for what, arg in scenario(seed, steps):
@@ -210,9 +226,7 @@ def run(
             line = {"control": _output(eng.control(value, now, key=key))}
         else:
             snap = orjson.loads(orjson.dumps(eng.to_dict()))  # what a changelog round trip keeps
-            eng = Engine.from_config(
-                {"inventory": INVENTORY, "correlation": CONFIG, "routes": ROUTES, "timeperiods": PERIODS}
-            )
+            eng = engine()
             eng.load(snap)
             line = {"snapshot": snap}
         if check is not None:

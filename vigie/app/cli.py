@@ -7,9 +7,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vigie import __version__
 from vigie.app import archive_cli
+
+if TYPE_CHECKING:  # vigie.config loads only for verbs that read a config (see main)
+    from vigie.config import Config
 
 # Verbs run with a parser that leaves out the control verbs (silence, ack, maintenance): registering
 # those imports the Kafka client and the JSON Schema validator, which `vigie archive query` (an
@@ -18,7 +22,7 @@ from vigie.app import archive_cli
 _LIGHT_VERBS = ("archive",)
 
 
-def _config(args: argparse.Namespace) -> dict:
+def _config(args: argparse.Namespace) -> Config:
     from vigie.config import load
 
     return load(args.config)
@@ -39,8 +43,8 @@ def _local_broker(args: argparse.Namespace):
     from vigie.local_broker import LocalBroker
 
     cfg = _config(args)
-    host, port = cfg["kafka"]["local_listen"]
-    return LocalBroker(Path(cfg["state_dir"]), port=port, host=host, heap=cfg["kafka"]["local_heap"])
+    host, port = cfg.kafka.local_listen
+    return LocalBroker(Path(cfg.state_dir), port=port, host=host, heap=cfg.kafka.local_heap)
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -74,9 +78,9 @@ def cmd_topics(args: argparse.Namespace) -> int:
     cfg = _config(args)
     settings = kafka_settings(cfg, args.bootstrap or None)
     if not settings.bootstrap_servers:
-        host, port = cfg["kafka"]["local_listen"]
+        host, port = cfg.kafka.local_listen
         settings = kafka_settings(cfg, f"{host}:{port}")
-    specs = default_specs(cfg["kafka"]["partitions"], max(1, int(cfg["kafka"]["raw_retention"] // 86400)))
+    specs = default_specs(cfg.kafka.partitions, max(1, int(cfg.kafka.raw_retention // 86400)))
     try:
         created = ensure_topics(settings, specs)
     except TopicDriftError as exc:
@@ -127,8 +131,8 @@ def cmd_notify(args: argparse.Namespace) -> int:
     from vigie.pipelines.notify import WebhookSettings, run_notifier
 
     cfg = _config(args)
-    route = next((r for r in cfg["routes"] if r["name"] == args.route), None)
-    url = args.webhook or (route or {}).get("webhook")
+    route = next((r for r in cfg.routes if r.name == args.route), None)
+    url = args.webhook or (route.webhook if route else None)
     if not url:
         print(f"vigie notify: route {args.route!r} has no webhook; give --webhook URL", file=sys.stderr)
         return 2
@@ -152,9 +156,9 @@ def cmd_archive(args: argparse.Namespace) -> int:
     if getattr(args, "config", None) is not None or not has_root or needs_retention:
         cfg = _config(args)
         if not has_root:
-            args.root = cfg["archive"]["root"]
+            args.root = cfg.archive.root
         if needs_retention:
-            args.retention_days = cfg["archive"]["retention_days"]
+            args.retention_days = cfg.archive.retention_days
     return args.archive_func(args)
 
 

@@ -119,9 +119,9 @@ def settings_for(args: argparse.Namespace) -> KafkaSettings:
     from vigie.config import kafka_settings, load
 
     cfg = load(args.config)
-    bootstrap = getattr(args, "bootstrap", None) or cfg["kafka"]["bootstrap_servers"]
+    bootstrap = getattr(args, "bootstrap", None) or cfg.kafka.bootstrap_servers
     if not bootstrap:
-        host, port = cfg["kafka"]["local_listen"]
+        host, port = cfg.kafka.local_listen
         bootstrap = f"{host}:{port}"
     return kafka_settings(cfg, bootstrap)
 

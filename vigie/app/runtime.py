@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from vigie.config import Config
 from vigie.kafka_client import KafkaSettings, KafkaSink
 
 log = logging.getLogger("vigie.up")
@@ -25,7 +25,7 @@ ServiceFactory = Callable[["Runtime"], list[tuple[str, Run]]]
 class Runtime:
     """What the services of one `vigie up` share: config, Kafka settings, the producer sink, the metrics registry."""
 
-    def __init__(self, cfg: dict[str, Any], settings: KafkaSettings, registry: CollectorRegistry,
+    def __init__(self, cfg: Config, settings: KafkaSettings, registry: CollectorRegistry,
                  config_path: str | None = None) -> None:
         self.cfg = cfg
         self.config_path = config_path
@@ -40,7 +40,7 @@ class Runtime:
         if self._sink is None:
             from vigie.metrics import SinkCollector, latency_observer
 
-            self._sink = KafkaSink(self.settings, buffer_bytes=self.cfg["kafka"]["producer_buffer_mb"] << 20,
+            self._sink = KafkaSink(self.settings, buffer_bytes=self.cfg.kafka.producer_buffer_mb << 20,
                                    on_delivered=latency_observer(self.registry))
             self.registry.register(SinkCollector(self._sink))
         return self._sink

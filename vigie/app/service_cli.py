@@ -13,7 +13,11 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vigie.config import Config
+    from vigie.kafka_client import KafkaSettings
 
 log = logging.getLogger("vigie.service")
 
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.log_level:
         logging.getLogger().setLevel(args.log_level)
     cfg = load(args.config)
-    bootstrap = args.bootstrap or cfg["kafka"]["bootstrap_servers"]
+    bootstrap = args.bootstrap or cfg.kafka.bootstrap_servers
     if not bootstrap:
         print("vigie service: no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap_servers)", file=sys.stderr)
         return 2
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     return _archive(args, cfg, settings, stop)
 
 
-def _pipelines(args: argparse.Namespace, cfg: Any, settings: Any, stop: threading.Event) -> int:
+def _pipelines(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:
     from vigie.pipelines.app import WorkerOptions, build_worker
 
     stages = {s.strip() for s in args.stages.split(",") if s.strip()}
@@ -75,27 +79,27 @@ def _pipelines(args: argparse.Namespace, cfg: Any, settings: Any, stop: threadin
     return worker.run()
 
 
-def _archive(args: argparse.Namespace, cfg: Any, settings: Any, stop: threading.Event) -> int:
+def _archive(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:
     from pathlib import Path
 
     from vigie.pipelines.archive.retention import RetentionJob
     from vigie.pipelines.archive.sink import ArchiveSink, SinkConfig
 
-    a = cfg["archive"]
+    a = cfg.archive
     overrides: dict[str, Any] = {}
     if not args.dynamic_membership:  # a restart takes the partitions back at once
         overrides["group.instance.id"] = f"{args.group}-{args.instance}"
     if args.session_timeout:
         overrides["session.timeout.ms"] = int(args.session_timeout * 1000)
         overrides["heartbeat.interval.ms"] = max(100, int(args.session_timeout * 1000) // 6)
-    sink_config = SinkConfig(root=Path(a["root"]), topics=tuple(a["topics"]), group_id=args.group,
-                             max_rows=a["max_rows_per_file"], idle_timeout=a["idle_flush"], consumer_overrides=overrides)
+    sink_config = SinkConfig(root=Path(a.root), topics=tuple(a.topics), group_id=args.group,
+                             max_rows=a.max_rows_per_file, idle_timeout=a.idle_flush, consumer_overrides=overrides)
     if args.batch_size:
         sink_config.batch_size = args.batch_size
     sink = ArchiveSink(settings, sink_config)
     purger = None
     if args.instance == 0:  # one retention job per archive, whatever the number of sink processes
-        job = RetentionJob(Path(a["root"]), a["retention_days"])
+        job = RetentionJob(Path(a.root), a.retention_days)
         purger = threading.Thread(target=job.run, args=(stop,), name="archive-retention", daemon=True)
         purger.start()
     try:

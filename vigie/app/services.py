@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from vigie.app.runtime import Run, Runtime, ServiceFactory
-from vigie.config import secret
+from vigie.config import build, secret
 
 
 def check_services(rt: Runtime) -> list[tuple[str, Run]]:
@@ -17,15 +17,15 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
     from vigie.producers.checks.http_intake import CheckIntake
     from vigie.producers.checks.runner import PLUGIN_DIRS, CheckRunner, ServiceDef
 
-    cfg = rt.cfg["checks"]
+    cfg = rt.cfg.checks
     out: list[tuple[str, Run]] = []
-    if cfg["http_enabled"]:
-        token = secret(cfg["token_env"], "checks.token_env")
-        host, port = cfg["http_listen"]
+    if cfg.http_enabled:
+        token = secret(cfg.token_env, "checks.token_env")
+        host, port = cfg.http_listen
 
         async def run_intake(stop: asyncio.Event) -> None:
             intake = CheckIntake(rt.sink, token=token, host=host, port=port, registry=rt.registry,
-                                 max_body=cfg["max_body_bytes"])
+                                 max_body=cfg.max_body_bytes)
             await intake.start()
             try:
                 await stop.wait()
@@ -33,18 +33,17 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
                 await intake.stop()
 
         out.append(("checks-http", run_intake))
-    hosts = rt.cfg["inventory"]["hosts"]
+    hosts = rt.cfg.inventory.hosts
     defs = [
-        ServiceDef(host=s["host"], service=s["name"], command=s["command"] if isinstance(s["command"], str)
-                   else tuple(s["command"]), address=hosts[s["host"]]["address"], check_interval=s["check_interval"],
-                   retry_interval=s["retry_interval"], max_check_attempts=s["max_check_attempts"], timeout=s["timeout"])
-        for s in rt.cfg["inventory"]["services"]
+        build(ServiceDef, s, service=s.name, address=hosts[s.host].address,
+              command=s.command if isinstance(s.command, str) else tuple(s.command))
+        for s in rt.cfg.inventory.services
     ]
-    if cfg["active_enabled"] and defs:
-        dirs = (cfg["plugin_dir"], *PLUGIN_DIRS)
+    if cfg.active_enabled and defs:
+        dirs = (cfg.plugin_dir, *PLUGIN_DIRS)
 
         async def run_runner(stop: asyncio.Event) -> None:
-            runner = CheckRunner(rt.sink, defs, concurrency=cfg["concurrency"], plugin_dirs=dirs)
+            runner = CheckRunner(rt.sink, defs, concurrency=cfg.concurrency, plugin_dirs=dirs)
             task = asyncio.create_task(runner.run())
             await stop.wait()
             runner.stop()
@@ -59,17 +58,14 @@ def syslog_services(rt: Runtime) -> list[tuple[str, Run]]:
     from vigie.producers.syslog.listeners import ListenerSettings, make_listener
     from vigie.producers.syslog.metrics import SyslogMetrics
 
-    cfg = rt.cfg["syslog"]
-    if not cfg["enabled"]:
+    cfg = rt.cfg.syslog
+    if not cfg.enabled:
         return []
     metrics = SyslogMetrics(rt.registry)
     out: list[tuple[str, Run]] = []
-    for lst in cfg["listeners"]:
-        settings = ListenerSettings(
-            name=lst["name"], transport=lst["transport"], host=lst["listen"][0], port=lst["listen"][1],
-            max_message_size=lst["max_message_size"], max_connections=lst["max_connections"],
-            idle_timeout=lst["idle_timeout"], certfile=lst["certfile"], keyfile=lst["keyfile"], cafile=lst["cafile"],
-        )
+    for lst in cfg.listeners:
+        host, port = lst.listen
+        settings = build(ListenerSettings, lst, host=host, port=port)
         listener = make_listener(settings, rt.sink, metrics)
         out.append((f"syslog-{settings.name}", listener.run))
     return out
@@ -80,10 +76,10 @@ def snmp_services(rt: Runtime) -> list[tuple[str, Run]]:
     from vigie.producers.snmp.receiver import run_trap_receiver
     from vigie.producers.snmp.settings import TrapSettings
 
-    cfg = rt.cfg["snmp"]
-    if not cfg["enabled"]:
+    cfg = rt.cfg.snmp
+    if not cfg.enabled:
         return []
-    settings = TrapSettings.from_mapping(cfg)
+    settings = TrapSettings.from_config(cfg)
 
     async def run(stop: asyncio.Event) -> None:
         await run_trap_receiver(settings, rt.sink, rt.registry, stop)
@@ -98,10 +94,10 @@ def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
     from vigie.pipelines.notify import WebhookSettings, run_notifier
 
     out: list[tuple[str, Run]] = []
-    for route in rt.cfg["routes"]:
-        if not route["webhook"]:
+    for route in rt.cfg.routes:
+        if not route.webhook:
             continue
-        settings = WebhookSettings(route["name"], route["webhook"])
+        settings = WebhookSettings(route.name, route.webhook)
 
         async def run(stop: asyncio.Event, settings: WebhookSettings = settings) -> None:
             flag = threading.Event()
@@ -112,7 +108,7 @@ def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
             waiter.cancel()
             await task
 
-        out.append((f"notify-{route['name']}", run))
+        out.append((f"notify-{route.name}", run))
     return out
 
 
@@ -154,22 +150,19 @@ def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: in
 def archive_services(rt: Runtime) -> list[tuple[str, Run]]:
     """The archive sink ([archive] processes, each a child process in one consumer group; the first
     also runs the daily retention job)."""
-    cfg = rt.cfg["archive"]
-    if not cfg["enabled"]:
-        return []
-    n = cfg["processes"]
-    return [(f"archive-{i}" if n > 1 else "archive", subprocess_service(rt, "archive", instance=i))
-            for i in range(n)]
+    return _children(rt, "archive", rt.cfg.archive.enabled, rt.cfg.archive.processes)
 
 
 def pipeline_services(rt: Runtime) -> list[tuple[str, Run]]:
     """The normalize + correlate workers ([pipelines] workers), each a child process in one consumer group."""
-    cfg = rt.cfg["pipelines"]
-    if not cfg["enabled"]:
+    return _children(rt, "pipelines", rt.cfg.pipelines.enabled, rt.cfg.pipelines.workers)
+
+
+def _children(rt: Runtime, name: str, enabled: bool, n: int) -> list[tuple[str, Run]]:
+    """n child processes of one service (named NAME-i when there are several), none when disabled."""
+    if not enabled:
         return []
-    n = cfg["workers"]
-    return [(f"pipelines-{i}" if n > 1 else "pipelines", subprocess_service(rt, "pipelines", instance=i))
-            for i in range(n)]
+    return [(f"{name}-{i}" if n > 1 else name, subprocess_service(rt, name, instance=i)) for i in range(n)]
 
 
 FACTORIES: list[ServiceFactory] = [syslog_services, snmp_services, check_services, pipeline_services, archive_services,

@@ -10,13 +10,12 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from vigie.app.runtime import Runtime
 from vigie.app.services import FACTORIES
-from vigie.config import kafka_settings
+from vigie.config import Config, kafka_settings
 from vigie.local_broker import LocalBroker
 from vigie.supervisor import Supervisor
 from vigie.topic_admin import ensure_topics
@@ -55,26 +54,26 @@ class StateLock:
             self._fd = None
 
 
-def run_up(cfg: dict[str, Any], *, config_path: str | None = None,
+def run_up(cfg: Config, *, config_path: str | None = None,
            ready: Callable[[float], None] | None = None) -> int:
     """Run until SIGINT/SIGTERM; returns the process exit code."""
     t0 = time.monotonic()
-    state = Path(cfg["state_dir"])
+    state = Path(cfg.state_dir)
     lock = StateLock(state)
     lock.acquire()
     broker: LocalBroker | None = None
     runtime: Runtime | None = None
     httpd = None
     try:
-        bootstrap = cfg["kafka"]["bootstrap_servers"]
+        bootstrap = cfg.kafka.bootstrap_servers
         if not bootstrap:
-            host, port = cfg["kafka"]["local_listen"]
-            broker = LocalBroker(state, port=port, host=host, heap=cfg["kafka"]["local_heap"])
+            host, port = cfg.kafka.local_listen
+            broker = LocalBroker(state, port=port, host=host, heap=cfg.kafka.local_heap)
             log.info("starting the local Kafka broker on %s:%d", host, port)
             broker.start()
             bootstrap = broker.bootstrap
         settings = kafka_settings(cfg, bootstrap)
-        specs = default_specs(cfg["kafka"]["partitions"], max(1, int(cfg["kafka"]["raw_retention"] // 86400)))
+        specs = default_specs(cfg.kafka.partitions, max(1, int(cfg.kafka.raw_retention // 86400)))
         created = ensure_topics(settings, specs)
         if created:
             log.info("created topics: %s", ", ".join(created))
@@ -89,8 +88,8 @@ def run_up(cfg: dict[str, Any], *, config_path: str | None = None,
         for factory in FACTORIES:
             for name, run in factory(runtime):
                 sup.add(name, run)
-        if cfg["metrics"]["enabled"]:
-            host, port = cfg["metrics"]["listen"]
+        if cfg.metrics.enabled:
+            host, port = cfg.metrics.listen
             httpd, _ = start_http_server(port, addr=host, registry=registry)
             log.info("metrics on http://%s:%d/metrics", host, port)
         elapsed = time.monotonic() - t0
