@@ -170,6 +170,7 @@ def list_of(item: Checker) -> Checker:
             raise _fail(key, "a list", v)
         return [item(x, f"{key}[{i}]") for i, x in enumerate(v)]
 
+    check.item = item  # type: ignore[attr-defined]  # what each element is (the doc generator reads it)
     return check
 
 
@@ -212,6 +213,7 @@ def mapping_of(item: Checker) -> Checker:
             raise _fail(key or "(top level)", "a table", v)
         return {k: item(val, f"{key}.{k}" if key else k) for k, val in v.items()}
 
+    check.item = item  # type: ignore[attr-defined]
     return check
 
 
@@ -389,7 +391,7 @@ class InventoryConfig:
 
     sites: dict[str, SiteConfig] = setting(mapping_of(Section(SiteConfig)), {}, "`[inventory.sites.NAME]` tables")
     hosts: dict[str, HostConfig] = setting(mapping_of(Section(HostConfig)), {}, "`[inventory.hosts.NAME]` tables")
-    services: list[ServiceConfig] = setting(list_of(Section(ServiceConfig)), [], "`[[inventory.services]]` tables")
+    services: list[ServiceConfig] = setting(list_of(Section(ServiceConfig)), [], "`[[inventory.services]]` tables", shown="none")
 
 
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -487,7 +489,7 @@ class Config:
     checks: ChecksConfig = section(ChecksConfig)
     inventory: InventoryConfig = section(InventoryConfig)
     timeperiods: dict[str, TimeperiodConfig] = setting(mapping_of(Section(TimeperiodConfig)), {}, "`[timeperiods.NAME]` tables")
-    routes: list[RouteConfig] = setting(list_of(Section(RouteConfig)), [], "`[[routes]]` tables")
+    routes: list[RouteConfig] = setting(list_of(Section(RouteConfig)), [], "`[[routes]]` tables", shown="none")
     normalize: NormalizeConfig = section(NormalizeConfig)
     correlation: CorrelationConfig = section(CorrelationConfig)
     pipelines: PipelinesConfig = section(PipelinesConfig)
