@@ -8,6 +8,7 @@ are handed to the services as they are. A wrong key, type or value raises Config
 message names the key and what is expected, e.g.
 `config: syslog.listeners[1].port: expected an integer from 1 to 65535, got "abc"`.
 Secrets never sit in the file: keys ending in `_env` name the environment variable that holds them.
+(Over 600 lines because it is the whole schema: every key of the file, its check and its doc in one place.)
 """
 
 from __future__ import annotations
