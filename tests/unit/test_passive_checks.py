@@ -961,3 +961,23 @@ def test_nrdp_missing_and_wrong_tokens_count_as_failures_and_good_ones_are_never
     assert [b[0] for b in bad] == [401, 401]
     assert after[0] == 429 and ET.fromstring(after[2]).findtext("message") == "TOO MANY REQUESTS"
     assert len(sink.on(RAW_CHECKS)) == 20
+
+
+def test_a_token_header_that_is_not_utf8_is_a_401_not_a_500():
+    """aiohttp hands undecodable header bytes over as lone surrogates; encoding them for the comparison failed."""
+    sink = MemorySink()
+
+    async def scenario(intake, session):
+        reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+        writer.write(
+            b"POST /api/v1/checks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n"
+            b"Content-Length: 2\r\nConnection: close\r\n\r\n[]"
+        )
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    answer = serve(sink, scenario)
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    assert sink.records == []
