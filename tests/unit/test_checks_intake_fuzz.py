@@ -411,6 +411,8 @@ def check_case(case: Case, status: int, content_type: str, body: bytes, delivere
         return
     assert hosts == case.valid_hosts, where
     reasons = [loads(r.value)["error"] for r in dead]
+    # "unusable (...)" is the safety net's wording: each malformed entry here must be refused by a real check.
+    assert not any("unusable (" in reason for reason in reasons), (where, reasons)
     label = (
         "line {}: "
         if "cmd" in case.name or case.name == "commands"
