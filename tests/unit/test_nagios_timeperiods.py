@@ -2,6 +2,8 @@
 over weekdays, ranges past midnight, DST days in Europe/Paris, one-line errors, and next_start/next_end
 checked minute by minute on random instants."""
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -396,3 +398,11 @@ def test_next_end_is_the_first_instant_outside(name, after):
     assert end is not None and end >= after and not contains(p, end)
     if end > after:
         assert contains(p, end - 1) and not _scan_has(p, after, end, inside=False)
+
+
+def test_the_module_stays_pure_so_config_validation_can_import_it():
+    # vigie.config imports vigie.timeperiods at merge: loading it must pull in no Vigie module (no import
+    # cycle with vigie.config, no pipelines, producers or command line)
+    code = "import sys, vigie.timeperiods; print(sorted(m for m in sys.modules if m.startswith('vigie.')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['vigie.timeperiods']"
