@@ -19,7 +19,8 @@ Which ranges apply on a local date D (Nagios Core 4, base/utils.c, `_get_matchin
 type in the order of the DATERANGE_* constants of include/objects.h -- calendar dates (DATERANGE_CALENDAR_DATE),
 month dates (DATERANGE_MONTH_DATE, "july 4"), month days (DATERANGE_MONTH_DAY, "day 2"), weekday of a given
 month (DATERANGE_MONTH_WEEK_DAY, "monday 3 january"), weekday of every month (DATERANGE_WEEK_DAY,
-"monday 3") -- and, within a type, in definition order; the first exception whose days include D gives D's
+"monday 3") -- and, within a type, in definition order (Vigie's choice: Nagios' docs do not say, and its
+lists are built by prepending); the first exception whose days include D gives D's
 ranges, even when the time tested is outside them (`return temp_daterange->times`), so "july 14" = "" or
 "00:00-00:00" takes July 14 out of the period. Only when no exception includes D do the plain weekday ranges
 apply (`return tperiod->days[test_time_wday]`). Exclusions are tested first: a time inside any excluded
@@ -63,14 +64,13 @@ Ranges = tuple[tuple[int, int], ...]  # [start, end) in seconds after local midn
 
 # exception types, in Nagios' order of precedence (include/objects.h DATERANGE_*)
 CALENDAR_DATE, MONTH_DATE, MONTH_DAY, MONTH_WEEK_DAY, WEEK_DAY = range(5)
-_RESERVED = ("timezone", "tz", "alias", "exclude")
 _RANGE = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
 _RANGES_HINT = '"HH:MM-HH:MM[,HH:MM-HH:MM]"'
 _W = "|".join(_DAY_INDEX)
 _M = "|".join(MONTHS)
 _N = r"(-?\d+)"
 _SKIP = r"(?:\s*/\s*(\d+))?"
-_FORMS = (  # (type, pattern of the normalised key); day ranges take precedence over the plain weekday forms
+_FORMS = (  # (type, pattern of the key lower-cased with single spaces); plain weekdays are tested before these
     (CALENDAR_DATE, re.compile(rf"(\d{{4}})-(\d{{1,2}})-(\d{{1,2}})(?:\s*-\s*(\d{{4}})-(\d{{1,2}})-(\d{{1,2}}))?{_SKIP}")),
     (MONTH_DATE, re.compile(rf"({_M})\s+{_N}(?:\s*-\s*(?:({_M})\s+)?{_N})?{_SKIP}")),
     (MONTH_DAY, re.compile(rf"day\s+{_N}(?:\s*-\s*(?:day\s+)?{_N})?{_SKIP}")),
