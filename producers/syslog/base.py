@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vigie.producers.syslog.metrics import ListenerStats, SyslogMetrics, default_metrics
-from vigie.sink import RecordSink, deadletter_value
+from vigie.sink import DEADLETTER_MAX_RAW, RecordSink, deadletter_value
 from vigie.topics import DEADLETTER, RAW_SYSLOG
 
 log = logging.getLogger("vigie.producers.syslog.listeners")
@@ -43,6 +43,8 @@ class ListenerSettings:
     keyfile: str | None = None  # tls: its private key (PEM); None when inside certfile
     cafile: str | None = None  # tls: when set, clients must present a certificate signed by this CA
     udp_receive_buffer: int = 16 * 1024 * 1024  # SO_RCVBUF asked for; the kernel may grant less
+    # Raw bytes a dead letter keeps of an over-long message; beyond, the first bytes with the length and SHA-256.
+    deadletter_max_raw: int = DEADLETTER_MAX_RAW
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -64,6 +66,10 @@ class ListenerSettings:
         if self.idle_timeout <= 0:
             raise ValueError(
                 f"syslog listener {self.name!r} idle_timeout: expected > 0 seconds, got {self.idle_timeout}"
+            )
+        if self.deadletter_max_raw < 1:
+            raise ValueError(
+                f"syslog listener {self.name!r} deadletter_max_raw: expected >= 1 byte, got {self.deadletter_max_raw}"
             )
         if self.transport == "tls" and not self.certfile:
             raise ValueError(f"syslog listener {self.name!r} certfile: a tls listener needs a certificate")
@@ -178,10 +184,21 @@ class SyslogListener(abc.ABC):
             await self.stop()
 
     def _oversize(
-        self, value: bytes, original: bytes | None, size: int, key: bytes, peer_h: Header, peer: str
+        self,
+        value: bytes,
+        original: bytes | None,
+        size: int,
+        key: bytes,
+        peer_h: Header,
+        peer: str,
+        sha256: str | None = None,
     ) -> list[Pending]:
         """Records for a cut message: the first max_message_size bytes to raw.syslog with `truncated: 1`,
         and the whole original to the dead-letter topic so that nothing received is lost.
+
+        An original over deadletter_max_raw keeps its first bytes there, with its length and SHA-256: a
+        record the size of the original would be refused by Kafka (MSG_SIZE_TOO_LARGE) and lost. sha256
+        is the digest of all size bytes when original holds only the framer's first hard_cap bytes.
 
         A frame the peer left incomplete at end of stream (size larger than what arrived, yet under
         the limit) only goes to raw.syslog, marked truncated: there is nothing more to keep.
@@ -202,7 +219,9 @@ class SyslogListener(abc.ABC):
         if len(whole) <= limit and size <= limit:
             log.info("syslog listener %s: %s closed in the middle of a %d-byte frame", self.name, peer, size)
             return records
-        kept = "" if len(whole) >= size else f" (the first {len(whole)} bytes are kept here)"
+        max_raw = self.settings.deadletter_max_raw
+        kept_here = min(len(whole), max_raw)
+        kept = "" if kept_here >= size else f" (the first {kept_here} bytes are kept here)"
         error = (
             f"syslog message of {size} bytes exceeds max_message_size {limit}{kept};"
             f" the first {len(cut)} bytes went to {RAW_SYSLOG} with header truncated=1"
@@ -213,5 +232,8 @@ class SyslogListener(abc.ABC):
             "peer": peer,
             "received_at": received_at.decode(),
         }
-        records.append((DEADLETTER, deadletter_value(STAGE, error, whole, origin), key, [], "dead_lettered"))
+        letter = deadletter_value(
+            STAGE, error, whole, origin, max_raw=max_raw, raw_size=size if sha256 else None, raw_sha256=sha256
+        )
+        records.append((DEADLETTER, letter, key, [], "dead_lettered"))
         return records

@@ -136,7 +136,9 @@ class _Connection(asyncio.Protocol):
             stats.received += 1
             if isinstance(frame, Frame):  # a cut frame (the decoder hands whole frames as bytes)
                 backlog.extend(
-                    listener._oversize(frame.data, frame.original, frame.size, key, self.peer_h, self.peer)
+                    listener._oversize(
+                        frame.data, frame.original, frame.size, key, self.peer_h, self.peer, frame.sha256
+                    )
                 )
             elif backlog:
                 backlog.append((RAW_SYSLOG, frame, key, headers, "produced"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import hashlib
 import ipaddress
 import os
 import socket
@@ -31,7 +32,7 @@ from vigie.producers.syslog.listeners import (
 )
 from vigie.producers.syslog.metrics import SyslogMetrics
 from vigie.schemas.codec import parse_rfc3339
-from vigie.sink import MemorySink
+from vigie.sink import DEADLETTER_MAX_RAW, MemorySink
 from vigie.topics import DEADLETTER, RAW_SYSLOG
 
 pytestmark = pytest.mark.timeout(60)
@@ -258,6 +259,47 @@ def test_tcp_oversize_frame_is_cut_and_dead_lettered_whole() -> None:
         assert [r.header("truncated") for r in raw] == [b"1", None, b"1", None]
         assert [base64.b64decode(d["raw"]) for d in deadletters(sink)] == [big, big]
         assert metrics.stats("t-tcp", "tcp").truncated == 2
+
+    run(scenario())
+
+
+def test_tcp_frame_over_the_dead_letter_limit_keeps_its_start_length_and_digest() -> None:
+    async def scenario() -> None:
+        sink = MemorySink()
+        listener, metrics = await started("tcp", sink, max_message_size=480, deadletter_max_raw=1000)
+        big = b"<13>" + bytes(range(32, 127)) * 40  # 3804 bytes, no LF or NUL inside
+        await tcp_send(listener.port, big + b"\n" + octet(big) + octet(b"<13>after"))
+        await until(lambda: len(values(sink)) >= 3 and len(deadletters(sink)) >= 2, "frames and dead letters")
+        await listener.stop()
+
+        assert values(sink) == [big[:480], big[:480], b"<13>after"]
+        for dead in deadletters(sink):
+            assert base64.b64decode(dead["raw"]) == big[:1000]
+            assert (dead["raw_size"], dead["raw_sha256"]) == (len(big), hashlib.sha256(big).hexdigest())
+            assert "3804 bytes" in dead["error"] and "first 1000 bytes are kept here" in dead["error"]
+        assert metrics.stats("t-tcp", "tcp").dead_lettered == 2
+
+    run(scenario())
+
+
+def test_tcp_frame_beyond_the_framer_cap_is_dead_lettered_with_the_digest_of_all_of_it() -> None:
+    """2 MB without a terminator: the framer keeps 1 MiB, the dead letter its first 512 KiB, the length and
+    the SHA-256 of all 2 MB; the value stays under the producer's 1,000,000-byte message limit."""
+
+    async def scenario() -> None:
+        sink = MemorySink()
+        listener, _ = await started("tcp", sink)
+        big = b"<13>" + bytes(range(14, 256)) * 8264  # 1,999,892 bytes
+        await tcp_send(listener.port, big, b"\r\n<13>next\n")
+        await until(lambda: len(values(sink)) >= 2 and deadletters(sink), "cut frame, next frame, dead letter")
+        await listener.stop()
+
+        assert values(sink) == [big[:65536], b"<13>next"]
+        (record,) = sink.on(DEADLETTER)
+        assert len(record.value) < 1_000_000
+        (dead,) = deadletters(sink)
+        assert base64.b64decode(dead["raw"]) == big[:DEADLETTER_MAX_RAW]
+        assert (dead["raw_size"], dead["raw_sha256"]) == (len(big), hashlib.sha256(big).hexdigest())
 
     run(scenario())
 
