@@ -39,6 +39,7 @@ class ListenerSettings:
     max_message_size: int = 64 * 1024
     max_connections: int = 1000
     idle_timeout: float = 300.0  # seconds without data before a TCP/TLS connection is closed
+    handshake_timeout: float = 10.0  # tls: seconds from TCP accept to a finished handshake, else dropped
     certfile: str | None = None  # tls: server certificate chain (PEM)
     keyfile: str | None = None  # tls: its private key (PEM); None when inside certfile
     cafile: str | None = None  # tls: when set, clients must present a certificate signed by this CA
@@ -66,6 +67,10 @@ class ListenerSettings:
         if self.idle_timeout <= 0:
             raise ValueError(
                 f"syslog listener {self.name!r} idle_timeout: expected > 0 seconds, got {self.idle_timeout}"
+            )
+        if self.handshake_timeout <= 0:
+            raise ValueError(
+                f"syslog listener {self.name!r} handshake_timeout: expected > 0 seconds, got {self.handshake_timeout}"
             )
         if self.deadletter_max_raw < 1:
             raise ValueError(

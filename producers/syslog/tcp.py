@@ -13,6 +13,7 @@ from vigie.producers.syslog.base import (
     Pending,
     ProduceMany,
     SyslogListener,
+    ThrottledLog,
     log,
     peer_address,
     receive_clock,
@@ -51,28 +52,47 @@ class _Connection(asyncio.Protocol):
         self.peer = ""
         self.key = b""
         self.peer_h: Header = ("peer", b"")
+        self.raw: asyncio.Transport | None = None  # tls: the TCP transport, until the handshake is over
+        self.lost = False
 
     # --- asyncio callbacks -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        """A TCP connection: refused at once over max_connections (TLS handshakes in progress count)."""
         listener = self.listener
-        if len(listener.connections) >= listener.settings.max_connections:
+        if len(listener.connections) + len(listener.handshakes) >= listener.settings.max_connections:
             self.stats.rejected += 1
             listener.errors.error(
-                "syslog listener %s: over max_connections %d, connection refused",
+                "syslog listener %s: over max_connections %d (%d open, %d in TLS handshake), connection refused",
                 listener.name,
                 listener.settings.max_connections,
+                len(listener.connections),
+                len(listener.handshakes),
                 exc_info=False,
             )
             transport.abort()
             return
         self.peer, self.key, self.peer_h = peer_address(transport.get_extra_info("peername") or ("?", 0))
+        if listener.tls_context is not None:
+            self.raw = transport  # type: ignore[assignment]
+            listener.handshake(self, self.raw)  # type: ignore[arg-type]
+            return
+        self.established(transport)  # type: ignore[arg-type]
+
+    def established(self, transport: asyncio.Transport) -> None:
+        """Ready for syslog frames: at once over TCP, after the handshake over TLS (transport is then the TLS one)."""
+        if self.lost:  # closed by the peer right after the handshake, before the listener resumed
+            return
+        self.transport = transport
+        self.raw = None
+        listener = self.listener
         self.open = True
         listener.connections.add(self)
         self.stats.connections += 1
-        loop = asyncio.get_running_loop()
+        loop = listener.loop
         self.last = loop.time()
         self._idle = loop.call_later(listener.settings.idle_timeout, self._check_idle)
+        if self.paused:  # frames that came with the handshake's last flight found the sink full
+            transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
         self.last = self.listener.loop.time()
@@ -92,6 +112,7 @@ class _Connection(asyncio.Protocol):
         return False  # close our side; what was accepted is still delivered from the backlog
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         if not self.open:
             return
         self.open = False
@@ -225,8 +246,9 @@ class _Connection(asyncio.Protocol):
         self.listener.errors.error(
             "syslog listener %s: %s for %s, closing it", self.listener.name, what, self.peer
         )
-        if self.transport is not None:
-            self.transport.abort()
+        transport = self.transport or self.raw
+        if transport is not None:
+            transport.abort()
 
     def _check_idle(self) -> None:
         if not self.open or self.transport is None:
@@ -253,6 +275,9 @@ class StreamListener(SyslogListener):
         super().__init__(settings, sink, metrics)
         self.connections: set[_Connection] = set()
         self.blocked: set[_Connection] = set()
+        self.handshakes: dict[_Connection, asyncio.Task] = {}  # tls: handshakes in progress
+        self.tls_context: ssl.SSLContext | None = None  # set by start() for a tls listener
+        self._handshake_log = ThrottledLog()
         self.transport_h, self.listener_h, self.errors = self._transport_h, self._listener_h, self._errors
         # Batches of whole frames: the sink's produce_many (KafkaSink), else produce() one by one.
         self.produce_many: ProduceMany = getattr(sink, "produce_many", None) or _produce_each(sink)
@@ -267,14 +292,15 @@ class StreamListener(SyslogListener):
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        tls = self.settings.transport == "tls"
-        ctx = server_ssl_context(self.settings) if tls else None
+        if self.settings.transport == "tls":
+            self.tls_context = server_ssl_context(self.settings)
+        # TLS is started on each accepted TCP connection (handshake()), not by the server: asyncio's own
+        # TLS server hands a connection over only once its handshake is done, so handshakes in progress
+        # escaped max_connections (3,000 stalled ones were held against a limit of 1,000).
         self._server = await self.loop.create_server(
             lambda: _Connection(self),
             self.settings.host,
             self.settings.bind_port,
-            ssl=ctx,
-            ssl_handshake_timeout=30.0 if tls else None,
             reuse_address=True,
             backlog=min(4096, max(128, self.settings.max_connections)),
         )
@@ -285,6 +311,53 @@ class StreamListener(SyslogListener):
             self.settings.transport,
             self.settings.host,
             self.port,
+        )
+
+    def handshake(self, conn: _Connection, raw: asyncio.Transport) -> None:
+        """Start the TLS handshake of an accepted connection; it counts against max_connections meanwhile."""
+        self.stats.handshakes += 1
+        self.handshakes[conn] = self.loop.create_task(self._handshake(conn, raw))
+
+    async def _handshake(self, conn: _Connection, raw: asyncio.Transport) -> None:
+        """TLS on an accepted TCP connection, dropped (and counted) when not done within handshake_timeout."""
+        timeout = self.settings.handshake_timeout
+        try:
+            try:
+                async with asyncio.timeout(timeout):
+                    # asyncio's own timeout (twice ours) only backs ours up: ours is the one counted
+                    transport = await self.loop.start_tls(
+                        raw, conn, self.tls_context, server_side=True, ssl_handshake_timeout=2 * timeout
+                    )
+            finally:
+                self._handshake_over(conn)
+        except TimeoutError:
+            self.stats.handshake_timeouts += 1
+            raw.abort()
+            self._handshake_log.error(
+                "syslog listener %s: no TLS handshake from %s within %g s, connection dropped",
+                self.name,
+                conn.peer,
+                timeout,
+                exc_info=False,
+            )
+            return
+        except OSError as exc:  # ssl.SSLError, or the peer gone (reset, EOF) during the handshake
+            self._handshake_failed(conn, raw, exc)
+            return
+        if transport is None:  # asyncio answers a connection closed during the handshake so
+            self._handshake_failed(conn, raw, ConnectionResetError("closed during the TLS handshake"))
+            return
+        conn.established(transport)
+
+    def _handshake_over(self, conn: _Connection) -> None:
+        if self.handshakes.pop(conn, None) is not None:
+            self.stats.handshakes -= 1
+
+    def _handshake_failed(self, conn: _Connection, raw: asyncio.Transport, exc: Exception) -> None:
+        self.stats.handshake_failures += 1
+        raw.abort()
+        self._handshake_log.error(
+            "syslog listener %s: TLS handshake with %s failed: %s", self.name, conn.peer, exc, exc_info=False
         )
 
     def block(self, conn: _Connection) -> None:
@@ -318,6 +391,14 @@ class StreamListener(SyslogListener):
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        handshakes = list(self.handshakes.values())
+        for task in handshakes:
+            task.cancel()  # start_tls closes the TCP connection when cancelled
+        await asyncio.gather(*handshakes, return_exceptions=True)
+        for conn in list(self.handshakes):  # cancelled before their task ever ran
+            self._handshake_over(conn)
+            if conn.raw is not None:
+                conn.raw.abort()
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()

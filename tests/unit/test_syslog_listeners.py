@@ -97,6 +97,8 @@ def test_settings_defaults_are_loopback_and_unprivileged() -> None:
         ({"max_message_size": 100}, "max_message_size"),
         ({"max_connections": 0}, "max_connections"),
         ({"idle_timeout": 0}, "idle_timeout"),
+        ({"handshake_timeout": 0}, "handshake_timeout"),
+        ({"deadletter_max_raw": 0}, "deadletter_max_raw"),
     ],
 )
 def test_settings_refuse_bad_values_naming_the_key(kwargs: dict[str, Any], key: str) -> None:
@@ -599,5 +601,117 @@ def test_run_serves_until_the_stop_event() -> None:
         stop.set()
         await task
         assert not listener._started
+
+    run(scenario())
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed or reset a non-blocking client socket that sent nothing."""
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def stalled_clients(port: int, count: int) -> list[socket.socket]:
+    """TCP connections that never send a ClientHello (a scanner, a broken or hostile peer)."""
+    out = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        out.append(sock)
+    return out
+
+
+def test_tls_stalled_handshakes_count_against_max_connections_and_are_dropped_after_the_timeout(
+    tmp_path: Path,
+) -> None:
+    """60 connections that never handshake against a limit of 20: 20 held while the handshake timer runs,
+    40 refused at once; the 20 dropped at handshake_timeout; then a real client gets in."""
+    cert, key = self_signed(tmp_path, "server")
+
+    async def scenario() -> None:
+        sink = MemorySink()
+        listener, metrics = await started(
+            "tls", sink, certfile=str(cert), keyfile=str(key), max_connections=20, handshake_timeout=1.0
+        )
+        stats = metrics.stats("t-tls", "tls")
+        held = stalled_clients(listener.port, 20)
+        await until(lambda: stats.handshakes == 20, "20 handshakes in progress")
+        over = stalled_clients(listener.port, 40)
+        await until(lambda: all(closed_by_server(s) for s in over), "the 40 over the limit closed")
+        assert (stats.rejected, stats.handshakes, stats.handshake_timeouts) == (40, 20, 0)
+        assert not any(closed_by_server(s) for s in held)
+
+        await until(lambda: stats.handshake_timeouts == 20, "stalled handshakes dropped after the timeout")
+        await until(lambda: all(closed_by_server(s) for s in held), "the 20 held closed")
+        assert (stats.handshakes, stats.connections, stats.handshake_failures) == (0, 0, 0)
+        registry = CollectorRegistry()
+        registry.register(metrics)
+        labels = {"listener": "t-tls", "transport": "tls"}
+        assert registry.get_sample_value("vigie_syslog_tls_handshake_timeouts_total", labels) == 20
+        assert registry.get_sample_value("vigie_syslog_connections_rejected_total", labels) == 40
+        assert registry.get_sample_value("vigie_syslog_tls_handshakes", labels) == 0
+
+        _, writer = await asyncio.open_connection(
+            "127.0.0.1", listener.port, ssl=client_context(cert), server_hostname="localhost"
+        )
+        writer.write(octet(b"<13>after the storm"))
+        await writer.drain()
+        await until(lambda: values(sink) == [b"<13>after the storm"], "a real client's frame")
+        writer.close()
+        await listener.stop()
+        for s in held + over:
+            s.close()
+
+    run(scenario())
+
+
+def test_tls_open_connections_and_handshakes_share_the_limit(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path, "server")
+
+    async def scenario() -> None:
+        sink = MemorySink()
+        listener, metrics = await started(
+            "tls", sink, certfile=str(cert), keyfile=str(key), max_connections=3, handshake_timeout=30.0
+        )
+        stats = metrics.stats("t-tls", "tls")
+        writers = []
+        for i in range(2):
+            _, writer = await asyncio.open_connection(
+                "127.0.0.1", listener.port, ssl=client_context(cert), server_hostname="localhost"
+            )
+            writer.write(octet(b"<13>open %d" % i))
+            writers.append(writer)
+        await until(lambda: stats.connections == 2 and len(sink.records) == 2, "two TLS connections open")
+        (held,) = stalled_clients(listener.port, 1)
+        await until(lambda: stats.handshakes == 1, "one handshake in progress")
+        (over,) = stalled_clients(listener.port, 1)
+        await until(lambda: closed_by_server(over), "the fourth connection refused")
+        assert stats.rejected == 1 and not closed_by_server(held)
+        await listener.stop()  # a handshake in progress is cut at stop, not left to its timer
+        await until(lambda: closed_by_server(held), "the stalled handshake closed by stop()")
+        assert (stats.handshakes, stats.connections, stats.handshake_timeouts) == (0, 0, 0)
+        for w in writers:
+            w.close()
+        held.close()
+        over.close()
+
+    run(scenario())
+
+
+def test_tls_handshake_that_is_not_tls_is_counted_as_failed(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path, "server")
+
+    async def scenario() -> None:
+        sink = MemorySink()
+        listener, metrics = await started("tls", sink, certfile=str(cert), keyfile=str(key))
+        stats = metrics.stats("t-tls", "tls")
+        await tcp_send(listener.port, b"<13>plain syslog sent to the TLS port\n")
+        await until(lambda: stats.handshake_failures == 1, "the failed handshake counted")
+        await listener.stop()
+        assert (stats.handshakes, stats.connections, stats.handshake_timeouts) == (0, 0, 0) and not sink.records
 
     run(scenario())
