@@ -148,7 +148,8 @@ class SyslogListener(abc.ABC):
     ) -> None:
         self.settings = settings
         self.sink = sink
-        self.stats: ListenerStats = (metrics or default_metrics()).stats(settings.name, settings.transport)
+        self.metrics = metrics or default_metrics()
+        self.stats: ListenerStats = self.metrics.stats(settings.name, settings.transport)
         self._transport_h: Header = ("transport", settings.transport.encode())
         self._listener_h: Header = ("listener", settings.name.encode())
         self._errors = ThrottledLog()

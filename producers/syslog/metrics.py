@@ -10,6 +10,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from vigie.udp_drops import UdpDropCounters, udp_drop_counters
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -83,6 +85,8 @@ class SyslogMetrics(Collector):
     def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
         self._stats: dict[tuple[str, str], ListenerStats] = {}
         self._lock = threading.Lock()
+        # Kernel drops of the UDP sockets (vigie_udp_receive_drops_total), shared with other UDP intakes.
+        self.udp_drops: UdpDropCounters = udp_drop_counters(registry)
         if registry is not None:
             registry.register(self)
 

@@ -57,6 +57,8 @@ class UdpListener(SyslogListener):
         except BaseException:
             sock.close()
             raise
+        # What the kernel drops when the buffer is full is read from /proc at scrape time: no cost here.
+        self.metrics.udp_drops.watch(self.name, sock)
         self._sock = sock
         self._started = True
         log.info(
@@ -142,6 +144,7 @@ class UdpListener(SyslogListener):
         if sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(sock.fileno())
+            self.metrics.udp_drops.forget(self.name)  # keeps the socket's final count
             sock.close()
             log.info("syslog listener %s: udp stopped", self.name)
         self._started = False

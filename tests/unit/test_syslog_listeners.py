@@ -155,6 +155,35 @@ def test_udp_oversize_datagram_is_cut_and_dead_lettered_whole() -> None:
     run(scenario())
 
 
+@pytest.mark.skipif(not Path("/proc/net/udp").exists(), reason="kernel drop counts are read from Linux /proc")
+def test_udp_datagrams_the_kernel_drops_are_counted_per_listener() -> None:
+    """A small receive buffer filled faster than the listener reads (the loop is busy sending): every
+    datagram is either received or counted in vigie_udp_receive_drops_total, which survives stop()."""
+
+    async def scenario() -> None:
+        sink, registry = MemorySink(), CollectorRegistry()
+        metrics = SyslogMetrics(registry)
+        listener = make_listener(
+            ListenerSettings(name="t-udp", port=0, udp_receive_buffer=4096), sink, metrics
+        )
+        await listener.start()
+        stats, labels = metrics.stats("t-udp", "udp"), {"listener": "t-udp"}
+        assert registry.get_sample_value("vigie_udp_receive_drops_total", labels) == 0
+        sent = 2000
+        udp_send(listener.port, *[b"<13>storm %04d " % i + b"x" * 180 for i in range(sent)])
+
+        def kernel_drops() -> float:
+            return registry.get_sample_value("vigie_udp_receive_drops_total", labels) or 0
+
+        await until(lambda: stats.received + kernel_drops() == sent, "every datagram received or dropped")
+        drops = kernel_drops()
+        assert 0 < drops < sent and stats.received == len(sink.records) == sent - drops
+        await listener.stop()
+        assert kernel_drops() == drops  # the closed socket's count is kept
+
+    run(scenario())
+
+
 def test_udp_counts_drops_when_the_sink_is_full_and_keeps_going() -> None:
     async def scenario() -> None:
         sink = MemorySink(capacity=3)
