@@ -8,6 +8,7 @@ from typing import Any
 
 from vigie.pipelines.correlate.timefmt import rfc3339_utc
 from vigie.pipelines.correlate.topology import Inventory
+from vigie.pipelines.fingerprints import check_fingerprint, syslog_fingerprint, trap_fingerprint
 from vigie.pipelines.normalize.rules import RuleSet
 from vigie.schemas.codec import rfc3339
 
@@ -50,19 +51,6 @@ _HOST_SEVERITY = ("ok", "ok", "critical", "critical")
 _SERVICE_SEVERITY = ("ok", "warning", "critical", "unknown")
 # syslog severities 0..7 when a rule names none
 _SYSLOG_SEVERITY = ("critical", "critical", "critical", "critical", "warning", "info", "info", "info")
-
-
-def syslog_fingerprint(host: str, rule_pair: str, component: str) -> str:
-    return f"{host}|syslog:{rule_pair}|{component}"
-
-
-def trap_fingerprint(host: str, trap_kind: str, component: str) -> str:
-    return f"{host}|trap:{trap_kind}|{component}"
-
-
-def check_fingerprint(host: str, service: str | None) -> str:
-    """host|check|service; a host check (service None) is host|check."""
-    return f"{host}|check|{service}" if service else f"{host}|check"
 
 
 def _ts(value: Any) -> str | None:

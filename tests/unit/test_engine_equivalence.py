@@ -21,8 +21,9 @@ from typing import Any
 
 import orjson
 
-from vigie.pipelines.correlate import incidents as incidents_mod
 from vigie.pipelines.correlate.engine import Engine, Output
+from vigie.pipelines.correlate.grouping import root_of
+from vigie.pipelines.correlate.incident_model import SYMPTOM, MemberCounters
 from vigie.pipelines.correlate.timefmt import iso, rfc3339_utc
 from vigie.pipelines.normalize.normalize import LINK_DOWN, LINK_UP, Normalizer
 from vigie.pipelines.normalize.rules import RuleSet
@@ -240,10 +241,10 @@ def test_engine_matches_the_golden_run():
 def _check_counters(eng: Engine) -> None:
     """Every open incident's counters and cached lists/root equal a rescan of its members."""
     for inc in eng.correlation.incidents.values():
-        agg = inc._agg
+        agg = inc._counters
         if agg is None:
             continue
-        fresh = incidents_mod._Agg(inc.members)
+        fresh = MemberCounters(inc.members)
         for name in (
             "n",
             "n_open",
@@ -258,12 +259,12 @@ def _check_counters(eng: Engine) -> None:
             assert getattr(agg, name) == getattr(fresh, name), (inc.id, name)
         assert list(agg.causes) == list(fresh.causes), inc.id
         if agg.lists_ver == agg.ver:
-            symptoms = [fp for fp, m in inc.members.items() if m["role"] == incidents_mod.SYMPTOM]
+            symptoms = [fp for fp, m in inc.members.items() if m["role"] == SYMPTOM]
             hosts = sorted({m["host"] for m in inc.members.values()})
             assert agg.lists == (list(inc.members), symptoms, hosts), inc.id
         if agg.core_key[0] == agg.cause_ver and agg.causes:
             causes = [(fp, inc.members[fp]) for fp in agg.causes]
-            assert agg.core == incidents_mod._root_of(causes, agg.core_key[1]), inc.id
+            assert agg.core == root_of(causes, agg.core_key[1]), inc.id
 
 
 def test_incident_counters_match_a_rescan():
