@@ -6,7 +6,6 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from vigie.pipelines.correlate.timefmt import rfc3339_utc
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.fingerprints import check_fingerprint, syslog_fingerprint, trap_fingerprint
 from vigie.pipelines.normalize.rules import RuleSet
@@ -57,9 +56,7 @@ def _ts(value: Any) -> str | None:
     """Event time as RFC 3339: strings pass through, epoch numbers and datetimes are formatted."""
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, int | float):
-        return rfc3339_utc(value)  # codec.rfc3339's output, without strftime per event
-    if isinstance(value, datetime):
+    if isinstance(value, int | float | datetime):
         return rfc3339(value)
     return str(value)
 
@@ -291,7 +288,7 @@ def normalize_check(
 
 
 class Normalizer:
-    """The normalize stage with its inventory and rules bound, as the Faust agent holds it."""
+    """The normalize stage with its inventory and rules bound, as the normalize worker's batch loop holds it."""
 
     __slots__ = ("inventory", "rules", "unknown_trap_severity")
 
