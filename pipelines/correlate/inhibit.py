@@ -126,7 +126,11 @@ class InhibitionPass(IncidentPass):
 
     def hold(self, fp: str, release: bool, why: str | None = None) -> None:
         """Start a hold-down (tick places the alert, or releases it from its incident, when it ends)."""
-        held = {"since": self.now, "until": self.now + self.config.hold_down, "release": release}
+        held: dict[str, Any] = {
+            "since": self.now,
+            "until": self.now + self.config.hold_down,
+            "release": release,
+        }
         if why is not None:
             held["why"] = why
         self.state.held[fp] = held
