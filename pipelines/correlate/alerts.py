@@ -29,7 +29,7 @@ class AlertConfig:
         mca = data.get("max_check_attempts", 3)
         if not isinstance(mca, int) or mca < 1:
             raise ValueError("correlation.max_check_attempts: expected an integer >= 1")
-        from vigie.pipelines.correlate.timeperiods import parse_duration
+        from vigie.timeperiods import parse_duration
 
         interval = parse_duration(data.get("update_interval", 1.0), "correlation.update_interval")
         flap = flapping.FlapConfig(

@@ -13,10 +13,10 @@ from vigie.pipelines.correlate.alerts import AlertConfig, AlertState, to_alert
 from vigie.pipelines.correlate.incident_model import Changes, CorrelationState, IncidentConfig
 from vigie.pipelines.correlate.routing import NotifyState, Router, notify
 from vigie.pipelines.correlate.silences import ControlError, ControlState, matches_all, parse_command
-from vigie.pipelines.correlate.timeperiods import parse_timeperiods
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.fingerprints import check_fingerprint
 from vigie.schemas.codec import parse_rfc3339
+from vigie.timeperiods import parse_timeperiods
 
 # transitions that can change grouping; a count-only or flapping update leaves incidents alone
 _REGROUP = frozenset(

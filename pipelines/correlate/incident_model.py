@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigie.pipelines.correlate.alerts import SEVERITY_RANK, AlertState
-from vigie.pipelines.correlate.timeperiods import parse_duration
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.schemas.codec import rfc3339
+from vigie.timeperiods import parse_duration
 
 INCIDENT_SCHEMA = "incident/1"
 CAUSE, SYMPTOM = "cause", "symptom"
