@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 
 from vigie.pipelines.archive import connlog as cl
 from vigie.pipelines.archive.connlog import CONN_COLUMNS, extract_connection
-from vigie.producers.syslog import parser as sp
-from vigie.producers.syslog.parser import parse_syslog
+from vigie.codecs import timestamps as ct
+from vigie.codecs.syslog import parse_syslog
 from vigie.schemas.archive import CONNECTION_FIELDS
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -256,7 +256,7 @@ _CISCO_TAIL_1P = rf"%(?P<facsev>[A-Z][A-Z0-9_]*-(?:[A-Z][A-Z0-9_]*-)*[0-7])-[A-Z
 # "<PRI>Mmm dd [yyyy] hh:mm:ss host : %FAC-SEV-MN:" (ASA relay header), "... host %FAC-SEV-MN:" (IOS) and
 # "<PRI>%FAC-SEV-MN:" (no clock): the bulk of Cisco lines, tried first with this smaller regex (cheaper
 # than _HCISCO below). The separator "\s(?::\s+|\s*)" is _HCISCO's hsep "\s:\s+|\s+" written one-pass; when
-# it is "\s+", the "%" right after shows parser._CISCO's lookahead held (lead and the middle groups empty).
+# it is "\s+", the "%" right after shows vigie.codecs.syslog's _CISCO's lookahead held (lead and the middle groups empty).
 _HCISCO_RELAY = (
     rf"^{_PRI}(?:(?P<hts>{_BSD_1P}){_SP}+(?P<host>[^{_WS}:]+){_SP}(?::{_SP}+|{_SP}*))?{_CISCO_TAIL_1P}"
 )
@@ -264,7 +264,7 @@ _D = "[0-9]"
 _W = "[A-Za-z0-9_]"
 _ISO_NC = rf"{_D}{{4}}-{_D}{{2}}-{_D}{{2}}[Tt ]{_D}{{1,2}}:{_D}{{2}}:{_D}{{2}}(?:[.,]{_D}{{1,9}})?(?:[Zz]|[+-]{_D}{{2}}(?::?{_D}{{2}})?)?"
 _CTS_NC = rf"(?:{_D}{{4}} )?{_BSD_NC}(?: [A-Za-z]{{1,6}}| [+-]{_D}{{2}}:?{_D}{{2}})?"
-# parser._CISCO after the PRI, in RE2 with the same groups in the same order (so the same submatches), the
+# vigie.codecs.syslog's _CISCO after the PRI, in RE2 with the same groups in the same order (so the same submatches), the
 # message left out (".*" always matches) and its one lookahead, after the relay host's "\s+", replaced by
 # the groups hsep, lead and seqsp: _header_cisco keeps a row only where they show the lookahead held.
 _HCISCO = (
@@ -373,13 +373,13 @@ def _header_3164(
         if tok is None:
             return None
         mon, day, hh, mi, ss, year = _TS3164.fullmatch(tok).groups()  # type: ignore[union-attr]
-        month = sp._MONTHS.get(mon.lower())
+        month = ct.MONTHS.get(mon.lower())
         if month is None or hh > "23" or mi > "59" or ss > "59":
             raise _Fallback  # _fast3164 declines: the general path decides
-        o = sp._ordinal(int(year), month, int(day)) if year else sp._closest(month, int(day), ref)
+        o = ct.day_ordinal(int(year), month, int(day)) if year else ct.closest_day(month, int(day), ref)
         if not o:
             raise _Fallback
-        return sp._prefix(o) + hh + ":" + mi + ":" + ss + ".000000Z"
+        return ct.date_prefix(o) + hh + ":" + mi + ":" + ss + ".000000Z"
 
     stamps, bad = _per_unique(ts_tok, stamp, pa.string())
     short = _and(
@@ -396,7 +396,7 @@ def _header_cisco_relay(
     """_CISCO with a BSD relay clock and host before ' : %FAC-SEV-MN:', or no header at all."""
     m = pc.extract_regex(sub, _HCISCO_RELAY)
     ok = pc.is_valid(m)
-    stamps, bad = _per_unique(_f(m, "hts"), lambda v: sp._any_ts(v, ref, []) if v else None, pa.string())
+    stamps, bad = _per_unique(_f(m, "hts"), lambda v: ct.bsd_or_iso_stamp(v, ref, []) if v else None, pa.string())
     host = _f(m, "host")  # an unmatched group reads "": no relay header means no host
     host = pc.if_else(_t(pc.equal(host, "")), pa.scalar(None, pa.string()), host)
     fac = _slice(_f(m, "facsev"), 0, -2)
@@ -404,11 +404,11 @@ def _header_cisco_relay(
 
 
 def _header_cisco(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
-    """parser._cisco: IOS, NX-OS, ASA, with or without a relay header, sequence number, origin id or device clock."""
+    """vigie.codecs.syslog's _cisco: IOS, NX-OS, ASA, with or without a relay header, sequence number, origin id or device clock."""
     m = pc.extract_regex(sub, _HCISCO)
     g = partial(_f, m)
     empty = partial(pc.equal, pa.scalar(""))
-    # parser._CISCO's lookahead (?=\d{1,10}:\s|%) after "\s+" (hsep without ":"): shown to hold when
+    # vigie.codecs.syslog's _CISCO's lookahead (?=\d{1,10}:\s|%) after "\s+" (hsep without ":"): shown to hold when
     # nothing but a sequence number written "123: " or nothing at all comes before the "%"
     middle = _and(*(empty(g(k)) for k in ("seq", "dev", "node", "mark", "cts", "up", "proc")))
     seq_next = _and(pc.invert(empty(g("seq"))), empty(g("seqsp")))
@@ -419,7 +419,7 @@ def _header_cisco(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Arra
     cts = g("cts")
     parts = pc.extract_regex(pc.if_else(_t(empty(cts)), pa.scalar(None, pa.string()), cts), _CTS_SPLIT)
     key = pc.binary_join_element_wise(_f(parts, "a"), _f(parts, "z"), "")
-    base, bad_c = _per_unique(key, lambda v: sp._cisco_ts(v, ref, []) if v else None, pa.string())
+    base, bad_c = _per_unique(key, lambda v: ct.cisco_stamp(v, ref, []) if v else None, pa.string())
     frac = _f(parts, "f")
     fus = pc.cast(_slice(pc.utf8_rpad(pc.fill_null(frac, ""), 6, "0"), 0, 6), pa.int64())
     leap = _t(pc.equal(_f(parts, "ss"), "60"))  # clamped to 59.999999 whatever the fraction
@@ -427,7 +427,7 @@ def _header_cisco(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Arra
     hts = g("hts")
     relay, bad_h = _per_unique(
         pc.if_else(_t(empty(hts)), pa.scalar(None, pa.string()), hts),
-        lambda v: sp._any_ts(v, ref, []) if v else None,
+        lambda v: ct.bsd_or_iso_stamp(v, ref, []) if v else None,
         pa.string(),
     )
     ts = pc.if_else(pc.is_valid(parts), dev_ts, _ts_micros(relay))
@@ -452,7 +452,7 @@ def _header_5424(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array
         pa.scalar("", pa.string()),
     )
     key = pc.binary_join_element_wise(sec, tz, "")
-    base, bad = _per_unique(key, lambda v: sp._rfc3339(v, ref, []) if v else None, pa.string())
+    base, bad = _per_unique(key, lambda v: ct.rfc3339_stamp(v, ref, []) if v else None, pa.string())
     micros = _ts_micros(base)
     leap = pc.equal(_slice(sec, 17, 19), "60")  # clamped to 59.999999 whatever the fraction
     fus = pc.cast(_slice(pc.utf8_rpad(pc.fill_null(frac, ""), 6, "0"), 0, 6), pa.int64())
@@ -477,7 +477,7 @@ def _dev_in_head(head: str | None) -> str | None:
 def _header_fortigate(
     sub: pa.StringArray, ref: datetime
 ) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
-    """FortiGate without syslog header: date=, time=, tz= and devname= as parser._fortigate reads them."""
+    """FortiGate without syslog header: date=, time=, tz= and devname= as vigie.codecs.syslog's _fortigate reads them."""
     # _HFGT reads at most the first _HFGT_SPAN characters: it is run in Python once per distinct such head
     # (the clock changes once a second) rather than by RE2 on every line (~0.4 µs a line with captures).
     head = _slice(sub, 0, _HFGT_SPAN)
@@ -506,10 +506,10 @@ def _header_fortigate(
             raise _Fallback  # not this route's header
         d, t = m.groups()
         h, mi, s = t.split(":")
-        off = sp._offset(z) if z else 0
+        off = ct.offset_seconds(z) if z else 0
         if off is None:
             off = 0
-        return sp._stamp(int(d[:4]), int(d[5:7]), int(d[8:10]), int(h), int(mi), int(s), 0, off, ref, [])
+        return ct.utc_stamp(int(d[:4]), int(d[5:7]), int(d[8:10]), int(h), int(mi), int(s), 0, off, ref, [])
 
     stamps, bad = _per_unique(key, stamp, pa.string())
     return _ts_micros(stamps), dev, pa.nulls(len(sub), pa.string()), _and(pc.is_valid(sub), pc.invert(bad))

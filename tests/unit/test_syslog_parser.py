@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vigie.codecs.syslog import KEYS, parse_syslog, parse_unguarded
 from vigie.producers.syslog.parse_cli import run
-from vigie.producers.syslog.parser import KEYS, _parse, parse_syslog
 from vigie.schemas.codec import loads
 
 RECV = datetime(2024, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -595,7 +595,7 @@ _token = st.text(alphabet=st.sampled_from(list("ab1:[]%-. 0")), min_size=0, max_
 def test_fast_path_agrees_with_general_path(pri, mon, day, hms, year, host, tag, pid, msg, received):
     line = f"<{pri}>{mon} {day} {hms}{year} {host} {tag}[{pid}]: {msg}"
     for text in (line, line.replace(f"[{pid}]", "")):
-        assert _parse(text.encode(), received, True) == _parse(text.encode(), received, False)
+        assert parse_unguarded(text.encode(), received, True) == parse_unguarded(text.encode(), received, False)
 
 
 # ---------------------------------------------------------------- vigie parse syslog
