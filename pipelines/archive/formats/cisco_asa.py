@@ -341,6 +341,7 @@ def extract_cisco_asa(text: str) -> Conn | None:
 def _guard_asa(t: str) -> bool:
     return "%ASA-" in t or "%FTD-" in t or "%PIX-" in t or "%FWSM-" in t
 
+
 # --------------------------------------------------------------------------- column-wise
 
 

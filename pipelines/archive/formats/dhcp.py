@@ -80,6 +80,7 @@ def extract_dhcp(text: str) -> Conn | None:
 def _guard_dhcp(t: str) -> bool:
     return "DHCP" in t
 
+
 # --------------------------------------------------------------------------- column-wise
 
 

@@ -102,6 +102,7 @@ def extract_fortigate(text: str) -> Conn | None:
 def _guard_fortigate(t: str) -> bool:
     return "srcip=" in t and "traffic" in t
 
+
 # --------------------------------------------------------------------------- column-wise
 
 

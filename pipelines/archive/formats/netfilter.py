@@ -86,6 +86,7 @@ def extract_netfilter(text: str) -> Conn | None:
 def _guard_netfilter(t: str) -> bool:
     return "SRC=" in t and "PROTO=" in t
 
+
 # --------------------------------------------------------------------------- column-wise
 
 

@@ -69,6 +69,7 @@ def extract_pfsense(text: str) -> Conn | None:
 def _guard_pfsense(t: str) -> bool:
     return ",in,4," in t or ",in,6," in t or ",out,4," in t or ",out,6," in t
 
+
 # --------------------------------------------------------------------------- column-wise
 
 

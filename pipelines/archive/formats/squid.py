@@ -108,6 +108,7 @@ _SQUID_CODES = "TCP_|NONE|UDP_"  # the first half of _guard_squid, in RE2
 def _guard_squid(t: str) -> bool:
     return ("TCP_" in t or "NONE" in t or "UDP_" in t) and "/" in t
 
+
 # --------------------------------------------------------------------------- column-wise
 
 
