@@ -9,22 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigie.pipelines.archive.formats.base import Format
-from vigie.pipelines.archive.formats.columns import (
-    NS,
-    all_true,
-    grp,
-    has,
-    ip_column,
-    per_unique,
-)
-from vigie.pipelines.archive.formats.values import (
-    ADDR,
-    Conn,
-    conn_row,
-    norm_mac,
-    soft_ip,
-    valid_ip,
-)
+from vigie.pipelines.archive.formats.columns import NS, all_true, grp, has, ip_column, per_unique
+from vigie.pipelines.archive.formats.values import ADDR, Conn, conn_row, norm_mac, soft_ip, valid_ip
 
 _DHCP_ACTIONS = {
     "ACK": "lease",

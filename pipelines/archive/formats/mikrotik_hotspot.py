@@ -5,14 +5,7 @@ from __future__ import annotations
 import re
 
 from vigie.pipelines.archive.formats.base import Format
-from vigie.pipelines.archive.formats.values import (
-    ADDR,
-    Conn,
-    conn_row,
-    norm_mac,
-    norm_user,
-    valid_ip,
-)
+from vigie.pipelines.archive.formats.values import ADDR, Conn, conn_row, norm_mac, norm_user, valid_ip
 
 _MT_HOTSPOT = re.compile(
     rf"hotspot[\w,]{{0,64}}\s+(?P<user>\S{{1,256}}) \((?P<ip>{ADDR})\): (?P<ev>logged in|logged out|login failed)"

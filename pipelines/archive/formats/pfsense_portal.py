@@ -5,14 +5,7 @@ from __future__ import annotations
 import re
 
 from vigie.pipelines.archive.formats.base import Format
-from vigie.pipelines.archive.formats.values import (
-    ADDR,
-    Conn,
-    conn_row,
-    norm_mac,
-    norm_user,
-    valid_ip,
-)
+from vigie.pipelines.archive.formats.values import ADDR, Conn, conn_row, norm_mac, norm_user, valid_ip
 
 _PF_PORTAL = re.compile(
     rf"Zone: (?P<zone>\S{{1,64}}) - (?P<ev>[A-Za-z][^:,]{{0,80}}?): (?P<user>[^,]{{0,256}}), "

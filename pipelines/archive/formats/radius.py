@@ -9,14 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigie.pipelines.archive.formats.base import Format
-from vigie.pipelines.archive.formats.columns import (
-    NS,
-    WS,
-    all_true,
-    grp,
-    per_unique,
-    truth,
-)
+from vigie.pipelines.archive.formats.columns import NS, WS, all_true, grp, per_unique, truth
 from vigie.pipelines.archive.formats.values import (
     Conn,
     Reject,

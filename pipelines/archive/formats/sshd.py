@@ -5,14 +5,7 @@ from __future__ import annotations
 import re
 
 from vigie.pipelines.archive.formats.base import Format
-from vigie.pipelines.archive.formats.values import (
-    ADDR,
-    Conn,
-    conn_row,
-    norm_user,
-    valid_ip,
-    valid_port,
-)
+from vigie.pipelines.archive.formats.values import ADDR, Conn, conn_row, norm_user, valid_ip, valid_port
 
 _SSHD = re.compile(
     r"(?:(?P<ok>Accepted) \S+ for (?P<u1>\S+)|Failed \S+ for (?:invalid user )?(?P<u2>\S+)"
