@@ -35,8 +35,8 @@ from vigie.pipelines.archive.formats.columns import (
 )
 
 _PRI = r"<[0-9]{1,3}>"
-_PRI_OK = r"<(?:[0-9]{1,2}|0[0-9]{2}|1[0-8][0-9]|19[01])>"  # what _fast3164 accepts (<= 191)
-# _FAST3164 in two one-pass halves: without the optional year (tried first here, kept when its host is
+_PRI_OK = r"<(?:[0-9]{1,2}|0[0-9]{2}|1[0-8][0-9]|19[01])>"  # what vigie.codecs.syslog._fast3164 accepts (<= 191)
+# vigie.codecs.syslog._FAST3164 in two one-pass halves: without the optional year (tried first here, kept when its host is
 # not four digits, which the year form would have taken as the year) and with it. Bounded repeats
 # ({1,128}) are checked on the captured lengths: RE2 runs them far slower than an unbounded run. The PRI
 # bound is checked apart (a DFA match): its alternation makes the capture regex leave RE2's one-pass engine.

@@ -99,12 +99,12 @@ _HEADER_LANES = {f.header_dialect: i for i, f in enumerate(_LANES) if f.header_d
 
 
 def _before(fmt: Format) -> tuple[str, tuple[str, ...]]:
-    """The searches that show no guard before fmt's passes: the needs that hold a "%" (one alternation, run
-    on the lines holding one), and the others: a literal each (RE2 costs ~100 ns a call, about what an
+    """The searches that show no guard before fmt's passes: the needs that start with a "%" (one alternation,
+    run on the lines holding one), and the others: a literal each (RE2 costs ~100 ns a call, about what an
     alternation costs more a line than one literal), or one alternation of many."""
     earlier = FORMATS[: FORMATS.index(fmt)]
-    pct = "|".join(f.needs for f in earlier if "%" in f.needs)
-    needs = [f.needs for f in earlier if "%" not in f.needs]
+    pct = "|".join(f.needs for f in earlier if f.needs.startswith("%"))
+    needs = [f.needs for f in earlier if not f.needs.startswith("%")]
     return pct, tuple(needs) if len(needs) <= 3 else ("|".join(needs),)
 
 
@@ -150,7 +150,7 @@ def _connections(
             if len(idx) == 0:
                 continue
             sub = s.take(idx)
-            cols, ok = fmt.columns(sub)  # type: ignore[misc]
+            cols, ok = fmt.columns(sub)
             ok = truth(ok)
             marks.append((idx.filter(pc.invert(ok)), code))
             pct_before, before = _BEFORE[fmt.name]
@@ -212,7 +212,7 @@ def _waterfall(
         idx = where(mask)
         if len(idx) == 0:
             continue
-        cols, ok = fmt.columns(c.take(idx))  # type: ignore[misc]
+        cols, ok = fmt.columns(c.take(idx))
         good = take_ok(ok)
         if good is not None:
             if len(good) == 0:

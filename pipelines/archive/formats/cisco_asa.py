@@ -514,7 +514,7 @@ def _asa_xlate_columns(tail: pa.StringArray) -> tuple[dict[str, pa.Array], pa.Bo
 
 # The message after the line's first "%" ("tail", split off without a regex: several times cheaper than
 # any RE2 search for the head), its id read from its first characters, then each message regex run on the
-# tail with the head in front (connlog runs them on the text after the head: a head regex ending in
+# tail with the head in front (extract_cisco_asa runs them on the text after the head: a head regex ending in
 # ":?\s*" followed by a body regex that starts with a letter matches the same way). A line whose first
 # "%" does not start a head gets no id here and takes the per-row code (_ASA_ID.search finds a later one).
 _ASA_T = r"^(?:ASA|FTD|PIX|FWSM)-(?:[A-Za-z]+-)?[0-9]-"

@@ -91,7 +91,7 @@ def _guard_netfilter(t: str) -> bool:
 
 
 # Anchored just after the first "IN=" (the text before it is cut off separately). The head up to DST is
-# deterministic; connlog's lazy `[^[]{0,256}?PROTO=` is the first "PROTO=" after it, found by a search
+# deterministic; _NF_LINE's lazy `[^[]{0,256}?PROTO=` is the first "PROTO=" after it, found by a search
 # whose position is checked (after the head, within 256, no "[" before it): RE2 is slow on that repeat.
 _NF_HEAD = (
     rf"^(?P<head>{NS}* OUT={NS}* (?:PHYS{NS}+ )*(?:MAC=(?P<mac>{NS}*) )?"
@@ -121,7 +121,7 @@ def _strip_kernel_ts(tail: pa.Array) -> pa.Array:
 
 
 def _nf_groups_rx(post: pa.StringArray, at: pa.Array) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
-    """_NF_HEAD's and _NF_PROTO's groups, and whether they match where connlog's regex does."""
+    """_NF_HEAD's and _NF_PROTO's groups, and whether they match where _NF_LINE does."""
     h = pc.extract_regex(post, _NF_HEAD)
     m = pc.extract_regex(post, _NF_PROTO)
     head_len = pc.utf8_length(grp(h, "head"))
