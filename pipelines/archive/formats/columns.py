@@ -318,3 +318,18 @@ def soft_ip_column(arr: pa.Array) -> pa.Array:
         return arr
     others = pc.if_else(canon, pa.scalar(None, pa.string()), arr)
     return pc.if_else(canon, arr, per_unique(others, soft_ip, pa.string())[0])
+
+
+def bounded_match(
+    arr: pa.StringArray, regex: str, bounds: dict[str, int]
+) -> tuple[Callable[[str], pa.Array], pa.BooleanArray]:
+    """extract_regex with a regex whose bounded repeats are written unbounded (RE2 runs those slowly): its
+    groups (name -> column), and the rows that matched with each bounded group within its bound, which the
+    row-wise regex matches the same way (the other rows are left to it)."""
+    m = pc.extract_regex(arr, regex)
+
+    def group(name: str) -> pa.Array:
+        return grp(m, name)
+
+    lengths = (pc.less_equal(pc.utf8_length(group(k)), most) for k, most in bounds.items())
+    return group, all_true(pc.is_valid(m), *lengths)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
-from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigie.pipelines.archive.formats.base import Format
-from vigie.pipelines.archive.formats.columns import NS, all_true, grp, has, ip_column, per_unique
+from vigie.pipelines.archive.formats.columns import (
+    NS,
+    all_true,
+    bounded_match,
+    has,
+    ip_column,
+    per_unique,
+)
 from vigie.pipelines.archive.formats.values import ADDR, Conn, conn_row, norm_mac, soft_ip, valid_ip
 
 _DHCP_ACTIONS = {
@@ -81,14 +87,8 @@ _ISC = (
 def dhcp_columns(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     """extract_dhcp for ISC dhcpd lines without "_" (which extract_dhcp first tries as Kea)."""
     n = len(sub)
-    m = pc.extract_regex(sub, _ISC)
-    f = partial(grp, m)
-    short = all_true(
-        pc.less_equal(pc.utf8_length(f("paren")), 64),
-        pc.less_equal(pc.utf8_length(f("mac")), 64),
-        pc.less_equal(pc.utf8_length(f("tail")), 256),
-    )
-    ok = all_true(pc.is_valid(m), pc.invert(has(sub, "_")), short)
+    f, matched = bounded_match(sub, _ISC, {"paren": 64, "mac": 64, "tail": 256})
+    ok = all_true(matched, pc.invert(has(sub, "_")))
     src, bad = ip_column(f("ip"))
     mac = pc.coalesce(
         per_unique(f("mac"), norm_mac, pa.string())[0], per_unique(f("paren"), norm_mac, pa.string())[0]

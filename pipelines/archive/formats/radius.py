@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigie.pipelines.archive.formats.base import Format
-from vigie.pipelines.archive.formats.columns import NS, WS, all_true, grp, per_unique, truth
+from vigie.pipelines.archive.formats.columns import NS, WS, bounded_match, per_unique, truth
 from vigie.pipelines.archive.formats.values import (
     Conn,
     Reject,
@@ -146,13 +145,7 @@ _FR_AUTH_RE2 = (
 def radius_columns(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     """extract_radius for FreeRADIUS "Login OK/incorrect" lines; accounting attributes take the per-row code."""
     n = len(sub)
-    m = pc.extract_regex(sub, _FR_AUTH_RE2)
-    f = partial(grp, m)
-    ok = all_true(
-        pc.is_valid(m),
-        pc.less_equal(pc.utf8_length(f("paren")), 300),
-        pc.less_equal(pc.utf8_length(f("user")), 256),
-    )
+    f, ok = bounded_match(sub, _FR_AUTH_RE2, {"paren": 300, "user": 256})
     cli = f("cli")
     cli = pc.if_else(truth(pc.equal(cli, "")), pa.scalar(None, pa.string()), cli)  # unmatched group reads ""
     cols = {
