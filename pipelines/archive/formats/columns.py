@@ -324,8 +324,9 @@ def bounded_match(
     arr: pa.StringArray, regex: str, bounds: dict[str, int]
 ) -> tuple[Callable[[str], pa.Array], pa.BooleanArray]:
     """extract_regex with a regex whose bounded repeats are written unbounded (RE2 runs those slowly): its
-    groups (name -> column), and the rows that matched with each bounded group within its bound, which the
-    row-wise regex matches the same way (the other rows are left to it)."""
+    groups (name -> column), and the rows that matched with each bounded group within its bound. A match
+    whose parts are longer than the bounds is left to the per-row code, so every row decided with it
+    matched as the row-wise regex matches it."""
     m = pc.extract_regex(arr, regex)
 
     def group(name: str) -> pa.Array:

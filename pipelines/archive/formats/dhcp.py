@@ -76,8 +76,7 @@ def _guard_dhcp(t: str) -> bool:
 # --------------------------------------------------------------------------- column-wise
 
 
-# _ISC_DHCP with its bounded repeats unbounded (RE2 runs those slowly): a match whose parts are
-# longer than the bounds is left to the per-row code, so every row decided here matched the same way.
+# _ISC_DHCP for bounded_match (its bounds: paren 64, mac 64, tail 256).
 _ISC = (
     rf"DHCP(?P<kind>ACK|OFFER|NAK|REQUEST|RELEASE|DECLINE|INFORM) (?:on|for|of|to|from) (?P<ip>{ADDR})"
     rf"(?: \((?P<paren>[^)]*)\))?(?: (?:to|from) (?P<mac>[0-9a-fA-F:]+)(?: \((?P<tail>[^)]*)\))?)? via {NS}"

@@ -134,8 +134,7 @@ def _guard_radius(t: str) -> bool:
 # --------------------------------------------------------------------------- column-wise
 
 
-# _FR_AUTH with its bounded repeats unbounded (RE2 runs those slowly): a match whose parts are longer
-# than the bounds is left to the per-row code, so every row decided here matched the same way.
+# _FR_AUTH for bounded_match (its bounds: paren 300, user 256).
 _FR_AUTH_RE2 = (
     r"(?P<res>Login OK|Login incorrect|Invalid user)(?: \((?P<paren>[^\[\]]*?)\))?: \[(?P<user>[^\]]*)\]"
     rf"(?: \(from client (?P<client>{NS}+) port (?P<port>{NS}+)(?: cli (?P<cli>[^{WS})]+))?)?"
