@@ -219,6 +219,8 @@ def norm_token(text: str | None) -> str | None:
     if not text or len(text) > 128 or not text.isprintable():
         return None
     return text
+
+
 _DENY_WORDS = re.compile(r"(?<![A-Z])(?:DROP|DROPPED|BLOCK|BLOCKED|REJECT|REJECTED|DENY|DENIED)(?![A-Z])")
 _ALLOW_WORDS = re.compile(r"(?<![A-Z])(?:ACCEPT|ACCEPTED|ALLOW|ALLOWED|PASS|PERMIT|PERMITTED)(?![A-Z])")
 
@@ -283,4 +285,5 @@ def sum_bytes(*values: str | None) -> int | None:
     counts = [c for c in (valid_count(v) for v in values) if c is not None]
     return sum(counts) if counts else None
 
-MAX_LEN = 16384
+
+MAX_LEN = 16384  # longer messages are not connection logs (extract_connection returns None at once)
