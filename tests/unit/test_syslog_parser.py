@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -636,3 +638,14 @@ def test_cli_reports_truncated_frames():
 
 def test_cli_bad_framing():
     assert run(io.BytesIO(b""), io.StringIO(), framing="udp") == 2
+
+
+def test_the_codecs_load_no_producer_pipeline_or_command_line_module() -> None:
+    """vigie.codecs is shared by every side: importing it must not pull in any of them."""
+    code = (
+        "import sys, vigie.codecs.syslog, vigie.codecs.timestamps\n"
+        "print('\\n'.join(m for m in sys.modules if m.startswith('vigie.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = [m for m in out.split() if not m.startswith(("vigie.codecs", "vigie.schemas"))]
+    assert loaded == []
