@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
+import shutil
 import signal
 import sys
 import tempfile
@@ -19,6 +21,36 @@ from vigie.kafka_client import KafkaSettings
 from vigie.local_broker import LocalBroker, free_port
 from vigie.topic_admin import ensure_topics
 from vigie.topics import TopicSpec, default_specs
+
+SETUP_HINT = "install what the benches need with: bash scripts/setup --bench"
+
+
+def missing_tools(*names: str) -> list[str]:
+    """The executables among `names` that are not on PATH, each as a reason."""
+    return [f"{name} is not installed" for name in names if shutil.which(name) is None]
+
+
+def missing_modules(*names: str) -> list[str]:
+    """The Python modules among `names` that cannot be imported here, each as a reason."""
+    return [f"Python module {name} is not installed" for name in names if importlib.util.find_spec(name) is None]
+
+
+def missing_broker(bootstrap: str) -> list[str]:
+    """Without --bootstrap a bench starts a local broker: it needs java and the broker's jars."""
+    if bootstrap:
+        return []
+    from vigie.local_broker import default_cache_dir
+
+    jars = default_cache_dir() / "libs"
+    return missing_tools("java") + ([] if jars.is_dir() else [f"the Kafka broker's jars are not in {jars}"])
+
+
+def preflight(bench: str, reasons: Sequence[str]) -> None:
+    """A bench that cannot run says why in one line and exits 2 at once, before it starts a broker or a
+    process (bench/syslog_intake.py without rsyslog's omkafka once hung for 10 minutes)."""
+    if reasons:
+        print(f"{bench}: cannot run: {'; '.join(reasons)} ({SETUP_HINT})", file=sys.stderr, flush=True)
+        raise SystemExit(2)
 
 
 def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +67,7 @@ def broker(bootstrap: str, extra_topics: Sequence[TopicSpec] = (), partitions: i
 
     A broker of our own keeps the bench away from whatever else runs on the machine's brokers.
     """
+    preflight(f"bench/{Path(sys.argv[0]).name}", missing_broker(bootstrap))
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: stop our broker
     with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:

@@ -3,9 +3,11 @@
 Usage: python bench/archive_enrich.py [--rows 100000] [--repeat 5] [--batch 20000] [--quick] [--no-rowwise]
        [--baseline OLD_VECTORIZED.py] [--arrow]
 
---baseline times another version of vectorized.py (e.g. `git show HEAD:pipelines/archive/vectorized.py >
-/tmp/old.py`) in the same run, interleaved with the current one, and checks both give the same columns:
-before/after figures that the machine's other load affects alike.
+--baseline times another version of vectorized.py in the same run, interleaved with the current one, and
+checks both give the same columns: before/after figures that the machine's other load affects alike. The
+file is imported under a name of its own, so its imports must reach the version it was written with: copy
+vectorized.py with the modules it imports from the archive (connlog.py, headers.py, formats/) into a
+folder on PYTHONPATH as a package of another name, and point its `vigie.pipelines.archive` imports there.
 
 The rows are bench/archive_sink.py's mix (same generator, same seed); "other syslog" is split into its
 shapes, Cisco IOS switch lines among them. Times are CPU time of this process (time.process_time, the

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _common import missing_modules, preflight
 
 from vigie.pipelines.archive.query import ORDER_COLUMNS, TABLE_COLUMNS, QuerySpec, has_duckdb, query
 from vigie.pipelines.archive.writer import FileName, hour_dir, write_file
@@ -303,6 +304,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 runs each, no busiest device: check the bench works")
     args = ap.parse_args()
     runs, ref_runs = (2, 1) if args.quick else (args.runs, args.ref_runs)
+    preflight("bench/archive_query.py", missing_modules("duckdb"))
     start = datetime(2024, 4, 1, tzinfo=UTC)
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="vigie-qbench-"))
     pop = population()

@@ -24,6 +24,8 @@ import time
 import uuid
 from typing import Any
 
+from _common import missing_modules, preflight
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "iter": {"loop": "iter"},
     "take": {"loop": "take"},
@@ -222,6 +224,7 @@ def main() -> None:
     if args.mode == "_faust":
         faust_worker(args.bootstrap, args.topic, args.count, args.variant, args.out, args.profile_on)
         return
+    preflight("bench/faust_overhead.py", missing_modules("faust", "aiokafka"))
     args.topic = args.topic or f"fo-{uuid.uuid4().hex[:8]}"
     print(f"fill {args.count} records: {fill(args.bootstrap, args.topic, args.count):,.0f}/s produced")
     if args.profile:

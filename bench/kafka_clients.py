@@ -18,7 +18,17 @@ import multiprocessing as mp
 import time
 from typing import Any
 
-from _common import add_broker_arguments, broker, end_offsets, load, machine, table
+from _common import (
+    add_broker_arguments,
+    broker,
+    end_offsets,
+    load,
+    machine,
+    missing_broker,
+    missing_modules,
+    preflight,
+    table,
+)
 
 from vigie.kafka_client import KafkaSettings
 from vigie.topics import TopicSpec
@@ -194,6 +204,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     count = 50_000 if args.quick and args.count == 200_000 else args.count
+    preflight("bench/kafka_clients.py", missing_broker(args.bootstrap) + missing_modules("kafka"))
     print(f"kafka_clients: {count:,} records of {SIZE} B with 4 headers per client; {machine()}", flush=True)
     specs = [TopicSpec(f"clients.{i}", 3, "delete", 3_600_000) for i in range(len(CLIENTS))]
     ctx = mp.get_context("spawn")

@@ -18,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _common import missing_broker, preflight
+
 from vigie.local_broker import LocalBroker, free_port
 
 
@@ -65,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    preflight("bench/startup.py", missing_broker(""))
     bare = [bare_broker_start() for _ in range(args.runs)]
     own = [vigie_up_start(None) for _ in range(args.runs)]
     with tempfile.TemporaryDirectory() as tmp:

@@ -46,6 +46,8 @@ from _common import (
     end_offsets,
     load,
     machine,
+    missing_broker,
+    preflight,
     table,
     udp_kernel_drops,
     wait_landed,
@@ -196,11 +198,10 @@ class Rsyslog:
     """
 
     def __init__(self, settings: KafkaSettings, workdir: Path) -> None:
-        rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
-        if not os.access(rsyslogd, os.X_OK):
-            raise RuntimeError("rsyslogd is not installed (apt-get install rsyslog rsyslog-kafka)")
-        if not any(Path(d, "omkafka.so").exists() for d in _rsyslog_module_dirs()):
-            raise RuntimeError("rsyslog's omkafka module is missing (apt-get install rsyslog-kafka)")
+        rsyslogd = _rsyslogd()
+        problems = rsyslog_missing()
+        if problems:
+            raise RuntimeError("; ".join(problems))
         from vigie.local_broker import free_port
 
         self.udp_port, self.tcp_port = _free_udp_port(), free_port()
@@ -250,8 +251,24 @@ class Rsyslog:
         self.log.close()
 
 
+def _rsyslogd() -> str:
+    return shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+
+
 def _rsyslog_module_dirs() -> list[str]:
+    dirs = os.environ.get("VIGIE_BENCH_RSYSLOG_MODULE_DIRS")  # lets a test show the bench without omkafka
+    if dirs is not None:
+        return dirs.split(os.pathsep)
     return ["/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/rsyslog", "/usr/lib64/rsyslog"]
+
+
+def rsyslog_missing() -> list[str]:
+    """Why the rsyslog scenarios cannot run here (rsyslogd, its omkafka module), as reasons; [] when they can."""
+    if not os.access(_rsyslogd(), os.X_OK):
+        return ["rsyslogd is not installed (Debian: rsyslog)"]
+    if not any(Path(d, "omkafka.so").exists() for d in _rsyslog_module_dirs()):
+        return ["rsyslog's omkafka module is missing (Debian: rsyslog-kafka)"]
+    return []
 
 
 def _free_udp_port() -> int:
@@ -389,6 +406,8 @@ def main() -> None:
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    wants_rsyslog = any(s.startswith("rsyslog") for s in chosen)
+    preflight("bench/syslog_intake.py", missing_broker(args.bootstrap) + (rsyslog_missing() if wants_rsyslog else []))
     print(
         f"syslog_intake: {SIZE}-byte messages, {duration:.0f} s per scenario, {rounds} round(s); {machine()}",
         flush=True,
@@ -400,9 +419,10 @@ def main() -> None:
         broker(args.bootstrap, extra) as settings,
         tempfile.TemporaryDirectory(prefix="vigie-rsyslog-") as tmp,
     ):
-        vigie = Vigie(settings) if any(s.startswith("vigie") for s in chosen) else None
-        rsyslog = Rsyslog(settings, Path(tmp)) if any(s.startswith("rsyslog") for s in chosen) else None
-        try:
+        vigie = rsyslog = None
+        try:  # whatever fails to start, the finally stops what did (a live child once kept the bench hanging)
+            vigie = Vigie(settings) if any(s.startswith("vigie") for s in chosen) else None
+            rsyslog = Rsyslog(settings, Path(tmp)) if wants_rsyslog else None
             for round_ in range(1, rounds + 1):
                 for name in chosen:
                     print(f"  {name} #{round_} ... (load {load()})", flush=True)

@@ -37,6 +37,9 @@ from _common import (
     end_offsets,
     load,
     machine,
+    missing_broker,
+    missing_tools,
+    preflight,
     table,
     udp_kernel_drops,
     wait_landed,
@@ -290,6 +293,7 @@ def main() -> None:
     args = parser.parse_args()
     duration = 5.0 if args.quick and args.duration == 30.0 else args.duration
     burst = 100 if args.quick and args.burst == 400 else args.burst
+    preflight("bench/traps.py", missing_broker(args.bootstrap) + missing_tools("snmptrap"))
     print(f"traps: v2c linkDown, {duration:.0f} s per Python scenario; {machine()}", flush=True)
 
     results: list[Result] = []

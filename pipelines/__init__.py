@@ -1,1 +1,1 @@
-"""Faust stream processors (normalize, correlate) and the archive sink."""
+"""The stream stages (normalize, correlate) on confluent-kafka batch loops (runtime.py), the notification consumer and the archive sink."""

@@ -22,6 +22,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from vigie import topics
+from vigie.codecs.syslog import parse_syslog
 from vigie.config import Config, as_table
 from vigie.kafka_client import KafkaSettings
 from vigie.pipelines import runtime
@@ -29,7 +30,6 @@ from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import Normalizer
 from vigie.pipelines.normalize.rules import RuleSet
-from vigie.producers.syslog.parser import parse_syslog
 from vigie.schemas.codec import dumps, loads, rfc3339
 from vigie.sink import deadletter_value
 

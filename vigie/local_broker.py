@@ -6,6 +6,7 @@ copies it with its runtime dependencies into a cache folder. No Docker engine is
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import shutil
@@ -150,17 +151,18 @@ class LocalBroker:
         return cmd
 
     def pid(self) -> int | None:
-        """The broker's pid when its process is alive, else None."""
+        """The broker's pid when its process is alive, else None.
+
+        A pid file outlives its process: after a SIGKILL the broker stays a zombie until its parent reaps it,
+        and later the pid may belong to another program. Neither counts (the zombie is reaped here when it is
+        our child), so `start` after a crash starts a new broker at once instead of waiting for a dead one.
+        """
         try:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid) or not _runs_broker(pid, self.home / "server.properties"):
             return None
-        except PermissionError:
-            return pid
         return pid
 
     def running(self) -> bool:
@@ -204,6 +206,21 @@ class LocalBroker:
         self.stop()
         raise BrokerError(f"the Kafka broker did not answer on {self.bootstrap} within {timeout:.0f} s; see {self.log_file}")
 
+    async def supervise(self, stop: asyncio.Event, poll: float = 1.0) -> None:
+        """The broker as a supervised service: (re)start it when it is not running, then watch it.
+
+        Its death is a crash, so the supervisor restarts it with back-off like any other service; the
+        clients (librdkafka) reconnect by themselves once it answers again.
+        """
+        if self.pid() is None:
+            await asyncio.to_thread(self.start)
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), poll)
+            except TimeoutError:
+                if self.pid() is None:
+                    raise BrokerError(f"the Kafka broker exited; see {self.log_file}") from None
+
     def _wait_ready(self, timeout: float) -> bool:
         from vigie.kafka_client import KafkaSettings, broker_answers
 
@@ -241,6 +258,16 @@ class LocalBroker:
             return f"stopped (state {self.home})"
         ready = "answering" if self._wait_ready(2.0) else "NOT answering"
         return f"running pid {pid} on {self.bootstrap}, {ready} (Kafka {KAFKA_VERSION}, state {self.home})"
+
+
+def _runs_broker(pid: int, conf: Path) -> bool:
+    """Whether process `pid` is a Kafka broker started on `conf` (not another program that got the pid)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+    except OSError:
+        return True  # no /proc to ask: trust the pid file, as before
+    return b"kafka.Kafka" in args and os.fsencode(str(conf)) in args
 
 
 def _alive(pid: int) -> bool:

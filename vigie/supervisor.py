@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -27,16 +28,30 @@ class Service:
     task: asyncio.Task | None = field(default=None, repr=False)
 
 
+class ServiceFailed(RuntimeError):
+    """A service crashed more often than its start limit allows; the message is the one line to print."""
+
+
 class Supervisor:
-    """Starts every service, restarts the ones that fail (1 s doubling to 60 s, with jitter) and stops them all."""
+    """Starts every service, restarts the ones that fail (1 s doubling to 60 s, with jitter) and stops them all.
+
+    A service that crashes `start_limit_burst` times within `start_limit_interval` seconds stops everything
+    (systemd's StartLimitBurst/StartLimitIntervalSec): restarting it forever would hide a broken install
+    behind a process that looks alive. `run()` then raises ServiceFailed naming the service and its cause.
+    With the default back-off (1, 2, 4, 8 s …) five crashes take about 15 s, well inside 5 minutes.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None, *, min_backoff: float = 1.0,
-                 max_backoff: float = 60.0, stable_after: float = 60.0) -> None:
+                 max_backoff: float = 60.0, stable_after: float = 60.0, start_limit_burst: int = 5,
+                 start_limit_interval: float = 300.0) -> None:
         self.services: list[Service] = []
         self.stop_event = asyncio.Event()
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.stable_after = stable_after
+        self.start_limit_burst = start_limit_burst
+        self.start_limit_interval = start_limit_interval
+        self.failed: str | None = None  # the one line saying which service gave up and why
         self._restarts = Counter("vigie_service_restarts", "Service restarts after a crash", ["service"],
                                  registry=registry)
         self._up = Gauge("vigie_service_up", "1 while a service runs", ["service"], registry=registry)
@@ -47,6 +62,7 @@ class Supervisor:
     async def _keep(self, svc: Service) -> None:
         backoff = self.min_backoff
         loop = asyncio.get_running_loop()
+        crashes: deque[float] = deque()  # loop times of the recent crashes, for the start limit
         while not self.stop_event.is_set():
             started = loop.time()
             svc.state = "running"
@@ -65,6 +81,17 @@ class Supervisor:
                 self._up.labels(svc.name).set(0)
             if loop.time() - started > self.stable_after:
                 backoff = self.min_backoff
+            crashes.append(loop.time())
+            while crashes and crashes[0] < loop.time() - self.start_limit_interval:
+                crashes.popleft()
+            if len(crashes) >= self.start_limit_burst:
+                svc.state = "failed"
+                self.failed = self.failed or (
+                    f"service {svc.name} failed {len(crashes)} times within {self.start_limit_interval:.0f} s "
+                    f"(last: {svc.last_error}); stopping")
+                log.error("%s", self.failed)
+                self.stop_event.set()
+                return
             svc.state = "backoff"
             svc.restarts += 1
             self._restarts.labels(svc.name).inc()
@@ -90,6 +117,8 @@ class Supervisor:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.failed:
+            raise ServiceFailed(self.failed)
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -6,11 +6,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from vigie.pipelines.correlate import flapping
-from vigie.pipelines.correlate.timefmt import iso
 from vigie.schemas.codec import rfc3339
 
 ALERT_SCHEMA = "alert/1"
-_iso = iso  # every alert, incident, explain entry and notification carries timestamps
 SEVERITY_RANK = {"ok": 0, "info": 1, "unknown": 2, "warning": 3, "critical": 4}
 # transitions worth publishing at once; a count-only update waits for the rate limit
 NEW, REFIRED, HARD, SEVERITY, RESOLVED = "new", "refired", "hard", "severity", "resolved"
@@ -31,7 +29,7 @@ class AlertConfig:
         mca = data.get("max_check_attempts", 3)
         if not isinstance(mca, int) or mca < 1:
             raise ValueError("correlation.max_check_attempts: expected an integer >= 1")
-        from vigie.pipelines.correlate.timeperiods import parse_duration
+        from vigie.timeperiods import parse_duration
 
         interval = parse_duration(data.get("update_interval", 1.0), "correlation.update_interval")
         flap = flapping.FlapConfig(
@@ -47,7 +45,7 @@ DEFAULT_CONFIG = AlertConfig()
 
 @dataclass(slots=True)
 class AlertState:
-    """What the correlator remembers per fingerprint; lives in a Faust table as to_dict()."""
+    """What the correlator remembers per fingerprint; snapshotted as to_dict() with the engine."""
 
     fingerprint: str
     host: str
@@ -119,9 +117,9 @@ def to_alert(state: AlertState) -> dict[str, Any]:
         "service": state.service,
         "rule": state.rule,
         "summary": state.summary,
-        "first_seen": _iso(state.first_seen),
-        "last_seen": _iso(state.last_seen),
-        "resolved_at": _iso(state.resolved_at) if state.resolved_at is not None else None,
+        "first_seen": rfc3339(state.first_seen),
+        "last_seen": rfc3339(state.last_seen),
+        "resolved_at": rfc3339(state.resolved_at) if state.resolved_at is not None else None,
         "count": state.count,
         "state_type": state.state_type,
         "attempt": state.attempt,

@@ -1,4 +1,5 @@
-"""The correlate stage end to end (alerts, incidents, silences, notify), pure and clock-free: a Faust agent's body."""
+"""The correlate stage end to end (alerts, incidents, silences, notify), pure and clock-free: what the
+correlate worker's batch loop (pipelines/app.py) runs per partition."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from typing import Any
 from vigie.pipelines.correlate import alerts as alerts_mod
 from vigie.pipelines.correlate import incidents as incidents_mod
 from vigie.pipelines.correlate.alerts import AlertConfig, AlertState, to_alert
-from vigie.pipelines.correlate.incidents import CorrelationState, IncidentConfig
+from vigie.pipelines.correlate.incident_model import Changes, CorrelationState, IncidentConfig
 from vigie.pipelines.correlate.routing import NotifyState, Router, notify
 from vigie.pipelines.correlate.silences import ControlError, ControlState, matches_all, parse_command
-from vigie.pipelines.correlate.timeperiods import parse_timeperiods
 from vigie.pipelines.correlate.topology import Inventory
-from vigie.pipelines.normalize.normalize import check_fingerprint
+from vigie.pipelines.fingerprints import check_fingerprint
 from vigie.schemas.codec import parse_rfc3339
+from vigie.timeperiods import parse_timeperiods
 
 # transitions that can change grouping; a count-only or flapping update leaves incidents alone
 _REGROUP = frozenset(
@@ -291,7 +292,7 @@ class Engine:
             self._resolved.pop(a.fingerprint, None)
             self._resolved[a.fingerprint] = now
 
-    def _apply(self, changes: incidents_mod.Changes, out: Output, changed: dict[str, None]) -> None:
+    def _apply(self, changes: Changes, out: Output, changed: dict[str, None]) -> None:
         for fp, (incident_id, inhibited_by) in sorted(changes.patches.items()):
             a = self.alerts.get(fp)
             if a is not None and alerts_mod.set_inhibition(a, incident_id, inhibited_by):
@@ -413,7 +414,7 @@ class Engine:
         }
 
     def load(self, data: dict[str, Any]) -> None:
-        """Restore a to_dict() snapshot (as a worker does from its changelog-backed tables)."""
+        """Restore a to_dict() snapshot (as a worker does from its last snapshot on the state topic)."""
         self.inventory = (
             Inventory.from_dict(data.get("inventory")) if data.get("inventory") else self.inventory
         )

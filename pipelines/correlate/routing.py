@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 from vigie.pipelines.correlate.alerts import AlertState, to_alert
 from vigie.pipelines.correlate.silences import Matcher, matches_all, parse_matchers
-from vigie.pipelines.correlate.timefmt import iso
-from vigie.pipelines.correlate.timeperiods import ALWAYS, TimePeriod, contains, parse_duration
+from vigie.schemas.codec import rfc3339
+from vigie.timeperiods import ALWAYS, TimePeriod, contains, parse_duration
 
 NOTIFICATION_SCHEMA = "notification/1"
 NEW, ESCALATED, REPEAT, RESOLVED, FLAPPING = "new", "escalated", "repeat", "resolved", "flapping"
@@ -165,7 +165,7 @@ def notification(
         "receiver": route.receiver,
         "reason": reason,
         "alert": alert,
-        "at": iso(now),
+        "at": rfc3339(now),
         "schema": NOTIFICATION_SCHEMA,
     }
     if incident is not None:

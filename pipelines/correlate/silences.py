@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from vigie.pipelines.correlate.timeperiods import TimePeriod, TimePeriodError, contains, parse_timeperiod
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.schemas.codec import parse_rfc3339
+from vigie.timeperiods import TimePeriod, TimePeriodError, contains, parse_timeperiod
 
 CONTROL_SCHEMA = "control/1"
 KINDS = ("silence", "acknowledge", "maintenance", "topology")

@@ -6,8 +6,8 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from vigie.pipelines.correlate.timefmt import rfc3339_utc
 from vigie.pipelines.correlate.topology import Inventory
+from vigie.pipelines.fingerprints import check_fingerprint, syslog_fingerprint, trap_fingerprint
 from vigie.pipelines.normalize.rules import RuleSet
 from vigie.schemas.codec import rfc3339
 
@@ -52,26 +52,11 @@ _SERVICE_SEVERITY = ("ok", "warning", "critical", "unknown")
 _SYSLOG_SEVERITY = ("critical", "critical", "critical", "critical", "warning", "info", "info", "info")
 
 
-def syslog_fingerprint(host: str, rule_pair: str, component: str) -> str:
-    return f"{host}|syslog:{rule_pair}|{component}"
-
-
-def trap_fingerprint(host: str, trap_kind: str, component: str) -> str:
-    return f"{host}|trap:{trap_kind}|{component}"
-
-
-def check_fingerprint(host: str, service: str | None) -> str:
-    """host|check|service; a host check (service None) is host|check."""
-    return f"{host}|check|{service}" if service else f"{host}|check"
-
-
 def _ts(value: Any) -> str | None:
     """Event time as RFC 3339: strings pass through, epoch numbers and datetimes are formatted."""
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, int | float):
-        return rfc3339_utc(value)  # codec.rfc3339's output, without strftime per event
-    if isinstance(value, datetime):
+    if isinstance(value, int | float | datetime):
         return rfc3339(value)
     return str(value)
 
@@ -303,7 +288,7 @@ def normalize_check(
 
 
 class Normalizer:
-    """The normalize stage with its inventory and rules bound, as the Faust agent holds it."""
+    """The normalize stage with its inventory and rules bound, as the normalize worker's batch loop holds it."""
 
     __slots__ = ("inventory", "rules", "unknown_trap_severity")
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
@@ -12,6 +14,12 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
+from vigie.producers.checks.auth_limit import (
+    DEFAULT_MAX_ADDRESSES,
+    DEFAULT_MAX_FAILURES,
+    DEFAULT_WINDOW,
+    FailedAuthLimiter,
+)
 from vigie.producers.checks.passive import (
     Batch,
     PayloadError,
@@ -71,7 +79,7 @@ def intake_metrics(registry: CollectorRegistry) -> IntakeMetrics:
             ),
             Counter(
                 "vigie_checks_rejected",
-                "HTTP requests refused as a whole (auth, size, backpressure, bad_request, method)",
+                "HTTP requests refused as a whole (auth, auth_rate, size, backpressure, bad_request, method)",
                 ["listener", "reason"],
                 registry=registry,
             ),
@@ -125,8 +133,24 @@ def _nrdp_error(message: str, info: Any = None) -> dict[str, Any]:
     return {"result": result}
 
 
+def _parse_safely(parse: Callable[[Any], Batch], raw: Any) -> Batch:
+    """Run a parser; an exception it did not foresee refuses the submission (400, dead-lettered), never a 500."""
+    try:
+        return parse(raw)
+    except PayloadError:
+        raise
+    except Exception as exc:
+        log.warning("check intake: submission refused by an unexpected %s: %s", type(exc).__name__, exc)
+        raise PayloadError(f"BAD DATA: unusable submission ({type(exc).__name__}: {exc})") from None
+
+
 class CheckIntake:
-    """Accepts check results over HTTP; only authenticated requests reach the sink, and a full sink answers 503."""
+    """Accepts check results over HTTP; only authenticated requests reach the sink, and a full sink answers 503.
+
+    An address with `auth_max_failures` failed token attempts within `auth_window` seconds is answered 429
+    (with Retry-After) for `auth_window` seconds without its token being looked at; at most
+    `auth_max_addresses` addresses are remembered. `auth_max_failures=0` turns this off (behind a proxy).
+    """
 
     def __init__(
         self,
@@ -139,6 +163,10 @@ class CheckIntake:
         listener: str = "checks-http",
         max_body: int = DEFAULT_MAX_BODY,
         retry_after: int = 5,
+        auth_max_failures: int = DEFAULT_MAX_FAILURES,
+        auth_window: float = DEFAULT_WINDOW,
+        auth_max_addresses: int = DEFAULT_MAX_ADDRESSES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not isinstance(token, str) or not token.strip():
             raise ValueError("[checks] token is required: the check intake refuses to start without one")
@@ -149,6 +177,7 @@ class CheckIntake:
         self.listener = listener
         self.max_body = max_body
         self.retry_after = retry_after
+        self.auth_limiter = FailedAuthLimiter(auth_max_failures, auth_window, auth_max_addresses, clock)
         self.metrics = intake_metrics(registry if registry is not None else CollectorRegistry())
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=max_body)
@@ -193,7 +222,25 @@ class CheckIntake:
 
     def _authorized(self, given: str | None) -> bool:
         """Constant-time token comparison."""
-        return given is not None and hmac.compare_digest(given.strip().encode("utf-8"), self._token)
+        return given is not None and hmac.compare_digest(
+            given.strip().encode("utf-8", "surrogatepass"), self._token
+        )
+
+    def _authenticate(self, given: str | None, peer: str) -> bool:
+        """Check the token and tell the limiter; a failure is counted as an `auth` rejection."""
+        if self._authorized(given):
+            self.auth_limiter.succeeded(peer)
+            return True
+        self._reject("auth")
+        self.auth_limiter.failed(peer)
+        return False
+
+    def _auth_blocked(self, peer: str) -> int | None:
+        """Seconds the peer must wait after too many failed tokens (counted as `auth_rate`), or None."""
+        wait = self.auth_limiter.retry_after(peer)
+        if wait is not None:
+            self._reject("auth_rate")
+        return wait
 
     def _too_large(self, request: web.Request) -> bool:
         return request.content_length is not None and request.content_length > self.max_body
@@ -247,6 +294,13 @@ class CheckIntake:
         if self._too_large(request):
             self._reject("size")
             return _nrdp_response(_nrdp_error("TOO LARGE", f"limit is {self.max_body} bytes"), as_json, 413)
+        peer = request.remote or "unknown"
+        wait = self._auth_blocked(peer)
+        if wait is not None:
+            info = f"too many failed token attempts; retry in {wait} s"
+            return _nrdp_response(
+                _nrdp_error("TOO MANY REQUESTS", info), as_json, 429, {"Retry-After": str(wait)}
+            )
         fields: dict[str, str] = dict(request.query)
         if request.method == "POST":
             try:
@@ -277,19 +331,14 @@ class CheckIntake:
             }
             return _nrdp_response(hello, as_json)
         token = fields.get("token")
-        if not token:
-            self._reject("auth")
-            return _nrdp_response(_nrdp_error("NO TOKEN"), as_json, 401)
-        if not self._authorized(token):
-            self._reject("auth")
-            return _nrdp_response(_nrdp_error("BAD TOKEN"), as_json, 401)
+        if not self._authenticate(token or None, peer):
+            return _nrdp_response(_nrdp_error("BAD TOKEN" if token else "NO TOKEN"), as_json, 401)
         if request.method != "POST":
             self._reject("method")
             return _nrdp_response(_nrdp_error("USE POST"), as_json, 405, {"Allow": "POST"})
         if not self._sink.has_room():
             self._reject("backpressure")
             return _nrdp_response(_nrdp_error("BUSY", "retry later"), as_json, 503, self._busy_headers())
-        peer = request.remote or "unknown"
         if cmd == "submitcheck":
             if xml_data:
                 raw, parse, stage = xml_data, parse_nrdp_xml, "checks.nrdp.xml"
@@ -313,9 +362,10 @@ class CheckIntake:
         # Only the data field is dead-lettered: the form body also holds the token.
         try:
             try:
-                batch = parse(raw)
+                batch = _parse_safely(parse, raw)
             except PayloadError as exc:
-                self._dead_letter_payload(peer, stage, str(exc), raw.encode("utf-8"), request.path)
+                raw_bytes = raw.encode("utf-8", "surrogatepass")
+                self._dead_letter_payload(peer, stage, str(exc), raw_bytes, request.path)
                 self._reject("bad_request")
                 message = str(exc).split(":", 1)[0] if str(exc).startswith("BAD ") else "BAD DATA"
                 return _nrdp_response(_nrdp_error(message, str(exc)), as_json, 400)
@@ -346,8 +396,15 @@ class CheckIntake:
         if self._too_large(request):
             self._reject("size")
             return web.json_response({"error": f"body larger than {self.max_body} bytes"}, status=413)
-        if not self._authorized(self._api_token(request)):
-            self._reject("auth")
+        peer = request.remote or "unknown"
+        wait = self._auth_blocked(peer)
+        if wait is not None:
+            return web.json_response(
+                {"error": f"too many failed token attempts; retry in {wait} s"},
+                status=429,
+                headers={"Retry-After": str(wait)},
+            )
+        if not self._authenticate(self._api_token(request), peer):
             return web.json_response(
                 {"error": "missing or wrong token (Authorization: Bearer <token>)"},
                 status=401,
@@ -363,10 +420,9 @@ class CheckIntake:
             return web.json_response(
                 {"error": "buffer full, retry later"}, status=503, headers=self._busy_headers()
             )
-        peer = request.remote or "unknown"
         try:
             try:
-                batch = parse(body)
+                batch = _parse_safely(parse, body)
             except PayloadError as exc:
                 self._dead_letter_payload(peer, stage, str(exc), body, request.path)
                 self._reject("bad_request")

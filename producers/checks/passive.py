@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from xml.parsers import expat
+
+from orjson import JSONEncodeError
 
 from vigie.producers.checks.plugin_output import check_result, unescape_newlines
 from vigie.schemas.codec import dumps, loads, parse_rfc3339
@@ -17,7 +21,16 @@ from vigie.schemas.codec import dumps, loads, parse_rfc3339
 HOST_STATE_TO_STATUS = {0: 0, 1: 2, 2: 3}
 HOST_STATE_NAMES = {0: "UP", 1: "DOWN", 2: "UNREACHABLE"}
 
+log = logging.getLogger(__name__)
+
 MAX_NAME = 255
+MAX_EPOCH = 1e11  # check times are refused past this (year 5138), whether given as epoch or as RFC 3339
+# NRDP needs three levels (checkresults/checkresult/field); deeper elements are dropped while parsing
+# and their entry refused, so no later walk of the tree (ElementTree's serializer recurses) meets 50,000.
+MAX_XML_DEPTH = 8
+# An entry that cannot be written back is dead-lettered as this much of its submission.
+MAX_DEAD_RAW = 64 * 1024
+_SHOWN = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EXT_LINE = re.compile(r"^\s*(?:\[(?P<ts>[^\]]*)\]\s*)?(?P<cmd>[A-Z_]+)(?:;(?P<args>.*))?$", re.S)
 
@@ -50,8 +63,25 @@ class _EntryInvalid(ValueError):
     """Internal: one entry is unusable; the message is the per-entry error."""
 
 
+def _show(value: Any) -> str:
+    """A submitted value for an error message: short, and never the repr of a deep container (it recurses)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        shown = repr(value)
+        return shown if len(shown) <= _SHOWN else shown[: _SHOWN - 4] + "...'"
+    return f"<{type(value).__name__}>"
+
+
+def _utf8(data: str, what: str) -> bytes:
+    """A decoded text as UTF-8; a lone surrogate would only fail later, when the result is written."""
+    try:
+        return data.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PayloadError(f"{what} is not valid Unicode: {exc}") from None
+
+
 def _text(data: str | bytes, what: str) -> str:
     if isinstance(data, str):
+        _utf8(data, what)
         return data
     try:
         return bytes(data).decode("utf-8")
@@ -71,7 +101,7 @@ def _name(value: Any, what: str, required: bool = True) -> str | None:
         raise _EntryInvalid(f"{what} must be a string, not {type(value).__name__}")
     value = value.strip()
     if _CONTROL.search(value):
-        raise _EntryInvalid(f"{what} {value!r} contains control characters")
+        raise _EntryInvalid(f"{what} {_show(value)} contains control characters")
     if len(value) > MAX_NAME:
         raise _EntryInvalid(f"{what} is longer than {MAX_NAME} characters")
     return value
@@ -80,14 +110,14 @@ def _name(value: Any, what: str, required: bool = True) -> str | None:
 def _code(value: Any, what: str = "state") -> int:
     """An integer return code given as a number or a numeric string."""
     if isinstance(value, bool):
-        raise _EntryInvalid(f"{what} must be an integer, not {value!r}")
+        raise _EntryInvalid(f"{what} must be an integer, not {_show(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d{1,6}\s*", value):
         return int(value)
-    raise _EntryInvalid(f"{what} {value!r} is not an integer")
+    raise _EntryInvalid(f"{what} {_show(value)} is not an integer")
 
 
 def _status(code: int, is_host: bool, host_states: bool) -> int:
@@ -108,11 +138,11 @@ def _epoch(value: Any) -> float | None:
     try:
         ts = float(value)
     except (TypeError, ValueError):
-        raise _EntryInvalid(f"time {value!r} is not an epoch timestamp") from None
+        raise _EntryInvalid(f"time {_show(value)} is not an epoch timestamp") from None
     if ts == 0:
         return None
-    if not 0 < ts < 1e11:
-        raise _EntryInvalid(f"time {value!r} is out of range")
+    if not 0 < ts < MAX_EPOCH:
+        raise _EntryInvalid(f"time {_show(value)} is out of range")
     return ts
 
 
@@ -130,17 +160,51 @@ def _nrdp_entry(
     type_: Any, checktype: Any, hostname: Any, servicename: Any, state: Any, output: Any, time: Any
 ) -> dict[str, Any]:
     """One NRDP checkresult as NRDP would hand it to Nagios: type defaults to host, checktype to passive."""
+    for what, value in (("type", type_), ("checktype", checktype)):
+        if not (value is None or isinstance(value, str | int)):
+            raise _EntryInvalid(f"{what} must be a string, not {type(value).__name__}")
     kind = str(type_ or "host").strip().lower()
     if kind not in ("host", "service"):
-        raise _EntryInvalid(f"type {type_!r} is not 'host' or 'service'")
+        raise _EntryInvalid(f"type {_show(type_)} is not 'host' or 'service'")
     ctype = str(checktype).strip() if checktype not in (None, "") else "1"
     if ctype not in ("0", "1"):
-        raise _EntryInvalid(f"checktype {checktype!r} is not 0 (active) or 1 (passive)")
+        raise _EntryInvalid(f"checktype {_show(checktype)} is not 0 (active) or 1 (passive)")
     host = _name(hostname, "hostname")
     service = _name(servicename, "servicename") if kind == "service" else None
     status = _status(_code(state), kind == "host", host_states=ctype == "1")
     assert host is not None
     return check_result(host, service, status, unescape_newlines(_output(output)), "nrdp", _epoch(time))
+
+
+def _collect(
+    entries: Iterable[tuple[int, Any]],
+    convert: Callable[[Any], dict[str, Any]],
+    label: str,
+    raw_of: Callable[[Any], bytes],
+) -> Batch:
+    """Convert each (index, entry); a refused entry is kept with its reason and raw form, the others go on."""
+    batch = Batch()
+    for index, entry in entries:
+        try:
+            batch.results.append(convert(entry))
+            continue
+        except ValueError as exc:  # _EntryInvalid and check_result's own refusals
+            reason = str(exc)
+        except Exception as exc:  # a case the checks above missed: it refuses this entry, not the batch
+            reason = f"unusable ({type(exc).__name__}: {exc})"
+            log.warning("passive check %s refused by an unexpected %s", label.format(index), reason)
+        batch.errors.append(EntryError(index, f"{label.format(index)}: {reason}", raw_of(entry)))
+    return batch
+
+
+def _json_raw(entry: Any, document: str | bytes) -> bytes:
+    """A JSON entry written back for the dead-letter topic; orjson writes 254 levels at most, so deeper
+    entries are represented by their submission (at most MAX_DEAD_RAW bytes of it)."""
+    try:
+        return dumps(entry)
+    except JSONEncodeError:
+        whole = document.encode("utf-8") if isinstance(document, str) else bytes(document)
+        return whole[:MAX_DEAD_RAW]
 
 
 def parse_nrdp_json(data: str | bytes) -> Batch:
@@ -159,28 +223,24 @@ def parse_nrdp_json(data: str | bytes) -> Batch:
         entries = [entries]
     if not isinstance(entries, list):
         raise PayloadError("BAD JSON: 'checkresults' must be a list")
-    batch = Batch()
-    for i, entry in enumerate(entries):
-        try:
-            if not isinstance(entry, dict):
-                raise _EntryInvalid(f"checkresult must be an object, not {type(entry).__name__}")
-            attrs = entry.get("checkresult") or {}
-            if not isinstance(attrs, dict):
-                raise _EntryInvalid("'checkresult' must be an object holding type and checktype")
-            batch.results.append(
-                _nrdp_entry(
-                    attrs.get("type", entry.get("type")),
-                    attrs.get("checktype", entry.get("checktype")),
-                    entry.get("hostname"),
-                    entry.get("servicename"),
-                    entry.get("state"),
-                    entry.get("output"),
-                    entry.get("time"),
-                )
-            )
-        except ValueError as exc:
-            batch.errors.append(EntryError(i, f"checkresult #{i}: {exc}", dumps(entry)))
-    return batch
+
+    def convert(entry: Any) -> dict[str, Any]:
+        if not isinstance(entry, dict):
+            raise _EntryInvalid(f"checkresult must be an object, not {type(entry).__name__}")
+        attrs = entry.get("checkresult") or {}
+        if not isinstance(attrs, dict):
+            raise _EntryInvalid("'checkresult' must be an object holding type and checktype")
+        return _nrdp_entry(
+            attrs.get("type", entry.get("type")),
+            attrs.get("checktype", entry.get("checktype")),
+            entry.get("hostname"),
+            entry.get("servicename"),
+            entry.get("state"),
+            entry.get("output"),
+            entry.get("time"),
+        )
+
+    return _collect(enumerate(entries), convert, "checkresult #{}", lambda entry: _json_raw(entry, data))
 
 
 class UnsafeXML(PayloadError):
@@ -194,20 +254,50 @@ def _forbid(what: str):
     return handler
 
 
-def safe_xml_fromstring(data: str | bytes) -> ET.Element:
-    """Parse XML with expat into an ElementTree, refusing DOCTYPE, entity declarations and external entities."""
-    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+class _DepthGuard:
+    """ElementTree's TreeBuilder that drops elements nested deeper than `max_depth`, noting which entry held them."""
+
+    def __init__(self, max_depth: int) -> None:
+        self.builder = ET.TreeBuilder()
+        self.max_depth = max_depth
+        self.depth = 0
+        self.open: list[ET.Element] = []
+        # ids of the root and of the root's child that held a dropped element (both: the root may be the entry)
+        self.too_deep: set[int] = set()
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        self.depth += 1
+        if self.depth > self.max_depth:
+            self.too_deep.update(id(elem) for elem in self.open[:2])
+            return
+        self.open.append(self.builder.start(tag, attrs))
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+        if self.depth >= self.max_depth:
+            return
+        self.open.pop()
+        self.builder.end(tag)
+
+    def data(self, text: str) -> None:
+        if self.depth <= self.max_depth:
+            self.builder.data(text)
+
+
+def _parse_xml(data: str | bytes) -> tuple[ET.Element, set[int]]:
+    """The root, and the ids of the root or root children whose content was nested past MAX_XML_DEPTH."""
+    raw = _utf8(data, "XML") if isinstance(data, str) else bytes(data)
     head = raw.lower()
     if b"<!doctype" in head or b"<!entity" in head:
         raise UnsafeXML("BAD XML: DOCTYPE and entity declarations are not allowed")
     # A text form field is already decoded: tell expat so, whatever the XML declaration says.
     parser = expat.ParserCreate("UTF-8" if isinstance(data, str) else None)
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    builder = ET.TreeBuilder()
+    guard = _DepthGuard(MAX_XML_DEPTH)
     parser.buffer_text = True
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
+    parser.StartElementHandler = guard.start
+    parser.EndElementHandler = guard.end
+    parser.CharacterDataHandler = guard.data
     parser.StartDoctypeDeclHandler = _forbid("DOCTYPE")
     parser.EntityDeclHandler = _forbid("an entity declaration")
     parser.UnparsedEntityDeclHandler = _forbid("an unparsed entity")
@@ -215,62 +305,65 @@ def safe_xml_fromstring(data: str | bytes) -> ET.Element:
     parser.NotationDeclHandler = _forbid("a notation declaration")
     try:
         parser.Parse(raw, True)
-        return builder.close()
+        return guard.builder.close(), guard.too_deep
     except expat.ExpatError as exc:
         raise PayloadError(f"BAD XML: {exc}") from None
     except AssertionError:
         raise PayloadError("BAD XML: no root element") from None
 
 
+def safe_xml_fromstring(data: str | bytes) -> ET.Element:
+    """Parse XML with expat into an ElementTree, refusing DOCTYPE, entity declarations and external entities;
+    elements nested deeper than MAX_XML_DEPTH are left out."""
+    return _parse_xml(data)[0]
+
+
 def parse_nrdp_xml(data: str | bytes) -> Batch:
     """Parse NRDP's XMLDATA: <checkresults><checkresult type=.. checktype=..><hostname/>...</checkresult>."""
-    root = safe_xml_fromstring(data)
+    root, too_deep = _parse_xml(data)
     if root.tag == "checkresult":
         entries = [root]
     elif root.tag == "checkresults":
         entries = list(root)
     else:
         raise PayloadError(f"BAD XML: root element is <{root.tag}>, expected <checkresults>")
-    batch = Batch()
-    for i, elem in enumerate(entries):
-        try:
-            if elem.tag != "checkresult":
-                raise _EntryInvalid(f"unexpected element <{elem.tag}>, expected <checkresult>")
 
-            def child(name: str, elem: ET.Element = elem) -> str | None:
-                node = elem.find(name)
-                return None if node is None else (node.text or "")
+    def convert(elem: ET.Element) -> dict[str, Any]:
+        if elem.tag != "checkresult":
+            raise _EntryInvalid(f"unexpected element <{elem.tag}>, expected <checkresult>")
+        if id(elem) in too_deep:
+            raise _EntryInvalid(f"elements nested deeper than {MAX_XML_DEPTH} levels")
 
-            batch.results.append(
-                _nrdp_entry(
-                    elem.get("type"),
-                    elem.get("checktype"),
-                    child("hostname"),
-                    child("servicename"),
-                    child("state"),
-                    child("output"),
-                    child("time"),
-                )
-            )
-        except ValueError as exc:
-            batch.errors.append(
-                EntryError(i, f"checkresult #{i}: {exc}", ET.tostring(elem, encoding="utf-8"))
-            )
-    return batch
+        def child(name: str) -> str | None:
+            node = elem.find(name)
+            return None if node is None else (node.text or "")
+
+        return _nrdp_entry(
+            elem.get("type"),
+            elem.get("checktype"),
+            child("hostname"),
+            child("servicename"),
+            child("state"),
+            child("output"),
+            child("time"),
+        )
+
+    return _collect(
+        enumerate(entries), convert, "checkresult #{}", lambda elem: ET.tostring(elem, encoding="utf-8")
+    )
 
 
 def parse_external_commands(data: str | bytes, source: str = "passive") -> Batch:
     """Parse Nagios external command lines; PROCESS_SERVICE_CHECK_RESULT and PROCESS_HOST_CHECK_RESULT are accepted."""
     text = _text(data, "command text")
-    batch = Batch()
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            batch.results.append(_external_command(line, source))
-        except ValueError as exc:
-            batch.errors.append(EntryError(lineno, f"line {lineno}: {exc}", line.encode("utf-8")))
-    return batch
+    lines = (
+        (lineno, line)
+        for lineno, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+    return _collect(
+        lines, lambda line: _external_command(line, source), "line {}", lambda line: line.encode("utf-8")
+    )
 
 
 def _external_command(line: str, source: str) -> dict[str, Any]:
@@ -319,10 +412,16 @@ def _api_time(value: Any) -> datetime | float | None:
         try:
             dt = parse_rfc3339(value.strip())
         except ValueError:
-            raise _EntryInvalid(f"check_time {value!r} is neither RFC 3339 nor epoch seconds") from None
+            raise _EntryInvalid(f"check_time {_show(value)} is neither RFC 3339 nor epoch seconds") from None
         if dt.tzinfo is None:
-            raise _EntryInvalid(f"check_time {value!r} has no UTC offset")
-        return dt
+            raise _EntryInvalid(f"check_time {_show(value)} has no UTC offset")
+        try:
+            utc = dt.astimezone(UTC)  # 9999-12-31T23:59:59-14:00 is past datetime.max once in UTC
+        except OverflowError:
+            raise _EntryInvalid(f"check_time {_show(value)} is out of range") from None
+        if not 0 < utc.timestamp() < MAX_EPOCH:
+            raise _EntryInvalid(f"check_time {_show(value)} is out of range")
+        return utc
     return _epoch(value)
 
 
@@ -339,7 +438,7 @@ def _api_entry(entry: Any) -> dict[str, Any]:
     if duration is not None and (
         isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0
     ):
-        raise _EntryInvalid(f"duration {duration!r} is not a non-negative number of seconds")
+        raise _EntryInvalid(f"duration {_show(duration)} is not a non-negative number of seconds")
     assert host is not None
     return check_result(
         host,
@@ -359,10 +458,4 @@ def parse_api_checks(data: str | bytes) -> Batch:
     except ValueError as exc:
         raise PayloadError(f"BAD JSON: {exc}") from None
     entries = doc if isinstance(doc, list) else [doc]
-    batch = Batch()
-    for i, entry in enumerate(entries):
-        try:
-            batch.results.append(_api_entry(entry))
-        except ValueError as exc:
-            batch.errors.append(EntryError(i, f"result #{i}: {exc}", dumps(entry)))
-    return batch
+    return _collect(enumerate(entries), _api_entry, "result #{}", lambda entry: _json_raw(entry, data))

@@ -13,7 +13,8 @@ Frames longer than max_frame are cut: Frame.data holds the first max_frame bytes
 truncated is True, original holds the whole frame as received up to hard_cap bytes, and
 size the frame's full length on the wire. A non-transparent frame that grows past hard_cap
 without a terminator keeps only hard_cap bytes; the rest, up to the next terminator, is
-counted in size and dropped.
+counted in size, hashed (CappedFrame.sha256: the SHA-256 of the whole frame, so that a dead letter
+can identify what it could not keep) and dropped.
 
 Speed: a run of plain LF-terminated lines (the common case over TCP) is cut with C-level byte
 operations (one copy, one split, min and max over the lines), not frame by frame in Python:
@@ -23,6 +24,7 @@ before a frame, over-long lines) goes through the frame-by-frame path, with the 
 
 from __future__ import annotations
 
+import hashlib
 from typing import NamedTuple
 
 DEFAULT_MAX_FRAME = 65536
@@ -39,6 +41,21 @@ class Frame(NamedTuple):
     truncated: bool = False
     original: bytes | None = None
     size: int = -1  # full length on the wire; -1 means len(data)
+
+    sha256 = None  # hex SHA-256 of the whole frame; set on a CappedFrame only
+
+
+class CappedFrame(Frame):
+    """A frame longer than hard_cap: original holds its first hard_cap bytes, sha256 the digest of all size bytes.
+
+    A subclass (the digest is an attribute, not a tuple field) so that a CappedFrame still equals the
+    Frame of the same data, truncation, original and size.
+    """
+
+    def __new__(cls, data: bytes, original: bytes | None, size: int, sha256: str) -> CappedFrame:
+        frame = super().__new__(cls, data, True, original, size)
+        frame.sha256 = sha256
+        return frame
 
 
 class FrameDecoder:
@@ -64,16 +81,17 @@ class FrameDecoder:
         self._skipping = 0  # > 0: inside an over-cap non-transparent frame, bytes seen so far
         self._kept = b""  # the hard_cap bytes kept of that frame
         self._last_cr = False  # that frame's last byte so far was CR (stripped if LF follows)
+        self._digest = hashlib.sha256()  # that frame's bytes so far, but for a last CR (_last_cr)
         self._scanned = 0
         self.frames_truncated = 0
 
     def feed(self, data: bytes) -> list[Frame]:
         """Add bytes from the stream; returns the frames they complete."""
-        return [f if f.__class__ is Frame else Frame(f, False, None, len(f)) for f in self.feed_data(data)]
+        return [Frame(f, False, None, len(f)) if f.__class__ is bytes else f for f in self.feed_data(data)]
 
     def flush(self) -> list[Frame]:
         """End of stream: whatever is buffered becomes a last frame."""
-        return [f if f.__class__ is Frame else Frame(f, False, None, len(f)) for f in self.flush_data()]
+        return [Frame(f, False, None, len(f)) if f.__class__ is bytes else f for f in self.flush_data()]
 
     def feed_data(self, data: bytes) -> list[bytes | Frame]:
         """feed() for hot paths: a whole frame comes as its bytes, only a cut frame as a Frame (truncated)."""
@@ -97,6 +115,28 @@ class FrameDecoder:
             original = frame if len(frame) > self.max_frame else None
             return Frame(frame[: self.max_frame], True, original, full)
         return frame
+
+    def _capped(self, size: int) -> CappedFrame:
+        """The frame being skipped, now complete: its kept start and the digest of all of it."""
+        self.frames_truncated += 1
+        kept = self._kept
+        original = kept if len(kept) > self.max_frame else None
+        frame = CappedFrame(kept[: self.max_frame], original, size, self._digest.hexdigest())
+        self._skipping, self._kept, self._last_cr = 0, b"", False
+        return frame
+
+    def _keep(self, buf: bytearray, start: int, stop: int, last_cr: bool) -> None:
+        """Keep hard_cap bytes of a frame over the cap and hash what arrived of it (a last CR is held back)."""
+        self._kept = bytes(buf[start : start + self.hard_cap])
+        self._skipping = stop - start
+        self._last_cr = last_cr
+        self._digest = hashlib.sha256()
+        self._hash(buf, start, stop - last_cr)
+
+    def _hash(self, buf: bytearray, start: int, stop: int) -> None:
+        if stop > start:
+            with memoryview(buf) as view, view[start:stop] as part:
+                self._digest.update(part)
 
     def _lines(self, buf: bytearray, pos: int, scan: int, n: int, out: list[bytes | Frame]) -> int:
         """Cut the run of plain lines that starts at pos (a non-blank frame start); returns where it ends.
@@ -164,17 +204,22 @@ class FrameDecoder:
                 if end < 0:
                     if n > pos:
                         self._skipping += n - pos
+                        if self._last_cr:  # held back: not the last byte any more
+                            self._digest.update(b"\r")
                         self._last_cr = buf[n - 1] == 0x0D
+                        self._hash(buf, pos, n - self._last_cr)
                     pos = n
-                    if final:
-                        out.append(self._make(self._kept, self._skipping - self._last_cr))
-                        self._skipping, self._kept, self._last_cr = 0, b"", False
+                    if final:  # a last CR is stripped at end of stream
+                        out.append(self._capped(self._skipping - self._last_cr))
                     break
                 size = self._skipping + (end - pos)
-                if buf[end] == 0x0A and (buf[end - 1] == 0x0D if end > pos else self._last_cr):
+                crlf = buf[end] == 0x0A and (buf[end - 1] == 0x0D if end > pos else self._last_cr)
+                if crlf:
                     size -= 1
-                out.append(self._make(self._kept, size))
-                self._skipping, self._kept, self._last_cr = 0, b"", False
+                if self._last_cr and not (crlf and end == pos):
+                    self._digest.update(b"\r")
+                self._hash(buf, pos, end - (crlf and end > pos))
+                out.append(self._capped(size))
                 pos = end + 1
                 continue
             # Skip inter-frame whitespace.
@@ -205,9 +250,7 @@ class FrameDecoder:
             scan = 0
             if end < 0:
                 if n - pos > self.hard_cap:
-                    self._kept = bytes(buf[pos : pos + self.hard_cap])
-                    self._skipping = n - pos
-                    self._last_cr = buf[n - 1] == 0x0D
+                    self._keep(buf, pos, n, buf[n - 1] == 0x0D)
                     pos = n
                     if final:
                         continue
@@ -222,7 +265,8 @@ class FrameDecoder:
                 break
             stop = end - 1 if end > pos and buf[end] == 0x0A and buf[end - 1] == 0x0D else end
             if stop - pos > self.hard_cap:
-                out.append(self._make(bytes(buf[pos : pos + self.hard_cap]), stop - pos))
+                self._keep(buf, pos, stop, False)
+                out.append(self._capped(stop - pos))
             elif stop > pos:
                 out.append(self._make(bytes(buf[pos:stop])))
             pos = end + 1

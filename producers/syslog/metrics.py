@@ -10,6 +10,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from vigie.udp_drops import UdpDropCounters, udp_drop_counters
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -25,7 +27,10 @@ class ListenerStats:
     truncated: int = 0  # messages cut to max_message_size
     errors: int = 0  # exceptions caught per datagram or connection
     connections: int = 0  # open TCP/TLS connections (gauge)
+    handshakes: int = 0  # TLS handshakes in progress (gauge); they count against max_connections
     rejected: int = 0  # connections refused over max_connections
+    handshake_timeouts: int = 0  # TLS connections dropped for not finishing the handshake in time
+    handshake_failures: int = 0  # TLS handshakes that failed (bad certificate, not TLS, peer gone)
     paused: int = 0  # times a connection stopped reading because the sink was full
 
     def snapshot(self) -> dict[str, int]:
@@ -33,7 +38,7 @@ class ListenerStats:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-# (attribute, metric name, help); every one but `connections` is a counter.
+# (attribute, metric name, help) of the counters; _GAUGES below are the others.
 _COUNTERS = (
     ("received", "vigie_syslog_received", "Syslog messages received"),
     ("produced", "vigie_syslog_produced", "Syslog messages queued to raw.syslog"),
@@ -46,11 +51,29 @@ _COUNTERS = (
     ("bytes", "vigie_syslog_received_bytes", "Bytes read from the network"),
     ("truncated", "vigie_syslog_truncated", "Syslog messages cut to max_message_size"),
     ("errors", "vigie_syslog_errors", "Exceptions caught while handling input"),
-    ("rejected", "vigie_syslog_connections_rejected", "Connections refused over max_connections"),
+    (
+        "rejected",
+        "vigie_syslog_connections_rejected",
+        "Connections refused over max_connections (open connections and TLS handshakes count)",
+    ),
+    (
+        "handshake_timeouts",
+        "vigie_syslog_tls_handshake_timeouts",
+        "TLS connections dropped for not finishing the handshake within handshake_timeout",
+    ),
+    ("handshake_failures", "vigie_syslog_tls_handshake_failures", "TLS handshakes that failed"),
     (
         "paused",
         "vigie_syslog_backpressure_pauses",
         "Times a connection stopped reading because the sink was full",
+    ),
+)
+_GAUGES = (
+    ("connections", "vigie_syslog_connections", "Open TCP/TLS syslog connections"),
+    (
+        "handshakes",
+        "vigie_syslog_tls_handshakes",
+        "TLS handshakes in progress (they count against max_connections)",
     ),
 )
 _LABELS = ["listener", "transport"]
@@ -62,6 +85,8 @@ class SyslogMetrics(Collector):
     def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
         self._stats: dict[tuple[str, str], ListenerStats] = {}
         self._lock = threading.Lock()
+        # Kernel drops of the UDP sockets (vigie_udp_receive_drops_total), shared with other UDP intakes.
+        self.udp_drops: UdpDropCounters = udp_drop_counters(registry)
         if registry is not None:
             registry.register(self)
 
@@ -74,28 +99,27 @@ class SyslogMetrics(Collector):
                 found = self._stats[key] = ListenerStats()
             return found
 
-    def _families(self) -> tuple[list[CounterMetricFamily], GaugeMetricFamily]:
+    def _families(self) -> tuple[list[CounterMetricFamily], list[GaugeMetricFamily]]:
         counters = [CounterMetricFamily(name, doc, labels=_LABELS) for _, name, doc in _COUNTERS]
-        gauge = GaugeMetricFamily(
-            "vigie_syslog_connections", "Open TCP/TLS syslog connections", labels=_LABELS
-        )
-        return counters, gauge
+        gauges = [GaugeMetricFamily(name, doc, labels=_LABELS) for _, name, doc in _GAUGES]
+        return counters, gauges
 
     def describe(self) -> Iterator[Metric]:
-        counters, gauge = self._families()
+        counters, gauges = self._families()
         yield from counters
-        yield gauge
+        yield from gauges
 
     def collect(self) -> Iterator[Metric]:
-        counters, gauge = self._families()
+        counters, gauges = self._families()
         with self._lock:
             items = list(self._stats.items())
         for labels, stats in items:
             for family, (attr, _, _) in zip(counters, _COUNTERS, strict=True):
                 family.add_metric(list(labels), getattr(stats, attr))
-            gauge.add_metric(list(labels), stats.connections)
+            for gauge, (attr, _, _) in zip(gauges, _GAUGES, strict=True):
+                gauge.add_metric(list(labels), getattr(stats, attr))
         yield from counters
-        yield gauge
+        yield from gauges
 
 
 _default: SyslogMetrics | None = None

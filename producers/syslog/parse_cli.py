@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import BinaryIO, TextIO
 
+from vigie.codecs.syslog import parse_syslog
 from vigie.producers.syslog.framing import FrameDecoder
-from vigie.producers.syslog.parser import parse_syslog
 from vigie.schemas.codec import dumps
 
 FRAMINGS = ("lines", "octet-counting", "non-transparent")

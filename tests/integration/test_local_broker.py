@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, Producer
+from prometheus_client import CollectorRegistry
 
 from vigie.kafka_client import KafkaSettings, make_admin
 from vigie.local_broker import LocalBroker, free_port
+from vigie.supervisor import Supervisor
+from vigie.topic_admin import ensure_topics
+from vigie.topics import TopicSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,3 +39,57 @@ def test_cluster_id_starting_with_a_dash_formats(tmp_path: Path, monkeypatch: py
     finally:
         assert broker.stop()
     assert broker.pid() is None
+
+
+def test_a_pid_file_naming_another_program_is_stale(tmp_path: Path) -> None:
+    broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
+    broker.home.mkdir(parents=True)
+    broker.pid_file.write_text(str(os.getpid()))  # alive, but pytest is not a Kafka broker
+    assert broker.pid() is None
+    assert broker.stop() is False  # and nobody is signalled
+
+
+def test_supervised_broker_comes_back_after_sigkill_and_clients_reconnect(tmp_path: Path) -> None:
+    """SIGKILL leaves a zombie child and a pid file behind: the watch sees the death at once and the
+    supervisor starts a new broker on the same data; a producer created before the kill delivers after it."""
+    broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
+    broker.start()
+    settings = KafkaSettings(broker.bootstrap, topic_prefix="")
+    ensure_topics(settings, [TopicSpec("kept", 1, "delete", 3_600_000)])
+    producer = Producer({**settings.librdkafka(), "enable.idempotence": True, "acks": "all"})
+    producer.produce("kept", b"before")
+    assert producer.flush(30) == 0
+    first = broker.pid()
+
+    async def scenario() -> int | None:
+        sup = Supervisor(CollectorRegistry(), min_backoff=0.2, max_backoff=0.5)
+        sup.add("broker", broker.supervise)
+        runner = asyncio.create_task(sup.run())
+        await asyncio.sleep(0.5)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while sup.services[0].restarts == 0 or not broker.running():
+            assert time.monotonic() < deadline, "the broker was not restarted"
+            await asyncio.sleep(0.2)
+        pid = broker.pid()
+        sup.stop()
+        await runner
+        return pid
+
+    try:
+        second = asyncio.run(scenario())
+        assert second is not None and second != first
+        producer.produce("kept", b"after")
+        assert producer.flush(60) == 0
+        consumer = Consumer({**settings.librdkafka(), "group.id": "g", "auto.offset.reset": "earliest"})
+        consumer.subscribe(["kept"])
+        values: list[bytes] = []
+        deadline = time.monotonic() + 60
+        while len(values) < 2 and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error() is None:
+                values.append(msg.value())
+        consumer.close()
+        assert values == [b"before", b"after"]
+    finally:
+        broker.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.unit.test_connlog import ALL_TABLES
 from vigie.pipelines.archive.connlog import EXTRACTORS
+from vigie.pipelines.archive.formats import FORMATS, Format
+from vigie.pipelines.archive.formats.values import MAX_LEN, Reject
 from vigie.pipelines.archive.sink import enrich as sink_enrich
 from vigie.pipelines.archive.vectorized import GUARD_ORDER, enrich, enrich_rowwise, fallback_share
 
@@ -372,6 +376,70 @@ def test_empty_batch() -> None:
 def test_the_dispatch_matches_the_extractor_order() -> None:
     """The fast path decides rows by the first guard that passes, in connlog's order."""
     assert tuple(name for name, _, _ in EXTRACTORS[: len(GUARD_ORDER)]) == GUARD_ORDER
+
+
+def ascii_lines() -> list[str]:
+    """The harvested lines the column-wise extractors may see: pure ASCII, within the length limit."""
+    lines = []
+    for raw in harvested():
+        text = raw.decode("utf-8", "replace")
+        if text.isascii() and 0 < len(text) <= MAX_LEN:
+            lines.append(text)
+    return lines
+
+
+def own_samples(fmt: Format) -> list[str]:
+    """The sample lines of test_connlog's tables that the row-wise driver gives to this format."""
+    return [line for table in ALL_TABLES for line, row in table if row["conn_format"] == fmt.name]
+
+
+def reference_row(fmt: Format, line: str) -> dict | None:
+    """fmt's row-wise extractor as extract_connection runs it (a refused value means no row)."""
+    try:
+        return fmt.extract(line)
+    except (Reject, ValueError, IndexError, TypeError):
+        return None
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.name)
+def test_a_formats_needles_are_its_guard(fmt: Format) -> None:
+    """The column-wise dispatch evaluates each guard with the format's needles: they must agree, and the
+    first one (the format's needs) must be in every line the guard passes."""
+    near_misses = []  # each own sample without one of its space-separated tokens: a guard literal may go
+    for line in own_samples(fmt):
+        tokens = line.split(" ")
+        near_misses += [" ".join(tokens[:i] + tokens[i + 1 :]) for i in range(len(tokens))]
+    lines = ascii_lines() + own_samples(fmt) + near_misses
+    passed = 0
+    for line in lines:
+        by_needles = all(re.search(needle, line) for needle in fmt.needles)
+        assert fmt.guard(line) == by_needles, line
+        passed += by_needles
+    assert passed, f"no sample line passes the guard of {fmt.name}"
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.name)
+def test_a_formats_column_extractor_equals_its_row_extractor(fmt: Format) -> None:
+    """On every line a format's column-wise extractor accepts, its columns are the row-wise extractor's row,
+    and it accepts some of the format's own samples; formats without one are decided row by row."""
+    samples = own_samples(fmt)
+    assert samples, f"no sample line in test_connlog.py for {fmt.name}"
+    if fmt.columns is None:
+        lines = [line.encode() for line in samples]
+        got, want = enrich(lines, REFS[0]), enrich_rowwise(lines, REFS[0])
+        assert all(got[k].equals(want[k]) for k in want)
+        return
+    lines = [line for line in samples if line.isascii()] + ascii_lines()
+    cols, ok = fmt.columns(pa.array(lines, pa.string()))
+    accepted = ok.fill_null(False).to_pylist()
+    assert any(accepted[: len(samples)]), f"the column extractor of {fmt.name} accepts none of its samples"
+    values = {name: col.to_pylist() for name, col in cols.items()}
+    for i, line in enumerate(lines):
+        if accepted[i]:
+            want = reference_row(fmt, line)
+            assert want is not None, line
+            got = {name: values[name][i] if name in values else None for name in want}
+            assert got == want, line
 
 
 def test_the_sink_uses_the_vectorised_enrich() -> None:

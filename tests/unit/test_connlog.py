@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from vigie.pipelines.archive import connlog
 from vigie.pipelines.archive.connlog import CONN_COLUMNS, empty_connection, extract_connection
 from vigie.pipelines.archive.connlog_cli import run
+from vigie.pipelines.archive.formats import netfilter
+from vigie.pipelines.archive.formats.values import norm_mac, valid_ip
 from vigie.schemas.codec import loads
 
 
@@ -136,7 +138,7 @@ NETFILTER = [
 @pytest.mark.parametrize(("line", "row"), NETFILTER)
 def test_netfilter(line: str, row: dict) -> None:
     assert extract_connection(line) == row
-    assert connlog.extract_netfilter(line) == row
+    assert netfilter.extract_netfilter(line) == row
 
 
 # --------------------------------------------------------------------------- Mikrotik firewall
@@ -1039,11 +1041,11 @@ def test_oversized_input_is_not_scanned() -> None:
     ],
 )
 def test_mac_normalisation(value: str, mac: str | None) -> None:
-    assert connlog._mac(value) == mac
+    assert norm_mac(value) == mac
 
 
 def test_ipv4_mapped_addresses_become_ipv4() -> None:
-    assert connlog._ip("::ffff:192.0.2.1") == "192.0.2.1"
+    assert valid_ip("::ffff:192.0.2.1") == "192.0.2.1"
 
 
 # --------------------------------------------------------------------------- properties and CLI

@@ -16,22 +16,22 @@ import hashlib
 import random
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from vigie.pipelines.correlate import incidents as incidents_mod
 from vigie.pipelines.correlate.alerts import AlertConfig
 from vigie.pipelines.correlate.engine import Engine, Output
-from vigie.pipelines.correlate.incidents import IncidentConfig
+from vigie.pipelines.correlate.grouping import root_of
+from vigie.pipelines.correlate.incident_model import SYMPTOM, IncidentConfig, MemberCounters
 from vigie.pipelines.correlate.routing import Router
-from vigie.pipelines.correlate.timefmt import iso, rfc3339_utc
-from vigie.pipelines.correlate.timeperiods import parse_timeperiods
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import LINK_DOWN, LINK_UP, Normalizer
 from vigie.pipelines.normalize.rules import RuleSet
 from vigie.schemas.codec import rfc3339
+from vigie.timeperiods import parse_timeperiods
 
 GOLDEN = Path(__file__).parent / "data" / "engine_golden.jsonl.gz"
 T = 1_740_823_200.0  # 2025-03-01T10:00:00Z (a Saturday)
@@ -254,10 +254,10 @@ def test_engine_matches_the_golden_run():
 def _check_counters(eng: Engine) -> None:
     """Every open incident's counters and cached lists/root equal a rescan of its members."""
     for inc in eng.correlation.incidents.values():
-        agg = inc._agg
+        agg = inc._counters
         if agg is None:
             continue
-        fresh = incidents_mod._Agg(inc.members)
+        fresh = MemberCounters(inc.members)
         for name in (
             "n",
             "n_open",
@@ -272,12 +272,12 @@ def _check_counters(eng: Engine) -> None:
             assert getattr(agg, name) == getattr(fresh, name), (inc.id, name)
         assert list(agg.causes) == list(fresh.causes), inc.id
         if agg.lists_ver == agg.ver:
-            symptoms = [fp for fp, m in inc.members.items() if m["role"] == incidents_mod.SYMPTOM]
+            symptoms = [fp for fp, m in inc.members.items() if m["role"] == SYMPTOM]
             hosts = sorted({m["host"] for m in inc.members.values()})
             assert agg.lists == (list(inc.members), symptoms, hosts), inc.id
         if agg.core_key[0] == agg.cause_ver and agg.causes:
             causes = [(fp, inc.members[fp]) for fp in agg.causes]
-            assert agg.core == incidents_mod._root_of(causes, agg.core_key[1]), inc.id
+            assert agg.core == root_of(causes, agg.core_key[1]), inc.id
 
 
 def test_incident_counters_match_a_rescan():
@@ -320,14 +320,17 @@ if __name__ == "__main__":
                 f.write(line + b"\n")
 
 
-def test_rfc3339_utc_matches_codec_including_rounding_edges():
+def test_rfc3339_fast_path_matches_strftime_including_rounding_edges():
+    """codec.rfc3339 formats epoch seconds without strftime: the same text as datetime's, cached or not."""
     rnd = random.Random(3)
     values = [T + rnd.random() * 1e6 for _ in range(20000)]
     values += [T + k + 0.9999995 + d for k in range(200) for d in (-1e-9, 0.0, 1e-9)]
     values += [float(int(T)) + j * 1e-6 + 5e-7 for j in range(2000)]
     values += [0.0, 1.5, 5e-7, 1.5e-6, T, int(T)]
     for v in values:
-        assert rfc3339_utc(v) == rfc3339(v) == iso(v), v
+        expected = datetime.fromtimestamp(v, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert rfc3339(v) == expected, v
+        assert rfc3339(v) == expected, v  # the remembered value
 
 
 def test_rule_guard_fast_path_matches_the_regex_guard():

@@ -2,7 +2,8 @@
 
 from vigie.pipelines.correlate.alerts import AlertState
 from vigie.pipelines.correlate.engine import Engine
-from vigie.pipelines.correlate.incidents import CorrelationState, IncidentConfig, incident_id, observe, tick
+from vigie.pipelines.correlate.incident_model import CorrelationState, IncidentConfig, incident_id
+from vigie.pipelines.correlate.incidents import observe, tick
 from vigie.pipelines.correlate.routing import Router
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import LINK_DOWN, LINK_UP, Normalizer

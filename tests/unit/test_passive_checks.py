@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from vigie.producers.checks.http_intake import CheckIntake, intake_metrics
 from vigie.producers.checks.passive import (
+    MAX_XML_DEPTH,
     PayloadError,
     UnsafeXML,
     parse_api_checks,
@@ -732,3 +733,251 @@ def test_each_registry_gets_its_own_counters_even_at_a_reused_address():
         intake_metrics(registry).received.labels("x").inc()
         assert registry.get_sample_value("vigie_checks_received_total", {"listener": "x"}) == 1
         del registry
+
+
+# -- hardening: input that used to escape as an exception (a 500) ---------------------------------------
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+GOOD_ENTRY = (
+    "<checkresult type='host'><hostname>good</hostname><state>0</state><output>UP</output></checkresult>"
+)
+
+
+@pytest.mark.parametrize(
+    "check_time", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59Z"]
+)
+def test_api_check_time_out_of_range_refuses_that_entry_only(check_time):
+    batch = parse_api_checks(
+        dumps([{"host": "bad", "status": 0, "check_time": check_time}, {"host": "good", "status": 0}])
+    )
+    assert [r["host"] for r in batch.results] == ["good"]
+    assert [e.error for e in batch.errors] == [f"result #0: check_time '{check_time}' is out of range"]
+
+
+def test_api_out_of_range_check_time_keeps_the_valid_entries_of_the_batch():
+    sink = MemorySink()
+    registry = CollectorRegistry()
+    body = [
+        {"host": "a", "status": 0},
+        {"host": "bad", "status": 0, "check_time": "9999-12-31T23:59:59-14:00"},
+        {"host": "b", "status": 1, "check_time": "2024-05-01T10:00:00+02:00"},
+    ]
+
+    async def scenario(intake, session):
+        return await _post(session, intake.url + "/api/v1/checks", json=body, headers=AUTH)
+
+    status, _, reply = serve(sink, scenario, registry=registry)
+    assert status == 202
+    assert loads(reply) == {
+        "accepted": 2,
+        "rejected": 1,
+        "errors": [
+            {"index": 1, "error": "result #1: check_time '9999-12-31T23:59:59-14:00' is out of range"}
+        ],
+    }
+    assert [r.key for r in sink.on(RAW_CHECKS)] == [b"a", b"b"]
+    assert loads(sink.on(RAW_CHECKS)[1].value)["check_time"] == "2024-05-01T08:00:00.000000Z"
+    (dl,) = sink.on(DEADLETTER)
+    assert "out of range" in loads(dl.value)["error"]
+    assert registry.get_sample_value("vigie_checks_deadlettered_total", {"listener": "checks-http"}) == 1
+
+
+DEEP = 50_000
+
+
+def test_nrdp_xml_nested_50000_deep_refuses_that_entry_and_keeps_the_others():
+    sink = MemorySink()
+    deep_entry = (
+        "<checkresult type='host'><hostname>deep</hostname><state>0</state>"
+        + "<a>" * DEEP
+        + "x"
+        + "</a>" * DEEP
+        + "</checkresult>"
+    )
+    deep_stray = "<a>" * DEEP + "</a>" * DEEP
+    xml = f"<checkresults>{GOOD_ENTRY}{deep_entry}{deep_stray}</checkresults>"
+
+    async def scenario(intake, session):
+        return await _post(
+            session, intake.url + "/nrdp/", data={"cmd": "submitcheck", "token": TOKEN, "XMLDATA": xml}
+        )
+
+    status, _, body = serve(sink, scenario, max_body=8 * 1024 * 1024)  # urlencoded, 50,000 levels are 2 MB
+    assert status == 200
+    output = ET.fromstring(body).findtext("meta/output")
+    assert output.startswith("1 checks processed, 2 rejected: checkresult #1: elements nested deeper than")
+    assert "checkresult #2: unexpected element <a>" in output
+    assert [r.key for r in sink.on(RAW_CHECKS)] == [b"good"]
+    assert len(sink.on(DEADLETTER)) == 2
+
+
+def test_deep_xml_is_cut_at_the_depth_limit_while_parsing():
+    root = safe_xml_fromstring("<checkresult>" + "<a>" * DEEP + "text" + "</a>" * DEEP + "</checkresult>")
+    depth, node = 1, root
+    while len(node):
+        node, depth = node[0], depth + 1
+    assert depth == MAX_XML_DEPTH and node.text is None  # the text inside dropped elements is dropped too
+
+
+def test_json_entry_too_deep_to_write_back_is_dead_lettered_as_its_submission():
+    """orjson reads 1024 levels but writes 254: the refused entry's raw form falls back to the submission."""
+    body = b'[{"host": ' + b"[" * 300 + b"]" * 300 + b', "status": 0}, {"host": "good", "status": 0}]'
+    batch = parse_api_checks(body)
+    assert [r["host"] for r in batch.results] == ["good"]
+    (error,) = batch.errors
+    assert error.error == "result #0: host must be a string, not list" and error.raw == body
+    nrdp = parse_nrdp_json(
+        b'[{"type": ' + b"[" * 1000 + b"]" * 1000 + b'}, {"hostname": "good", "state": 0}]'
+    )
+    assert [r["host"] for r in nrdp.results] == ["good"]
+    assert [e.error for e in nrdp.errors] == ["checkresult #0: type must be a string, not list"]
+
+
+def test_long_values_are_cut_in_error_messages():
+    (error,) = parse_api_checks(dumps({"host": "h", "status": "9" * 100_000})).errors
+    assert len(error.error) < 200 and error.error.endswith("...' is not an integer")
+
+
+@pytest.mark.parametrize("parse", [parse_external_commands, parse_nrdp_xml])
+def test_lone_surrogates_in_decoded_text_are_a_payload_error(parse):
+    with pytest.raises(PayloadError, match="not valid Unicode"):
+        parse("<checkresult><hostname>h\ud800</hostname></checkresult>")
+
+
+def test_an_unforeseen_error_in_one_entry_refuses_that_entry_only(monkeypatch):
+    import vigie.producers.checks.passive as passive
+
+    real = passive.check_result
+
+    def fragile(host, *args, **kwargs):
+        if host == "boom":
+            raise ZeroDivisionError("simulated defect")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(passive, "check_result", fragile)
+    sink = MemorySink()
+
+    async def scenario(intake, session):
+        return await _post(
+            session,
+            intake.url + "/api/v1/checks",
+            json=[{"host": "boom", "status": 0}, {"host": "good", "status": 0}],
+            headers=AUTH,
+        )
+
+    status, _, reply = serve(sink, scenario)
+    assert status == 202
+    assert loads(reply)["errors"] == [
+        {"index": 0, "error": "result #0: unusable (ZeroDivisionError: simulated defect)"}
+    ]
+    assert [r.key for r in sink.on(RAW_CHECKS)] == [b"good"] and len(sink.on(DEADLETTER)) == 1
+
+
+def test_an_unforeseen_error_in_a_parser_is_a_400_not_a_500(monkeypatch):
+    import vigie.producers.checks.http_intake as http_intake
+
+    def broken(_body):
+        raise KeyError("simulated defect")
+
+    monkeypatch.setattr(http_intake, "parse_api_checks", broken)
+    sink = MemorySink()
+
+    async def scenario(intake, session):
+        return await _post(session, intake.url + "/api/v1/checks", json={"host": "h"}, headers=AUTH)
+
+    status, _, reply = serve(sink, scenario)
+    assert status == 400 and "KeyError" in loads(reply)["error"]
+    (dl,) = sink.on(DEADLETTER)
+    assert loads(dl.value)["stage"] == "checks.api"
+
+
+# -- failed token attempts are rate-limited per source address ------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_failed_tokens_are_rate_limited_per_address_then_released():
+    sink = MemorySink()
+    registry = CollectorRegistry()
+    clock = FakeClock()
+    url_body = {"host": "h", "status": 0}
+
+    async def scenario(intake, session):
+        api = intake.url + "/api/v1/checks"
+        failures = [
+            await _post(session, api, json=url_body, headers={"X-Vigie-Token": "guess"}) for _ in range(3)
+        ]
+        blocked_good = await _post(session, api, json=url_body, headers=AUTH)
+        nrdp_blocked = await _post(
+            session, intake.url + "/nrdp/", data={"cmd": "submitcheck", "token": TOKEN, "XMLDATA": GOOD_ENTRY}
+        )
+        clock.now += 59
+        still = await _post(session, api, json=url_body, headers=AUTH)
+        clock.now += 1
+        released = await _post(session, api, json=url_body, headers=AUTH)
+        return failures, blocked_good, nrdp_blocked, still, released
+
+    failures, blocked_good, nrdp_blocked, still, released = serve(
+        sink, scenario, registry=registry, auth_max_failures=3, auth_window=60, clock=clock
+    )
+    assert [f[0] for f in failures] == [401, 401, 401]
+    assert blocked_good[0] == 429 and blocked_good[1]["Retry-After"] == "60"
+    assert "too many failed token attempts" in loads(blocked_good[2])["error"]
+    assert nrdp_blocked[0] == 429 and nrdp_blocked[1]["Retry-After"] == "60"
+    assert ET.fromstring(nrdp_blocked[2]).findtext("message") == "TOO MANY REQUESTS"
+    assert still[0] == 429 and still[1]["Retry-After"] == "1"
+    assert released[0] == 202
+    assert len(sink.on(RAW_CHECKS)) == 1  # only the request after the window
+    sample = registry.get_sample_value
+    assert sample("vigie_checks_rejected_total", {"listener": "checks-http", "reason": "auth"}) == 3
+    assert sample("vigie_checks_rejected_total", {"listener": "checks-http", "reason": "auth_rate"}) == 3
+
+
+def test_nrdp_missing_and_wrong_tokens_count_as_failures_and_good_ones_are_never_limited():
+    sink = MemorySink()
+    clock = FakeClock()
+
+    async def scenario(intake, session):
+        nrdp = intake.url + "/nrdp/"
+        good = [
+            await _post(session, nrdp, data={"cmd": "submitcheck", "token": TOKEN, "XMLDATA": GOOD_ENTRY})
+            for _ in range(20)
+        ]
+        bad = [
+            await _post(session, nrdp, data={"cmd": "submitcheck", "XMLDATA": GOOD_ENTRY}),
+            await _post(session, nrdp, data={"cmd": "submitcheck", "token": "x", "XMLDATA": GOOD_ENTRY}),
+        ]
+        after = await _post(session, nrdp, data={"cmd": "submitcheck", "token": TOKEN, "XMLDATA": GOOD_ENTRY})
+        return good, bad, after
+
+    good, bad, after = serve(sink, scenario, auth_max_failures=2, clock=clock)
+    assert {g[0] for g in good} == {200}
+    assert [b[0] for b in bad] == [401, 401]
+    assert after[0] == 429 and ET.fromstring(after[2]).findtext("message") == "TOO MANY REQUESTS"
+    assert len(sink.on(RAW_CHECKS)) == 20
+
+
+def test_a_token_header_that_is_not_utf8_is_a_401_not_a_500():
+    """aiohttp hands undecodable header bytes over as lone surrogates; encoding them for the comparison failed."""
+    sink = MemorySink()
+
+    async def scenario(intake, session):
+        reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+        writer.write(
+            b"POST /api/v1/checks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n"
+            b"Content-Length: 2\r\nConnection: close\r\n\r\n[]"
+        )
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    answer = serve(sink, scenario)
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    assert sink.records == []

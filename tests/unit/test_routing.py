@@ -4,7 +4,7 @@ import pytest
 
 from vigie.pipelines.correlate.alerts import AlertState, to_alert
 from vigie.pipelines.correlate.routing import RouteError, Router, alertmanager_webhook_payload, notify
-from vigie.pipelines.correlate.timeperiods import parse_timeperiods
+from vigie.timeperiods import parse_timeperiods
 
 T = 1_736_935_200.0  # Wednesday 2025-01-15 10:00 UTC (11:00 Paris)
 PERIODS = parse_timeperiods({"workhours": {"timezone": "Europe/Paris", "monday..friday": "08:00-18:00"}})

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vigie.codecs.syslog import parse_syslog
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import normalize_syslog
 from vigie.pipelines.normalize.rules import RuleError, RuleSet
-from vigie.producers.syslog.parser import parse_syslog
 
 RULES = RuleSet.default()
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prometheus_client import CollectorRegistry
 
-from vigie.supervisor import Supervisor
+from vigie.supervisor import ServiceFailed, Supervisor
 
 
 def test_crashed_service_is_restarted_and_counted() -> None:
@@ -62,3 +63,54 @@ def test_service_that_ignores_stop_is_cancelled() -> None:
 
     asyncio.run(main())
     assert cancelled == [True]
+
+
+def test_a_service_crashing_past_its_start_limit_stops_everything_with_one_line() -> None:
+    """systemd's StartLimitBurst: the 3rd crash within the interval ends the run, naming service and cause."""
+    steady_stopped: list[bool] = []
+
+    async def broken(stop: asyncio.Event) -> None:
+        raise OSError("[Errno 98] address already in use")
+
+    async def steady(stop: asyncio.Event) -> None:
+        await stop.wait()
+        steady_stopped.append(True)
+
+    async def main() -> Supervisor:
+        sup = Supervisor(CollectorRegistry(), min_backoff=0.01, max_backoff=0.02, start_limit_burst=3,
+                         start_limit_interval=60.0)
+        sup.add("syslog-udp", broken)
+        sup.add("steady", steady)
+        with pytest.raises(ServiceFailed) as failed:
+            await asyncio.wait_for(sup.run(), 10)
+        assert str(failed.value) == ("service syslog-udp failed 3 times within 60 s "
+                                     "(last: OSError: [Errno 98] address already in use); stopping")
+        return sup
+
+    sup = asyncio.run(main())
+    broken_svc, steady_svc = sup.services
+    assert broken_svc.state == "failed" and broken_svc.restarts == 2
+    assert steady_svc.state == "stopped" and steady_stopped == [True]
+
+
+def test_crashes_spread_beyond_the_interval_are_restarted_forever() -> None:
+    """Only crashes within the interval count: with an interval shorter than the back-off, none accumulate."""
+    calls: list[int] = []
+
+    async def flaky(stop: asyncio.Event) -> None:
+        calls.append(1)
+        raise RuntimeError("boom")
+
+    async def main() -> Supervisor:
+        sup = Supervisor(CollectorRegistry(), min_backoff=0.02, max_backoff=0.02, start_limit_burst=2,
+                         start_limit_interval=0.001)
+        sup.add("flaky", flaky)
+        runner = asyncio.create_task(sup.run())
+        while len(calls) < 6:
+            await asyncio.sleep(0.01)
+        sup.stop()
+        await runner  # no ServiceFailed
+        return sup
+
+    sup = asyncio.run(main())
+    assert sup.failed is None and sup.services[0].restarts >= 5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -279,3 +281,48 @@ def test_feed_data_gives_cut_frames_as_frames():
     dec = FrameDecoder(max_frame=8, hard_cap=64)
     out = dec.feed_data(b"<13>ok\n<13>far too long\n<13>ok2\n")
     assert out == [b"<13>ok", Frame(b"<13>far ", True, b"<13>far too long", 16), b"<13>ok2"]
+
+
+# ---------------------------------------------------------------- frames beyond the hard cap: digest of the whole
+
+_stretch = st.one_of(
+    st.integers(min_value=1, max_value=30).map(lambda n: b"x" * n),
+    st.sampled_from([b"\r", b"\n", b"\r\n", b"\0", b"\r\r", b"<13>"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(_stretch, max_size=24).map(b"".join),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=20),
+    st.sampled_from(["non-transparent", "lines"]),
+    st.booleans(),
+)
+def test_a_frame_beyond_the_hard_cap_carries_the_sha256_of_all_its_bytes(data, cuts, mode, bytewise):
+    """Whatever the chunking and wherever CRs fall, the digest is that of the frame a decoder without a cap
+    keeps whole (a CR before LF and a CR at end of stream are not part of the frame)."""
+    reference = decode(data, max_frame=4, hard_cap=1 << 20, mode=mode)
+    chunks = list(range(len(data))) if bytewise else sorted(c for c in cuts if c < len(data))
+    capped = _feed_chunks(data, chunks, max_frame=4, hard_cap=8, mode=mode)
+    assert capped == [f._replace(original=f.original[:8]) if f.original else f for f in reference]
+    for got, want in zip(capped, reference, strict=True):
+        whole = want.original if want.original is not None else want.data
+        if len(whole) > 8:  # a digest whenever the decoder could not keep the whole frame
+            assert got.sha256 is not None and got.size == len(whole)
+        if got.sha256 is not None:
+            assert got.sha256 == hashlib.sha256(whole).hexdigest()
+
+
+def test_a_20_mb_frame_keeps_the_cap_and_the_digest_of_20_mb():
+    line = b"<13>" + (bytes(range(14, 256)) * 5)[:1018] + b"\t\r"  # 1024 bytes: every 64th chunk ends in a CR
+    body = line * 20_000
+    dec = FrameDecoder(max_frame=1024, hard_cap=1 << 20)
+    out: list[Frame] = []
+    for start in range(0, len(body), 65536):
+        out += dec.feed(body[start : start + 65536])
+    out += dec.feed(b"\r\n<13>next\n")
+    (frame, after) = out
+    assert frame.size == len(body) == 20_480_000  # the body's own last CR, before the LF, is stripped
+    assert frame.original == body[: 1 << 20] and frame.data == body[:1024]
+    assert frame.sha256 == hashlib.sha256(body).hexdigest()
+    assert after == Frame(b"<13>next", False, None, 8) and after.sha256 is None

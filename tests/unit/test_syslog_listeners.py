@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import hashlib
 import ipaddress
 import os
 import socket
@@ -31,7 +32,7 @@ from vigie.producers.syslog.listeners import (
 )
 from vigie.producers.syslog.metrics import SyslogMetrics
 from vigie.schemas.codec import parse_rfc3339
-from vigie.sink import MemorySink
+from vigie.sink import DEADLETTER_MAX_RAW, MemorySink
 from vigie.topics import DEADLETTER, RAW_SYSLOG
 
 pytestmark = pytest.mark.timeout(60)
@@ -96,6 +97,8 @@ def test_settings_defaults_are_loopback_and_unprivileged() -> None:
         ({"max_message_size": 100}, "max_message_size"),
         ({"max_connections": 0}, "max_connections"),
         ({"idle_timeout": 0}, "idle_timeout"),
+        ({"handshake_timeout": 0}, "handshake_timeout"),
+        ({"deadletter_max_raw": 0}, "deadletter_max_raw"),
     ],
 )
 def test_settings_refuse_bad_values_naming_the_key(kwargs: dict[str, Any], key: str) -> None:
@@ -148,6 +151,35 @@ def test_udp_oversize_datagram_is_cut_and_dead_lettered_whole() -> None:
         assert dead["origin"]["transport"] == "udp" and sink.on(DEADLETTER)[0].key == b"127.0.0.1"
         stats = metrics.stats("t-udp", "udp")
         assert (stats.truncated, stats.dead_lettered, stats.produced) == (1, 1, 1)
+
+    run(scenario())
+
+
+@pytest.mark.skipif(not Path("/proc/net/udp").exists(), reason="kernel drop counts are read from Linux /proc")
+def test_udp_datagrams_the_kernel_drops_are_counted_per_listener() -> None:
+    """A small receive buffer filled faster than the listener reads (the loop is busy sending): every
+    datagram is either received or counted in vigie_udp_receive_drops_total, which survives stop()."""
+
+    async def scenario() -> None:
+        sink, registry = MemorySink(), CollectorRegistry()
+        metrics = SyslogMetrics(registry)
+        listener = make_listener(
+            ListenerSettings(name="t-udp", port=0, udp_receive_buffer=4096), sink, metrics
+        )
+        await listener.start()
+        stats, labels = metrics.stats("t-udp", "udp"), {"listener": "t-udp"}
+        assert registry.get_sample_value("vigie_udp_receive_drops_total", labels) == 0
+        sent = 2000
+        udp_send(listener.port, *[b"<13>storm %04d " % i + b"x" * 180 for i in range(sent)])
+
+        def kernel_drops() -> float:
+            return registry.get_sample_value("vigie_udp_receive_drops_total", labels) or 0
+
+        await until(lambda: stats.received + kernel_drops() == sent, "every datagram received or dropped")
+        drops = kernel_drops()
+        assert 0 < drops < sent and stats.received == len(sink.records) == sent - drops
+        await listener.stop()
+        assert kernel_drops() == drops  # the closed socket's count is kept
 
     run(scenario())
 
@@ -258,6 +290,47 @@ def test_tcp_oversize_frame_is_cut_and_dead_lettered_whole() -> None:
         assert [r.header("truncated") for r in raw] == [b"1", None, b"1", None]
         assert [base64.b64decode(d["raw"]) for d in deadletters(sink)] == [big, big]
         assert metrics.stats("t-tcp", "tcp").truncated == 2
+
+    run(scenario())
+
+
+def test_tcp_frame_over_the_dead_letter_limit_keeps_its_start_length_and_digest() -> None:
+    async def scenario() -> None:
+        sink = MemorySink()
+        listener, metrics = await started("tcp", sink, max_message_size=480, deadletter_max_raw=1000)
+        big = b"<13>" + bytes(range(32, 127)) * 40  # 3804 bytes, no LF or NUL inside
+        await tcp_send(listener.port, big + b"\n" + octet(big) + octet(b"<13>after"))
+        await until(lambda: len(values(sink)) >= 3 and len(deadletters(sink)) >= 2, "frames and dead letters")
+        await listener.stop()
+
+        assert values(sink) == [big[:480], big[:480], b"<13>after"]
+        for dead in deadletters(sink):
+            assert base64.b64decode(dead["raw"]) == big[:1000]
+            assert (dead["raw_size"], dead["raw_sha256"]) == (len(big), hashlib.sha256(big).hexdigest())
+            assert "3804 bytes" in dead["error"] and "first 1000 bytes are kept here" in dead["error"]
+        assert metrics.stats("t-tcp", "tcp").dead_lettered == 2
+
+    run(scenario())
+
+
+def test_tcp_frame_beyond_the_framer_cap_is_dead_lettered_with_the_digest_of_all_of_it() -> None:
+    """2 MB without a terminator: the framer keeps 1 MiB, the dead letter its first 512 KiB, the length and
+    the SHA-256 of all 2 MB; the value stays under the producer's 1,000,000-byte message limit."""
+
+    async def scenario() -> None:
+        sink = MemorySink()
+        listener, _ = await started("tcp", sink)
+        big = b"<13>" + bytes(range(14, 256)) * 8264  # 1,999,892 bytes
+        await tcp_send(listener.port, big, b"\r\n<13>next\n")
+        await until(lambda: len(values(sink)) >= 2 and deadletters(sink), "cut frame, next frame, dead letter")
+        await listener.stop()
+
+        assert values(sink) == [big[:65536], b"<13>next"]
+        (record,) = sink.on(DEADLETTER)
+        assert len(record.value) < 1_000_000
+        (dead,) = deadletters(sink)
+        assert base64.b64decode(dead["raw"]) == big[:DEADLETTER_MAX_RAW]
+        assert (dead["raw_size"], dead["raw_sha256"]) == (len(big), hashlib.sha256(big).hexdigest())
 
     run(scenario())
 
@@ -557,5 +630,117 @@ def test_run_serves_until_the_stop_event() -> None:
         stop.set()
         await task
         assert not listener._started
+
+    run(scenario())
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed or reset a non-blocking client socket that sent nothing."""
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def stalled_clients(port: int, count: int) -> list[socket.socket]:
+    """TCP connections that never send a ClientHello (a scanner, a broken or hostile peer)."""
+    out = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        out.append(sock)
+    return out
+
+
+def test_tls_stalled_handshakes_count_against_max_connections_and_are_dropped_after_the_timeout(
+    tmp_path: Path,
+) -> None:
+    """60 connections that never handshake against a limit of 20: 20 held while the handshake timer runs,
+    40 refused at once; the 20 dropped at handshake_timeout; then a real client gets in."""
+    cert, key = self_signed(tmp_path, "server")
+
+    async def scenario() -> None:
+        sink = MemorySink()
+        listener, metrics = await started(
+            "tls", sink, certfile=str(cert), keyfile=str(key), max_connections=20, handshake_timeout=1.0
+        )
+        stats = metrics.stats("t-tls", "tls")
+        held = stalled_clients(listener.port, 20)
+        await until(lambda: stats.handshakes == 20, "20 handshakes in progress")
+        over = stalled_clients(listener.port, 40)
+        await until(lambda: all(closed_by_server(s) for s in over), "the 40 over the limit closed")
+        assert (stats.rejected, stats.handshakes, stats.handshake_timeouts) == (40, 20, 0)
+        assert not any(closed_by_server(s) for s in held)
+
+        await until(lambda: stats.handshake_timeouts == 20, "stalled handshakes dropped after the timeout")
+        await until(lambda: all(closed_by_server(s) for s in held), "the 20 held closed")
+        assert (stats.handshakes, stats.connections, stats.handshake_failures) == (0, 0, 0)
+        registry = CollectorRegistry()
+        registry.register(metrics)
+        labels = {"listener": "t-tls", "transport": "tls"}
+        assert registry.get_sample_value("vigie_syslog_tls_handshake_timeouts_total", labels) == 20
+        assert registry.get_sample_value("vigie_syslog_connections_rejected_total", labels) == 40
+        assert registry.get_sample_value("vigie_syslog_tls_handshakes", labels) == 0
+
+        _, writer = await asyncio.open_connection(
+            "127.0.0.1", listener.port, ssl=client_context(cert), server_hostname="localhost"
+        )
+        writer.write(octet(b"<13>after the storm"))
+        await writer.drain()
+        await until(lambda: values(sink) == [b"<13>after the storm"], "a real client's frame")
+        writer.close()
+        await listener.stop()
+        for s in held + over:
+            s.close()
+
+    run(scenario())
+
+
+def test_tls_open_connections_and_handshakes_share_the_limit(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path, "server")
+
+    async def scenario() -> None:
+        sink = MemorySink()
+        listener, metrics = await started(
+            "tls", sink, certfile=str(cert), keyfile=str(key), max_connections=3, handshake_timeout=30.0
+        )
+        stats = metrics.stats("t-tls", "tls")
+        writers = []
+        for i in range(2):
+            _, writer = await asyncio.open_connection(
+                "127.0.0.1", listener.port, ssl=client_context(cert), server_hostname="localhost"
+            )
+            writer.write(octet(b"<13>open %d" % i))
+            writers.append(writer)
+        await until(lambda: stats.connections == 2 and len(sink.records) == 2, "two TLS connections open")
+        (held,) = stalled_clients(listener.port, 1)
+        await until(lambda: stats.handshakes == 1, "one handshake in progress")
+        (over,) = stalled_clients(listener.port, 1)
+        await until(lambda: closed_by_server(over), "the fourth connection refused")
+        assert stats.rejected == 1 and not closed_by_server(held)
+        await listener.stop()  # a handshake in progress is cut at stop, not left to its timer
+        await until(lambda: closed_by_server(held), "the stalled handshake closed by stop()")
+        assert (stats.handshakes, stats.connections, stats.handshake_timeouts) == (0, 0, 0)
+        for w in writers:
+            w.close()
+        held.close()
+        over.close()
+
+    run(scenario())
+
+
+def test_tls_handshake_that_is_not_tls_is_counted_as_failed(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path, "server")
+
+    async def scenario() -> None:
+        sink = MemorySink()
+        listener, metrics = await started("tls", sink, certfile=str(cert), keyfile=str(key))
+        stats = metrics.stats("t-tls", "tls")
+        await tcp_send(listener.port, b"<13>plain syslog sent to the TLS port\n")
+        await until(lambda: stats.handshake_failures == 1, "the failed handshake counted")
+        await listener.stop()
+        assert (stats.handshakes, stats.connections, stats.handshake_timeouts) == (0, 0, 0) and not sink.records
 
     run(scenario())

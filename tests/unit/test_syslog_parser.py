@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vigie.codecs.syslog import KEYS, parse_syslog, parse_unguarded
 from vigie.producers.syslog.parse_cli import run
-from vigie.producers.syslog.parser import KEYS, _parse, parse_syslog
 from vigie.schemas.codec import loads
 
 RECV = datetime(2024, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -595,7 +597,7 @@ _token = st.text(alphabet=st.sampled_from(list("ab1:[]%-. 0")), min_size=0, max_
 def test_fast_path_agrees_with_general_path(pri, mon, day, hms, year, host, tag, pid, msg, received):
     line = f"<{pri}>{mon} {day} {hms}{year} {host} {tag}[{pid}]: {msg}"
     for text in (line, line.replace(f"[{pid}]", "")):
-        assert _parse(text.encode(), received, True) == _parse(text.encode(), received, False)
+        assert parse_unguarded(text.encode(), received, True) == parse_unguarded(text.encode(), received, False)
 
 
 # ---------------------------------------------------------------- vigie parse syslog
@@ -636,3 +638,14 @@ def test_cli_reports_truncated_frames():
 
 def test_cli_bad_framing():
     assert run(io.BytesIO(b""), io.StringIO(), framing="udp") == 2
+
+
+def test_the_codecs_load_no_producer_pipeline_or_command_line_module() -> None:
+    """vigie.codecs is shared by every side: importing it must not pull in any of them."""
+    code = (
+        "import sys, vigie.codecs.syslog, vigie.codecs.timestamps\n"
+        "print('\\n'.join(m for m in sys.modules if m.startswith('vigie.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = [m for m in out.split() if not m.startswith(("vigie.codecs", "vigie.schemas"))]
+    assert loaded == []

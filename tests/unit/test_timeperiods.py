@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vigie.pipelines.correlate.timeperiods import (
+from vigie.timeperiods import (
     ALWAYS,
     TimePeriodError,
     contains,

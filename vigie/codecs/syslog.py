@@ -20,14 +20,34 @@ Output (always the same keys, see KEYS):
 - cisco: null, or for dialect "cisco" {seq, facility, severity, mnemonic, clock_mark, uptime}.
   For Cisco messages app_name is the facility ("LINK", "ASA") and msgid the mnemonic
   ("UPDOWN", "302013"), msg the text after "%FAC-SEV-MNEMONIC:".
+
+The timestamp grammar is vigie.codecs.timestamps; the archive reads headers column-wise with the same one.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
+
+from vigie.codecs.timestamps import (
+    BSD,
+    BSD_NC,
+    CISCO_CLOCK_NC,
+    ISO,
+    ISO_NC,
+    MONTHS,
+    bsd_or_iso_stamp,
+    bsd_stamp,
+    cisco_stamp,
+    closest_day,
+    date_prefix,
+    day_ordinal,
+    iso_stamp,
+    offset_seconds,
+    rfc3339_stamp,
+    utc_stamp,
+)
 
 KEYS: tuple[str, ...] = (
     "pri", "facility", "severity", "version", "timestamp", "hostname", "app_name", "procid",
@@ -45,52 +65,17 @@ _TRAIL = "\r\n\x00"
 _BOM = "\ufeff"
 _DIGITS = frozenset("0123456789")
 
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))
-}
-
-# Time zone names devices print (Cisco "clock timezone", show-timezone). Ambiguous names
-# (IST, CST for China...) take their most common network-gear meaning.
-_TZ_NAMES = {
-    "UTC": 0, "GMT": 0, "Z": 0, "UT": 0, "WET": 0, "WEST": 1, "BST": 1, "IST": 1,
-    "CET": 1, "MET": 1, "CEST": 2, "MEST": 2, "EET": 2, "EEST": 3, "MSK": 3,
-    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
-    "AKST": -9, "AKDT": -8, "HST": -10, "AST": -4, "ADT": -3, "NST": -3.5, "NDT": -2.5,
-    "JST": 9, "KST": 9, "HKT": 8, "SGT": 8, "AWST": 8, "ACST": 9.5, "ACDT": 10.5,
-    "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13, "RET": 4, "GFT": -3, "NCT": 11,
-    "CAT": 2, "EAT": 3, "WAT": 1, "SAST": 2, "BRT": -3, "ART": -3,
-}
-_TZ_OFFSETS = {k: int(v * 3600) for k, v in _TZ_NAMES.items()}
-
 _PRI = re.compile(r"<(\d{1,3})>")
 # RFC 5424: VERSION SP then a timestamp or NILVALUE.
 _V5424 = re.compile(r"(\d{1,2}) (?=- |-$|\d{4}-)")
-_ISO = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?([Zz]|[+-]\d{2}(?::?\d{2})?)?"
-)
-# The strict RFC 3339 shape RFC 5424 senders use; anything looser goes through _ISO.
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:\d\d)")
-# BSD "Mmm dd hh:mm:ss", optionally a year after the day (Cisco/ASA) or after the time (Aruba).
-_BSD = re.compile(
-    r"([A-Za-z]{3}) +(\d{1,2})(?: (\d{4}))? (\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?: (\d{4}))?(?=\s|$)"
-)
-# Cisco clock: NX-OS puts the year first; IOS may show a zone name or offset after the time.
-_CTS = re.compile(
-    r"(?:(\d{4}) )?([A-Za-z]{3}) +(\d{1,2})(?: (\d{4}))? (\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?: ([A-Za-z]{1,6}|[+-]\d{2}:?\d{2}))?"
-)
-_BSD_NC = r"[A-Za-z]{3} +\d{1,2}(?: \d{4})? \d{1,2}:\d{2}:\d{2}(?:\.\d{1,9})?"
-_ISO_NC = r"\d{4}-\d{2}-\d{2}[Tt ]\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?"
-_CTS_NC = r"(?:\d{4} )?" + _BSD_NC + r"(?: [A-Za-z]{1,6}| [+-]\d{2}:?\d{2})?"
 _CISCO = re.compile(
     # Relay/ASA header: "Jan 15 2024 10:01:02 fw01 : " or "Mar  1 18:46:11 router1 123: ".
-    r"(?:(?P<hts>" + _BSD_NC + "|" + _ISO_NC + r")\s+(?P<hhost>[^\s:]+)(?:\s:\s+|\s+(?=\d{1,10}:\s|%)))?"
+    r"(?:(?P<hts>" + BSD_NC + "|" + ISO_NC + r")\s+(?P<hhost>[^\s:]+)(?:\s:\s+|\s+(?=\d{1,10}:\s|%)))?"
     r":?\s*"  # NX-OS and some ASA start with ": "
     r"(?:(?P<seq>\d{1,10})\s*:\s+)?"
     r"(?:(?P<dev>[A-Za-z][\w.\-]*):\s+)?"  # logging origin-id / device-id
     r"(?:(?P<node>[A-Za-z0-9]+(?:/[A-Za-z0-9]+)+):)?"  # IOS-XR node RP/0/RSP0/CPU0:
-    r"(?:(?P<mark>[*.])?(?:(?P<cts>" + _CTS_NC + r")|(?P<up>\d{1,2}:\d{2}:\d{2}(?:\.\d{1,6})?|(?:\d{1,5}[ywdhm]){1,3}))\s*:\s*)?"
+    r"(?:(?P<mark>[*.])?(?:(?P<cts>" + CISCO_CLOCK_NC + r")|(?P<up>\d{1,2}:\d{2}:\d{2}(?:\.\d{1,6})?|(?:\d{1,5}[ywdhm]){1,3}))\s*:\s*)?"
     r"(?:(?P<proc>[A-Za-z][\w.\-]*)\[(?P<pid>\d{1,10})\]:\s*)?"  # IOS-XR process
     r"%(?P<fac>[A-Z][A-Z0-9_]*(?:-[A-Z][A-Z0-9_]*)*)-(?P<sev>[0-7])-(?P<mn>[A-Za-z0-9_]+)\s?:\s?"
     r"(?P<msg>.*)",
@@ -114,206 +99,6 @@ _SD_UNESCAPE = re.compile(r"\\([\"\\\]])")
 _FGT = re.compile(r"date=(\d{4})-(\d{2})-(\d{2}) time=(\d{1,2}):(\d{2}):(\d{2})")
 _FGT_DEV = re.compile(r"\bdevname=\"?([^\"\s]+)")
 _FGT_TZ = re.compile(r"\btz=\"?([+-]\d{2}:?\d{2})")
-
-_OFFSET_CACHE: dict[str, int | None] = {"Z": 0, "z": 0}
-_DAY_ORD: dict[int, int] = {}
-_PREFIX: dict[int, str] = {}
-_DATE_ORD: dict[str, int] = {}
-_CLOSEST: dict[int, int] = {}
-_CACHE_MAX = 4096
-_TWO = tuple(f"{i:02d}" for i in range(100))  # zero-padded 00..99, faster than format specs
-_EPOCH_ORD = 719163  # date(1970, 1, 1).toordinal()
-_MAX_ORD = 3652059  # date.max.toordinal()
-
-
-def _offset(tz: str) -> int | None:
-    """Numeric offset ("+02:00", "+0200", "-05", "Z") in seconds; None when out of range."""
-    if tz in _OFFSET_CACHE:
-        return _OFFSET_CACHE[tz]
-    digits = tz[1:].replace(":", "")
-    hh, mm = int(digits[:2]), int(digits[2:4] or 0)
-    res = None if hh > 23 or mm > 59 else (hh * 3600 + mm * 60) * (-1 if tz[0] == "-" else 1)
-    if len(_OFFSET_CACHE) < 256:
-        _OFFSET_CACHE[tz] = res
-    return res
-
-
-def _ordinal(year: int, month: int, day: int) -> int:
-    """Proleptic ordinal of a calendar day, 0 when the day does not exist (cached: days repeat)."""
-    key = year * 10000 + month * 100 + day
-    o = _DAY_ORD.get(key)
-    if o is None:
-        try:
-            o = date(year, month, day).toordinal()
-        except ValueError:
-            o = 0
-        if len(_DAY_ORD) > _CACHE_MAX:
-            _DAY_ORD.clear()
-        _DAY_ORD[key] = o
-    return o
-
-
-def _prefix(o: int) -> str:
-    """"YYYY-MM-DDT" for an ordinal (cached)."""
-    p = _PREFIX.get(o)
-    if p is None:
-        p = date.fromordinal(o).isoformat() + "T"
-        if len(_PREFIX) > _CACHE_MAX:
-            _PREFIX.clear()
-        _PREFIX[o] = p
-    return p
-
-
-def _ref_ord(received_at: datetime | None) -> int:
-    """The UTC day of reception as an ordinal (today when not given; naive means UTC)."""
-    if received_at is None:
-        return int(time.time() // 86400) + _EPOCH_ORD
-    tz = received_at.tzinfo
-    if tz is not None and tz is not UTC:
-        received_at = received_at.astimezone(UTC)
-    return received_at.toordinal()
-
-
-def _closest(month: int, day: int, received_at: datetime | None) -> int:
-    """Ordinal of month/day in the year (previous, same, next) closest to the day of reception."""
-    ref = _ref_ord(received_at)
-    key = ref * 10000 + month * 100 + day
-    o = _CLOSEST.get(key)
-    if o is None:
-        y = date.fromordinal(ref).year
-        o = 0
-        for cand in (y, y - 1, y + 1):
-            c = _ordinal(cand, month, day)
-            if c and (not o or abs(c - ref) < abs(o - ref)):
-                o = c
-        if len(_CLOSEST) > _CACHE_MAX:
-            _CLOSEST.clear()
-        _CLOSEST[key] = o
-    return o
-
-
-def _usec(frac: str | None, errors: list[str]) -> int:
-    if not frac:
-        return 0
-    if len(frac) > 6:
-        errors.append("fractional seconds truncated to 6 digits")
-        frac = frac[:6]
-    return int(frac.ljust(6, "0"))
-
-
-def _stamp(
-    year: int | None, month: int, day: int, hh: int, mi: int, ss: int, us: int,
-    off: int, received_at: datetime | None, errors: list[str],
-) -> str | None:
-    """UTC timestamp string from local fields and an offset in seconds; no year: closest to received_at."""
-    if hh > 23 or mi > 59 or ss > 60:
-        errors.append("invalid timestamp")
-        return None
-    if ss == 60:  # leap second: kept inside the minute
-        ss, us = 59, 999999
-        errors.append("leap second clamped")
-    o = _closest(month, day, received_at) if year is None else _ordinal(year, month, day)
-    if not o:
-        errors.append("invalid timestamp")
-        return None
-    if off:
-        days, secs = divmod(hh * 3600 + mi * 60 + ss - off, 86400)
-        o += days
-        hh, secs = divmod(secs, 3600)
-        mi, ss = divmod(secs, 60)
-        if not 0 < o <= _MAX_ORD:
-            errors.append("invalid timestamp")
-            return None
-    return (
-        _prefix(o) + _TWO[hh] + ":" + _TWO[mi] + ":" + _TWO[ss] + "." + (str(us).zfill(6) if us else "000000") + "Z"
-    )
-
-
-def _date_ord(text: str) -> int:
-    """Ordinal of "YYYY-MM-DD" (0 when invalid), cached by the string itself."""
-    o = _DATE_ORD.get(text)
-    if o is None:
-        o = _ordinal(int(text[:4]), int(text[5:7]), int(text[8:10]))
-        if len(_DATE_ORD) > _CACHE_MAX:
-            _DATE_ORD.clear()
-        _DATE_ORD[text] = o
-    return o
-
-
-def _rfc3339(ts: str, received_at: datetime | None, errors: list[str]) -> str | None:
-    """RFC 5424 TIMESTAMP; the strict shape without offset arithmetic is a few string operations."""
-    m = _RFC3339.fullmatch(ts)
-    if m is None:
-        m2 = _ISO.fullmatch(ts)
-        if m2 is None:
-            errors.append("invalid timestamp")
-            return None
-        return _iso_ts(m2, received_at, errors)
-    day, hh, mi, ss, frac, tz = m.groups()
-    o = _date_ord(day)
-    if tz == "Z" and o and hh < "24" and mi < "60" and ss < "60":
-        return _prefix(o) + hh + ":" + mi + ":" + ss + "." + (frac.ljust(6, "0") if frac else "000000") + "Z"
-    off = _offset(tz)
-    if off is None:
-        errors.append("invalid offset, assumed UTC")
-        off = 0
-    return _stamp(int(day[:4]), int(day[5:7]), int(day[8:10]), int(hh), int(mi), int(ss),
-                  int(frac.ljust(6, "0")) if frac else 0, off, received_at, errors)
-
-
-def _iso_ts(m: re.Match[str], received_at: datetime | None, errors: list[str]) -> str | None:
-    """Timestamp from an _ISO match; no offset means UTC."""
-    y, mo, d, h, mi, s, frac, tz = m.groups()
-    if tz is None:
-        off: int | None = 0
-        errors.append("timestamp without offset, assumed UTC")
-    else:
-        off = _offset(tz)
-        if off is None:
-            errors.append("invalid offset, assumed UTC")
-            off = 0
-    return _stamp(int(y), int(mo), int(d), int(h), int(mi), int(s), _usec(frac, errors), off, received_at, errors)
-
-
-def _bsd_fields(
-    mon: str, day: str, year: str | None, h: str, mi: str, s: str, frac: str | None,
-    off: int, received_at: datetime | None, errors: list[str],
-) -> str | None:
-    month = _MONTHS.get(mon.lower())
-    if month is None:
-        errors.append("invalid timestamp")
-        return None
-    return _stamp(
-        int(year) if year else None, month, int(day), int(h), int(mi), int(s), _usec(frac, errors),
-        off, received_at, errors,
-    )
-
-
-def _cisco_ts(text: str, received_at: datetime | None, errors: list[str]) -> str | None:
-    """Cisco clock with optional year (before or after the day) and zone name or offset."""
-    m = _CTS.match(text)
-    if m is None:  # cannot happen: the caller matched the same pattern
-        errors.append("invalid timestamp")
-        return None
-    y1, mon, day, y2, h, mi, s, frac, tz = m.groups()
-    off: int | None = 0
-    if tz:
-        off = _offset(tz) if tz[0] in "+-" else _TZ_OFFSETS.get(tz.upper())
-        if off is None:
-            errors.append(f"unknown time zone {tz[:16]}, assumed UTC")
-            off = 0
-    return _bsd_fields(mon, day, y1 or y2, h, mi, s, frac, off, received_at, errors)
-
-
-def _any_ts(text: str, received_at: datetime | None, errors: list[str]) -> str | None:
-    m = _BSD.match(text)
-    if m:
-        mon, day, y1, h, mi, s, frac, y2 = m.groups()
-        return _bsd_fields(mon, day, y1 or y2, h, mi, s, frac, 0, received_at, errors)
-    m2 = _ISO.match(text)
-    if m2:
-        return _iso_ts(m2, received_at, errors)
-    return None
 
 
 def _unescape(value: str) -> str:
@@ -413,7 +198,7 @@ def _rfc5424(
     ts_s, host, app, procid, msgid, tail = parts
     timestamp = None
     if ts_s and ts_s != "-":
-        timestamp = _rfc3339(ts_s, received_at, errors)
+        timestamp = rfc3339_stamp(ts_s, received_at, errors)
     elif ts_s == "":
         errors.append("empty timestamp")
     sd: dict | None = None
@@ -444,9 +229,9 @@ def _cisco(
     g = m.groupdict()
     timestamp = None
     if g["cts"]:
-        timestamp = _cisco_ts(g["cts"], received_at, errors)
+        timestamp = cisco_stamp(g["cts"], received_at, errors)
     elif g["hts"]:
-        timestamp = _any_ts(g["hts"], received_at, errors)
+        timestamp = bsd_or_iso_stamp(g["hts"], received_at, errors)
     seq = g["seq"]
     sev = int(g["sev"])
     info = {
@@ -491,11 +276,11 @@ def _fortigate(pri: int | None, m: re.Match[str], rest: str, received_at: dateti
     """FortiGate key=value logs have no syslog header; take host and time from devname=, date=, time=, tz=."""
     y, mo, d, h, mi, s = m.groups()
     tzm = _FGT_TZ.search(rest)
-    off = _offset(tzm.group(1)) if tzm else 0
+    off = offset_seconds(tzm.group(1)) if tzm else 0
     if off is None:
         errors.append("invalid offset, assumed UTC")
         off = 0
-    timestamp = _stamp(int(y), int(mo), int(d), int(h), int(mi), int(s), 0, off, received_at, errors)
+    timestamp = utc_stamp(int(y), int(mo), int(d), int(h), int(mi), int(s), 0, off, received_at, errors)
     dev = _FGT_DEV.search(rest)
     return _result(pri, None, timestamp, dev.group(1) if dev else None, None, None, None, None,
                    rest, "unknown", errors)
@@ -507,10 +292,10 @@ def _fast3164(
     """Result for a _FAST3164 match, or None to let the general path decide (and report)."""
     pri_s, mon, day, hh, mi, ss, year, host, tag, pid = m.groups()
     pri = int(pri_s)
-    month = _MONTHS.get(mon.lower())
+    month = MONTHS.get(mon.lower())
     if pri > 191 or month is None or hh > "23" or mi > "59" or ss > "59":
         return None
-    o = _ordinal(int(year), month, int(day)) if year else _closest(month, int(day), received_at)
+    o = day_ordinal(int(year), month, int(day)) if year else closest_day(month, int(day), received_at)
     if not o:
         return None
     msg = text[m.end():]
@@ -521,7 +306,7 @@ def _fast3164(
         "facility": pri >> 3,
         "severity": pri & 7,
         "version": None,
-        "timestamp": _prefix(o) + hh + ":" + mi + ":" + ss + ".000000Z",
+        "timestamp": date_prefix(o) + hh + ":" + mi + ":" + ss + ".000000Z",
         "hostname": host,
         "app_name": tag,
         "procid": pid,
@@ -534,9 +319,10 @@ def _fast3164(
     }
 
 
-def _parse(
+def parse_unguarded(
     data: bytes | bytearray | memoryview | str, received_at: datetime | None, fast: bool = True
 ) -> dict[str, Any]:
+    """parse_syslog without its last-resort guard; fast=False skips the RFC 3164 fast path (tests compare both)."""
     errors: list[str] = []
     if isinstance(data, str):
         text = data
@@ -580,15 +366,15 @@ def _parse(
         cm = _CISCO.match(rest)
         if cm:
             return _cisco(pri, cm, received_at, errors)
-    m = _BSD.match(rest)
+    m = BSD.match(rest)
     if m:
         mon, day, y1, h, mi, s, frac, y2 = m.groups()
-        ts = _bsd_fields(mon, day, y1 or y2, h, mi, s, frac, 0, received_at, errors)
+        ts = bsd_stamp(mon, day, y1 or y2, h, mi, s, frac, 0, received_at, errors)
         return _bsd_body(pri, ts, rest[m.end():], errors)
     if c0 in _DIGITS:
-        im = _ISO.match(rest)
+        im = ISO.match(rest)
         if im and (im.end() == len(rest) or rest[im.end()] in " \t"):
-            return _bsd_body(pri, _iso_ts(im, received_at, errors), rest[im.end():], errors)
+            return _bsd_body(pri, iso_stamp(im, received_at, errors), rest[im.end():], errors)
     elif c0 == "d":
         fm = _FGT.match(rest)
         if fm:
@@ -611,7 +397,7 @@ def parse_syslog(data: bytes | bytearray | memoryview | str, received_at: dateti
     timestamps that have none.
     """
     try:
-        return _parse(data, received_at)
+        return parse_unguarded(data, received_at)
     except Exception as exc:  # last-resort guard: the pipelines must never die on one message
         try:
             if isinstance(data, str):
