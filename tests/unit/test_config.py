@@ -156,3 +156,16 @@ def test_archive_processes_make_one_sink_service_each(tmp_path) -> None:  # noqa
     path.write_text("[archive]\nprocesses = 0\n")
     with pytest.raises(ConfigError, match="archive.processes"):
         load(path)
+
+
+@pytest.mark.parametrize("verb", [["service", "pipelines"], ["service", "archive"], ["up"], ["archive", "verify"]])
+def test_a_bad_file_ends_any_command_with_one_line_and_exit_2(tmp_path: Path, verb: list[str]) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "vigie.toml"
+    path.write_text("[correlation]\nrules_file = 'rules.toml'\n")
+    proc = subprocess.run([sys.executable, "-m", "vigie.app.cli", *verb, "--config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == "vigie: config: correlation.rules_file: moved to [normalize] rules_file\n"
