@@ -137,6 +137,7 @@ def test_sigkill_cycles_archive_every_message_exactly_once(kafka: KafkaSettings,
         assert len(rows) == len(set(rows)), f"duplicates after cycle {cycle}"
     # A last, clean run archives the rest.
     proc = subprocess.Popen(sink_cmd(kafka, root, group, **opts), stderr=subprocess.PIPE)
+    time.sleep(3)  # the sink installs its SIGTERM handler (the archive may be complete already)
     try:
         assert wait_for(lambda: len(archived(root)) >= len(produced), 90), "sink did not catch up"
     finally:

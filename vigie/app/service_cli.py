@@ -47,6 +47,14 @@ def add_arguments(sub: Any, with_config: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from vigie.config import kafka_settings, load
 
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):  # first: a stop asked while starting is a clean stop too
+        signal.signal(sig, on_signal)
     if args.log_level:
         logging.getLogger().setLevel(args.log_level)
     cfg = load(args.config)
@@ -55,14 +63,6 @@ def run(args: argparse.Namespace) -> int:
         print("vigie service: no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap_servers)", file=sys.stderr)
         return 2
     settings = kafka_settings(cfg, bootstrap)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
     if args.name == "pipelines":
         return _pipelines(args, cfg, settings, stop)
     return _archive(args, cfg, settings, stop)
