@@ -51,33 +51,34 @@ class LogLimiter:
                 window[1] += 1
                 window[2] = level
                 return False
-            suppressed = window[1] if window is not None else 0
+            suppressed, since = (window[1], now - window[0]) if window is not None else (0, 0.0)
             if window is None and len(self._windows) >= self.max_keys:
                 self._forget(now)
             self._windows[key] = [now, 0, level]
         if not self.logger.isEnabledFor(level):
             return True
         if suppressed:
-            msg = f"{msg} ({suppressed} similar lines suppressed in the last {self.interval:g} s)"
+            msg = f"{msg} ({suppressed} similar lines suppressed in the last {since:.0f} s)"
         self.logger.log(level, msg, *args, exc_info=exc_info)
         return True
 
-    def flush(self) -> int:
-        """Report the keys whose interval is over and that suppressed lines; returns how many lines that wrote.
+    def flush(self, everything: bool = False) -> int:
+        """Report the keys whose interval is over (all of them with `everything`, at shutdown) and that
+        suppressed lines; returns how many lines that wrote.
 
-        Call it now and then (and at shutdown) so that a burst that stopped is still accounted for.
+        Call it now and then so that a burst that stopped is still accounted for.
         """
         now = self.clock()
-        report: list[tuple[Hashable, int, int]] = []
+        report: list[tuple[Hashable, int, int, float]] = []
         with self._lock:
             for key, window in list(self._windows.items()):
-                if now - window[0] < self.interval:
+                if now - window[0] < self.interval and not everything:
                     continue
                 if window[1]:
-                    report.append((key, window[1], window[2]))
+                    report.append((key, window[1], window[2], now - window[0]))
                 del self._windows[key]
-        for key, count, level in report:
-            self.logger.log(level, "%s: %d similar lines suppressed in the last %g s", key, count, self.interval)
+        for key, count, level, since in report:
+            self.logger.log(level, "%s: %d similar lines suppressed in the last %.0f s", key, count, since)
         return len(report)
 
     def suppressed(self, key: Hashable) -> int:

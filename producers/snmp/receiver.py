@@ -62,6 +62,7 @@ _ENGINE_COUNTERS = (
 _BATCH = 256
 
 _SECURITY_LEVELS = {number: name for name, number in SECURITY_LEVELS.items()}
+_LEVEL_OF_FLAGS = {0: 1, 1: 2, 3: 3}  # msgFlags auth/priv bits -> security level
 LOG_INTERVAL = 60.0  # seconds: one log line per refusal reason per minute at most
 
 
@@ -122,12 +123,13 @@ class TrapMetrics:
 class _Datagram:
     """The v3 datagram the engine is processing, so its callback knows the bytes and the peer."""
 
-    __slots__ = ("data", "peer", "delivered")
+    __slots__ = ("data", "peer", "delivered", "indication")
 
     def __init__(self, data: bytes, peer: tuple[str, int]) -> None:
         self.data = data
         self.peer = peer
         self.delivered = False
+        self.indication: Any = None  # the error indication the security model refused it with, if any
 
 
 def _make_transport_class(base: type) -> type:
@@ -216,6 +218,7 @@ class TrapReceiver:
         self._engine.message_dispatcher.register_context_engine_id(
             b"", _notification_pdu_types(), self._process_v3_pdu
         )
+        self._engine.observer.register_observer(self._note_refusal, "rfc3412.prepareDataElements:sm-failure")
         builder = self._engine.get_mib_builder()
         (local_id,) = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineID")
         self._local_engine_id = bytes(local_id.syntax)
@@ -262,7 +265,7 @@ class TrapReceiver:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-            self._log_limit.flush()
+            self._log_limit.flush(everything=True)
         if self._sock is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._sock.fileno())
@@ -294,7 +297,7 @@ class TrapReceiver:
             except Exception:  # the receiver must outlive any bug a peer can trigger
                 # a bug, not bad input: its traceback is worth one line per interval
                 self._log_limit.log(
-                    "internal_error", logging.ERROR, "snmp: unexpected error on a datagram from %s", addr[:2],
+                    "snmp: internal_error", logging.ERROR, "snmp: unexpected error on a datagram from %s", addr[:2],
                     exc_info=True,
                 )  # fmt: skip
                 with contextlib.suppress(Exception):
@@ -383,6 +386,8 @@ class TrapReceiver:
 
     def _via_engine(self, data: bytes, addr: Any, peer: tuple[str, int]) -> None:
         """Let the pysnmp engine authenticate/decrypt; a message it drops is classified from its counters."""
+        from pysnmp.proto import errind
+
         before = [int(c.syntax) for c, _ in self._counters]
         current = self._current = _Datagram(data, peer)
         try:
@@ -405,10 +410,28 @@ class TrapReceiver:
             engine_id, user = b"", b""
         if reasons == ["unknown_engine_id"] and not user:
             return  # an engine-ID discovery probe (RFC 3414 4): the engine sent its Report, nothing was lost
+        detail = f"user {community_text(user)!r}, engine {engine_id.hex() or '-'}"
+        if not reasons and isinstance(current.indication, errind.NotInTimeWindow):
+            # pysnmp's own step 7b refuses an authenticated trap whose boots is 2147483647 (uncounted): the
+            # message is authentic, so it updates the notion here too (the boots stay latched, RFC 3414 2.3)
+            reasons = ["not_in_time_window"]
+            with contextlib.suppress(ber.BerError):
+                header = ber.v3_security(data)
+                refusal = self._v3_refusal(community_text(user), _LEVEL_OF_FLAGS.get(header.flags & 3, 1), header)
+                if refusal is not None:
+                    reasons, detail = [refusal[0]], refusal[1]
         # no counter moved: the engine dropped it for a reason it does not count (a Report or Response to
         # nothing we sent, a scoped PDU missing, ...); still a refused datagram, so counted and kept
-        reason = reasons[0] if reasons else "refused_by_engine"
-        self._reject(reason, f"user {community_text(user)!r}, engine {engine_id.hex() or '-'}", data, peer)
+        if not reasons:
+            reasons = ["refused_by_engine"]
+            if current.indication is not None:
+                detail = f"{detail}: {current.indication}"
+        self._reject(reasons[0], detail, data, peer)
+
+    def _note_refusal(self, snmpEngine: Any, execpoint: str, variables: dict[str, Any], context: Any) -> None:
+        """Observer of the engine's security-model failures: keeps why it refused the current datagram."""
+        if self._current is not None:
+            self._current.indication = variables["statusInformation"].get("errorIndication")
 
     def _process_v3_pdu(
         self,
@@ -533,7 +556,7 @@ class TrapReceiver:
         except BufferFull:
             self.metrics.dropped.labels("deadletter").inc()
         self._log_limit.log(
-            reason, logging.WARNING, "snmp: refused a datagram from %s: %s: %s", peer_text(peer), reason, detail[:200]
+            f"snmp: refused {reason}", logging.WARNING, "snmp: refused a datagram from %s: %s: %s", peer_text(peer), reason, detail[:200]
         )
 
 

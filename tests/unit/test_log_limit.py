@@ -61,6 +61,10 @@ def test_flush_reports_a_burst_that_stopped(clock: Clock, caplog: pytest.LogCapt
     assert caplog.records[-1].levelno == logging.WARNING
     assert limiter.log("undecodable", logging.WARNING, "refused")  # a fresh interval starts
     assert limiter.flush() == 0
+    clock.now += 5
+    limiter.log("undecodable", logging.WARNING, "refused")
+    assert limiter.flush(everything=True) == 1  # at shutdown: whatever is pending, interval over or not
+    assert lines(caplog)[-1] == "undecodable: 1 similar lines suppressed in the last 5 s"
 
 
 def test_a_traceback_is_kept_for_the_line_let_through(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
