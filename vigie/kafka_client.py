@@ -19,10 +19,25 @@ from confluent_kafka import Consumer as _Consumer
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from vigie.log_limit import LimitedLogger, LogLimiter
 from vigie.sink import BufferFull, Headers
 from vigie.topics import full_name
 
 log = logging.getLogger(__name__)
+
+# librdkafka logs each failed reconnect ("Connect to ipv4#...: Connection refused"): 31,903 lines in 8
+# minutes of broker outage. Its lines go through one limiter per process: one line per facility a minute.
+LIBRDKAFKA_LOG = LimitedLogger(LogLimiter(logging.getLogger("vigie.librdkafka"), 60.0))
+
+
+def _limited_logging(conf: dict[str, Any]) -> dict[str, Any]:
+    """Route the client's log lines to Python logging through LIBRDKAFKA_LOG (served by poll()/consume()).
+
+    Only for clients that are polled all along (the sink's poll thread, consumers): an admin client queues
+    its lines until someone polls it, so it keeps librdkafka's own stderr logger.
+    """
+    conf.setdefault("logger", LIBRDKAFKA_LOG)
+    return conf
 
 
 @dataclass(frozen=True)
@@ -126,7 +141,7 @@ class KafkaSink:
         )
         conf.update(extra or {})
         self.settings = settings
-        self._producer = Producer(conf)
+        self._producer = Producer(_limited_logging(conf))
         self._names: dict[str, str] = {}
         self._on_delivered = on_delivered
         self._on_failed = on_failed
@@ -143,7 +158,8 @@ class KafkaSink:
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
-            self._producer.poll(0.05)
+            self._producer.poll(0.05)  # also serves librdkafka's log lines
+            LIBRDKAFKA_LOG.limiter.flush()
             self._drain_samples()
             if not self._room.is_set() and len(self._producer) < 0.8 * self._full_at:
                 self._room.set()
@@ -265,7 +281,7 @@ class KafkaSink:
 
 def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> _Consumer:
     """A confluent-kafka consumer with manual commits: stages commit only what they have made durable."""
-    return _Consumer(consumer_config(settings, group_id, **overrides))
+    return _Consumer(_limited_logging(consumer_config(settings, group_id, **overrides)))
 
 
 def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
