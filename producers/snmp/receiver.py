@@ -556,7 +556,12 @@ class TrapReceiver:
         except BufferFull:
             self.metrics.dropped.labels("deadletter").inc()
         self._log_limit.log(
-            f"snmp: refused {reason}", logging.WARNING, "snmp: refused a datagram from %s: %s: %s", peer_text(peer), reason, detail[:200]
+            f"snmp: refused {reason}",
+            logging.WARNING,
+            "snmp: refused a datagram from %s: %s: %s",
+            peer_text(peer),
+            reason,
+            detail[:200],
         )
 
 
