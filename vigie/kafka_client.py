@@ -145,6 +145,9 @@ class KafkaSink:
         self._names: dict[str, str] = {}
         self._on_delivered = on_delivered
         self._on_failed = on_failed
+        # a closed sink purges what is still queued and each purged record reports an error: one line each
+        # would be as many lines as records (the count is logged by close())
+        self._failure_log = LogLimiter(log, 60.0)
         self.produced = 0
         self.failed = 0
         self._delivered = 0  # the highest delivered() seen: a Prometheus counter never goes back
@@ -196,7 +199,9 @@ class KafkaSink:
         if err is None:
             return
         self.failed += 1
-        log.error("delivery to %s failed: %s", msg.topic(), err)
+        self._failure_log.log(
+            f"delivery failed: {err.name()}", logging.ERROR, "delivery to %s failed: %s", msg.topic(), err
+        )
         if self._on_failed:
             self._on_failed(msg.topic().removeprefix(self.settings.topic_prefix), str(err))
 
@@ -273,6 +278,7 @@ class KafkaSink:
             # with records queued for an unreachable broker was seen to block, out of reach of any timeout)
             self._producer.purge()
             self._producer.poll(0)
+        self._failure_log.flush(everything=True)
         close = getattr(self._producer, "close", None)  # confluent-kafka >= 2.11 has it
         if close is not None:
             close()  # no reconnect attempts (and log lines) from a closed sink

@@ -328,7 +328,11 @@ def v3_security(data: bytes) -> V3Header:
         tstart, tstop = _expect(data, bstop, sstop, 0x02)
         ustart, ustop = _expect(data, tstop, sstop, 0x04)
         return V3Header(
-            data[estart:estop], _int(data, bstart, bstop), _int(data, tstart, tstop), data[ustart:ustop], flags
+            data[estart:estop],
+            _int(data, bstart, bstop),
+            _int(data, tstart, tstop),
+            data[ustart:ustop],
+            flags,
         )
     except IndexError as exc:  # pragma: no cover - _tlv checks bounds
         raise BerError("truncated") from exc

@@ -417,7 +417,9 @@ class TrapReceiver:
             reasons = ["not_in_time_window"]
             with contextlib.suppress(ber.BerError):
                 header = ber.v3_security(data)
-                refusal = self._v3_refusal(community_text(user), _LEVEL_OF_FLAGS.get(header.flags & 3, 1), header)
+                refusal = self._v3_refusal(
+                    community_text(user), _LEVEL_OF_FLAGS.get(header.flags & 3, 1), header
+                )
                 if refusal is not None:
                     reasons, detail = [refusal[0]], refusal[1]
         # no counter moved: the engine dropped it for a reason it does not count (a Report or Response to

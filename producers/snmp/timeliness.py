@@ -16,7 +16,11 @@ from dataclasses import dataclass
 MAX_BOOTS = 2147483647  # snmpEngineBoots latched at its maximum: the engine must be re-keyed (RFC 3414 2.2.2)
 TIME_WINDOW = 150  # seconds (RFC 3414 2.2.3)
 
-SECURITY_LEVELS = {"noAuthNoPriv": 1, "authNoPriv": 2, "authPriv": 3}  # msgFlags auth/priv bits, as pysnmp numbers them
+SECURITY_LEVELS = {
+    "noAuthNoPriv": 1,
+    "authNoPriv": 2,
+    "authPriv": 3,
+}  # msgFlags auth/priv bits, as pysnmp numbers them
 
 
 @dataclass(slots=True)

@@ -35,7 +35,9 @@ from vigie.sink import MemorySink
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.timeout(180),
-    pytest.mark.skipif(SNMPTRAP is None, reason="net-snmp's snmptrap is not installed (Debian: apt-get install snmp)"),
+    pytest.mark.skipif(
+        SNMPTRAP is None, reason="net-snmp's snmptrap is not installed (Debian: apt-get install snmp)"
+    ),
 ]
 
 COLD_START = ["", "1.3.6.1.6.3.1.1.5.1"]
@@ -60,7 +62,9 @@ async def receiving(sink: MemorySink, clock: Clock | None = None) -> tuple[TrapR
 
 
 async def trap(target: str, boots: int, engine_time: int, user: list[str] = OPS) -> None:
-    rc, err = await tool(SNMPTRAP, "-v", "3", "-e", ENGINE, "-Z", f"{boots},{engine_time}", *user, target, *COLD_START)
+    rc, err = await tool(
+        SNMPTRAP, "-v", "3", "-e", ENGINE, "-Z", f"{boots},{engine_time}", *user, target, *COLD_START
+    )
     assert rc == 0, err
 
 

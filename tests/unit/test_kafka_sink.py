@@ -128,3 +128,20 @@ def test_librdkafka_lines_for_a_closed_port_are_rate_limited(monkeypatch, capfd,
     assert refused[0].levelno == logging.ERROR
     assert limited.limiter.suppressed("librdkafka FAIL") >= 3  # the reconnect attempts held back
     assert len(caplog.records) <= 5
+
+
+def test_records_purged_at_close_are_not_logged_one_by_one(caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="vigie.kafka_client")
+    s = KafkaSink(KafkaSettings(bootstrap_servers="127.0.0.1:1"), extra={"log_level": 0})
+    values = [b"<13>m%d" % i for i in range(1000)]
+    assert s.produce_many(RAW_SYSLOG, values, b"k") == 1000
+    assert s.close(timeout=0) == 1000
+    lines = [r.getMessage() for r in caplog.records]
+    assert s.failed == 1000
+    assert lines == [
+        "1000 records undelivered when the producer closed",
+        'delivery to vigie.raw.syslog failed: KafkaError{code=_PURGE_QUEUE,val=-152,str="Local: Purged in queue"}',
+        "delivery failed: _PURGE_QUEUE: 999 similar lines suppressed in the last 0 s",
+    ]

@@ -85,7 +85,9 @@ def test_many_distinct_keys_do_not_grow_without_bound(clock: Clock, caplog: pyte
     assert len(limiter._windows) <= 100
 
 
-def test_disabled_level_writes_nothing_but_still_limits(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+def test_disabled_level_writes_nothing_but_still_limits(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING)
     limiter = LogLimiter(logging.getLogger("t.level"), interval=60, clock=clock)
     limiter.log("k", logging.DEBUG, "debug line")
@@ -108,4 +110,7 @@ def test_limited_logger_keys_librdkafka_lines_by_level_and_facility(
     for _ in range(500):
         adapter.log(logging.ERROR, "%s [%s] %s", "FAIL", "rdkafka#producer-1", refused)
     adapter.log(logging.ERROR, "%s [%s] %s", "ERROR", "rdkafka#producer-1", "1/1 brokers are down")
-    assert lines(caplog) == [f"FAIL [rdkafka#producer-1] {refused}", "ERROR [rdkafka#producer-1] 1/1 brokers are down"]
+    assert lines(caplog) == [
+        f"FAIL [rdkafka#producer-1] {refused}",
+        "ERROR [rdkafka#producer-1] 1/1 brokers are down",
+    ]

@@ -121,7 +121,9 @@ def is_discovery_probe(data: bytes) -> bool:
         return False
 
 
-def test_mutated_datagrams_are_each_accepted_or_counted_and_dead_lettered(caplog: pytest.LogCaptureFixture) -> None:
+def test_mutated_datagrams_are_each_accepted_or_counted_and_dead_lettered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG, logger="vigie.producers.snmp")
     rng = random.Random(SEED)
     seeds = V2_SEEDS + CAPTURED_V3
@@ -145,7 +147,9 @@ def test_mutated_datagrams_are_each_accepted_or_counted_and_dead_lettered(caplog
                 if i < len(seeds):
                     assert [r.topic for r in new] == [RAW_TRAPS], f"seed {i} not accepted"
                 if not new:
-                    assert is_discovery_probe(data), f"datagram {i} neither kept nor dead-lettered: {data.hex()}"
+                    assert is_discovery_probe(data), (
+                        f"datagram {i} neither kept nor dead-lettered: {data.hex()}"
+                    )
                     outcomes["discovery probe"] += 1
                     continue
                 assert len(new) == 1, f"datagram {i} gave {len(new)} records"

@@ -213,7 +213,10 @@ def test_hostile_integers_and_arcs_are_counted_dead_lettered_and_logged_once(
             await receiver.stop()
         letters = [loads(r.value) for r in sink.on(DEADLETTER)]
         assert len(letters) == 2000
-        assert {d["error"] for d in letters} == {"undecodable: ber: integer too long", "undecodable: ber: OID too long"}
+        assert {d["error"] for d in letters} == {
+            "undecodable: ber: integer too long",
+            "undecodable: ber: OID too long",
+        }
         assert {d["origin"]["reason"] for d in letters} == {"undecodable"}
         assert base64.b64decode(letters[0]["raw"]) == hostile[0]
         assert sample(receiver, "vigie_snmp_rejected_total", reason="undecodable") == 2000
@@ -223,8 +226,13 @@ def test_hostile_integers_and_arcs_are_counted_dead_lettered_and_logged_once(
     assert not [r for r in caplog.records if r.exc_info]
     lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(lines) == 2, lines  # the first refusal, then the count of the rest when the receiver stops
-    assert lines[0].startswith("snmp: refused a datagram from 127.0.0.1:") and "ber: integer too long" in lines[0]
-    assert re.fullmatch(r"snmp: refused undecodable: 1999 similar lines suppressed in the last \d+ s", lines[1])
+    assert (
+        lines[0].startswith("snmp: refused a datagram from 127.0.0.1:")
+        and "ber: integer too long" in lines[0]
+    )
+    assert re.fullmatch(
+        r"snmp: refused undecodable: 1999 similar lines suppressed in the last \d+ s", lines[1]
+    )
     assert len(caplog.text) < 2000
 
 
