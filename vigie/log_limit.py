@@ -43,7 +43,10 @@ class LogLimiter:
         self._lock = threading.Lock()
 
     def log(self, key: Hashable, level: int, msg: str, *args: Any, exc_info: Any = None) -> bool:
-        """Log `msg % args` unless `key` already logged within the interval; True when the line was written."""
+        """Log `msg % args` unless `key` already logged within the interval.
+
+        True when the line was let through (and written, if the logger's level allows it), False when suppressed.
+        """
         now = self.clock()
         with self._lock:
             window = self._windows.get(key)
