@@ -40,6 +40,7 @@ from vigie.producers.snmp.traps import (
 from vigie.schemas.codec import dumps, rfc3339
 from vigie.sink import BufferFull, RecordSink, dead_letter
 from vigie.topics import RAW_TRAPS
+from vigie.udp_drops import udp_drop_counters
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ def _priv_protocols() -> dict[str, Any]:
         "AES-192-C": config.USM_PRIV_CFB192_AES,
         "AES-256-C": config.USM_PRIV_CFB256_AES,
     }
+
+
+UDP_LISTENER = "snmp-traps"  # the `listener` label of vigie_udp_receive_drops_total for the trap socket
 
 
 class TrapMetrics:
@@ -161,6 +165,7 @@ class TrapReceiver:
         self.settings = settings
         self.sink = sink
         self.metrics = TrapMetrics(registry)
+        self._udp_drops = udp_drop_counters(self.metrics.registry)  # shared with the syslog UDP listeners
         self.resolver = resolver if resolver is not None else MibResolver.standard(settings.mib_dirs)
         self._environ = os.environ if environ is None else environ
         self._communities = frozenset(settings.communities)
@@ -197,6 +202,7 @@ class TrapReceiver:
             sock.close()
             raise
         self.address = sock.getsockname()[:2]
+        self._udp_drops.watch(UDP_LISTENER, sock)
 
         engine_id = self.settings.engine_id
         self._engine = engine.SnmpEngine(
@@ -269,6 +275,7 @@ class TrapReceiver:
         if self._sock is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._sock.fileno())
+            self._udp_drops.forget(UDP_LISTENER)
             self._sock.close()
             self._sock = None
         if self._engine is not None:

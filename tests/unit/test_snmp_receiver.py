@@ -8,6 +8,7 @@ import logging
 import re
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -263,3 +264,29 @@ def test_refusal_log_lines_are_one_per_reason_per_interval() -> None:
             await receiver.stop()
 
     assert run(main()) == [True, False, False, True, False, True]
+
+
+@pytest.mark.skipif(not Path("/proc/net/udp").exists(), reason="kernel drop counts are read from Linux /proc")
+def test_traps_the_kernel_drops_are_counted() -> None:
+    """A storm into a small receive buffer while the loop is busy: every trap is either a record or counted
+    in vigie_udp_receive_drops_total{listener="snmp-traps"}, and the count outlives the socket."""
+
+    async def main() -> None:
+        sink = MemorySink()
+        receiver = await started(sink, recv_buffer=4096)
+        labels = {"listener": "snmp-traps"}
+        assert sample(receiver, "vigie_udp_receive_drops_total", **labels) == 0
+        peer, sent = Peer(), 1500
+        for _ in range(sent):  # sent without yielding: the receiver cannot read until the loop is free
+            peer.send(LINK_DOWN, receiver.address)
+
+        def drops() -> float:
+            return sample(receiver, "vigie_udp_receive_drops_total", **labels)
+
+        await until(lambda: len(sink.on(RAW_TRAPS)) + drops() == sent, "every trap received or dropped")
+        counted = drops()
+        assert 0 < counted < sent
+        await receiver.stop()
+        assert drops() == counted
+
+    run(main())
