@@ -58,3 +58,30 @@ def huge_arc_trap(digits: int = 4400) -> bytes:
     groups = digits * 10 // 21 + 1  # 7 bits per byte, log10(2**7) = 2.107 digits
     arc = b"\xff" * groups + b"\x7f"
     return v2c_trap(varbind(oid("1.3.6.1.4.1.2"), tlv(0x06, oid_body("1.3.6") + arc)))
+
+
+def sample_trap(request_id: int = 1) -> bytes:
+    """A typical v2c linkDown (ifIndex, ifDescr, ifAdminStatus, ifOperStatus), encoded by pysnmp/pyasn1."""
+    from pyasn1.codec.ber import encoder
+    from pysnmp.proto import api
+
+    p = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
+    pdu = p.SNMPv2TrapPDU()
+    p.apiTrapPDU.set_defaults(pdu)
+    p.apiPDU.set_request_id(pdu, request_id)
+    p.apiTrapPDU.set_varbinds(
+        pdu,
+        [
+            (p.ObjectIdentifier("1.3.6.1.2.1.1.3.0"), p.TimeTicks(123456)),
+            (p.ObjectIdentifier("1.3.6.1.6.3.1.1.4.1.0"), p.ObjectIdentifier("1.3.6.1.6.3.1.1.5.3")),
+            (p.ObjectIdentifier("1.3.6.1.2.1.2.2.1.1.3"), p.Integer(3)),
+            (p.ObjectIdentifier("1.3.6.1.2.1.2.2.1.2.3"), p.OctetString("GigabitEthernet0/3")),
+            (p.ObjectIdentifier("1.3.6.1.2.1.2.2.1.7.3"), p.Integer(1)),
+            (p.ObjectIdentifier("1.3.6.1.2.1.2.2.1.8.3"), p.Integer(2)),
+        ],
+    )
+    msg = p.Message()
+    p.apiMessage.set_defaults(msg)
+    p.apiMessage.set_community(msg, "public")
+    p.apiMessage.set_pdu(msg, pdu)
+    return encoder.encode(msg)
