@@ -26,9 +26,11 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from _common import (
@@ -53,7 +55,8 @@ CTX = mp.get_context("spawn")
 
 def datagrams(n: int = 1024) -> list[bytes]:
     """n v2c linkDown traps with distinct request ids, encoded once (the sender must not be the bottleneck)."""
-    from vigie.producers.snmp.bench import sample_trap
+    sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: the tests' linkDown
+    from tests.snmp_datagrams import sample_trap
 
     return [sample_trap(i + 1) for i in range(n)]
 

@@ -19,10 +19,25 @@ from confluent_kafka import Consumer as _Consumer
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from vigie.log_limit import LimitedLogger, LogLimiter
 from vigie.sink import BufferFull, Headers
 from vigie.topics import full_name
 
 log = logging.getLogger(__name__)
+
+# librdkafka logs each failed reconnect ("Connect to ipv4#...: Connection refused"): 31,903 lines in 8
+# minutes of broker outage. Its lines go through one limiter per process: one line per facility a minute.
+LIBRDKAFKA_LOG = LimitedLogger(LogLimiter(logging.getLogger("vigie.librdkafka"), 60.0))
+
+
+def _limited_logging(conf: dict[str, Any]) -> dict[str, Any]:
+    """Route the client's log lines to Python logging through LIBRDKAFKA_LOG (served by poll()/consume()).
+
+    Only for clients that are polled all along (the sink's poll thread, consumers): an admin client queues
+    its lines until someone polls it, so it keeps librdkafka's own stderr logger.
+    """
+    conf.setdefault("logger", LIBRDKAFKA_LOG)
+    return conf
 
 
 @dataclass(frozen=True)
@@ -126,10 +141,13 @@ class KafkaSink:
         )
         conf.update(extra or {})
         self.settings = settings
-        self._producer = Producer(conf)
+        self._producer = Producer(_limited_logging(conf))
         self._names: dict[str, str] = {}
         self._on_delivered = on_delivered
         self._on_failed = on_failed
+        # a closed sink purges what is still queued and each purged record reports an error: one line each
+        # would be as many lines as records (the count is logged by close())
+        self._failure_log = LogLimiter(log, 60.0)
         self.produced = 0
         self.failed = 0
         self._delivered = 0  # the highest delivered() seen: a Prometheus counter never goes back
@@ -143,7 +161,8 @@ class KafkaSink:
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
-            self._producer.poll(0.05)
+            self._producer.poll(0.05)  # also serves librdkafka's log lines
+            LIBRDKAFKA_LOG.limiter.flush()
             self._drain_samples()
             if not self._room.is_set() and len(self._producer) < 0.8 * self._full_at:
                 self._room.set()
@@ -180,7 +199,9 @@ class KafkaSink:
         if err is None:
             return
         self.failed += 1
-        log.error("delivery to %s failed: %s", msg.topic(), err)
+        self._failure_log.log(
+            f"delivery failed: {err.name()}", logging.ERROR, "delivery to %s failed: %s", msg.topic(), err
+        )
         if self._on_failed:
             self._on_failed(msg.topic().removeprefix(self.settings.topic_prefix), str(err))
 
@@ -257,6 +278,7 @@ class KafkaSink:
             # with records queued for an unreachable broker was seen to block, out of reach of any timeout)
             self._producer.purge()
             self._producer.poll(0)
+        self._failure_log.flush(everything=True)
         close = getattr(self._producer, "close", None)  # confluent-kafka >= 2.11 has it
         if close is not None:
             close()  # no reconnect attempts (and log lines) from a closed sink
@@ -265,7 +287,7 @@ class KafkaSink:
 
 def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> _Consumer:
     """A confluent-kafka consumer with manual commits: stages commit only what they have made durable."""
-    return _Consumer(consumer_config(settings, group_id, **overrides))
+    return _Consumer(_limited_logging(consumer_config(settings, group_id, **overrides)))
 
 
 def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:

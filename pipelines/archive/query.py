@@ -27,7 +27,14 @@ try:  # the Parquet reader without pyarrow.parquet, which also loads pyarrow.fs 
 except ImportError:  # pragma: no cover - pyarrow.parquet re-exports it
     from pyarrow.parquet import ParquetReader
 
-from vigie.pipelines.archive.writer import IP_INDEX_BEGIN, IP_INDEX_END, IP_INDEX_KEY, hour_dir, index_mask
+from vigie.pipelines.archive.writer import (
+    IP_INDEX_BEGIN,
+    IP_INDEX_END,
+    IP_INDEX_KEY,
+    hour_dir,
+    index_mask,
+    read_footer,
+)
 from vigie.schemas.archive import ARCHIVE_SCHEMA
 
 if TYPE_CHECKING:
@@ -193,23 +200,6 @@ def _index_values(spec: QuerySpec) -> list[str]:
     return [normalise_ip(v) for v in (spec.ip, spec.src_ip, spec.dst_ip, spec.nat_ip) if v is not None]
 
 
-def _read_footer(path: str) -> bytes:
-    """The raw Parquet footer (its Thrift bytes), b"" when the file does not end like Parquet: one open,
-    two small reads (the length, then exactly the footer)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        if size < 12:
-            return b""
-        tail = os.pread(fd, 8, size - 8)
-        length = int.from_bytes(tail[:4], "little")
-        if tail[4:] != b"PAR1" or length > size - 12:
-            return b""
-        return os.pread(fd, length, size - 8 - length)
-    finally:
-        os.close(fd)
-
-
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -307,7 +297,7 @@ def index_mask_of(path: str, values: list[str]) -> int | None:
     if not values:
         return None
     try:
-        footer = _read_footer(path)
+        footer = read_footer(path)
     except OSError:
         return None
     span = index_span(footer)

@@ -10,7 +10,6 @@ shows up in verify as files "purged but still on disk" and the next purge finish
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -137,15 +136,3 @@ class RetentionJob:
 
     def close(self) -> None:
         """Nothing to release; present so `vigie up` treats every job alike."""
-
-
-def disk_usage(root: Path) -> int:
-    """Bytes under the archive root (for metrics and the purge report)."""
-    total = 0
-    for dirpath, _, files in os.walk(Path(root) / CONNLOG):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total

@@ -14,6 +14,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from vigie.schemas.archive import ARCHIVE_SCHEMA, SCHEMA_VERSION
+from vigie.schemas.codec import rfc3339
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 CONNLOG = "connlog"
 TMP_SUFFIX = ".tmp"
@@ -414,19 +417,21 @@ def _row_order(table: pa.Table, addresses: _Addresses) -> pa.Array:
 
 
 def read_footer(path: str | Path) -> bytes:
-    """The raw Parquet footer (its Thrift bytes), or b"" when the file does not end like Parquet."""
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
+    """The raw Parquet footer (its Thrift bytes), b"" when the file does not end like Parquet: one open,
+    two small reads (the length, then exactly the footer). The query reads every candidate file's footer
+    through it, so it avoids a buffered file object."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
         if size < 12:
             return b""
-        f.seek(size - 8)
-        tail = f.read(8)
+        tail = os.pread(fd, 8, size - 8)
         length = int.from_bytes(tail[:4], "little")
         if tail[4:] != b"PAR1" or length > size - 12:
             return b""
-        f.seek(size - 8 - length)
-        return f.read(length)
+        return os.pread(fd, length, size - 8 - length)
+    finally:
+        os.close(fd)
 
 
 def index_mask(footer: bytes, span: tuple[int, int], value: str) -> int:
@@ -452,9 +457,11 @@ def index_mask(footer: bytes, span: tuple[int, int], value: str) -> int:
 
 
 def _iso(us: int | None) -> str:
+    """Microseconds since the epoch as the manifest's RFC 3339 text ("" for none); integer microseconds
+    go through a datetime, exact where a float of seconds would round."""
     if us is None:
         return ""
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return rfc3339(_EPOCH + timedelta(microseconds=us))
 
 
 def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> tuple[str, int]:

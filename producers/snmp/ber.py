@@ -8,7 +8,7 @@ single-byte tags); anything else raises BerError and the datagram is dead-letter
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # Tags of the PDUs a notification receiver meets (RFC 1157, RFC 3416).
 TRAP_V1 = 0xA4
@@ -103,13 +103,38 @@ def _expect(data: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:
 
 
 def _int(data: bytes, start: int, stop: int) -> int:
+    """An INTEGER that SNMP bounds to 32 bits (Integer32, request-id, error fields, v1 generic/specific).
+
+    X.690 8.3.2 forbids redundant leading bytes, so 4 bytes hold any of them: a longer one is refused
+    before it becomes a Python int that nothing downstream can serialize (a 3,000-byte Integer32 once
+    reached the JSON encoder and raised there).
+    """
     if start == stop:
         raise BerError("empty integer")
+    if stop - start > 4:
+        raise BerError("integer too long")
     return int.from_bytes(data[start:stop], "big", signed=True)
+
+
+def _uint(data: bytes, start: int, stop: int, bits: int) -> int:
+    """An unsigned SMI integer (Counter32, Gauge32, TimeTicks: 32 bits; Counter64: 64): one leading zero allowed."""
+    if start == stop:
+        raise BerError("empty integer")
+    if stop - start > bits // 8 + 1:
+        raise BerError("integer too long")
+    value = int.from_bytes(data[start:stop], "big", signed=False)
+    if value >> bits:
+        raise BerError("integer out of range")
+    return value
 
 
 _OID_CACHE: dict[bytes, str] = {}
 _OID_CACHE_MAX = 65536
+# RFC 2578 3.5: at most 128 sub-identifiers, each at most 2^32-1 (5 bytes of 7 bits); the first encoded
+# sub-identifier holds two arcs (40 * first + second), hence the 80 more it may carry.
+MAX_OID_ARCS = 128
+MAX_ARC = 0xFFFFFFFF
+_MAX_OID_BYTES = MAX_OID_ARCS * 5
 
 
 def _oid(data: bytes, start: int, stop: int) -> str:
@@ -120,6 +145,8 @@ def _oid(data: bytes, start: int, stop: int) -> str:
         return cached
     if not raw:
         raise BerError("empty OID")
+    if len(raw) > _MAX_OID_BYTES:
+        raise BerError("OID too long")
     arcs: list[int] = []
     acc = 0
     for b in raw:
@@ -127,10 +154,16 @@ def _oid(data: bytes, start: int, stop: int) -> str:
             raise BerError("OID arc with leading 0x80")
         acc = (acc << 7) | (b & 0x7F)
         if not b & 0x80:
+            if acc > MAX_ARC and (arcs or acc > MAX_ARC + 80):
+                raise BerError("OID arc too large")
             arcs.append(acc)
             acc = 0
+        elif acc > MAX_ARC + 80:
+            raise BerError("OID arc too large")
     if raw[-1] & 0x80:
         raise BerError("truncated OID")
+    if len(arcs) >= MAX_OID_ARCS:  # the first encoded sub-identifier is two arcs
+        raise BerError("OID too long")
     first = arcs[0]
     if first < 40:
         head = [0, first]
@@ -161,9 +194,7 @@ def _value(data: bytes, tag: int, start: int, stop: int) -> tuple[str, Any]:
     if tag == 0x06:
         return "ObjectIdentifier", _oid(data, start, stop)
     if tag in _UNSIGNED:
-        if start == stop:
-            raise BerError("empty integer")
-        return TYPE_NAMES[tag], int.from_bytes(data[start:stop], "big", signed=False)
+        return TYPE_NAMES[tag], _uint(data, start, stop, 64 if tag == 0x46 else 32)
     if tag == 0x40:
         return "IpAddress", _ip(data, start, stop)
     if tag in (0x05, 0x80, 0x81, 0x82):
@@ -231,7 +262,7 @@ def _decode(data: bytes) -> Message:
         sstart, sstop = _expect(data, gstop, pstop, 0x02)
         msg.specific = _int(data, sstart, sstop)
         tstart, tstop = _expect(data, sstop, pstop, 0x43)
-        msg.timestamp = int.from_bytes(data[tstart:tstop], "big", signed=False)
+        msg.timestamp = _uint(data, tstart, tstop, 32)
         lstart, lstop = _expect(data, tstop, pstop, 0x30)
     elif 0xA0 <= pdu_type <= 0xA8:
         rstart, rstop = _expect(data, pstart, pstop, 0x02)
@@ -269,8 +300,18 @@ def inform_response(msg: Message) -> bytes:
     return b"\x30" + _len(len(inner)) + inner
 
 
-def v3_header(data: bytes) -> tuple[bytes, bytes, int]:
-    """(msgAuthoritativeEngineID, msgUserName, msgFlags) of a v3 USM message, to classify what pysnmp rejected."""
+class V3Header(NamedTuple):
+    """The USM fields of a v3 message that the receiver checks itself (RFC 3414 2.4)."""
+
+    engine_id: bytes  # msgAuthoritativeEngineID
+    boots: int  # msgAuthoritativeEngineBoots
+    time: int  # msgAuthoritativeEngineTime
+    user: bytes  # msgUserName
+    flags: int  # msgFlags (1 auth, 2 priv, 4 reportable)
+
+
+def v3_security(data: bytes) -> V3Header:
+    """The msgFlags and USM security parameters of a v3 message; raises BerError when they are malformed."""
     try:
         end = len(data)
         mstart, mstop = _expect(data, 0, end, 0x30)
@@ -283,9 +324,21 @@ def v3_header(data: bytes) -> tuple[bytes, bytes, int]:
         pstart, pstop = _expect(data, gstop, mstop, 0x04)
         sstart, sstop = _expect(data, pstart, pstop, 0x30)
         estart, estop = _expect(data, sstart, sstop, 0x04)
-        _, bstop = _expect(data, estop, sstop, 0x02)
-        _, tstop = _expect(data, bstop, sstop, 0x02)
+        bstart, bstop = _expect(data, estop, sstop, 0x02)
+        tstart, tstop = _expect(data, bstop, sstop, 0x02)
         ustart, ustop = _expect(data, tstop, sstop, 0x04)
-        return data[estart:estop], data[ustart:ustop], flags
+        return V3Header(
+            data[estart:estop],
+            _int(data, bstart, bstop),
+            _int(data, tstart, tstop),
+            data[ustart:ustop],
+            flags,
+        )
     except IndexError as exc:  # pragma: no cover - _tlv checks bounds
         raise BerError("truncated") from exc
+
+
+def v3_header(data: bytes) -> tuple[bytes, bytes, int]:
+    """(msgAuthoritativeEngineID, msgUserName, msgFlags) of a v3 USM message, to classify what pysnmp rejected."""
+    header = v3_security(data)
+    return header.engine_id, header.user, header.flags

@@ -3,9 +3,12 @@
 v1/v2c messages are decoded by the fast BER decoder (ber.py) and checked against the community allow-list
 here; INFORMs are acknowledged after the record was accepted by the sink. v3 messages go, synchronously,
 through a pysnmp 7 engine (USM: authentication, privacy, time windows, discovery) that shares the socket;
-its rejections are read from the engine's usmStats counters around each message. Nothing a peer sends can
-stop the receiver: every failure is counted (vigie_snmp_rejected_total{reason}) and dead-lettered with
-the datagram's bytes. Keys are read from the environment at start and never logged or written.
+its rejections are read from the engine's usmStats counters around each message. What pysnmp 7.1 lets
+through for traps, the receiver checks itself on each authenticated message: the user's configured
+security level and the RFC 3414 3.2 step 7b time window (timeliness.py). Nothing a peer sends can stop
+the receiver: every failure is counted (vigie_snmp_rejected_total{reason}) and dead-lettered with the
+datagram's bytes and a short reason, and logged at most once per reason per minute (vigie.log_limit).
+Keys are read from the environment at start and never logged or written.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
+from vigie.log_limit import LogLimiter
 from vigie.producers.snmp import ber
 from vigie.producers.snmp.mibnames import MibResolver
 from vigie.producers.snmp.settings import TrapSettings, V3User
+from vigie.producers.snmp.timeliness import SECURITY_LEVELS, EngineTimeline
 from vigie.producers.snmp.traps import (
     TrapError,
     community_text,
@@ -34,6 +40,7 @@ from vigie.producers.snmp.traps import (
 from vigie.schemas.codec import dumps, rfc3339
 from vigie.sink import BufferFull, RecordSink, dead_letter
 from vigie.topics import RAW_TRAPS
+from vigie.udp_drops import udp_drop_counters
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +62,9 @@ _ENGINE_COUNTERS = (
 
 _BATCH = 256
 
-_SECURITY_LEVELS = {1: "noAuthNoPriv", 2: "authNoPriv", 3: "authPriv"}
+_SECURITY_LEVELS = {number: name for name, number in SECURITY_LEVELS.items()}
+_LEVEL_OF_FLAGS = {0: 1, 1: 2, 3: 3}  # msgFlags auth/priv bits -> security level
+LOG_INTERVAL = 60.0  # seconds: one log line per refusal reason per minute at most
 
 
 def _auth_protocols() -> dict[str, Any]:
@@ -87,6 +96,9 @@ def _priv_protocols() -> dict[str, Any]:
     }
 
 
+UDP_LISTENER = "snmp-traps"  # the `listener` label of vigie_udp_receive_drops_total for the trap socket
+
+
 class TrapMetrics:
     """The receiver's Prometheus counters, in the given registry (a private one by default)."""
 
@@ -115,12 +127,13 @@ class TrapMetrics:
 class _Datagram:
     """The v3 datagram the engine is processing, so its callback knows the bytes and the peer."""
 
-    __slots__ = ("data", "peer", "delivered")
+    __slots__ = ("data", "peer", "delivered", "indication")
 
     def __init__(self, data: bytes, peer: tuple[str, int]) -> None:
         self.data = data
         self.peer = peer
         self.delivered = False
+        self.indication: Any = None  # the error indication the security model refused it with, if any
 
 
 def _make_transport_class(base: type) -> type:
@@ -145,13 +158,21 @@ class TrapReceiver:
         registry: CollectorRegistry | None = None,
         resolver: MibResolver | None = None,
         environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        log_interval: float = LOG_INTERVAL,
     ) -> None:
         self.settings = settings
         self.sink = sink
         self.metrics = TrapMetrics(registry)
+        self._udp_drops = udp_drop_counters(self.metrics.registry)  # shared with the syslog UDP listeners
         self.resolver = resolver if resolver is not None else MibResolver.standard(settings.mib_dirs)
         self._environ = os.environ if environ is None else environ
         self._communities = frozenset(settings.communities)
+        self._user_levels = {u.name: SECURITY_LEVELS[u.security_level] for u in settings.v3_users}
+        self.timeline = EngineTimeline(clock)
+        self._log_limit = LogLimiter(log, log_interval, clock=clock)
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._local_engine_id = b""
         self._engine: Any = None
         self._transport: Any = None
         self._counters: list[tuple[Any, str]] = []
@@ -180,6 +201,7 @@ class TrapReceiver:
             sock.close()
             raise
         self.address = sock.getsockname()[:2]
+        self._udp_drops.watch(UDP_LISTENER, sock)
 
         engine_id = self.settings.engine_id
         self._engine = engine.SnmpEngine(
@@ -201,7 +223,11 @@ class TrapReceiver:
         self._engine.message_dispatcher.register_context_engine_id(
             b"", _notification_pdu_types(), self._process_v3_pdu
         )
+        self._engine.observer.register_observer(self._note_refusal, "rfc3412.prepareDataElements:sm-failure")
         builder = self._engine.get_mib_builder()
+        (local_id,) = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineID")
+        self._local_engine_id = bytes(local_id.syntax)
+        self._schedule_log_flush()
         self._counters = [
             (builder.import_symbols(mod, sym)[0], reason) for mod, sym, reason in _ENGINE_COUNTERS
         ]
@@ -233,11 +259,22 @@ class TrapReceiver:
                 securityEngineId=rfc1902.OctetString(hexValue=user.engine_id.lower().removeprefix("0x")),
             )
 
+    def _schedule_log_flush(self) -> None:
+        """Every log interval, report the refusals whose log lines were suppressed (a burst that stopped)."""
+        self._log_limit.flush()
+        if self._loop is not None:
+            self._flush_timer = self._loop.call_later(self._log_limit.interval, self._schedule_log_flush)
+
     async def stop(self) -> None:
         """Close the socket and the engine; records already produced stay with the sink."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+            self._log_limit.flush(everything=True)
         if self._sock is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._sock.fileno())
+            self._udp_drops.forget(UDP_LISTENER)
             self._sock.close()
             self._sock = None
         if self._engine is not None:
@@ -264,7 +301,11 @@ class TrapReceiver:
             try:
                 self._on_datagram(data, addr)
             except Exception:  # the receiver must outlive any bug a peer can trigger
-                log.exception("snmp: unexpected error on a datagram from %s", addr[:2])
+                # a bug, not bad input: its traceback is worth one line per interval
+                self._log_limit.log(
+                    "snmp: internal_error", logging.ERROR, "snmp: unexpected error on a datagram from %s", addr[:2],
+                    exc_info=True,
+                )  # fmt: skip
                 with contextlib.suppress(Exception):
                     self.metrics.rejected.labels("internal_error").inc()
                     dead_letter(
@@ -291,7 +332,7 @@ class TrapReceiver:
         try:
             version = ber.peek_version(data)
         except ber.BerError as exc:
-            self._reject("undecodable", str(exc), data, peer)
+            self._reject("undecodable", f"ber: {exc}", data, peer)
             return
         if version in (0, 1):
             self._fast_path(data, addr, peer)
@@ -304,7 +345,7 @@ class TrapReceiver:
         try:
             msg = ber.decode(data)
         except ber.BerError as exc:
-            self._reject("undecodable", str(exc), data, peer)
+            self._reject("undecodable", f"ber: {exc}", data, peer)
             return
         community = community_text(msg.community)
         if community not in self._communities:
@@ -351,13 +392,16 @@ class TrapReceiver:
 
     def _via_engine(self, data: bytes, addr: Any, peer: tuple[str, int]) -> None:
         """Let the pysnmp engine authenticate/decrypt; a message it drops is classified from its counters."""
+        from pysnmp.proto import errind
+
         before = [int(c.syntax) for c, _ in self._counters]
         current = self._current = _Datagram(data, peer)
         try:
             self._transport._callback_function(self._transport, addr, data)
         except Exception as exc:  # pysnmp raising on hostile input
-            if not current.delivered:
-                self._reject("undecodable", f"{type(exc).__name__}: {exc}", data, peer)
+            if current.delivered:
+                raise  # raised after delivery: ours, not the peer's (counted as internal_error)
+            self._reject("undecodable", f"pysnmp: {type(exc).__name__}", data, peer)
             return
         finally:
             self._current = None
@@ -372,10 +416,30 @@ class TrapReceiver:
             engine_id, user = b"", b""
         if reasons == ["unknown_engine_id"] and not user:
             return  # an engine-ID discovery probe (RFC 3414 4): the engine sent its Report, nothing was lost
-        if not reasons:
-            return  # e.g. a Report or Response to nothing we sent: not a notification, nothing to keep
         detail = f"user {community_text(user)!r}, engine {engine_id.hex() or '-'}"
+        if not reasons and isinstance(current.indication, errind.NotInTimeWindow):
+            # pysnmp's own step 7b refuses an authenticated trap whose boots is 2147483647 (uncounted): the
+            # message is authentic, so it updates the notion here too (the boots stay latched, RFC 3414 2.3)
+            reasons = ["not_in_time_window"]
+            with contextlib.suppress(ber.BerError):
+                header = ber.v3_security(data)
+                refusal = self._v3_refusal(
+                    community_text(user), _LEVEL_OF_FLAGS.get(header.flags & 3, 1), header
+                )
+                if refusal is not None:
+                    reasons, detail = [refusal[0]], refusal[1]
+        # no counter moved: the engine dropped it for a reason it does not count (a Report or Response to
+        # nothing we sent, a scoped PDU missing, ...); still a refused datagram, so counted and kept
+        if not reasons:
+            reasons = ["refused_by_engine"]
+            if current.indication is not None:
+                detail = f"{detail}: {current.indication}"
         self._reject(reasons[0], detail, data, peer)
+
+    def _note_refusal(self, snmpEngine: Any, execpoint: str, variables: dict[str, Any], context: Any) -> None:
+        """Observer of the engine's security-model failures: keeps why it refused the current datagram."""
+        if self._current is not None:
+            self._current.indication = variables["statusInformation"].get("errorIndication")
 
     def _process_v3_pdu(
         self,
@@ -402,9 +466,16 @@ class TrapReceiver:
         data, peer = current.data, current.peer
         pdu = "inform" if PDU.tagSet == v2c.InformRequestPDU.tagSet else "trap"
         try:
-            engine_id, _, _ = ber.v3_header(data)
-        except ber.BerError:
-            engine_id = b""
+            header = ber.v3_security(data)
+        except ber.BerError as exc:  # pysnmp accepted what our decoder refuses: refuse it too
+            self._reject("undecodable", f"ber: {exc}", data, peer)
+            return
+        engine_id = header.engine_id
+        refusal = self._v3_refusal(str(securityName), int(securityLevel), header)
+        if refusal is not None:
+            reason, detail = refusal
+            self._reject(reason, detail, data, peer)
+            return
         try:
             value = trap_value(
                 version=3,
@@ -448,6 +519,29 @@ class TrapReceiver:
         except error.StatusInformation as exc:
             log.warning("snmp: could not acknowledge a v3 INFORM from %s:%d: %s", peer[0], peer[1], exc)
 
+    def _v3_refusal(self, user: str, level: int, header: ber.V3Header) -> tuple[str, str] | None:
+        """What pysnmp 7.1 lets through for traps: a level below the user's, or a message outside the time window.
+
+        Returns (reason, detail) or None. The time window (RFC 3414 3.2 step 7b) applies to authenticated
+        messages from another engine; for INFORMs this receiver is the authoritative engine and pysnmp
+        applies step 7a itself.
+        """
+        wanted = self._user_levels.get(user)
+        if wanted is not None and level < wanted:
+            return "security_level_too_low", (
+                f"user {user!r} sent {_SECURITY_LEVELS.get(level, level)}, configured {_SECURITY_LEVELS[wanted]}"
+            )
+        if level < 2 or header.engine_id == self._local_engine_id:
+            return None
+        reason = self.timeline.check(header.engine_id, header.boots, header.time)
+        if reason is None:
+            return None
+        boots, now = self.timeline.notion(header.engine_id) or (0, 0.0)
+        return reason, (
+            f"engine {header.engine_id.hex()} boots {header.boots} time {header.time}, "
+            f"latest seen boots {boots} time {int(now)}"
+        )
+
     # --- output ----------------------------------------------------------------------------------------
 
     def _produce(self, value: dict[str, Any], version: str, pdu: str) -> bool:
@@ -469,7 +563,14 @@ class TrapReceiver:
             dead_letter(self.sink, peer[0], STAGE, f"{reason}: {detail}", data, origin)
         except BufferFull:
             self.metrics.dropped.labels("deadletter").inc()
-        log.debug("snmp: rejected a datagram from %s:%d: %s", peer[0], peer[1], reason)
+        self._log_limit.log(
+            f"snmp: refused {reason}",
+            logging.WARNING,
+            "snmp: refused a datagram from %s: %s: %s",
+            peer_text(peer),
+            reason,
+            detail[:200],
+        )
 
 
 def _notification_pdu_types() -> tuple[Any, ...]:

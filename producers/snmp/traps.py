@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vigie.producers.snmp.ber import VarBind
+from vigie.producers.snmp.ber import MAX_ARC, MAX_OID_ARCS, VarBind
 from vigie.producers.snmp.mibnames import MibResolver
 
 SCHEMA = "trap/1"
@@ -235,12 +235,22 @@ def from_pysnmp(varbinds: list[tuple[Any, Any]]) -> list[VarBind]:
         if typ in ("OctetString", "Opaque"):
             py: Any = bytes(val.asOctets())
         elif typ == "ObjectIdentifier":
-            py = ".".join(map(str, tuple(val)))
+            py = oid_text(tuple(val))
         elif typ == "IpAddress":
             py = ".".join(str(b) for b in val.asOctets())
         elif typ in ("Null", "noSuchObject", "noSuchInstance", "endOfMibView"):
             py = None
         else:
             py = int(val)
-        out.append((".".join(map(str, tuple(oid))), typ, py))
+        out.append((oid_text(tuple(oid)), typ, py))
     return out
+
+
+def oid_text(arcs: tuple[int, ...]) -> str:
+    """Dotted text of an OID pysnmp decoded, within RFC 2578's bounds (pyasn1 takes arcs of any size, and a
+    4,300-digit arc made str() raise)."""
+    if len(arcs) > MAX_OID_ARCS:
+        raise TrapError("OID too long")
+    if any(arc > MAX_ARC for arc in arcs):
+        raise TrapError("OID arc too large")
+    return ".".join(map(str, arcs))

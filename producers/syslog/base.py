@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vigie.log_limit import LogLimiter
 from vigie.producers.syslog.metrics import ListenerStats, SyslogMetrics, default_metrics
 from vigie.sink import DEADLETTER_MAX_RAW, RecordSink, deadletter_value
 from vigie.topics import DEADLETTER, RAW_SYSLOG
@@ -121,23 +122,14 @@ def peer_address(addr: tuple) -> tuple[str, bytes, Header]:
 
 
 class ThrottledLog:
-    """Logs a failure at most once per interval so that a flood of bad input cannot flood the log."""
+    """A listener's error lines through the shared LogLimiter: one line per kind of failure per interval,
+    so that a flood of bad input cannot flood the log (the count of those held back follows)."""
 
     def __init__(self, interval: float = 10.0) -> None:
-        self._interval = interval
-        self._next = 0.0
-        self._suppressed = 0
+        self._limiter = LogLimiter(log, interval)
 
     def error(self, msg: str, *args: object, exc_info: bool = True) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            self._suppressed += 1
-            return
-        if self._suppressed:
-            msg += f" ({self._suppressed} similar messages suppressed)"
-        self._suppressed = 0
-        self._next = now + self._interval
-        log.error(msg, *args, exc_info=exc_info)
+        self._limiter.log(msg, logging.ERROR, msg, *args, exc_info=exc_info)
 
 
 class SyslogListener(abc.ABC):

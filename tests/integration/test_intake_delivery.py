@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+from tests.snmp_datagrams import sample_trap
 from tests.tools import require_tool
 from vigie.kafka_client import KafkaSettings, KafkaSink, make_consumer
 from vigie.local_broker import LocalBroker, free_port
-from vigie.producers.snmp.bench import sample_trap
 from vigie.producers.snmp.receiver import TrapReceiver
 from vigie.producers.snmp.settings import TrapSettings
 from vigie.producers.syslog.listeners import ListenerSettings, SyslogListener, make_listener

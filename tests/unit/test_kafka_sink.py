@@ -99,3 +99,49 @@ def test_close_with_records_for_an_unreachable_broker_returns_what_remains_and_d
     assert s.close(timeout=0.5) >= 3, "what was never delivered is reported"
     assert time.monotonic() - t0 < 10
     assert s.delivered() == 0
+
+
+def test_librdkafka_lines_for_a_closed_port_are_rate_limited(monkeypatch, capfd, caplog):
+    """A producer against a closed port for 3 s: librdkafka tries to reconnect every few hundred ms and
+    logged each failure to stderr (17 lines in 4 s measured, 31,903 in an 8-minute broker outage)."""
+    import logging
+    import time
+
+    from vigie import kafka_client
+    from vigie.log_limit import LimitedLogger, LogLimiter
+
+    limited = LimitedLogger(LogLimiter(logging.getLogger("vigie.librdkafka"), 60.0))
+    monkeypatch.setattr(kafka_client, "LIBRDKAFKA_LOG", limited)
+    caplog.set_level(logging.DEBUG, logger="vigie.librdkafka")
+    s = KafkaSink(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    try:
+        s.produce(RAW_SYSLOG, b"<13>m", b"k")
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        s._producer.purge()
+        s.close(timeout=0)
+    assert "Connection refused" not in capfd.readouterr().err  # nothing straight to stderr any more
+    refused = [r for r in caplog.records if "Connection refused" in r.getMessage()]
+    assert len(refused) == 1, [r.getMessage() for r in caplog.records]
+    assert refused[0].levelno == logging.ERROR
+    assert limited.limiter.suppressed("librdkafka FAIL") >= 3  # the reconnect attempts held back
+    assert len(caplog.records) <= 5
+
+
+def test_records_purged_at_close_are_not_logged_one_by_one(caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="vigie.kafka_client")
+    s = KafkaSink(KafkaSettings(bootstrap_servers="127.0.0.1:1"), extra={"log_level": 0})
+    values = [b"<13>m%d" % i for i in range(1000)]
+    assert s.produce_many(RAW_SYSLOG, values, b"k") == 1000
+    assert s.close(timeout=0) == 1000
+    lines = [r.getMessage() for r in caplog.records]
+    assert s.failed == 1000
+    assert lines == [
+        "1000 records undelivered when the producer closed",
+        'delivery to vigie.raw.syslog failed: KafkaError{code=_PURGE_QUEUE,val=-152,str="Local: Purged in queue"}',
+        "delivery failed: _PURGE_QUEUE: 999 similar lines suppressed in the last 0 s",
+    ]

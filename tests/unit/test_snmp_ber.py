@@ -189,3 +189,43 @@ def test_corrupting_any_byte_raises_only_ber_error(case: tuple[int, bytes]) -> N
         ber.decode(bytes(good))
     except ber.BerError:
         pass
+
+
+def test_integers_beyond_their_smi_size_are_refused_with_a_short_reason() -> None:
+    from tests.snmp_datagrams import big_integer_trap, oid, tlv, v2c_trap, varbind
+
+    with pytest.raises(ber.BerError, match="^integer too long$"):
+        ber.decode(big_integer_trap(3000))
+    with pytest.raises(ber.BerError, match="^integer too long$"):
+        ber.decode(big_integer_trap(5))
+    assert ber.decode(big_integer_trap(4)).varbinds[2][2] == 0x7F7F7F7F
+    name = oid("1.3.6.1.4.1.3")
+    assert ber.decode(v2c_trap(varbind(name, tlv(0x41, b"\x00\xff\xff\xff\xff")))).varbinds[2][2] == 2**32 - 1
+    with pytest.raises(ber.BerError, match="^integer out of range$"):
+        ber.decode(v2c_trap(varbind(name, tlv(0x41, b"\x01\x00\x00\x00\x00"))))
+    with pytest.raises(ber.BerError, match="^integer too long$"):
+        ber.decode(v2c_trap(varbind(name, tlv(0x43, b"\x00" * 6))))
+    assert ber.decode(v2c_trap(varbind(name, tlv(0x46, b"\x00" + b"\xff" * 8)))).varbinds[2][2] == 2**64 - 1
+    with pytest.raises(ber.BerError, match="^integer too long$"):
+        ber.decode(v2c_trap(varbind(name, tlv(0x46, b"\x01" * 10))))
+    with pytest.raises(ber.BerError, match="^integer too long$"):
+        ber.decode(v2c_trap(request_id=b"\x01" * 5))
+
+
+def test_oid_arcs_and_lengths_beyond_rfc_2578_are_refused() -> None:
+    from tests.snmp_datagrams import huge_arc_trap, oid, tlv, v2c_trap, varbind
+
+    with pytest.raises(ber.BerError, match="^OID too long$"):  # 2,100 bytes: refused before any arc is read
+        ber.decode(huge_arc_trap(4400))
+    with pytest.raises(ber.BerError, match="^OID arc too large$"):
+        ber.decode(huge_arc_trap(100))
+    name = oid("1.3.6.1.4.1.3")
+    top = f"1.3.6.1.4.1.{2**32 - 1}"
+    assert ber.decode(v2c_trap(varbind(name, oid(top)))).varbinds[2][2] == top
+    with pytest.raises(ber.BerError, match="^OID arc too large$"):
+        ber.decode(v2c_trap(varbind(name, oid(f"1.3.6.1.4.1.{2**32}"))))
+    assert ber.decode(v2c_trap(varbind(name, oid(f"2.{2**32 - 1}")))).varbinds[2][2] == f"2.{2**32 - 1}"
+    longest = "1.3" + ".1" * 126
+    assert ber.decode(v2c_trap(varbind(oid(longest), tlv(0x05, b"")))).varbinds[2][0] == longest
+    with pytest.raises(ber.BerError, match="^OID too long$"):
+        ber.decode(v2c_trap(varbind(oid(longest + ".1"), tlv(0x05, b""))))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
+import re
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -183,5 +186,107 @@ def test_run_trap_receiver_stops_on_the_event() -> None:
         await asyncio.sleep(0.05)
         stop.set()
         await asyncio.wait_for(task, 10)
+
+    run(main())
+
+
+def test_hostile_integers_and_arcs_are_counted_dead_lettered_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """2,000 datagrams with a 3,000-byte Integer32 or a 4,400-digit OID arc: no traceback, a bounded log."""
+    from tests.snmp_datagrams import big_integer_trap, huge_arc_trap
+
+    caplog.set_level(logging.DEBUG, logger="vigie.producers.snmp")
+    hostile = [big_integer_trap(3000), huge_arc_trap(4400)]
+
+    async def main() -> None:
+        sink = MemorySink()
+        receiver = await started(sink)
+        peer = Peer()
+        try:
+            for i in range(0, 2000, 100):  # in steps, so that the socket buffer never overflows
+                for j in range(i, i + 100):
+                    peer.send(hostile[j % 2], receiver.address)
+                await until(lambda i=i: len(sink.records) == i + 100, "a hundred handled")
+            peer.send(LINK_DOWN, receiver.address)
+            await until(lambda: sink.on(RAW_TRAPS), "a good trap afterwards")
+        finally:
+            await receiver.stop()
+        letters = [loads(r.value) for r in sink.on(DEADLETTER)]
+        assert len(letters) == 2000
+        assert {d["error"] for d in letters} == {
+            "undecodable: ber: integer too long",
+            "undecodable: ber: OID too long",
+        }
+        assert {d["origin"]["reason"] for d in letters} == {"undecodable"}
+        assert base64.b64decode(letters[0]["raw"]) == hostile[0]
+        assert sample(receiver, "vigie_snmp_rejected_total", reason="undecodable") == 2000
+        assert sample(receiver, "vigie_snmp_rejected_total", reason="internal_error") == 0
+
+    run(main())
+    assert not [r for r in caplog.records if r.exc_info]
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) == 2, lines  # the first refusal, then the count of the rest when the receiver stops
+    assert (
+        lines[0].startswith("snmp: refused a datagram from 127.0.0.1:")
+        and "ber: integer too long" in lines[0]
+    )
+    assert re.fullmatch(
+        r"snmp: refused undecodable: 1999 similar lines suppressed in the last \d+ s", lines[1]
+    )
+    assert len(caplog.text) < 2000
+
+
+def test_refusal_log_lines_are_one_per_reason_per_interval() -> None:
+    """The receiver's clock drives the limiter: a second line for a reason only once the interval is over."""
+    from tests.snmp_datagrams import big_integer_trap
+
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+
+    async def main() -> list[bool]:
+        receiver = TrapReceiver(TrapSettings(port=0), MemorySink(), clock=clock, log_interval=10)
+        await receiver.start()
+        try:
+            peer = ("127.0.0.1", 9)
+            written = []
+            for step in (0, 1, 9.9, 10, 10.5, 25):
+                clock.now = step
+                receiver._on_datagram(big_integer_trap(), peer)
+                written.append(receiver._log_limit.suppressed("snmp: refused undecodable") == 0)
+            return written
+        finally:
+            await receiver.stop()
+
+    assert run(main()) == [True, False, False, True, False, True]
+
+
+@pytest.mark.skipif(not Path("/proc/net/udp").exists(), reason="kernel drop counts are read from Linux /proc")
+def test_traps_the_kernel_drops_are_counted() -> None:
+    """A storm into a small receive buffer while the loop is busy: every trap is either a record or counted
+    in vigie_udp_receive_drops_total{listener="snmp-traps"}, and the count outlives the socket."""
+
+    async def main() -> None:
+        sink = MemorySink()
+        receiver = await started(sink, recv_buffer=4096)
+        labels = {"listener": "snmp-traps"}
+        assert sample(receiver, "vigie_udp_receive_drops_total", **labels) == 0
+        peer, sent = Peer(), 1500
+        for _ in range(sent):  # sent without yielding: the receiver cannot read until the loop is free
+            peer.send(LINK_DOWN, receiver.address)
+
+        def drops() -> float:
+            return sample(receiver, "vigie_udp_receive_drops_total", **labels)
+
+        await until(lambda: len(sink.on(RAW_TRAPS)) + drops() == sent, "every trap received or dropped")
+        counted = drops()
+        assert 0 < counted < sent
+        await receiver.stop()
+        assert drops() == counted
 
     run(main())
