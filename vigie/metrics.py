@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,12 @@ class ConsumerLagCollector(Collector):
     notifiers); their progress is visible to the parent through the broker as committed offsets, which is
     what Kafka's own tools and Burrow watch. Only Vigie's topics count; results are cached for `ttl` seconds
     so that frequent scrapes cost the broker nothing more, and a broker that does not answer gives no sample.
+
+    After a broker pause or restart the admin client kept its old metadata (leader epochs): every offset
+    request failed with FENCED_LEADER_EPOCH, or with an error of empty text, until librdkafka refreshed it
+    minutes later, and one failed partition dropped every sample. So the client is rebuilt after any error,
+    a failed partition only drops the (group, topic) it belongs to, and one scrape waits `timeout` seconds
+    in all (requests are sent together, then awaited against one deadline).
     """
 
     def __init__(self, settings: KafkaSettings, ttl: float = 5.0, timeout: float = 3.0) -> None:
@@ -65,10 +72,16 @@ class ConsumerLagCollector(Collector):
         self.timeout = timeout
         self.topics = {settings.topic(s.name) for s in default_specs()}
         self._admin: Any = None
+        self._lock = threading.Lock()  # two scrapes at once: the second answers from the cache
         self._cached: tuple[float, dict[tuple[str, str], int]] = (-1e9, {})
+        self.errors = 0  # scrapes that met an error (the client was rebuilt after each)
 
     def lag(self) -> dict[tuple[str, str], int]:
-        """{(group, topic): records between the committed offsets and the partitions' ends}."""
+        """{(group, topic): records between the committed offsets and the partitions' ends}.
+
+        A (group, topic) with a partition whose offsets could not be read is left out rather than summed
+        short (a partial sum would read as the lag dropping). Raises when nothing could be read at all.
+        """
         from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
         from confluent_kafka.admin import OffsetSpec
 
@@ -77,29 +90,61 @@ class ConsumerLagCollector(Collector):
         if self._admin is None:
             self._admin = make_admin(self.settings)
         admin, timeout = self._admin, self.timeout
-        listed = admin.list_consumer_groups(request_timeout=timeout).result(timeout)
-        committed: dict[str, list[TopicPartition]] = {}
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.05, deadline - time.monotonic())
+
+        listed = admin.list_consumer_groups(request_timeout=timeout).result(left())
+        failed = bool(listed.errors)
+        pending = {}
         for g in listed.valid:
-            found = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g.group_id)],
-                                                      request_timeout=timeout)
-            for group, fut in found.items():
-                tps = [tp for tp in fut.result(timeout).topic_partitions or []
-                       if tp.topic in self.topics and tp.offset >= 0]
-                if tps:
-                    committed[group] = tps
+            pending.update(admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g.group_id)],
+                                                             request_timeout=left()))
+        committed: dict[str, list[TopicPartition]] = {}
+        broken: set[tuple[str, str]] = set()  # (group, topic) with a partition that gave no offset
+        for group, fut in pending.items():
+            try:
+                tps = fut.result(left()).topic_partitions or []
+            except Exception as exc:  # noqa: BLE001 - KafkaException or a timeout: this group has no sample
+                _note_failure(f"group {group}", exc)
+                failed = True
+                continue
+            mine = [tp for tp in tps if tp.topic in self.topics]
+            broken.update((group, tp.topic) for tp in mine if tp.error is not None)
+            good = [tp for tp in mine if tp.error is None and tp.offset >= 0]
+            if good:
+                committed[group] = good
         wanted = {(tp.topic, tp.partition) for tps in committed.values() for tp in tps}
         ends: dict[tuple[str, int], int] = {}
         if wanted:
-            futures = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in wanted},
-                                         request_timeout=timeout)
+            futures = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in sorted(wanted)},
+                                         request_timeout=left())
             for tp, fut in futures.items():
-                ends[(tp.topic, tp.partition)] = fut.result(timeout).offset
+                try:
+                    ends[(tp.topic, tp.partition)] = fut.result(left()).offset
+                except Exception as exc:  # noqa: BLE001 - e.g. FENCED_LEADER_EPOCH right after a restart
+                    _note_failure(f"{tp.topic}[{tp.partition}]", exc)
+                    failed = True
         out: dict[tuple[str, str], int] = {}
         for group, tps in committed.items():
             for tp in tps:
                 key = (group, tp.topic)
-                out[key] = out.get(key, 0) + max(0, ends.get((tp.topic, tp.partition), tp.offset) - tp.offset)
+                end = ends.get((tp.topic, tp.partition))
+                if end is None or end < 0:
+                    broken.add(key)
+                    continue
+                out[key] = out.get(key, 0) + max(0, end - tp.offset)
+        for key in broken:
+            out.pop(key, None)
+        if failed or broken:
+            self._reset()
         return out
+
+    def _reset(self) -> None:
+        """Drop the admin client: the next scrape builds one with fresh metadata."""
+        self.errors += 1
+        self._admin = None
 
     def describe(self) -> Iterator:
         """Registration asks for this: without it the registry would call collect(), reaching the broker."""
@@ -108,14 +153,30 @@ class ConsumerLagCollector(Collector):
 
     def collect(self) -> Iterator:
         now = time.monotonic()
-        if now - self._cached[0] >= self.ttl:
+        if now - self._cached[0] >= self.ttl and self._lock.acquire(blocking=False):
             try:
                 self._cached = (now, self.lag())
             except Exception as exc:  # noqa: BLE001 - a scrape must answer even when the broker does not
-                log.warning("consumer lag not available: %s", exc)
+                log.warning("consumer lag not available: %s", _describe(exc))
+                self._reset()
                 self._cached = (now, {})
+            finally:
+                self._lock.release()
         family = GaugeMetricFamily("vigie_consumer_lag", "Records not yet committed by a consumer group, per topic",
                                    labels=["group", "topic"])
         for (group, topic), n in sorted(self._cached[1].items()):
             family.add_metric([group, topic], n)
         yield family
+
+
+def _describe(exc: BaseException) -> str:
+    """An error as one readable line: librdkafka's errors sometimes have an empty text, so name the type and code."""
+    text = str(exc).strip()
+    err = exc.args[0] if exc.args else None
+    name = getattr(err, "name", None)
+    code = name() if callable(name) else None
+    return f"{type(exc).__name__}" + (f" {code}" if code else "") + (f": {text}" if text else "")
+
+
+def _note_failure(what: str, exc: BaseException) -> None:
+    log.info("consumer lag: no offsets for %s (%s)", what, _describe(exc))
