@@ -1,15 +1,25 @@
-"""Metrics shared across stages: the producer's delivery counts, its sampled produce latency, consumer lag."""
+"""Metrics of `vigie up`: the producer's delivery counts, its sampled produce latency, consumer lag, build
+information, the archive manifest's age, and the parent's side of the children's metrics.
+
+The pipelines workers and archive sinks are child processes; how their metrics reach this process's one
+/metrics endpoint (prometheus_client's multiprocess mode), and the limits of that choice, is explained
+in vigie/stage_metrics.py.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -180,3 +190,71 @@ def _describe(exc: BaseException) -> str:
 
 def _note_failure(what: str, exc: BaseException) -> None:
     log.info("consumer lag: no offsets for %s (%s)", what, _describe(exc))
+
+
+# --- the parent's side of the children's metrics (see vigie/stage_metrics.py) ----------------------------
+
+
+def children_metrics_dir(state_dir: str | Path) -> Path:
+    """Where the children of `vigie up` write their metric files: <state>/metrics."""
+    return Path(state_dir) / "metrics"
+
+
+def prepare_children_metrics(state_dir: str | Path) -> Path:
+    """Empty the folder at start: files left by a previous run would be added to this run's counters."""
+    folder = children_metrics_dir(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.db"):
+        old.unlink()
+    return folder
+
+
+def child_metrics_env(state_dir: str | Path, ident: str) -> dict[str, str]:
+    """The environment that makes a child write its metrics where the parent reads them, under its own name."""
+    from vigie.stage_metrics import CHILD_ID_ENV, MULTIPROC_ENV
+
+    folder = children_metrics_dir(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, MULTIPROC_ENV: str(folder), CHILD_ID_ENV: ident}
+
+
+def child_metrics_exited(state_dir: str | Path, ident: str) -> None:
+    """A child exited: its live gauges (alerts and incidents it held) leave the sums; its counters stay."""
+    mark_process_dead(ident, str(children_metrics_dir(state_dir)))
+
+
+class ManifestAgeCollector(Collector):
+    """Seconds since the archive manifest's head (last entry) was written, read from the file at scrape time.
+
+    The manifest is append-only, so its modification time is when its head was written; measured here in
+    the parent, it keeps growing when the sink processes are dead or stuck. No sample before the first file.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        from vigie.pipelines.archive.manifest import MANIFEST
+
+        self.path = Path(root) / MANIFEST
+
+    def describe(self) -> Iterator:
+        yield GaugeMetricFamily("vigie_archive_manifest_head_age_seconds",
+                                "Seconds since the archive manifest's last entry was written")
+
+    def collect(self) -> Iterator:
+        family = GaugeMetricFamily("vigie_archive_manifest_head_age_seconds",
+                                   "Seconds since the archive manifest's last entry was written")
+        try:
+            family.add_metric([], max(0.0, time.time() - self.path.stat().st_mtime))
+        except FileNotFoundError:
+            pass  # no archive file yet: no sample rather than an age from nothing
+        yield family
+
+
+def register_up_metrics(registry: CollectorRegistry, cfg: dict[str, Any]) -> None:
+    """What `vigie up` serves besides its services' own metrics: build info, the children's metrics, archive age."""
+    from vigie import __version__
+
+    Gauge("vigie_build_info", "Always 1; the labels say which Vigie runs", ["version", "python"],
+          registry=registry).labels(__version__, platform.python_version()).set(1)
+    MultiProcessCollector(registry, path=str(prepare_children_metrics(cfg["state_dir"])))
+    if cfg["archive"]["enabled"]:
+        registry.register(ManifestAgeCollector(cfg["archive"]["root"]))
