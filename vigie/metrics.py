@@ -111,7 +111,7 @@ class ConsumerLagCollector(Collector):
         for g in listed.valid:
             pending.update(admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g.group_id)],
                                                              request_timeout=left()))
-        committed: dict[str, list[TopicPartition]] = {}
+        committed: dict[str, list[tuple[str, int, int]]] = {}  # group -> (topic, partition, committed offset)
         broken: set[tuple[str, str]] = set()  # (group, topic) with a partition that gave no offset
         for group, fut in pending.items():
             try:
@@ -122,10 +122,10 @@ class ConsumerLagCollector(Collector):
                 continue
             mine = [tp for tp in tps if tp.topic in self.topics]
             broken.update((group, tp.topic) for tp in mine if tp.error is not None)
-            good = [tp for tp in mine if tp.error is None and tp.offset >= 0]
+            good = [(tp.topic, tp.partition, tp.offset) for tp in mine if tp.error is None and tp.offset >= 0]
             if good:
                 committed[group] = good
-        wanted = {(tp.topic, tp.partition) for tps in committed.values() for tp in tps}
+        wanted = {(t, p) for parts in committed.values() for t, p, _ in parts}
         ends: dict[tuple[str, int], int] = {}
         if wanted:
             futures = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in sorted(wanted)},
@@ -136,20 +136,9 @@ class ConsumerLagCollector(Collector):
                 except Exception as exc:  # noqa: BLE001 - e.g. FENCED_LEADER_EPOCH right after a restart
                     _note_failure(f"{tp.topic}[{tp.partition}]", exc)
                     failed = True
-        out: dict[tuple[str, str], int] = {}
-        for group, tps in committed.items():
-            for tp in tps:
-                key = (group, tp.topic)
-                end = ends.get((tp.topic, tp.partition))
-                if end is None or end < 0:
-                    broken.add(key)
-                    continue
-                out[key] = out.get(key, 0) + max(0, end - tp.offset)
-        for key in broken:
-            out.pop(key, None)
         if failed or broken:
             self._reset()
-        return out
+        return sum_lag(committed, ends, broken)
 
     def _reset(self) -> None:
         """Drop the admin client: the next scrape builds one with fresh metadata."""
@@ -177,6 +166,22 @@ class ConsumerLagCollector(Collector):
         for (group, topic), n in sorted(self._cached[1].items()):
             family.add_metric([group, topic], n)
         yield family
+
+
+def sum_lag(committed: dict[str, list[tuple[str, int, int]]], ends: dict[tuple[str, int], int],
+            broken: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """{(group, topic): sum over its partitions of end - committed}; a (group, topic) that is `broken` (a
+    partition's committed offset unknown) or misses a partition's end gets no value, not a short sum."""
+    out: dict[tuple[str, str], int] = {}
+    skip = set(broken)
+    for group, parts in committed.items():
+        for topic, partition, offset in parts:
+            end = ends.get((topic, partition))
+            if end is None or end < 0:
+                skip.add((group, topic))
+            else:
+                out[(group, topic)] = out.get((group, topic), 0) + max(0, end - offset)
+    return {k: v for k, v in out.items() if k not in skip}
 
 
 def _describe(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ from vigie.metrics import (
     child_metrics_env,
     child_metrics_exited,
     prepare_children_metrics,
+    sum_lag,
 )
 from vigie.producers.checks.runner import CheckRunner, ServiceDef, execute
 from vigie.sink import MemorySink
@@ -115,6 +116,17 @@ def test_manifest_age_is_absent_before_the_first_entry_then_grows(tmp_path: Path
     os.utime(tmp_path / "manifest.jsonl", (then, then))
     age = _samples(collector)[("vigie_archive_manifest_head_age_seconds", ())]
     assert 100 <= age < 200
+
+
+def test_lag_leaves_out_only_the_group_and_topic_a_failed_partition_belongs_to() -> None:
+    committed = {"normalize": [("raw", 0, 10), ("raw", 1, 5), ("traps", 0, 3)],
+                 "archive": [("raw", 0, 4), ("raw", 1, 5)],
+                 "notify": [("notes", 0, 7)]}
+    ends = {("raw", 0): 12, ("traps", 0): 3, ("notes", 0): 9}  # raw[1] did not answer (FENCED_LEADER_EPOCH)
+    assert sum_lag(committed, ends, broken={("notify", "notes")}) == {("normalize", "traps"): 0}
+    ends[("raw", 1)] = 8
+    assert sum_lag(committed, ends, broken=set()) == {
+        ("normalize", "raw"): 5, ("normalize", "traps"): 0, ("archive", "raw"): 11, ("notify", "notes"): 2}
 
 
 def test_an_error_without_text_is_still_described() -> None:
