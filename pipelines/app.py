@@ -32,6 +32,7 @@ from vigie.pipelines.normalize.normalize import Normalizer
 from vigie.pipelines.normalize.rules import RuleSet
 from vigie.schemas.codec import dumps, loads, rfc3339
 from vigie.sink import deadletter_value
+from vigie.stage_metrics import WorkerMetrics
 
 log = logging.getLogger("vigie.pipelines")
 
@@ -87,8 +88,10 @@ class NormalizeStage:
         self.dead_topic = settings.topic(topics.DEADLETTER)
         self.events = 0
         self.dead = 0
+        self.consumed = 0
 
     def handle(self, msgs: list[Message]) -> None:
+        self.consumed += len(msgs)
         produce = self.producer.produce
         events_topic = self.events_topic
         for m in msgs:
@@ -286,6 +289,7 @@ class CorrelateStage:
         self.remote: dict[str, dict[str, Any]] = {}  # host -> state published by another partition's owner
         self.pacer = IncidentPacer(self._engine().alert_config.update_interval)
         self.processed = 0
+        self.produced = {"alerts": 0, "incidents": 0, "notifications": 0, "deadletter": 0}  # records, per topic
         self._last_tick = 0.0
         self._last_snapshot = time.monotonic()
 
@@ -401,6 +405,7 @@ class CorrelateStage:
                 origin = {"topic": topics.EVENTS, "partition": m.partition(), "offset": m.offset()}
                 self.producer.produce(self.t_dead, deadletter_value("correlate", f"{type(exc).__name__}: {exc}", raw, origin),
                                       m.key() or b"events")
+                self.produced["deadletter"] += 1
             touched[ps.partition] = ps
         wall = time.time()
         for ps in touched.values():
@@ -463,8 +468,11 @@ class CorrelateStage:
             log.info("report: %s", value)
         for err in col.errors:
             log.warning("correlate: %s", err)
+        self.produced["alerts"] += len(col.alerts)
+        self.produced["notifications"] += len(col.notifications) + len(col.reports)
 
     def _produce_incidents(self, incidents: list[dict[str, Any]]) -> None:
+        self.produced["incidents"] += len(incidents)
         for inc in incidents:
             self.producer.produce(self.t_incidents, dumps(inc), inc["id"].encode())
 
@@ -532,9 +540,12 @@ class Worker:
         for t in threads:
             t.start()
         log.info("pipeline worker started: %s", ", ".join(t.name for t in threads))
+        metrics = WorkerMetrics(self.stages)  # the stages' plain counts, published from this thread
         while any(t.is_alive() for t in threads):
             for t in threads:
                 t.join(0.5)
+            metrics.publish()
+        metrics.publish()
         return 1 if self.errors else 0
 
     def stop(self) -> None:

@@ -17,13 +17,16 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigie.kafka_client import KafkaSettings, KafkaSink, make_consumer
 from vigie.pipelines.correlate.routing import alertmanager_webhook_payload
 from vigie.schemas.codec import dumps, loads
 from vigie.sink import dead_letter
 from vigie.topics import NOTIFICATIONS
+
+if TYPE_CHECKING:
+    from vigie.stage_metrics import NotifyMetrics
 
 log = logging.getLogger("vigie.notify")
 
@@ -94,7 +97,7 @@ def deliver(settings: WebhookSettings, body: bytes, stop: threading.Event) -> st
 
 
 def run_notifier(kafka: KafkaSettings, settings: WebhookSettings, stop: threading.Event,
-                 from_beginning: bool = False) -> None:
+                 from_beginning: bool = False, metrics: NotifyMetrics | None = None) -> None:
     """Consume the route's notifications until stop is set; offsets are committed after each delivery.
 
     A route's first start reads from the topic's end (an old backlog is not sent to a new
@@ -104,6 +107,7 @@ def run_notifier(kafka: KafkaSettings, settings: WebhookSettings, stop: threadin
     consumer = make_consumer(kafka, f"vigie-notify-{settings.route}", **{"auto.offset.reset": reset})
     consumer.subscribe([kafka.topic(NOTIFICATIONS)])
     sink: KafkaSink | None = None
+    sent, failed = metrics.route(settings.route) if metrics is not None else (None, None)
     try:
         while not stop.is_set():
             for msg in consumer.consume(100, 0.5):
@@ -122,7 +126,11 @@ def run_notifier(kafka: KafkaSettings, settings: WebhookSettings, stop: threadin
                     problem = deliver(settings, dumps(payload_for(value, settings)), stop)
                     if problem == "stopped":
                         return  # not committed: delivered again after the restart
+                if value is not None and problem is None and sent is not None:
+                    sent.inc()
                 if problem:
+                    if failed is not None:
+                        failed.inc()
                     log.error("notification for route %s dead-lettered: %s", settings.route, problem)
                     sink = sink or KafkaSink(kafka, linger_ms=0)
                     dead_letter(sink, settings.route, "notify", problem, raw,

@@ -49,6 +49,7 @@ from vigie.pipelines.archive.writer import (
     write_file,
 )
 from vigie.schemas.archive import ARCHIVE_SCHEMA
+from vigie.stage_metrics import ArchiveMetrics
 from vigie.topics import RAW_SYSLOG
 
 log = logging.getLogger(__name__)
@@ -274,6 +275,7 @@ class ArchiveSink:
         self.first_consumed_at: float | None = None  # wall clock (time.time()) of the first message taken
         self.last_written_at: float | None = None  # and of the last file made visible
         self.files_written = 0
+        self._metrics = ArchiveMetrics()  # fed from these counts once per loop turn, never per row
 
     # ---------------------------------------------------------------- start-up
 
@@ -420,6 +422,7 @@ class ArchiveSink:
             self._run(stop_event)
         finally:
             gc.set_threshold(*thresholds)
+            self._metrics.publish(self)
 
     def _run(self, stop_event: threading.Event) -> None:
         cfg = self.config
@@ -457,6 +460,7 @@ class ArchiveSink:
                 self._flush_due(time.monotonic())
                 self._check_writer()
                 self._commit_written()
+                self._metrics.publish(self)
             self._apply_all()
             for key in list(self._buffers):
                 self._seal(key)

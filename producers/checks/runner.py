@@ -13,12 +13,15 @@ import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigie.producers.checks.plugin_output import check_result
 from vigie.schemas.codec import dumps
 from vigie.sink import BufferFull, RecordSink
 from vigie.topics import RAW_CHECKS
+
+if TYPE_CHECKING:
+    from vigie.stage_metrics import CheckMetrics
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +168,7 @@ class Execution:
     status: int
     output: str
     duration: float
+    timed_out: bool = False  # killed at its timeout (counted apart: a slow plugin is not a failing service)
 
 
 async def _read_capped(stream: asyncio.StreamReader | None, limit: int) -> bytes:
@@ -220,7 +224,8 @@ async def execute(
             await asyncio.wait_for(proc.wait(), 5)
         if isinstance(exc, asyncio.CancelledError):
             raise
-        return Execution(UNKNOWN, f"({kind} check timed out after {timeout:.2f} seconds)", clock() - started)
+        return Execution(UNKNOWN, f"({kind} check timed out after {timeout:.2f} seconds)", clock() - started,
+                         timed_out=True)
     duration = clock() - started
     out = stdout.decode("utf-8", errors="replace")
     err = stderr.decode("utf-8", errors="replace").strip()
@@ -251,8 +256,10 @@ class CheckRunner:
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         full_retry: float = 1.0,
+        metrics: CheckMetrics | None = None,
     ) -> None:
         self._sink = sink
+        self._metrics = metrics
         self.services = list(services)
         self._plugin_dirs = tuple(plugin_dirs)
         self._clock = clock
@@ -283,6 +290,8 @@ class CheckRunner:
                 result = Execution(UNKNOWN, f"(Bad command line: {exc})", 0.0)
             else:
                 result = await execute(argv, svc.timeout, kind, self._clock)
+        if self._metrics is not None:
+            self._metrics.observe(result.status, result.timed_out)
         value = check_result(
             svc.host,
             svc.service,

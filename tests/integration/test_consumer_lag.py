@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -10,8 +12,10 @@ from confluent_kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry, generate_latest
 
 from vigie.kafka_client import KafkaSettings, make_admin, make_consumer
+from vigie.local_broker import LocalBroker, free_port
 from vigie.metrics import ConsumerLagCollector
-from vigie.topics import EVENTS, RAW_SYSLOG
+from vigie.topic_admin import ensure_topics
+from vigie.topics import EVENTS, RAW_SYSLOG, default_specs
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +66,46 @@ def test_a_broker_that_does_not_answer_gives_no_sample_and_no_error() -> None:
     registry = CollectorRegistry()
     registry.register(collector)
     assert "vigie_consumer_lag{" not in generate_latest(registry).decode()
+
+
+def _sample(collector: ConsumerLagCollector, group: str, topic: str) -> float | None:
+    for family in collector.collect():
+        for s in family.samples:
+            if s.labels == {"group": group, "topic": topic}:
+                return s.value
+    return None
+
+
+def test_lag_comes_back_after_the_broker_is_stopped_and_restarted(tmp_path: Path) -> None:
+    # A broker of its own: stopping the session broker would break every other test. About 23 s, two starts.
+    broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
+    broker.start(timeout=90)
+    try:
+        settings = KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix="lagr.")
+        ensure_topics(settings, default_specs(partitions=3))
+        raw = settings.topic(RAW_SYSLOG)
+        p = Producer({"bootstrap.servers": settings.bootstrap_servers})
+        for i in range(10):
+            p.produce(raw, f"line {i}".encode(), b"10.0.0.1")
+        p.flush(10)
+        _consume_and_commit(settings, "lagr", raw, 4)
+        collector = ConsumerLagCollector(settings, ttl=0, timeout=2.0)
+        assert _sample(collector, "lagr", raw) == 6
+
+        broker.stop()
+        t0 = time.monotonic()
+        assert _sample(collector, "lagr", raw) is None  # no sample while the broker is away
+        assert time.monotonic() - t0 < 10  # and the scrape does not hang on it
+
+        broker.start(timeout=90)
+        for i in range(2):
+            p.produce(raw, f"after {i}".encode(), b"10.0.0.1")
+        assert p.flush(30) == 0
+        deadline = time.monotonic() + 30
+        seen = None
+        while time.monotonic() < deadline and seen != 8:
+            seen = _sample(collector, "lagr", raw)
+            time.sleep(0.5)
+        assert seen == 8, f"vigie_consumer_lag did not come back within 30 s of the restart (last: {seen})"
+    finally:
+        broker.stop()

@@ -9,11 +9,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from vigie.kafka_client import KafkaSettings, KafkaSink, make_consumer
 from vigie.pipelines.notify import WebhookSettings, run_notifier
 from vigie.schemas.codec import dumps, loads
 from vigie.schemas.validate import validate
+from vigie.stage_metrics import NotifyMetrics
 from vigie.topics import DEADLETTER, NOTIFICATIONS
 
 pytestmark = pytest.mark.integration
@@ -59,11 +61,19 @@ def _notification(route: str, host: str, reason: str = "new") -> dict:
     return value
 
 
-def _run(kafka: KafkaSettings, settings: WebhookSettings) -> tuple[threading.Thread, threading.Event]:
+def _run(kafka: KafkaSettings, settings: WebhookSettings,
+         metrics: NotifyMetrics | None = None) -> tuple[threading.Thread, threading.Event]:
     stop = threading.Event()
-    thread = threading.Thread(target=run_notifier, args=(kafka, settings, stop, True), daemon=True)
+    thread = threading.Thread(target=run_notifier, args=(kafka, settings, stop, True, metrics), daemon=True)
     thread.start()
     return thread, stop
+
+
+def _counts(registry: CollectorRegistry) -> tuple[float | None, float | None]:
+    """(sent, failed) notifications of route staff, as /metrics would show them."""
+    labels = {"route": "staff", "channel": "webhook"}
+    return (registry.get_sample_value("vigie_notifications_sent_total", labels),
+            registry.get_sample_value("vigie_notifications_failed_total", labels))
 
 
 def _wait(cond, timeout: float = 30) -> None:
@@ -80,12 +90,15 @@ def test_delivers_own_route_after_retries_and_commits(kafka: KafkaSettings) -> N
     sink.produce(NOTIFICATIONS, dumps(_notification("oncall", "sw9")), key=b"oncall")
     sink.produce(NOTIFICATIONS, dumps(_notification("staff", "rtr1")), key=b"staff")
     assert sink.close(20) == 0
-    thread, stop = _run(kafka, settings)
+    registry = CollectorRegistry()
+    metrics = NotifyMetrics(registry)
+    thread, stop = _run(kafka, settings, metrics)
     _wait(lambda: len(receiver.bodies) == 1)
     stop.set()
     thread.join(10)
     body = receiver.bodies[0]
     assert receiver.attempts == 3  # two failures, then delivered
+    assert _counts(registry) == (1, 0)  # retries are not failures; oncall's notification is not ours
     assert body["version"] == "4" and body["status"] == "firing" and body["receiver"] == "staff"
     assert body["alerts"][0]["labels"]["host"] == "rtr1"  # the other route's notification was not sent
     assert body["alerts"][0]["labels"]["severity"] == "critical"
@@ -109,7 +122,9 @@ def test_refused_notification_is_dead_lettered(kafka: KafkaSettings) -> None:
     sink = KafkaSink(kafka)
     sink.produce(NOTIFICATIONS, value, key=b"staff")
     assert sink.close(20) == 0
-    thread, stop = _run(kafka, settings)
+    registry = CollectorRegistry()
+    metrics = NotifyMetrics(registry)
+    thread, stop = _run(kafka, settings, metrics)
     consumer = make_consumer(kafka, "dl-check")
     consumer.subscribe([kafka.topic(DEADLETTER)])
     got = []
@@ -124,3 +139,4 @@ def test_refused_notification_is_dead_lettered(kafka: KafkaSettings) -> None:
     assert dl["stage"] == "notify" and "HTTP 400" in dl["error"]
     assert base64.b64decode(dl["raw"]) == value
     assert receiver.bodies == []
+    assert _counts(registry) == (0, 1)

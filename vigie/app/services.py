@@ -16,6 +16,7 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
     """The HTTP intake for passive results (NRDP, external commands) and the active plugin runner."""
     from vigie.producers.checks.http_intake import CheckIntake
     from vigie.producers.checks.runner import PLUGIN_DIRS, CheckRunner, ServiceDef
+    from vigie.stage_metrics import CheckMetrics
 
     cfg = rt.cfg.checks
     out: list[tuple[str, Run]] = []
@@ -41,9 +42,10 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
     ]
     if cfg.active_enabled and defs:
         dirs = (cfg.plugin_dir, *PLUGIN_DIRS)
+        metrics = CheckMetrics(rt.registry)  # once: a restarted runner keeps counting in the same series
 
         async def run_runner(stop: asyncio.Event) -> None:
-            runner = CheckRunner(rt.sink, defs, concurrency=cfg.concurrency, plugin_dirs=dirs)
+            runner = CheckRunner(rt.sink, defs, concurrency=cfg.concurrency, plugin_dirs=dirs, metrics=metrics)
             task = asyncio.create_task(runner.run())
             await stop.wait()
             runner.stop()
@@ -92,8 +94,10 @@ def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
     import threading
 
     from vigie.pipelines.notify import WebhookSettings, run_notifier
+    from vigie.stage_metrics import NotifyMetrics
 
     out: list[tuple[str, Run]] = []
+    metrics = NotifyMetrics(rt.registry) if any(r.webhook for r in rt.cfg.routes) else None
     for route in rt.cfg.routes:
         if not route.webhook:
             continue
@@ -101,7 +105,8 @@ def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
 
         async def run(stop: asyncio.Event, settings: WebhookSettings = settings) -> None:
             flag = threading.Event()
-            task = asyncio.create_task(asyncio.to_thread(run_notifier, rt.settings, settings, flag))
+            task = asyncio.create_task(asyncio.to_thread(run_notifier, rt.settings, settings, flag,
+                                                         metrics=metrics))
             waiter = asyncio.create_task(stop.wait())
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
             flag.set()
@@ -119,19 +124,23 @@ def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: in
     and the broker address `vigie up` settled on. An exit before stop is a crash: the supervisor
     restarts it with back-off.
     """
-    import os
     import signal
     import sys
+
+    from vigie.metrics import child_metrics_env, child_metrics_exited
 
     async def run(stop: asyncio.Event) -> None:
         argv = [sys.executable, "-m", "vigie.app.cli", "service", name, "--bootstrap", rt.settings.bootstrap_servers,
                 "--instance", str(instance)]
         if rt.config_path:
             argv += ["--config", str(rt.config_path)]
-        proc = await asyncio.create_subprocess_exec(*argv, env=dict(os.environ), start_new_session=True)
-        rt.children[f"{name}-{instance}"] = proc.pid
+        ident = f"{name}-{instance}"
+        proc = await asyncio.create_subprocess_exec(*argv, env=child_metrics_env(rt.cfg.state_dir, ident),
+                                                    start_new_session=True)
+        rt.children[ident] = proc.pid
         waiter = asyncio.create_task(stop.wait())
         exited = asyncio.create_task(proc.wait())
+        exited.add_done_callback(lambda _: child_metrics_exited(rt.cfg.state_dir, ident))
         await asyncio.wait({waiter, exited}, return_when=asyncio.FIRST_COMPLETED)
         if not exited.done():
             proc.send_signal(signal.SIGTERM)
