@@ -527,6 +527,498 @@ def test_cisco_asa(line: str, row: dict) -> None:
     assert extract_connection(line) == row
 
 
+# --------------------------------------------------------------------------- Cisco ASA, id by id
+# One line per connection message id of Cisco's "Cisco Secure Firewall ASA Series Syslog Messages" guide,
+# written in the guide's format with its placeholders filled in (the initiator of each: see cisco_asa.py
+# and asa_messages.py, where every id's format is quoted).
+
+ASA_GUIDE = [
+    (  # 106001: "from" started it
+        "%ASA-2-106001: Inbound TCP connection denied from 198.51.100.7/40001 to 203.0.113.10/25 flags SYN "
+        "on interface outside",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40001,
+            dst_ip="203.0.113.10",
+            dst_port=25,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # 106002
+        "%ASA-2-106002: udp Connection denied by outbound list out_acl src 10.1.1.5 dest 198.51.100.7",
+        expect("cisco_asa", src_ip="10.1.1.5", dst_ip="198.51.100.7", protocol="udp", action="deny"),
+    ),
+    (  # 106006
+        "%ASA-2-106006: Deny inbound UDP from 198.51.100.7/5353 to 10.1.1.5/161 on interface outside",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=5353,
+            dst_ip="10.1.1.5",
+            dst_port=161,
+            protocol="udp",
+            action="deny",
+        ),
+    ),
+    (  # 106007
+        "%ASA-2-106007: Deny inbound UDP from 198.51.100.7/53 to 10.1.1.5/40000 due to DNS Response",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=53,
+            dst_ip="10.1.1.5",
+            dst_port=40000,
+            protocol="udp",
+            action="deny",
+        ),
+    ),
+    (  # 106010: was not read (the direction word was taken for the protocol)
+        "%ASA-3-106010: Deny inbound tcp src outside:198.51.100.7/40002 dst inside:10.1.1.5/445",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40002,
+            dst_ip="10.1.1.5",
+            dst_port=445,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # 106010, with a protocol number and an identity-firewall user on the source
+        "%ASA-3-106010: Deny inbound protocol 47 src outside:198.51.100.7 (CORP\\bob, 5) dst inside:10.1.1.5",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            dst_ip="10.1.1.5",
+            protocol="gre",
+            user="CORP\\bob",
+            action="deny",
+        ),
+    ),
+    (  # 106014
+        "%ASA-3-106014: Deny inbound icmp src outside:198.51.100.7 dst inside:10.1.1.5 (type 8, code 0)",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="10.1.1.5", protocol="icmp", action="deny"),
+    ),
+    (  # 106014 as the guide spaces it
+        "%ASA-3-106014: Deny inbound icmp src outside : 198.51.100.7 dst inside : 10.1.1.5 (type 8, code 0)",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="10.1.1.5", protocol="icmp", action="deny"),
+    ),
+    (  # 106015: the sender of a packet of no known connection
+        "%ASA-6-106015: Deny TCP (no connection) from 10.1.1.5/443 to 198.51.100.7/40003 flags RST ACK "
+        "on interface inside",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=443,
+            dst_ip="198.51.100.7",
+            dst_port=40003,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # 106016
+        "%ASA-2-106016: Deny IP spoof from (10.1.1.5) to 198.51.100.7 on interface outside",
+        expect("cisco_asa", src_ip="10.1.1.5", dst_ip="198.51.100.7", action="deny"),
+    ),
+    (  # 106018
+        "%ASA-2-106018: ICMP packet type 8 denied by outbound list out_acl src 10.1.1.5 dest 198.51.100.7",
+        expect("cisco_asa", src_ip="10.1.1.5", dst_ip="198.51.100.7", protocol="icmp", action="deny"),
+    ),
+    (  # 106021
+        "%ASA-1-106021: Deny TCP reverse path check from 10.99.0.5 to 198.51.100.7 on interface outside",
+        expect("cisco_asa", src_ip="10.99.0.5", dst_ip="198.51.100.7", protocol="tcp", action="deny"),
+    ),
+    (  # 106022
+        "%ASA-1-106022: Deny TCP connection spoof from 10.99.0.5 to 198.51.100.7 on interface outside",
+        expect("cisco_asa", src_ip="10.99.0.5", dst_ip="198.51.100.7", protocol="tcp", action="deny"),
+    ),
+    (  # 106023 with the hash codes and an idfw user on the source
+        "%ASA-4-106023: Deny udp src inside:10.1.1.5/5060(CORP\\alice) dst outside:198.51.100.7/5060 "
+        'by access-group "inside_in" [0x8ed66b60, 0xf8852875]',
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=5060,
+            dst_ip="198.51.100.7",
+            dst_port=5060,
+            protocol="udp",
+            user="CORP\\alice",
+            action="deny",
+        ),
+    ),
+    (  # 106100
+        "%ASA-6-106100: access-list inside_in est-allowed tcp inside/10.1.1.5(51000)(CORP\\alice) -> "
+        "outside/198.51.100.7(443) hit-cnt 1 first hit [0x4c8b3c2d, 0x0]",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51000,
+            dst_ip="198.51.100.7",
+            dst_port=443,
+            protocol="tcp",
+            user="CORP\\alice",
+            action="allow",
+        ),
+    ),
+    (  # 302013 inbound, idfw user only on the responder: not the initiator's, so no user (was CORP\srv)
+        "%ASA-6-302013: Built inbound TCP connection 5 for outside:198.51.100.7/5000 (198.51.100.7/5000) "
+        "to inside:10.1.1.10/443 (203.0.113.10/443)(CORP\\srv)",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=5000,
+            dst_ip="10.1.1.10",
+            dst_port=443,
+            protocol="tcp",
+            action="build",
+            session_id="5",
+        ),
+    ),
+    (  # 302015 inbound UDP, with the initiator's idfw user (a bracket after the inside end could be that
+        # end's idfw user as well as the AAA user: an inbound connection does not take it)
+        "%ASA-6-302015: Built inbound UDP connection 9 for outside:198.51.100.7/5060 (198.51.100.7/5060)"
+        "(CORP\\bob) to inside:10.1.1.20/5060 (203.0.113.20/5060)",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=5060,
+            dst_ip="10.1.1.20",
+            dst_port=5060,
+            protocol="udp",
+            user="CORP\\bob",
+            action="build",
+            session_id="9",
+        ),
+    ),
+    (  # 302014 of a published server on a high port: inbound (was reversed: src 10.1.1.10:3389)
+        "%ASA-6-302014: Teardown TCP connection 6 for outside:198.51.100.7/51000 to inside:10.1.1.10/3389 "
+        "duration 0:01:00 bytes 100 TCP FINs",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=51000,
+            dst_ip="10.1.1.10",
+            dst_port=3389,
+            protocol="tcp",
+            action="teardown",
+            bytes=100,
+            session_id="6",
+        ),
+    ),
+    (  # 302016 with the initiator's idfw user
+        "%ASA-6-302016: Teardown UDP connection 10 for outside:198.51.100.53/53 to inside:10.1.1.5/40000"
+        "(CORP\\alice) duration 0:00:01 bytes 120",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=40000,
+            dst_ip="198.51.100.53",
+            dst_port=53,
+            protocol="udp",
+            user="CORP\\alice",
+            action="teardown",
+            bytes=120,
+            session_id="10",
+        ),
+    ),
+    (  # 302021 (read as outbound)
+        "%ASA-6-302021: Teardown ICMP connection for faddr 198.51.100.7/0 gaddr 203.0.113.5/1 laddr 10.1.1.5/1 "
+        "type 8 code 0",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            dst_ip="198.51.100.7",
+            protocol="icmp",
+            nat_ip="203.0.113.5",
+            action="teardown",
+        ),
+    ),
+    (  # 302020 ICMPv6 inbound
+        "%ASA-6-302020: Built inbound ICMPv6 connection for faddr 2001:db8:ffff::7/0 gaddr 2001:db8:1::5/0 "
+        "laddr 2001:db8:1::5/0 type 128 code 0",
+        expect(
+            "cisco_asa", src_ip="2001:db8:ffff::7", dst_ip="2001:db8:1::5", protocol="icmpv6", action="build"
+        ),
+    ),
+    (  # 305011 TCP PAT, with the real host's idfw user
+        "%ASA-6-305011: Built dynamic TCP translation from inside:10.1.1.2/1234(CORP\\alice) to "
+        "outside:203.0.113.5/40000",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.2",
+            src_port=1234,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40000,
+            user="CORP\\alice",
+            action="build",
+        ),
+    ),
+    (  # 305012 with the acl name
+        "%ASA-6-305012: Teardown static TCP translation from inside(nat_acl):10.1.1.2/1234 to "
+        "outside:203.0.113.5/40000 duration 0:10:00",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.2",
+            src_port=1234,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40000,
+            action="teardown",
+        ),
+    ),
+    (  # 305010
+        "%ASA-6-305010: Teardown dynamic translation from inside:10.1.1.2 to outside:203.0.113.5 duration 0:10:00",
+        expect("cisco_asa", src_ip="10.1.1.2", nat_ip="203.0.113.5", action="teardown"),
+    ),
+    (  # 313001: to the box
+        "%ASA-3-313001: Denied ICMP type=8, code=0 from 198.51.100.7 on interface outside",
+        expect("cisco_asa", src_ip="198.51.100.7", protocol="icmp", action="deny"),
+    ),
+    (  # 313004
+        "%ASA-4-313004: Denied ICMP type=0, from laddr 198.51.100.7 on interface outside to 203.0.113.5: "
+        "no matching session",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="203.0.113.5", protocol="icmp", action="deny"),
+    ),
+    (  # 313004 without "laddr", as the guide's format reads
+        "%ASA-4-313004: Denied ICMP type=0, from 198.51.100.7 on interface outside to 203.0.113.5: "
+        "no matching session",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="203.0.113.5", protocol="icmp", action="deny"),
+    ),
+    (  # 313005: the ICMP error's sender, not the quoted packet
+        "%ASA-4-313005: No matching connection for ICMP error message: icmp src outside:198.51.100.1 "
+        "dst inside:10.1.1.5 (type 3, code 3) on outside interface. Original IP payload: udp src "
+        "10.1.1.5/40000 dst 198.51.100.7/53.",
+        expect("cisco_asa", src_ip="198.51.100.1", dst_ip="10.1.1.5", protocol="icmp", action="deny"),
+    ),
+    (  # 313008
+        "%ASA-3-313008: Denied ICMPv6 type=128, code=0 from 2001:db8:ffff::7 on interface outside",
+        expect("cisco_asa", src_ip="2001:db8:ffff::7", protocol="icmpv6", action="deny"),
+    ),
+    (  # 710002 with a service name
+        "%ASA-7-710002: TCP access permitted from 10.1.1.5/51000 to inside:10.1.1.1/https",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51000,
+            dst_ip="10.1.1.1",
+            dst_port=443,
+            protocol="tcp",
+            action="allow",
+        ),
+    ),
+    (  # 710003 with a port number
+        "%ASA-3-710003: TCP access denied by ACL from 198.51.100.7/40004 to outside:203.0.113.1/22",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40004,
+            dst_ip="203.0.113.1",
+            dst_port=22,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # 710005
+        "%ASA-7-710005: UDP request discarded from 198.51.100.7/40005 to outside:203.0.113.1/500",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40005,
+            dst_ip="203.0.113.1",
+            dst_port=500,
+            protocol="udp",
+            action="deny",
+        ),
+    ),
+    (  # 109001, before the user typed a name
+        "%ASA-6-109001: Auth start for user '???' from 10.1.1.5/51001 to 198.51.100.80/80",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51001,
+            dst_ip="198.51.100.80",
+            dst_port=80,
+            protocol="tcp",
+            action="request",
+        ),
+    ),
+    (  # 109005
+        "%ASA-6-109005: Authentication succeeded for user 'alice' from 10.1.1.5/51001 to 198.51.100.80/80 "
+        "on interface inside",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51001,
+            dst_ip="198.51.100.80",
+            dst_port=80,
+            protocol="tcp",
+            user="alice",
+            action="login",
+        ),
+    ),
+    (  # 109006, the user written bare
+        "%ASA-6-109006: Authentication failed for user alice from 10.1.1.5/51001 to 198.51.100.80/80 "
+        "on interface inside",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51001,
+            dst_ip="198.51.100.80",
+            dst_port=80,
+            protocol="tcp",
+            user="alice",
+            action="login_failed",
+        ),
+    ),
+    (  # 109007
+        "%ASA-6-109007: Authorization permitted for user alice from 10.1.1.5/51001 to 198.51.100.80/80 "
+        "on interface inside",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51001,
+            dst_ip="198.51.100.80",
+            dst_port=80,
+            protocol="tcp",
+            user="alice",
+            action="allow",
+        ),
+    ),
+    (  # 109008
+        "%ASA-6-109008: Authorization denied for user bob from 10.1.1.6/51002 to 198.51.100.80/21 "
+        "on interface inside",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.6",
+            src_port=51002,
+            dst_ip="198.51.100.80",
+            dst_port=21,
+            protocol="tcp",
+            user="bob",
+            action="deny",
+        ),
+    ),
+    (  # 113004, authorization
+        "%ASA-6-113004: AAA user authorization Successful : server = 10.1.1.2 : user = alice",
+        expect("cisco_asa", user="alice", action="allow"),
+    ),
+    (  # 113008
+        "%ASA-6-113008: AAA transaction status ACCEPT : user = alice",
+        expect("cisco_asa", user="alice", action="login"),
+    ),
+    (  # 113012
+        "%ASA-6-113012: AAA user authentication Successful : local database : user = admin",
+        expect("cisco_asa", user="admin", action="login"),
+    ),
+    (  # 113015
+        "%ASA-6-113015: AAA user authentication Rejected : reason = Invalid password : local database : "
+        "user = admin : user IP = 10.1.1.5",
+        expect("cisco_asa", src_ip="10.1.1.5", user="admin", action="login_failed"),
+    ),
+    (  # 113039
+        "%ASA-6-113039: Group <GP-VPN> User <alice> IP <198.51.100.7> AnyConnect parent session started.",
+        expect("cisco_asa", src_ip="198.51.100.7", user="alice", action="login"),
+    ),
+    (  # 722022: the tunnel from the client's public address
+        "%ASA-6-722022: Group <GP-VPN> User <alice> IP <198.51.100.7> TCP SVC connection established "
+        "without compression",
+        expect("cisco_asa", src_ip="198.51.100.7", protocol="tcp", user="alice", action="build"),
+    ),
+    (  # 722023
+        "%ASA-6-722023: Group <GP-VPN> User <alice> IP <198.51.100.7> UDP SVC connection terminated "
+        "without compression",
+        expect("cisco_asa", src_ip="198.51.100.7", protocol="udp", user="alice", action="teardown"),
+    ),
+    (  # 722037
+        "%ASA-5-722037: Group <GP-VPN> User <alice> IP <198.51.100.7> SVC closing connection: DPD failure.",
+        expect("cisco_asa", src_ip="198.51.100.7", user="alice", action="logout"),
+    ),
+    (  # 605004
+        '%ASA-6-605004: Login denied from 198.51.100.7/40006 to outside:203.0.113.1/ssh for user "root"',
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40006,
+            dst_ip="203.0.113.1",
+            protocol="tcp",
+            user="root",
+            action="login_failed",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), ASA_GUIDE)
+def test_cisco_asa_message_ids(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+
+
+# Messages the guide documents that name no connection with a known initiator: not archived as one.
+ASA_NOT_CONNECTIONS = [
+    # 302033 / 302034: H.323 GUP pre-allocation, a connection the ASA prepares, started by neither end yet
+    "%ASA-6-302033: Pre-allocated H323 GUP Connection for faddr outside:198.51.100.7/1720 to laddr "
+    "inside:10.1.1.5/1720",
+    "%ASA-4-302034: Unable to pre-allocate H323 GUP Connection for faddr outside:198.51.100.7/1720 to laddr "
+    "inside:10.1.1.5/1720",
+    # 722022 without its SVC words, 716001 with them: each id's grammar only
+    "%ASA-6-722022: Group <GP-VPN> User <alice> IP <198.51.100.7> WebVPN session started.",
+    "%ASA-6-716001: Group <GP-VPN> User <alice> IP <198.51.100.7> TCP SVC connection established",
+    # 710002 whose address is not one
+    "%ASA-7-710002: TCP access permitted from 10.1.1.5/51000 to inside:10.1.1.999/https",
+]
+
+
+@pytest.mark.parametrize("line", ASA_NOT_CONNECTIONS)
+def test_cisco_asa_messages_without_a_connection(line: str) -> None:
+    assert extract_connection(line) is None
+
+
+BUILT_AND_TEARDOWN = [
+    (  # a user browsing out: outbound, the inside end started it
+        "%ASA-6-302013: Built outbound TCP connection 1234 for outside:93.184.216.34/443 (93.184.216.34/443) "
+        "to inside:10.0.0.5/51234 (203.0.113.5/51234)",
+        "%ASA-6-302014: Teardown TCP connection 1234 for outside:93.184.216.34/443 to inside:10.0.0.5/51234 "
+        "duration 0:00:09 bytes 4321 TCP FINs from inside",
+    ),
+    (  # a published web server: inbound, the outside end started it
+        "%ASA-6-302013: Built inbound TCP connection 1235 for outside:198.51.100.7/61000 (198.51.100.7/61000) "
+        "to dmz:10.1.1.10/443 (203.0.113.10/443)",
+        "%ASA-6-302014: Teardown TCP connection 1235 for outside:198.51.100.7/61000 to dmz:10.1.1.10/443 "
+        "duration 0:00:09 bytes 4321 TCP FINs from outside",
+    ),
+    (  # a published server on a high port (RDP)
+        "%ASA-6-302013: Built inbound TCP connection 1236 for outside:198.51.100.7/51000 (198.51.100.7/51000) "
+        "to inside:10.1.1.10/3389 (203.0.113.10/3389)",
+        "%ASA-6-302014: Teardown TCP connection 1236 for outside:198.51.100.7/51000 to inside:10.1.1.10/3389 "
+        "duration 1:00:00 bytes 9999 TCP Reset-O from outside",
+    ),
+    (  # outbound to a high port (HTTP proxy on 8080)
+        "%ASA-6-302013: Built outbound TCP connection 1237 for outside:198.51.100.8/8080 (198.51.100.8/8080) "
+        "to inside:10.0.0.5/40000 (203.0.113.5/40000)",
+        "%ASA-6-302014: Teardown TCP connection 1237 for outside:198.51.100.8/8080 to inside:10.0.0.5/40000 "
+        "duration 0:00:01 bytes 10",
+    ),
+    (  # outbound DNS
+        "%ASA-6-302015: Built outbound UDP connection 1238 for outside:198.51.100.53/53 (198.51.100.53/53) "
+        "to inside:10.0.0.5/53001 (203.0.113.5/53001)",
+        "%ASA-6-302016: Teardown UDP connection 1238 for outside:198.51.100.53/53 to inside:10.0.0.5/53001 "
+        "duration 0:00:01 bytes 120",
+    ),
+]
+
+
+@pytest.mark.parametrize(("built", "teardown"), BUILT_AND_TEARDOWN)
+def test_asa_teardown_names_the_parties_as_its_built_message(built: str, teardown: str) -> None:
+    b, t = extract_connection(built), extract_connection(teardown)
+    assert b is not None and t is not None
+    keys = ("src_ip", "src_port", "dst_ip", "dst_port", "protocol", "session_id")
+    assert {k: b[k] for k in keys} == {k: t[k] for k in keys}
+    assert (b["action"], t["action"]) == ("build", "teardown")
+
+
 # --------------------------------------------------------------------------- FortiGate
 
 FORTIGATE = [
@@ -1050,7 +1542,7 @@ def test_ipv4_mapped_addresses_become_ipv4() -> None:
 
 # --------------------------------------------------------------------------- properties and CLI
 
-ALL_TABLES = [NETFILTER, MIKROTIK_FW, ASA, FORTIGATE, STORMSHIELD, PFSENSE, SQUID, DHCP, AUTH]
+ALL_TABLES = [NETFILTER, MIKROTIK_FW, ASA, ASA_GUIDE, FORTIGATE, STORMSHIELD, PFSENSE, SQUID, DHCP, AUTH]
 ALL_SAMPLES = [line for table in ALL_TABLES for line, _ in table]
 
 
