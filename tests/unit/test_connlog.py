@@ -1266,6 +1266,98 @@ SQUID = [
         "application/javascript",
         expect("squid", src_ip="10.1.1.7", dst_port=443, protocol="tcp", action="allow", bytes=800),
     ),
+    (  # squid.conf's example of the native format
+        "1286536309.450    233 192.168.0.10 TCP_MISS/200 1234 GET http://example.com/ - HIER_DIRECT/93.184.216.34 "
+        "text/html",
+        expect(
+            "squid",
+            src_ip="192.168.0.10",
+            dst_ip="93.184.216.34",
+            dst_port=80,
+            protocol="tcp",
+            action="allow",
+            bytes=1234,
+        ),
+    ),
+    (  # native with %>a/%>p: was refused whole (the client was not an address)
+        "1286536309.450    233 192.168.0.10/51234 TCP_MISS/200 1234 GET http://example.com/ alice "
+        "HIER_DIRECT/93.184.216.34 text/html",
+        expect(
+            "squid",
+            src_ip="192.168.0.10",
+            src_port=51234,
+            dst_ip="93.184.216.34",
+            dst_port=80,
+            protocol="tcp",
+            user="alice",
+            action="allow",
+            bytes=1234,
+        ),
+    ),
+    (  # native with %>a:%>p
+        "1286536309.451     12 192.168.0.10:51235 TCP_DENIED/403 3900 CONNECT example.com:443 - HIER_NONE/- "
+        "text/html",
+        expect(
+            "squid",
+            src_ip="192.168.0.10",
+            src_port=51235,
+            dst_port=443,
+            protocol="tcp",
+            action="deny",
+            bytes=3900,
+        ),
+    ),
+    (  # native, IPv6 client with its port
+        "1286536309.452     12 2001:db8::44/51236 TCP_MISS/200 100 GET http://example.com/ - "
+        "HIER_DIRECT/93.184.216.34 text/html",
+        expect(
+            "squid",
+            src_ip="2001:db8::44",
+            src_port=51236,
+            dst_ip="93.184.216.34",
+            dst_port=80,
+            protocol="tcp",
+            action="allow",
+            bytes=100,
+        ),
+    ),
+    (  # "combined" (was not read): no peer address, the destination only from an IP-literal URL
+        '192.168.0.10 - alice [10/Oct/2026:13:55:36 +0200] "GET http://93.184.216.34/index.html HTTP/1.1" 200 2326 '
+        '"-" "Mozilla/5.0 (X11; Linux x86_64)" TCP_MISS:HIER_DIRECT',
+        expect(
+            "squid",
+            src_ip="192.168.0.10",
+            dst_ip="93.184.216.34",
+            dst_port=80,
+            protocol="tcp",
+            user="alice",
+            action="allow",
+            bytes=2326,
+        ),
+    ),
+    (  # "combined" behind a syslog header, a host-name URL
+        "Oct 10 13:55:36 proxy squid[812]: 192.168.0.10 - - [10/Oct/2026:13:55:36 +0200] "
+        '"GET http://example.com/ HTTP/1.1" 200 2326 "http://example.com/" "curl/8.5.0" TCP_REFRESH_MODIFIED:HIER_DIRECT',
+        expect("squid", src_ip="192.168.0.10", dst_port=80, protocol="tcp", action="allow", bytes=2326),
+    ),
+    (  # "common", a CONNECT
+        '192.168.0.10 - - [10/Oct/2026:13:55:36 +0200] "CONNECT example.com:443 HTTP/1.1" 200 5120 '
+        "TCP_TUNNEL:HIER_DIRECT",
+        expect("squid", src_ip="192.168.0.10", dst_port=443, protocol="tcp", action="allow", bytes=5120),
+    ),
+    (  # "common", a denial with the client port
+        '192.168.0.10/51237 - - [10/Oct/2026:13:55:36 +0200] "GET http://example.com/ HTTP/1.1" 403 3900 '
+        "TCP_DENIED:HIER_NONE",
+        expect(
+            "squid",
+            src_ip="192.168.0.10",
+            src_port=51237,
+            dst_port=80,
+            protocol="tcp",
+            action="deny",
+            bytes=3900,
+        ),
+    ),
 ]
 
 
@@ -1460,6 +1552,10 @@ def test_auth_sources(line: str, row: dict) -> None:
 # --------------------------------------------------------------------------- near misses
 
 NEAR_MISSES = [
+    # an Apache combined line: no %Ss:%Sh at its end
+    '192.168.0.10 - - [10/Oct/2026:13:55:36 +0200] "GET / HTTP/1.1" 200 2326 "-" "NONE/1.0"',
+    # squid combined whose client is not an address
+    'proxy01 - - [10/Oct/2026:13:55:36 +0200] "GET http://example.com/ HTTP/1.1" 200 2326 TCP_MISS:HIER_DIRECT',
     "",
     "hello world",
     "<13>Jan 15 10:01:02 host app: nothing to see",
