@@ -132,6 +132,33 @@ NETFILTER = [
             protocol="tcp",
         ),
     ),
+    (  # the MAC field is destination (6 bytes), source (6), EtherType (2): the source is the client's; IPv6
+        "kernel: [UFW BLOCK] IN=eth0 OUT= MAC=33:33:00:00:00:01:02:42:ac:11:00:02:86:dd SRC=2001:db8::2 "
+        "DST=ff02::1 LEN=72 TC=0 HOPLIMIT=255 FLOWLBL=0 PROTO=UDP SPT=5353 DPT=5353 LEN=32",
+        expect(
+            "netfilter",
+            src_ip="2001:db8::2",
+            src_port=5353,
+            dst_ip="ff02::1",
+            dst_port=5353,
+            protocol="udp",
+            mac="02:42:ac:11:00:02",
+            action="deny",
+        ),
+    ),
+    (  # nftables "log prefix", a link without an Ethernet header (ppp): no MAC
+        "kernel: nft drop in: IN=ppp0 OUT= MAC= SRC=198.51.100.7 DST=203.0.113.5 LEN=40 TOS=0x00 PREC=0x00 "
+        "TTL=245 ID=1 PROTO=TCP SPT=40000 DPT=23 WINDOW=1024 RES=0x00 SYN URGP=0",
+        expect(
+            "netfilter",
+            src_ip="198.51.100.7",
+            src_port=40000,
+            dst_ip="203.0.113.5",
+            dst_port=23,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
 ]
 
 
@@ -1089,6 +1116,49 @@ FORTIGATE = [
             session_id="5",
         ),
     ),
+    (  # FortiOS 7.2 "Traffic log - forward" as the Log Reference shows it: SNAT, user, MAC
+        'date=2026-10-10 time=13:55:36 eventtime=1791633336553412020 tz="+0200" logid="0000000013" '
+        'type="traffic" subtype="forward" level="notice" vd="root" srcip=10.1.100.11 srcport=58012 '
+        'srcintf="port2" srcintfrole="lan" dstip=93.184.216.34 dstport=443 dstintf="port1" dstintfrole="wan" '
+        'srccountry="Reserved" dstcountry="United States" sessionid=7689 proto=6 action="close" policyid=1 '
+        'policytype="policy" poluuid="b6a8e3a2-0000-51ea-0000-000000000000" policyname="lan-out" '
+        'user="alice" authserver="corp-ldap" service="HTTPS" trandisp="snat" transip=203.0.113.5 '
+        'transport=40123 appcat="unscanned" duration=5 sentbyte=1412 rcvdbyte=81484 sentpkt=15 rcvdpkt=64 '
+        'srchwvendor="Dell" devtype="Computer" mastersrcmac="00:11:22:33:44:55" srcmac="00:11:22:33:44:55" '
+        "srcserver=0",
+        expect(
+            "fortigate",
+            src_ip="10.1.100.11",
+            src_port=58012,
+            dst_ip="93.184.216.34",
+            dst_port=443,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40123,
+            user="alice",
+            mac="00:11:22:33:44:55",
+            action="teardown",
+            bytes=82896,
+            session_id="7689",
+        ),
+    ),
+    (  # FortiOS 6.4, a published server (DNAT): tranip/tranport are the inside destination, not a source NAT
+        'date=2026-10-10 time=13:55:37 logid="0000000013" type="traffic" subtype="forward" level="notice" '
+        'vd="root" eventtime=1791633337 srcip=198.51.100.7 srcport=51000 srcintf="wan1" dstip=203.0.113.10 '
+        'dstport=443 dstintf="dmz" sessionid=7690 proto=6 action="accept" policyid=3 service="HTTPS" '
+        'trandisp="dnat" tranip=10.1.1.10 tranport=443 duration=60 sentbyte=900 rcvdbyte=12000',
+        expect(
+            "fortigate",
+            src_ip="198.51.100.7",
+            src_port=51000,
+            dst_ip="203.0.113.10",
+            dst_port=443,
+            protocol="tcp",
+            action="allow",
+            bytes=12900,
+            session_id="7690",
+        ),
+    ),
 ]
 
 
@@ -1405,6 +1475,51 @@ DHCP = [
         "dnsmasq-dhcp[1234]: DHCPREPLY(eth0) 2001:db8::1:10 00:01:00:01:2a:3b:4c:5d:aa:bb:cc:dd:ee:ff host6",
         expect("dhcp", src_ip="2001:db8::1:10", protocol="udp", action="lease"),
     ),
+    (  # ISC dhcpd, each message of a lease: DISCOVER names no address (not a binding)
+        "dhcpd[812]: DHCPREQUEST for 10.0.0.5 from 00:11:22:33:44:55 via eth0",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="request"),
+    ),
+    (
+        "dhcpd[812]: DHCPACK on 10.0.0.5 to 00:11:22:33:44:55 (host) via eth0",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="lease"),
+    ),
+    (
+        "dhcpd[812]: DHCPOFFER on 10.0.0.5 to 00:11:22:33:44:55 via 10.0.0.1",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="offer"),
+    ),
+    (
+        "dhcpd[812]: DHCPDECLINE of 10.0.0.6 from 00:11:22:33:44:55 via eth0: abandoned",
+        expect("dhcp", src_ip="10.0.0.6", protocol="udp", mac="00:11:22:33:44:55", action="decline"),
+    ),
+    (
+        "dhcpd[812]: DHCPNAK on 10.0.0.7 to 00:11:22:33:44:55 via eth0",
+        expect("dhcp", src_ip="10.0.0.7", protocol="udp", mac="00:11:22:33:44:55", action="nak"),
+    ),
+    (
+        "dhcpd[812]: DHCPINFORM from 10.0.0.8 via eth0",
+        expect("dhcp", src_ip="10.0.0.8", protocol="udp", action="inform"),
+    ),
+    (  # Kea, as its messages file writes them
+        "INFO  [kea-dhcp4.leases/812.139] DHCP4_LEASE_ADVERT [hwtype=1 00:11:22:33:44:55], cid=[no info], "
+        "tid=0x8a3b2c1d: lease 10.0.0.5 will be advertised",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="offer"),
+    ),
+    (
+        "INFO  [kea-dhcp4.leases/812.139] DHCP4_LEASE_ALLOC [hwtype=1 00:11:22:33:44:55], "
+        "cid=[01:00:11:22:33:44:55], tid=0x8a3b2c1d: lease 10.0.0.5 has been allocated for 3600 seconds",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="lease"),
+    ),
+    (
+        "INFO  [kea-dhcp4.leases/812.139] DHCP4_LEASE_REUSE [hwtype=1 00:11:22:33:44:55], cid=[no info], "
+        "tid=0x8a3b2c1e: lease 10.0.0.5 has been reused for 3000 seconds",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="lease"),
+    ),
+    (  # Kea's decline (was not read)
+        "INFO  [kea-dhcp4.leases/812.139] DHCP4_DECLINE_LEASE Received DHCPDECLINE for addr 10.0.0.9 from "
+        "client [hwtype=1 00:11:22:33:44:55], cid=[no info], tid=0x8a3b2c1f. The lease will be unavailable "
+        "for 86400 seconds.",
+        expect("dhcp", src_ip="10.0.0.9", protocol="udp", mac="00:11:22:33:44:55", action="decline"),
+    ),
 ]
 
 
@@ -1541,6 +1656,143 @@ AUTH = [
         "sshd[99]: Disconnected from user jdoe 198.51.100.7 port 51234",
         expect("sshd", src_ip="198.51.100.7", src_port=51234, protocol="tcp", user="jdoe", action="logout"),
     ),
+    (  # FreeRADIUS 3, the brief's example
+        "radiusd[77]: Auth: (123) Login OK: [alice] (from client ap1 port 0 cli 00-11-22-33-44-55)",
+        expect("radius", user="alice", mac="00:11:22:33:44:55", action="login"),
+    ),
+    (  # FreeRADIUS 3 with EAP, the MAC written bare
+        "radiusd[77]: Auth: (124) Login OK: [alice/<via Auth-Type = eap>] (from client ap1 port 7 cli 001122334455)",
+        expect("radius", user="alice", mac="00:11:22:33:44:55", action="login"),
+    ),
+    (  # an accounting record forwarded whole on one line (linelog), the Calling-Station-Id a MAC
+        'radiusd[77]: Acct-Status-Type = Start, User-Name = "alice", Framed-IP-Address = 10.20.0.5, '
+        'Calling-Station-Id = "00-11-22-33-44-55", Acct-Session-Id = "5F3A0001"',
+        expect(
+            "radius",
+            src_ip="10.20.0.5",
+            user="alice",
+            mac="00:11:22:33:44:55",
+            action="login",
+            session_id="5F3A0001",
+        ),
+    ),
+    (  # pfSense captive portal, every event word its captiveportal.inc writes
+        "logportalauth[12345]: Zone: cpzone - ACCEPT: alice, 00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="login"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - DISCONNECT: alice, 00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="logout"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - TIMEOUT: alice, 00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="logout"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - SESSION TIMEOUT: alice, 00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="logout"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - USER LOGOUT: alice, 00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="logout"
+        ),
+    ),
+    (  # the old session, which the new login ends, is the one named
+        "logportalauth[12345]: Zone: cpzone - CONCURRENT LOGIN - TERMINATING OLD SESSION: alice, "
+        "00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="logout"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - CONCURRENT LOGIN - REUSING OLD SESSION: alice, "
+        "00:11:22:33:44:55, 192.168.2.51",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.51", user="alice", mac="00:11:22:33:44:55", action="login"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - FAILURE: bob, 00:11:22:33:44:66, 192.168.2.52, "
+        "Invalid credentials specified",
+        expect(
+            "pfsense_portal",
+            src_ip="192.168.2.52",
+            user="bob",
+            mac="00:11:22:33:44:66",
+            action="login_failed",
+        ),
+    ),
+    (  # a portal without authentication
+        "logportalauth[12345]: Zone: cpzone - ACCEPT: unauthenticated, 00:11:22:33:44:77, 192.168.2.53",
+        expect("pfsense_portal", src_ip="192.168.2.53", mac="00:11:22:33:44:77", action="login"),
+    ),
+    (  # pfSense web GUI (auth.inc), was not read
+        "<38>Oct 10 13:55:36 fw php-fpm[123]: /index.php: Successful login for user 'admin' from: 192.168.1.10 "
+        "(Local Database)",
+        expect("pfsense_gui", src_ip="192.168.1.10", protocol="tcp", user="admin", action="login"),
+    ),
+    (
+        "php-fpm[123]: /index.php: webConfigurator authentication error for user 'admin' from: 192.168.1.10",
+        expect("pfsense_gui", src_ip="192.168.1.10", protocol="tcp", user="admin", action="login_failed"),
+    ),
+    (
+        "php-fpm[123]: /index.php: User logged out for user 'admin' from: 192.168.1.10 (Local Database)",
+        expect("pfsense_gui", src_ip="192.168.1.10", protocol="tcp", user="admin", action="logout"),
+    ),
+    (
+        "php-fpm[123]: /index.php: Session timed out for user 'admin' from: 2001:db8::10",
+        expect("pfsense_gui", src_ip="2001:db8::10", protocol="tcp", user="admin", action="logout"),
+    ),
+    (  # OPNsense (audit)
+        "audit[4321]: /index.php: Successful login for user 'root' from: 192.168.1.11 (Local Database)",
+        expect("pfsense_gui", src_ip="192.168.1.11", protocol="tcp", user="root", action="login"),
+    ),
+    (
+        "audit[4321]: /index.php: Web GUI authentication error for 'root' from 192.168.1.11",
+        expect("pfsense_gui", src_ip="192.168.1.11", protocol="tcp", user="root", action="login_failed"),
+    ),
+    (  # Windows NPS 6272 as Snare forwards it (tabs between the header fields, the message flattened)
+        "MSWinEventLog\t1\tSecurity\t4711\tSat Oct 10 13:55:36 2026\t6272\tMicrosoft-Windows-Security-Auditing"
+        "\tCORP\\alice\tN/A\tSuccess Audit\tnps01.corp.example\tNetwork Policy Server\t\tNetwork Policy Server "
+        "granted access to a user.    User:   Security ID:   CORP\\alice   Account Name:   CORP\\alice   "
+        "Account Domain:   CORP   Fully Qualified Account Name:   corp.example/Users/alice    Client Machine:   "
+        "Security ID:   NULL SID   Account Name:   -   Fully Qualified Account Name:   -   OS-Version:   -   "
+        "Called Station Identifier:   AA-BB-CC-DD-EE-FF:CorpWifi   Calling Station Identifier:   "
+        "00-11-22-33-44-55    NAS:   NAS IPv4 Address:   10.0.0.2   NAS IPv6 Address:   -   NAS Identifier:   "
+        "ap1   NAS Port-Type:   Wireless - IEEE 802.11   NAS Port:   1    RADIUS Client:   Client Friendly "
+        "Name:   ap1   Client IP Address:   10.0.0.2",
+        expect("nps", user="CORP\\alice", mac="00:11:22:33:44:55", action="login"),
+    ),
+    (  # NPS 6273 as NXLog forwards it (the message's tabs and line breaks kept as tabs)
+        "<13>Oct 10 13:55:37 nps01.corp.example Microsoft-Windows-Security-Auditing[4]: Network Policy Server "
+        "denied access to a user.\t\tUser:\t\tSecurity ID:\t\t\tNULL SID\t\tAccount Name:\t\t\tbob\t\t"
+        "Account Domain:\t\t\tCORP\t\tFully Qualified Account Name:\t\tCORP\\bob\t\tClient Machine:\t\t"
+        "Security ID:\t\t\tNULL SID\t\tAccount Name:\t\t\t-\t\tCalling Station Identifier:\t\t"
+        "00:11:22:33:44:66\t\tNAS:\t\tNAS IPv4 Address:\t\t10.0.0.3\t\tReason Code:\t\t\t16\t\t"
+        "Reason:\t\t\tAuthentication failed due to a user credentials mismatch.",
+        expect("nps", user="bob", mac="00:11:22:33:44:66", action="login_failed"),
+    ),
+    (  # NPS 6272 for a VPN client: the Calling Station Identifier is its public address
+        "Network Policy Server granted access to a user. User: Security ID: CORP\\carol Account Name: carol "
+        "Account Domain: CORP Client Machine: Security ID: NULL SID Account Name: - Called Station "
+        "Identifier: 203.0.113.1 Calling Station Identifier: 198.51.100.7 NAS: NAS IPv4 Address: 10.0.0.4",
+        expect("nps", src_ip="198.51.100.7", user="carol", action="login"),
+    ),
+    (  # NPS 6278
+        "Network Policy Server granted full access to a user because the host met the defined health policy. "
+        "User: Security ID: CORP\\dave Account Name: dave Account Domain: CORP Client Machine: Account Name: - "
+        "Calling Station Identifier: 00-11-22-33-44-88",
+        expect("nps", user="dave", mac="00:11:22:33:44:88", action="login"),
+    ),
 ]
 
 
@@ -1552,6 +1804,11 @@ def test_auth_sources(line: str, row: dict) -> None:
 # --------------------------------------------------------------------------- near misses
 
 NEAR_MISSES = [
+    # NPS event without a user nor a station, and an NPS service event
+    "Network Policy Server denied access to a user. User: Account Name: - Calling Station Identifier: -",
+    "Network Policy Server discarded the accounting request for a user.",
+    # pfSense GUI line whose address is not one
+    "php-fpm[123]: /index.php: Successful login for user 'admin' from: 192.168.1.300 (Local Database)",
     # an Apache combined line: no %Ss:%Sh at its end
     '192.168.0.10 - - [10/Oct/2026:13:55:36 +0200] "GET / HTTP/1.1" 200 2326 "-" "NONE/1.0"',
     # squid combined whose client is not an address

@@ -41,6 +41,12 @@ _KEA_DHCP = re.compile(
     r"(?:[^\[]{0,8}\[hwtype=\d+ (?P<mac>[0-9a-fA-F:]{1,64})\])?.{0,400}?tid=0x[0-9a-fA-F]+: "
     rf"(?:lease|address) (?:for (?:address|prefix) )?(?P<ip>{ADDR})"
 )
+# Kea's DHCP4_DECLINE_LEASE ("Received DHCPDECLINE for addr %1 from client %2. The lease will be unavailable
+# for %3 seconds.", %2 the client's "[hwtype=1 mac], cid=[...], tid=0x..."): the client refused the address.
+_KEA_DECLINE = re.compile(
+    rf"DHCP4_DECLINE_LEASE Received DHCPDECLINE for addr (?P<ip>{ADDR}) from client "
+    r"\[hwtype=\d+ (?P<mac>[0-9a-fA-F:]{1,64})\]"
+)
 _KEA_ACTIONS = {
     "LEASE_ALLOC": "lease",
     "LEASE_REUSE": "lease",
@@ -56,6 +62,8 @@ def extract_dhcp(text: str) -> Conn | None:
         return conn_row(
             "dhcp", src_ip=valid_ip(k["ip"]), protocol="udp", mac=norm_mac(k["mac"]), action=_KEA_ACTIONS[k["ev"]]
         )
+    if "_" in text and (k := _KEA_DECLINE.search(text)) is not None:
+        return conn_row("dhcp", src_ip=valid_ip(k["ip"]), protocol="udp", mac=norm_mac(k["mac"]), action="decline")
     m = _ISC_DHCP.search(text)
     if m is not None:
         mac = norm_mac(m["mac"]) or norm_mac(m["paren"])  # `DHCPACK to ip (mac) via` answers a DHCPINFORM
