@@ -146,6 +146,35 @@ NETFILTER = [
             action="deny",
         ),
     ),
+    (  # a VLAN tag kept in the header (18 bytes): the source MAC is still bytes 7-12 (was not read)
+        "kernel: [12345.678] DROP IN=eth0.10 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:81:00:00:0a:08:00 "
+        "SRC=10.10.0.5 DST=10.10.0.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=22 "
+        "WINDOW=64240 RES=0x00 SYN URGP=0",
+        expect(
+            "netfilter",
+            src_ip="10.10.0.5",
+            src_port=40000,
+            dst_ip="10.10.0.1",
+            dst_port=22,
+            protocol="tcp",
+            mac="66:77:88:99:aa:bb",
+            action="deny",
+        ),
+    ),
+    (  # 18 bytes that are not a VLAN tag: no MAC taken
+        "kernel: [12345.678] DROP IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00:00:0a:08:00 "
+        "SRC=10.10.0.5 DST=10.10.0.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=22 "
+        "WINDOW=64240 RES=0x00 SYN URGP=0",
+        expect(
+            "netfilter",
+            src_ip="10.10.0.5",
+            src_port=40000,
+            dst_ip="10.10.0.1",
+            dst_port=22,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
     (  # nftables "log prefix", a link without an Ethernet header (ppp): no MAC
         "kernel: nft drop in: IN=ppp0 OUT= MAC= SRC=198.51.100.7 DST=203.0.113.5 LEN=40 TOS=0x00 PREC=0x00 "
         "TTL=245 ID=1 PROTO=TCP SPT=40000 DPT=23 WINDOW=1024 RES=0x00 SYN URGP=0",
