@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from vigie.pipelines.archive.formats.base import Format
 from vigie.pipelines.archive.formats.columns import (
+    CANON4,
     NS,
     SP,
     all_true,
@@ -27,7 +28,6 @@ from vigie.pipelines.archive.formats.columns import (
     cut_at,
     grp,
     has,
-    ip_column,
     list_item,
     list_starts,
     merge_rows,
@@ -194,11 +194,28 @@ _SCHEME_PORT_KEYS = pa.array(list(_SCHEME_PORTS), pa.string())
 _SCHEME_PORT_VALUES = pa.array(list(_SCHEME_PORTS.values()), pa.int32())
 
 
+_CLIENT_TYPE = pa.struct([("ip", pa.string()), ("port", pa.int32())])
+
+
+def _client_column(arr: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
+    """_client on a column: (ip, port, refused); a canonical IPv4 (the bulk) is kept as is, every other value
+    (IPv6, a client port appended) goes through _client once per distinct value."""
+    canon = has(arr, rf"^{CANON4}$")
+    if arr.null_count == 0 and pc.all(canon).as_py():
+        return arr, pa.nulls(len(arr), pa.int32()), pc.invert(canon)
+    others = pc.if_else(canon, pa.scalar(None, pa.string()), arr)
+    vals, bad = per_unique(
+        others, lambda v: dict(zip(("ip", "port"), _client(v), strict=True)) if v is not None else None, _CLIENT_TYPE
+    )
+    ip = pc.if_else(canon, arr, pc.struct_field(vals, "ip"))
+    return ip, pc.struct_field(vals, "port"), all_true(bad, pc.invert(canon))
+
+
 def _squid_cols(
     f: Callable[[str], pa.Array], n: int, matched: pa.Array
 ) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     """extract_squid's columns from _SQUID_RE2's groups (f: group name -> column)."""
-    client, bad_c = ip_column(f("client"))
+    client, client_port, bad_c = _client_column(f("client"))
     # _url_host_port reads a "scheme://" URL up to the first / or ? (whatever the method), a CONNECT
     # target whole, and nothing else: the key below keeps exactly that, so the calls are per distinct key.
     url = f("url")
@@ -239,6 +256,7 @@ def _squid_cols(
     cols = {
         "conn_format": pa.repeat(pa.scalar("squid"), n),
         "src_ip": client,
+        "src_port": client_port,
         "dst_ip": dst,
         "dst_port": port,
         "protocol": pc.if_else(truth(pc.starts_with(code, "UDP_")), pa.scalar("udp"), pa.scalar("tcp")),
