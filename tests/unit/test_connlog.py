@@ -1543,6 +1543,12 @@ DHCP = [
         "tid=0x8a3b2c1e: lease 10.0.0.5 has been reused for 3000 seconds",
         expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="lease"),
     ),
+    (  # Kea DHCPv6 with the client's link-layer address (was not taken)
+        "INFO  [kea-dhcp6.leases/9.1] DHCP6_LEASE_ALLOC duid=[00:03:00:01:08:00:2b:02:3f:4e], "
+        "[hwtype=1 08:00:2b:02:3f:4e], tid=0x2: lease for address 2001:db8:1::11 and iaid=1 has been allocated "
+        "for 4000 seconds",
+        expect("dhcp", src_ip="2001:db8:1::11", protocol="udp", mac="08:00:2b:02:3f:4e", action="lease"),
+    ),
     (  # Kea's decline (was not read)
         "INFO  [kea-dhcp4.leases/812.139] DHCP4_DECLINE_LEASE Received DHCPDECLINE for addr 10.0.0.9 from "
         "client [hwtype=1 00:11:22:33:44:55], cid=[no info], tid=0x8a3b2c1f. The lease will be unavailable "

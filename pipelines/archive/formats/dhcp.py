@@ -36,9 +36,13 @@ _DNSMASQ_DHCP = re.compile(
     rf"DHCP(?P<kind>[A-Z]{{2,8}})\((?P<iface>[^)\s]{{0,64}})\) (?P<ip>{ADDR})(?: (?P<mac>[0-9a-fA-F:-]{{1,64}}))?(?:\s|$)"
 )
 
+# Kea's lease messages (kea-messages: DHCP4_LEASE_ALLOC "%1: lease %2 has been allocated for %3 seconds", ...),
+# %1 the client: "[hwtype=1 <mac>], cid=[...], tid=0x..." (DHCPv4), "duid=[...], [hwtype=1 <mac>], tid=0x..."
+# or "duid=[...], [no hwaddr info], tid=0x..." (DHCPv6).
 _KEA_DHCP = re.compile(
     r"DHCP[46]_(?P<ev>LEASE_ALLOC|LEASE_REUSE|LEASE_ADVERT|RELEASE|DECLINE)\b"
-    r"(?:[^\[]{0,8}\[hwtype=\d+ (?P<mac>[0-9a-fA-F:]{1,64})\])?.{0,400}?tid=0x[0-9a-fA-F]+: "
+    r"(?:(?:[^\[]{0,8}|\s+duid=\[[0-9a-fA-F:]{0,400}\],\s*)\[hwtype=\d+ (?P<mac>[0-9a-fA-F:]{1,64})\])?"
+    r".{0,400}?tid=0x[0-9a-fA-F]+: "
     rf"(?:lease|address) (?:for (?:address|prefix) )?(?P<ip>{ADDR})"
 )
 # Kea's DHCP4_DECLINE_LEASE ("Received DHCPDECLINE for addr %1 from client %2. The lease will be unavailable
