@@ -791,6 +791,11 @@ ASA_GUIDE = [
             action="teardown",
         ),
     ),
+    (  # 302021 of an inbound ping: only faddr carries the echo identifier (was read as outbound)
+        "%ASA-6-302021: Teardown ICMP connection for faddr 198.51.100.7/1 gaddr 203.0.113.10/0 laddr 10.1.1.10/0 "
+        "type 8 code 0",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="10.1.1.10", protocol="icmp", action="teardown"),
+    ),
     (  # 302020 ICMPv6 inbound
         "%ASA-6-302020: Built inbound ICMPv6 connection for faddr 2001:db8:ffff::7/0 gaddr 2001:db8:1::5/0 "
         "laddr 2001:db8:1::5/0 type 128 code 0",
@@ -1057,6 +1062,18 @@ BUILT_AND_TEARDOWN = [
         "%ASA-6-302014: Teardown TCP connection 1237 for outside:198.51.100.8/8080 to inside:10.0.0.5/40000 "
         "duration 0:00:01 bytes 10",
     ),
+    (  # an inbound ping
+        "%ASA-6-302020: Built inbound ICMP connection for faddr 198.51.100.7/1 gaddr 203.0.113.10/0 "
+        "laddr 10.1.1.10/0 type 8 code 0",
+        "%ASA-6-302021: Teardown ICMP connection for faddr 198.51.100.7/1 gaddr 203.0.113.10/0 laddr 10.1.1.10/0 "
+        "type 8 code 0",
+    ),
+    (  # an outbound ping, PAT
+        "%ASA-6-302020: Built outbound ICMP connection for faddr 8.8.8.8/0 gaddr 203.0.113.5/512 "
+        "laddr 10.0.0.5/1 type 8 code 0",
+        "%ASA-6-302021: Teardown ICMP connection for faddr 8.8.8.8/0 gaddr 203.0.113.5/512 laddr 10.0.0.5/1 "
+        "type 8 code 0",
+    ),
     (  # outbound DNS
         "%ASA-6-302015: Built outbound UDP connection 1238 for outside:198.51.100.53/53 (198.51.100.53/53) "
         "to inside:10.0.0.5/53001 (203.0.113.5/53001)",
@@ -1070,7 +1087,14 @@ BUILT_AND_TEARDOWN = [
 def test_asa_teardown_names_the_parties_as_its_built_message(built: str, teardown: str) -> None:
     b, t = extract_connection(built), extract_connection(teardown)
     assert b is not None and t is not None
-    keys = ("src_ip", "src_port", "dst_ip", "dst_port", "protocol", "session_id")
+    keys = (
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "protocol",
+        "session_id",
+    )  # teardowns log no mapped socket
     assert {k: b[k] for k in keys} == {k: t[k] for k in keys}
     assert (b["action"], t["action"]) == ("build", "teardown")
 

@@ -100,13 +100,16 @@ _ASA_TEARDOWN = re.compile(
 # cmp_type} laddr laddr [(idfw_user)] type {type} code {code}"; 302021: "Teardown ICMP connection for faddr
 # {faddr | icmp_seq_num} [(idfw_user)] gaddr {gaddr | cmp_type} laddr laddr [(idfw_user)] type {type} code
 # {code}": faddr is the foreign (outside) host, laddr the local (inside) one, gaddr laddr's mapped (global)
-# address; inbound: faddr started it, outbound: laddr did. The teardown has no direction word: it is read
-# as outbound (an inside host pinging out, the usual case); session_id is not logged for ICMP.
+# address; inbound: faddr started it, outbound: laddr did. The number after each address is, as the ASA
+# keeps ICMP flows, the echo identifier on the initiator's side and 0 on the responder's ("faddr 8.8.8.8/0
+# gaddr 203.0.113.5/1 laddr 10.0.0.5/1" outbound, "faddr 198.51.100.7/1 gaddr 203.0.113.10/0 laddr
+# 10.1.1.10/0" inbound). The teardown has no direction word: it is read as inbound when only faddr carries
+# an identifier, as outbound (an inside host pinging out, the usual case) otherwise.
 _ASA_ICMP = re.compile(
     r"(?P<ev>Built|Teardown) (?:(?P<dir>inbound|outbound) )?(?P<proto>ICMP|ICMPv6) connection "
     r"(?:(?P<id>\d+) )?for "
-    rf"faddr (?P<f>{ADDR})/\d+(?:\s?\((?P<fuser>[^()]*)\))? gaddr (?P<g>{ADDR})/\d+ "
-    rf"laddr (?P<l>{ADDR})/\d+(?:\s?\((?P<luser>[^()]*)\))?"
+    rf"faddr (?P<f>{ADDR})/(?P<fid>\d+)(?:\s?\((?P<fuser>[^()]*)\))? gaddr (?P<g>{ADDR})/\d+ "
+    rf"laddr (?P<l>{ADDR})/(?P<lid>\d+)(?:\s?\((?P<luser>[^()]*)\))?"
 )
 # 305011: "Built {static|dynamic} {TCP|UDP|ICMP} translation from interface_name:real_address/real_port
 # [(idfw_user)] to interface_name:mapped_address/mapped_port"; 305012: "Teardown {static|dynamic} {TCP|UDP|ICMP}
@@ -199,9 +202,10 @@ def _asa_icmp(body: str) -> Conn | None:
     if m is None:
         return None
     f, g, local = valid_ip(m["f"]), valid_ip(m["g"]), valid_ip(m["l"])
-    if m["dir"] == "inbound":
+    inbound = m["dir"] == "inbound" or (m["dir"] is None and int(m["fid"]) != 0 and int(m["lid"]) == 0)
+    if inbound:
         src, dst, nat, user = f, local, None, m["fuser"]
-    else:  # outbound, or a teardown (direction not logged: assume the inside host pinged out)
+    else:
         src, dst, nat, user = local, f, (g if g != local else None), m["luser"]
     return conn_row(
         "cisco_asa",
