@@ -1009,6 +1009,48 @@ ASA_GUIDE = [
             action="login_failed",
         ),
     ),
+    (  # FTD 430003, connection end: Src is the initiator, NAT_Initiator* its translation
+        "%FTD-1-430003: DeviceUUID: 0f1e2d3c-0000-11ee-0000-000000000000, InstanceID: 1, FirstPacketSecond: "
+        "2026-10-10T13:55:36Z, ConnectionID: 12345, AccessControlRuleAction: Allow, SrcIP: 10.0.0.5, DstIP: "
+        "93.184.216.34, SrcPort: 51234, DstPort: 443, Protocol: tcp, IngressInterface: inside, EgressInterface: "
+        "outside, IngressZone: in-zone, EgressZone: out-zone, ACPolicy: Default, AccessControlRuleName: Allow-Out, "
+        "Prefilter Policy: Default Prefilter Policy, User: CORP\\alice, Client: SSL client, ApplicationProtocol: "
+        "HTTPS, InitiatorPackets: 10, ResponderPackets: 12, InitiatorBytes: 1200, ResponderBytes: 9000, NAPPolicy: "
+        "Balanced Security and Connectivity, NAT_InitiatorIP: 203.0.113.5, NAT_InitiatorPort: 40000, "
+        "NAT_ResponderIP: 93.184.216.34, NAT_ResponderPort: 443",
+        expect(
+            "cisco_asa",
+            src_ip="10.0.0.5",
+            src_port=51234,
+            dst_ip="93.184.216.34",
+            dst_port=443,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40000,
+            user="CORP\\alice",
+            action="teardown",
+            bytes=10200,
+            session_id="12345",
+        ),
+    ),
+    (  # FTD 430002, blocked, no user
+        "%FTD-1-430002: DeviceUUID: 0f1e2d3c-0000-11ee-0000-000000000000, InstanceID: 1, FirstPacketSecond: "
+        "2026-10-10T13:55:37Z, ConnectionID: 12346, AccessControlRuleAction: Block, SrcIP: 198.51.100.7, DstIP: "
+        "10.1.1.10, SrcPort: 40000, DstPort: 445, Protocol: tcp, IngressInterface: outside, EgressInterface: inside, "
+        "User: No Authentication Required, InitiatorPackets: 1, ResponderPackets: 0, InitiatorBytes: 60, "
+        "ResponderBytes: 0",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40000,
+            dst_ip="10.1.1.10",
+            dst_port=445,
+            protocol="tcp",
+            action="deny",
+            bytes=60,
+            session_id="12346",
+        ),
+    ),
 ]
 
 
@@ -1027,6 +1069,8 @@ ASA_NOT_CONNECTIONS = [
     # 722022 without its SVC words, 716001 with them: each id's grammar only
     "%ASA-6-722022: Group <GP-VPN> User <alice> IP <198.51.100.7> WebVPN session started.",
     "%ASA-6-716001: Group <GP-VPN> User <alice> IP <198.51.100.7> TCP SVC connection established",
+    # FTD connection event without its addresses
+    "%FTD-1-430003: DeviceUUID: 0f1e2d3c, InstanceID: 1, ConnectionID: 1, AccessControlRuleAction: Allow",
     # 710002 whose address is not one
     "%ASA-7-710002: TCP access permitted from 10.1.1.5/51000 to inside:10.1.1.999/https",
 ]

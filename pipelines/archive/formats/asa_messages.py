@@ -19,6 +19,7 @@ from vigie.pipelines.archive.formats.values import (
     Conn,
     conn_row,
     norm_proto,
+    norm_token,
     norm_user,
     sum_bytes,
     valid_ip,
@@ -251,6 +252,55 @@ VPN_ACTIONS = {
 }
 
 
+# FTD 430002 (connection start) and 430003 (connection end), Cisco "Cisco Secure Firewall Threat Defense Syslog
+# Messages": "DeviceUUID: ..., InstanceID: ..., ConnectionID: id, AccessControlRuleAction: action, SrcIP: ip,
+# DstIP: ip, SrcPort: port, DstPort: port, Protocol: proto, ..., User: user, ..., InitiatorBytes: n,
+# ResponderBytes: n, ..., NAT_InitiatorIP: ip, NAT_InitiatorPort: port, NAT_ResponderIP: ip, ...": Src is the
+# connection's initiator (the event's "Initiator IP"), NAT_Initiator* its translated socket.
+_FTD_FIELD = re.compile(r"(?:^|,\s)([A-Za-z_][A-Za-z_ ]{0,40}): ([^,]*)")
+_FTD_KEYS = frozenset(
+    {"ConnectionID", "AccessControlRuleAction", "SrcIP", "DstIP", "SrcPort", "DstPort", "Protocol", "User"}
+    | {"InitiatorBytes", "ResponderBytes", "NAT_InitiatorIP", "NAT_InitiatorPort"}
+)
+_FTD_NO_USER = frozenset({"No Authentication Required", "Not Found", "Unknown"})
+
+
+def _ftd_connection(msg_id: str, body: str) -> Conn | None:
+    """430002, 430003."""
+    f: dict[str, str] = {}
+    for key, value in _FTD_FIELD.findall(body):
+        if key in _FTD_KEYS and key not in f:
+            f[key] = value.strip()
+    if "SrcIP" not in f or "DstIP" not in f:
+        return None
+    proto = norm_proto(f.get("Protocol"))
+    ports = proto in PORT_PROTOS
+    src_ip, src_port = valid_ip(f["SrcIP"]), valid_port(f.get("SrcPort")) if ports else None
+    nat_ip, nat_port = (
+        valid_ip(f.get("NAT_InitiatorIP")),
+        valid_port(f.get("NAT_InitiatorPort")) if ports else None,
+    )
+    if nat_ip is None or (nat_ip == src_ip and nat_port == src_port):
+        nat_ip = nat_port = None
+    rule = f.get("AccessControlRuleAction", "").lower()
+    action = "deny" if "block" in rule else ("build" if msg_id == "430002" else "teardown")
+    user = f.get("User")
+    return conn_row(
+        "cisco_asa",
+        src_ip=src_ip,
+        src_port=src_port,
+        dst_ip=valid_ip(f["DstIP"]),
+        dst_port=valid_port(f.get("DstPort")) if ports else None,
+        protocol=proto,
+        nat_ip=nat_ip,
+        nat_port=nat_port,
+        user=None if user in _FTD_NO_USER else asa_user(user),
+        action=action,
+        bytes=sum_bytes(f.get("InitiatorBytes"), f.get("ResponderBytes")),
+        session_id=norm_token(f.get("ConnectionID")),
+    )
+
+
 def _deny(body: str) -> Conn | None:
     """106023."""
     m = _DENY.match(body)
@@ -438,5 +488,7 @@ def extract_other(msg_id: str, body: str) -> Conn | None:
     """The row of an ASA message that is neither a connection (302xxx) nor a translation (305xxx)."""
     if msg_id in VPN_ACTIONS:
         return _vpn(msg_id, body)
+    if msg_id in ("430002", "430003"):
+        return _ftd_connection(msg_id, body)
     read = _BY_ID.get(msg_id)
     return read(body) if read is not None else None
