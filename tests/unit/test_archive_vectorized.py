@@ -1026,3 +1026,37 @@ def test_round2_shortcuts_take_the_fast_path() -> None:
     ]
     assert_same(lines, REFS[0])
     assert fallback_share(lines, REFS[0]) == (0.0, 0.0)
+
+
+SQUID_CLIENTS = [
+    "192.168.0.10",
+    "192.168.0.10/51234",
+    "192.168.0.10:51234",
+    "192.168.0.10/99999",
+    "192.168.0.10/",
+    "192.168.0.10:",
+    "192.168.0.10/1/2",
+    "2001:db8::1",
+    "2001:db8::1/5",
+    "::ffff:10.0.0.1/80",
+    "1.2.3.4:5:6",
+    "proxy01",
+    "-",
+]
+
+
+@pytest.mark.parametrize("reference", REFS[:1])
+def test_squid_client_with_its_port(reference: datetime) -> None:
+    """%>a/%>p and %>a:%>p (and near misses) read column-wise as the per-row code reads them; the canonical
+    forms without the per-row code."""
+    raws = [
+        f"1286536309.450    233 {client} TCP_MISS/200 1234 GET http://example.com/ - HIER_DIRECT/93.184.216.34 "
+        "text/html".encode()
+        for client in SQUID_CLIENTS
+    ]
+    assert_same(raws, reference)
+    for raw in raws:
+        assert_same([raw], reference)
+    ports = enrich(raws[:3], reference)["src_port"].to_pylist()
+    assert ports == [None, 51234, 51234]
+    assert fallback_share(raws[:3], reference)[1] == 0.0

@@ -132,6 +132,62 @@ NETFILTER = [
             protocol="tcp",
         ),
     ),
+    (  # the MAC field is destination (6 bytes), source (6), EtherType (2): the source is the client's; IPv6
+        "kernel: [UFW BLOCK] IN=eth0 OUT= MAC=33:33:00:00:00:01:02:42:ac:11:00:02:86:dd SRC=2001:db8::2 "
+        "DST=ff02::1 LEN=72 TC=0 HOPLIMIT=255 FLOWLBL=0 PROTO=UDP SPT=5353 DPT=5353 LEN=32",
+        expect(
+            "netfilter",
+            src_ip="2001:db8::2",
+            src_port=5353,
+            dst_ip="ff02::1",
+            dst_port=5353,
+            protocol="udp",
+            mac="02:42:ac:11:00:02",
+            action="deny",
+        ),
+    ),
+    (  # a VLAN tag kept in the header (18 bytes): the source MAC is still bytes 7-12 (was not read)
+        "kernel: [12345.678] DROP IN=eth0.10 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:81:00:00:0a:08:00 "
+        "SRC=10.10.0.5 DST=10.10.0.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=22 "
+        "WINDOW=64240 RES=0x00 SYN URGP=0",
+        expect(
+            "netfilter",
+            src_ip="10.10.0.5",
+            src_port=40000,
+            dst_ip="10.10.0.1",
+            dst_port=22,
+            protocol="tcp",
+            mac="66:77:88:99:aa:bb",
+            action="deny",
+        ),
+    ),
+    (  # 18 bytes that are not a VLAN tag: no MAC taken
+        "kernel: [12345.678] DROP IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00:00:0a:08:00 "
+        "SRC=10.10.0.5 DST=10.10.0.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=22 "
+        "WINDOW=64240 RES=0x00 SYN URGP=0",
+        expect(
+            "netfilter",
+            src_ip="10.10.0.5",
+            src_port=40000,
+            dst_ip="10.10.0.1",
+            dst_port=22,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # nftables "log prefix", a link without an Ethernet header (ppp): no MAC
+        "kernel: nft drop in: IN=ppp0 OUT= MAC= SRC=198.51.100.7 DST=203.0.113.5 LEN=40 TOS=0x00 PREC=0x00 "
+        "TTL=245 ID=1 PROTO=TCP SPT=40000 DPT=23 WINDOW=1024 RES=0x00 SYN URGP=0",
+        expect(
+            "netfilter",
+            src_ip="198.51.100.7",
+            src_port=40000,
+            dst_ip="203.0.113.5",
+            dst_port=23,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
 ]
 
 
@@ -527,6 +583,566 @@ def test_cisco_asa(line: str, row: dict) -> None:
     assert extract_connection(line) == row
 
 
+# --------------------------------------------------------------------------- Cisco ASA, id by id
+# One line per connection message id of Cisco's "Cisco Secure Firewall ASA Series Syslog Messages" guide,
+# written in the guide's format with its placeholders filled in (the initiator of each: see cisco_asa.py
+# and asa_messages.py, where every id's format is quoted).
+
+ASA_GUIDE = [
+    (  # 106001: "from" started it
+        "%ASA-2-106001: Inbound TCP connection denied from 198.51.100.7/40001 to 203.0.113.10/25 flags SYN "
+        "on interface outside",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40001,
+            dst_ip="203.0.113.10",
+            dst_port=25,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # 106002
+        "%ASA-2-106002: udp Connection denied by outbound list out_acl src 10.1.1.5 dest 198.51.100.7",
+        expect("cisco_asa", src_ip="10.1.1.5", dst_ip="198.51.100.7", protocol="udp", action="deny"),
+    ),
+    (  # 106006
+        "%ASA-2-106006: Deny inbound UDP from 198.51.100.7/5353 to 10.1.1.5/161 on interface outside",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=5353,
+            dst_ip="10.1.1.5",
+            dst_port=161,
+            protocol="udp",
+            action="deny",
+        ),
+    ),
+    (  # 106007
+        "%ASA-2-106007: Deny inbound UDP from 198.51.100.7/53 to 10.1.1.5/40000 due to DNS Response",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=53,
+            dst_ip="10.1.1.5",
+            dst_port=40000,
+            protocol="udp",
+            action="deny",
+        ),
+    ),
+    (  # 106010: was not read (the direction word was taken for the protocol)
+        "%ASA-3-106010: Deny inbound tcp src outside:198.51.100.7/40002 dst inside:10.1.1.5/445",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40002,
+            dst_ip="10.1.1.5",
+            dst_port=445,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # 106010, with a protocol number and an identity-firewall user on the source
+        "%ASA-3-106010: Deny inbound protocol 47 src outside:198.51.100.7 (CORP\\bob, 5) dst inside:10.1.1.5",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            dst_ip="10.1.1.5",
+            protocol="gre",
+            user="CORP\\bob",
+            action="deny",
+        ),
+    ),
+    (  # 106014
+        "%ASA-3-106014: Deny inbound icmp src outside:198.51.100.7 dst inside:10.1.1.5 (type 8, code 0)",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="10.1.1.5", protocol="icmp", action="deny"),
+    ),
+    (  # 106014 as the guide spaces it
+        "%ASA-3-106014: Deny inbound icmp src outside : 198.51.100.7 dst inside : 10.1.1.5 (type 8, code 0)",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="10.1.1.5", protocol="icmp", action="deny"),
+    ),
+    (  # 106015: the sender of a packet of no known connection
+        "%ASA-6-106015: Deny TCP (no connection) from 10.1.1.5/443 to 198.51.100.7/40003 flags RST ACK "
+        "on interface inside",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=443,
+            dst_ip="198.51.100.7",
+            dst_port=40003,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # 106016
+        "%ASA-2-106016: Deny IP spoof from (10.1.1.5) to 198.51.100.7 on interface outside",
+        expect("cisco_asa", src_ip="10.1.1.5", dst_ip="198.51.100.7", action="deny"),
+    ),
+    (  # 106018
+        "%ASA-2-106018: ICMP packet type 8 denied by outbound list out_acl src 10.1.1.5 dest 198.51.100.7",
+        expect("cisco_asa", src_ip="10.1.1.5", dst_ip="198.51.100.7", protocol="icmp", action="deny"),
+    ),
+    (  # 106021
+        "%ASA-1-106021: Deny TCP reverse path check from 10.99.0.5 to 198.51.100.7 on interface outside",
+        expect("cisco_asa", src_ip="10.99.0.5", dst_ip="198.51.100.7", protocol="tcp", action="deny"),
+    ),
+    (  # 106022
+        "%ASA-1-106022: Deny TCP connection spoof from 10.99.0.5 to 198.51.100.7 on interface outside",
+        expect("cisco_asa", src_ip="10.99.0.5", dst_ip="198.51.100.7", protocol="tcp", action="deny"),
+    ),
+    (  # 106023 with the hash codes and an idfw user on the source
+        "%ASA-4-106023: Deny udp src inside:10.1.1.5/5060(CORP\\alice) dst outside:198.51.100.7/5060 "
+        'by access-group "inside_in" [0x8ed66b60, 0xf8852875]',
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=5060,
+            dst_ip="198.51.100.7",
+            dst_port=5060,
+            protocol="udp",
+            user="CORP\\alice",
+            action="deny",
+        ),
+    ),
+    (  # 106100
+        "%ASA-6-106100: access-list inside_in est-allowed tcp inside/10.1.1.5(51000)(CORP\\alice) -> "
+        "outside/198.51.100.7(443) hit-cnt 1 first hit [0x4c8b3c2d, 0x0]",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51000,
+            dst_ip="198.51.100.7",
+            dst_port=443,
+            protocol="tcp",
+            user="CORP\\alice",
+            action="allow",
+        ),
+    ),
+    (  # 302013 inbound, idfw user only on the responder: not the initiator's, so no user (was CORP\srv)
+        "%ASA-6-302013: Built inbound TCP connection 5 for outside:198.51.100.7/5000 (198.51.100.7/5000) "
+        "to inside:10.1.1.10/443 (203.0.113.10/443)(CORP\\srv)",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=5000,
+            dst_ip="10.1.1.10",
+            dst_port=443,
+            protocol="tcp",
+            action="build",
+            session_id="5",
+        ),
+    ),
+    (  # 302015 inbound UDP, with the initiator's idfw user (a bracket after the inside end could be that
+        # end's idfw user as well as the AAA user: an inbound connection does not take it)
+        "%ASA-6-302015: Built inbound UDP connection 9 for outside:198.51.100.7/5060 (198.51.100.7/5060)"
+        "(CORP\\bob) to inside:10.1.1.20/5060 (203.0.113.20/5060)",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=5060,
+            dst_ip="10.1.1.20",
+            dst_port=5060,
+            protocol="udp",
+            user="CORP\\bob",
+            action="build",
+            session_id="9",
+        ),
+    ),
+    (  # 302014 of a published server on a high port: inbound (was reversed: src 10.1.1.10:3389)
+        "%ASA-6-302014: Teardown TCP connection 6 for outside:198.51.100.7/51000 to inside:10.1.1.10/3389 "
+        "duration 0:01:00 bytes 100 TCP FINs",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=51000,
+            dst_ip="10.1.1.10",
+            dst_port=3389,
+            protocol="tcp",
+            action="teardown",
+            bytes=100,
+            session_id="6",
+        ),
+    ),
+    (  # 302016 with the initiator's idfw user
+        "%ASA-6-302016: Teardown UDP connection 10 for outside:198.51.100.53/53 to inside:10.1.1.5/40000"
+        "(CORP\\alice) duration 0:00:01 bytes 120",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=40000,
+            dst_ip="198.51.100.53",
+            dst_port=53,
+            protocol="udp",
+            user="CORP\\alice",
+            action="teardown",
+            bytes=120,
+            session_id="10",
+        ),
+    ),
+    (  # 302021 (read as outbound)
+        "%ASA-6-302021: Teardown ICMP connection for faddr 198.51.100.7/0 gaddr 203.0.113.5/1 laddr 10.1.1.5/1 "
+        "type 8 code 0",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            dst_ip="198.51.100.7",
+            protocol="icmp",
+            nat_ip="203.0.113.5",
+            action="teardown",
+        ),
+    ),
+    (  # 302021 of an inbound ping: only faddr carries the echo identifier (was read as outbound)
+        "%ASA-6-302021: Teardown ICMP connection for faddr 198.51.100.7/1 gaddr 203.0.113.10/0 laddr 10.1.1.10/0 "
+        "type 8 code 0",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="10.1.1.10", protocol="icmp", action="teardown"),
+    ),
+    (  # 302020 ICMPv6 inbound
+        "%ASA-6-302020: Built inbound ICMPv6 connection for faddr 2001:db8:ffff::7/0 gaddr 2001:db8:1::5/0 "
+        "laddr 2001:db8:1::5/0 type 128 code 0",
+        expect(
+            "cisco_asa", src_ip="2001:db8:ffff::7", dst_ip="2001:db8:1::5", protocol="icmpv6", action="build"
+        ),
+    ),
+    (  # 305011 TCP PAT, with the real host's idfw user
+        "%ASA-6-305011: Built dynamic TCP translation from inside:10.1.1.2/1234(CORP\\alice) to "
+        "outside:203.0.113.5/40000",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.2",
+            src_port=1234,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40000,
+            user="CORP\\alice",
+            action="build",
+        ),
+    ),
+    (  # 305012 with the acl name
+        "%ASA-6-305012: Teardown static TCP translation from inside(nat_acl):10.1.1.2/1234 to "
+        "outside:203.0.113.5/40000 duration 0:10:00",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.2",
+            src_port=1234,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40000,
+            action="teardown",
+        ),
+    ),
+    (  # 305010
+        "%ASA-6-305010: Teardown dynamic translation from inside:10.1.1.2 to outside:203.0.113.5 duration 0:10:00",
+        expect("cisco_asa", src_ip="10.1.1.2", nat_ip="203.0.113.5", action="teardown"),
+    ),
+    (  # 313001: to the box
+        "%ASA-3-313001: Denied ICMP type=8, code=0 from 198.51.100.7 on interface outside",
+        expect("cisco_asa", src_ip="198.51.100.7", protocol="icmp", action="deny"),
+    ),
+    (  # 313004
+        "%ASA-4-313004: Denied ICMP type=0, from laddr 198.51.100.7 on interface outside to 203.0.113.5: "
+        "no matching session",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="203.0.113.5", protocol="icmp", action="deny"),
+    ),
+    (  # 313004 without "laddr", as the guide's format reads
+        "%ASA-4-313004: Denied ICMP type=0, from 198.51.100.7 on interface outside to 203.0.113.5: "
+        "no matching session",
+        expect("cisco_asa", src_ip="198.51.100.7", dst_ip="203.0.113.5", protocol="icmp", action="deny"),
+    ),
+    (  # 313005: the ICMP error's sender, not the quoted packet
+        "%ASA-4-313005: No matching connection for ICMP error message: icmp src outside:198.51.100.1 "
+        "dst inside:10.1.1.5 (type 3, code 3) on outside interface. Original IP payload: udp src "
+        "10.1.1.5/40000 dst 198.51.100.7/53.",
+        expect("cisco_asa", src_ip="198.51.100.1", dst_ip="10.1.1.5", protocol="icmp", action="deny"),
+    ),
+    (  # 313008
+        "%ASA-3-313008: Denied ICMPv6 type=128, code=0 from 2001:db8:ffff::7 on interface outside",
+        expect("cisco_asa", src_ip="2001:db8:ffff::7", protocol="icmpv6", action="deny"),
+    ),
+    (  # 710002 with a service name
+        "%ASA-7-710002: TCP access permitted from 10.1.1.5/51000 to inside:10.1.1.1/https",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51000,
+            dst_ip="10.1.1.1",
+            dst_port=443,
+            protocol="tcp",
+            action="allow",
+        ),
+    ),
+    (  # 710003 with a port number
+        "%ASA-3-710003: TCP access denied by ACL from 198.51.100.7/40004 to outside:203.0.113.1/22",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40004,
+            dst_ip="203.0.113.1",
+            dst_port=22,
+            protocol="tcp",
+            action="deny",
+        ),
+    ),
+    (  # 710005
+        "%ASA-7-710005: UDP request discarded from 198.51.100.7/40005 to outside:203.0.113.1/500",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40005,
+            dst_ip="203.0.113.1",
+            dst_port=500,
+            protocol="udp",
+            action="deny",
+        ),
+    ),
+    (  # 109001, before the user typed a name
+        "%ASA-6-109001: Auth start for user '???' from 10.1.1.5/51001 to 198.51.100.80/80",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51001,
+            dst_ip="198.51.100.80",
+            dst_port=80,
+            protocol="tcp",
+            action="request",
+        ),
+    ),
+    (  # 109005
+        "%ASA-6-109005: Authentication succeeded for user 'alice' from 10.1.1.5/51001 to 198.51.100.80/80 "
+        "on interface inside",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51001,
+            dst_ip="198.51.100.80",
+            dst_port=80,
+            protocol="tcp",
+            user="alice",
+            action="login",
+        ),
+    ),
+    (  # 109006, the user written bare
+        "%ASA-6-109006: Authentication failed for user alice from 10.1.1.5/51001 to 198.51.100.80/80 "
+        "on interface inside",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51001,
+            dst_ip="198.51.100.80",
+            dst_port=80,
+            protocol="tcp",
+            user="alice",
+            action="login_failed",
+        ),
+    ),
+    (  # 109007
+        "%ASA-6-109007: Authorization permitted for user alice from 10.1.1.5/51001 to 198.51.100.80/80 "
+        "on interface inside",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.5",
+            src_port=51001,
+            dst_ip="198.51.100.80",
+            dst_port=80,
+            protocol="tcp",
+            user="alice",
+            action="allow",
+        ),
+    ),
+    (  # 109008
+        "%ASA-6-109008: Authorization denied for user bob from 10.1.1.6/51002 to 198.51.100.80/21 "
+        "on interface inside",
+        expect(
+            "cisco_asa",
+            src_ip="10.1.1.6",
+            src_port=51002,
+            dst_ip="198.51.100.80",
+            dst_port=21,
+            protocol="tcp",
+            user="bob",
+            action="deny",
+        ),
+    ),
+    (  # 113004, authorization
+        "%ASA-6-113004: AAA user authorization Successful : server = 10.1.1.2 : user = alice",
+        expect("cisco_asa", user="alice", action="allow"),
+    ),
+    (  # 113008
+        "%ASA-6-113008: AAA transaction status ACCEPT : user = alice",
+        expect("cisco_asa", user="alice", action="login"),
+    ),
+    (  # 113012
+        "%ASA-6-113012: AAA user authentication Successful : local database : user = admin",
+        expect("cisco_asa", user="admin", action="login"),
+    ),
+    (  # 113015
+        "%ASA-6-113015: AAA user authentication Rejected : reason = Invalid password : local database : "
+        "user = admin : user IP = 10.1.1.5",
+        expect("cisco_asa", src_ip="10.1.1.5", user="admin", action="login_failed"),
+    ),
+    (  # 113039
+        "%ASA-6-113039: Group <GP-VPN> User <alice> IP <198.51.100.7> AnyConnect parent session started.",
+        expect("cisco_asa", src_ip="198.51.100.7", user="alice", action="login"),
+    ),
+    (  # 722022: the tunnel from the client's public address
+        "%ASA-6-722022: Group <GP-VPN> User <alice> IP <198.51.100.7> TCP SVC connection established "
+        "without compression",
+        expect("cisco_asa", src_ip="198.51.100.7", protocol="tcp", user="alice", action="build"),
+    ),
+    (  # 722023
+        "%ASA-6-722023: Group <GP-VPN> User <alice> IP <198.51.100.7> UDP SVC connection terminated "
+        "without compression",
+        expect("cisco_asa", src_ip="198.51.100.7", protocol="udp", user="alice", action="teardown"),
+    ),
+    (  # 722037
+        "%ASA-5-722037: Group <GP-VPN> User <alice> IP <198.51.100.7> SVC closing connection: DPD failure.",
+        expect("cisco_asa", src_ip="198.51.100.7", user="alice", action="logout"),
+    ),
+    (  # 605004
+        '%ASA-6-605004: Login denied from 198.51.100.7/40006 to outside:203.0.113.1/ssh for user "root"',
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40006,
+            dst_ip="203.0.113.1",
+            protocol="tcp",
+            user="root",
+            action="login_failed",
+        ),
+    ),
+    (  # FTD 430003, connection end: Src is the initiator, NAT_Initiator* its translation
+        "%FTD-1-430003: DeviceUUID: 0f1e2d3c-0000-11ee-0000-000000000000, InstanceID: 1, FirstPacketSecond: "
+        "2026-10-10T13:55:36Z, ConnectionID: 12345, AccessControlRuleAction: Allow, SrcIP: 10.0.0.5, DstIP: "
+        "93.184.216.34, SrcPort: 51234, DstPort: 443, Protocol: tcp, IngressInterface: inside, EgressInterface: "
+        "outside, IngressZone: in-zone, EgressZone: out-zone, ACPolicy: Default, AccessControlRuleName: Allow-Out, "
+        "Prefilter Policy: Default Prefilter Policy, User: CORP\\alice, Client: SSL client, ApplicationProtocol: "
+        "HTTPS, InitiatorPackets: 10, ResponderPackets: 12, InitiatorBytes: 1200, ResponderBytes: 9000, NAPPolicy: "
+        "Balanced Security and Connectivity, NAT_InitiatorIP: 203.0.113.5, NAT_InitiatorPort: 40000, "
+        "NAT_ResponderIP: 93.184.216.34, NAT_ResponderPort: 443",
+        expect(
+            "cisco_asa",
+            src_ip="10.0.0.5",
+            src_port=51234,
+            dst_ip="93.184.216.34",
+            dst_port=443,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40000,
+            user="CORP\\alice",
+            action="teardown",
+            bytes=10200,
+            session_id="12345",
+        ),
+    ),
+    (  # FTD 430002, blocked, no user
+        "%FTD-1-430002: DeviceUUID: 0f1e2d3c-0000-11ee-0000-000000000000, InstanceID: 1, FirstPacketSecond: "
+        "2026-10-10T13:55:37Z, ConnectionID: 12346, AccessControlRuleAction: Block, SrcIP: 198.51.100.7, DstIP: "
+        "10.1.1.10, SrcPort: 40000, DstPort: 445, Protocol: tcp, IngressInterface: outside, EgressInterface: inside, "
+        "User: No Authentication Required, InitiatorPackets: 1, ResponderPackets: 0, InitiatorBytes: 60, "
+        "ResponderBytes: 0",
+        expect(
+            "cisco_asa",
+            src_ip="198.51.100.7",
+            src_port=40000,
+            dst_ip="10.1.1.10",
+            dst_port=445,
+            protocol="tcp",
+            action="deny",
+            bytes=60,
+            session_id="12346",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), ASA_GUIDE)
+def test_cisco_asa_message_ids(line: str, row: dict) -> None:
+    assert extract_connection(line) == row
+
+
+# Messages the guide documents that name no connection with a known initiator: not archived as one.
+ASA_NOT_CONNECTIONS = [
+    # 302033 / 302034: H.323 GUP pre-allocation, a connection the ASA prepares, started by neither end yet
+    "%ASA-6-302033: Pre-allocated H323 GUP Connection for faddr outside:198.51.100.7/1720 to laddr "
+    "inside:10.1.1.5/1720",
+    "%ASA-4-302034: Unable to pre-allocate H323 GUP Connection for faddr outside:198.51.100.7/1720 to laddr "
+    "inside:10.1.1.5/1720",
+    # 722022 without its SVC words, 716001 with them: each id's grammar only
+    "%ASA-6-722022: Group <GP-VPN> User <alice> IP <198.51.100.7> WebVPN session started.",
+    "%ASA-6-716001: Group <GP-VPN> User <alice> IP <198.51.100.7> TCP SVC connection established",
+    # FTD connection event without its addresses
+    "%FTD-1-430003: DeviceUUID: 0f1e2d3c, InstanceID: 1, ConnectionID: 1, AccessControlRuleAction: Allow",
+    # 710002 whose address is not one
+    "%ASA-7-710002: TCP access permitted from 10.1.1.5/51000 to inside:10.1.1.999/https",
+]
+
+
+@pytest.mark.parametrize("line", ASA_NOT_CONNECTIONS)
+def test_cisco_asa_messages_without_a_connection(line: str) -> None:
+    assert extract_connection(line) is None
+
+
+BUILT_AND_TEARDOWN = [
+    (  # a user browsing out: outbound, the inside end started it
+        "%ASA-6-302013: Built outbound TCP connection 1234 for outside:93.184.216.34/443 (93.184.216.34/443) "
+        "to inside:10.0.0.5/51234 (203.0.113.5/51234)",
+        "%ASA-6-302014: Teardown TCP connection 1234 for outside:93.184.216.34/443 to inside:10.0.0.5/51234 "
+        "duration 0:00:09 bytes 4321 TCP FINs from inside",
+    ),
+    (  # a published web server: inbound, the outside end started it
+        "%ASA-6-302013: Built inbound TCP connection 1235 for outside:198.51.100.7/61000 (198.51.100.7/61000) "
+        "to dmz:10.1.1.10/443 (203.0.113.10/443)",
+        "%ASA-6-302014: Teardown TCP connection 1235 for outside:198.51.100.7/61000 to dmz:10.1.1.10/443 "
+        "duration 0:00:09 bytes 4321 TCP FINs from outside",
+    ),
+    (  # a published server on a high port (RDP)
+        "%ASA-6-302013: Built inbound TCP connection 1236 for outside:198.51.100.7/51000 (198.51.100.7/51000) "
+        "to inside:10.1.1.10/3389 (203.0.113.10/3389)",
+        "%ASA-6-302014: Teardown TCP connection 1236 for outside:198.51.100.7/51000 to inside:10.1.1.10/3389 "
+        "duration 1:00:00 bytes 9999 TCP Reset-O from outside",
+    ),
+    (  # outbound to a high port (HTTP proxy on 8080)
+        "%ASA-6-302013: Built outbound TCP connection 1237 for outside:198.51.100.8/8080 (198.51.100.8/8080) "
+        "to inside:10.0.0.5/40000 (203.0.113.5/40000)",
+        "%ASA-6-302014: Teardown TCP connection 1237 for outside:198.51.100.8/8080 to inside:10.0.0.5/40000 "
+        "duration 0:00:01 bytes 10",
+    ),
+    (  # an inbound ping
+        "%ASA-6-302020: Built inbound ICMP connection for faddr 198.51.100.7/1 gaddr 203.0.113.10/0 "
+        "laddr 10.1.1.10/0 type 8 code 0",
+        "%ASA-6-302021: Teardown ICMP connection for faddr 198.51.100.7/1 gaddr 203.0.113.10/0 laddr 10.1.1.10/0 "
+        "type 8 code 0",
+    ),
+    (  # an outbound ping, PAT
+        "%ASA-6-302020: Built outbound ICMP connection for faddr 8.8.8.8/0 gaddr 203.0.113.5/512 "
+        "laddr 10.0.0.5/1 type 8 code 0",
+        "%ASA-6-302021: Teardown ICMP connection for faddr 8.8.8.8/0 gaddr 203.0.113.5/512 laddr 10.0.0.5/1 "
+        "type 8 code 0",
+    ),
+    (  # outbound DNS
+        "%ASA-6-302015: Built outbound UDP connection 1238 for outside:198.51.100.53/53 (198.51.100.53/53) "
+        "to inside:10.0.0.5/53001 (203.0.113.5/53001)",
+        "%ASA-6-302016: Teardown UDP connection 1238 for outside:198.51.100.53/53 to inside:10.0.0.5/53001 "
+        "duration 0:00:01 bytes 120",
+    ),
+]
+
+
+@pytest.mark.parametrize(("built", "teardown"), BUILT_AND_TEARDOWN)
+def test_asa_teardown_names_the_parties_as_its_built_message(built: str, teardown: str) -> None:
+    b, t = extract_connection(built), extract_connection(teardown)
+    assert b is not None and t is not None
+    keys = (
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "protocol",
+        "session_id",
+    )  # teardowns log no mapped socket
+    assert {k: b[k] for k in keys} == {k: t[k] for k in keys}
+    assert (b["action"], t["action"]) == ("build", "teardown")
+
+
 # --------------------------------------------------------------------------- FortiGate
 
 FORTIGATE = [
@@ -595,6 +1211,49 @@ FORTIGATE = [
             protocol="tcp",
             action="build",
             session_id="5",
+        ),
+    ),
+    (  # FortiOS 7.2 "Traffic log - forward" as the Log Reference shows it: SNAT, user, MAC
+        'date=2026-10-10 time=13:55:36 eventtime=1791633336553412020 tz="+0200" logid="0000000013" '
+        'type="traffic" subtype="forward" level="notice" vd="root" srcip=10.1.100.11 srcport=58012 '
+        'srcintf="port2" srcintfrole="lan" dstip=93.184.216.34 dstport=443 dstintf="port1" dstintfrole="wan" '
+        'srccountry="Reserved" dstcountry="United States" sessionid=7689 proto=6 action="close" policyid=1 '
+        'policytype="policy" poluuid="b6a8e3a2-0000-51ea-0000-000000000000" policyname="lan-out" '
+        'user="alice" authserver="corp-ldap" service="HTTPS" trandisp="snat" transip=203.0.113.5 '
+        'transport=40123 appcat="unscanned" duration=5 sentbyte=1412 rcvdbyte=81484 sentpkt=15 rcvdpkt=64 '
+        'srchwvendor="Dell" devtype="Computer" mastersrcmac="00:11:22:33:44:55" srcmac="00:11:22:33:44:55" '
+        "srcserver=0",
+        expect(
+            "fortigate",
+            src_ip="10.1.100.11",
+            src_port=58012,
+            dst_ip="93.184.216.34",
+            dst_port=443,
+            protocol="tcp",
+            nat_ip="203.0.113.5",
+            nat_port=40123,
+            user="alice",
+            mac="00:11:22:33:44:55",
+            action="teardown",
+            bytes=82896,
+            session_id="7689",
+        ),
+    ),
+    (  # FortiOS 6.4, a published server (DNAT): tranip/tranport are the inside destination, not a source NAT
+        'date=2026-10-10 time=13:55:37 logid="0000000013" type="traffic" subtype="forward" level="notice" '
+        'vd="root" eventtime=1791633337 srcip=198.51.100.7 srcport=51000 srcintf="wan1" dstip=203.0.113.10 '
+        'dstport=443 dstintf="dmz" sessionid=7690 proto=6 action="accept" policyid=3 service="HTTPS" '
+        'trandisp="dnat" tranip=10.1.1.10 tranport=443 duration=60 sentbyte=900 rcvdbyte=12000',
+        expect(
+            "fortigate",
+            src_ip="198.51.100.7",
+            src_port=51000,
+            dst_ip="203.0.113.10",
+            dst_port=443,
+            protocol="tcp",
+            action="allow",
+            bytes=12900,
+            session_id="7690",
         ),
     ),
 ]
@@ -774,6 +1433,98 @@ SQUID = [
         "application/javascript",
         expect("squid", src_ip="10.1.1.7", dst_port=443, protocol="tcp", action="allow", bytes=800),
     ),
+    (  # squid.conf's example of the native format
+        "1286536309.450    233 192.168.0.10 TCP_MISS/200 1234 GET http://example.com/ - HIER_DIRECT/93.184.216.34 "
+        "text/html",
+        expect(
+            "squid",
+            src_ip="192.168.0.10",
+            dst_ip="93.184.216.34",
+            dst_port=80,
+            protocol="tcp",
+            action="allow",
+            bytes=1234,
+        ),
+    ),
+    (  # native with %>a/%>p: was refused whole (the client was not an address)
+        "1286536309.450    233 192.168.0.10/51234 TCP_MISS/200 1234 GET http://example.com/ alice "
+        "HIER_DIRECT/93.184.216.34 text/html",
+        expect(
+            "squid",
+            src_ip="192.168.0.10",
+            src_port=51234,
+            dst_ip="93.184.216.34",
+            dst_port=80,
+            protocol="tcp",
+            user="alice",
+            action="allow",
+            bytes=1234,
+        ),
+    ),
+    (  # native with %>a:%>p
+        "1286536309.451     12 192.168.0.10:51235 TCP_DENIED/403 3900 CONNECT example.com:443 - HIER_NONE/- "
+        "text/html",
+        expect(
+            "squid",
+            src_ip="192.168.0.10",
+            src_port=51235,
+            dst_port=443,
+            protocol="tcp",
+            action="deny",
+            bytes=3900,
+        ),
+    ),
+    (  # native, IPv6 client with its port
+        "1286536309.452     12 2001:db8::44/51236 TCP_MISS/200 100 GET http://example.com/ - "
+        "HIER_DIRECT/93.184.216.34 text/html",
+        expect(
+            "squid",
+            src_ip="2001:db8::44",
+            src_port=51236,
+            dst_ip="93.184.216.34",
+            dst_port=80,
+            protocol="tcp",
+            action="allow",
+            bytes=100,
+        ),
+    ),
+    (  # "combined" (was not read): no peer address, the destination only from an IP-literal URL
+        '192.168.0.10 - alice [10/Oct/2026:13:55:36 +0200] "GET http://93.184.216.34/index.html HTTP/1.1" 200 2326 '
+        '"-" "Mozilla/5.0 (X11; Linux x86_64)" TCP_MISS:HIER_DIRECT',
+        expect(
+            "squid",
+            src_ip="192.168.0.10",
+            dst_ip="93.184.216.34",
+            dst_port=80,
+            protocol="tcp",
+            user="alice",
+            action="allow",
+            bytes=2326,
+        ),
+    ),
+    (  # "combined" behind a syslog header, a host-name URL
+        "Oct 10 13:55:36 proxy squid[812]: 192.168.0.10 - - [10/Oct/2026:13:55:36 +0200] "
+        '"GET http://example.com/ HTTP/1.1" 200 2326 "http://example.com/" "curl/8.5.0" TCP_REFRESH_MODIFIED:HIER_DIRECT',
+        expect("squid", src_ip="192.168.0.10", dst_port=80, protocol="tcp", action="allow", bytes=2326),
+    ),
+    (  # "common", a CONNECT
+        '192.168.0.10 - - [10/Oct/2026:13:55:36 +0200] "CONNECT example.com:443 HTTP/1.1" 200 5120 '
+        "TCP_TUNNEL:HIER_DIRECT",
+        expect("squid", src_ip="192.168.0.10", dst_port=443, protocol="tcp", action="allow", bytes=5120),
+    ),
+    (  # "common", a denial with the client port
+        '192.168.0.10/51237 - - [10/Oct/2026:13:55:36 +0200] "GET http://example.com/ HTTP/1.1" 403 3900 '
+        "TCP_DENIED:HIER_NONE",
+        expect(
+            "squid",
+            src_ip="192.168.0.10",
+            src_port=51237,
+            dst_port=80,
+            protocol="tcp",
+            action="deny",
+            bytes=3900,
+        ),
+    ),
 ]
 
 
@@ -820,6 +1571,57 @@ DHCP = [
     (  # DHCPv6: the identifier is a DUID, not a MAC
         "dnsmasq-dhcp[1234]: DHCPREPLY(eth0) 2001:db8::1:10 00:01:00:01:2a:3b:4c:5d:aa:bb:cc:dd:ee:ff host6",
         expect("dhcp", src_ip="2001:db8::1:10", protocol="udp", action="lease"),
+    ),
+    (  # ISC dhcpd, each message of a lease: DISCOVER names no address (not a binding)
+        "dhcpd[812]: DHCPREQUEST for 10.0.0.5 from 00:11:22:33:44:55 via eth0",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="request"),
+    ),
+    (
+        "dhcpd[812]: DHCPACK on 10.0.0.5 to 00:11:22:33:44:55 (host) via eth0",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="lease"),
+    ),
+    (
+        "dhcpd[812]: DHCPOFFER on 10.0.0.5 to 00:11:22:33:44:55 via 10.0.0.1",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="offer"),
+    ),
+    (
+        "dhcpd[812]: DHCPDECLINE of 10.0.0.6 from 00:11:22:33:44:55 via eth0: abandoned",
+        expect("dhcp", src_ip="10.0.0.6", protocol="udp", mac="00:11:22:33:44:55", action="decline"),
+    ),
+    (
+        "dhcpd[812]: DHCPNAK on 10.0.0.7 to 00:11:22:33:44:55 via eth0",
+        expect("dhcp", src_ip="10.0.0.7", protocol="udp", mac="00:11:22:33:44:55", action="nak"),
+    ),
+    (
+        "dhcpd[812]: DHCPINFORM from 10.0.0.8 via eth0",
+        expect("dhcp", src_ip="10.0.0.8", protocol="udp", action="inform"),
+    ),
+    (  # Kea, as its messages file writes them
+        "INFO  [kea-dhcp4.leases/812.139] DHCP4_LEASE_ADVERT [hwtype=1 00:11:22:33:44:55], cid=[no info], "
+        "tid=0x8a3b2c1d: lease 10.0.0.5 will be advertised",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="offer"),
+    ),
+    (
+        "INFO  [kea-dhcp4.leases/812.139] DHCP4_LEASE_ALLOC [hwtype=1 00:11:22:33:44:55], "
+        "cid=[01:00:11:22:33:44:55], tid=0x8a3b2c1d: lease 10.0.0.5 has been allocated for 3600 seconds",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="lease"),
+    ),
+    (
+        "INFO  [kea-dhcp4.leases/812.139] DHCP4_LEASE_REUSE [hwtype=1 00:11:22:33:44:55], cid=[no info], "
+        "tid=0x8a3b2c1e: lease 10.0.0.5 has been reused for 3000 seconds",
+        expect("dhcp", src_ip="10.0.0.5", protocol="udp", mac="00:11:22:33:44:55", action="lease"),
+    ),
+    (  # Kea DHCPv6 with the client's link-layer address (was not taken)
+        "INFO  [kea-dhcp6.leases/9.1] DHCP6_LEASE_ALLOC duid=[00:03:00:01:08:00:2b:02:3f:4e], "
+        "[hwtype=1 08:00:2b:02:3f:4e], tid=0x2: lease for address 2001:db8:1::11 and iaid=1 has been allocated "
+        "for 4000 seconds",
+        expect("dhcp", src_ip="2001:db8:1::11", protocol="udp", mac="08:00:2b:02:3f:4e", action="lease"),
+    ),
+    (  # Kea's decline (was not read)
+        "INFO  [kea-dhcp4.leases/812.139] DHCP4_DECLINE_LEASE Received DHCPDECLINE for addr 10.0.0.9 from "
+        "client [hwtype=1 00:11:22:33:44:55], cid=[no info], tid=0x8a3b2c1f. The lease will be unavailable "
+        "for 86400 seconds.",
+        expect("dhcp", src_ip="10.0.0.9", protocol="udp", mac="00:11:22:33:44:55", action="decline"),
     ),
 ]
 
@@ -957,6 +1759,143 @@ AUTH = [
         "sshd[99]: Disconnected from user jdoe 198.51.100.7 port 51234",
         expect("sshd", src_ip="198.51.100.7", src_port=51234, protocol="tcp", user="jdoe", action="logout"),
     ),
+    (  # FreeRADIUS 3, the brief's example
+        "radiusd[77]: Auth: (123) Login OK: [alice] (from client ap1 port 0 cli 00-11-22-33-44-55)",
+        expect("radius", user="alice", mac="00:11:22:33:44:55", action="login"),
+    ),
+    (  # FreeRADIUS 3 with EAP, the MAC written bare
+        "radiusd[77]: Auth: (124) Login OK: [alice/<via Auth-Type = eap>] (from client ap1 port 7 cli 001122334455)",
+        expect("radius", user="alice", mac="00:11:22:33:44:55", action="login"),
+    ),
+    (  # an accounting record forwarded whole on one line (linelog), the Calling-Station-Id a MAC
+        'radiusd[77]: Acct-Status-Type = Start, User-Name = "alice", Framed-IP-Address = 10.20.0.5, '
+        'Calling-Station-Id = "00-11-22-33-44-55", Acct-Session-Id = "5F3A0001"',
+        expect(
+            "radius",
+            src_ip="10.20.0.5",
+            user="alice",
+            mac="00:11:22:33:44:55",
+            action="login",
+            session_id="5F3A0001",
+        ),
+    ),
+    (  # pfSense captive portal, every event word its captiveportal.inc writes
+        "logportalauth[12345]: Zone: cpzone - ACCEPT: alice, 00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="login"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - DISCONNECT: alice, 00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="logout"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - TIMEOUT: alice, 00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="logout"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - SESSION TIMEOUT: alice, 00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="logout"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - USER LOGOUT: alice, 00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="logout"
+        ),
+    ),
+    (  # the old session, which the new login ends, is the one named
+        "logportalauth[12345]: Zone: cpzone - CONCURRENT LOGIN - TERMINATING OLD SESSION: alice, "
+        "00:11:22:33:44:55, 192.168.2.50",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.50", user="alice", mac="00:11:22:33:44:55", action="logout"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - CONCURRENT LOGIN - REUSING OLD SESSION: alice, "
+        "00:11:22:33:44:55, 192.168.2.51",
+        expect(
+            "pfsense_portal", src_ip="192.168.2.51", user="alice", mac="00:11:22:33:44:55", action="login"
+        ),
+    ),
+    (
+        "logportalauth[12345]: Zone: cpzone - FAILURE: bob, 00:11:22:33:44:66, 192.168.2.52, "
+        "Invalid credentials specified",
+        expect(
+            "pfsense_portal",
+            src_ip="192.168.2.52",
+            user="bob",
+            mac="00:11:22:33:44:66",
+            action="login_failed",
+        ),
+    ),
+    (  # a portal without authentication
+        "logportalauth[12345]: Zone: cpzone - ACCEPT: unauthenticated, 00:11:22:33:44:77, 192.168.2.53",
+        expect("pfsense_portal", src_ip="192.168.2.53", mac="00:11:22:33:44:77", action="login"),
+    ),
+    (  # pfSense web GUI (auth.inc), was not read
+        "<38>Oct 10 13:55:36 fw php-fpm[123]: /index.php: Successful login for user 'admin' from: 192.168.1.10 "
+        "(Local Database)",
+        expect("pfsense_gui", src_ip="192.168.1.10", protocol="tcp", user="admin", action="login"),
+    ),
+    (
+        "php-fpm[123]: /index.php: webConfigurator authentication error for user 'admin' from: 192.168.1.10",
+        expect("pfsense_gui", src_ip="192.168.1.10", protocol="tcp", user="admin", action="login_failed"),
+    ),
+    (
+        "php-fpm[123]: /index.php: User logged out for user 'admin' from: 192.168.1.10 (Local Database)",
+        expect("pfsense_gui", src_ip="192.168.1.10", protocol="tcp", user="admin", action="logout"),
+    ),
+    (
+        "php-fpm[123]: /index.php: Session timed out for user 'admin' from: 2001:db8::10",
+        expect("pfsense_gui", src_ip="2001:db8::10", protocol="tcp", user="admin", action="logout"),
+    ),
+    (  # OPNsense (audit)
+        "audit[4321]: /index.php: Successful login for user 'root' from: 192.168.1.11 (Local Database)",
+        expect("pfsense_gui", src_ip="192.168.1.11", protocol="tcp", user="root", action="login"),
+    ),
+    (
+        "audit[4321]: /index.php: Web GUI authentication error for 'root' from 192.168.1.11",
+        expect("pfsense_gui", src_ip="192.168.1.11", protocol="tcp", user="root", action="login_failed"),
+    ),
+    (  # Windows NPS 6272 as Snare forwards it (tabs between the header fields, the message flattened)
+        "MSWinEventLog\t1\tSecurity\t4711\tSat Oct 10 13:55:36 2026\t6272\tMicrosoft-Windows-Security-Auditing"
+        "\tCORP\\alice\tN/A\tSuccess Audit\tnps01.corp.example\tNetwork Policy Server\t\tNetwork Policy Server "
+        "granted access to a user.    User:   Security ID:   CORP\\alice   Account Name:   CORP\\alice   "
+        "Account Domain:   CORP   Fully Qualified Account Name:   corp.example/Users/alice    Client Machine:   "
+        "Security ID:   NULL SID   Account Name:   -   Fully Qualified Account Name:   -   OS-Version:   -   "
+        "Called Station Identifier:   AA-BB-CC-DD-EE-FF:CorpWifi   Calling Station Identifier:   "
+        "00-11-22-33-44-55    NAS:   NAS IPv4 Address:   10.0.0.2   NAS IPv6 Address:   -   NAS Identifier:   "
+        "ap1   NAS Port-Type:   Wireless - IEEE 802.11   NAS Port:   1    RADIUS Client:   Client Friendly "
+        "Name:   ap1   Client IP Address:   10.0.0.2",
+        expect("nps", user="CORP\\alice", mac="00:11:22:33:44:55", action="login"),
+    ),
+    (  # NPS 6273 as NXLog forwards it (the message's tabs and line breaks kept as tabs)
+        "<13>Oct 10 13:55:37 nps01.corp.example Microsoft-Windows-Security-Auditing[4]: Network Policy Server "
+        "denied access to a user.\t\tUser:\t\tSecurity ID:\t\t\tNULL SID\t\tAccount Name:\t\t\tbob\t\t"
+        "Account Domain:\t\t\tCORP\t\tFully Qualified Account Name:\t\tCORP\\bob\t\tClient Machine:\t\t"
+        "Security ID:\t\t\tNULL SID\t\tAccount Name:\t\t\t-\t\tCalling Station Identifier:\t\t"
+        "00:11:22:33:44:66\t\tNAS:\t\tNAS IPv4 Address:\t\t10.0.0.3\t\tReason Code:\t\t\t16\t\t"
+        "Reason:\t\t\tAuthentication failed due to a user credentials mismatch.",
+        expect("nps", user="bob", mac="00:11:22:33:44:66", action="login_failed"),
+    ),
+    (  # NPS 6272 for a VPN client: the Calling Station Identifier is its public address
+        "Network Policy Server granted access to a user. User: Security ID: CORP\\carol Account Name: carol "
+        "Account Domain: CORP Client Machine: Security ID: NULL SID Account Name: - Called Station "
+        "Identifier: 203.0.113.1 Calling Station Identifier: 198.51.100.7 NAS: NAS IPv4 Address: 10.0.0.4",
+        expect("nps", src_ip="198.51.100.7", user="carol", action="login"),
+    ),
+    (  # NPS 6278
+        "Network Policy Server granted full access to a user because the host met the defined health policy. "
+        "User: Security ID: CORP\\dave Account Name: dave Account Domain: CORP Client Machine: Account Name: - "
+        "Calling Station Identifier: 00-11-22-33-44-88",
+        expect("nps", user="dave", mac="00:11:22:33:44:88", action="login"),
+    ),
 ]
 
 
@@ -968,6 +1907,15 @@ def test_auth_sources(line: str, row: dict) -> None:
 # --------------------------------------------------------------------------- near misses
 
 NEAR_MISSES = [
+    # NPS event without a user nor a station, and an NPS service event
+    "Network Policy Server denied access to a user. User: Account Name: - Calling Station Identifier: -",
+    "Network Policy Server discarded the accounting request for a user.",
+    # pfSense GUI line whose address is not one
+    "php-fpm[123]: /index.php: Successful login for user 'admin' from: 192.168.1.300 (Local Database)",
+    # an Apache combined line: no %Ss:%Sh at its end
+    '192.168.0.10 - - [10/Oct/2026:13:55:36 +0200] "GET / HTTP/1.1" 200 2326 "-" "NONE/1.0"',
+    # squid combined whose client is not an address
+    'proxy01 - - [10/Oct/2026:13:55:36 +0200] "GET http://example.com/ HTTP/1.1" 200 2326 TCP_MISS:HIER_DIRECT',
     "",
     "hello world",
     "<13>Jan 15 10:01:02 host app: nothing to see",
@@ -1050,7 +1998,7 @@ def test_ipv4_mapped_addresses_become_ipv4() -> None:
 
 # --------------------------------------------------------------------------- properties and CLI
 
-ALL_TABLES = [NETFILTER, MIKROTIK_FW, ASA, FORTIGATE, STORMSHIELD, PFSENSE, SQUID, DHCP, AUTH]
+ALL_TABLES = [NETFILTER, MIKROTIK_FW, ASA, ASA_GUIDE, FORTIGATE, STORMSHIELD, PFSENSE, SQUID, DHCP, AUTH]
 ALL_SAMPLES = [line for table in ALL_TABLES for line, _ in table]
 
 

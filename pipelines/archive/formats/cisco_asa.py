@@ -1,8 +1,19 @@
 """Cisco ASA / FTD (and PIX, FWSM): connection, translation, ACL, AAA and VPN messages chosen by message id.
 
-About 600 lines, kept whole as every format is: the row-wise extractor reads some 25 message ids, and its
-column-wise twin reads the connection and translation messages (the bulk of a firewall's log) in their
-usual form as tokens, without capture regexes; every other ASA message takes the row-wise code.
+About 600 lines, kept whole as every format is: the row-wise extractor reads the connection (302xxx) and
+translation (305xxx) messages here and the other ids in asa_messages.py, and its column-wise twin reads the
+connection and translation messages (the bulk of a firewall's log) in their usual form as tokens, without
+capture regexes; every other ASA message takes the row-wise code.
+
+Direction, from Cisco's "Cisco Secure Firewall ASA Series Syslog Messages" guide: the connection messages
+write the two ends in a fixed order, the lower-security ("outside", foreign) end after "for" and the
+higher-security ("inside", local) end after "to", whoever started the connection; the Built message's
+direction word tells who did: "If inbound is specified, the original control connection was initiated from
+the outside [...] If outbound is specified, the original control connection was initiated from the inside."
+So `outbound` => the source is the `to` end and the destination the `for` end; `inbound` => the source is
+the `for` end and the destination the `to` end. A user browsing out reads
+"Built outbound TCP connection 1234 for outside:93.184.216.34/443 (93.184.216.34/443) to
+inside:10.0.0.5/51234 (203.0.113.5/51234)": source 10.0.0.5:51234, seen outside as 203.0.113.5:51234.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from functools import partial
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vigie.pipelines.archive.formats.asa_messages import asa_user, extract_other
 from vigie.pipelines.archive.formats.base import Format
 from vigie.pipelines.archive.formats.columns import (
     CONN_TYPES,
@@ -46,7 +58,6 @@ from vigie.pipelines.archive.formats.values import (
     conn_row,
     norm_proto,
     norm_user,
-    sum_bytes,
     valid_count,
     valid_ip,
     valid_port,
@@ -63,79 +74,56 @@ def _asa_ep(n: str, mapped: bool = True) -> str:
     return ep + rf"(?:\s?\((?P<{n}user>[^()]*)\))?"
 
 
+# 302013: "Built {inbound|outbound} TCP connection_id for interface:real-address/real-port
+# (mapped-address/mapped-port) [(idfw_user)] to interface:real-address/real-port (mapped-address/mapped-port)
+# [(idfw_user)] [(user)]"; 302015: "Built {inbound|outbound} UDP connection number for
+# interface_name:real_address/real_port (mapped_address/mapped_port) [(idfw_user)] to
+# interface_name:real_address/real_port (mapped_address/mapped_port)[(idfw_user)] [(user)]": initiator as the
+# module docstring says (inbound: the "for" end; outbound: the "to" end); "(user)" is the AAA user of the
+# connection (cut-through proxy), who started it; an idfw_user names whoever is logged on at that end.
 _ASA_BUILT = re.compile(
     r"Built (?P<dir>inbound|outbound) (?:Probe )?(?P<proto>TCP|UDP|SCTP) connection (?P<id>\d+) "
     rf"for {_asa_ep('a')} to {_asa_ep('b')}(?:\s+\((?P<user>[^()]*)\))?"
 )
+# 302014: "Teardown TCP connection id for interface:real-address/real-port [(idfw_user)] to
+# interface:real-address/real-port [(idfw_user)] duration hh:mm:ss bytes bytes [reason] [(user)]"; 302016:
+# "Teardown UDP connection number for interface:real-address/real-port [(idfw_user)] to
+# interface:real-address/real-port [(idfw_user)] duration hh:mm:ss bytes bytes [(user)]": the ends in the
+# Built message's order ("for" the outside end, "to" the inside one) but no direction word: see
+# _teardown_inbound.
 _ASA_TEARDOWN = re.compile(
     r"Teardown (?P<proto>TCP|UDP|SCTP) connection (?P<id>\d+) "
     rf"for {_asa_ep('a', False)} to {_asa_ep('b', False)} "
     r"duration (?P<dur>[\d:]+) bytes (?P<bytes>\d+)(?P<rest>.*)"
 )
+# 302020: "Built {in | out}bound ICMP connection for faddr {faddr | icmp_seq_num} [(idfw_user)] gaddr {gaddr |
+# cmp_type} laddr laddr [(idfw_user)] type {type} code {code}"; 302021: "Teardown ICMP connection for faddr
+# {faddr | icmp_seq_num} [(idfw_user)] gaddr {gaddr | cmp_type} laddr laddr [(idfw_user)] type {type} code
+# {code}": faddr is the foreign (outside) host, laddr the local (inside) one, gaddr laddr's mapped (global)
+# address; inbound: faddr started it, outbound: laddr did. The number after each address is, as the ASA
+# keeps ICMP flows, the echo identifier on the initiator's side and 0 on the responder's ("faddr 8.8.8.8/0
+# gaddr 203.0.113.5/1 laddr 10.0.0.5/1" outbound, "faddr 198.51.100.7/1 gaddr 203.0.113.10/0 laddr
+# 10.1.1.10/0" inbound). The teardown has no direction word: it is read as inbound when only faddr carries
+# an identifier, as outbound (an inside host pinging out, the usual case) otherwise.
 _ASA_ICMP = re.compile(
     r"(?P<ev>Built|Teardown) (?:(?P<dir>inbound|outbound) )?(?P<proto>ICMP|ICMPv6) connection "
     r"(?:(?P<id>\d+) )?for "
-    rf"faddr (?P<f>{ADDR})/\d+(?:\s?\((?P<fuser>[^()]*)\))? gaddr (?P<g>{ADDR})/\d+ "
-    rf"laddr (?P<l>{ADDR})/\d+(?:\s?\((?P<luser>[^()]*)\))?"
+    rf"faddr (?P<f>{ADDR})/(?P<fid>\d+)(?:\s?\((?P<fuser>[^()]*)\))? gaddr (?P<g>{ADDR})/\d+ "
+    rf"laddr (?P<l>{ADDR})/(?P<lid>\d+)(?:\s?\((?P<luser>[^()]*)\))?"
 )
+# 305011: "Built {static|dynamic} {TCP|UDP|ICMP} translation from interface_name:real_address/real_port
+# [(idfw_user)] to interface_name:mapped_address/mapped_port"; 305012: "Teardown {static|dynamic} {TCP|UDP|ICMP}
+# translation from interface_name [(acl-name)]:real_address/{real_port|real_ICMP_ID} [(idfw_user)] to
+# interface_name:mapped_address/{mapped_port|mapped_ICMP_ID} duration time"; 305009: "Built {dynamic|static}
+# translation from interface_name [(acl-name)]:real_address to interface_name:mapped_address"; 305010:
+# "Teardown {dynamic|static} translation from interface_name:real_address to interface_name:mapped_address
+# duration time": no connection, the binding of a real (inside) socket to its mapped (public) one: src is the
+# real socket, nat the mapped one, no destination.
 _ASA_XLATE = re.compile(
     r"(?P<ev>Built|Teardown) (?:dynamic|static) (?:(?P<proto>TCP|UDP|ICMP|SCTP) )?translation from "
     rf"(?P<aif>[^\s:(]+)(?:\([^)]*\))?\s?:(?P<aip>{ADDR})(?:/(?P<aport>\d+))?(?:\s?\((?P<auser>[^()]*)\))? "
     rf"to (?P<bif>[^\s:(]+)\s?:(?P<bip>{ADDR})(?:/(?P<bport>\d+))?"
 )
-_ASA_DENY = re.compile(
-    r"Deny (?P<proto>protocol \d+|\S+) src "
-    rf"(?P<sif>[^\s:]+):(?P<sip>{ADDR})(?:/(?P<sport>\d+))?(?:\s?\((?P<suser>[^()]*)\))? "
-    rf"dst (?P<dif>[^\s:]+):(?P<dip>{ADDR})(?:/(?P<dport>\d+))?"
-)
-_ASA_DENY_FROM = re.compile(
-    r"(?:Deny (?:inbound |outbound )?(?P<proto>[A-Za-z]+) (?:\(no connection\) )?"
-    r"|(?:Inbound|Outbound) (?P<proto2>TCP|UDP) connection denied )"
-    rf"from (?P<sip>{ADDR})/(?P<sport>\d+) to (?P<dip>{ADDR})/(?P<dport>\d+)"
-)
-_ASA_ACL = re.compile(
-    r"access-list (?P<acl>\S+) (?P<act>permitted|denied|est-allowed) (?P<proto>\S+) "
-    rf"(?P<sif>[^\s/]+)/(?P<sip>{ADDR})\((?P<sport>\d+)\)(?:\s?\((?P<suser>[^()]*)\))? -> "
-    rf"(?P<dif>[^\s/]+)/(?P<dip>{ADDR})\((?P<dport>\d+)\)"
-)
-_ASA_AAA = re.compile(r"AAA user authentication (?P<res>Successful|Rejected)\b(?P<rest>.*)")
-_ASA_AAA_USER = re.compile(r":\s*user = (?P<user>.*?)\s*(?::\s*user IP = (?P<ip>\S+?)\s*)?$")
-_ASA_611 = re.compile(
-    r"User authentication (?P<res>succeeded|failed):\s*(?:IP(?: address)?\s*[:=,]?\s*)?"
-    rf"(?:(?P<ip>{ADDR})\s*[,:]?\s*)?Uname\s*:\s*(?P<user>\S+)"
-)
-_ASA_VPN = re.compile(
-    r"Group <(?P<group>[^>]*)> User <(?P<user>[^>]*)> IP <(?P<ip>[^>]*)>"
-    r"(?: IPv[46] (?:A|a)ddress <(?P<assigned>[^>]*)> assigned to session)?"
-)
-_ASA_113019 = re.compile(
-    r"Group = (?P<group>[^,]*), Username = (?P<user>[^,]*), IP = (?P<ip>[^,\s]+), Session disconnected\."
-    r".*?Bytes xmt: (?P<tx>\d+), Bytes rcv: (?P<rx>\d+)"
-)
-_ASA_MGMT_LOGIN = re.compile(
-    rf"Login (?P<res>permitted|denied) from (?P<sip>{ADDR})/(?P<sport>\d+) to "
-    rf"(?P<dif>[^\s:]+):(?P<dip>{ADDR})/(?P<svc>\S+) for user \"(?P<user>[^\"]*)\""
-)
-_ASA_VPN_ACTIONS = {
-    "716001": "login",
-    "113039": "login",
-    "722051": "login",
-    "716002": "logout",
-    "722037": "logout",
-    "113019": "logout",
-}
-
-
-def _asa_user(*candidates: str | None) -> str | None:
-    """First real user name among the trailing AAA user and the identity-firewall users."""
-    for candidate in candidates:
-        if candidate:
-            value = norm_user(candidate.split(",")[0])
-            if value is not None:
-                return value
-    return None
-
-
 def _nat(
     real_ip: str | None, real_port: int | None, mip: str | None, mport: str | None
 ) -> tuple[str | None, int | None]:
@@ -145,6 +133,23 @@ def _nat(
     if mapped_ip is None or (mapped_ip == real_ip and mapped_port == real_port):
         return None, None
     return mapped_ip, mapped_port
+
+
+EPHEMERAL = 32768  # the lowest port Linux hands out as a client port (Windows: 49152, BSD: 49152)
+
+
+def _teardown_inbound(a_port: int | None, b_port: int | None) -> bool:
+    """Whether a teardown (which has no direction word) is read as inbound: the outside ("for") end started it.
+
+    The ends keep the Built message's order (outside first), so the direction is all that is missing:
+    the connection is read as inbound when the inside port is a service's and the outside one a client's,
+    i.e. the inside port is below 1024 and the outside one is not, or the inside port is below the
+    ephemeral range and the outside one in it (a published server on a high port: 3389, 8443); otherwise
+    as outbound, the usual case. session_id joins the row to its Built row, which says for certain.
+    """
+    if a_port is None or b_port is None or a_port < 1024:
+        return False
+    return b_port < 1024 or (b_port < EPHEMERAL <= a_port)
 
 
 def _asa_connection(msg_id: str, body: str) -> Conn | None:
@@ -165,18 +170,15 @@ def _asa_connection(msg_id: str, body: str) -> Conn | None:
             protocol=m["proto"].lower(),
             nat_ip=nat_ip,
             nat_port=nat_port,
-            user=_asa_user(m["user"], m[s + "user"], m["buser"] if s == "a" else None),
+            user=asa_user(m["user"], m[s + "user"]),  # the initiator's: never the responder's idfw user
             action="build",
             session_id=m["id"],
         )
     m = _ASA_TEARDOWN.match(body)
     if m is None:
         return None
-    # Teardown does not say who started the connection; the endpoints keep the Built order
-    # (outside end first). Assume the usual outbound case unless only the inside end uses a
-    # well-known port (a published server); session_id joins back to the Built row.
     a_port, b_port = valid_port(m["aport"]), valid_port(m["bport"])
-    inbound = b_port is not None and a_port is not None and b_port < 1024 <= a_port
+    inbound = _teardown_inbound(a_port, b_port)
     s, d = ("a", "b") if inbound else ("b", "a")
     rest = m["rest"].rstrip()
     trailing = re.search(r"\(([^()]*)\)$", rest)
@@ -187,7 +189,7 @@ def _asa_connection(msg_id: str, body: str) -> Conn | None:
         dst_ip=valid_ip(m[d + "ip"]),
         dst_port=valid_port(m[d + "port"]),
         protocol=m["proto"].lower(),
-        user=_asa_user(trailing[1] if trailing else None, m[s + "user"]),
+        user=asa_user(trailing[1] if trailing else None, m[s + "user"]),
         action="teardown",
         bytes=valid_count(m["bytes"]),
         session_id=m["id"],
@@ -200,9 +202,10 @@ def _asa_icmp(body: str) -> Conn | None:
     if m is None:
         return None
     f, g, local = valid_ip(m["f"]), valid_ip(m["g"]), valid_ip(m["l"])
-    if m["dir"] == "inbound":
+    inbound = m["dir"] == "inbound" or (m["dir"] is None and int(m["fid"]) != 0 and int(m["lid"]) == 0)
+    if inbound:
         src, dst, nat, user = f, local, None, m["fuser"]
-    else:  # outbound, or a teardown (direction not logged: assume the inside host pinged out)
+    else:
         src, dst, nat, user = local, f, (g if g != local else None), m["luser"]
     return conn_row(
         "cisco_asa",
@@ -210,7 +213,7 @@ def _asa_icmp(body: str) -> Conn | None:
         dst_ip=dst,
         protocol=norm_proto(m["proto"]),
         nat_ip=nat,
-        user=_asa_user(user),
+        user=asa_user(user),
         action="build" if m["ev"] == "Built" else "teardown",
         session_id=m["id"],
     )
@@ -230,85 +233,8 @@ def _asa_xlate(body: str) -> Conn | None:
         protocol=proto,
         nat_ip=valid_ip(m["bip"]),
         nat_port=valid_port(m["bport"]) if ports else None,
-        user=_asa_user(m["auser"]),
+        user=asa_user(m["auser"]),
         action="build" if m["ev"] == "Built" else "teardown",
-    )
-
-
-def _asa_endpoints(m: re.Match[str], fmt: str, action: str, proto: str | None) -> Conn:
-    """Row for ACL-style messages that name source then destination explicitly."""
-    proto = norm_proto(proto)
-    ports = proto in PORT_PROTOS
-    groups = m.groupdict()
-    return conn_row(
-        fmt,
-        src_ip=valid_ip(m["sip"]),
-        src_port=valid_port(m["sport"]) if ports else None,
-        dst_ip=valid_ip(m["dip"]),
-        dst_port=valid_port(m["dport"]) if ports else None,
-        protocol=proto,
-        user=_asa_user(groups.get("suser")),
-        action=action,
-    )
-
-
-def _asa_auth(msg_id: str, body: str) -> Conn | None:
-    """AAA (113004/113005/113015), cut-through proxy (611101/611102) and management logins (605004/605005)."""
-    if msg_id in ("113004", "113005", "113015"):
-        m = _ASA_AAA.match(body)
-        if m is None:
-            return None
-        u = _ASA_AAA_USER.search(m["rest"])
-        if u is None:
-            return None
-        action = "login" if m["res"] == "Successful" else "login_failed"
-        return conn_row("cisco_asa", src_ip=valid_ip(u["ip"]), user=norm_user(u["user"]), action=action)
-    if msg_id in ("611101", "611102"):
-        m = _ASA_611.match(body)
-        if m is None:
-            return None
-        action = "login" if m["res"] == "succeeded" else "login_failed"
-        return conn_row("cisco_asa", src_ip=valid_ip(m["ip"]), user=norm_user(m["user"]), action=action)
-    m = _ASA_MGMT_LOGIN.match(body)
-    if m is None:
-        return None
-    return conn_row(
-        "cisco_asa",
-        src_ip=valid_ip(m["sip"]),
-        src_port=valid_port(m["sport"]),
-        dst_ip=valid_ip(m["dip"]),
-        protocol="tcp",
-        user=norm_user(m["user"]),
-        action="login" if m["res"] == "permitted" else "login_failed",
-    )
-
-
-def _asa_vpn(msg_id: str, body: str) -> Conn | None:
-    """AnyConnect/WebVPN sessions: user, public client address and, when logged, the assigned one."""
-    if msg_id == "113019":
-        m = _ASA_113019.match(body)
-        if m is None:
-            return None
-        return conn_row(
-            "cisco_asa",
-            src_ip=valid_ip(m["ip"]),
-            user=norm_user(m["user"]),
-            action="logout",
-            bytes=sum_bytes(m["tx"], m["rx"]),
-        )
-    m = _ASA_VPN.match(body)
-    if m is None:
-        return None
-    public = valid_ip(m["ip"])
-    assigned = valid_ip(m["assigned"])
-    if msg_id == "722051" and assigned is None:
-        return None
-    return conn_row(
-        "cisco_asa",
-        src_ip=assigned or public,
-        nat_ip=public if assigned else None,
-        user=norm_user(m["user"]),
-        action=_ASA_VPN_ACTIONS[msg_id],
     )
 
 
@@ -325,22 +251,7 @@ def extract_cisco_asa(text: str) -> Conn | None:
         return _asa_icmp(body)
     if msg_id in ("305009", "305010", "305011", "305012"):
         return _asa_xlate(body)
-    if msg_id == "106023":
-        m = _ASA_DENY.match(body)
-        return _asa_endpoints(m, "cisco_asa", "deny", m["proto"]) if m else None
-    if msg_id in ("106001", "106006", "106007", "106015"):
-        m = _ASA_DENY_FROM.match(body)
-        return _asa_endpoints(m, "cisco_asa", "deny", m["proto"] or m["proto2"]) if m else None
-    if msg_id == "106100":
-        m = _ASA_ACL.match(body)
-        if m is None:
-            return None
-        return _asa_endpoints(m, "cisco_asa", "deny" if m["act"] == "denied" else "allow", m["proto"])
-    if msg_id in ("113004", "113005", "113015", "611101", "611102", "605004", "605005"):
-        return _asa_auth(msg_id, body)
-    if msg_id in _ASA_VPN_ACTIONS:
-        return _asa_vpn(msg_id, body)
-    return None
+    return extract_other(msg_id, body)
 
 
 def _guard_asa(t: str) -> bool:
@@ -351,7 +262,7 @@ def _guard_asa(t: str) -> bool:
 
 
 def _asa_users(*cands: pa.Array) -> pa.Array:
-    """_asa_user: the first candidate whose first comma-separated part is a real user name."""
+    """asa_user: the first candidate whose first comma-separated part is a real user name."""
     outs = [per_unique(c, lambda v: norm_user(v.split(",")[0]) if v else None, pa.string())[0] for c in cands]
     return pc.coalesce(*outs) if len(outs) > 1 else outs[0]
 
@@ -411,7 +322,6 @@ def _asa_built_cols(f: Callable[[str], pa.Array], n: int) -> tuple[dict[str, pa.
     s_port, d_port = pick(inbound, f("aport"), f("bport")), pick(inbound, f("bport"), f("aport"))
     s_mip, s_mport = pick(inbound, f("amip"), f("bmip")), pick(inbound, f("amport"), f("bmport"))
     s_user = pick(inbound, f("auser"), f("buser"))
-    b_user = pick(inbound, f("buser"), pa.nulls(n, pa.string()))
     (src, bad1), (mip, bad3), (dst, bad5) = ip_columns(s_ip, s_mip, d_ip)
     sport, bad2 = port_column(s_port)
     mport, bad4 = port_column(s_mport)
@@ -427,7 +337,7 @@ def _asa_built_cols(f: Callable[[str], pa.Array], n: int) -> tuple[dict[str, pa.
         "protocol": pc.utf8_lower(f("proto")),
         "nat_ip": pc.if_else(no_nat, pa.scalar(None, pa.string()), mip),
         "nat_port": pc.if_else(no_nat, pa.scalar(None, pa.int32()), mport),
-        "user": _asa_users(f("user"), s_user, b_user),
+        "user": _asa_users(f("user"), s_user),
         "action": pa.repeat(pa.scalar("build"), n),
         "session_id": f("id"),
     }
@@ -469,7 +379,10 @@ def _asa_teardown_cols(
     """extract_cisco_asa's columns from the groups of _ASA_TEARDOWN_RE2 and the trailing user."""
     a_port, bad1 = port_column(f("aport"))
     b_port, bad2 = port_column(f("bport"))
-    inbound = all_true(pc.less(b_port, 1024), pc.greater_equal(a_port, 1024))
+    inbound = all_true(  # _teardown_inbound
+        pc.greater_equal(a_port, 1024),
+        any_true(pc.less(b_port, 1024), all_true(pc.less(b_port, EPHEMERAL), pc.greater_equal(a_port, EPHEMERAL))),
+    )
     (src, bad3), (dst, bad4) = ip_columns(pick(inbound, f("aip"), f("bip")), pick(inbound, f("bip"), f("aip")))
     nbytes, bad5 = count_column(f("bytes"))
     cols = {

@@ -36,10 +36,20 @@ _DNSMASQ_DHCP = re.compile(
     rf"DHCP(?P<kind>[A-Z]{{2,8}})\((?P<iface>[^)\s]{{0,64}})\) (?P<ip>{ADDR})(?: (?P<mac>[0-9a-fA-F:-]{{1,64}}))?(?:\s|$)"
 )
 
+# Kea's lease messages (kea-messages: DHCP4_LEASE_ALLOC "%1: lease %2 has been allocated for %3 seconds", ...),
+# %1 the client: "[hwtype=1 <mac>], cid=[...], tid=0x..." (DHCPv4), "duid=[...], [hwtype=1 <mac>], tid=0x..."
+# or "duid=[...], [no hwaddr info], tid=0x..." (DHCPv6).
 _KEA_DHCP = re.compile(
     r"DHCP[46]_(?P<ev>LEASE_ALLOC|LEASE_REUSE|LEASE_ADVERT|RELEASE|DECLINE)\b"
-    r"(?:[^\[]{0,8}\[hwtype=\d+ (?P<mac>[0-9a-fA-F:]{1,64})\])?.{0,400}?tid=0x[0-9a-fA-F]+: "
+    r"(?:(?:[^\[]{0,8}|\s+duid=\[[0-9a-fA-F:]{0,400}\],\s*)\[hwtype=\d+ (?P<mac>[0-9a-fA-F:]{1,64})\])?"
+    r".{0,400}?tid=0x[0-9a-fA-F]+: "
     rf"(?:lease|address) (?:for (?:address|prefix) )?(?P<ip>{ADDR})"
+)
+# Kea's DHCP4_DECLINE_LEASE ("Received DHCPDECLINE for addr %1 from client %2. The lease will be unavailable
+# for %3 seconds.", %2 the client's "[hwtype=1 mac], cid=[...], tid=0x..."): the client refused the address.
+_KEA_DECLINE = re.compile(
+    rf"DHCP4_DECLINE_LEASE Received DHCPDECLINE for addr (?P<ip>{ADDR}) from client "
+    r"\[hwtype=\d+ (?P<mac>[0-9a-fA-F:]{1,64})\]"
 )
 _KEA_ACTIONS = {
     "LEASE_ALLOC": "lease",
@@ -56,6 +66,8 @@ def extract_dhcp(text: str) -> Conn | None:
         return conn_row(
             "dhcp", src_ip=valid_ip(k["ip"]), protocol="udp", mac=norm_mac(k["mac"]), action=_KEA_ACTIONS[k["ev"]]
         )
+    if "_" in text and (k := _KEA_DECLINE.search(text)) is not None:
+        return conn_row("dhcp", src_ip=valid_ip(k["ip"]), protocol="udp", mac=norm_mac(k["mac"]), action="decline")
     m = _ISC_DHCP.search(text)
     if m is not None:
         mac = norm_mac(m["mac"]) or norm_mac(m["paren"])  # `DHCPACK to ip (mac) via` answers a DHCPINFORM

@@ -42,6 +42,11 @@ _NF_LINE = re.compile(
     r"(?<![A-Za-z0-9_])IN=\S* OUT=\S* (?:PHYS\S+ )*(?:MAC=(?P<mac>\S*) )?SRC=(?P<src>\S+) DST=(?P<dst>\S+) "
     r"[^\[]{0,256}?PROTO=(?P<proto>\S+)(?: SPT=(?P<spt>\d+) DPT=(?P<dpt>\d+))?"
 )
+# MAC= is the link-layer header the kernel received, in hex: destination (6 bytes), source (6), EtherType (2)
+# ("dd:dd:dd:dd:dd:dd:ss:ss:ss:ss:ss:ss:08:00", 41 characters); on a VLAN interface whose NIC does not strip
+# the tag, 18 bytes: the 802.1Q/802.1ad tag (81:00 or 88:a8 and two bytes of TCI) before the EtherType. Any
+# other length (ppp, tunnels: empty or another header) carries no Ethernet source.
+_VLAN_TPIDS = frozenset({"81:00", "88:a8"})
 _KERNEL_TS = re.compile(r"^\s*\[\s*\d+\.\d+\]\s*")
 _RFC5424_HEAD = re.compile(r"^(?:<\d{1,3}>)?\d{1,2} \S+ \S+ \S+ \S+ \S+ (?:-|\[.*?\])\s?")
 _BSD_HEAD = re.compile(r"^(?:<\d{1,3}>)?[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^\s:\[]+(?:\[\d+\])?: ")
@@ -67,8 +72,8 @@ def extract_netfilter(text: str) -> Conn | None:
         return None
     mac = None
     raw_mac = m["mac"]
-    if raw_mac and len(raw_mac) == 41:  # dst(6):src(6):ethertype(2)
-        mac = norm_mac(raw_mac[18:35])
+    if raw_mac and (len(raw_mac) == 41 or (len(raw_mac) == 53 and raw_mac[36:41] in _VLAN_TPIDS)):
+        mac = norm_mac(raw_mac[18:35])  # the source: bytes 7-12
     proto = norm_proto(m["proto"])
     ports = proto in PORT_PROTOS
     return conn_row(
@@ -198,8 +203,13 @@ def netfilter_columns(sub: pa.StringArray) -> tuple[dict[str, pa.Array], pa.Bool
     spt, bad_sp = port_column(g["spt"])
     dpt, bad_dp = port_column(g["dpt"])
     raw_mac = g["mac"]
+    mac_len = pc.binary_length(raw_mac)  # ASCII rows: bytes are characters
+    tagged = all_true(
+        pc.equal(mac_len, 53),
+        pc.is_in(ascii_slice(raw_mac, 36, 41), value_set=pa.array(sorted(_VLAN_TPIDS), pa.string())),
+    )
     mac_part = pc.if_else(
-        truth(pc.equal(pc.binary_length(raw_mac), 41)),  # ASCII rows: bytes are characters
+        any_true(pc.equal(mac_len, 41), tagged),
         pc.binary_slice(raw_mac.cast(pa.binary()), 18, 35).cast(pa.string()),
         pa.scalar(None, pa.string()),
     )

@@ -1,4 +1,11 @@
-"""Squid native access.log lines."""
+"""Squid access.log lines: the native "squid" logformat, and the "common" and "combined" ones Squid defines.
+
+squid.conf (Squid 4 to 6, logformat directive) defines them as:
+  squid     %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt
+  common    %>a %[ui %[un [%tl] "%rm %ru HTTP/%rv" %>Hs %<st %Ss:%Sh
+  combined  %>a %[ui %[un [%tl] "%rm %ru HTTP/%rv" %>Hs %<st "%{Referer}>h" "%{User-Agent}>h" %Ss:%Sh
+and sites that log the client port write %>a/%>p or %>a:%>p where %>a stands.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import pyarrow.compute as pc
 
 from vigie.pipelines.archive.formats.base import Format
 from vigie.pipelines.archive.formats.columns import (
+    CANON4,
     NS,
     SP,
     all_true,
@@ -20,7 +28,6 @@ from vigie.pipelines.archive.formats.columns import (
     cut_at,
     grp,
     has,
-    ip_column,
     list_item,
     list_starts,
     merge_rows,
@@ -43,6 +50,12 @@ _SQUID = re.compile(
     r"(?:^|\s)\d{9,10}\.\d{3}\s+-?\d+\s+(?P<client>\S+)\s+(?P<code>[A-Z_]+)/(?P<status>\d{3})\s+"
     r"(?P<bytes>\d+)\s+(?P<method>[A-Za-z_-]+)\s+(?P<url>\S+)\s+(?P<user>\S+)\s+"
     r"(?P<hier>[A-Z_]+)/(?P<peer>\S+)"
+)
+# common / combined: what follows %>Hs %<st is the optional Referer and User-Agent, then %Ss:%Sh ending the line.
+_SQUID_HTTPD = re.compile(
+    r"(?:^|\s)(?P<client>[0-9A-Fa-f:.]*[0-9A-Fa-f](?:/\d{1,5})?) (?P<ident>\S+) (?P<user>\S+) \[[^\]]{1,64}\] "
+    r'"(?P<method>[A-Za-z_-]+) (?P<url>\S+)(?: HTTP/[\d.]+)?" (?P<status>\d{3}) (?P<bytes>\d+|-)'
+    r'(?: "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*")? (?P<code>[A-Z_]+):(?P<hier>[A-Z_]+)\s*$'
 )
 _SQUID_DIRECT = frozenset({"HIER_DIRECT", "DIRECT", "ORIGINAL_DST", "PINNED"})
 _SCHEME_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}
@@ -71,16 +84,29 @@ def _url_host_port(url: str, method: str) -> tuple[str | None, int | None]:
     return host, _SCHEME_PORTS.get((scheme or "").lower())
 
 
+def _client(value: str) -> tuple[str | None, int | None]:
+    """%>a, or %>a/%>p or %>a:%>p (IPv4) as sites that log the client port write it."""
+    addr, sep, port = value.partition("/")
+    if not sep and value.count(":") == 1 and "." in value:
+        addr, sep, port = value.partition(":")
+    return valid_ip(addr), valid_port(port) if sep else None
+
+
 def extract_squid(text: str) -> Conn | None:
-    """Squid native access.log lines; destination from a direct peer address or an IP-literal URL."""
+    """Squid access.log lines; destination from a direct peer address or an IP-literal URL."""
     m = _SQUID.search(text)
+    peer = None
     if m is None:
-        return None
-    client = valid_ip(m["client"])
+        m = _SQUID_HTTPD.search(text)
+        if m is None:
+            return None
+    elif m["hier"] in _SQUID_DIRECT:
+        peer = soft_ip(m["peer"])  # old squids log a host name
+    client, client_port = _client(m["client"])
     if client is None:
         return None
     host, port = _url_host_port(m["url"], m["method"])
-    dst = soft_ip(m["peer"]) if m["hier"] in _SQUID_DIRECT else None  # old squids log a host name
+    dst = peer
     if dst is None and host:
         dst = soft_ip(host)
     code = m["code"]
@@ -93,6 +119,7 @@ def extract_squid(text: str) -> Conn | None:
     return conn_row(
         "squid",
         src_ip=client,
+        src_port=client_port,
         dst_ip=dst,
         dst_port=port,
         protocol="udp" if code.startswith("UDP_") else "tcp",
@@ -167,11 +194,28 @@ _SCHEME_PORT_KEYS = pa.array(list(_SCHEME_PORTS), pa.string())
 _SCHEME_PORT_VALUES = pa.array(list(_SCHEME_PORTS.values()), pa.int32())
 
 
+_CLIENT_TYPE = pa.struct([("ip", pa.string()), ("port", pa.int32())])
+
+
+def _client_column(arr: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
+    """_client on a column: (ip, port, refused); a canonical IPv4 (the bulk) is kept as is, every other value
+    (IPv6, a client port appended) goes through _client once per distinct value."""
+    canon = has(arr, rf"^{CANON4}$")
+    if arr.null_count == 0 and pc.all(canon).as_py():
+        return arr, pa.nulls(len(arr), pa.int32()), pc.invert(canon)
+    others = pc.if_else(canon, pa.scalar(None, pa.string()), arr)
+    vals, bad = per_unique(
+        others, lambda v: dict(zip(("ip", "port"), _client(v), strict=True)) if v is not None else None, _CLIENT_TYPE
+    )
+    ip = pc.if_else(canon, arr, pc.struct_field(vals, "ip"))
+    return ip, pc.struct_field(vals, "port"), all_true(bad, pc.invert(canon))
+
+
 def _squid_cols(
     f: Callable[[str], pa.Array], n: int, matched: pa.Array
 ) -> tuple[dict[str, pa.Array], pa.BooleanArray]:
     """extract_squid's columns from _SQUID_RE2's groups (f: group name -> column)."""
-    client, bad_c = ip_column(f("client"))
+    client, client_port, bad_c = _client_column(f("client"))
     # _url_host_port reads a "scheme://" URL up to the first / or ? (whatever the method), a CONNECT
     # target whole, and nothing else: the key below keeps exactly that, so the calls are per distinct key.
     url = f("url")
@@ -212,6 +256,7 @@ def _squid_cols(
     cols = {
         "conn_format": pa.repeat(pa.scalar("squid"), n),
         "src_ip": client,
+        "src_port": client_port,
         "dst_ip": dst,
         "dst_port": port,
         "protocol": pc.if_else(truth(pc.starts_with(code, "UDP_")), pa.scalar("udp"), pa.scalar("tcp")),
