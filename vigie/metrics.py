@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.multiprocess import mark_process_dead
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from vigie.config import Config
     from vigie.kafka_client import KafkaSettings, KafkaSink
 
 log = logging.getLogger(__name__)
@@ -227,40 +225,3 @@ def child_metrics_env(state_dir: str | Path, ident: str) -> dict[str, str]:
 def child_metrics_exited(state_dir: str | Path, ident: str) -> None:
     """A child exited: its live gauges (alerts and incidents it held) leave the sums; its counters stay."""
     mark_process_dead(ident, str(children_metrics_dir(state_dir)))
-
-
-class ManifestAgeCollector(Collector):
-    """Seconds since the archive manifest's head (last entry) was written, read from the file at scrape time.
-
-    The manifest is append-only, so its modification time is when its head was written; measured here in
-    the parent, it keeps growing when the sink processes are dead or stuck. No sample before the first file.
-    """
-
-    def __init__(self, root: str | Path) -> None:
-        from vigie.pipelines.archive.manifest import MANIFEST
-
-        self.path = Path(root) / MANIFEST
-
-    def describe(self) -> Iterator:
-        yield GaugeMetricFamily("vigie_archive_manifest_head_age_seconds",
-                                "Seconds since the archive manifest's last entry was written")
-
-    def collect(self) -> Iterator:
-        family = GaugeMetricFamily("vigie_archive_manifest_head_age_seconds",
-                                   "Seconds since the archive manifest's last entry was written")
-        try:
-            family.add_metric([], max(0.0, time.time() - self.path.stat().st_mtime))
-        except FileNotFoundError:
-            pass  # no archive file yet: no sample rather than an age from nothing
-        yield family
-
-
-def register_up_metrics(registry: CollectorRegistry, cfg: Config) -> None:
-    """What `vigie up` serves besides its services' own metrics: build info, the children's metrics, archive age."""
-    from vigie import __version__
-
-    Gauge("vigie_build_info", "Always 1; the labels say which Vigie runs", ["version", "python"],
-          registry=registry).labels(__version__, platform.python_version()).set(1)
-    MultiProcessCollector(registry, path=str(prepare_children_metrics(cfg.state_dir)))
-    if cfg.archive.enabled:
-        registry.register(ManifestAgeCollector(cfg.archive.root))

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any
 
 import orjson
 import pyarrow.parquet as pq
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from vigie.pipelines.archive.writer import (
     CONNLOG,
@@ -375,3 +378,27 @@ def verify(root: Path, progress: Callable[[int, int, str], None] | None = None) 
         if progress:
             progress(i, len(checked), p)
     return report
+
+
+class ManifestAgeCollector(Collector):
+    """Seconds since the archive manifest's head (last entry) was written, read from the file at scrape time.
+
+    The manifest is append-only, so its modification time is when its head was written; measured here in
+    the parent, it keeps growing when the sink processes are dead or stuck. No sample before the first file.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.path = Path(root) / MANIFEST
+
+    def describe(self) -> Iterator:
+        yield GaugeMetricFamily("vigie_archive_manifest_head_age_seconds",
+                                "Seconds since the archive manifest's last entry was written")
+
+    def collect(self) -> Iterator:
+        family = GaugeMetricFamily("vigie_archive_manifest_head_age_seconds",
+                                   "Seconds since the archive manifest's last entry was written")
+        try:
+            family.add_metric([], max(0.0, time.time() - self.path.stat().st_mtime))
+        except FileNotFoundError:
+            pass  # no archive file yet: no sample rather than an age from nothing
+        yield family

@@ -14,6 +14,9 @@ Invariants that make crashes harmless:
   the manifest, or committed, whichever is highest), so a replay never duplicates a row and
   nothing after the last visible file is skipped. A partition whose previous owner still holds
   the lock stays paused until the lock is free.
+
+Over 600 lines because these invariants hold only together: the consumer loop, the rebalance handlers,
+the partition locks and the commit order are one protocol, kept in one reading.
 """
 
 from __future__ import annotations

@@ -185,6 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         dirs = list(args.dir)
         if args.source:
+            try:
+                import pysmi  # noqa: F401 - the MIB compiler is the `mibs` extra, not a runtime dependency
+            except ImportError:
+                print("mibgen: compiling MIB text needs pysmi: pip install 'vigie[mibs]'", file=sys.stderr)
+                return 2
             compiled = compile_sources(args.source, modules, tmp, args.dir)
             print(f"mibgen: compiled {', '.join(sorted(compiled)) or 'nothing'}", file=sys.stderr)
             dirs.insert(0, tmp)

@@ -19,17 +19,14 @@ import pytest
 
 from vigie.app import archive_cli
 from vigie.pipelines.archive import answer
+from vigie.pipelines.archive.footer_index import _INDEX_HEAD, _varint, index_mask_of, index_span
 from vigie.pipelines.archive.manifest import Manifest, file_entry, verify
 from vigie.pipelines.archive.query import (
-    _INDEX_HEAD,
     ORDER_COLUMNS,
     TABLE_COLUMNS,
     QuerySpec,
     _File,
-    _varint,
     files_in_range,
-    index_mask_of,
-    index_span,
     query,
 )
 from vigie.pipelines.archive.retention import DEFAULT_RETENTION_DAYS

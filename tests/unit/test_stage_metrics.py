@@ -16,13 +16,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from vigie.metrics import (
-    ManifestAgeCollector,
     _describe,
     child_metrics_env,
     child_metrics_exited,
     prepare_children_metrics,
     sum_lag,
 )
+from vigie.pipelines.archive.manifest import ManifestAgeCollector
 from vigie.producers.checks.runner import CheckRunner, ServiceDef, execute
 from vigie.sink import MemorySink
 from vigie.stage_metrics import ArchiveMetrics, CheckMetrics, NotifyMetrics, WorkerMetrics

@@ -81,7 +81,8 @@ def run_up(cfg: Config, *, config_path: str | None = None,
         Gauge("vigie_up", "1 while vigie up runs", registry=registry).set(1)
         startup = Gauge("vigie_startup_seconds", "Time from start to ready", registry=registry)
         runtime = Runtime(cfg, settings, registry, config_path)
-        from vigie.metrics import ConsumerLagCollector, register_up_metrics
+        from vigie.app.up_metrics import register_up_metrics
+        from vigie.metrics import ConsumerLagCollector
 
         registry.register(ConsumerLagCollector(settings))  # the child stages' progress, seen at the broker
         register_up_metrics(registry, cfg)  # build info, the children's metric files, the archive's age

@@ -30,14 +30,13 @@ from vigie.pipelines.archive.formats.values import (
     Conn,
     action_word,
     conn_row,
+    kv_endpoints,
     kv_fields,
     norm_mac,
     norm_proto,
     norm_token,
     norm_user,
     sum_bytes,
-    valid_ip,
-    valid_port,
 )
 
 _FORTI_KEYS = frozenset(
@@ -84,13 +83,8 @@ def extract_fortigate(text: str) -> Conn | None:
     ports = proto in PORT_PROTOS
     return conn_row(
         "fortigate",
-        src_ip=valid_ip(f["srcip"]),
-        src_port=valid_port(f.get("srcport")) if ports else None,
-        dst_ip=valid_ip(f.get("dstip")),
-        dst_port=valid_port(f.get("dstport")) if ports else None,
+        **kv_endpoints(f, src="srcip", dst="dstip", nat="transip", nat_port="transport", ports=ports),
         protocol=proto,
-        nat_ip=valid_ip(f.get("transip")),
-        nat_port=valid_port(f.get("transport")) if ports else None,
         user=norm_user(f.get("user")) or norm_user(f.get("unauthuser")),
         mac=norm_mac(f.get("srcmac")),
         action=action_word(f.get("action"), _FORTI_ACTIONS),

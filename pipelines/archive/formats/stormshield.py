@@ -8,13 +8,12 @@ from vigie.pipelines.archive.formats.values import (
     Conn,
     action_word,
     conn_row,
+    kv_endpoints,
     kv_fields,
     norm_mac,
     norm_proto,
     norm_user,
     sum_bytes,
-    valid_ip,
-    valid_port,
 )
 
 _STORMSHIELD_KEYS = frozenset(
@@ -50,13 +49,8 @@ def extract_stormshield(text: str) -> Conn | None:
     ports = proto in PORT_PROTOS or proto is None
     return conn_row(
         "stormshield",
-        src_ip=valid_ip(f["src"]),
-        src_port=valid_port(f.get("srcport")) if ports else None,
-        dst_ip=valid_ip(f.get("dst")),
-        dst_port=valid_port(f.get("dstport")) if ports else None,
+        **kv_endpoints(f, src="src", dst="dst", nat="modsrc", nat_port="modsrcport", ports=ports),
         protocol=proto,
-        nat_ip=valid_ip(f.get("modsrc")),
-        nat_port=valid_port(f.get("modsrcport")) if ports else None,
         user=norm_user(f.get("user")),
         mac=norm_mac(f.get("srcmac")),
         action=action_word(f.get("action"), _STORMSHIELD_ACTIONS),

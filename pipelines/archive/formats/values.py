@@ -59,6 +59,19 @@ def conn_row(fmt: str, **values: str | int | None) -> Conn:
     return row
 
 
+def kv_endpoints(f: dict[str, str], *, src: str, dst: str, nat: str, nat_port: str, ports: bool) -> dict:
+    """The address columns of a key=value firewall log, named by the vendor's keys (srcport and dstport are
+    the same key everywhere); ports only where the protocol has them."""
+    return {
+        "src_ip": valid_ip(f.get(src)),
+        "src_port": valid_port(f.get("srcport")) if ports else None,
+        "dst_ip": valid_ip(f.get(dst)),
+        "dst_port": valid_port(f.get("dstport")) if ports else None,
+        "nat_ip": valid_ip(f.get(nat)),
+        "nat_port": valid_port(f.get(nat_port)) if ports else None,
+    }
+
+
 ADDR = r"[0-9A-Fa-f:.]*[0-9A-Fa-f]"  # an IPv4 or IPv6 literal (validated afterwards)
 IPV4 = r"\d{1,3}(?:\.\d{1,3}){3}"
 
