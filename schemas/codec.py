@@ -56,13 +56,18 @@ def _epoch_rfc3339(ts: float) -> str:
     elif us < 0:
         whole -= 1.0
         us += 1000000
-    sec = int(whole)
+    return f"{second_head(int(whole))}.{us:06d}Z"
+
+
+def second_head(sec: int) -> str:
+    """'YYYY-MM-DDTHH:MM:SS' of an epoch second in UTC, cached: the part of every RFC 3339 text before its
+    fraction, shared by rfc3339 and the intake's per-millisecond receive clock."""
     head = _SECOND_HEADS.get(sec)
     if head is None:
         if len(_SECOND_HEADS) >= _SECOND_HEADS_MAX:
             _SECOND_HEADS.clear()
         head = _SECOND_HEADS[sec] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{head}.{us:06d}Z"
+    return head
 
 
 def parse_rfc3339(text: str) -> datetime:

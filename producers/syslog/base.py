@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from vigie.log_limit import LogLimiter
 from vigie.producers.syslog.metrics import ListenerStats, SyslogMetrics, default_metrics
+from vigie.schemas.codec import second_head
 from vigie.sink import DEADLETTER_MAX_RAW, RecordSink, deadletter_value
 from vigie.topics import DEADLETTER, RAW_SYSLOG
 
@@ -103,7 +104,7 @@ class ReceiveClock:
             sec = ms // 1000
             if sec != self._sec:
                 self._sec = sec
-                self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
+                self._prefix = second_head(sec) + "."
             self._ms = ms
             self._value = f"{self._prefix}{ms % 1000:03d}000Z".encode()
         return self._value
