@@ -95,3 +95,17 @@ def test_value_without_schema_name_is_refused() -> None:
 def test_codec_round_trip_and_timestamps() -> None:
     assert loads(dumps({"a": 1, "b": [None, "é"]})) == {"a": 1, "b": [None, "é"]}
     assert rfc3339(0) == "1970-01-01T00:00:00.000000Z"
+
+
+def test_the_intake_receive_clock_writes_what_rfc3339_writes(monkeypatch) -> None:
+    """One formatter: received_at from the listeners' per-millisecond clock equals codec.rfc3339."""
+    import time as time_mod
+
+    from vigie.producers.syslog.base import ReceiveClock
+    from vigie.schemas.codec import rfc3339
+
+    clock = ReceiveClock()
+    for now in (0.0, 1_700_000_000.123, 1_700_000_000.999, 1_700_000_001.0005, 4_102_444_799.5):
+        monkeypatch.setattr(time_mod, "time", lambda now=now: now)
+        ms = int(now * 1000)
+        assert clock.now() == rfc3339(ms / 1000).encode()
