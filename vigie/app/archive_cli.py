@@ -60,6 +60,13 @@ def add_arguments(subparsers: Any) -> None:
     v = subparsers.add_parser("verify", help="recompute the manifest chain and every file's SHA-256")
     v.add_argument("--root", help=f"archive root (default ${ROOT_ENV})")
     v.add_argument("--quiet", action="store_true", help="print findings only")
+    v.add_argument(
+        "--expect-head", metavar="HASH", help="a chain head kept outside the archive: fail unless the chain extends it"
+    )
+    v.add_argument(
+        "--against-topic", action="store_true", help="check every head the sink published to the archive.heads topic"
+    )
+    v.add_argument("--bootstrap", help="Kafka bootstrap servers for --against-topic (default: the config's)")
     v.set_defaults(archive_func=verify_main)
 
     p = subparsers.add_parser("purge", help="remove hour partitions older than the retention period")
@@ -78,13 +85,29 @@ def add_arguments(subparsers: Any) -> None:
 # ------------------------------------------------------------------- verify
 
 
+def kafka_settings_of(args: argparse.Namespace) -> Any:
+    """Kafka settings from --bootstrap, else the config ([kafka] bootstrap_servers, or the local broker's address)."""
+    from vigie.config import kafka_settings, load
+
+    cfg = load(getattr(args, "config", None))
+    bootstrap = getattr(args, "bootstrap", None) or cfg.kafka.bootstrap_servers
+    if not bootstrap:
+        host, port = cfg.kafka.local_listen
+        bootstrap = f"{host}:{port}"
+    return kafka_settings(cfg, bootstrap)
+
+
 def verify_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Print the findings; exit status 1 when any file is missing, altered or extra, or the chain is broken."""
+    """Print the findings and the chain head; exit status 1 when any file is missing, altered or extra,
+    the chain is broken, or it does not extend the anchored head(s)."""
+    from vigie.pipelines.archive.anchor import expect_head_finding
     from vigie.pipelines.archive.manifest import verify
 
     out = out or sys.stdout
     root = _root(args)
     quiet = getattr(args, "quiet", False)
+    if not root.is_dir():
+        raise SystemExit(f"vigie archive verify: no archive at {root}")
 
     def progress(done: int, total: int, path: str) -> None:
         if not quiet and sys.stderr.isatty() and (done % 50 == 0 or done == total):
@@ -93,22 +116,60 @@ def verify_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 sys.stderr.write("\n")
 
     report = verify(root, progress)
+    anchors: list[str] = []
+    expect = getattr(args, "expect_head", None)
+    if expect:
+        finding = expect_head_finding(report.hashes, expect)
+        if finding is not None:
+            anchors.append(finding)
+    if getattr(args, "against_topic", False):
+        anchors += _against_topic(args, root, report.hashes, out if not quiet else None)
+    if anchors and report.ok and len(anchors) == 1:
+        out.write(f"FAILED: {anchors[0]}\n")  # one line: the chain is sound but not the one anchored
+        return 1
     for label, items in (
         ("missing", report.missing),
         ("altered", report.altered),
         ("extra", report.extra),
         ("chain", report.chain),
+        ("anchor", anchors),
+        ("quarantined", report.quarantined),
     ):
         for item in items:
             out.write(f"{label}: {item}\n")
-    if not quiet or not report.ok:
-        status = "OK" if report.ok else "FAILED"
+    ok = report.ok and not anchors
+    if not quiet or not ok:
         out.write(
-            f"{status}: {report.files_checked} files hashed, {report.entries} manifest entries, "
+            f"{'OK' if ok else 'FAILED'}: {report.files_checked} files hashed, {report.entries} manifest entries, "
             f"{len(report.missing)} missing, {len(report.altered)} altered, {len(report.extra)} extra, "
-            f"{len(report.chain)} chain breaks\n"
+            f"{len(report.chain)} chain breaks, {len(anchors)} anchor failures, "
+            f"{len(report.quarantined)} quarantined\n"
         )
-    return 0 if report.ok else 1
+    if not quiet:
+        seq, head = report.head
+        out.write(f"head: seq {seq} {head}\n")
+    return 0 if ok else 1
+
+
+def _against_topic(args: argparse.Namespace, root: Path, hashes: dict[str, int], out: TextIO | None) -> list[str]:
+    """The findings of checking every head published for this archive against the chain."""
+    from confluent_kafka import KafkaException
+
+    from vigie.pipelines.archive.anchor import read_published_heads, topic_findings
+    from vigie.topics import ARCHIVE_HEADS
+
+    settings = kafka_settings_of(args)
+    topic = settings.topic(ARCHIVE_HEADS)
+    try:
+        heads, bad = read_published_heads(settings, topic, str(root.resolve()))
+    except (TimeoutError, KafkaException) as exc:
+        raise SystemExit(f"vigie archive verify: could not read {topic}: {exc}") from exc
+    checked, findings = topic_findings(hashes, heads)
+    if not checked:
+        findings.append(f"no head of {root.resolve()} was ever published to {topic}")
+    if out is not None:
+        out.write(f"topic: {checked} published heads checked, {bad} unreadable records\n")
+    return findings
 
 
 # ------------------------------------------------------------------- purge
