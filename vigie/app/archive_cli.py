@@ -55,7 +55,18 @@ def add_arguments(subparsers: Any) -> None:
         help="auto (default): the pyarrow engine with the per-file address index; duckdb: DuckDB, when installed",
     )
     q.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    q.add_argument(
+        "--include-unlisted", action="store_true", help="also read files the manifest does not record (named on stderr)"
+    )
+    q.add_argument("--bootstrap", help="Kafka bootstrap servers for the audit topic (default: the config's)")
     q.set_defaults(archive_func=query_main)
+
+    a = subparsers.add_parser("audit", help="who queried the archive, when, what, how many rows")
+    a.add_argument("--root", help=f"archive root (default ${ROOT_ENV})")
+    a.add_argument("--from", dest="start", help="from this time (RFC 3339 or date, UTC)")
+    a.add_argument("--to", dest="end", help="before this time")
+    a.add_argument("--format", choices=("table", "json"), default="table")
+    a.set_defaults(archive_func=audit_main)
 
     v = subparsers.add_parser("verify", help="recompute the manifest chain and every file's SHA-256")
     v.add_argument("--root", help=f"archive root (default ${ROOT_ENV})")
@@ -85,8 +96,8 @@ def add_arguments(subparsers: Any) -> None:
 # ------------------------------------------------------------------- verify
 
 
-def kafka_settings_of(args: argparse.Namespace) -> Any:
-    """Kafka settings from --bootstrap, else the config ([kafka] bootstrap_servers, or the local broker's address)."""
+def _kafka(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(Kafka settings, config): --bootstrap, else the config's [kafka] bootstrap_servers, else the local broker."""
     from vigie.config import kafka_settings, load
 
     cfg = load(getattr(args, "config", None))
@@ -94,7 +105,7 @@ def kafka_settings_of(args: argparse.Namespace) -> Any:
     if not bootstrap:
         host, port = cfg.kafka.local_listen
         bootstrap = f"{host}:{port}"
-    return kafka_settings(cfg, bootstrap)
+    return kafka_settings(cfg, bootstrap), cfg
 
 
 def verify_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -158,7 +169,7 @@ def _against_topic(args: argparse.Namespace, root: Path, hashes: dict[str, int],
     from vigie.pipelines.archive.anchor import read_published_heads, topic_findings
     from vigie.topics import ARCHIVE_HEADS
 
-    settings = kafka_settings_of(args)
+    settings, _ = _kafka(args)
     topic = settings.topic(ARCHIVE_HEADS)
     try:
         heads, bad = read_published_heads(settings, topic, str(root.resolve()))
@@ -170,6 +181,45 @@ def _against_topic(args: argparse.Namespace, root: Path, hashes: dict[str, int],
     if out is not None:
         out.write(f"topic: {checked} published heads checked, {bad} unreadable records\n")
     return findings
+
+
+# ------------------------------------------------------------------- audit
+
+
+def audit_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """List the audit log; exit 1 when a line of it is damaged (named in the output)."""
+    import orjson
+
+    from vigie.pipelines.archive.audit import read_log
+    from vigie.pipelines.archive.query import parse_time
+
+    out = out or sys.stdout
+    root = _existing_root(args, "audit")
+    try:
+        start = parse_time(args.start) if getattr(args, "start", None) else None
+        end = parse_time(args.end) if getattr(args, "end", None) else None
+    except ValueError as exc:
+        raise refuse("audit", f"bad --from/--to: {exc}") from exc
+    entries = list(read_log(root, start, end))
+    damaged = [e["error"] for e in entries if "error" in e]
+    records = [e for e in entries if "error" not in e]
+    if args.format == "json":
+        out.write("".join(orjson.dumps(e).decode() + "\n" for e in records))
+    else:
+        rows = [
+            [str(e.get("at", "")), str(e.get("user", "")), str(e.get("action", "")), str(e.get("rows", "")),
+             "partial" if e.get("partial") else "",
+             " ".join(f"{k}={v}" for k, v in (e.get("question") or {}).items() if k != "root")]
+            for e in records
+        ]  # fmt: skip
+        header = ["at", "user", "action", "rows", "", "question"]
+        widths = [max([len(header[i])] + [len(r[i]) for r in rows]) for i in range(len(header))]
+        for r in [header, *rows]:
+            out.write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+        out.write(f"({len(records)} accesses)\n")
+    for d in damaged:
+        sys.stderr.write(f"vigie archive audit: damaged log: {d}\n")
+    return 1 if damaged else 0
 
 
 # ------------------------------------------------------------------- purge
@@ -197,16 +247,40 @@ def purge_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 # ------------------------------------------------------------------- query
 
+EXIT_USAGE = 2  # a question that cannot be asked: bad root, address, port, time or count
+EXIT_PARTIAL = 3  # answered, but some files could not be read: the answer may lack rows
+EXIT_AUDIT = 4  # refused: the access could not be recorded in the archive's audit log
+LOCAL_BROKER = "127.0.0.1:9092"  # [kafka] local_listen's default (a test keeps them equal), when no config is named
 
-def _spec(args: argparse.Namespace) -> QuerySpec:
-    from vigie.pipelines.archive.query import QuerySpec, parse_time
+
+def refuse(verb: str, message: str, code: int = EXIT_USAGE) -> SystemExit:
+    """One line on stderr and the exit status (SystemExit(str) would always exit 1)."""
+    sys.stderr.write(f"vigie archive {verb}: {message}\n")
+    return SystemExit(code)
+
+
+def _spec(args: argparse.Namespace, verb: str = "query") -> QuerySpec:
+    """The question, every value checked: a mistyped address or time is refused, never answered "(0 rows)"."""
+    from vigie.pipelines.archive.query import QuerySpec, normalise_ip, parse_time
 
     try:
         start, end = parse_time(args.start), parse_time(args.end)
     except ValueError as exc:
-        raise SystemExit(f"vigie archive query: bad --from/--to: {exc}") from exc
+        raise refuse(verb, f"bad --from/--to: {exc}") from exc
     if end <= start:
-        raise SystemExit("vigie archive query: --to must be after --from")
+        raise refuse(verb, "--to must be after --from")
+    for flag in ("ip", "src_ip", "dst_ip", "nat_ip"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            try:
+                normalise_ip(value)
+            except ValueError:
+                raise refuse(verb, f"--{flag.replace('_', '-')}: {value!r} is not an IP address") from None
+    port, limit = getattr(args, "port", None), getattr(args, "limit", None)
+    if port is not None and not 0 <= port <= 65535:
+        raise refuse(verb, f"--port: {port} is not a port (0-65535)")
+    if limit is not None and limit < 1:
+        raise refuse(verb, f"--limit: {limit} is not a positive count of rows")
     return QuerySpec(
         start=start,
         end=end,
@@ -214,39 +288,126 @@ def _spec(args: argparse.Namespace) -> QuerySpec:
         src_ip=args.src_ip,
         dst_ip=args.dst_ip,
         nat_ip=getattr(args, "nat_ip", None),
-        port=args.port,
+        port=port,
         user=args.user,
         host=args.host,
         mac=getattr(args, "mac", None),
-        limit=getattr(args, "limit", None),
+        limit=limit,
     )
 
 
+def _existing_root(args: argparse.Namespace, verb: str) -> Path:
+    root = _root(args)
+    if not (root / "connlog").is_dir() and not (root / "manifest.jsonl").is_file():
+        raise refuse(verb, f"no archive at {root} (neither connlog/ nor manifest.jsonl)")
+    return root
+
+
+def question_of(args: argparse.Namespace, spec: QuerySpec, root: Path) -> dict[str, Any]:
+    """The question as the audit records it: every filter given, times in RFC 3339."""
+    from vigie.schemas.codec import rfc3339
+
+    q: dict[str, Any] = {"root": str(root.resolve()), "from": rfc3339(spec.start), "to": rfc3339(spec.end)}
+    for k in ("ip", "src_ip", "dst_ip", "nat_ip", "port", "user", "host", "mac", "limit"):
+        if getattr(spec, k) is not None:
+            q[k] = getattr(spec, k)
+    if getattr(args, "include_unlisted", False):
+        q["include_unlisted"] = True
+    return q
+
+
+def run_audited(
+    args: argparse.Namespace, verb: str, spec: QuerySpec, columns: list[str], progress: Any = None
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Run the query with the access recorded: (table, outcome, audit record).
+
+    The audit log is opened before the query (a log that cannot be written refuses at once) and the
+    record, with the row count, is fsynced before anything of the answer is shown.
+    """
+    from vigie.pipelines.archive.audit import AuditError, AuditLog, os_user, record
+    from vigie.pipelines.archive.query import Outcome, manifest_paths, query
+
+    root = _existing_root(args, verb)
+    try:
+        log = AuditLog(root)
+    except AuditError as exc:
+        raise refuse(verb, f"refused: {exc}", EXIT_AUDIT) from exc
+    with log:
+        listed = None if getattr(args, "include_unlisted", False) else manifest_paths(root)
+        outcome = Outcome()
+        table = query(root, spec, columns, progress, engine=getattr(args, "engine", "auto"), listed=listed,
+                      outcome=outcome)  # fmt: skip
+        facts = {"partial": outcome.partial, "unreadable_files": len(outcome.unreadable),
+                 "unlisted_files_skipped": 0 if listed is None else len(outcome.unlisted)}  # fmt: skip
+        entry = record(os_user(), verb, question_of(args, spec, root), table.num_rows, **facts)
+        try:
+            entry = log.append(entry)
+        except AuditError as exc:
+            raise refuse(verb, f"refused: {exc}", EXIT_AUDIT) from exc
+    _warn(verb, outcome, listed is not None)
+    return table, outcome, entry
+
+
+def _warn(verb: str, outcome: Any, listing: bool) -> None:
+    for item in outcome.unreadable:
+        sys.stderr.write(f"vigie archive {verb}: warning: could not read {item}\n")
+    if listing and outcome.unlisted:
+        shown = ", ".join(outcome.unlisted[:3]) + (" ..." if len(outcome.unlisted) > 3 else "")
+        sys.stderr.write(
+            f"vigie archive {verb}: warning: skipped {len(outcome.unlisted)} files not in the manifest "
+            f"({shown}); --include-unlisted reads them\n"
+        )
+
+
+def audit_to_topic(args: argparse.Namespace, verb: str, entry: dict[str, Any]) -> None:
+    """The record to the audit topic, best effort: a line on stderr says when it is in the local log only.
+
+    Without --config or --bootstrap the local broker's port is tried before any config or Kafka module is
+    loaded, so a query on a host without a broker waits for nothing.
+    """
+    from vigie.pipelines.archive.audit import send_to_topic
+
+    named = getattr(args, "config", None) is not None or getattr(args, "bootstrap", None)
+    why = send_to_topic(None if named else LOCAL_BROKER, entry, lambda: _kafka(args))
+    if why is not None:
+        sys.stderr.write(
+            f"vigie archive {verb}: the audit topic was not written ({why}); the access is recorded in the "
+            f"archive's audit log only\n"
+        )
+
+
 def query_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Answer one question; table for people, csv and json (one object per line) for tools."""
+    """Answer one question; table for people, csv and json (one object per line) for tools.
+
+    Exit 0 answered; 2 the question is wrong; 3 partial (files named on stderr could not be read);
+    4 refused (the access could not be recorded).
+    """
     from vigie.pipelines.archive import answer
-    from vigie.pipelines.archive.query import TABLE_COLUMNS, query, stderr_progress
+    from vigie.pipelines.archive.query import TABLE_COLUMNS, stderr_progress
     from vigie.schemas.archive import ARCHIVE_SCHEMA
 
     command_line = out is None  # the command itself, not a caller that goes on running
     out = out or sys.stdout
-    try:
-        spec = _spec(args)
-    except ValueError as exc:
-        raise SystemExit(f"vigie archive query: {exc}") from exc
+    spec = _spec(args)
     fmt = args.format
     columns = list(TABLE_COLUMNS) if fmt == "table" else list(ARCHIVE_SCHEMA.names)
     progress = None if getattr(args, "no_progress", False) else stderr_progress()
-    table = query(_root(args), spec, columns, progress, engine=getattr(args, "engine", "auto"))
+    table, outcome, entry = run_audited(args, "query", spec, columns, progress)
     if fmt == "json":
         out.write(answer.json_lines(table, columns))
     elif fmt == "csv":
-        values = answer.column_values(table, text=True)
+        values = answer.csv_safe(answer.column_values(table, text=True))
         w = csv.writer(out, lineterminator="\n")
         w.writerow(columns)
         w.writerows(zip(*values, strict=True))
     else:
         answer.write_table(out, columns, answer.column_values(table, text=True), table.num_rows)
+    if outcome.partial:
+        if fmt == "table":
+            out.write(f"PARTIAL: {len(outcome.unreadable)} files could not be read; rows may be missing\n")
+        sys.stderr.write(f"vigie archive query: PARTIAL answer: {len(outcome.unreadable)} files could not be read\n")
+    out.flush()
+    audit_to_topic(args, "query", entry)
     if command_line:
         import gc
 
@@ -254,4 +415,4 @@ def query_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
         # (pyarrow's are many) in its last garbage collections, ~0.05 s of an auditor's wait. Only
         # objects alive now are exempted (nothing is left to collect in a process that exits).
         gc.freeze()
-    return 0
+    return EXIT_PARTIAL if outcome.partial else 0
