@@ -241,6 +241,18 @@ def read_entries(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None
                 yield lineno, line, None
 
 
+def chain_head(root: Path) -> tuple[int, str, bool]:
+    """(seq, hash) of the manifest's last entry, and whether every link up to it holds (files are not hashed)."""
+    prev, seq, intact = GENESIS, 0, True
+    for _, line, e in read_entries(root):
+        if e is None:
+            intact, prev = False, hashlib.sha256(line.rstrip(b"\n")).hexdigest()
+            continue
+        intact = intact and e.get("prev") == prev and e.get("hash") == entry_hash(e)
+        prev, seq = str(e.get("hash", "")), int(e.get("seq", seq + 1))
+    return seq, prev, intact
+
+
 @dataclass
 class ManifestState:
     """What the manifest says now: live files, purged paths, and the next offset of each partition."""

@@ -61,6 +61,20 @@ def add_arguments(subparsers: Any) -> None:
     q.add_argument("--bootstrap", help="Kafka bootstrap servers for the audit topic (default: the config's)")
     q.set_defaults(archive_func=query_main)
 
+    e = subparsers.add_parser("export", help="a requisition's rows as Parquet and CSV with a signed summary")
+    e.add_argument("--root", help=f"archive root (default ${ROOT_ENV})")
+    e.add_argument("--check", metavar="DIR", help="check an export folder instead: signature and every file's SHA-256")
+    e.add_argument("--expect-key", metavar="SHA256|PEM", help="with --check: the signer's public key fingerprint or file")
+    e.add_argument("--ip", help="address on any side: source, NAT-translated or destination")
+    e.add_argument("--from", dest="start", help="start of received time (RFC 3339 or date, UTC)")
+    e.add_argument("--to", dest="end", help="end of received time, exclusive")
+    e.add_argument("--port", type=int, help="port on any side; with --ip, on the same side as the address")
+    e.add_argument("--out", help="the export folder (must not exist or be empty)")
+    e.add_argument("--key-env", help="environment variable holding the Ed25519 signing key (default [archive] export_key_env)")
+    e.add_argument("--include-unlisted", action="store_true", help="also read files the manifest does not record")
+    e.add_argument("--bootstrap", help="Kafka bootstrap servers for the audit topic (default: the config's)")
+    e.set_defaults(archive_func=export_main)
+
     a = subparsers.add_parser("audit", help="who queried the archive, when, what, how many rows")
     a.add_argument("--root", help=f"archive root (default ${ROOT_ENV})")
     a.add_argument("--from", dest="start", help="from this time (RFC 3339 or date, UTC)")
@@ -181,6 +195,78 @@ def _against_topic(args: argparse.Namespace, root: Path, hashes: dict[str, int],
     if out is not None:
         out.write(f"topic: {checked} published heads checked, {bad} unreadable records\n")
     return findings
+
+
+# ------------------------------------------------------------------- export
+
+
+def export_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Write an export folder (audited like a query), or check one with --check."""
+    from vigie.pipelines.archive.export import ExportError, check_export
+
+    out = out or sys.stdout
+    if getattr(args, "check", None):
+        try:
+            report = check_export(Path(args.check), getattr(args, "expect_key", None))
+        except ExportError as exc:
+            raise refuse("export", str(exc)) from exc
+        for finding in report.findings:
+            out.write(f"FAILED: {finding}\n")
+        head = report.summary.get("chain_head") or {}
+        if report.ok:
+            out.write(
+                f"OK: {report.summary.get('rows')} rows, {len(report.summary.get('files') or {})} files as signed by key "
+                f"{report.key_fingerprint}; chain head at export: seq {head.get('seq')} {head.get('hash')}\n"
+            )
+        return 0 if report.ok else 1
+    return _export(args, out)
+
+
+def _export(args: argparse.Namespace, out: TextIO) -> int:
+    from vigie.pipelines.archive import answer
+    from vigie.pipelines.archive.export import ExportError, load_private_key, write_export
+    from vigie.pipelines.archive.manifest import chain_head
+    from vigie.schemas.archive import ARCHIVE_SCHEMA
+
+    if not (args.start and args.end and args.out):
+        raise refuse("export", "--from, --to and --out are required (or --check DIR)")
+    for name in ("src_ip", "dst_ip", "nat_ip", "user", "host", "mac", "limit"):
+        setattr(args, name, getattr(args, name, None))
+    spec = _spec(args, "export")
+    key_env = getattr(args, "key_env", None)
+    if key_env is None:
+        from vigie.config import load
+
+        key_env = load(getattr(args, "config", None)).archive.export_key_env
+    if not key_env or not os.environ.get(key_env):
+        raise refuse("export", "no signing key: set [archive] export_key_env (or --key-env) to a variable holding one")
+    try:
+        key = load_private_key(os.environ[key_env])
+    except ExportError as exc:
+        raise refuse("export", f"{key_env}: {exc}") from exc
+    target = Path(args.out)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise refuse("export", f"{target} exists and is not an empty folder: an export is never written over another")
+    root = _existing_root(args, "export")
+    head = chain_head(root)
+    columns = list(ARCHIVE_SCHEMA.names)
+    table, outcome, entry = run_audited(args, "export", spec, columns)
+    facts = {"partial": outcome.partial, "unreadable_files": outcome.unreadable, "audit_at": entry["at"],
+             "exported_by": entry["user"]}  # fmt: skip
+    values = answer.csv_safe(answer.column_values(table, text=True))
+    try:
+        summary = write_export(target, table, values, entry["question"], head, key, facts)
+    except (ExportError, OSError) as exc:
+        raise refuse("export", str(exc)) from exc
+    out.write(
+        f"exported {table.num_rows} rows to {target}: rows.parquet, rows.csv, SHA256SUMS, summary.json signed by key "
+        f"{summary['signature']['public_key_sha256']}; chain head seq {head[0]} {head[1]}"
+        f"{'' if head[2] else ' (CHAIN BROKEN: run vigie archive verify)'}\n"
+    )
+    if outcome.partial:
+        sys.stderr.write(f"vigie archive export: PARTIAL: {len(outcome.unreadable)} files could not be read\n")
+    audit_to_topic(args, "export", entry)
+    return EXIT_PARTIAL if outcome.partial else 0
 
 
 # ------------------------------------------------------------------- audit
