@@ -14,6 +14,9 @@ Invariants that make crashes harmless:
   one past the last offset in the manifest (or committed, whichever is highest), so a replay never
   duplicates a row and nothing after the last visible file is skipped. A partition whose previous owner still holds
   the lock stays paused until the lock is free.
+
+One module over 600 lines on purpose: these invariants hold only together (consume, buffer, write,
+commit, rebalance callbacks), and splitting them would spread one state machine over several files.
 """
 
 from __future__ import annotations
