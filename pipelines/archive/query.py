@@ -889,7 +889,8 @@ def query_duckdb(
 ) -> pa.Table:
     """The same query through DuckDB (statistics and Bloom filters), over the files the address index leaves.
 
-    DuckDB reads the files in one statement: a file it cannot read fails the whole answer (an error).
+    DuckDB reads the files in one statement; when a file cannot be read, the files are read one by one
+    so that the bad ones are named in outcome.unreadable and the others still answered.
     """
     import duckdb
 
@@ -900,6 +901,26 @@ def query_duckdb(
     files = [f for f in candidates if index_mask_of(f, values) != 0]
     if not files:
         return schema.empty_table()
+    try:
+        return _duckdb_read(files, spec, cols).cast(schema)
+    except duckdb.Error:
+        parts = []
+        for f in files:
+            try:
+                parts.append(_duckdb_read([f], spec, cols).cast(schema))
+            except duckdb.Error as exc:
+                if outcome is not None:
+                    outcome.unreadable.append(f"{f}: {str(exc).splitlines()[0]}")
+        table = pa.concat_tables([schema.empty_table(), *parts])
+        order = [(c, "ascending") for c in ORDER_COLUMNS if c in cols]
+        if order and table.num_rows > 1:
+            table = _take(table, call_function("sort_indices", [table], SortOptions(order)))
+        return table.slice(0, spec.limit) if spec.limit is not None else table
+
+
+def _duckdb_read(files: list[str], spec: QuerySpec, cols: list[str]) -> pa.Table:
+    import duckdb
+
     where, params = _sql_filter(spec)
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     select = ", ".join(f'"{c}"' for c in cols)
@@ -913,10 +934,9 @@ def query_duckdb(
         con.execute("SET TimeZone = 'UTC'")
         rel = con.sql(sql, params=params)
         # DuckDB 1.x has fetch_arrow_table(), 2.x to_arrow_table().
-        table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.fetch_arrow_table()
+        return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.fetch_arrow_table()
     finally:
         con.close()
-    return table.cast(schema)
 
 
 def has_duckdb() -> bool:

@@ -14,7 +14,7 @@ from tests.unit.test_archive_store import TOPIC, archive_file, rows
 from vigie.app import archive_cli as cli
 from vigie.pipelines.archive.answer import csv_safe
 from vigie.pipelines.archive.manifest import Manifest
-from vigie.pipelines.archive.query import hour_dirs_in_range
+from vigie.pipelines.archive.query import has_duckdb, hour_dirs_in_range
 from vigie.pipelines.archive.writer import FileName, write_file
 
 HOUR = datetime(2024, 5, 1, 10, tzinfo=UTC)
@@ -63,14 +63,17 @@ def test_questions_that_cannot_be_asked_get_one_line_and_exit_2(
     assert err.count("\n") == 1 and says in err, err
 
 
-def test_an_unreadable_file_is_named_and_the_answer_is_partial(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """One corrupt file: the other files are answered, the answer says it is partial, exit 3."""
+@pytest.mark.parametrize("engine", ["auto", pytest.param("duckdb", marks=pytest.mark.skipif(not has_duckdb(), reason="duckdb"))])
+def test_an_unreadable_file_is_named_and_the_answer_is_partial(
+    archive: Path, capsys: pytest.CaptureFixture[str], engine: str
+) -> None:
+    """One corrupt file: the other files are answered, the answer says it is partial, exit 3 (both engines)."""
     broken = next((archive / "connlog").rglob("*+0+5+9.parquet"))
     data = bytearray(broken.read_bytes())
     data[8:4000] = b"\xff" * len(data[8:4000])  # pages destroyed, footer intact
     broken.write_bytes(bytes(data))
     out = io.StringIO()
-    code = cli.query_main(ask(archive, ip="10.0.0.5", format="table"), out)
+    code = cli.query_main(ask(archive, ip="10.0.0.5", format="table", engine=engine), out)
     assert code == 3
     text = out.getvalue()
     assert "(5 rows)" in text and "PARTIAL: 1 files could not be read" in text
