@@ -359,3 +359,41 @@ def test_a_forged_file_is_quarantined_and_the_partition_keeps_being_archived(kaf
     out = io.StringIO()
     assert archive_cli.verify_main(args, out) == 1
     assert "is not in the chain" in out.getvalue()
+
+
+def test_a_query_is_recorded_on_the_audit_topic(kafka: KafkaSettings, tmp_path: Path) -> None:
+    """With the broker up, the audit record of `vigie archive query` reaches the audit topic too."""
+    import argparse
+    import io
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    from vigie.app import archive_cli
+    from vigie.pipelines.archive.manifest import Manifest
+    from vigie.topics import AUDIT
+
+    root = tmp_path / "archive"
+    Manifest(root).close()
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(f'[kafka]\nbootstrap_servers = "{kafka.bootstrap_servers}"\ntopic_prefix = "{kafka.topic_prefix}"\n')
+    args = argparse.Namespace(
+        root=str(root), start="2024-05-01", end="2024-05-02", ip="10.0.0.5", src_ip=None, dst_ip=None, nat_ip=None,
+        port=443, user=None, host=None, mac=None, limit=None, format="json", engine="auto", no_progress=True,
+        include_unlisted=False, config=str(conf), bootstrap=None,
+    )  # fmt: skip
+    assert archive_cli.query_main(args, io.StringIO()) == 0
+    local = json.loads((root / "audit.jsonl").read_text().splitlines()[-1])
+    consumer = Consumer({**kafka.librdkafka(), "group.id": f"{kafka.topic_prefix}audit-check", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(kafka.topic(AUDIT), 0, 0)])
+        msg = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error():
+                break
+        assert msg is not None and not msg.error()
+        sent = json.loads(msg.value())
+    finally:
+        consumer.close()
+    assert sent == local and sent["question"]["ip"] == "10.0.0.5" and sent["question"]["port"] == 443
