@@ -173,3 +173,17 @@ def test_the_sink_publishes_each_new_head_once_and_to_syslog_once_per_interval(t
         assert "seq=1 hash=" + "a" * 64 in lines[0] and "seq=3 hash=" + "c" * 64 in lines[1]
     finally:
         syslog.close()
+
+
+def test_chain_head_says_whether_every_link_holds(tmp_path: Path) -> None:
+    from vigie.pipelines.archive.manifest import chain_head
+
+    root = tmp_path / "a"
+    with Manifest(root) as m:
+        archive_file(root, m, HOUR, 0)
+        archive_file(root, m, HOUR, 10)
+        seq, head = m.head()
+    assert chain_head(root) == (seq, head, True)
+    text = (root / "manifest.jsonl").read_text()
+    (root / "manifest.jsonl").write_text(text.replace('"rows":10', '"rows":11', 1))
+    assert chain_head(root) == (seq, head, False)
