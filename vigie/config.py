@@ -468,6 +468,10 @@ class ArchiveConfig:
     topics: list[str] = setting(list_of(string()), ["raw.syslog"], "raw topics archived")
     max_rows_per_file: int = setting(integer(1, 100_000_000), 1_000_000, "a file is closed at this many rows", shown="1,000,000")
     processes: int = setting(integer(1, 64), 1, "sink processes in the archive's consumer group (see below)")
+    publish_heads: bool = setting(boolean(), True, "publish the manifest chain head at each file to the `archive.heads` topic")
+    heads_syslog_interval: float = setting(duration(), "1d", "how often the sink also logs the chain head to the local syslog (`/dev/log`); \"0s\": never")
+    audit_topic_timeout: float = setting(duration(), "2s", "how long `vigie archive query` waits for the broker to take its audit record (the local audit log is written first, always)")
+    export_key_env: str | None = setting(env_name(), None, "environment variable holding the Ed25519 private key (PEM, or 64 hex digits) that signs `vigie archive export` summaries")
 
 
 @dataclass(frozen=True)

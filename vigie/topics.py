@@ -13,6 +13,8 @@ INCIDENTS = "incidents"
 NOTIFICATIONS = "notifications"
 CONTROL = "control"
 DEADLETTER = "deadletter"
+ARCHIVE_HEADS = "archive.heads"  # the archive's manifest chain head, published at each file (a copy outside the host)
+AUDIT = "audit"  # who queried the archive, when, what, how many rows
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -49,6 +51,11 @@ def default_specs(partitions: int = 3, raw_retention_days: int = 7) -> list[Topi
         TopicSpec(NOTIFICATIONS, partitions, "delete", 30 * DAY_MS),
         TopicSpec(CONTROL, 1, "compact", None),
         TopicSpec(DEADLETTER, partitions, "delete", 30 * DAY_MS),
+        # One partition: the heads in publication order. Compacted on a key unique per head (archive
+        # root and seq), so nothing is ever deleted by age and the whole history stays readable.
+        TopicSpec(ARCHIVE_HEADS, 1, "compact", None),
+        # Accesses to connection data stay traceable for longer than the data itself (1 year): 2 years.
+        TopicSpec(AUDIT, 1, "delete", 2 * 365 * DAY_MS),
     ]
 
 

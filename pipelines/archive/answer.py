@@ -6,6 +6,7 @@ Each function imports pyarrow when it runs: an auditor's command pays only for w
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -20,6 +21,29 @@ def cell(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
     return str(value)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+FORMULA_PREFIXES = ("=", "+", "-", "@")  # what a spreadsheet reads as a formula (OWASP "CSV injection")
+
+
+def csv_safe(values: list[list[str]]) -> list[list[str]]:
+    """Text cells made safe for a spreadsheet and a terminal: control characters written as escapes
+    (\\n, \\t, \\xNN: a device's message cannot forge rows nor terminal sequences), and a cell that
+    starts as a formula prefixed with a quote, as OWASP advises."""
+    pattern = _CONTROL
+
+    def escape(m: Any) -> str:
+        c = m.group()
+        return _ESCAPES.get(c, f"\\x{ord(c):02x}")
+
+    def safe(v: str) -> str:
+        if pattern.search(v):
+            v = pattern.sub(escape, v)
+        return "'" + v if v.startswith(FORMULA_PREFIXES) else v
+
+    return [[safe(v) for v in column] for column in values]
 
 
 def column_values(table: Any, text: bool) -> list[list[Any]]:

@@ -30,7 +30,6 @@ from vigie.pipelines.archive.writer import (
     FileName,
     WrittenFile,
     fsync_dir,
-    iter_files,
     sha256_file,
 )
 from vigie.schemas.codec import rfc3339
@@ -39,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.jsonl"
 GENESIS = "0" * 64
+QUARANTINE = "quarantine"  # files found in the archive that the sink did not write: moved here, never served
 
 
 def canonical(entry: dict[str, Any]) -> bytes:
@@ -72,6 +72,24 @@ def file_entry(written: WrittenFile, reconciled: bool = False) -> dict[str, Any]
     return body
 
 
+def intent_entry(path: str, sha256: str, size: int, name: FileName) -> dict[str, Any]:
+    """The manifest body the sink appends before making a file visible: what it is about to rename.
+
+    After a crash between the rename and the file's entry, reconcile adopts an unlisted file only
+    when an intent names its path and SHA-256; a file dropped in from outside has none.
+    """
+    return {
+        "kind": "intent",
+        "path": path,
+        "sha256": sha256,
+        "size": size,
+        "topic": name.topic,
+        "partition": name.partition,
+        "first_offset": name.first,
+        "last_offset": name.last,
+    }
+
+
 class Manifest:
     """Appends entries to <root>/manifest.jsonl, each fsynced, continuing the chain whoever wrote last."""
 
@@ -98,6 +116,15 @@ class Manifest:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last entry this process wrote or saw before its last append."""
+        with self._thread_lock:
+            return self._seq, self._last_hash
+
+    def intent_recorder(self, name: FileName) -> Callable[[str, str, int], None]:
+        """The before_rename callback of writer.write_file that records the sink's intent for this file."""
+        return lambda path, sha256, size: self.append(intent_entry(path, sha256, size, name))
 
     def append(self, body: dict[str, Any]) -> dict[str, Any]:
         """Chain, write and fsync one entry; returns it with seq, at, prev and hash."""
@@ -217,12 +244,25 @@ def read_entries(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None
                 yield lineno, line, None
 
 
+def chain_head(root: Path) -> tuple[int, str, bool]:
+    """(seq, hash) of the manifest's last entry, and whether every link up to it holds (files are not hashed)."""
+    prev, seq, intact = GENESIS, 0, True
+    for _, line, e in read_entries(root):
+        if e is None:
+            intact, prev = False, hashlib.sha256(line.rstrip(b"\n")).hexdigest()
+            continue
+        intact = intact and e.get("prev") == prev and e.get("hash") == entry_hash(e)
+        prev, seq = str(e.get("hash", "")), int(e.get("seq", seq + 1))
+    return seq, prev, intact
+
+
 @dataclass
 class ManifestState:
     """What the manifest says now: live files, purged paths, and the next offset of each partition."""
 
     live: dict[str, dict[str, Any]] = field(default_factory=dict)
     purged: set[str] = field(default_factory=set)
+    intents: dict[str, set[str]] = field(default_factory=dict)  # path -> SHA-256s the sink was about to rename
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     entries: int = 0
 
@@ -243,6 +283,8 @@ def load_state(root: Path) -> ManifestState:
             nxt = int(e["last_offset"]) + 1
             if nxt > state.next_offsets.get(key, -1):
                 state.next_offsets[key] = nxt
+        elif kind == "intent" and isinstance(e.get("path"), str):
+            state.intents.setdefault(e["path"], set()).add(str(e.get("sha256")))
         elif kind == "purge":
             for path in e.get("files", ()):
                 state.live.pop(path, None)
@@ -269,25 +311,58 @@ def _file_facts(root: Path, rel: str, name: FileName) -> WrittenFile:
 def reconcile(
     root: Path, manifest: Manifest, keys: set[tuple[str, int]] | None = None
 ) -> list[dict[str, Any]]:
-    """Add entries for complete files on disk that the manifest lacks (a crash between rename and append).
+    """Adopt the sink's own files that lack an entry (a crash between rename and append); quarantine the rest.
 
-    Files named in a purge entry are left for the next purge to remove, not re-registered. With keys,
-    only those (topic, partition)s are looked at: the ones whose lock the caller holds, since another
-    sink process may be between the rename and the append of its own partitions' files.
+    A file on disk without an entry is the sink's only when an intent entry names its path and its
+    SHA-256 (written before the rename, see intent_entry); any other file (dropped in, or altered
+    since) is moved to <root>/quarantine/ and never registered, so neither verify nor the resume
+    point of its partition trusts it. Files named in a purge entry are left for the next purge.
+    With keys, only those (topic, partition)s are looked at: the ones whose lock the caller holds,
+    since another sink process may be between the rename and the append of its own partitions' files.
+    Files whose names no sink writes are quarantined whatever the keys.
     """
     state = load_state(root)
     added = []
-    for rel, name in iter_files(root):
+    for rel in _disk_files(root):
         if rel in state.live or rel in state.purged:
             continue
-        if keys is not None and (name.topic, name.partition) not in keys:
+        name = FileName.parse(rel.rsplit("/", 1)[-1])
+        if name is not None and keys is not None and (name.topic, name.partition) not in keys:
             continue
-        facts = _file_facts(root, rel, name)
-        added.append(file_entry(facts, reconciled=True))
-        log.warning("manifest: registering %s found on disk without an entry", rel)
+        digests = state.intents.get(rel)
+        if name is not None and digests:
+            facts = _file_facts(root, rel, name)
+            if facts.sha256 in digests:
+                added.append(file_entry(facts, reconciled=True))
+                log.warning("manifest: registering %s, written before a crash (its intent matches)", rel)
+                continue
+        moved = quarantine(root, rel)
+        log.error("manifest: %s is not a file the sink wrote; moved to %s", rel, moved)
     if added:
         manifest.append_many(added)
     return added
+
+
+def quarantine(root: Path, rel: str) -> str:
+    """Move <root>/rel to <root>/quarantine/rel (a suffix if that exists); the new relative path."""
+    target = Path(QUARANTINE) / rel
+    n = 0
+    while (root / target).exists():
+        n += 1
+        target = Path(QUARANTINE) / f"{rel}.{n}"
+    (root / target).parent.mkdir(parents=True, exist_ok=True)
+    os.rename(root / rel, root / target)
+    fsync_dir((root / target).parent)
+    fsync_dir((root / rel).parent)
+    return target.as_posix()
+
+
+def quarantined(root: Path) -> list[str]:
+    """The files under <root>/quarantine/ (relative to the root)."""
+    base = Path(root) / QUARANTINE
+    if not base.is_dir():
+        return []
+    return sorted(p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file())
 
 
 @dataclass
@@ -300,6 +375,9 @@ class VerifyReport:
     altered: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     chain: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  # reported, not a failure: they are out of the archive
+    head: tuple[int, str] = (0, GENESIS)  # seq and hash of the last entry
+    hashes: dict[str, int] = field(default_factory=dict)  # every entry's hash -> its seq (anchors are checked in it)
 
     @property
     def ok(self) -> bool:
@@ -346,6 +424,9 @@ def verify(root: Path, progress: Callable[[int, int, str], None] | None = None) 
                 f"manifest line {lineno}: seq {e.get('seq')} where {expected_seq} was expected"
             )
         prev = e.get("hash", "")
+        if isinstance(e.get("seq"), int) and isinstance(prev, str):
+            report.hashes[prev] = e["seq"]
+            report.head = (e["seq"], prev)
         expected_seq = (e.get("seq") if isinstance(e.get("seq"), int) else expected_seq) + 1
         kind = e.get("kind")
         if kind == "file" and isinstance(e.get("path"), str):
@@ -355,6 +436,7 @@ def verify(root: Path, progress: Callable[[int, int, str], None] | None = None) 
             for p in e.get("files", ()):
                 live.pop(p, None)
                 purged.add(p)
+    report.quarantined = quarantined(root)
     disk = set(on_disk)
     for p in sorted(set(live) - disk):
         report.missing.append(p)

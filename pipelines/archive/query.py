@@ -13,8 +13,8 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - pyarrow.parquet re-exports it
     from pyarrow.parquet import ParquetReader
 
 from vigie.pipelines.archive.footer_index import index_mask_of
-from vigie.pipelines.archive.writer import hour_dir
+from vigie.pipelines.archive.writer import CONNLOG, hour_of_dir
 from vigie.schemas.archive import ARCHIVE_SCHEMA
 
 if TYPE_CHECKING:
@@ -74,6 +74,45 @@ class QuerySpec:
     limit: int | None = None
 
 
+@dataclass
+class Outcome:
+    """What a query could not use: files it could not read ("path: why") and files not in the manifest."""
+
+    unreadable: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.unreadable)
+
+
+def manifest_paths(root: Path) -> set[str]:
+    """The files the manifest records as live (relative paths): the only ones a query reads by default.
+
+    Read here rather than with manifest.load_state, which a query does not load (it would also
+    import the writer's Parquet side): a file entry adds its path, a purge entry removes its files.
+    """
+    import orjson
+
+    live: set[str] = set()
+    try:
+        f = open(os.path.join(os.fspath(root), "manifest.jsonl"), "rb")
+    except FileNotFoundError:
+        return live
+    with f:
+        for line in f:
+            try:
+                e = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            kind = e.get("kind") if isinstance(e, dict) else None
+            if kind == "file" and isinstance(e.get("path"), str):
+                live.add(e["path"])
+            elif kind == "purge":
+                live.difference_update(p for p in e.get("files", ()) if isinstance(p, str))
+    return live
+
+
 def parse_time(text: str) -> datetime:
     """RFC 3339 or a date (YYYY-MM-DD, meaning midnight); a time without zone is UTC."""
     t = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
@@ -92,25 +131,56 @@ def normalise_ip(text: str) -> str:
 def files_in_range(root: Path, start: datetime, end: datetime) -> list[str]:
     """Partition pruning: the files of only the hour folders that overlap [start, end), by hour then name.
 
-    The folder names are built from the range (no walk of the archive); a missing hour is skipped.
     Temporary files (a dot first) and anything not ending in .parquet are left out.
     """
     return [path for hour in _hour_files(root, start, end) for path in hour]
 
 
-def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
-    """The starts of the UTC hours that overlap [start, end)."""
-    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    while hour < end:
-        yield hour
-        hour += timedelta(hours=1)
+def hour_dirs_in_range(root: Path, start: datetime, end: datetime) -> list[str]:
+    """The dt=/hour= folders that exist and overlap [start, end), oldest first (relative to the root).
+
+    Listed, not built from the range: 1970-9999 would be ~70 M names to probe, the folders are a few thousand.
+    """
+    first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    base = os.path.join(os.fspath(root), CONNLOG)
+    out = []
+    try:
+        days = sorted(d for d in os.listdir(base) if d.startswith("dt="))
+    except (FileNotFoundError, NotADirectoryError):
+        return out
+    lo_day, hi_day = f"dt={first:%Y-%m-%d}", f"dt={end.astimezone(UTC):%Y-%m-%d}"
+    for day in days:
+        if not lo_day <= day <= hi_day:
+            continue
+        try:
+            hours = sorted(h for h in os.listdir(os.path.join(base, day)) if h.startswith("hour="))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for hour in hours:
+            try:
+                t = hour_of_dir(day[3:], hour[5:])
+            except ValueError:
+                continue
+            if first <= t < end:
+                out.append(f"{CONNLOG}/{day}/{hour}")
+    return out
 
 
-def _hour_files(root: Path, start: datetime, end: datetime) -> Iterator[list[str]]:
-    """files_in_range one hour folder at a time, so that reading can start before the listing ends."""
+def _hour_files(
+    root: Path,
+    start: datetime,
+    end: datetime,
+    listed: set[str] | None = None,
+    outcome: Outcome | None = None,
+    dirs: list[str] | None = None,
+) -> Iterator[list[str]]:
+    """files_in_range one hour folder at a time, so that reading can start before the listing ends.
+
+    With listed (relative paths the manifest records), other files are left out and named in outcome.unlisted.
+    """
     base = os.fspath(root)
-    for hour in _hours(start, end):
-        d = os.path.join(base, hour_dir(hour))
+    for rel in hour_dirs_in_range(root, start, end) if dirs is None else dirs:
+        d = os.path.join(base, rel)
         try:
             with os.scandir(d) as it:
                 names = sorted(
@@ -120,6 +190,12 @@ def _hour_files(root: Path, start: datetime, end: datetime) -> Iterator[list[str
                 )
         except (FileNotFoundError, NotADirectoryError):
             continue
+        if listed is not None:
+            unlisted = [n for n in names if f"{rel}/{n}" not in listed]
+            if unlisted:
+                names = [n for n in names if f"{rel}/{n}" in listed]
+                if outcome is not None:
+                    outcome.unlisted += [f"{rel}/{n}" for n in unlisted]
         yield [os.path.join(d, n) for n in names]
 
 
@@ -545,8 +621,29 @@ def _fetch(hits: _FileHits, plan: _Plan) -> pa.Table:
     return _take(t, local)
 
 
-def _find_batch(paths: list[str], plan: _Plan) -> list[_FileHits | None]:
-    return [_find(p, plan) for p in paths]
+_READ_ERRORS = (OSError, pa.ArrowException)  # a file cut short, corrupt pages, a footer that is not Parquet
+
+
+def _find_batch(paths: list[str], plan: _Plan, outcome: Outcome) -> list[_FileHits | None]:
+    """Phase 1 on a few files; a file that cannot be read is named in outcome, the others are answered."""
+    out: list[_FileHits | None] = []
+    for p in paths:
+        try:
+            out.append(_find(p, plan))
+        except _READ_ERRORS as exc:
+            outcome.unreadable.append(f"{p}: {exc}")  # list.append is atomic: the pool's threads share it
+            out.append(None)
+    return out
+
+
+def _fetch_or_none(hits: _FileHits, plan: _Plan, outcome: Outcome) -> pa.Table | None:
+    """Phase 2 on one file; None (and the file named in outcome) when it cannot be read now."""
+    path = hits.file.path if hits.file is not None else "?"
+    try:
+        return _fetch(hits, plan)
+    except _READ_ERRORS as exc:
+        outcome.unreadable.append(f"{path}: {exc}")
+        return None
 
 
 def query_pyarrow(
@@ -554,35 +651,39 @@ def query_pyarrow(
     spec: QuerySpec,
     columns: list[str] | None = None,
     progress: Progress | None = None,
+    listed: set[str] | None = None,
+    outcome: Outcome | None = None,
 ) -> pa.Table:
     """Two-phase query with pyarrow alone: find the matching rows cheaply, then read only their row groups.
 
     Phase 1 skips files and row groups by the footer address index and the received_at
     statistics, and reads only the filter columns of what is left; phase 2 reads the asked
     columns (with `raw`, the bulk of the data) of the row groups that hold a match. Both run
-    on a thread pool, a few files per task.
+    on a thread pool, a few files per task. Files that cannot be read are named in outcome.unreadable
+    (the answer is then partial); with listed, files the manifest does not record are skipped.
     """
     cols = columns or list(ARCHIVE_SCHEMA.names)
     schema = _schema(cols)
     plan = _Plan(spec, cols)
+    outcome = outcome if outcome is not None else Outcome()
     order = [(c, "ascending") for c in ORDER_COLUMNS]
     found: list[_FileHits] = []
     matched = done = 0
     workers = _workers()
     # Batches small enough that every thread gets work (and progress moves) even over few hours.
-    hours = sum(1 for _ in _hours(spec.start, spec.end))
-    size = max(1, min(_BATCH, -(-hours // (4 * workers))))
+    dirs = hour_dirs_in_range(root, spec.start, spec.end)
+    size = max(1, min(_BATCH, -(-len(dirs) // (4 * workers))))
     with ThreadPoolExecutor(workers) as pool:
         # The listing overlaps the reading: batches go to the pool as the hour folders are listed.
         futures: dict[Future[list[_FileHits | None]], int] = {}
         batch: list[str] = []
-        for names in _hour_files(root, spec.start, spec.end):
+        for names in _hour_files(root, spec.start, spec.end, listed, outcome, dirs):
             batch.extend(names)
             while len(batch) >= size:
-                futures[pool.submit(_find_batch, batch[:size], plan)] = size
+                futures[pool.submit(_find_batch, batch[:size], plan, outcome)] = size
                 del batch[:size]
         if batch:
-            futures[pool.submit(_find_batch, batch, plan)] = len(batch)
+            futures[pool.submit(_find_batch, batch, plan, outcome)] = len(batch)
         total = sum(futures.values())
         if progress and not total:
             progress(0, 0, 0)
@@ -614,7 +715,7 @@ def query_pyarrow(
                 h.positions = mine
         pending = [h for h in found if len(h.positions)]
         if any(h.rows is None for h in pending):
-            parts = list(pool.map(lambda h: _fetch(h, plan), pending))
+            parts = [t for t in pool.map(lambda h: _fetch_or_none(h, plan, outcome), pending) if t is not None]
         else:
             parts = [h.rows for h in pending]
     if not parts:
@@ -661,16 +762,47 @@ def _sql_filter(spec: QuerySpec) -> tuple[str, list[object]]:
     return " AND ".join(terms), params
 
 
-def query_duckdb(root: Path, spec: QuerySpec, columns: list[str] | None = None) -> pa.Table:
-    """The same query through DuckDB (statistics and Bloom filters), over the files the address index leaves."""
+def query_duckdb(
+    root: Path,
+    spec: QuerySpec,
+    columns: list[str] | None = None,
+    listed: set[str] | None = None,
+    outcome: Outcome | None = None,
+) -> pa.Table:
+    """The same query through DuckDB (statistics and Bloom filters), over the files the address index leaves.
+
+    DuckDB reads the files in one statement; when a file cannot be read, the files are read one by one
+    so that the bad ones are named in outcome.unreadable and the others still answered.
+    """
     import duckdb
 
     cols = columns or list(ARCHIVE_SCHEMA.names)
     schema = pa.schema([ARCHIVE_SCHEMA.field(c) for c in cols])
     values = _index_values(spec)
-    files = [f for f in files_in_range(root, spec.start, spec.end) if index_mask_of(f, values) != 0]
+    candidates = [p for hour in _hour_files(root, spec.start, spec.end, listed, outcome) for p in hour]
+    files = [f for f in candidates if index_mask_of(f, values) != 0]
     if not files:
         return schema.empty_table()
+    try:
+        return _duckdb_read(files, spec, cols).cast(schema)
+    except duckdb.Error:
+        parts = []
+        for f in files:
+            try:
+                parts.append(_duckdb_read([f], spec, cols).cast(schema))
+            except duckdb.Error as exc:
+                if outcome is not None:
+                    outcome.unreadable.append(f"{f}: {str(exc).splitlines()[0]}")
+        table = pa.concat_tables([schema.empty_table(), *parts])
+        order = [(c, "ascending") for c in ORDER_COLUMNS if c in cols]
+        if order and table.num_rows > 1:
+            table = _take(table, call_function("sort_indices", [table], SortOptions(order)))
+        return table.slice(0, spec.limit) if spec.limit is not None else table
+
+
+def _duckdb_read(files: list[str], spec: QuerySpec, cols: list[str]) -> pa.Table:
+    import duckdb
+
     where, params = _sql_filter(spec)
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     select = ", ".join(f'"{c}"' for c in cols)
@@ -684,10 +816,9 @@ def query_duckdb(root: Path, spec: QuerySpec, columns: list[str] | None = None) 
         con.execute("SET TimeZone = 'UTC'")
         rel = con.sql(sql, params=params)
         # DuckDB 1.x has fetch_arrow_table(), 2.x to_arrow_table().
-        table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.fetch_arrow_table()
+        return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.fetch_arrow_table()
     finally:
         con.close()
-    return table.cast(schema)
 
 
 def has_duckdb() -> bool:
@@ -707,6 +838,8 @@ def query(
     columns: list[str] | None = None,
     progress: Progress | None = None,
     engine: str = "auto",
+    listed: set[str] | None = None,
+    outcome: Outcome | None = None,
 ) -> pa.Table:
     """All matching rows as one table in (received_at, topic, partition, offset) order.
 
@@ -719,8 +852,8 @@ def query(
     if engine == "duckdb":
         if progress:
             progress(0, 1, 0)
-        table = query_duckdb(root, spec, cols)
+        table = query_duckdb(root, spec, cols, listed, outcome)
         if progress:
             progress(1, 1, table.num_rows)
         return table
-    return query_pyarrow(root, spec, cols, progress)
+    return query_pyarrow(root, spec, cols, progress, listed, outcome)

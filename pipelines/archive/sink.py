@@ -4,15 +4,15 @@ Invariants that make crashes harmless:
 
 * a file holds a contiguous offset range of one partition and one UTC hour of received time;
   a partition's files are written in offset order by a single writer thread;
-* a file becomes visible only complete (writer.write_file), then gets its manifest entry,
-  then its offsets are committed;
+* a file's intent (path, SHA-256, offsets) is appended to the manifest before the file becomes
+  visible complete (writer.write_file), then it gets its manifest entry, then its offsets are committed;
 * a process writes a partition's files only while it holds the partition's lock (ownership.py),
   so several sink processes in one group never write the same offsets, even when one of them
   stalls past a rebalance;
 * on assignment, once it holds the lock, the sink cleans the partition's crash leftovers,
-  registers its unlisted files and seeks it to one past the last offset archived on disk (or in
-  the manifest, or committed, whichever is highest), so a replay never duplicates a row and
-  nothing after the last visible file is skipped. A partition whose previous owner still holds
+  registers its unlisted files that match an intent (any other file is quarantined) and seeks it to
+  one past the last offset in the manifest (or committed, whichever is highest), so a replay never
+  duplicates a row and nothing after the last visible file is skipped. A partition whose previous owner still holds
   the lock stays paused until the lock is free.
 
 Over 600 lines because these invariants hold only together: the consumer loop, the rebalance handlers,
@@ -39,6 +39,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaException, To
 
 from vigie.kafka_client import KafkaSettings, consumer_config
 from vigie.kafka_columns import ColumnBatch, open_columnar_consumer
+from vigie.pipelines.archive.anchor import HeadPublisher
 from vigie.pipelines.archive.manifest import Manifest, file_entry, load_state, reconcile
 from vigie.pipelines.archive.ownership import PartitionLocks, remove_partition_temporaries
 from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise  # noqa: F401 - enrich_rowwise: the reference
@@ -48,12 +49,11 @@ from vigie.pipelines.archive.writer import (
     ROW_GROUP_ROWS,
     FileName,
     hour_start_from_us,
-    iter_files,
     write_file,
 )
 from vigie.schemas.archive import ARCHIVE_SCHEMA
 from vigie.stage_metrics import ArchiveMetrics
-from vigie.topics import RAW_SYSLOG
+from vigie.topics import ARCHIVE_HEADS, RAW_SYSLOG
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ class SinkConfig:
     compression_level: int = COMPRESSION_LEVEL
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
     native_reader: bool | None = None  # the C columnar reader: None when built, False never, True required
+    publish_heads: bool = True  # the manifest chain head to the archive.heads topic at each file (anchor.py)
+    heads_syslog_interval: float = 86400.0  # and to the local syslog this often (0: never)
 
 
 Enricher = Callable[[pa.BinaryArray, datetime], dict[str, pa.Array]]
@@ -269,6 +271,7 @@ class ArchiveSink:
         self._enrich_pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[list[_Group]]] = deque()  # consumed batches being enriched, in order
         self._manifest: Manifest | None = None
+        self._heads: HeadPublisher | None = None
         self._locks = PartitionLocks(self.root)
         self._waiting: dict[tuple[str, int], float] = {}  # assigned, lock held elsewhere: since when
         self._warned: dict[tuple[str, int], int] = {}  # minutes of waiting already reported, per partition
@@ -297,12 +300,9 @@ class ArchiveSink:
         assert self._manifest is not None
         for rel in remove_partition_temporaries(self.root, keys):
             log.info("removed unfinished temporary file %s", rel)
-        reconcile(self.root, self._manifest, keys)
+        reconcile(self.root, self._manifest, keys)  # the sink's own unlisted files adopted, foreign ones quarantined
+        # From the manifest only: a file name is not evidence (a forged one could claim any offsets).
         nxt = {k: o for k, o in load_state(self.root).next_offsets.items() if k in keys}
-        for _, name in iter_files(self.root):
-            key = (name.topic, name.partition)
-            if key in keys and name.last + 1 > nxt.get(key, -1):
-                nxt[key] = name.last + 1
         with self._lock:
             for key in keys:
                 if key in nxt:
@@ -443,6 +443,7 @@ class ArchiveSink:
             "archive: reading with the %s consumer",
             "columnar C" if type(self._consumer).__name__ == "ColumnarConsumer" else "confluent-kafka",
         )
+        self._heads = self._head_publisher()
         self._jobs = WriteQueue(4 * max(1, cfg.writer_threads))
         self._writers = [_WriterThread(self, i) for i in range(max(1, cfg.writer_threads))]
         for w in self._writers:
@@ -463,14 +464,33 @@ class ArchiveSink:
                 self._flush_due(time.monotonic())
                 self._check_writer()
                 self._commit_written()
+                self._publish_head()
                 self._metrics.publish(self)
             self._apply_all()
             for key in list(self._buffers):
                 self._seal(key)
             self._drain()
             self._commit_sync(None)
+            self._publish_head()
         finally:
             self.close()
+
+    def _head_publisher(self) -> HeadPublisher | None:
+        cfg = self.config
+        if not cfg.publish_heads and cfg.heads_syslog_interval <= 0:
+            return None
+        producer = None
+        if cfg.publish_heads:
+            from confluent_kafka import Producer
+
+            producer = Producer({**self.settings.librdkafka(), "linger.ms": 50, "message.timeout.ms": 600_000})
+        topic = self.settings.topic(ARCHIVE_HEADS) if cfg.publish_heads else None
+        return HeadPublisher(self.root, topic, producer, cfg.heads_syslog_interval)
+
+    def _publish_head(self) -> None:
+        """The manifest head after the files written so far, once per new head (from the main loop: in order)."""
+        if self._heads is not None and self._manifest is not None:
+            self._heads.publish(*self._manifest.head())
 
     def close(self) -> None:
         """Stop the writer and leave the group; buffered rows not yet written are re-read by the next run."""
@@ -488,6 +508,10 @@ class ArchiveSink:
             except (KafkaException, RuntimeError):
                 pass
             self._consumer = None
+        if self._heads is not None:
+            self._publish_head()  # the last files' head, then what is still queued goes out
+            self._heads.close()
+            self._heads = None
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None
@@ -627,6 +651,7 @@ class ArchiveSink:
         if not self._locks.held((buf.topic, buf.partition)):
             raise RuntimeError(f"archive: refusing to write {buf.topic}[{buf.partition}] without its lock")
         table = pa.Table.from_batches(buf.batches, schema=ARCHIVE_SCHEMA)
+        assert self._manifest is not None
         name = FileName(buf.topic, buf.partition, buf.first, buf.last)
         written = write_file(
             self.root,
@@ -635,8 +660,8 @@ class ArchiveSink:
             hour_start_from_us(buf.hour * HOUR_US),
             row_group_rows=self.config.row_group_rows,
             compression_level=self.config.compression_level,
+            before_rename=self._manifest.intent_recorder(name),
         )
-        assert self._manifest is not None
         self._manifest.append(file_entry(written))
         key = (buf.topic, buf.partition)
         with self._lock:  # several writer threads

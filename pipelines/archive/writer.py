@@ -6,7 +6,7 @@ import hashlib
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -181,11 +181,14 @@ def write_file(
     *,
     row_group_rows: int = ROW_GROUP_ROWS,
     compression_level: int | dict[str, int] = COMPRESSION_LEVEL,
+    before_rename: Callable[[str, str, int], None] | None = None,
 ) -> WrittenFile:
     """Write the table as <root>/connlog/dt=/hour=/<name>: temporary file, fsync, rename, fsync of the folder.
 
     The bytes are encoded in memory first so that the SHA-256 the manifest records is that of
-    exactly what was written, without reading the file back.
+    exactly what was written, without reading the file back. before_rename(path, sha256, size) runs
+    once the temporary file is durable and before it becomes visible: the sink records its intent
+    there, so that after a crash it can tell its own unlisted files from files dropped by others.
     """
     import pyarrow.compute as pc  # here, not at the top: `vigie archive query` never writes
 
@@ -243,6 +246,8 @@ def write_file(
         os.fsync(fd)
     finally:
         os.close(fd)
+    if before_rename is not None:
+        before_rename(f"{rel_dir}/{name.name}", digest, data.size)
     os.rename(tmp, final)
     fsync_dir(directory)
     ts = table.column("received_at")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer
 
@@ -301,3 +303,97 @@ def test_two_sink_processes_share_partitions_exactly_once_through_kills_and_a_st
     assert "refusing to write" not in text
     report = verify(root)
     assert report.ok, (report.missing, report.altered, report.extra, report.chain)
+
+
+def test_a_forged_file_is_quarantined_and_the_partition_keeps_being_archived(kafka: KafkaSettings, tmp_path: Path) -> None:
+    """The attack of issue 13: a valid-looking file claiming offsets up to 999,999,999 dropped into the
+    archive. The restarted sink quarantines it, resumes from the manifest and archives the new messages;
+    the heads it published to archive.heads are links of the chain, and a removed tail is caught."""
+    import argparse
+    import io
+
+    from vigie.app import archive_cli
+    from vigie.pipelines.archive.writer import FileName, write_file
+
+    root = tmp_path / "archive"
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    produced = produce(kafka, 600, start, timedelta(milliseconds=10))
+    config = SinkConfig(root=root, group_id=f"{kafka.topic_prefix}forged", idle_timeout=0.5, batch_size=200)
+
+    def run_until(expected: int) -> None:
+        sink = ArchiveSink(kafka, config)
+        stop = threading.Event()
+        t = threading.Thread(target=sink.run, args=(stop,))
+        t.start()
+        try:
+            assert wait_for(lambda: len(archived(root)) >= expected, 60)
+        finally:
+            stop.set()
+            t.join(60)
+        assert not t.is_alive()
+
+    run_until(len(produced))
+    partition = min(p for p, _ in produced)
+    some = next(root.joinpath("connlog").rglob(f"*+{partition}+*.parquet"))
+    table = pq.read_table(some)
+    hour = datetime.strptime(f"{some.parent.parent.name[3:]} {some.parent.name[5:]}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+    forged = write_file(root, table, FileName(kafka.topic(RAW_SYSLOG), partition, 999_999_999, 999_999_999), hour)
+    produced |= produce(kafka, 400, start + timedelta(seconds=30), timedelta(milliseconds=10), seed=1)
+    run_until(len(produced))
+    rows = archived(root)
+    assert sorted(rows) == sorted(produced), "new messages of the forged partition are archived, once"
+    assert (root / "quarantine" / forged.path).exists()
+    out = io.StringIO()
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(f'[kafka]\nbootstrap_servers = "{kafka.bootstrap_servers}"\ntopic_prefix = "{kafka.topic_prefix}"\n')
+    args = argparse.Namespace(root=str(root), quiet=False, expect_head=None, against_topic=True, config=str(conf))
+    code = archive_cli.verify_main(args, out)
+    assert code == 0, out.getvalue()
+    assert "1 quarantined" in out.getvalue() and "published heads checked" in out.getvalue()
+    # The tail removed with its file: the chain still verifies, the published heads do not.
+    lines = (root / "manifest.jsonl").read_bytes().splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    if last["kind"] == "file":
+        (root / last["path"]).unlink()
+    (root / "manifest.jsonl").write_bytes(b"".join(lines[:-1]))
+    out = io.StringIO()
+    assert archive_cli.verify_main(args, out) == 1
+    assert "is not in the chain" in out.getvalue()
+
+
+def test_a_query_is_recorded_on_the_audit_topic(kafka: KafkaSettings, tmp_path: Path) -> None:
+    """With the broker up, the audit record of `vigie archive query` reaches the audit topic too."""
+    import argparse
+    import io
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    from vigie.app import archive_cli
+    from vigie.pipelines.archive.manifest import Manifest
+    from vigie.topics import AUDIT
+
+    root = tmp_path / "archive"
+    Manifest(root).close()
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(f'[kafka]\nbootstrap_servers = "{kafka.bootstrap_servers}"\ntopic_prefix = "{kafka.topic_prefix}"\n')
+    args = argparse.Namespace(
+        root=str(root), start="2024-05-01", end="2024-05-02", ip="10.0.0.5", src_ip=None, dst_ip=None, nat_ip=None,
+        port=443, user=None, host=None, mac=None, limit=None, format="json", engine="auto", no_progress=True,
+        include_unlisted=False, config=str(conf), bootstrap=None,
+    )  # fmt: skip
+    assert archive_cli.query_main(args, io.StringIO()) == 0
+    local = json.loads((root / "audit.jsonl").read_text().splitlines()[-1])
+    consumer = Consumer({**kafka.librdkafka(), "group.id": f"{kafka.topic_prefix}audit-check", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(kafka.topic(AUDIT), 0, 0)])
+        msg = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error():
+                break
+        assert msg is not None and not msg.error()
+        sent = json.loads(msg.value())
+    finally:
+        consumer.close()
+    assert sent == local and sent["question"]["ip"] == "10.0.0.5" and sent["question"]["port"] == 443

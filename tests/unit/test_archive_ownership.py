@@ -87,8 +87,9 @@ def test_only_the_given_partitions_temporaries_are_removed(tmp_path: Path) -> No
 
 def test_reconcile_registers_only_the_partitions_it_is_given(tmp_path: Path) -> None:
     with Manifest(tmp_path) as m:
-        write_file(tmp_path, table(0, 0, 5), FileName(TOPIC, 0, 0, 4), HOUR)
-        write_file(tmp_path, table(1, 0, 7), FileName(TOPIC, 1, 0, 6), HOUR)
+        for name in (FileName(TOPIC, 0, 0, 4), FileName(TOPIC, 1, 0, 6)):  # renamed, crash before the entry
+            n = name.last - name.first + 1
+            write_file(tmp_path, table(name.partition, 0, n), name, HOUR, before_rename=m.intent_recorder(name))
         added = reconcile(tmp_path, m, {(TOPIC, 1)})
         assert [(e["partition"], e["last_offset"]) for e in added] == [(1, 6)]
         assert load_state(tmp_path).next_offsets == {(TOPIC, 1): 7}

@@ -463,7 +463,9 @@ def test_cli_query_end_to_end_loads_no_kafka_client(tmp_path: Path) -> None:
     """`vigie archive query` from process start: the answer, and none of the heavy modules it does not need."""
     root = tmp_path / "a"
     t = random_rows(random.Random(9), DAY + timedelta(hours=23), 50, 0, 0)
-    write_file(root, t, FileName(TOPIC, 0, 0, 49), DAY + timedelta(hours=23), row_group_rows=16)
+    written = write_file(root, t, FileName(TOPIC, 0, 0, 49), DAY + timedelta(hours=23), row_group_rows=16)
+    with Manifest(root) as m:
+        m.append(file_entry(written))
     # pyarrow.compute: its Python wrappers take ~0.06 s to build (Table.cast and .take import it);
     # dateutil: what an untyped pa.scalar() makes pyarrow load for its type inference.
     heavy = ["confluent_kafka", "duckdb", "jsonschema", "pyarrow.dataset", "vigie.config", "vigie.kafka_client",

@@ -151,7 +151,8 @@ def test_torn_manifest_line_is_repaired_and_unlisted_file_reconciled(tmp_path: P
     hour = datetime(2024, 5, 1, 10, tzinfo=UTC)
     with Manifest(root) as m:
         archive_file(root, m, hour, 0)
-    write_file(root, rows(hour, 10, 10), FileName(TOPIC, 0, 10, 19), hour)  # renamed, no entry yet
+        name = FileName(TOPIC, 0, 10, 19)
+        write_file(root, rows(hour, 10, 10), name, hour, before_rename=m.intent_recorder(name))  # no entry yet
     with open(root / "manifest.jsonl", "ab") as f:
         f.write(b'{"kind":"file","path":"conn')  # the torn append
     with Manifest(root) as m:
@@ -159,7 +160,7 @@ def test_torn_manifest_line_is_repaired_and_unlisted_file_reconciled(tmp_path: P
     assert [e["path"] for e in added] == [f"connlog/dt=2024-05-01/hour=10/{TOPIC}+0+10+19.parquet"]
     assert added[0]["rows"] == 10 and added[0]["min_received_at"] == "2024-05-01T10:00:00.000000Z"
     kinds = [json.loads(line)["kind"] for line in (root / "manifest.jsonl").read_bytes().splitlines()]
-    assert kinds == ["file", "repair", "file"]
+    assert kinds == ["file", "intent", "repair", "file"]
     assert verify(root).ok
     assert load_state(root).next_offsets == {(TOPIC, 0): 20}
 

@@ -93,7 +93,8 @@ def _archive(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, sto
         overrides["session.timeout.ms"] = int(args.session_timeout * 1000)
         overrides["heartbeat.interval.ms"] = max(100, int(args.session_timeout * 1000) // 6)
     sink_config = SinkConfig(root=Path(a.root), topics=tuple(a.topics), group_id=args.group,
-                             max_rows=a.max_rows_per_file, idle_timeout=a.idle_flush, consumer_overrides=overrides)
+                             max_rows=a.max_rows_per_file, idle_timeout=a.idle_flush, consumer_overrides=overrides,
+                             publish_heads=a.publish_heads, heads_syslog_interval=a.heads_syslog_interval)
     if args.batch_size:
         sink_config.batch_size = args.batch_size
     sink = ArchiveSink(settings, sink_config)
