@@ -584,10 +584,16 @@ async def run_trap_receiver(
     sink: RecordSink,
     registry: CollectorRegistry | None = None,
     stop: asyncio.Event | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> None:
-    """Run a TrapReceiver until `stop` is set (or the task is cancelled): the entry point for `vigie up`."""
+    """Run a TrapReceiver until `stop` is set (or the task is cancelled): the entry point for `vigie up`.
+
+    ready() is called once the socket is bound, so that a trap sent when `vigie up` says ready is received.
+    """
     receiver = TrapReceiver(settings, sink, registry)
     await receiver.start()
+    if ready is not None:
+        ready()
     try:
         if stop is None:
             await asyncio.Event().wait()

@@ -29,13 +29,16 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from vigie.app.up import AlreadyRunning, run_up
+    from vigie.app.up import AlreadyRunning, UpFailed, run_up
 
     cfg = _config(args)
     try:
         return run_up(cfg, config_path=args.config)
     except AlreadyRunning as exc:
         print(f"vigie: {exc}", file=sys.stderr)
+        return 1
+    except UpFailed as exc:
+        print(f"vigie up: {exc}", file=sys.stderr)
         return 1
 
 
@@ -255,7 +258,20 @@ def main(argv: list[str] | None = None) -> int:
         if config is not None and isinstance(exc, config.ConfigError):
             print(f"vigie: {exc}", file=sys.stderr)
             return 2
-        raise
+        if args.verbose:
+            raise
+        # Bad input or an unreachable broker ends a verb with one line; the traceback is for -v.
+        print(f"vigie {args.verb}: {describe_error(exc)} (vigie -v {args.verb} … shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception: a Kafka error's own text (not its repr), else Type: message."""
+    detail = exc.args[0] if len(exc.args) == 1 else None
+    if hasattr(detail, "str") and callable(detail.str):  # confluent_kafka.KafkaError
+        return f"Kafka: {detail.str()}"
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
 
 
 if __name__ == "__main__":
