@@ -176,3 +176,28 @@ def test_a_child_that_keeps_crashing_at_start_ends_up_with_the_start_limit_line(
     finally:
         up.stop()
     assert_one_line_failure(up, code, "service archive failed 5 times", "before joining its consumer group")
+
+
+def test_children_do_not_hold_the_intake_token_nor_the_snmpv3_keys(broker: KafkaSettings, tmp_path: Path) -> None:
+    hport, tport = free_port(), free_port()
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
+                    f'topic_prefix = "ready-env."\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+                    f'[checks]\nhttp_enabled = true\nhttp_listen = "127.0.0.1:{hport}"\ntoken_env = "VIGIE_T_TOKEN"\n'
+                    f'active_enabled = false\n[archive]\nroot = "{tmp_path / "archive"}"\n'
+                    f'[snmp]\nlisten = "127.0.0.1:{tport}"\n[[snmp.users]]\nname = "ops"\nauth_protocol = "SHA"\n'
+                    'auth_key_env = "T_SNMP_AUTH"\npriv_protocol = "AES"\npriv_key_env = "VIGIE_T_SNMP_PRIV"\n')
+    secrets = {"VIGIE_T_TOKEN": "tok-123", "T_SNMP_AUTH": "auth-key-123", "VIGIE_T_SNMP_PRIV": "priv-key-123"}
+    up = Up(conf, dict(os.environ, **secrets))
+    try:
+        up.wait_line("vigie up: ready in", 90)
+        children = children_of(up.proc.pid)
+        assert sorted(cmd.split(" service ")[1].split()[0] for cmd in children.values()) == ["archive", "pipelines"]
+        for pid, cmd in children.items():
+            environ = dict(item.split("=", 1) for item in
+                           Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item)
+            assert not set(secrets) & set(environ), cmd
+            assert not set(secrets.values()) & set(environ.values()), cmd
+            assert "PROMETHEUS_MULTIPROC_DIR" in environ and environ["PATH"] == os.environ["PATH"]
+    finally:
+        assert up.stop() == 0, "\n".join(up.lines)
