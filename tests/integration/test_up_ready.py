@@ -201,3 +201,82 @@ def test_children_do_not_hold_the_intake_token_nor_the_snmpv3_keys(broker: Kafka
             assert "PROMETHEUS_MULTIPROC_DIR" in environ and environ["PATH"] == os.environ["PATH"]
     finally:
         assert up.stop() == 0, "\n".join(up.lines)
+
+
+def _metric(url: str, name: str, labels: str) -> float | None:
+    import urllib.request
+
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.split()[-1])
+    return None
+
+
+@pytest.mark.slow
+def test_a_sigkilled_local_broker_is_restarted_under_load_and_no_syslog_message_is_lost(tmp_path: Path) -> None:
+    """TCP syslog at ~300 msg/s through `vigie up`'s own broker, SIGKILLed mid-stream: the supervisor restarts it,
+    the producer and the pipelines child reconnect without being restarted, and every message lands in
+    raw.syslog exactly once (the KafkaSink is idempotent: librdkafka's retries after the broker's return are
+    deduplicated by the broker from the producer id and sequence numbers it recovers from its log)."""
+    kport, mport, sport = free_port(), free_port(), free_port()
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nlocal_listen = "127.0.0.1:{kport}"\n'
+                    f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'
+                    f'[[syslog.listeners]]\nname = "tcp"\ntransport = "tcp"\nlisten = "127.0.0.1:{sport}"\n'
+                    '[snmp]\nenabled = false\n[archive]\nenabled = false\n[checks]\nactive_enabled = false\n')
+    up = Up(conf)
+    sent = 0
+    stop_sending = threading.Event()
+
+    def send() -> None:
+        nonlocal sent
+        with socket.create_connection(("127.0.0.1", sport)) as conn:
+            while not stop_sending.is_set():
+                t0 = time.monotonic()
+                batch = b"".join(f"<13>1 - host{n % 7} app - - - message {n}\n".encode()
+                                 for n in range(sent, sent + 30))
+                conn.sendall(batch)
+                sent += 30
+                time.sleep(max(0.0, 0.1 - (time.monotonic() - t0)))  # 30 every 100 ms: 300 msg/s
+
+    try:
+        up.wait_line("vigie up: ready in", 120)
+        children_before = {p for p, cmd in children_of(up.proc.pid).items() if " service " in cmd}
+        pid_file = tmp_path / "state" / "kafka" / "broker.pid"
+        first = int(pid_file.read_text())
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        time.sleep(5)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                again = int(pid_file.read_text())
+            except (OSError, ValueError):
+                again = first
+            if again != first and socket.socket().connect_ex(("127.0.0.1", kport)) == 0:
+                break
+            assert up.proc.poll() is None, "\n".join(up.lines)
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the broker did not come back:\n" + "\n".join(up.lines))
+        time.sleep(5)
+        stop_sending.set()
+        sender.join(30)
+        assert sent > 2000
+        from tests.integration.test_up import _consume_all
+
+        got = _consume_all(KafkaSettings(bootstrap_servers=f"127.0.0.1:{kport}"), "raw.syslog", sent, timeout=120)
+        numbers = [int(m.value().rsplit(b" ", 1)[1]) for m in got]
+        assert sorted(set(numbers)) == list(range(sent)), f"lost: {sorted(set(range(sent)) - set(numbers))[:20]}"
+        assert len(numbers) == sent, f"{len(numbers) - sent} duplicates"
+        url = f"http://127.0.0.1:{mport}/metrics"
+        assert _metric(url, "vigie_service_restarts_total", 'service="kafka-broker"') == 1
+        for service in ("syslog-tcp", "pipelines"):
+            assert not _metric(url, "vigie_service_restarts_total", f'service="{service}"')
+        after = {p for p, cmd in children_of(up.proc.pid).items() if " service " in cmd}
+        assert len(after) == 1 and after == children_before  # the pipelines child was not restarted
+    finally:
+        stop_sending.set()
+        assert up.stop() == 0, "\n".join(up.lines)
