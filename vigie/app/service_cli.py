@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         print("vigie service: no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap_servers)", file=sys.stderr)
         return 2
     settings = kafka_settings(cfg, bootstrap)
+    from vigie.kafka_client import require_broker
+
+    require_broker(settings, timeout=5.0)
     if args.name == "pipelines":
         return _pipelines(args, cfg, settings, stop)
     return _archive(args, cfg, settings, stop)

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from vigie.app.runtime import Runtime
 from vigie.app.services import FACTORIES
 from vigie.config import Config, kafka_settings
-from vigie.kafka_client import KafkaException
+from vigie.kafka_client import BrokerUnreachable, KafkaException, require_broker
 from vigie.local_broker import BrokerError, LocalBroker
 from vigie.supervisor import ServiceFailed, Supervisor
 from vigie.topic_admin import TopicDriftError, ensure_topics
@@ -84,6 +84,11 @@ def run_up(cfg: Config, *, config_path: str | None = None,
             broker = LocalBroker(state, port=port, host=host, heap=cfg.kafka.local_heap)
             bootstrap = broker.bootstrap
         settings = kafka_settings(cfg, bootstrap)
+        if broker is None:  # before any client exists: one line, not a client's reconnect attempts
+            try:
+                require_broker(settings, timeout=5.0)
+            except BrokerUnreachable as exc:
+                raise UpFailed(str(exc)) from None
         registry = CollectorRegistry(auto_describe=True)
         Gauge("vigie_up", "1 while vigie up runs", registry=registry).set(1)
         startup = Gauge("vigie_startup_seconds", "Time from start to ready", registry=registry)
