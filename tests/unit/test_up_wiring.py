@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from vigie.app.child_env import child_environment, child_sections, secret_env_names
 from vigie.app.runtime import Runtime
-from vigie.app.services import check_services, snmp_services, syslog_services
+from vigie.app.services import check_secrets, check_services, snmp_services, syslog_services
 from vigie.config import ConfigError, validate
 from vigie.kafka_client import KafkaSettings
 from vigie.supervisor import SignalsReady
@@ -89,9 +89,14 @@ def test_a_missing_secret_is_refused_when_services_are_built_naming_the_service(
     rt = _runtime({"checks": {"http_enabled": True, "token_env": "VIGIE_T_NONE", "active_enabled": False}})
     with pytest.raises(ConfigError, match="service checks-http: .*VIGIE_T_NONE"):
         check_services(rt)
+    with pytest.raises(ConfigError, match="service checks-http: .*VIGIE_T_NONE"):
+        check_secrets(rt.cfg)
     rt = _runtime({"snmp": {"users": [{"name": "ops", "auth_protocol": "SHA", "auth_key_env": "VIGIE_T_NONE", "priv_protocol": "none"}]}})
     with pytest.raises(ConfigError, match="service snmp-traps: .*VIGIE_T_NONE"):
         snmp_services(rt)
+    with pytest.raises(ConfigError, match="service snmp-traps: .*VIGIE_T_NONE"):
+        check_secrets(rt.cfg)
+    check_secrets(validate({"state_dir": "/tmp/x", "checks": {"http_enabled": False, "token_env": "VIGIE_T_NONE"}}))
 
 
 def test_a_child_environment_holds_only_its_own_secrets() -> None:

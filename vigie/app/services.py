@@ -11,8 +11,34 @@ import os
 from collections.abc import Callable
 
 from vigie.app.runtime import Run, Runtime, ServiceFactory
-from vigie.config import ConfigError, build, secret
+from vigie.config import Config, ConfigError, build, secret
 from vigie.supervisor import SignalsReady
+
+
+def _intake_token(cfg: Config) -> str:
+    try:
+        return secret(cfg.checks.token_env, "checks.token_env")
+    except ConfigError as exc:
+        raise ConfigError(f"service checks-http: {exc}") from None
+
+
+def _check_snmp_keys(cfg: Config) -> None:
+    from vigie.producers.snmp.settings import TrapSettings
+
+    for user in TrapSettings.from_config(cfg.snmp).v3_users:
+        try:
+            user.keys()
+        except ValueError as exc:
+            raise ConfigError(f"service snmp-traps: {exc}") from None
+
+
+def check_secrets(cfg: Config) -> None:
+    """Read every secret the configured services need, before `vigie up` starts anything (a broker, a listener):
+    raises ConfigError naming the service and the variable. Kafka's own are read by kafka_settings."""
+    if cfg.checks.http_enabled:
+        _intake_token(cfg)
+    if cfg.snmp.enabled:
+        _check_snmp_keys(cfg)
 
 
 def check_services(rt: Runtime) -> list[tuple[str, Run]]:
@@ -24,10 +50,7 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
     cfg = rt.cfg.checks
     out: list[tuple[str, Run]] = []
     if cfg.http_enabled:
-        try:  # read here, before `vigie up` starts a broker: a missing token stops it at once
-            token = secret(cfg.token_env, "checks.token_env")
-        except ConfigError as exc:
-            raise ConfigError(f"service checks-http: {exc}") from None
+        token = _intake_token(rt.cfg)
         host, port = cfg.http_listen
 
         async def run_intake(stop: asyncio.Event, ready: Callable[[], None]) -> None:
@@ -90,11 +113,7 @@ def snmp_services(rt: Runtime) -> list[tuple[str, Run]]:
     if not cfg.enabled:
         return []
     settings = TrapSettings.from_config(cfg)
-    for user in settings.v3_users:  # the keys, before `vigie up` starts a broker
-        try:
-            user.keys()
-        except ValueError as exc:
-            raise ConfigError(f"service snmp-traps: {exc}") from None
+    _check_snmp_keys(rt.cfg)
 
     async def run(stop: asyncio.Event, ready: Callable[[], None]) -> None:
         await run_trap_receiver(settings, rt.sink, rt.registry, stop, ready)

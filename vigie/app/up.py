@@ -14,9 +14,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from vigie.app.runtime import Runtime
-from vigie.app.services import FACTORIES
+from vigie.app.services import FACTORIES, check_secrets
 from vigie.config import Config, kafka_settings
-from vigie.kafka_client import BrokerUnreachable, KafkaException, require_broker
+from vigie.kafka_client import BrokerUnreachable, KafkaError, KafkaException, require_broker
 from vigie.local_broker import BrokerError, LocalBroker
 from vigie.supervisor import ServiceFailed, Supervisor
 from vigie.topic_admin import TopicDriftError, ensure_topics
@@ -83,22 +83,13 @@ def run_up(cfg: Config, *, config_path: str | None = None,
             host, port = cfg.kafka.local_listen
             broker = LocalBroker(state, port=port, host=host, heap=cfg.kafka.local_heap)
             bootstrap = broker.bootstrap
-        settings = kafka_settings(cfg, bootstrap)
+        settings = kafka_settings(cfg, bootstrap)  # reads Kafka's secrets
+        check_secrets(cfg)  # and the services' ones, all before a broker is started or asked
         if broker is None:  # before any client exists: one line, not a client's reconnect attempts
             try:
                 require_broker(settings, timeout=5.0)
             except BrokerUnreachable as exc:
                 raise UpFailed(str(exc)) from None
-        registry = CollectorRegistry(auto_describe=True)
-        Gauge("vigie_up", "1 while vigie up runs", registry=registry).set(1)
-        startup = Gauge("vigie_startup_seconds", "Time from start to ready", registry=registry)
-        runtime = Runtime(cfg, settings, registry, config_path)
-        sup = Supervisor(registry)
-        if broker is not None:  # supervised like the others: restarted when it dies (clients reconnect)
-            sup.add("kafka-broker", broker.supervise)
-        for factory in FACTORIES:  # each reads its secrets here: a missing one stops us before any broker
-            for name, run in factory(runtime):
-                sup.add(name, run)
         if broker is not None:
             log.info("starting the local Kafka broker on %s", broker.bootstrap)
             broker_started = True
@@ -112,9 +103,21 @@ def run_up(cfg: Config, *, config_path: str | None = None,
         except TopicDriftError as exc:
             raise UpFailed(f"topics differ from their declaration: {'; '.join(map(str, exc.drifts))}") from None
         except KafkaException as exc:
-            raise UpFailed(f"Kafka at {bootstrap} did not answer: {exc.args[0] if exc.args else exc}") from None
+            err = exc.args[0] if exc.args else None
+            why = err.str() if isinstance(err, KafkaError) else str(exc)
+            raise UpFailed(f"Kafka at {bootstrap} did not create the topics: {why}") from None
         if created:
             log.info("created topics: %s", ", ".join(created))
+        registry = CollectorRegistry(auto_describe=True)
+        Gauge("vigie_up", "1 while vigie up runs", registry=registry).set(1)
+        startup = Gauge("vigie_startup_seconds", "Time from start to ready", registry=registry)
+        runtime = Runtime(cfg, settings, registry, config_path)
+        sup = Supervisor(registry)
+        if broker is not None:  # supervised like the others: restarted when it dies (clients reconnect)
+            sup.add("kafka-broker", broker.supervise)
+        for factory in FACTORIES:
+            for name, run in factory(runtime):
+                sup.add(name, run)
         from vigie.metrics import ConsumerLagCollector, register_up_metrics
 
         registry.register(ConsumerLagCollector(settings))  # the child stages' progress, seen at the broker
