@@ -145,14 +145,14 @@ def test_a_trap_sent_the_moment_up_says_ready_lands_in_raw_traps(broker: KafkaSe
         up.wait_line("vigie up: ready in", 90)
         subprocess.run([snmptrap, "-v", "2c", "-c", "public", f"127.0.0.1:{tport}", "", "1.3.6.1.6.3.1.1.5.3",
                         "1.3.6.1.2.1.2.2.1.1.3", "i", "3"], check=True)
-        # the pipelines child had joined its group before ready was said
-        joined = next(i for i, line in enumerate(up.lines) if "joined the consumer group" in line)
-        assert joined < next(i for i, line in enumerate(up.lines) if "vigie up: ready in" in line)
         from tests.integration.test_up import _consume_all
 
         got = _consume_all(KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=prefix),
                            "raw.traps", 1, timeout=30)
         assert len(got) == 1
+        # the pipelines child had joined its group before ready was said
+        joined = next(i for i, line in enumerate(up.lines) if "joined the consumer group" in line)
+        assert joined < next(i for i, line in enumerate(up.lines) if "vigie up: ready in" in line)
     finally:
         assert up.stop() == 0, "\n".join(up.lines)
 
