@@ -89,7 +89,7 @@ def fill(tmp_path: Path):
 
 
 def check_all(runs: dict[str, list[str]], tmp: Path) -> None:
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(2) as pool:
         results = dict(zip(runs, pool.map(lambda argv: run(argv, tmp), runs.values()), strict=True))
     problems = []
     for name, (code, lines, elapsed) in results.items():

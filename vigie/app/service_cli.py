@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     settings = kafka_settings(cfg, bootstrap)
     from vigie.kafka_client import require_broker
 
-    require_broker(settings, timeout=5.0)
+    require_broker(settings)
     if args.name == "pipelines":
         return _pipelines(args, cfg, settings, stop)
     return _archive(args, cfg, settings, stop)

@@ -87,7 +87,7 @@ def run_up(cfg: Config, *, config_path: str | None = None,
         check_secrets(cfg)  # and the services' ones, all before a broker is started or asked
         if broker is None:  # before any client exists: one line, not a client's reconnect attempts
             try:
-                require_broker(settings, timeout=5.0)
+                require_broker(settings)
             except BrokerUnreachable as exc:
                 raise UpFailed(str(exc)) from None
         if broker is not None:
