@@ -70,6 +70,7 @@ def add_arguments(sub: Any, with_config: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vigie.config import kafka_settings, load
+    from vigie.kafka_client import require_broker
 
     stop = threading.Event()
 
@@ -87,9 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print("vigie service: no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap_servers)", file=sys.stderr)
         return 2
     settings = kafka_settings(cfg, bootstrap)
-    from vigie.kafka_client import require_broker
-
-    require_broker(settings)
+    require_broker(settings)  # one line when it is down, not minutes of reconnect attempts
     if args.name == "pipelines":
         return _pipelines(args, cfg, settings, stop)
     return _archive(args, cfg, settings, stop)
