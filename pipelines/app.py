@@ -88,6 +88,7 @@ class NormalizeStage:
         self.dead_topic = settings.topic(topics.DEADLETTER)
         self.events = 0
         self.dead = 0
+        self.joined = threading.Event()  # set when its consumer has joined its group (the readiness `vigie up` waits for)
         self.consumed = 0
 
     def handle(self, msgs: list[Message]) -> None:
@@ -134,7 +135,8 @@ class NormalizeStage:
         def revoked(c: Any, parts: list[TopicPartition]) -> None:
             batcher.commit()  # a partition's next owner starts after what was made durable here
 
-        consumer.subscribe([self.settings.topic(t) for t in RAW_TOPICS], on_revoke=revoked)
+        consumer.subscribe([self.settings.topic(t) for t in RAW_TOPICS], on_assign=lambda c, p: self.joined.set(),
+                           on_revoke=revoked)
         try:
             while not stop.is_set():
                 batcher.step()
@@ -277,6 +279,7 @@ class CorrelateStage:
         self.cfg = cfg
         self.settings = settings
         self.opts = opts
+        self.joined = threading.Event()  # set when its consumer has joined its group (the readiness `vigie up` waits for)
         self.parts: dict[int, PartitionState] = {}
         self.events_topic = settings.topic(topics.EVENTS)
         self.t_alerts = settings.topic(topics.ALERTS)
@@ -321,6 +324,7 @@ class CorrelateStage:
             log.info("correlate: partition %d from offset %s (%d alerts)", tp.partition, ps.next_offset,
                      len(ps.engine.alerts))
         consumer.assign(parts)
+        self.joined.set()
 
     def _revoke(self, consumer: Any, parts: list[TopicPartition]) -> None:
         self._snapshot(force=True)

@@ -305,6 +305,9 @@ class SyslogListenerConfig:
     certfile: str | None = setting(string(), None, "required for tls: the server certificate chain (PEM)")
     keyfile: str | None = setting(string(), None, "required for tls: its private key (PEM)")
     cafile: str | None = setting(string(), None, "tls: require client certificates signed by this CA")
+    handshake_timeout: float = setting(duration(), "10s", "tls: time from TCP accept to a finished handshake; slower clients are dropped")
+    deadletter_max_raw: int = setting(integer(1, 64 * 1024 * 1024), 512 * 1024, "bytes of an over-long message the dead letter keeps; beyond, its first bytes with its length and SHA-256", shown="512 KiB")
+    udp_receive_buffer: int = setting(integer(4096, 1 << 30), 16 * 1024 * 1024, "udp: SO_RCVBUF asked for (the kernel caps it at net.core.rmem_max; drops are counted)", shown="16 MiB")
 
 
 @dataclass(frozen=True)
@@ -353,6 +356,9 @@ class ChecksConfig:
     active_enabled: bool = setting(boolean(), True, "run the plugins of `[[inventory.services]]`")
     concurrency: int = setting(integer(1, 1000), 16, "plugins running at once")
     plugin_dir: str = setting(string(), "/usr/lib/nagios/plugins", "where relative plugin names are looked up")
+    auth_max_failures: int = setting(integer(0, 1_000_000), 10, "failed token attempts from one address within `auth_window` before it is answered 429 for `auth_window`; 0: off (behind a proxy)")
+    auth_window: float = setting(duration(), "60s", "the window of `auth_max_failures`, and how long an address is then refused")
+    auth_max_addresses: int = setting(integer(1, 10_000_000), 10000, "addresses whose failures are remembered at once (memory bound)")
 
 
 @dataclass(frozen=True)

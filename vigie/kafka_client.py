@@ -354,6 +354,29 @@ def make_admin(settings: KafkaSettings) -> AdminClient:
     return AdminClient(settings.librdkafka())
 
 
+class BrokerUnreachable(RuntimeError):
+    """No Kafka broker answered; the message is the one line a command prints."""
+
+
+_SILENT = logging.getLogger("vigie.librdkafka.probe")
+_SILENT.disabled = True  # a probe's reconnect lines say nothing its one line does not
+
+
+def require_broker(settings: KafkaSettings, timeout: float = 4.0) -> None:
+    """Raise BrokerUnreachable unless a broker answers a metadata request within timeout seconds.
+
+    Commands call it before their first Kafka client: with the broker down, librdkafka would otherwise
+    retry for minutes and print a line per attempt (about 210 for `vigie alerts`) before a traceback.
+    """
+    try:
+        AdminClient({**settings.librdkafka(), "logger": _SILENT}).list_topics(timeout=timeout)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        why = err.str() if isinstance(err, KafkaError) else str(exc)
+        raise BrokerUnreachable(f"Kafka at {settings.bootstrap_servers} did not answer within {timeout:.0f} s "
+                                f"({why}); is the broker running?") from None
+
+
 def broker_answers(settings: KafkaSettings, timeout: float = 2.0) -> bool:
     """True when a broker answers a metadata request within timeout seconds."""
     try:

@@ -266,6 +266,7 @@ class ArchiveSink:
         self._uncommitted: dict[tuple[str, int], int] = {}  # archived but not yet committed
         self._lock = threading.Lock()
         self._consumer: Any = None
+        self.joined = threading.Event()  # set when its consumer has joined its group (the readiness `vigie up` waits for)
         self._writers: list[_WriterThread] = []
         self._jobs: WriteQueue[_Buffer] = WriteQueue(4 * max(1, config.writer_threads))
         self._enrich_pool: ThreadPoolExecutor | None = None
@@ -352,6 +353,7 @@ class ArchiveSink:
         waiting = [tp for tp, key in zip(partitions, keys, strict=True) if key not in got]
         if waiting:
             consumer.pause(waiting)
+        self.joined.set()
 
     def _claim_waiting(self, now: float) -> None:
         """Retry the locks of paused partitions; seek and resume those that are free at last."""

@@ -37,6 +37,13 @@ from vigie.producers.snmp.traps import (
     trap_value,
     v1_value,
 )
+from vigie.producers.snmp.usm import (
+    ENGINE_COUNTERS,
+    auth_protocols,
+    make_transport_class,
+    notification_pdu_types,
+    priv_protocols,
+)
 from vigie.schemas.codec import dumps, rfc3339
 from vigie.sink import BufferFull, RecordSink, dead_letter
 from vigie.topics import RAW_TRAPS
@@ -46,54 +53,11 @@ log = logging.getLogger(__name__)
 
 STAGE = "snmp.receive"
 
-# usmStats / MPD / SNMPv2-MIB counters the pysnmp engine bumps when it refuses a v3 message -> reason label.
-_ENGINE_COUNTERS = (
-    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames", "unknown_user"),
-    ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests", "wrong_digest"),
-    ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors", "decryption_error"),
-    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownEngineIDs", "unknown_engine_id"),
-    ("__SNMP-USER-BASED-SM-MIB", "usmStatsNotInTimeWindows", "not_in_time_window"),
-    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnsupportedSecLevels", "unsupported_security_level"),
-    ("__SNMP-MPD-MIB", "snmpUnknownSecurityModels", "unknown_security_model"),
-    ("__SNMP-MPD-MIB", "snmpInvalidMsgs", "undecodable"),
-    ("__SNMP-MPD-MIB", "snmpUnknownPDUHandlers", "unexpected_pdu"),
-    ("__SNMPv2-MIB", "snmpInASNParseErrs", "undecodable"),
-)
-
 _BATCH = 256
 
 _SECURITY_LEVELS = {number: name for name, number in SECURITY_LEVELS.items()}
 _LEVEL_OF_FLAGS = {0: 1, 1: 2, 3: 3}  # msgFlags auth/priv bits -> security level
 LOG_INTERVAL = 60.0  # seconds: one log line per refusal reason per minute at most
-
-
-def _auth_protocols() -> dict[str, Any]:
-    from pysnmp.entity import config
-
-    return {
-        "none": config.USM_AUTH_NONE,
-        "MD5": config.USM_AUTH_HMAC96_MD5,
-        "SHA": config.USM_AUTH_HMAC96_SHA,
-        "SHA-224": config.USM_AUTH_HMAC128_SHA224,
-        "SHA-256": config.USM_AUTH_HMAC192_SHA256,
-        "SHA-384": config.USM_AUTH_HMAC256_SHA384,
-        "SHA-512": config.USM_AUTH_HMAC384_SHA512,
-    }
-
-
-def _priv_protocols() -> dict[str, Any]:
-    from pysnmp.entity import config
-
-    return {
-        "none": config.USM_PRIV_NONE,
-        "DES": config.USM_PRIV_CBC56_DES,
-        "3DES": config.USM_PRIV_CBC168_3DES,
-        "AES": config.USM_PRIV_CFB128_AES,
-        "AES-192": config.USM_PRIV_CFB192_AES_BLUMENTHAL,
-        "AES-256": config.USM_PRIV_CFB256_AES_BLUMENTHAL,
-        "AES-192-C": config.USM_PRIV_CFB192_AES,
-        "AES-256-C": config.USM_PRIV_CFB256_AES,
-    }
 
 
 UDP_LISTENER = "snmp-traps"  # the `listener` label of vigie_udp_receive_drops_total for the trap socket
@@ -134,18 +98,6 @@ class _Datagram:
         self.peer = peer
         self.delivered = False
         self.indication: Any = None  # the error indication the security model refused it with, if any
-
-
-def _make_transport_class(base: type) -> type:
-    """A pysnmp UDP transport that sends through the receiver's socket; the receiver reads the socket itself."""
-
-    class TapTransport(base):  # type: ignore[misc, valid-type]
-        receiver: TrapReceiver
-
-        def send_message(self, outgoingMessage: bytes, transportAddress: Any) -> None:
-            self.receiver._sendto(bytes(outgoingMessage), tuple(transportAddress))
-
-    return TapTransport
 
 
 class TrapReceiver:
@@ -209,7 +161,7 @@ class TrapReceiver:
             if engine_id
             else None
         )
-        transport_cls = _make_transport_class(udp6.Udp6AsyncioTransport if six else udp.UdpAsyncioTransport)
+        transport_cls = make_transport_class(udp6.Udp6AsyncioTransport if six else udp.UdpAsyncioTransport)
         transport = transport_cls()
         transport.receiver = self
         domain = udp6.DOMAIN_NAME if six else udp.DOMAIN_NAME
@@ -221,7 +173,7 @@ class TrapReceiver:
         for user, auth_key, priv_key in users:
             self._add_user(user, auth_key, priv_key)
         self._engine.message_dispatcher.register_context_engine_id(
-            b"", _notification_pdu_types(), self._process_v3_pdu
+            b"", notification_pdu_types(), self._process_v3_pdu
         )
         self._engine.observer.register_observer(self._note_refusal, "rfc3412.prepareDataElements:sm-failure")
         builder = self._engine.get_mib_builder()
@@ -229,7 +181,7 @@ class TrapReceiver:
         self._local_engine_id = bytes(local_id.syntax)
         self._schedule_log_flush()
         self._counters = [
-            (builder.import_symbols(mod, sym)[0], reason) for mod, sym, reason in _ENGINE_COUNTERS
+            (builder.import_symbols(mod, sym)[0], reason) for mod, sym, reason in ENGINE_COUNTERS
         ]
         log.info(
             "snmp: listening on %s:%d (%d communities, %d v3 users, %d MIB names)",
@@ -245,8 +197,8 @@ class TrapReceiver:
         from pysnmp.entity import config
         from pysnmp.proto import rfc1902
 
-        auth = _auth_protocols()[user.auth_protocol]
-        priv = _priv_protocols()[user.priv_protocol]
+        auth = auth_protocols()[user.auth_protocol]
+        priv = priv_protocols()[user.priv_protocol]
         config.add_v3_user(self._engine, user.name, auth, auth_key, priv, priv_key)
         if user.engine_id:
             config.add_v3_user(
@@ -573,21 +525,21 @@ class TrapReceiver:
         )
 
 
-def _notification_pdu_types() -> tuple[Any, ...]:
-    from pysnmp.proto.api import v2c
-
-    return (v2c.SNMPv2TrapPDU.tagSet, v2c.InformRequestPDU.tagSet)
-
-
 async def run_trap_receiver(
     settings: TrapSettings,
     sink: RecordSink,
     registry: CollectorRegistry | None = None,
     stop: asyncio.Event | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> None:
-    """Run a TrapReceiver until `stop` is set (or the task is cancelled): the entry point for `vigie up`."""
+    """Run a TrapReceiver until `stop` is set (or the task is cancelled): the entry point for `vigie up`.
+
+    ready() is called once the socket is bound, so that a trap sent when `vigie up` says ready is received.
+    """
     receiver = TrapReceiver(settings, sink, registry)
     await receiver.start()
+    if ready is not None:
+        ready()
     try:
         if stop is None:
             await asyncio.Event().wait()

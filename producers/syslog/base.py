@@ -165,9 +165,14 @@ class SyslogListener(abc.ABC):
     async def stop(self, drain_timeout: float = 5.0) -> int:
         """Stop receiving, hand what was accepted to the sink (up to drain_timeout); returns records lost."""
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve until stop is set: the service shape `vigie up`'s supervisor runs (and restarts)."""
+    async def run(self, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
+        """Serve until stop is set: the service shape `vigie up`'s supervisor runs (and restarts).
+
+        ready() is called once the socket is bound: `vigie up` says ready only after every listener has.
+        """
         await self.start()
+        if ready is not None:
+            ready()
         try:
             await stop.wait()
         finally:

@@ -114,3 +114,56 @@ def test_crashes_spread_beyond_the_interval_are_restarted_forever() -> None:
 
     sup = asyncio.run(main())
     assert sup.failed is None and sup.services[0].restarts >= 5
+
+
+def test_started_waits_for_services_that_say_ready_and_a_failure_before_ready_stops_at_once() -> None:
+    from vigie.supervisor import SignalsReady
+
+    async def binds_later(stop: asyncio.Event, ready) -> None:
+        await asyncio.sleep(0.05)
+        ready()
+        await stop.wait()
+
+    async def cannot_bind(stop: asyncio.Event, ready) -> None:
+        raise OSError(98, "address already in use")
+
+    async def main(second) -> tuple[bool, Supervisor]:
+        sup = Supervisor(CollectorRegistry(), min_backoff=0.01)
+        sup.add("plain", lambda stop: stop.wait())
+        sup.add("listener", SignalsReady(binds_later))
+        if second:
+            sup.add("taken", SignalsReady(second))
+        sup.start()
+        started = await sup.wait_started(5)
+        assert sup.services[1].started.is_set() or not started
+        sup.stop()
+        try:
+            await sup.run()
+        except ServiceFailed:
+            pass
+        return started, sup
+
+    started, sup = asyncio.run(main(None))
+    assert started and sup.failed is None
+    started, sup = asyncio.run(main(cannot_bind))
+    assert not started
+    assert sup.failed == "service taken could not start: OSError: [Errno 98] address already in use"
+    assert sup.services[2].restarts == 0  # not retried: a port in use does not heal
+
+
+def test_a_service_that_never_says_ready_is_named_after_the_timeout() -> None:
+    from vigie.supervisor import SignalsReady
+
+    async def silent(stop: asyncio.Event, ready) -> None:
+        await stop.wait()
+
+    async def main() -> Supervisor:
+        sup = Supervisor(CollectorRegistry())
+        sup.add("archive", SignalsReady(silent))
+        sup.start()
+        assert not await sup.wait_started(0.05)
+        with pytest.raises(ServiceFailed, match="service archive did not start within 0 s"):
+            await sup.run()
+        return sup
+
+    asyncio.run(main())

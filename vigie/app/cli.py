@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from vigie import __version__
 from vigie.app import archive_cli
@@ -29,13 +29,16 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from vigie.app.up import AlreadyRunning, run_up
+    from vigie.app.up import AlreadyRunning, UpFailed, run_up
 
     cfg = _config(args)
     try:
         return run_up(cfg, config_path=args.config)
     except AlreadyRunning as exc:
         print(f"vigie: {exc}", file=sys.stderr)
+        return 1
+    except UpFailed as exc:
+        print(f"vigie up: {exc}", file=sys.stderr)
         return 1
 
 
@@ -72,6 +75,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 def cmd_topics(args: argparse.Namespace) -> int:
     from vigie.config import kafka_settings
+    from vigie.kafka_client import require_broker
     from vigie.topic_admin import TopicDriftError, ensure_topics
     from vigie.topics import default_specs
 
@@ -80,6 +84,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     if not settings.bootstrap_servers:
         host, port = cfg.kafka.local_listen
         settings = kafka_settings(cfg, f"{host}:{port}")
+    require_broker(settings)
     specs = default_specs(cfg.kafka.partitions, max(1, int(cfg.kafka.raw_retention // 86400)))
     try:
         created = ensure_topics(settings, specs)
@@ -172,11 +177,34 @@ def _verb_of(argv: list[str] | None) -> str | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (argparse prints the whole usage first); subparsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """`vigie config check FILE`: validate a file without starting anything."""
+    from vigie.config import ConfigError, load
+
+    try:
+        load(args.file)
+    except ConfigError as exc:
+        print(f"vigie config check: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"vigie config check: {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"ok: {args.file}")
+    return 0
+
+
 def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argparse.ArgumentParser:
     """The whole parser; with full=False, verbs other than the one argv names may be left out when
     that one is in _LIGHT_VERBS (the parse, help and errors of that verb are the same)."""
     light = not full and _verb_of(argv) in _LIGHT_VERBS
-    parser = argparse.ArgumentParser(prog="vigie", description="Vigie: supervision pipeline for public bodies' IT")
+    parser = _Parser(prog="vigie", description="Vigie: supervision pipeline for public bodies' IT")
     parser.add_argument("--version", action="version", version=f"vigie {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -187,6 +215,12 @@ def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argpars
 
     up = with_config(sub.add_parser("up", help="run everything on this machine"))
     up.set_defaults(func=cmd_up)
+
+    config = sub.add_parser("config", help="check a configuration file")
+    config_sub = config.add_subparsers(dest="config_verb", required=True)
+    check = config_sub.add_parser("check", help="validate FILE without starting anything: prints ok: FILE or the error")
+    check.add_argument("file", metavar="FILE")
+    config.set_defaults(func=cmd_config)
 
     broker = with_config(sub.add_parser("broker", help="the local single-node Kafka (KRaft)"))
     broker.add_argument("action", choices=["start", "stop", "status", "fetch"])
@@ -255,7 +289,24 @@ def main(argv: list[str] | None = None) -> int:
         if config is not None and isinstance(exc, config.ConfigError):
             print(f"vigie: {exc}", file=sys.stderr)
             return 2
-        raise
+        kafka = sys.modules.get("vigie.kafka_client")
+        if kafka is not None and isinstance(exc, kafka.BrokerUnreachable):
+            print(f"vigie {args.verb}: {exc}", file=sys.stderr)
+            return 1
+        if args.verbose:
+            raise
+        # Bad input or an unreachable broker ends a verb with one line; the traceback is for -v.
+        print(f"vigie {args.verb}: {describe_error(exc)} (vigie -v {args.verb} … shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception: a Kafka error's own text (not its repr), else Type: message."""
+    detail = exc.args[0] if len(exc.args) == 1 else None
+    if hasattr(detail, "str") and callable(detail.str):  # confluent_kafka.KafkaError
+        return f"Kafka: {detail.str()}"
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
 
 
 if __name__ == "__main__":

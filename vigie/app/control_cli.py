@@ -115,15 +115,19 @@ def add_arguments(sub: argparse._SubParsersAction, with_config: Any) -> None:
 
 
 def settings_for(args: argparse.Namespace) -> KafkaSettings:
-    """Kafka settings from the config, the --bootstrap flag or the local broker's address."""
+    """Kafka settings from the config, the --bootstrap flag or the local broker's address, once a broker
+    there answers (else BrokerUnreachable: one line, not minutes of reconnect attempts)."""
     from vigie.config import kafka_settings, load
+    from vigie.kafka_client import require_broker
 
     cfg = load(args.config)
     bootstrap = getattr(args, "bootstrap", None) or cfg.kafka.bootstrap_servers
     if not bootstrap:
         host, port = cfg.kafka.local_listen
         bootstrap = f"{host}:{port}"
-    return kafka_settings(cfg, bootstrap)
+    settings = kafka_settings(cfg, bootstrap)
+    require_broker(settings)
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:

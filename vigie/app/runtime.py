@@ -14,10 +14,12 @@ from prometheus_client import CollectorRegistry
 
 from vigie.config import Config
 from vigie.kafka_client import KafkaSettings, KafkaSink
+from vigie.supervisor import SignalsReady
 
 log = logging.getLogger("vigie.up")
 
-Run = Callable[[asyncio.Event], Awaitable[None]]
+# A service's run(stop); wrapped in SignalsReady when it says itself when it has started (bound, joined).
+Run = Callable[[asyncio.Event], Awaitable[None]] | SignalsReady
 # A service factory builds the async run(stop) of one part of Vigie from the config and shared resources.
 ServiceFactory = Callable[["Runtime"], list[tuple[str, Run]]]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,6 +21,29 @@ if TYPE_CHECKING:
     from vigie.kafka_client import KafkaSettings
 
 log = logging.getLogger("vigie.service")
+
+READY_FD_ENV = "VIGIE_READY_FD"  # the write end of the pipe on which `vigie up` waits for "ready" (services.py)
+
+
+def _announce_ready(joined: list[threading.Event], stop: threading.Event) -> None:
+    """Write "ready" on $VIGIE_READY_FD once every consumer has joined its group; nothing when not run by `vigie up`."""
+    fd_text = os.environ.pop(READY_FD_ENV, None)
+    if not fd_text:
+        return
+    fd = int(fd_text)
+
+    def wait() -> None:
+        try:
+            for event in joined:
+                while not event.wait(0.5):
+                    if stop.is_set():
+                        return
+            os.write(fd, b"ready\n")
+            log.info("joined the consumer group: ready")
+        finally:
+            os.close(fd)
+
+    threading.Thread(target=wait, name="ready-announcer", daemon=True).start()
 
 
 def add_arguments(sub: Any, with_config: Any) -> None:
@@ -46,6 +70,7 @@ def add_arguments(sub: Any, with_config: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vigie.config import kafka_settings, load
+    from vigie.kafka_client import require_broker
 
     stop = threading.Event()
 
@@ -63,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print("vigie service: no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap_servers)", file=sys.stderr)
         return 2
     settings = kafka_settings(cfg, bootstrap)
+    require_broker(settings)  # one line when it is down, not minutes of reconnect attempts
     if args.name == "pipelines":
         return _pipelines(args, cfg, settings, stop)
     return _archive(args, cfg, settings, stop)
@@ -75,6 +101,7 @@ def _pipelines(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, s
     opts = WorkerOptions(batch=args.batch, tick_interval=args.tick, snapshot_interval=args.snapshot_interval,
                          normalize="normalize" in stages, correlate="correlate" in stages)
     worker = build_worker(cfg, settings, opts)
+    _announce_ready([stage.joined for stage in worker.stages], stop)
     threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
     return worker.run()
 
@@ -98,6 +125,7 @@ def _archive(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, sto
     if args.batch_size:
         sink_config.batch_size = args.batch_size
     sink = ArchiveSink(settings, sink_config)
+    _announce_ready([sink.joined], stop)
     purger = None
     if args.instance == 0:  # one retention job per archive, whatever the number of sink processes
         job = RetentionJob(Path(a.root), a.retention_days)

@@ -7,9 +7,38 @@ runtime's one producer; the archive sink and the pipelines consume from them.
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Callable
 
 from vigie.app.runtime import Run, Runtime, ServiceFactory
-from vigie.config import build, secret
+from vigie.config import Config, ConfigError, build, secret
+from vigie.supervisor import SignalsReady
+
+
+def _intake_token(cfg: Config) -> str:
+    try:
+        return secret(cfg.checks.token_env, "checks.token_env")
+    except ConfigError as exc:
+        raise ConfigError(f"service checks-http: {exc}") from None
+
+
+def _check_snmp_keys(cfg: Config) -> None:
+    from vigie.producers.snmp.settings import TrapSettings
+
+    for user in TrapSettings.from_config(cfg.snmp).v3_users:
+        try:
+            user.keys()
+        except ValueError as exc:
+            raise ConfigError(f"service snmp-traps: {exc}") from None
+
+
+def check_secrets(cfg: Config) -> None:
+    """Read every secret the configured services need, before `vigie up` starts anything (a broker, a listener):
+    raises ConfigError naming the service and the variable. Kafka's own are read by kafka_settings."""
+    if cfg.checks.http_enabled:
+        _intake_token(cfg)
+    if cfg.snmp.enabled:
+        _check_snmp_keys(cfg)
 
 
 def check_services(rt: Runtime) -> list[tuple[str, Run]]:
@@ -21,19 +50,21 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
     cfg = rt.cfg.checks
     out: list[tuple[str, Run]] = []
     if cfg.http_enabled:
-        token = secret(cfg.token_env, "checks.token_env")
+        token = _intake_token(rt.cfg)
         host, port = cfg.http_listen
 
-        async def run_intake(stop: asyncio.Event) -> None:
+        async def run_intake(stop: asyncio.Event, ready: Callable[[], None]) -> None:
             intake = CheckIntake(rt.sink, token=token, host=host, port=port, registry=rt.registry,
-                                 max_body=cfg.max_body_bytes)
+                                 max_body=cfg.max_body_bytes, auth_max_failures=cfg.auth_max_failures,
+                                 auth_window=cfg.auth_window, auth_max_addresses=cfg.auth_max_addresses)
             await intake.start()
+            ready()
             try:
                 await stop.wait()
             finally:
                 await intake.stop()
 
-        out.append(("checks-http", run_intake))
+        out.append(("checks-http", SignalsReady(run_intake)))
     hosts = rt.cfg.inventory.hosts
     defs = [
         build(ServiceDef, s, service=s.name, address=hosts[s.host].address,
@@ -69,7 +100,7 @@ def syslog_services(rt: Runtime) -> list[tuple[str, Run]]:
         host, port = lst.listen
         settings = build(ListenerSettings, lst, host=host, port=port)
         listener = make_listener(settings, rt.sink, metrics)
-        out.append((f"syslog-{settings.name}", listener.run))
+        out.append((f"syslog-{settings.name}", SignalsReady(listener.run)))
     return out
 
 
@@ -82,11 +113,12 @@ def snmp_services(rt: Runtime) -> list[tuple[str, Run]]:
     if not cfg.enabled:
         return []
     settings = TrapSettings.from_config(cfg)
+    _check_snmp_keys(rt.cfg)
 
-    async def run(stop: asyncio.Event) -> None:
-        await run_trap_receiver(settings, rt.sink, rt.registry, stop)
+    async def run(stop: asyncio.Event, ready: Callable[[], None]) -> None:
+        await run_trap_receiver(settings, rt.sink, rt.registry, stop, ready)
 
-    return [("snmp-traps", run)]
+    return [("snmp-traps", SignalsReady(run))]
 
 
 def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
@@ -117,43 +149,82 @@ def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
     return out
 
 
-def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: int = 0) -> Run:
+def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: int = 0) -> SignalsReady:
     """Run `vigie service NAME` as a child process (its own core and GIL); SIGTERM on stop.
 
-    The child re-reads the same config file (secrets from the inherited environment, never argv)
-    and the broker address `vigie up` settled on. An exit before stop is a crash: the supervisor
-    restarts it with back-off.
+    The child re-reads the same config file and the broker address `vigie up` settled on. Its
+    environment is an allow-list (child_env): the secrets of Kafka and of its own tables, no other.
+    It says it has started (its consumers joined their groups) by writing "ready" on a pipe whose
+    write end it inherits (VIGIE_READY_FD). A pipe rather than a file or a signal: its end of file
+    also tells when the child died before being ready, nothing is left to clean up or to be mistaken
+    for the previous child's, and the parent waits without polling. An exit before stop is a crash:
+    the supervisor restarts it with back-off.
     """
     import signal
     import sys
 
+    from vigie.app.child_env import child_environment, child_sections, secret_env_names
+    from vigie.app.service_cli import READY_FD_ENV
     from vigie.metrics import child_metrics_env, child_metrics_exited
+    from vigie.stage_metrics import CHILD_ID_ENV, MULTIPROC_ENV
 
-    async def run(stop: asyncio.Event) -> None:
+    every_secret = secret_env_names(rt.cfg)
+    its_secrets = set().union(*(secret_env_names(s) for s in child_sections(rt.cfg, name)))
+
+    async def run(stop: asyncio.Event, ready: Callable[[], None]) -> None:
         argv = [sys.executable, "-m", "vigie.app.cli", "service", name, "--bootstrap", rt.settings.bootstrap_servers,
                 "--instance", str(instance)]
         if rt.config_path:
             argv += ["--config", str(rt.config_path)]
         ident = f"{name}-{instance}"
-        proc = await asyncio.create_subprocess_exec(*argv, env=child_metrics_env(rt.cfg.state_dir, ident),
-                                                    start_new_session=True)
+        metrics_env = child_metrics_env(rt.cfg.state_dir, ident)
+        read_end, write_end = os.pipe()
+        env = child_environment(os.environ, every_secret, its_secrets,
+                                {MULTIPROC_ENV: metrics_env[MULTIPROC_ENV], CHILD_ID_ENV: metrics_env[CHILD_ID_ENV],
+                                 READY_FD_ENV: str(write_end)})
+        try:
+            proc = await asyncio.create_subprocess_exec(*argv, env=env, pass_fds=(write_end,), start_new_session=True)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
         rt.children[ident] = proc.pid
+        announced = asyncio.create_task(_read_ready(read_end))
+        announced.add_done_callback(lambda t: ready() if not t.cancelled() and t.result() else None)
         waiter = asyncio.create_task(stop.wait())
         exited = asyncio.create_task(proc.wait())
         exited.add_done_callback(lambda _: child_metrics_exited(rt.cfg.state_dir, ident))
-        await asyncio.wait({waiter, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if not exited.done():
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(exited, grace)
-            except TimeoutError:
-                proc.kill()
-                await exited
-            return
-        waiter.cancel()
-        raise RuntimeError(f"{name} exited with code {proc.returncode}")
+        try:
+            await asyncio.wait({waiter, exited}, return_when=asyncio.FIRST_COMPLETED)
+            if not exited.done():
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(exited, grace)
+                except TimeoutError:
+                    proc.kill()
+                    await exited
+                return
+        finally:
+            waiter.cancel()
+            if not announced.done():
+                announced.cancel()
+        when = "" if announced.done() and not announced.cancelled() and announced.result() else \
+            " before joining its consumer group"
+        raise RuntimeError(f"{name} exited with code {proc.returncode}{when}")
 
-    return run
+    return SignalsReady(run)
+
+
+async def _read_ready(fd: int) -> bool:
+    """True when the child wrote "ready" on the pipe, False at end of file (it exited, or closed it unready)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", 0))
+    try:
+        return await reader.readline() == b"ready\n"
+    finally:
+        transport.close()
 
 
 def archive_services(rt: Runtime) -> list[tuple[str, Run]]:

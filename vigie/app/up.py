@@ -14,11 +14,12 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from vigie.app.runtime import Runtime
-from vigie.app.services import FACTORIES
+from vigie.app.services import FACTORIES, check_secrets
 from vigie.config import Config, kafka_settings
-from vigie.local_broker import LocalBroker
-from vigie.supervisor import Supervisor
-from vigie.topic_admin import ensure_topics
+from vigie.kafka_client import BrokerUnreachable, KafkaError, KafkaException, require_broker
+from vigie.local_broker import BrokerError, LocalBroker
+from vigie.supervisor import ServiceFailed, Supervisor
+from vigie.topic_admin import TopicDriftError, ensure_topics
 from vigie.topics import default_specs
 
 log = logging.getLogger("vigie.up")
@@ -54,14 +55,26 @@ class StateLock:
             self._fd = None
 
 
+class UpFailed(RuntimeError):
+    """`vigie up` could not start, or stopped because a service failed; the message is the one line to print."""
+
+
+READY_TIMEOUT = 120.0  # seconds for every service to start; a pipelines worker replays its state topics first
+
+
 def run_up(cfg: Config, *, config_path: str | None = None,
            ready: Callable[[float], None] | None = None) -> int:
-    """Run until SIGINT/SIGTERM; returns the process exit code."""
+    """Run until SIGINT/SIGTERM; returns the process exit code, raises UpFailed with the one line saying why not.
+
+    Ready means ready: every secret is read before a broker is started, and `vigie up` says ready
+    only when every listener is bound and every child's consumer has joined its group.
+    """
     t0 = time.monotonic()
     state = Path(cfg.state_dir)
     lock = StateLock(state)
     lock.acquire()
     broker: LocalBroker | None = None
+    broker_started = False
     runtime: Runtime | None = None
     httpd = None
     try:
@@ -69,38 +82,67 @@ def run_up(cfg: Config, *, config_path: str | None = None,
         if not bootstrap:
             host, port = cfg.kafka.local_listen
             broker = LocalBroker(state, port=port, host=host, heap=cfg.kafka.local_heap)
-            log.info("starting the local Kafka broker on %s:%d", host, port)
-            broker.start()
             bootstrap = broker.bootstrap
-        settings = kafka_settings(cfg, bootstrap)
+        settings = kafka_settings(cfg, bootstrap)  # reads Kafka's secrets
+        check_secrets(cfg)  # and the services' ones, all before a broker is started or asked
+        if broker is None:  # before any client exists: one line, not a client's reconnect attempts
+            try:
+                require_broker(settings)
+            except BrokerUnreachable as exc:
+                raise UpFailed(str(exc)) from None
+        if broker is not None:
+            log.info("starting the local Kafka broker on %s", broker.bootstrap)
+            broker_started = True
+            try:
+                broker.start()
+            except BrokerError as exc:
+                raise UpFailed(f"service kafka-broker could not start: {exc}") from None
         specs = default_specs(cfg.kafka.partitions, max(1, int(cfg.kafka.raw_retention // 86400)))
-        created = ensure_topics(settings, specs)
+        try:
+            created = ensure_topics(settings, specs)
+        except TopicDriftError as exc:
+            raise UpFailed(f"topics differ from their declaration: {'; '.join(map(str, exc.drifts))}") from None
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            why = err.str() if isinstance(err, KafkaError) else str(exc)
+            raise UpFailed(f"Kafka at {bootstrap} did not create the topics: {why}") from None
         if created:
             log.info("created topics: %s", ", ".join(created))
         registry = CollectorRegistry(auto_describe=True)
         Gauge("vigie_up", "1 while vigie up runs", registry=registry).set(1)
         startup = Gauge("vigie_startup_seconds", "Time from start to ready", registry=registry)
         runtime = Runtime(cfg, settings, registry, config_path)
+        sup = Supervisor(registry)
+        if broker is not None:  # supervised like the others: restarted when it dies (clients reconnect)
+            sup.add("kafka-broker", broker.supervise)
+        for factory in FACTORIES:
+            for name, run in factory(runtime):
+                sup.add(name, run)
         from vigie.app.up_metrics import register_up_metrics
         from vigie.metrics import ConsumerLagCollector
 
         registry.register(ConsumerLagCollector(settings))  # the child stages' progress, seen at the broker
         register_up_metrics(registry, cfg)  # build info, the children's metric files, the archive's age
-        sup = Supervisor(registry)
-        for factory in FACTORIES:
-            for name, run in factory(runtime):
-                sup.add(name, run)
         if cfg.metrics.enabled:
             host, port = cfg.metrics.listen
-            httpd, _ = start_http_server(port, addr=host, registry=registry)
+            try:
+                httpd, _ = start_http_server(port, addr=host, registry=registry)
+            except OSError as exc:
+                raise UpFailed(f"metrics listener {host}:{port} could not start: {exc.strerror or exc}") from None
             log.info("metrics on http://%s:%d/metrics", host, port)
-        elapsed = time.monotonic() - t0
-        startup.set(elapsed)
-        log.info("vigie up: ready in %.2f s with services: %s", elapsed,
-                 ", ".join(s.name for s in sup.services) or "(none configured)")
-        if ready:
-            ready(elapsed)
-        asyncio.run(_serve(sup))
+
+        def on_ready() -> None:
+            elapsed = time.monotonic() - t0
+            startup.set(elapsed)
+            log.info("vigie up: ready in %.2f s with services: %s", elapsed,
+                     ", ".join(s.name for s in sup.services) or "(none configured)")
+            if ready:
+                ready(elapsed)
+
+        try:
+            asyncio.run(_serve(sup, on_ready))
+        except ServiceFailed as exc:
+            raise UpFailed(str(exc)) from None
         log.info("vigie up: stopped cleanly")
         return 0
     finally:
@@ -108,14 +150,18 @@ def run_up(cfg: Config, *, config_path: str | None = None,
             runtime.close()
         if httpd is not None:
             httpd.shutdown()
-        if broker is not None:
+        if broker is not None and broker_started:
             log.info("stopping the local Kafka broker")
             broker.stop()
         lock.release()
 
 
-async def _serve(sup: Supervisor) -> None:
+async def _serve(sup: Supervisor, on_ready: Callable[[], None]) -> None:
+    """Start the services, say ready once they all have, run until a signal; raises ServiceFailed."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, sup.stop)
+    sup.start()
+    if await sup.wait_started(READY_TIMEOUT):
+        on_ready()
     await sup.run()
