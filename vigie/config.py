@@ -333,7 +333,7 @@ class SyslogConfig:
         [{"name": "udp", "transport": "udp", "listen": "127.0.0.1:5514"},
          {"name": "tcp", "transport": "tcp", "listen": "127.0.0.1:5514"}],
         "the `[[syslog.listeners]]` below", shown="UDP and TCP on `127.0.0.1:5514`")
-    default_timezone: str = setting(zone_name(), "UTC", "IANA zone in which timestamps that carry no zone (BSD `Mmm dd hh:mm:ss`, Cisco clocks, ISO without offset) are read, for devices whose host and site name none (see Time zones)")
+    default_timezone: str = setting(zone_name(), "UTC", "IANA zone in which timestamps that carry no zone (BSD `Mmm dd hh:mm:ss`, Cisco clocks, ISO without offset) are read, for devices whose host and site name none (see Time zones, under `[inventory]`)")
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,11 @@ def localize(
         return ts
     wall = ts.take(rows)
     n = len(rows)
-    snd = senders.take(rows) if senders is not None else pa.nulls(n, pa.string())
-    code, found = _zone_codes(hosts.take(rows), snd, zones)
+    if getattr(zones, "uniform", False):  # one zone for every device (vigie.zones.ZoneMap): no lookups
+        code, found = pa.repeat(pa.scalar(0, pa.int64()), n), [zones.zone(None, None)]
+    else:
+        snd = senders.take(rows) if senders is not None else pa.nulls(n, pa.string())
+        code, found = _zone_codes(hosts.take(rows), snd, zones)
     keep = pc.not_equal(code, found.index(None)) if None in found else None
     if keep is not None:  # rows whose device is in UTC stay as read
         sel = where(keep)
