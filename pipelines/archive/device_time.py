@@ -69,7 +69,9 @@ def localize(
             return ts
         rows, wall, code = rows.take(sel), wall.take(sel), code.take(sel)
     width = len(found)
-    key = pc.add(pc.multiply(_floor_div(wall, _US), width), code)
+    lo, hi = (v.as_py() for v in pc.min_max(wall).values())
+    secs_of = pc.divide(wall, _US) if lo >= 0 else _floor_div(wall, _US)  # before 1970: round down
+    key = pc.add(pc.multiply(secs_of, width), code) if width > 1 else secs_of
     enc = pc.dictionary_encode(key)
     before: list[int] = []
     after: list[int] = []
@@ -79,16 +81,21 @@ def localize(
         b, a = ct.zone_offsets(found[z], ct._EPOCH_ORD + days, secs)  # type: ignore[arg-type]
         before.append(b * _US)
         after.append(a * _US)
-    first = pc.subtract(wall, pa.array(before, pa.int64()).take(enc.indices))
-    second = pc.subtract(wall, pa.array(after, pa.int64()).take(enc.indices))
-    if isinstance(near, datetime):
-        near_us: pa.Array | pa.Scalar = pa.scalar(ct.epoch_us(near), pa.int64())
-    else:
-        near_us = pc.cast(near, pa.int64()).take(rows)
-    closer = pc.less(pc.abs(pc.subtract(second, near_us)), pc.abs(pc.subtract(first, near_us)))
-    got = pc.if_else(pc.fill_null(closer, False), second, first)
-    in_range = all_true(pc.greater_equal(got, _MIN_US), pc.less_equal(got, _MAX_US))
-    got = pc.if_else(in_range, got, pa.scalar(None, pa.int64()))  # as the per-row code: past year 1 or 9999
+    got = pc.subtract(wall, pa.array(before, pa.int64()).take(enc.indices))
+    if before != after:  # a repeated or skipped local hour in this batch: the reading closest to the receive time
+        second = pc.subtract(wall, pa.array(after, pa.int64()).take(enc.indices))
+        if isinstance(near, datetime):
+            near_us: pa.Array | pa.Scalar = pa.scalar(ct.epoch_us(near), pa.int64())
+        else:
+            near_us = pc.cast(near, pa.int64()).take(rows)
+        closer = pc.less(pc.abs(pc.subtract(second, near_us)), pc.abs(pc.subtract(got, near_us)))
+        got = pc.if_else(pc.fill_null(closer, False), second, got)
+    # as the per-row code: a time moved past year 1 or 9999 is invalid (offsets are under a day)
+    if lo - 86400 * _US < _MIN_US or hi + 86400 * _US > _MAX_US:
+        in_range = all_true(pc.greater_equal(got, _MIN_US), pc.less_equal(got, _MAX_US))
+        got = pc.if_else(in_range, got, pa.scalar(None, pa.int64()))
+    if len(rows) == len(ts):  # every row read here (rows is then 0..n-1)
+        return got
     return pc.replace_with_mask(ts, _mask(rows, len(ts)), got)
 
 
