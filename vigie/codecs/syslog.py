@@ -210,7 +210,8 @@ def _rfc5424(
     ts_s, host, app, procid, msgid, tail = parts
     timestamp = None
     if ts_s and ts_s != "-":
-        timestamp = rfc3339_stamp(ts_s, received_at, errors, where(_nil(host, "hostname", _MAX_HOSTNAME, [])))
+        local = None if where is _utc else where(_nil(host, "hostname", _MAX_HOSTNAME, []))
+        timestamp = rfc3339_stamp(ts_s, received_at, errors, local)
     elif ts_s == "":
         errors.append("empty timestamp")
     sd: dict | None = None
