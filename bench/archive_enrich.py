@@ -1,7 +1,12 @@
 """Bench: CPU µs per row of the archive enrichment (no Kafka), vectorised against the per-row reference, per format and on the mix.
 
 Usage: python bench/archive_enrich.py [--rows 100000] [--repeat 5] [--batch 20000] [--quick] [--no-rowwise]
-       [--baseline OLD_VECTORIZED.py] [--arrow]
+       [--baseline OLD_VECTORIZED.py] [--arrow] [--zones paris|hosts]
+
+--zones times the current version with a zone map, as the sink calls it (received_at and sender columns
+given): `paris`, every device in Europe/Paris ([syslog] default_timezone only); `hosts`, a Paris default
+and hosts of the mix in other zones (a zone lookup per distinct hostname and sender). With --baseline,
+the columns are then not compared (the zoned times differ from the UTC ones by design).
 
 --baseline times another version of vectorized.py in the same run, interleaved with the current one, and
 checks both give the same columns: before/after figures that the machine's other load affects alike. The
@@ -29,7 +34,9 @@ from types import ModuleType
 import pyarrow as pa
 from archive_sink import MIX, sample_line, sample_lines
 
+from vigie.config import validate
 from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise, fallback_share
+from vigie.pipelines.zones import ZoneMap
 
 # The shapes of "other syslog" in sample_line, told apart by a substring.
 OTHER = (("cron", "CRON["), ("sshd", "sshd["), ("postfix", "postfix/"), ("rfc5424", "systemd"), ("cisco_ios", "%LINK-"))
@@ -93,14 +100,43 @@ def load_module(path: str) -> ModuleType:
     return mod
 
 
+ZONE_CONFIGS = {
+    "paris": {"syslog": {"default_timezone": "Europe/Paris"}},
+    "hosts": {
+        "syslog": {"default_timezone": "Europe/Paris"},
+        "inventory": {
+            "sites": {"cayenne": {"timezone": "America/Cayenne"}},
+            "hosts": {"fw01": {"site": "cayenne"}, "asa01": {"timezone": "America/New_York"},
+                      "sw-core": {"timezone": "UTC", "address": "10.0.0.1"}},
+        },
+    },
+}
+CURRENT: Callable[[list[bytes], datetime], object] = enrich
+
+
+def zoned(zones: ZoneMap) -> Callable[[list[bytes] | pa.BinaryArray, datetime], object]:
+    """enrich as the sink calls it with a zone map: received_at and sender columns of the batch."""
+    ts = pa.timestamp("us", tz="UTC")
+    senders: dict[int, pa.Array] = {}  # made once per batch size: the sink has the column already
+
+    def run(part: list[bytes] | pa.BinaryArray, ref: datetime) -> object:
+        n = len(part)
+        if n not in senders:
+            senders[n] = pa.array([f"10.0.{i % 7}.1" for i in range(n)], pa.string())
+        return enrich(part, ref, pa.repeat(pa.scalar(ref, ts), n), senders[n], zones)
+
+    return run
+
+
 def compare(baseline: ModuleType, lines: list[bytes], batch: int, repeat: int) -> tuple[float, float]:
     """(baseline, current) best CPU µs/row, the two runs interleaved; fails if their columns differ."""
-    first, second = baseline.enrich(lines[:batch], REF), enrich(lines[:batch], REF)
-    assert list(first) == list(second) and all(first[k].equals(second[k]) for k in first), "outputs differ"
+    first, second = baseline.enrich(lines[:batch], REF), CURRENT(lines[:batch], REF)
+    if CURRENT is enrich:
+        assert list(first) == list(second) and all(first[k].equals(second[k]) for k in first), "outputs differ"
     old = new = float("inf")
     for _ in range(repeat):
         old = min(old, cpu_per_row(baseline.enrich, lines, batch, 1))
-        new = min(new, cpu_per_row(enrich, lines, batch, 1))
+        new = min(new, cpu_per_row(CURRENT, lines, batch, 1))
     return old, new
 
 
@@ -114,9 +150,12 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated formats to time (default: all)")
     ap.add_argument("--baseline", default="", help="another vectorized.py to time against, interleaved")
     ap.add_argument("--arrow", action="store_true", help="hand enrich pa.BinaryArray batches, as the sink does")
+    ap.add_argument("--zones", choices=sorted(ZONE_CONFIGS), default="", help="time enrich with this zone map")
     args = ap.parse_args()
-    global ARROW
+    global ARROW, CURRENT
     ARROW = args.arrow
+    if args.zones:
+        CURRENT = zoned(ZoneMap.from_config(validate(ZONE_CONFIGS[args.zones])))
     if args.quick:
         args.rows, args.repeat = min(args.rows, 20_000), min(args.repeat, 2)
     per = max(args.rows // 5, 1000)
@@ -139,14 +178,14 @@ def main() -> None:
     for name, lines in formats.items():
         if only and name not in only:
             continue
-        vec = cpu_per_row(enrich, lines, args.batch, args.repeat)
+        vec = cpu_per_row(CURRENT, lines, args.batch, args.repeat)
         row = "" if args.no_rowwise else f"{cpu_per_row_list(enrich_rowwise, lines[:rows_ref], args.batch):9.1f}"
         h, c = fallback_share(lines[: args.batch], REF)
         print(f"{name:<13}{vec:11.2f}{row:>9}{h:>11.1%} {c:6.1%}", flush=True)
     if only and "mix" not in only:
         return
     mix = sample_lines(args.rows)
-    vec = cpu_per_row(enrich, mix, args.batch, args.repeat)
+    vec = cpu_per_row(CURRENT, mix, args.batch, args.repeat)
     row = "" if args.no_rowwise else f"{cpu_per_row_list(enrich_rowwise, mix[: args.rows // 4], args.batch):9.1f}"
     h, c = fallback_share(mix[: args.batch], REF)
     print(f"{'mix':<13}{vec:11.2f}{row:>9}{h:>11.1%} {c:6.1%}")

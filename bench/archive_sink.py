@@ -390,7 +390,7 @@ def run(settings: KafkaSettings, args: argparse.Namespace) -> None:
     try:
         bare = bare_consumer(settings, args.rows)
         sink, sink_cpu = sink_rate(settings, args.rows, work / "sink")
-        rowwise = lambda values, ref: enrich_rowwise(values.to_pylist(), ref)  # noqa: E731
+        rowwise = lambda values, ref, *_: enrich_rowwise(values.to_pylist(), ref)  # noqa: E731
         before = sink_rate(settings, args.rows, work / "rowwise", rowwise) if args.rowwise else None
         bare_after = bare_consumer(settings, args.rows)
         columnar = [bare_columnar(settings, args.rows) for _ in range(2)] if available() else []

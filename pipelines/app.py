@@ -30,6 +30,7 @@ from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import Normalizer
 from vigie.pipelines.normalize.rules import RuleSet
+from vigie.pipelines.zones import ZoneMap
 from vigie.schemas.codec import dumps, loads, rfc3339
 from vigie.sink import deadletter_value
 from vigie.stage_metrics import WorkerMetrics
@@ -79,7 +80,10 @@ class NormalizeStage:
         rules_file = cfg.normalize.rules_file
         rules = RuleSet.load(rules_file) if rules_file else None
         # Inventory.from_dict checks the table a second time: the correlate side is to take InventoryConfig.
-        self.normalizer = Normalizer(Inventory.from_dict(as_table(cfg.inventory)), rules)
+        inventory = Inventory.from_dict(as_table(cfg.inventory))
+        self.normalizer = Normalizer(inventory, rules)
+        zones = ZoneMap.from_config(cfg, inventory)
+        self.zones = zones if zones.active else None  # all UTC: the parser's own fast path
         self.could_match = self.normalizer.rules.could_match
         self.settings = settings
         self.opts = opts
@@ -119,11 +123,12 @@ class NormalizeStage:
             return None  # no rule can match: not an event, and not worth a parse (the archive keeps it)
         headers = m.headers()
         received_at = _header(headers, "received_at")
-        parsed = parse_syslog(raw, _when(received_at))
+        key = m.key()
+        peer = _header(headers, "peer")
+        sender = key.decode(errors="replace") if key else (peer.rsplit(":", 1)[0] if peer else None)
+        parsed = parse_syslog(raw, _when(received_at), self.zones, sender)
         if not parsed.get("peer"):
-            key = m.key()
-            peer = _header(headers, "peer")
-            parsed["peer"] = key.decode(errors="replace") if key else (peer.rsplit(":", 1)[0] if peer else None)
+            parsed["peer"] = sender
         return self.normalizer.syslog(parsed, origin, received_at)
 
     def run(self, stop: threading.Event) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+# The version changes when a column changes type or meaning; a new nullable column does not change it
+# (docs/archive.md, "Schema changes"): a reader takes a column a file lacks as null.
 SCHEMA_VERSION = "archive/1"
 
 # Typed connection columns filled by vigie.pipelines.archive.connlog (null when no extractor matches).
@@ -37,6 +39,9 @@ ARCHIVE_SCHEMA = pa.schema(
         pa.field("partition", pa.int32(), nullable=False),
         pa.field("offset", pa.int64(), nullable=False),
         *CONNECTION_FIELDS,
+        # Added after the first files (an additive change: same version, readers take it as null where absent):
+        # true when `timestamp` is further than [archive] max_clock_skew from received_at, null without one.
+        pa.field("clock_skewed", pa.bool_()),
     ],
     metadata={"vigie.schema": SCHEMA_VERSION},
 )

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:  # the Kafka client (confluent_kafka) loads only for commands that talk to Kafka
     from vigie.kafka_client import KafkaSettings
@@ -161,6 +162,21 @@ def env_name() -> Checker:
         if isinstance(v, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
             return v
         raise _fail(key, "the name of an environment variable", v)
+
+    return check
+
+
+def zone_name() -> Checker:
+    """An IANA time zone name ("Europe/Paris", "UTC"), checked against the system's zone database."""
+
+    def check(v: Any, key: str) -> str:
+        if isinstance(v, str) and v:
+            try:
+                ZoneInfo(v)
+                return v
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, malformed, a folder ("Europe")
+                pass
+        raise _fail(key, 'an IANA time zone name such as "Europe/Paris" or "UTC"', v)
 
     return check
 
@@ -320,6 +336,7 @@ class SyslogConfig:
         [{"name": "udp", "transport": "udp", "listen": "127.0.0.1:5514"},
          {"name": "tcp", "transport": "tcp", "listen": "127.0.0.1:5514"}],
         "the `[[syslog.listeners]]` below", shown="UDP and TCP on `127.0.0.1:5514`")
+    default_timezone: str = setting(zone_name(), "UTC", "IANA zone in which timestamps that carry no zone (BSD `Mmm dd hh:mm:ss`, Cisco clocks, ISO without offset) are read, for devices whose host and site name none (see Time zones, under `[inventory]`)")
 
 
 @dataclass(frozen=True)
@@ -366,6 +383,7 @@ class SiteConfig:
     """[inventory.sites.NAME]: one site."""
 
     description: str = setting(string(), "", "shown to people")
+    timezone: str | None = setting(zone_name(), None, "IANA zone of its devices' clocks, for timestamps without a zone", shown="`[syslog] default_timezone`")
 
 
 @dataclass(frozen=True)
@@ -377,6 +395,7 @@ class HostConfig:
     parents: list[str] = setting(list_of(string()), [], "hosts it sits behind (they may sit at another site): unreachable, not down, when they fail")
     max_check_attempts: int | None = setting(integer(1, 100), None, "soft → hard after this many non-OK results", shown="`[correlation]`'s")
     description: str = setting(string(), "", "shown to people")
+    timezone: str | None = setting(zone_name(), None, "IANA zone of its clock, for timestamps without a zone; overrides its site's", shown="its site's")
 
 
 @dataclass(frozen=True)
@@ -478,6 +497,7 @@ class ArchiveConfig:
     heads_syslog_interval: float = setting(duration(), "1d", "how often the sink also logs the chain head to the local syslog (`/dev/log`); \"0s\": never")
     audit_topic_timeout: float = setting(duration(), "2s", "how long `vigie archive query` waits for the broker to take its audit record (the local audit log is written first, always)")
     export_key_env: str | None = setting(env_name(), None, "environment variable holding the Ed25519 private key (PEM, or 64 hex digits) that signs `vigie archive export` summaries")
+    max_clock_skew: float = setting(duration(), "5m", "rows whose device timestamp is further than this from the receive time get `clock_skewed = true`")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """The syslog header (timestamp, hostname, app name) read column-wise: RE2 over the batch, the timestamp grammar
 of vigie.codecs.timestamps once per distinct clock value, giving exactly what vigie.codecs.syslog gives per row.
 
-Rows a route does not fully understand are left to the caller, which parses them one by one.
+Rows a route does not fully understand are left to the caller, which parses them one by one. Stamps are read
+as UTC here; each route also says (when asked: `zoned`) which rows' stamps carry no zone, so that the caller
+can read those in their device's zone (device_time.localize), as vigie.codecs.syslog does per row.
 """
 
 from __future__ import annotations
@@ -104,19 +106,35 @@ def ts_micros(stamps: pa.Array) -> pa.Array:
 
 
 class Header:
-    """Header columns of the fast rows, gathered as (row indices, values) pieces."""
+    """Header columns of the fast rows, gathered as (row indices, values) pieces; local: whether each row's
+    stamp carries no zone (only when read_headers is asked, else empty)."""
 
     def __init__(self) -> None:
         self.idx: list[pa.Array] = []
         self.ts: list[pa.Array] = []
         self.host: list[pa.Array] = []
         self.app: list[pa.Array] = []
+        self.local: list[pa.Array] = []
 
-    def add(self, idx: pa.Array, ts: pa.Array, host: pa.Array, app: pa.Array) -> None:
+    def add(self, idx: pa.Array, ts: pa.Array, host: pa.Array, app: pa.Array, local: pa.Array | None) -> None:
         self.idx.append(as_type(idx, pa.int64()))
         self.ts.append(as_type(ts, pa.int64()))
         self.host.append(as_type(host, pa.string()))
         self.app.append(as_type(app, pa.string()))
+        if local is not None:
+            self.local.append(local)
+
+
+Route = tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray, pa.Array | None]  # ts, host, app, ok, local
+
+
+def _all(n: int, zoned: bool, value: bool) -> pa.Array | None:
+    """A route's local mask when every one of its stamps has (or lacks) a zone; None when not asked."""
+    return pa.repeat(pa.scalar(value), n) if zoned else None
+
+
+# An ISO stamp that ends with its zone (a BSD stamp never has one); the relay clock of a Cisco line.
+_ZONED_ISO = r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 
 
 def _four_digits(arr: pa.Array) -> pa.BooleanArray:
@@ -139,8 +157,8 @@ def _ends_with_nul(s: pa.StringArray) -> pa.BooleanArray:
 
 
 def _header_3164(
-    sub: pa.StringArray, ref: datetime, pri_ok: pa.Array | None = None
-) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+    sub: pa.StringArray, ref: datetime, pri_ok: pa.Array | None = None, zoned: bool = False
+) -> Route:
     """_FAST3164 (no '%' in the line): timestamp per distinct clock value, as _fast3164 computes it.
 
     pri_ok: whether each line starts with _PRI_OK, when the caller knows it.
@@ -180,12 +198,10 @@ def _header_3164(
         any_true(pc.is_null(g["pid"]), pc.less_equal(pc.utf8_length(g["pid"]), 128)),
     )
     ok = all_true(ok, pri_ok, short, pc.invert(bad), pc.invert(year_host))
-    return ts_micros(stamps), host, tag, ok
+    return ts_micros(stamps), host, tag, ok, _all(len(sub), zoned, True)
 
 
-def _header_cisco_relay(
-    sub: pa.StringArray, ref: datetime
-) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+def _header_cisco_relay(sub: pa.StringArray, ref: datetime, zoned: bool = False) -> Route:
     """_CISCO with a BSD relay clock and host before ' : %FAC-SEV-MN:', or no header at all."""
     m = pc.extract_regex(sub, _HCISCO_RELAY)
     ok = pc.is_valid(m)
@@ -193,10 +209,10 @@ def _header_cisco_relay(
     host = grp(m, "host")  # an unmatched group reads "": no relay header means no host
     host = pc.if_else(truth(pc.equal(host, "")), pa.scalar(None, pa.string()), host)
     fac = ascii_slice(grp(m, "facsev"), 0, -2)
-    return ts_micros(stamps), host, fac, all_true(ok, pc.invert(bad))
+    return ts_micros(stamps), host, fac, all_true(ok, pc.invert(bad)), _all(len(sub), zoned, True)  # BSD only
 
 
-def _header_cisco(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+def _header_cisco(sub: pa.StringArray, ref: datetime, zoned: bool = False) -> Route:
     """vigie.codecs.syslog's _cisco: IOS, NX-OS, ASA, with or without a relay header, sequence number, origin id or device clock."""
     m = pc.extract_regex(sub, _HCISCO)
     g = partial(grp, m)
@@ -227,10 +243,13 @@ def _header_cisco(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Arra
     host = pc.if_else(truth(empty(g("dev"))), g("hhost"), g("dev"))
     host = pc.if_else(truth(empty(host)), pa.scalar(None, pa.string()), host)
     ok = all_true(ok, any_true(empty(cts), pc.is_valid(parts)), pc.invert(bad_c), pc.invert(bad_h))
-    return ts, host, g("fac"), ok
+    local = None
+    if zoned:  # the device clock without a zone name or offset, or else a relay clock that is BSD or ISO without one
+        local = pc.if_else(pc.is_valid(parts), empty(grp(parts, "z")), pc.invert(has(hts, _ZONED_ISO)))
+    return ts, host, g("fac"), ok, local
 
 
-def _header_5424(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+def _header_5424(sub: pa.StringArray, ref: datetime, zoned: bool = False) -> Route:
     """RFC 5424 with a strict RFC 3339 stamp or '-': seconds per distinct value, fraction added as a vector."""
     m = pc.extract_regex(sub, _H5424)
     ok = pc.is_valid(m)
@@ -254,7 +273,7 @@ def _header_5424(sub: pa.StringArray, ref: datetime) -> tuple[pa.Array, pa.Array
     def nil(col: pa.Array) -> pa.Array:
         return pc.if_else(any_true(pc.equal(col, "-"), pc.equal(col, "")), pa.scalar(None, pa.string()), col)
 
-    return micros, nil(grp(m, "host")), nil(grp(m, "app")), all_true(ok, pc.invert(bad))
+    return micros, nil(grp(m, "host")), nil(grp(m, "app")), all_true(ok, pc.invert(bad)), _all(len(sub), zoned, False)
 
 
 def _dev_in_head(head: str | None) -> str | None:
@@ -267,9 +286,7 @@ def _dev_in_head(head: str | None) -> str | None:
     return m.group(1)
 
 
-def _header_fortigate(
-    sub: pa.StringArray, ref: datetime
-) -> tuple[pa.Array, pa.Array, pa.Array, pa.BooleanArray]:
+def _header_fortigate(sub: pa.StringArray, ref: datetime, zoned: bool = False) -> Route:
     """FortiGate without syslog header: date=, time=, tz= and devname= as vigie.codecs.syslog's fortigate_columns reads them."""
     # _HFGT reads at most the first _HFGT_SPAN characters: it is run in Python once per distinct such head
     # (the clock changes once a second) rather than by RE2 on every line (~0.4 µs a line with captures).
@@ -299,13 +316,14 @@ def _header_fortigate(
             raise Fallback  # not this route's header
         d, t = m.groups()
         h, mi, s = t.split(":")
-        off = ct.offset_seconds(z) if z else 0
+        off = ct.offset_seconds(z) if z else 0  # read as UTC here: the caller reads zone-less rows in their zone
         if off is None:
             off = 0
         return ct.utc_stamp(int(d[:4]), int(d[5:7]), int(d[8:10]), int(h), int(mi), int(s), 0, off, ref, [])
 
     stamps, bad = per_unique(key, stamp, pa.string())
-    return ts_micros(stamps), dev, pa.nulls(len(sub), pa.string()), all_true(pc.is_valid(sub), pc.invert(bad))
+    ok = all_true(pc.is_valid(sub), pc.invert(bad))
+    return ts_micros(stamps), dev, pa.nulls(len(sub), pa.string()), ok, pc.is_null(tz) if zoned else None
 
 
 # The header routes, read from the line's first 8 bytes: (regex on them, kind) where kind says what
@@ -317,11 +335,11 @@ _ROUTE_FGT = r"^(?:<[0-9]{1,3}>)?d"
 
 
 def read_headers(
-    s: pa.StringArray, fast: pa.BooleanArray, ref: datetime
+    s: pa.StringArray, fast: pa.BooleanArray, ref: datetime, zoned: bool = False
 ) -> tuple[Header, pa.BooleanArray, pa.BooleanArray, pa.BooleanArray]:
     """Header pieces for the rows a fast path fully understands; returns them, the mask of those rows,
     the mask of the rows whose header is FortiGate's (a hint for the connection step) and the mask of
-    the lines holding a "%" (which the connection step reuses)."""
+    the lines holding a "%" (which the connection step reuses). zoned: fill Header.local too."""
     out = Header()
     n = len(s)
     done = pa.repeat(pa.scalar(False), n)
@@ -343,7 +361,7 @@ def read_headers(
     pri_ok = has(heads, "^" + _PRI_OK)
 
     def h3164(sub: pa.StringArray, ref: datetime, idx: pa.Array) -> Any:
-        return _header_3164(sub, ref, pri_ok.take(codes.take(idx)))
+        return _header_3164(sub, ref, pri_ok.take(codes.take(idx)), zoned)
 
     routes: list[tuple[pa.Array, Callable[..., Any]]] = [
         (all_true(fast, per_row(all_true(lt, digit_after_pri))), _header_5424),
@@ -357,12 +375,12 @@ def read_headers(
         idx = where(mask)
         if len(idx) == 0:
             continue
-        ts, host, app, ok = fn(s.take(idx), ref, idx) if fn is h3164 else fn(s.take(idx), ref)
+        ts, host, app, ok, local = fn(s.take(idx), ref, idx) if fn is h3164 else fn(s.take(idx), ref, zoned)
         good = take_ok(ok)
         if good is None:
-            out.add(idx, ts, host, app)
+            out.add(idx, ts, host, app, local)
         elif len(good):
-            out.add(idx.take(good), ts.take(good), host.take(good), app.take(good))
+            out.add(idx.take(good), ts.take(good), host.take(good), app.take(good), None if local is None else local.take(good))
         else:
             continue
         got = spread(mask, ok)

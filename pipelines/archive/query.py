@@ -523,7 +523,8 @@ class _File:
         if self.reader is None:
             self.open()
         assert self.reader is not None
-        nulls = {c for c in columns if c in skippable and self.all_null(groups, c)}
+        # a column the file lacks (added to the schema after it was written) reads as nulls too
+        nulls = {c for c in columns if c not in self.leaves or (c in skippable and self.all_null(groups, c))}
         indices = [i for c in columns if c not in nulls for i in self.leaves.get(c, ())]
         t = self.reader.read_row_groups(groups, column_indices=indices, use_threads=False)
         if not nulls:
@@ -805,15 +806,14 @@ def _duckdb_read(files: list[str], spec: QuerySpec, cols: list[str]) -> pa.Table
 
     where, params = _sql_filter(spec)
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    select = ", ".join(f'"{c}"' for c in cols)
+    source = f"read_parquet([{listing}], union_by_name = true)"  # files written before a column was added lack it
     limit = f" LIMIT {int(spec.limit)}" if spec.limit is not None else ""
-    sql = (
-        f"SELECT {select} FROM read_parquet([{listing}]) WHERE {where} "
-        f'ORDER BY received_at, topic, "partition", "offset"{limit}'
-    )
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
+        present = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        select = ", ".join(f'"{c}"' if c in present else f'NULL AS "{c}"' for c in cols)
+        sql = f'SELECT {select} FROM {source} WHERE {where} ORDER BY received_at, topic, "partition", "offset"{limit}'
         rel = con.sql(sql, params=params)
         # DuckDB 1.x has fetch_arrow_table(), 2.x to_arrow_table().
         return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.fetch_arrow_table()

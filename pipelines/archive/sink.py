@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaException, TopicPartition
 
+from vigie.codecs.timestamps import ZoneResolver
 from vigie.kafka_client import KafkaSettings, consumer_config
 from vigie.kafka_columns import ColumnBatch, open_columnar_consumer
 from vigie.pipelines.archive.anchor import HeadPublisher
+from vigie.pipelines.archive.device_time import clock_skewed
 from vigie.pipelines.archive.manifest import Manifest, file_entry, load_state, reconcile
 from vigie.pipelines.archive.ownership import PartitionLocks, remove_partition_temporaries
 from vigie.pipelines.archive.vectorized import enrich, enrich_rowwise  # noqa: F401 - enrich_rowwise: the reference
@@ -64,6 +67,7 @@ HOUR_US = 3_600_000_000
 # of the consumer thread. (The columnar reader creates a handful of objects per batch.)
 GC_GEN0_THRESHOLD = 200_000
 _TS = pa.timestamp("us", tz="UTC")
+DEFAULT_MAX_SKEW = 300.0  # [archive] max_clock_skew's default
 CLAIM_INTERVAL = 0.5  # seconds between attempts to take the lock of a partition another process still holds
 
 
@@ -91,9 +95,12 @@ class SinkConfig:
     native_reader: bool | None = None  # the C columnar reader: None when built, False never, True required
     publish_heads: bool = True  # the manifest chain head to the archive.heads topic at each file (anchor.py)
     heads_syslog_interval: float = 86400.0  # and to the local syslog this often (0: never)
+    zones: ZoneResolver | None = None  # devices' zones for stamps without one (vigie.pipelines.zones.ZoneMap); None: UTC
+    max_clock_skew: float = DEFAULT_MAX_SKEW  # seconds: further from received_at, a row is clock_skewed
 
 
-Enricher = Callable[[pa.BinaryArray, datetime], dict[str, pa.Array]]
+# (raws, reference for the year, received_at per row, sender per row) -> the header and connection columns
+Enricher = Callable[[pa.BinaryArray, datetime, pa.Array, pa.Array], dict[str, pa.Array]]
 
 
 def _received_at(header: pa.Array, kafka_ms: pa.Array) -> pa.Array:
@@ -152,7 +159,7 @@ class _Group:
     hours: pa.Array  # hours since the epoch, per row
 
 
-def _build(raw: ColumnBatch, enricher: Enricher) -> list[_Group]:
+def _build(raw: ColumnBatch, enricher: Enricher, max_skew: float = DEFAULT_MAX_SKEW) -> list[_Group]:
     """Arrow columns and enrichment of a whole consume() batch, then split by partition.
 
     Runs off the consumer thread: nearly all of it is Arrow compute, which releases the GIL.
@@ -170,7 +177,8 @@ def _build(raw: ColumnBatch, enricher: Enricher) -> list[_Group]:
         "partition": raw.partition,
         "offset": raw.offset,
     }
-    cols.update(enricher(values, ref))
+    cols.update(enricher(values, ref, received, cols["sender"]))
+    cols["clock_skewed"] = clock_skewed(cols["timestamp"], received, max_skew)
     assert all(len(c) == n for c in cols.values())
     batch = pa.RecordBatch.from_arrays([cols[f.name] for f in ARCHIVE_SCHEMA], schema=ARCHIVE_SCHEMA)
     hours = pc.divide(received.cast(pa.int64()), HOUR_US)
@@ -254,11 +262,11 @@ class _WriterThread(threading.Thread):
 class ArchiveSink:
     """Kafka → Parquet archive; run(stop_event) until stopped, then close(). One instance per process."""
 
-    def __init__(self, settings: KafkaSettings, config: SinkConfig, *, enricher: Enricher = enrich) -> None:
+    def __init__(self, settings: KafkaSettings, config: SinkConfig, *, enricher: Enricher | None = None) -> None:
         self.settings = settings
         self.config = config
         self.root = Path(config.root)
-        self.enricher = enricher
+        self.enricher = enricher or partial(enrich, zones=config.zones)
         self.topics = [settings.topic(t) for t in config.topics]
         self._buffers: dict[tuple[str, int], _Buffer] = {}
         self._floor: dict[tuple[str, int], int] = {}  # next offset not yet buffered or archived
@@ -572,7 +580,7 @@ class ArchiveSink:
             self.first_consumed_at = time.time()
         self.rows_consumed += len(batch)
         assert self._enrich_pool is not None
-        self._pending.append(self._enrich_pool.submit(_build, batch, self.enricher))
+        self._pending.append(self._enrich_pool.submit(_build, batch, self.enricher, self.config.max_clock_skew))
 
     def _apply_ready(self, wait_for: int) -> None:
         """Apply enriched batches in consumption order: all that are done, and the oldest until at most wait_for remain."""

@@ -16,7 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigie.codecs.syslog import parse_syslog
+from vigie.codecs.timestamps import ZoneResolver
 from vigie.pipelines.archive.connlog import extract_connection
+from vigie.pipelines.archive.device_time import localize
 from vigie.pipelines.archive.formats import FORMATS, Format
 from vigie.pipelines.archive.formats.columns import (
     CONN_TYPES,
@@ -43,14 +45,25 @@ Pieces = list[tuple[pa.Array, dict[str, pa.Array]]]  # (row indices, connection 
 # --------------------------------------------------------------------------- the reference
 
 
-def enrich_rowwise(raws: list[bytes], reference: datetime) -> dict[str, pa.Array]:
-    """The per-row enrichment (parse_syslog + extract_connection): the reference the fast path must equal."""
+def enrich_rowwise(
+    raws: list[bytes], reference: datetime, received: pa.Array | None = None, senders: pa.Array | None = None,
+    zones: ZoneResolver | None = None,
+) -> dict[str, pa.Array]:
+    """The per-row enrichment (parse_syslog + extract_connection): the reference the fast path must equal.
+
+    reference chooses the year of year-less stamps; with zones, a zone-less stamp is read in the zone of its
+    device (hostname, else the row's sender) and a DST change's two readings decided by the row's receive
+    time (received, else reference).
+    """
     stamps: list[str | None] = []
     hosts: list[str | None] = []
     apps: list[str | None] = []
     conns: list[dict[str, Any] | None] = []
-    for raw in raws:
-        p = parse_syslog(raw, reference)
+    n = len(raws)
+    snd = senders.to_pylist() if senders is not None else [None] * n
+    rec = received.to_pylist() if received is not None else [None] * n
+    for i, raw in enumerate(raws):
+        p = parse_syslog(raw, reference, zones, snd[i], rec[i])
         stamps.append(p["timestamp"])
         hosts.append(p["hostname"])
         apps.append(p["app_name"])
@@ -262,22 +275,29 @@ def _raw_at(raws: Raws) -> Callable[[int], bytes]:
     return raws.__getitem__
 
 
-def enrich(raws: Raws, reference: datetime) -> dict[str, pa.Array]:
+def enrich(
+    raws: Raws, reference: datetime, received: pa.Array | None = None, senders: pa.Array | None = None,
+    zones: ZoneResolver | None = None,
+) -> dict[str, pa.Array]:
     """enrich_rowwise, vectorised: RE2 over whole columns, reference functions once per distinct value.
 
     Rows that are not pure ASCII, or whose header or connection shape a fast path does not fully
-    understand, go through parse_syslog / extract_connection, so the result is identical.
+    understand, go through parse_syslog / extract_connection, so the result is identical. With zones,
+    the fast rows' zone-less stamps are read in their device's zone afterwards (device_time.localize).
     """
     n = len(raws)
     raw_at = _raw_at(raws)
     s, fast = _decode(raws)
-    hdr, hdone, forti, pct = read_headers(s, fast, reference)
+    zoned = zones is not None and getattr(zones, "active", True)
+    hdr, hdone, forti, pct = read_headers(s, fast, reference, zoned)
 
     # Header: fast pieces plus per-row parse_syslog for the rest.
     h_rest = where(pc.invert(hdone)).to_pylist()
     stamps, hosts, apps = [], [], []
     for i in h_rest:
-        p = parse_syslog(raw_at(i), reference)
+        sender = senders[i].as_py() if zoned and senders is not None else None
+        arrived = received[i].as_py() if zoned and received is not None else None
+        p = parse_syslog(raw_at(i), reference, zones if zoned else None, sender, arrived)
         stamps.append(p["timestamp"])
         hosts.append(p["hostname"])
         apps.append(p["app_name"])
@@ -285,10 +305,15 @@ def enrich(raws: Raws, reference: datetime) -> dict[str, pa.Array]:
     order = pc.array_sort_indices(pa.chunked_array(idx, pa.int64()).combine_chunks())
     ts = pa.concat_arrays([*hdr.ts, ts_micros(pa.array(stamps, pa.string()))]).take(order)
     out: dict[str, pa.Array] = {
-        "timestamp": pc.cast(ts, TS),
         "hostname": pa.concat_arrays([*hdr.host, pa.array(hosts, pa.string())]).take(order),
         "app_name": pa.concat_arrays([*hdr.app, pa.array(apps, pa.string())]).take(order),
     }
+    if zoned:  # the fallback rows were read in their zone already: the fast ones whose stamp has none now
+        assert zones is not None
+        local = pa.concat_arrays([*hdr.local, pa.repeat(pa.scalar(False), len(h_rest))]).take(order)
+        near = received if received is not None else reference
+        ts = localize(ts, local, out["hostname"], senders, near, zones)
+    out = {"timestamp": pc.cast(ts, TS), **out}
     cpieces, cdone = _connections(s, fast, _lanes(out["app_name"], {"fortigate": forti}), pct)
 
     # Connection columns: fast pieces, everything else per row.

@@ -164,6 +164,8 @@ def archive_rows(seed: int, n: int) -> pa.Table:
             )
         elif pa.types.is_integer(f.type):
             cols[f.name] = pa.array([r.randrange(1000) for _ in range(n)], f.type)
+        elif pa.types.is_boolean(f.type):
+            cols[f.name] = pa.array([r.choice([True, False, None]) for _ in range(n)], f.type)
         else:
             cols[f.name] = pa.array([r.choice(["udp", "tcp", "x", None]) for _ in range(n)], f.type)
     cols["topic"] = pa.array(["t"] * n, pa.string())

@@ -111,8 +111,10 @@ def _archive(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, sto
 
     from vigie.pipelines.archive.retention import RetentionJob
     from vigie.pipelines.archive.sink import ArchiveSink, SinkConfig
+    from vigie.pipelines.zones import ZoneMap
 
     a = cfg.archive
+    zones = ZoneMap.from_config(cfg)
     overrides: dict[str, Any] = {}
     if not args.dynamic_membership:  # a restart takes the partitions back at once
         overrides["group.instance.id"] = f"{args.group}-{args.instance}"
@@ -121,7 +123,8 @@ def _archive(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, sto
         overrides["heartbeat.interval.ms"] = max(100, int(args.session_timeout * 1000) // 6)
     sink_config = SinkConfig(root=Path(a.root), topics=tuple(a.topics), group_id=args.group,
                              max_rows=a.max_rows_per_file, idle_timeout=a.idle_flush, consumer_overrides=overrides,
-                             publish_heads=a.publish_heads, heads_syslog_interval=a.heads_syslog_interval)
+                             publish_heads=a.publish_heads, heads_syslog_interval=a.heads_syslog_interval,
+                             zones=zones if zones.active else None, max_clock_skew=a.max_clock_skew)
     if args.batch_size:
         sink_config.batch_size = args.batch_size
     sink = ArchiveSink(settings, sink_config)

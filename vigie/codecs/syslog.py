@@ -8,8 +8,10 @@ Output (always the same keys, see KEYS):
 - timestamp: RFC 3339 string normalised to UTC, always with microseconds and a Z suffix
   ("2024-01-15T09:01:02.123000Z", the same shape as vigie.schemas.codec.rfc3339), so strings
   sort in time order; null when absent or invalid. Timestamps that carry no zone (BSD, ISO
-  without offset, Cisco without a zone name, FortiGate without tz=) are taken as UTC. BSD
-  timestamps have no year: the year that puts the time closest to received_at is chosen.
+  without offset, Cisco without a zone name, FortiGate without tz=) are read in the zone the
+  caller's resolver gives for the message's hostname and sender (`zones`), as UTC without one;
+  vigie.codecs.timestamps states the rule at daylight-saving changes. BSD timestamps have no
+  year: the year that puts the time closest to received_at is chosen.
 - hostname, app_name, procid, msgid: str or null (RFC 5424 NILVALUE "-" gives null).
 - structured_data: {sd-id: {param: value}} or null; a param repeated inside one element
   (allowed by RFC 5424, e.g. origin ip=) becomes a list of values.
@@ -27,6 +29,7 @@ The timestamp grammar is vigie.codecs.timestamps; the archive reads headers colu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +40,8 @@ from vigie.codecs.timestamps import (
     ISO,
     ISO_NC,
     MONTHS,
+    LocalZone,
+    ZoneResolver,
     bsd_or_iso_stamp,
     bsd_stamp,
     cisco_stamp,
@@ -99,6 +104,13 @@ _SD_UNESCAPE = re.compile(r"\\([\"\\\]])")
 _FGT = re.compile(r"date=(\d{4})-(\d{2})-(\d{2}) time=(\d{1,2}):(\d{2}):(\d{2})")
 _FGT_DEV = re.compile(r"\bdevname=\"?([^\"\s]+)")
 _FGT_TZ = re.compile(r"\btz=\"?([+-]\d{2}:?\d{2})")
+
+# The zone in which a message's zone-less stamp is read, from the hostname its header names (None: UTC).
+Where = Callable[[str | None], LocalZone | None]
+
+
+def _utc(hostname: str | None) -> None:
+    return None
 
 
 def _unescape(value: str) -> str:
@@ -187,7 +199,7 @@ def _result(
 
 
 def _rfc5424(
-    pri: int | None, version: int, rest: str, received_at: datetime | None, errors: list[str]
+    pri: int | None, version: int, rest: str, received_at: datetime | None, errors: list[str], where: Where
 ) -> dict[str, Any]:
     if version != 1:
         errors.append("unsupported version")
@@ -198,7 +210,8 @@ def _rfc5424(
     ts_s, host, app, procid, msgid, tail = parts
     timestamp = None
     if ts_s and ts_s != "-":
-        timestamp = rfc3339_stamp(ts_s, received_at, errors)
+        local = None if where is _utc else where(_nil(host, "hostname", _MAX_HOSTNAME, []))
+        timestamp = rfc3339_stamp(ts_s, received_at, errors, local)
     elif ts_s == "":
         errors.append("empty timestamp")
     sd: dict | None = None
@@ -224,14 +237,15 @@ def _rfc5424(
 
 
 def _cisco(
-    pri: int | None, m: re.Match[str], received_at: datetime | None, errors: list[str]
+    pri: int | None, m: re.Match[str], received_at: datetime | None, errors: list[str], where: Where
 ) -> dict[str, Any]:
     g = m.groupdict()
     timestamp = None
+    hostname = g["dev"] or g["hhost"]
     if g["cts"]:
-        timestamp = cisco_stamp(g["cts"], received_at, errors)
+        timestamp = cisco_stamp(g["cts"], received_at, errors, where(hostname))
     elif g["hts"]:
-        timestamp = bsd_or_iso_stamp(g["hts"], received_at, errors)
+        timestamp = bsd_or_iso_stamp(g["hts"], received_at, errors, where(hostname))
     seq = g["seq"]
     sev = int(g["sev"])
     info = {
@@ -243,25 +257,34 @@ def _cisco(
         "uptime": g["up"],
     }
     return _result(
-        pri, None, timestamp, g["dev"] or g["hhost"], g["fac"], g["pid"], g["mn"], None,
+        pri, None, timestamp, hostname, g["fac"], g["pid"], g["mn"], None,
         g["msg"], "cisco", errors, info, sev,
     )
 
 
-def _bsd_body(
-    pri: int | None, timestamp: str | None, body: str, errors: list[str]
-) -> dict[str, Any]:
-    """After the timestamp: [HOSTNAME SP] [TAG[pid]: ] MSG; a first token that is a tag means no hostname."""
+def _bsd_host(body: str) -> tuple[str | None, str, bool]:
+    """After the timestamp: [HOSTNAME SP] then the rest; a first token that is a tag means no hostname.
+
+    Returns (hostname, rest, whether a hostname is missing), so the stamp can be read in the host's zone.
+    """
     body = body.lstrip(" ")
     first, _, after = body.partition(" ")
     if not first:
-        return _result(pri, None, timestamp, None, None, None, None, None, body, "rfc3164", errors)
+        return None, body, False
     if first[-1] == ":" or "[" in first:
-        hostname = None
+        return None, body, True
+    return first, after.lstrip(" "), False
+
+
+def _bsd_body(
+    pri: int | None, timestamp: str | None, split: tuple[str | None, str, bool], errors: list[str]
+) -> dict[str, Any]:
+    """[TAG[pid]: ] MSG after the hostname (_bsd_host's split)."""
+    hostname, body, missing = split
+    if hostname is None and not missing:
+        return _result(pri, None, timestamp, None, None, None, None, None, body, "rfc3164", errors)
+    if missing:
         errors.append("missing hostname")
-    else:
-        hostname = first
-        body = after.lstrip(" ")
     m = _TAG.match(body)
     if m:
         return _result(
@@ -272,22 +295,22 @@ def _bsd_body(
 
 
 def _fortigate(pri: int | None, m: re.Match[str], rest: str, received_at: datetime | None,
-               errors: list[str]) -> dict[str, Any]:
+               errors: list[str], where: Where) -> dict[str, Any]:
     """FortiGate key=value logs have no syslog header; take host and time from devname=, date=, time=, tz=."""
     y, mo, d, h, mi, s = m.groups()
     tzm = _FGT_TZ.search(rest)
-    off = offset_seconds(tzm.group(1)) if tzm else 0
-    if off is None:
+    off = offset_seconds(tzm.group(1)) if tzm else None
+    if tzm and off is None:
         errors.append("invalid offset, assumed UTC")
         off = 0
-    timestamp = utc_stamp(int(y), int(mo), int(d), int(h), int(mi), int(s), 0, off, received_at, errors)
     dev = _FGT_DEV.search(rest)
-    return _result(pri, None, timestamp, dev.group(1) if dev else None, None, None, None, None,
-                   rest, "unknown", errors)
+    host = dev.group(1) if dev else None
+    timestamp = utc_stamp(int(y), int(mo), int(d), int(h), int(mi), int(s), 0, off, received_at, errors, where(host))
+    return _result(pri, None, timestamp, host, None, None, None, None, rest, "unknown", errors)
 
 
 def _fast3164(
-    m: re.Match[str], text: str, received_at: datetime | None, errors: list[str]
+    m: re.Match[str], text: str, received_at: datetime | None, errors: list[str], where: Where
 ) -> dict[str, Any] | None:
     """Result for a _FAST3164 match, or None to let the general path decide (and report)."""
     pri_s, mon, day, hh, mi, ss, year, host, tag, pid = m.groups()
@@ -295,9 +318,17 @@ def _fast3164(
     month = MONTHS.get(mon.lower())
     if pri > 191 or month is None or hh > "23" or mi > "59" or ss > "59":
         return None
-    o = day_ordinal(int(year), month, int(day)) if year else closest_day(month, int(day), received_at)
-    if not o:
-        return None
+    local = where(host)
+    if local is None:
+        o = day_ordinal(int(year), month, int(day)) if year else closest_day(month, int(day), received_at)
+        if not o:
+            return None
+        stamp = date_prefix(o) + hh + ":" + mi + ":" + ss + ".000000Z"
+    else:
+        y = int(year) if year else None
+        stamp = utc_stamp(y, month, int(day), int(hh), int(mi), int(ss), 0, None, received_at, [], local)
+        if stamp is None:
+            return None
     msg = text[m.end():]
     if msg and msg[0] == _BOM:
         msg = msg[1:]
@@ -306,7 +337,7 @@ def _fast3164(
         "facility": pri >> 3,
         "severity": pri & 7,
         "version": None,
-        "timestamp": date_prefix(o) + hh + ":" + mi + ":" + ss + ".000000Z",
+        "timestamp": stamp,
         "hostname": host,
         "app_name": tag,
         "procid": pid,
@@ -320,10 +351,19 @@ def _fast3164(
 
 
 def parse_unguarded(
-    data: bytes | bytearray | memoryview | str, received_at: datetime | None, fast: bool = True
+    data: bytes | bytearray | memoryview | str, received_at: datetime | None, fast: bool = True,
+    zones: ZoneResolver | None = None, sender: str | None = None, arrived: datetime | None = None,
 ) -> dict[str, Any]:
     """parse_syslog without its last-resort guard; fast=False skips the RFC 3164 fast path (tests compare both)."""
     errors: list[str] = []
+    where: Where = _utc
+    if zones is not None:
+        near = arrived or received_at
+
+        def where(hostname: str | None) -> LocalZone | None:
+            tz = zones.zone(hostname, sender)
+            return None if tz is None else LocalZone(tz, near)
+
     if isinstance(data, str):
         text = data
     else:
@@ -338,7 +378,7 @@ def parse_unguarded(
     if fast and "%" not in text:
         m = _FAST3164.match(text)
         if m:
-            res = _fast3164(m, text, received_at, errors)
+            res = _fast3164(m, text, received_at, errors, where)
             if res is not None:
                 return res
     pri: int | None = None
@@ -361,24 +401,26 @@ def parse_unguarded(
     if c0 in _DIGITS:
         vm = _V5424.match(rest)
         if vm:
-            return _rfc5424(pri, int(vm.group(1)), rest[vm.end():], received_at, errors)
+            return _rfc5424(pri, int(vm.group(1)), rest[vm.end():], received_at, errors, where)
     if "%" in rest:
         cm = _CISCO.match(rest)
         if cm:
-            return _cisco(pri, cm, received_at, errors)
+            return _cisco(pri, cm, received_at, errors, where)
     m = BSD.match(rest)
     if m:
         mon, day, y1, h, mi, s, frac, y2 = m.groups()
-        ts = bsd_stamp(mon, day, y1 or y2, h, mi, s, frac, 0, received_at, errors)
-        return _bsd_body(pri, ts, rest[m.end():], errors)
+        split = _bsd_host(rest[m.end():])
+        ts = bsd_stamp(mon, day, y1 or y2, h, mi, s, frac, None, received_at, errors, where(split[0]))
+        return _bsd_body(pri, ts, split, errors)
     if c0 in _DIGITS:
         im = ISO.match(rest)
         if im and (im.end() == len(rest) or rest[im.end()] in " \t"):
-            return _bsd_body(pri, iso_stamp(im, received_at, errors), rest[im.end():], errors)
+            split = _bsd_host(rest[im.end():])
+            return _bsd_body(pri, iso_stamp(im, received_at, errors, where(split[0])), split, errors)
     elif c0 == "d":
         fm = _FGT.match(rest)
         if fm:
-            return _fortigate(pri, fm, rest, received_at, errors)
+            return _fortigate(pri, fm, rest, received_at, errors, where)
     tm = _TAG.match(rest)
     if tm and tm.group("colon") and pri is not None:
         errors.append("missing timestamp")
@@ -390,14 +432,19 @@ def parse_unguarded(
     return _result(pri, None, None, None, None, None, None, None, rest, "unknown", errors)
 
 
-def parse_syslog(data: bytes | bytearray | memoryview | str, received_at: datetime | None = None) -> dict[str, Any]:
+def parse_syslog(
+    data: bytes | bytearray | memoryview | str, received_at: datetime | None = None,
+    zones: ZoneResolver | None = None, sender: str | None = None, arrived: datetime | None = None,
+) -> dict[str, Any]:
     """Parse one syslog message; never raises, whatever the bytes (malformations go to "errors").
 
-    received_at (aware, or naive meaning UTC; default now) only serves to choose the year of
-    timestamps that have none.
+    received_at (aware, or naive meaning UTC; default now) chooses the year of timestamps that have
+    none. zones gives the zone of the device (by the header's hostname, else the sender's address) in
+    which a stamp without a zone is read; arrived (default received_at), the receive time that chooses
+    between the two readings of a local time at a daylight-saving change.
     """
     try:
-        return parse_unguarded(data, received_at)
+        return parse_unguarded(data, received_at, True, zones, sender, arrived)
     except Exception as exc:  # last-resort guard: the pipelines must never die on one message
         try:
             if isinstance(data, str):

@@ -3,15 +3,24 @@ every reader of syslog: the per-message parser (vigie.codecs.syslog) and the arc
 
 Every function returns the same shape: an RFC 3339 string in UTC with microseconds and a Z suffix
 ("2024-01-15T09:01:02.123000Z", as vigie.schemas.codec.rfc3339 writes), or None, appending what was
-malformed or recovered to `errors`. Times without a zone are taken as UTC; BSD times without a year
-take the year that puts them closest to the reception time.
+malformed or recovered to `errors`. Times without a zone are read in the device's zone when the caller
+gives one (`local`, a LocalZone), as UTC otherwise; BSD times without a year take the year that puts
+them closest to the reception time (its UTC day: a zone moves a day by less than a day, never the year
+chosen for a date within months of it).
+
+Local times at a daylight-saving change: a wall-clock time the zone shows twice (the autumn hour,
+02:00-03:00 on 2026-10-25 in Europe/Paris) or never (the spring gap, 02:00-03:00 on 2026-03-29) has
+two readings, one with the UTC offset in force before the change and one with the offset after it.
+The reading closest to the receive time (LocalZone.near) wins; the offset before the change when both
+are as close or the receive time is unknown (for the gap: a clock that has not yet moved forward).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
+from typing import NamedTuple, Protocol
 
 MONTHS = {
     m: i + 1
@@ -48,6 +57,24 @@ _CTS = re.compile(
 BSD_NC = r"[A-Za-z]{3} +\d{1,2}(?: \d{4})? \d{1,2}:\d{2}:\d{2}(?:\.\d{1,9})?"
 ISO_NC = r"\d{4}-\d{2}-\d{2}[Tt ]\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?"
 CISCO_CLOCK_NC = r"(?:\d{4} )?" + BSD_NC + r"(?: [A-Za-z]{1,6}| [+-]\d{2}:?\d{2})?"
+
+
+
+class LocalZone(NamedTuple):
+    """How to read a timestamp that carries no zone: the device's zone, and the receive time that chooses
+    between the two readings of a local time repeated or skipped at a daylight-saving change."""
+
+    tz: tzinfo
+    near: datetime | None
+
+
+class ZoneResolver(Protocol):
+    """The zone of the device that wrote a message, from its header's hostname or the sender's address."""
+
+    def zone(self, hostname: str | None, sender: str | None) -> tzinfo | None:
+        """None means UTC."""
+        ...
+
 
 _OFFSET_CACHE: dict[str, int | None] = {"Z": 0, "z": 0}
 _DAY_ORD: dict[int, int] = {}
@@ -126,6 +153,46 @@ def closest_day(month: int, day: int, received_at: datetime | None) -> int:
     return o
 
 
+_ZONE_OFFSETS: dict[tuple[tzinfo, int, int], tuple[int, int]] = {}
+
+
+def zone_offsets(tz: tzinfo, o: int, secs: int) -> tuple[int, int]:
+    """(before, after): tz's UTC offsets in seconds for the wall-clock time `secs` into day ordinal `o`, with the
+    offset in force before a change and after it (equal except in a repeated or skipped hour). Cached."""
+    key = (tz, o, secs)
+    got = _ZONE_OFFSETS.get(key)
+    if got is None:
+        hh, rest = divmod(secs, 3600)
+        wall = datetime.fromordinal(o).replace(hour=hh, minute=rest // 60, second=rest % 60, tzinfo=tz)
+        a, b = wall.utcoffset(), wall.replace(fold=1).utcoffset()
+        got = (int(a.total_seconds()) if a else 0, int(b.total_seconds()) if b else 0)
+        if len(_ZONE_OFFSETS) > _CACHE_MAX:
+            _ZONE_OFFSETS.clear()
+        _ZONE_OFFSETS[key] = got
+    return got
+
+
+def epoch_us(t: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (naive means UTC), in integers (no float rounding)."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return (t - _EPOCH_DT) // _ONE_US
+
+
+_EPOCH_DT = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = datetime.resolution
+
+
+def local_offset(local: LocalZone, o: int, secs: int, us: int) -> int:
+    """The offset (seconds) at which a wall-clock time in local.tz is read (see the module's DST rule)."""
+    before, after = zone_offsets(local.tz, o, secs)
+    if before == after or local.near is None:
+        return before
+    wall = ((o - _EPOCH_ORD) * 86400 + secs) * 1_000_000 + us
+    near = epoch_us(local.near)
+    return after if abs(wall - after * 1_000_000 - near) < abs(wall - before * 1_000_000 - near) else before
+
+
 def _usec(frac: str | None, errors: list[str]) -> int:
     if not frac:
         return 0
@@ -137,9 +204,12 @@ def _usec(frac: str | None, errors: list[str]) -> int:
 
 def utc_stamp(
     year: int | None, month: int, day: int, hh: int, mi: int, ss: int, us: int,
-    off: int, received_at: datetime | None, errors: list[str],
+    off: int | None, received_at: datetime | None, errors: list[str], local: LocalZone | None = None,
 ) -> str | None:
-    """UTC timestamp string from local fields and an offset in seconds; no year: closest to received_at."""
+    """UTC timestamp string from local fields and an offset in seconds; no year: closest to received_at.
+
+    off None: the stamp carries no zone, and is read in local's zone (UTC without one).
+    """
     if hh > 23 or mi > 59 or ss > 60:
         errors.append("invalid timestamp")
         return None
@@ -150,6 +220,8 @@ def utc_stamp(
     if not o:
         errors.append("invalid timestamp")
         return None
+    if off is None:
+        off = 0 if local is None else local_offset(local, o, hh * 3600 + mi * 60 + ss, us)
     if off:
         days, secs = divmod(hh * 3600 + mi * 60 + ss - off, 86400)
         o += days
@@ -174,7 +246,9 @@ def _date_ord(text: str) -> int:
     return o
 
 
-def rfc3339_stamp(ts: str, received_at: datetime | None, errors: list[str]) -> str | None:
+def rfc3339_stamp(
+    ts: str, received_at: datetime | None, errors: list[str], local: LocalZone | None = None
+) -> str | None:
     """RFC 5424 TIMESTAMP; the strict shape without offset arithmetic is a few string operations."""
     m = _RFC3339.fullmatch(ts)
     if m is None:
@@ -182,7 +256,7 @@ def rfc3339_stamp(ts: str, received_at: datetime | None, errors: list[str]) -> s
         if m2 is None:
             errors.append("invalid timestamp")
             return None
-        return iso_stamp(m2, received_at, errors)
+        return iso_stamp(m2, received_at, errors, local)
     day, hh, mi, ss, frac, tz = m.groups()
     o = _date_ord(day)
     if tz == "Z" and o and hh < "24" and mi < "60" and ss < "60":
@@ -195,23 +269,28 @@ def rfc3339_stamp(ts: str, received_at: datetime | None, errors: list[str]) -> s
                   int(frac.ljust(6, "0")) if frac else 0, off, received_at, errors)
 
 
-def iso_stamp(m: re.Match[str], received_at: datetime | None, errors: list[str]) -> str | None:
-    """Timestamp from an ISO match; no offset means UTC."""
+def iso_stamp(
+    m: re.Match[str], received_at: datetime | None, errors: list[str], local: LocalZone | None = None
+) -> str | None:
+    """Timestamp from an ISO match; no offset means local's zone (UTC without one)."""
     y, mo, d, h, mi, s, frac, tz = m.groups()
+    off: int | None
     if tz is None:
-        off: int | None = 0
-        errors.append("timestamp without offset, assumed UTC")
+        off = None
+        errors.append("timestamp without offset, assumed UTC" if local is None else f"timestamp without offset, read in {local.tz}")
     else:
         off = offset_seconds(tz)
         if off is None:
             errors.append("invalid offset, assumed UTC")
             off = 0
-    return utc_stamp(int(y), int(mo), int(d), int(h), int(mi), int(s), _usec(frac, errors), off, received_at, errors)
+    return utc_stamp(
+        int(y), int(mo), int(d), int(h), int(mi), int(s), _usec(frac, errors), off, received_at, errors, local
+    )
 
 
 def bsd_stamp(
     mon: str, day: str, year: str | None, h: str, mi: str, s: str, frac: str | None,
-    off: int, received_at: datetime | None, errors: list[str],
+    off: int | None, received_at: datetime | None, errors: list[str], local: LocalZone | None = None,
 ) -> str | None:
     month = MONTHS.get(mon.lower())
     if month is None:
@@ -219,32 +298,36 @@ def bsd_stamp(
         return None
     return utc_stamp(
         int(year) if year else None, month, int(day), int(h), int(mi), int(s), _usec(frac, errors),
-        off, received_at, errors,
+        off, received_at, errors, local,
     )
 
 
-def cisco_stamp(text: str, received_at: datetime | None, errors: list[str]) -> str | None:
-    """Cisco clock with optional year (before or after the day) and zone name or offset."""
+def cisco_stamp(
+    text: str, received_at: datetime | None, errors: list[str], local: LocalZone | None = None
+) -> str | None:
+    """Cisco clock with optional year (before or after the day) and zone name or offset; none: local's zone."""
     m = _CTS.match(text)
     if m is None:  # cannot happen: the caller matched the same pattern
         errors.append("invalid timestamp")
         return None
     y1, mon, day, y2, h, mi, s, frac, tz = m.groups()
-    off: int | None = 0
+    off: int | None = None
     if tz:
         off = offset_seconds(tz) if tz[0] in "+-" else TZ_OFFSETS.get(tz.upper())
         if off is None:
             errors.append(f"unknown time zone {tz[:16]}, assumed UTC")
             off = 0
-    return bsd_stamp(mon, day, y1 or y2, h, mi, s, frac, off, received_at, errors)
+    return bsd_stamp(mon, day, y1 or y2, h, mi, s, frac, off, received_at, errors, local)
 
 
-def bsd_or_iso_stamp(text: str, received_at: datetime | None, errors: list[str]) -> str | None:
+def bsd_or_iso_stamp(
+    text: str, received_at: datetime | None, errors: list[str], local: LocalZone | None = None
+) -> str | None:
     m = BSD.match(text)
     if m:
         mon, day, y1, h, mi, s, frac, y2 = m.groups()
-        return bsd_stamp(mon, day, y1 or y2, h, mi, s, frac, 0, received_at, errors)
+        return bsd_stamp(mon, day, y1 or y2, h, mi, s, frac, None, received_at, errors, local)
     m2 = ISO.match(text)
     if m2:
-        return iso_stamp(m2, received_at, errors)
+        return iso_stamp(m2, received_at, errors, local)
     return None
