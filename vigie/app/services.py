@@ -7,15 +7,19 @@ runtime's one producer; the archive sink and the pipelines consume from them.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from vigie.app.runtime import Run, Runtime, ServiceFactory
-from vigie.config import build, secret
+from vigie.config import InventoryConfig, build, secret
+
+if TYPE_CHECKING:
+    from vigie.producers.checks.runner import ServiceDef
 
 
 def check_services(rt: Runtime) -> list[tuple[str, Run]]:
     """The HTTP intake for passive results (NRDP, external commands) and the active plugin runner."""
     from vigie.producers.checks.http_intake import CheckIntake
-    from vigie.producers.checks.runner import PLUGIN_DIRS, CheckRunner, ServiceDef
+    from vigie.producers.checks.runner import PLUGIN_DIRS, CheckRunner
     from vigie.stage_metrics import CheckMetrics
 
     cfg = rt.cfg.checks
@@ -34,12 +38,7 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
                 await intake.stop()
 
         out.append(("checks-http", run_intake))
-    hosts = rt.cfg.inventory.hosts
-    defs = [
-        build(ServiceDef, s, service=s.name, address=hosts[s.host].address,
-              command=s.command if isinstance(s.command, str) else tuple(s.command))
-        for s in rt.cfg.inventory.services
-    ]
+    defs = service_defs(rt.cfg.inventory)
     if cfg.active_enabled and defs:
         dirs = (cfg.plugin_dir, *PLUGIN_DIRS)
         metrics = CheckMetrics(rt.registry)  # once: a restarted runner keeps counting in the same series
@@ -53,6 +52,21 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
 
         out.append(("checks-active", run_runner))
     return out
+
+
+def service_defs(inventory: InventoryConfig) -> list[ServiceDef]:
+    """The runner's checks: one per resolved service (services on a host group are already one per host),
+    with the host's custom variables as $_HOSTX$ and its description as $HOSTALIAS$."""
+    from vigie.producers.checks.runner import ServiceDef
+
+    hosts = inventory.hosts
+    return [
+        build(ServiceDef, s, service=s.name, address=hosts[s.host].address,
+              command=s.command if isinstance(s.command, str) else tuple(s.command),
+              macros={"HOSTALIAS": hosts[s.host].description or s.host,
+                      **{f"_HOST{k.upper()}": v for k, v in hosts[s.host].vars.items()}})
+        for s in inventory.services
+    ]
 
 
 def syslog_services(rt: Runtime) -> list[tuple[str, Run]]:
