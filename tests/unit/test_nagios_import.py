@@ -1,0 +1,138 @@
+"""vigie.nagios (reader, resolve, macros), the inventory's templates/groups/inventory_dir, and the import's output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vigie.app import cli
+from vigie.app.inventory_cli import resolved
+from vigie.app.nagios_cli import render
+from vigie.app.services import service_defs
+from vigie.config import ConfigError, load, validate
+from vigie.nagios.macros import command_line, split_check_command
+from vigie.nagios.reader import NagiosConfigError, read_main
+from vigie.nagios.resolve import resolve
+
+SYNTHETIC = Path(__file__).parent.parent / "data" / "nagios" / "synthetic" / "nagios.cfg"
+
+
+def _tree(tmp_path: Path, objects: str) -> Path:
+    (tmp_path / "objects.cfg").write_text(objects)
+    (tmp_path / "ignored.txt").write_text("define nonsense {\n")
+    main = tmp_path / "nagios.cfg"
+    main.write_text("cfg_file=objects.cfg\n")
+    return main
+
+
+def test_reader_joins_continuations_cuts_semicolons_and_keeps_hashes(tmp_path: Path) -> None:
+    main = _tree(tmp_path, "define command {\n command_name c ; a comment\n command_line /bin/x -a 1\\;2 \\\n"
+                           "   -b '#kept'\n}\n# comment\n; comment\ndefine service{\n host h\n description S\n"
+                           " normal_check_interval 7\n _Role web\n}\n")
+    defs = read_main(main).definitions
+    assert defs[0].attrs == {"command_name": "c", "command_line": "/bin/x -a 1;2    -b '#kept'"}
+    assert defs[1].attrs == {"host_name": "h", "service_description": "S", "check_interval": "7"}
+    assert defs[1].custom == {"ROLE": "web"}
+
+
+def test_reader_refuses_an_unclosed_definition_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(NagiosConfigError, match=r"objects.cfg:1: host definition not closed"):
+        read_main(_tree(tmp_path, "define host {\n host_name a\n"))
+
+
+def test_synthetic_tree_resolves_templates_groups_and_exclusions() -> None:
+    objs = resolve(read_main(SYNTHETIC))
+    web1, web2, web3 = (objs.hosts[n] for n in ("web1", "web2", "web3"))
+    # use site-a,linux: the first template wins; linux's own template (generic-host) fills the rest
+    assert (web1.get("max_check_attempts"), web1.get("notification_period"), web1.get("check_interval")) == ("3", "workhours", "10")
+    assert web3.get("max_check_attempts") == "5"  # use linux,site-a: linux (from generic-host) first
+    assert web1.get("contact_groups") == "admins,oncall"  # +oncall appended to the inherited value
+    assert web2.get("check_period") is None  # null stops inheritance
+    assert web3.custom["EXPECT"] == "HELLO"
+    assert objs.hostgroup_members["all-sites"] == {"core1", "db1", "db2", "web1", "web2", "web3"}
+    assert {h for h, s in objs.services if s == "SECRET"} == {"web1", "web2"}  # core1 in !site-b, db1 excluded
+    assert objs.services["web1", "PING"].get("max_check_attempts") == "2"
+    # implied inheritance: contacts from the host when the service has none; its own otherwise
+    assert objs.services["web1", "ALIVE"].get("contact_groups") == "admins,oncall"
+    assert objs.services["web1", "SECRET"].get("contact_groups") is None
+    assert objs.services["web1", "ALIVE"].get("notification_period") == "workhours"
+
+
+def test_command_lines_expand_args_user_and_service_macros() -> None:
+    objs = resolve(read_main(SYNTHETIC))
+    assert split_check_command(r"c!a\!b!x") == ("c", ["a!b", "x"])
+    svc = objs.services["web1", "SECRET"]
+    line = command_line(objs, svc.get("check_command"), {"SERVICEDESC": "SECRET"}, for_runner=True)
+    assert line == "/usr/lib/nagios/plugins/check_tcp -H $HOSTADDRESS$ -p 4242 -s s3cr$$t -e $_HOSTEXPECT$ -d SECRET"
+
+
+def test_host_precedence_over_a_hostgroup_service(tmp_path: Path) -> None:
+    main = _tree(tmp_path, "define command{\n command_name c\n command_line /bin/c $ARG1$\n}\n"
+                           "define host{\n host_name h\n max_check_attempts 1\n}\n"
+                           "define hostgroup{\n hostgroup_name g\n members h\n}\n"
+                           "define service{\n hostgroup_name g\n service_description S\n check_command c!group\n}\n"
+                           "define service{\n host_name h\n service_description S\n check_command c!host\n}\n")
+    objs = resolve(read_main(main))
+    assert objs.services["h", "S"].get("check_command") == "c!host"
+
+
+def test_import_writes_group_services_that_the_runner_runs_per_host(tmp_path: Path) -> None:
+    files = render(resolve(read_main(SYNTHETIC)), "var:_SITE", "nagios.cfg")
+    assert files == render(resolve(read_main(SYNTHETIC)), "var:_SITE", "nagios.cfg")  # deterministic
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    cfg = load(tmp_path / "vigie.toml")
+    data = resolved(cfg, "web2")
+    assert data["hosts"][0]["site"] == "a" and data["hosts"][0]["groups"] == ["all-sites", "everything", "site-a"]
+    secret = next(s for s in data["services"] if s["name"] == "SECRET")
+    assert secret["argv"][-6:] == ["-s", "s3cr$t", "-e", "OK", "-d", "SECRET"]
+    assert secret["check_interval"] == 300.0 and secret["check_command"] == "check_tcp_secret!4242"
+    alive = [d for d in service_defs(cfg.inventory) if d.service == "ALIVE"]
+    assert sorted(d.host for d in alive) == ["core1", "db1", "db2", "web1", "web2", "web3"]
+    assert "hostescalation: not carried over" in files["import-report.txt"]
+    assert cfg.inventory.hosts["db2"].parents == ["core1"]  # parent and host dependency
+
+
+def test_group_service_and_template_in_vigie_inventory() -> None:
+    cfg = validate({"inventory": {
+        "host_templates": {"t": {"check_interval": "10m", "notification_period": "nights", "vars": {"ROLE": "db"}}},
+        "hostgroups": {"g": {"members": ["a"]}},
+        "hosts": {"a": {"use": "t"}, "b": {"groups": ["g"], "address": "10.0.0.2"}},
+        "services": [{"hostgroup": "g", "name": "S", "command": "check_x -H $HOSTADDRESS$ -r $_HOSTROLE$"}]}})
+    assert [s.host for s in cfg.inventory.services] == ["a", "b"]
+    assert cfg.inventory.hosts["a"].check_interval == 600 and cfg.inventory.services[0].notification_period == "nights"
+    argv = {d.host: d.macros.get("_HOSTROLE") for d in service_defs(cfg.inventory)}
+    assert argv == {"a": "db", "b": None}
+    with pytest.raises(ConfigError, match=r"inventory.services\[0\].hostgroup: expected a host group"):
+        validate({"inventory": {"services": [{"hostgroup": "nope", "name": "S", "command": "x"}]}})
+
+
+def test_inventory_dir_merges_files_and_names_both_on_a_conflict(tmp_path: Path) -> None:
+    (tmp_path / "inv").mkdir()
+    (tmp_path / "inv" / "a.toml").write_text('[hosts.h1]\naddress = "10.0.0.1"\n[[services]]\nhost = "h1"\nname = "S"\ncommand = "x"\n')
+    (tmp_path / "inv" / "b.toml").write_text('[hosts.h2]\nparents = ["h1"]\n')
+    (tmp_path / "vigie.toml").write_text('[inventory]\ninventory_dir = "inv"\n')
+    cfg = load(tmp_path / "vigie.toml")
+    assert sorted(cfg.inventory.hosts) == ["h1", "h2"] and cfg.inventory.services[0].host == "h1"
+    (tmp_path / "inv" / "c.toml").write_text('[hosts.h1]\n')
+    with pytest.raises(ConfigError, match=r"^config: inv/c.toml: hosts.h1: already defined in inv/a.toml$"):
+        load(tmp_path / "vigie.toml")
+
+
+def test_cli_import_diff_shows_only_what_changed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = tmp_path / "n"
+    tree.mkdir()
+    main = _tree(tree, "define command{\n command_name c\n command_line /bin/c\n}\n"
+                       "define host{\n host_name h\n max_check_attempts 1\n}\n"
+                       "define service{\n host_name h\n service_description S\n check_command c\n max_check_attempts 2\n}\n")
+    assert cli.main(["import", "nagios", str(main), "--out", str(tmp_path / "out")]) == 0
+    (tree / "objects.cfg").write_text((tree / "objects.cfg").read_text().replace("max_check_attempts 2", "max_check_attempts 4"))
+    capsys.readouterr()
+    assert cli.main(["import", "nagios", str(main), "--out", str(tmp_path / "out"), "--diff"]) == 0
+    changed = [line for line in capsys.readouterr().out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert changed == ["-max_check_attempts = 2", "+max_check_attempts = 4"]
+    assert cli.main(["inventory", "show", "-c", str(tmp_path / "out" / "vigie.toml"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["services"][0]["max_check_attempts"] == 4
