@@ -114,3 +114,41 @@ def test_debian_sample_objects_resolve_as_nagios4_does(world: Path) -> None:
     main.write_text("".join(line + "\n" for line in Path("/etc/nagios4/nagios.cfg").read_text().splitlines()
                             if line.startswith(("cfg_", "resource_file"))))
     _compare(_precache(tmp_path, main), _vigie(tmp_path, main))
+
+
+def _set(value: str | None) -> set[str]:
+    return set(filter(None, (value or "").split(",")))
+
+
+def test_resolved_objects_match_nagios4_beyond_the_inventory(world: Path) -> None:
+    """What the inventory JSON does not show but the import uses: custom variables, contacts and contact
+    groups (with the implied inheritance), notification intervals, group members, time periods."""
+    from vigie.nagios.reader import read_main
+    from vigie.nagios.resolve import resolve
+
+    tree = world / "synthetic"
+    shutil.copytree(SYNTHETIC, tree)
+    nagios = _precache(world, tree / "nagios.cfg")
+    objs = resolve(read_main(tree / "nagios.cfg"))
+
+    def people(attrs: dict) -> tuple[set[str], set[str]]:
+        return _set(attrs.get("contacts")), _set(attrs.get("contact_groups"))
+
+    for h in nagios["host"]:
+        mine = objs.hosts[h["host_name"]]
+        assert {k[1:]: v for k, v in h.items() if k.startswith("_")} == mine.custom, h["host_name"]
+        assert people(h) == people(mine.attrs), h["host_name"]
+    for s in nagios["service"]:
+        mine = objs.services[s["host_name"], s["service_description"]]
+        key = (s["host_name"], s["service_description"])
+        assert people(s) == people(mine.attrs), key
+        assert float(s["notification_interval"]) == float(mine.get("notification_interval") or 30), key
+    assert {g["contactgroup_name"]: _set(g.get("members")) for g in nagios["contactgroup"]} == objs.contactgroup_members
+    assert {g["servicegroup_name"]: set(zip(*[iter(g["members"].split(","))] * 2, strict=True))
+            for g in nagios["servicegroup"]} == objs.servicegroup_members
+    for tp in nagios["timeperiod"]:
+        mine = objs.timeperiods[tp["timeperiod_name"]]
+        assert {k: v for k, v in tp.items() if k != "timeperiod_name"} == \
+            {k: v for k, v in mine.attrs.items() if k != "timeperiod_name"}, tp["timeperiod_name"]
+    assert [(d["host_name"], d["dependent_host_name"]) for d in nagios["hostdependency"]] == \
+        [(d.get("host_name"), d.get("dependent_host_name")) for d in objs.dependencies]

@@ -12,7 +12,7 @@ from vigie.app.inventory_cli import resolved
 from vigie.app.nagios_cli import render
 from vigie.app.services import service_defs
 from vigie.config import ConfigError, load, validate
-from vigie.nagios.macros import command_line, split_check_command
+from vigie.nagios.macros import command_line, service_macros, split_check_command
 from vigie.nagios.reader import NagiosConfigError, read_main
 from vigie.nagios.resolve import resolve
 
@@ -58,6 +58,13 @@ def test_synthetic_tree_resolves_templates_groups_and_exclusions() -> None:
     assert objs.services["web1", "ALIVE"].get("contact_groups") == "admins,oncall"
     assert objs.services["web1", "SECRET"].get("contact_groups") is None
     assert objs.services["web1", "ALIVE"].get("notification_period") == "workhours"
+    assert {h for h, s in objs.services if s == "HTTP"} == {"web1", "web2"}  # template's host_name, then +web2
+    assert objs.services["web3", "PING"].get("check_command") == "check_ping!1.0,1%!2.0,2%"  # by name beats group
+    assert objs.services["db1", "NOPERIOD"].get("check_period") is None
+    assert not any(f.endswith("README.txt") for f in read_main(SYNTHETIC).files)
+    http = command_line(objs, objs.services["web1", "HTTP"].get("check_command"),
+                        service_macros(objs.services["web1", "HTTP"]), for_runner=True)
+    assert http == '/usr/lib/nagios/plugins/check_http -H www.example.org -I $HOSTADDRESS$ -u /a;b -a "user:s3cr$$t"'
 
 
 def test_command_lines_expand_args_user_and_service_macros() -> None:
