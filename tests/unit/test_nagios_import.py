@@ -99,7 +99,7 @@ def test_import_writes_group_services_that_the_runner_runs_per_host(tmp_path: Pa
     assert secret["check_interval"] == 300.0 and secret["check_command"] == "check_tcp_secret!4242"
     alive = [d for d in service_defs(cfg.inventory) if d.service == "ALIVE"]
     assert sorted(d.host for d in alive) == ["core1", "db1", "db2", "web1", "web2", "web3"]
-    assert "hostescalation: not carried over" in files["import-report.txt"]
+    assert "core1: from notification 2, notify oncall; on the route of these hosts set escalate_after = \"30m\"" in files["import-report.txt"]
     assert cfg.inventory.hosts["db2"].parents == ["core1"]  # parent and host dependency
 
 

@@ -173,13 +173,26 @@ class Importer:
                 out.extend({"host": h, **v} for h, v in items)
         return sorted(out, key=lambda s: (s.get("hostgroup") or "", s.get("host") or "", s["name"]))
 
+    def escalation_hint(self, esc: Obj) -> str:
+        """What to set on the routes by hand: Nagios escalates at the Nth notification, i.e. after N-1 intervals."""
+        hosts = sorted(self._hosts_of(esc, "host_name", "hostgroup_name"))
+        first = int(esc.get("first_notification") or "1")
+        interval = esc.get("notification_interval")
+        if interval is None and hosts:
+            interval = self.objs.hosts[hosts[0]].get("notification_interval")
+        after = _duration(max(first - 1, 0) * float(interval or 30), self.interval_length)
+        who = ",".join(esc.list("contact_groups") + esc.list("contacts")) or "nobody"
+        what = f"service '{esc.get('service_description')}' on " if esc.kind == "serviceescalation" else ""
+        return (f"{what}{','.join(hosts) or 'no host'}: from notification {first}, notify {who}; "
+                f"on the route of these hosts set escalate_after = \"{after}\" and escalate_to the route of {who}")
+
     def unused_directives(self) -> None:
         for kind, objs in (("host", self.objs.hosts.values()), ("service", self.objs.services.values())):
             counts = Counter(k for o in objs for k, v in o.attrs.items() if k not in _CARRIED[kind] and v is not None)
             for k, n in sorted(counts.items()):
                 self.report.append(f"{kind} directive '{k}' (on {n} {kind}s): not carried over (no equivalent in Vigie)")
         for obj in self.objs.escalations:
-            self.report.append(f"{obj.where}: {obj.kind}: not carried over (set escalate_after/escalate_to on the routes by hand)")
+            self.report.append(f"{obj.where}: {obj.kind}: not carried over: {self.escalation_hint(obj)}")
         for obj in self.objs.other:
             self.report.append(f"{obj.where}: {obj.kind}: not carried over (display only)")
 
