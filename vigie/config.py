@@ -356,6 +356,19 @@ class ChecksConfig:
 
 
 @dataclass(frozen=True)
+class NscaConfig:
+    """[nsca]: passive results from Nagios' `send_nsca` (NSCA 2.9/2.10 packets), for estates moving from Nagios."""
+
+    enabled: bool = setting(boolean(), False, "listen for `send_nsca` under `vigie up`")
+    listen: tuple[str, int] = setting(address(), "127.0.0.1:5667", "where it listens (NSCA's port is 5667)")
+    password_env: str = setting(env_name(), "VIGIE_NSCA_PASSWORD", "the environment variable holding send_nsca.cfg's `password`; the listener refuses to start without it")
+    encryption: str = setting(string(("none", "xor", "des", "3des", "rijndael-128")), "xor", "send_nsca.cfg's `encryption_method`: none (0), xor (1), des (2), 3des (3), rijndael-128 (14)")
+    max_packet_age: float = setting(duration(), "30s", "packets whose timestamp is further from now are refused (nsca's max_packet_age)")
+    idle_timeout: float = setting(duration(), "10s", "a connection sending nothing for this long is closed")
+    max_connections: int = setting(integer(1, 100000), 256, "connections at once")
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     """[inventory.sites.NAME]: one site."""
 
@@ -510,6 +523,7 @@ class Config:
     syslog: SyslogConfig = section(SyslogConfig)
     snmp: SnmpConfig = section(SnmpConfig)
     checks: ChecksConfig = section(ChecksConfig)
+    nsca: NscaConfig = section(NscaConfig)
     inventory: InventoryConfig = section(InventoryConfig)
     timeperiods: dict[str, TimeperiodConfig] = setting(mapping_of(Section(TimeperiodConfig)), {}, "`[timeperiods.NAME]` tables")
     routes: list[RouteConfig] = setting(list_of(Section(RouteConfig)), [], "`[[routes]]` tables", shown="none")

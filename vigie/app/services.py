@@ -54,6 +54,22 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
     return out
 
 
+def nsca_services(rt: Runtime) -> list[tuple[str, Run]]:
+    """The NSCA listener for send_nsca ([nsca])."""
+    from vigie.producers.checks.http_intake import intake_metrics
+    from vigie.producers.checks.nsca import METHOD_BY_NAME, NscaListener, NscaSettings
+
+    cfg = rt.cfg.nsca
+    if not cfg.enabled:
+        return []
+    password = secret(cfg.password_env, "nsca.password_env") or ""
+    host, port = cfg.listen
+    settings = build(NscaSettings, cfg, host=host, port=port, password=password.encode(),
+                     method=METHOD_BY_NAME[cfg.encryption])
+    listener = NscaListener(rt.sink, settings, intake_metrics(rt.registry))
+    return [("checks-nsca", listener.run)]
+
+
 def service_defs(inventory: InventoryConfig) -> list[ServiceDef]:
     """The runner's checks: one per resolved service (services on a host group are already one per host),
     with the host's custom variables as $_HOSTX$ and its description as $HOSTALIAS$."""
@@ -188,6 +204,6 @@ def _children(rt: Runtime, name: str, enabled: bool, n: int) -> list[tuple[str, 
     return [(f"{name}-{i}" if n > 1 else name, subprocess_service(rt, name, instance=i)) for i in range(n)]
 
 
-FACTORIES: list[ServiceFactory] = [syslog_services, snmp_services, check_services, pipeline_services, archive_services,
-                                   notify_services]
+FACTORIES: list[ServiceFactory] = [syslog_services, snmp_services, check_services, nsca_services, pipeline_services,
+                                   archive_services, notify_services]
 """The services that exist; each factory decides from the config whether its service runs."""
