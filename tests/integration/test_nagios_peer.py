@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,82 @@ def test_resolved_objects_match_nagios4_beyond_the_inventory(world: Path) -> Non
             {k: v for k, v in mine.attrs.items() if k != "timeperiod_name"}, tp["timeperiod_name"]
     assert [(d["host_name"], d["dependent_host_name"]) for d in nagios["hostdependency"]] == \
         [(d.get("host_name"), d.get("dependent_host_name")) for d in objs.dependencies]
+
+
+_DAEMON_KEYS = ("log_file", "object_cache_file", "precached_object_file", "status_file", "status_update_interval",
+                "command_file", "lock_file", "temp_file", "log_archive_path", "check_result_path",
+                "state_retention_file", "debug_file", "execute_service_checks", "execute_host_checks")
+
+
+def _wait_for(path: Path, text: str, timeout: float = 20.0) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in (content := path.read_text(errors="replace")):
+            return content
+        time.sleep(0.2)
+    raise AssertionError(f"{path} never held {text!r}")
+
+
+def test_state_of_a_running_nagios4_becomes_control_commands(world: Path) -> None:
+    """A real nagios4 daemon acknowledges, schedules downtimes and comments; its status.dat and, once stopped,
+    its retention.dat give the same control commands."""
+    import os
+    import signal
+    import time
+
+    from vigie.nagios.state import commands, read_blocks
+
+    if not Path(NAGIOS).exists():
+        pytest.skip("nagios4 not installed")
+    world.chmod(0o777)
+    tree = world / "s"
+    shutil.copytree(SYNTHETIC, tree)
+    for sub in ("spool", "archives"):
+        (world / sub).mkdir()
+        (world / sub).chmod(0o777)
+    base = [line for line in Path("/etc/nagios4/nagios.cfg").read_text().splitlines()
+            if not line.startswith(("cfg_", "resource_file", *_DAEMON_KEYS))]
+    own = {"log_file": "nagios.log", "object_cache_file": "objects.cache", "precached_object_file": "objects.precache",
+           "status_file": "status.dat", "command_file": "nagios.cmd", "lock_file": "nagios.pid", "temp_file": "nagios.tmp",
+           "log_archive_path": "archives", "check_result_path": "spool", "state_retention_file": "retention.dat",
+           "debug_file": "nagios.debug"}
+    lines = base + [f"{k}={world / v}" for k, v in own.items()] + [
+        f"cfg_file={tree}/objects/base.cfg", f"cfg_dir={tree}/objects/sub", f"resource_file={tree}/resource.cfg",
+        "status_update_interval=1", "execute_service_checks=0", "execute_host_checks=0"]
+    (world / "nagios.cfg").write_text("\n".join(lines) + "\n")
+    subprocess.run([NAGIOS, "-d", str(world / "nagios.cfg")], check=True, timeout=30)
+    pid = int(_wait_for(world / "nagios.pid", "\n").strip() or "0")
+    try:
+        now = int(time.time())
+        cmd = world / "nagios.cmd"
+        _wait_for(world / "status.dat", "hoststatus")
+        with cmd.open("w") as f:
+            f.write(f"[{now}] PROCESS_HOST_CHECK_RESULT;web1;1;down\n")
+            f.writelines(f"[{now}] PROCESS_SERVICE_CHECK_RESULT;db1;NOPERIOD;2;crit\n" for _ in range(4))
+        _wait_for(world / "status.dat", "current_state=2")
+        with cmd.open("w") as f:
+            f.write(f"[{now}] ACKNOWLEDGE_HOST_PROBLEM;web1;2;1;1;alice;router replaced tomorrow\n"
+                    f"[{now}] ACKNOWLEDGE_SVC_PROBLEM;db1;NOPERIOD;2;1;1;bob;disk ordered\n"
+                    f"[{now}] SCHEDULE_HOST_DOWNTIME;web2;{now};{now + 7200};1;0;7200;carol;kernel upgrade\n"
+                    f"[{now}] SCHEDULE_SVC_DOWNTIME;db2;DISK;{now};{now + 3600};0;0;1800;dave;flexible window\n"
+                    f"[{now}] ADD_HOST_COMMENT;core1;1;erin;a plain comment\n")
+        _wait_for(world / "status.dat", "servicedowntime")
+        _wait_for(world / "status.dat", "problem_has_been_acknowledged=1")
+        from_status, notes = commands(read_blocks(world / "status.dat"), now)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    _wait_for(world / "retention.dat", "servicedowntime")
+    from_retention, _ = commands(read_blocks(world / "retention.dat"), now)
+
+    def summary(values: list[dict]) -> list[tuple]:
+        return sorted((v["kind"], v["id"], v["author"], v["reason"], v.get("end")) for v in values)
+
+    end = datetime.fromtimestamp(now + 7200, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert summary(from_status) == summary(from_retention)
+    assert [s for s in summary(from_status) if s[0] != "silence"] == [
+        ("acknowledge", "nagios-ack-db1-NOPERIOD", "bob", "disk ordered", None),
+        ("acknowledge", "nagios-ack-web1", "alice", "router replaced tomorrow", None),
+        ("maintenance", "nagios-downtime-1", "carol", "kernel upgrade", end)]
+    assert any("a plain comment" in n for n in notes) and any("flexible" in n for n in notes)

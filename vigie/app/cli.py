@@ -238,7 +238,7 @@ def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argpars
 
     from vigie.app import nagios_cli
 
-    nagios_cli.add_arguments(sub)
+    nagios_cli.add_arguments(sub, with_config)
 
     from vigie.app import service_cli
 

@@ -279,7 +279,45 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_arguments(sub: Any) -> None:
+def run_state(args: argparse.Namespace) -> int:
+    """`vigie import nagios-state FILE`: acknowledgements and downtimes to the control topic."""
+    import time
+
+    from vigie.nagios.state import StateFileError, commands, read_blocks
+    from vigie.pipelines.correlate.silences import ControlError, parse_command
+    from vigie.schemas.codec import dumps
+    from vigie.schemas.validate import validate
+
+    now = time.time()
+    try:
+        values, notes = commands(read_blocks(args.path), now)
+        for value in values:
+            parse_command(value, now=now)
+            validate(value)
+    except (StateFileError, ControlError, ValueError) as exc:
+        print(f"vigie import nagios-state: {exc}", file=sys.stderr)
+        return 1
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.dry_run:
+        for value in values:
+            sys.stdout.write(dumps(value).decode() + "\n")
+        return 0
+    from vigie.app.control_cli import settings_for
+    from vigie.kafka_client import KafkaSink
+    from vigie.topics import CONTROL
+
+    sink = KafkaSink(settings_for(args), linger_ms=0)
+    for value in values:
+        sink.produce(CONTROL, dumps(value), key=value["id"].encode())
+    if sink.close(timeout=15):
+        print("vigie import nagios-state: the broker did not acknowledge the commands", file=sys.stderr)
+        return 1
+    print(f"wrote {len(values)} control commands ({', '.join(sorted({v['kind'] for v in values})) or 'none'})")
+    return 0
+
+
+def add_arguments(sub: Any, with_config: Any) -> None:
     imp = sub.add_parser("import", help="turn another tool's configuration into Vigie's")
     imp_sub = imp.add_subparsers(dest="import_kind", required=True)
     p = imp_sub.add_parser("nagios", help="a Nagios Core 4 configuration (its main nagios.cfg)")
@@ -288,3 +326,8 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--site-from", help="hostgroup:PREFIX (site = group name after PREFIX) or var:_SITE (a host custom variable)")
     p.add_argument("--diff", action="store_true", help="print what changes in the folder's files")
     p.set_defaults(func=run)
+    st = with_config(imp_sub.add_parser("nagios-state", help="acknowledgements and downtimes of status.dat or retention.dat, to the control topic"))
+    st.add_argument("path", help="Nagios' status.dat or retention.dat")
+    st.add_argument("--dry-run", action="store_true", help="print the commands (JSON lines) instead of writing them")
+    st.add_argument("--bootstrap", help="bootstrap servers (default: from the config, else the local broker)")
+    st.set_defaults(func=run_state)
