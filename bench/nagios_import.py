@@ -53,6 +53,20 @@ def write_tree(root: Path, hosts: int, services: int) -> Path:
     return main
 
 
+def startup_work(config: Path) -> float:
+    """What `vigie up` and its children do with the inventory before running: each child process loads the
+    config; the correlator builds its topology; the supervisor builds the runner's checks."""
+    from vigie.app.services import service_defs
+    from vigie.config import as_table
+    from vigie.pipelines.correlate.topology import Inventory
+
+    started = time.perf_counter()
+    cfg = load(config)
+    Inventory.from_dict(as_table(cfg.inventory))
+    service_defs(cfg.inventory)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     hosts = int(sys.argv[1]) if len(sys.argv) > 1 else 1500
     services = int(sys.argv[2]) if len(sys.argv) > 2 else 3500
@@ -70,10 +84,10 @@ def main() -> None:
         for rel, text in files.items():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             (out / rel).write_text(text)
-        started = time.perf_counter()
-        loaded = load(out / "vigie.toml")
-        print(f"vigie config load of the result: {len(loaded.inventory.services)} services, "
-              f"{time.perf_counter() - started:.2f} s")
+        (root / "empty.toml").write_text("")
+        empty, full = startup_work(root / "empty.toml"), startup_work(out / "vigie.toml")
+        print(f"start-up work of `vigie up` (config load, the correlator's inventory, the runner's checks): "
+              f"{full:.2f} s with this inventory, {empty:.2f} s with an empty one (target: <= 2 s more)")
         nagios = shutil.which("nagios4") or "/usr/sbin/nagios4"
         if Path(nagios).exists():
             full = root / "full.cfg"

@@ -412,7 +412,7 @@ class ServiceConfig:
     retry_interval: float = setting(duration(), "1m", "between checks while not OK, until the state is hard")
     max_check_attempts: int = setting(integer(1, 100), 3, "soft → hard after this many non-OK results")
     timeout: float = setting(duration(), "60s", "then the plugin is killed and the result is UNKNOWN")
-    hostgroup: str | None = setting(string(), None, "instead of `host`: the service runs on every host of this group")
+    hostgroup: str | None = setting(string(), None, "instead of `host`: the service runs on every host of this group (`*`: on every host)")
     check_command: str | None = setting(string(), None, "the Nagios form `name!arg1!arg2` it was imported from (shown by `vigie inventory show`)")
     check_period: str | None = setting(string(), None, "when it is checked (a time period name)", shown="always")
     notification_period: str | None = setting(string(), None, "when its problems notify", shown="its host's")

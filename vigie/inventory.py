@@ -86,6 +86,8 @@ def resolve(inv: InventoryConfig) -> InventoryConfig:
             on = [svc]
         elif svc.host is not None:
             raise ConfigError(f"config: inventory.services[{i}]: expected host or hostgroup, not both")
+        elif svc.hostgroup == "*":
+            on = [replace(svc, host=h) for h in sorted(hosts)]
         elif svc.hostgroup not in members:
             raise ConfigError(f"config: inventory.services[{i}].hostgroup: expected a host group, got \"{svc.hostgroup}\"")
         else:

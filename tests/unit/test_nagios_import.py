@@ -40,6 +40,9 @@ def test_reader_joins_continuations_cuts_semicolons_and_keeps_hashes(tmp_path: P
 def test_reader_refuses_an_unclosed_definition_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(NagiosConfigError, match=r"objects.cfg:1: host definition not closed"):
         read_main(_tree(tmp_path, "define host {\n host_name a\n"))
+    (tmp_path / "nagios.cfg").write_text("cfg_dir=missing\n")
+    with pytest.raises(NagiosConfigError, match=r"nagios.cfg:1: cfg_dir missing: no such folder"):
+        read_main(tmp_path / "nagios.cfg")
 
 
 def test_synthetic_tree_resolves_templates_groups_and_exclusions() -> None:
@@ -97,6 +100,8 @@ def test_import_writes_group_services_that_the_runner_runs_per_host(tmp_path: Pa
     secret = next(s for s in data["services"] if s["name"] == "SECRET")
     assert secret["argv"][-6:] == ["-s", "s3cr$t", "-e", "OK", "-d", "SECRET"]
     assert secret["check_interval"] == 300.0 and secret["check_command"] == "check_tcp_secret!4242"
+    assert files["inventory/services.toml"].count('name = "ALIVE"') == 1  # host_name * stays one entry
+    assert 'hostgroup = "*"\nname = "ALIVE"' in files["inventory/services.toml"]
     alive = [d for d in service_defs(cfg.inventory) if d.service == "ALIVE"]
     assert sorted(d.host for d in alive) == ["core1", "db1", "db2", "web1", "web2", "web3"]
     assert "core1: from notification 2, notify oncall; on the route of these hosts set escalate_after = \"30m\"" in files["import-report.txt"]
@@ -143,3 +148,16 @@ def test_cli_import_diff_shows_only_what_changed(tmp_path: Path, capsys: pytest.
     assert changed == ["-max_check_attempts = 2", "+max_check_attempts = 4"]
     assert cli.main(["inventory", "show", "-c", str(tmp_path / "out" / "vigie.toml"), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["services"][0]["max_check_attempts"] == 4
+
+
+def test_a_service_on_a_host_group_stays_one_entry_unless_a_host_overrides_it(tmp_path: Path) -> None:
+    objects = ("define command{\n command_name c\n command_line /bin/c $ARG1$\n}\n"
+               "define host{\n host_name a\n max_check_attempts 1\n hostgroups g\n}\n"
+               "define host{\n host_name b\n max_check_attempts 1\n hostgroups g\n}\n"
+               "define hostgroup{\n hostgroup_name g\n}\n"
+               "define service{\n hostgroup_name g\n service_description S\n check_command c!1\n max_check_attempts 2\n}\n")
+    services = render(resolve(read_main(_tree(tmp_path, objects))), None, "n")["inventory/services.toml"]
+    assert services.count("[[services]]") == 1 and 'hostgroup = "g"' in services
+    override = objects + "define service{\n host_name b\n service_description S\n check_command c!2\n max_check_attempts 2\n}\n"
+    services = render(resolve(read_main(_tree(tmp_path, override))), None, "n")["inventory/services.toml"]
+    assert services.count("[[services]]") == 2 and 'host = "a"' in services and "/bin/c 2" in services

@@ -160,13 +160,15 @@ class Importer:
                 vs["notification_period"] = None  # implied from the host, as Vigie does too
             key = f"{svc.where}|{vs['name']}"
             by_def[key].append((host, vs))
-            defs[key] = svc
+            defs[key] = svc.definition or svc
         out: list[dict[str, Any]] = []
         for key, items in by_def.items():
             groups = defs[key].list("hostgroup_name")
             hosts = {h for h, _ in items}
             same = all(v == items[0][1] for _, v in items)
-            if (len(groups) == 1 and not defs[key].list("host_name") and same
+            if same and not groups and defs[key].list("host_name") == ["*"] and hosts == set(self.objs.hosts):
+                out.append({"hostgroup": "*", **items[0][1]})
+            elif (len(groups) == 1 and not defs[key].list("host_name") and same
                     and self.objs.hostgroup_members.get(groups[0]) == hosts):
                 out.append({"hostgroup": groups[0], **items[0][1]})
             else:

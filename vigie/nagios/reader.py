@@ -153,7 +153,10 @@ def read_main(path: str | Path) -> MainConfig:
         if key == "cfg_file":
             object_files.append(_resolve_path(base, value))
         elif key == "cfg_dir":
-            object_files.extend(_cfg_files(_resolve_path(base, value)))
+            folder = _resolve_path(base, value)
+            if not folder.is_dir():
+                raise NagiosConfigError(f"{main}:{lineno}: cfg_dir {value}: no such folder")
+            object_files.extend(_cfg_files(folder))
         elif key == "resource_file":
             users.update(read_resource(_resolve_path(base, value)))
         else:

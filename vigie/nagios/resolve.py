@@ -51,6 +51,7 @@ class Obj:
     attrs: dict[str, str | None]
     custom: dict[str, str]
     where: str
+    definition: Obj | None = None  # a service on one host: the definition it came from (its host lists as written)
 
     def get(self, key: str, default: str | None = None) -> str | None:
         v = self.attrs.get(key)
@@ -284,7 +285,7 @@ def _services(out: Objects, defs: list[Obj]) -> None:
                     continue
             attrs = dict(svc.attrs)
             attrs["host_name"] = h
-            out.services[key] = Obj("service", attrs, dict(svc.custom), svc.where)
+            out.services[key] = Obj("service", attrs, dict(svc.custom), svc.where, svc)
             by_name[key] = direct
 
 
