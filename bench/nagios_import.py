@@ -96,8 +96,8 @@ def main() -> None:
             full.write_text("\n".join([*base, f"cfg_dir={root}/objects", f"resource_file={root}/resource.cfg"]) + "\n")
             started = time.perf_counter()
             done = subprocess.run([nagios, "-v", str(full)], capture_output=True, text=True)
-            checked = ", ".join(line.strip().removeprefix("Checked ").rstrip(".") for line in done.stdout.splitlines()
-                                if line.strip().startswith(("Checked 1", "Checked 3")) and ("hosts" in line or "services" in line))
+            checked = ", ".join(dict.fromkeys(line.strip().removeprefix("Checked ").rstrip(".") for line in done.stdout.splitlines()
+                                if line.strip().startswith(("Checked 1", "Checked 3")) and ("hosts" in line or "services" in line)))
             print(f"nagios4 -v (reference): {time.perf_counter() - started:.2f} s, exit {done.returncode} ({checked})")
     finally:
         shutil.rmtree(root)
