@@ -62,7 +62,7 @@ def test_synthetic_tree_resolves_templates_groups_and_exclusions() -> None:
     assert objs.services["web1", "SECRET"].get("contact_groups") is None
     assert objs.services["web1", "ALIVE"].get("notification_period") == "workhours"
     assert {h for h, s in objs.services if s == "HTTP"} == {"web1", "web2"}  # template's host_name, then +web2
-    assert objs.services["web3", "PING"].get("check_command") == "check_ping!1.0,1%!2.0,2%"  # by name beats group
+    assert objs.services["web3", "PING"].get("check_command") == "check_ping!1.0,1%!2.0,2%"  # read later
     assert objs.services["db1", "NOPERIOD"].get("check_period") is None
     assert not any(f.endswith("README.txt") for f in read_main(SYNTHETIC).files)
     http = command_line(objs, objs.services["web1", "HTTP"].get("check_command"),
@@ -78,14 +78,23 @@ def test_command_lines_expand_args_user_and_service_macros() -> None:
     assert line == "/usr/lib/nagios/plugins/check_tcp -H $HOSTADDRESS$ -p 4242 -s s3cr$$t -e $_HOSTEXPECT$ -d SECRET"
 
 
-def test_host_precedence_over_a_hostgroup_service(tmp_path: Path) -> None:
-    main = _tree(tmp_path, "define command{\n command_name c\n command_line /bin/c $ARG1$\n}\n"
-                           "define host{\n host_name h\n max_check_attempts 1\n}\n"
-                           "define hostgroup{\n hostgroup_name g\n members h\n}\n"
-                           "define service{\n hostgroup_name g\n service_description S\n check_command c!group\n}\n"
-                           "define service{\n host_name h\n service_description S\n check_command c!host\n}\n")
-    objs = resolve(read_main(main))
-    assert objs.services["h", "S"].get("check_command") == "c!host"
+def test_of_two_definitions_of_one_service_the_later_wins(tmp_path: Path) -> None:
+    """As nagios4 -vp resolves it (Nagios 4.4), whether each came from a host name or a host group."""
+    head = ("define command{\n command_name c\n command_line /bin/c $ARG1$\n}\n"
+            "define host{\n host_name h\n max_check_attempts 1\n}\n"
+            "define hostgroup{\n hostgroup_name g\n members h\n}\n")
+    group = "define service{\n hostgroup_name g\n service_description S\n check_command c!group\n}\n"
+    host = "define service{\n host_name h\n service_description S\n check_command c!host\n}\n"
+    for body, kept in ((group + host, "c!host"), (host + group, "c!group")):
+        objs = resolve(read_main(_tree(tmp_path, head + body)))
+        assert objs.services["h", "S"].get("check_command") == kept
+        assert "which Nagios keeps (the later definition wins)" in objs.notes[0][1]
+
+
+def test_repeated_members_lines_of_a_group_add_up(tmp_path: Path) -> None:
+    objs = resolve(read_main(_tree(tmp_path, "define host{\n host_name a\n}\ndefine host{\n host_name b\n}\n"
+                                              "define hostgroup{\n hostgroup_name g\n members a\n members b\n}\n")))
+    assert objs.hostgroup_members["g"] == {"a", "b"}
 
 
 def test_import_writes_group_services_that_the_runner_runs_per_host(tmp_path: Path) -> None:
@@ -96,14 +105,14 @@ def test_import_writes_group_services_that_the_runner_runs_per_host(tmp_path: Pa
         (tmp_path / rel).write_text(text)
     cfg = load(tmp_path / "vigie.toml")
     data = resolved(cfg, "web2")
-    assert data["hosts"][0]["site"] == "a" and data["hosts"][0]["groups"] == ["all-sites", "everything", "site-a"]
+    assert data["hosts"][0]["site"] == "a" and data["hosts"][0]["groups"] == ["all-sites", "everything", "most", "site-a"]
     secret = next(s for s in data["services"] if s["name"] == "SECRET")
     assert secret["argv"][-6:] == ["-s", "s3cr$t", "-e", "OK", "-d", "SECRET"]
     assert secret["check_interval"] == 300.0 and secret["check_command"] == "check_tcp_secret!4242"
     assert files["inventory/services.toml"].count('name = "ALIVE"') == 1  # host_name * stays one entry
     assert 'hostgroup = "*"\nname = "ALIVE"' in files["inventory/services.toml"]
     alive = [d for d in service_defs(cfg.inventory) if d.service == "ALIVE"]
-    assert sorted(d.host for d in alive) == ["core1", "db1", "db2", "web1", "web2", "web3"]
+    assert sorted(d.host for d in alive) == sorted(cfg.inventory.hosts) and len(alive) == 9
     assert "core1: from notification 2, notify oncall; on the route of these hosts set escalate_after = \"30m\"" in files["import-report.txt"]
     assert cfg.inventory.hosts["db2"].parents == ["core1"]  # parent and host dependency
 

@@ -7,9 +7,10 @@ reads them, with the `$USERn$` values. What Nagios itself does (base/config.c, x
 - object files: a line ending in a backslash continues on the next; a line starting with `#` or `;` is a
   comment, and a `;` not preceded by a backslash ends the line (`\\;` is a literal `;`), but a `#` after a value
   is part of it (Nagios keeps it: command lines use it); `include_file` and `include_dir` inside object files;
+- a group's repeated `members` lines add up; for any other directive the last one wins;
 - directive names are normalised to one spelling (`host` -> `host_name`, `normal_check_interval` ->
   `check_interval` ...), custom variables (`_NAME`) are upper-cased as Nagios does.
-Files of a `cfg_dir` are read in sorted order (Nagios uses the order readdir gives, which is unspecified).
+Files of a `cfg_dir` are read in the order readdir gives, as Nagios does (see _cfg_files).
 """
 
 from __future__ import annotations
@@ -89,11 +90,17 @@ def _resolve_path(base: Path, value: str) -> Path:
 
 
 def _cfg_files(folder: Path) -> list[Path]:
-    """Every `.cfg` file under folder, recursively (symbolic links followed, as Nagios does)."""
+    """Every `.cfg` file under folder, in the order Nagios reads them (xodtemplate_process_config_dir): the
+    order readdir gives, a sub-folder read when it comes up, symbolic links followed. That order decides
+    which of two definitions of one service wins (the later), so it is Nagios' own, not a sorted one."""
     out: list[Path] = []
-    for root, dirs, names in os.walk(folder, followlinks=True):
-        dirs.sort()
-        out.extend(Path(root) / n for n in sorted(names) if n.endswith(".cfg") and (Path(root) / n).is_file())
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir():
+                out.extend(_cfg_files(path))
+            elif entry.name.endswith(".cfg") and entry.is_file():
+                out.append(path)
     return out
 
 
@@ -229,6 +236,7 @@ def _read_objects(path: Path, out: list[Definition], read: list[str]) -> None:
 
 _TIMERANGES = re.compile(r"(.*?)\s+(\d{1,2}:\d\d-\d{1,2}:\d\d(?:\s*,\s*\d{1,2}:\d\d-\d{1,2}:\d\d)*)")
 _PERIOD_KEYS = ("timeperiod_name", "alias", "name", "use", "register", "exclude")
+_GROUPS = ("hostgroup", "servicegroup", "contactgroup")
 
 
 def _set(d: Definition, key: str, value: str) -> None:
@@ -243,4 +251,7 @@ def _set(d: Definition, key: str, value: str) -> None:
         d.custom[key[1:].upper()] = value
         return
     name = ALIASES.get((d.kind, key)) or ALIASES.get(("*", key)) or key
-    d.attrs[name] = value
+    if name == "members" and d.kind in _GROUPS and d.attrs.get("members"):
+        d.attrs[name] += "," + value  # Nagios appends repeated members lines of a group
+    else:
+        d.attrs[name] = value

@@ -10,8 +10,8 @@
 - Objects with `register 0` are templates only.
 - Host groups: `members` (with `*` and `!host`), hosts' own `hostgroups`, `hostgroup_members` (recursive).
 - Services: one per host of `host_name` (with `*` and `!host`) and of the members of `hostgroup_name` (with
-  `*` and `!group`), exclusions applied to both; a service defined on a host by name takes precedence over
-  one of the same description that came from a host group (Nagios 4 "service precedence").
+  `*` and `!group`), exclusions applied to both; of two definitions of one service on one host, the later
+  wins, whether each came from a host name or a host group (what nagios4 -vp shows for Nagios 4.4).
 - Implied inheritance (xodtemplate_inherit_object_properties): a service with neither contacts nor
   contact_groups takes its host's; notification_interval and notification_period too when it has none.
 - Service groups: `members` (host,service pairs), services' `servicegroups`, `servicegroup_members`.
@@ -262,7 +262,6 @@ def service_hosts(out: Objects, svc: Obj) -> set[str]:
 
 
 def _services(out: Objects, defs: list[Obj]) -> None:
-    by_name: dict[tuple[str, str], bool] = {}  # key -> defined on the host by name (higher precedence)
     for svc in defs:
         desc = svc.get("service_description")
         if not desc:
@@ -272,21 +271,14 @@ def _services(out: Objects, defs: list[Obj]) -> None:
         if not hosts:
             out.notes.append((svc.where, f"service '{desc}' applies to no host: skipped"))
             continue
-        named = set(svc.list("host_name")) - {"*"}
         for h in sorted(hosts):
             key = (h, desc)
-            direct = h in named
             if key in out.services:
-                if direct and not by_name[key]:
-                    out.notes.append((out.services[key].where, f"service '{desc}' on host '{h}' from a host group is "
-                                      f"overridden by the one defined on the host at {svc.where}"))
-                else:
-                    out.notes.append((svc.where, f"duplicate service '{desc}' on host '{h}': the first ({out.services[key].where}) is kept"))
-                    continue
+                out.notes.append((out.services[key].where, f"service '{desc}' on host '{h}' is defined again at "
+                                  f"{svc.where}, which Nagios keeps (the later definition wins)"))
             attrs = dict(svc.attrs)
             attrs["host_name"] = h
             out.services[key] = Obj("service", attrs, dict(svc.custom), svc.where, svc)
-            by_name[key] = direct
 
 
 def _servicegroups(out: Objects) -> None:
