@@ -170,3 +170,17 @@ def test_a_service_on_a_host_group_stays_one_entry_unless_a_host_overrides_it(tm
     override = objects + "define service{\n host_name b\n service_description S\n check_command c!2\n max_check_attempts 2\n}\n"
     services = render(resolve(read_main(_tree(tmp_path, override))), None, "n")["inventory/services.toml"]
     assert services.count("[[services]]") == 2 and 'host = "a"' in services and "/bin/c 2" in services
+
+
+def test_latin1_files_and_addresses_vigie_cannot_take(tmp_path: Path) -> None:
+    (tmp_path / "objects.cfg").write_bytes("define host{\n host_name mairie\n alias H\xf4tel de ville\n address srv_01\n}\n"
+                                           .encode("latin-1"))
+    (tmp_path / "nagios.cfg").write_text("cfg_file=objects.cfg\n")
+    files = render(resolve(read_main(tmp_path / "nagios.cfg")), None, "n")
+    assert 'description = "Hôtel de ville"' in files["inventory/hosts.toml"]
+    assert "address" not in files["inventory/hosts.toml"]
+    assert "host 'mairie': address 'srv_01' is not an IP address or DNS name" in files["import-report.txt"]
+    for rel, text in files.items():
+        (tmp_path / "out" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / rel).write_text(text)
+    assert load(tmp_path / "out" / "vigie.toml").inventory.hosts["mairie"].address is None

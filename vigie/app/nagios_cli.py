@@ -118,7 +118,7 @@ class Importer:
             h = self.objs.hosts[name]
             mca = h.get("max_check_attempts")
             out[name] = {
-                "site": self.site_of(name, h), "address": h.get("address"),
+                "site": self.site_of(name, h), "address": self.address(name, h),
                 "description": h.get("alias") if h.get("alias") != name else None,
                 "parents": sorted(parents[name]),
                 "max_check_attempts": int(mca) if mca else None,
@@ -127,6 +127,20 @@ class Importer:
                 "vars": dict(sorted(h.custom.items())),
             }
         return out
+
+    def address(self, name: str, host: Obj) -> str | None:
+        """The host's address when Vigie accepts it (an IP address or a DNS name), else None and a report line."""
+        from vigie.config import ConfigError, host_name
+
+        address = host.get("address")
+        if address is None:
+            return None
+        try:
+            return host_name()(address.strip(), "address")
+        except ConfigError:
+            self.report.append(f"{host.where}: host '{name}': address {address!r} is not an IP address or DNS name: "
+                               "not carried over ($HOSTADDRESS$ is the host name until you set one)")
+            return None
 
     def service(self, svc: Obj) -> dict[str, Any] | None:
         """One Vigie service (without host) or None, with the reason in the report."""

@@ -107,9 +107,14 @@ def _cfg_files(folder: Path) -> list[Path]:
 def _lines(path: Path) -> list[tuple[int, str]]:
     """(line number, text) with backslash continuations joined (mmap_fgets_multiline)."""
     try:
-        raw = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        data = path.read_bytes()
     except OSError as exc:
         raise NagiosConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # Nagios reads bytes; older estates wrote their accents in Latin-1
+    raw = text.splitlines()
     out: list[tuple[int, str]] = []
     buf, start = "", 0
     for i, line in enumerate(raw, 1):
