@@ -184,3 +184,20 @@ def test_latin1_files_and_addresses_vigie_cannot_take(tmp_path: Path) -> None:
         (tmp_path / "out" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "out" / rel).write_text(text)
     assert load(tmp_path / "out" / "vigie.toml").inventory.hosts["mairie"].address is None
+
+
+def test_passive_services_are_listed_but_not_run(tmp_path: Path) -> None:
+    main = _tree(tmp_path, "define command{\n command_name c\n command_line /bin/c\n}\n"
+                           "define host{\n host_name h\n max_check_attempts 1\n}\n"
+                           "define service{\n host_name h\n service_description FED\n check_command c\n"
+                           " active_checks_enabled 0\n}\n"
+                           "define service{\n host_name h\n service_description NEVER\n check_command c\n check_interval 0\n}\n"
+                           "define service{\n host_name h\n service_description RUN\n check_command c\n}\n")
+    for rel, text in render(resolve(read_main(main)), None, "n").items():
+        (tmp_path / "out" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / rel).write_text(text)
+    cfg = load(tmp_path / "out" / "vigie.toml")
+    assert [d.service for d in service_defs(cfg.inventory)] == ["RUN"]
+    shown = {s["name"]: s for s in resolved(cfg)["services"]}
+    assert sorted(shown) == ["FED", "NEVER", "RUN"]
+    assert (shown["NEVER"]["check_interval"], shown["NEVER"]["argv"]) == (0.0, ["/bin/c"])

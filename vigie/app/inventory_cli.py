@@ -16,7 +16,7 @@ from vigie.config import Config
 
 def resolved(cfg: Config, host: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """{"hosts": [...], "services": [...]}, sorted by name (the JSON shape of issue 16)."""
-    from vigie.app.services import service_defs
+    from vigie.app.services import service_def
     from vigie.producers.checks.runner import build_argv
 
     inv = cfg.inventory
@@ -28,12 +28,13 @@ def resolved(cfg: Config, host: str | None = None) -> dict[str, list[dict[str, A
         for name, h in sorted(inv.hosts.items()) if host is None or name == host
     ]
     dirs = (cfg.checks.plugin_dir,)
+    never = {"check_interval": 1.0, "retry_interval": 1.0}  # a passive service's 0 interval does not change its argv
     services = [
-        {"host": s.host, "name": s.name, "check_command": s.check_command, "argv": build_argv(d, dirs),
+        {"host": s.host, "name": s.name, "check_command": s.check_command, "argv": build_argv(service_def(inv, s, **never), dirs),
          "max_check_attempts": s.max_check_attempts, "check_interval": s.check_interval,
          "retry_interval": s.retry_interval, "check_period": s.check_period,
          "notification_period": s.notification_period}
-        for s, d in zip(inv.services, service_defs(inv), strict=True) if host is None or s.host == host
+        for s in inv.services if host is None or s.host == host
     ]
     services.sort(key=lambda s: (s["host"], s["name"]))
     return {"hosts": hosts, "services": services}

@@ -29,7 +29,7 @@ _CARRIED = {
              "register"},
     "service": {"host_name", "hostgroup_name", "service_description", "check_command", "max_check_attempts",
                 "check_interval", "retry_interval", "check_period", "notification_period", "contacts",
-                "contact_groups", "use", "name", "register", "servicegroups"},
+                "contact_groups", "use", "name", "register", "servicegroups", "active_checks_enabled"},
 }
 _DEFAULTS = {"check_interval": 5.0, "retry_interval": 1.0}  # minutes, Nagios 4's defaults
 
@@ -156,10 +156,16 @@ class Importer:
             return None
         if needs_shell(line):
             self.report.append(f"{where}: the command line uses the shell (Nagios runs it with /bin/sh); Vigie runs plugins without a shell: review it")
-        mca = svc.get("max_check_attempts")
+        mca = int(svc.get("max_check_attempts") or "3")
+        if not 1 <= mca <= 100:
+            self.report.append(f"{where}: max_check_attempts {mca} is outside 1-100: 3 is used")
+            mca = 3
+        # Nagios never schedules these: their results come from senders (NSCA, NRDP)
+        passive = svc.get("active_checks_enabled") == "0" or float(svc.get("check_interval") or "5") <= 0
         return {"name": svc.get("service_description"), "check_command": cc, "command": line,
-                "check_interval": self._minutes(svc, "check_interval"), "retry_interval": self._minutes(svc, "retry_interval"),
-                "max_check_attempts": int(mca) if mca else 3,
+                "check_interval": self._minutes(svc, "check_interval"),
+                "retry_interval": self._minutes(svc, "retry_interval"),
+                "max_check_attempts": mca, "active": False if passive else None,
                 "check_period": svc.get("check_period"), "notification_period": svc.get("notification_period")}
 
     def services(self) -> list[dict[str, Any]]:

@@ -7,10 +7,10 @@ runtime's one producer; the archive sink and the pipelines consume from them.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vigie.app.runtime import Run, Runtime, ServiceFactory
-from vigie.config import InventoryConfig, build, secret
+from vigie.config import InventoryConfig, ServiceConfig, build, secret
 
 if TYPE_CHECKING:
     from vigie.producers.checks.runner import ServiceDef
@@ -70,19 +70,21 @@ def nsca_services(rt: Runtime) -> list[tuple[str, Run]]:
     return [("checks-nsca", listener.run)]
 
 
-def service_defs(inventory: InventoryConfig) -> list[ServiceDef]:
-    """The runner's checks: one per resolved service (services on a host group are already one per host),
-    with the host's custom variables as $_HOSTX$ and its description as $HOSTALIAS$."""
+def service_def(inventory: InventoryConfig, s: ServiceConfig, **extra: Any) -> ServiceDef:
+    """The runner's check for one resolved service (services on a host group are already one per host), with
+    the host's custom variables as $_HOSTX$ and its description as $HOSTALIAS$; extra overrides fields."""
     from vigie.producers.checks.runner import ServiceDef
 
-    hosts = inventory.hosts
-    return [
-        build(ServiceDef, s, service=s.name, address=hosts[s.host].address,
-              command=s.command if isinstance(s.command, str) else tuple(s.command),
-              macros={"HOSTALIAS": hosts[s.host].description or s.host,
-                      **{f"_HOST{k.upper()}": v for k, v in hosts[s.host].vars.items()}})
-        for s in inventory.services
-    ]
+    host = inventory.hosts[s.host]
+    return build(ServiceDef, s, service=s.name, address=host.address,
+                 command=s.command if isinstance(s.command, str) else tuple(s.command),
+                 macros={"HOSTALIAS": host.description or s.host,
+                         **{f"_HOST{k.upper()}": v for k, v in host.vars.items()}}, **extra)
+
+
+def service_defs(inventory: InventoryConfig) -> list[ServiceDef]:
+    """The checks the runner runs: the active services."""
+    return [service_def(inventory, s) for s in inventory.services if s.active]
 
 
 def syslog_services(rt: Runtime) -> list[tuple[str, Run]]:
