@@ -107,13 +107,17 @@ def test_synthetic_configuration_resolves_as_nagios4_does(world: Path) -> None:
     _compare(_precache(world, tree / "nagios.cfg"), _vigie(world, tree / "nagios.cfg"))
 
 
-def test_debian_sample_objects_resolve_as_nagios4_does(world: Path) -> None:
+@pytest.mark.parametrize("every_file", [False, True], ids=["as-shipped", "with-windows-switch-printer"])
+def test_debian_sample_objects_resolve_as_nagios4_does(world: Path, every_file: bool) -> None:
+    """Debian's sample objects as its nagios.cfg reads them, then with the commented-out samples too."""
     tmp_path = world
     if not Path("/etc/nagios4/nagios.cfg").exists():
         pytest.skip("nagios4 not installed")
     main = tmp_path / "nagios.cfg"
-    main.write_text("".join(line + "\n" for line in Path("/etc/nagios4/nagios.cfg").read_text().splitlines()
-                            if line.startswith(("cfg_", "resource_file"))))
+    lines = Path("/etc/nagios4/nagios.cfg").read_text().splitlines()
+    if every_file:
+        lines = [line.removeprefix("#") if line.startswith("#cfg_file=/etc/nagios4/objects/") else line for line in lines]
+    main.write_text("".join(line + "\n" for line in lines if line.startswith(("cfg_", "resource_file"))))
     _compare(_precache(tmp_path, main), _vigie(tmp_path, main))
 
 
