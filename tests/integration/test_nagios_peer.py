@@ -5,6 +5,7 @@ same hosts and services, field by field. No Kafka needed."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import subprocess
 import sys
@@ -236,3 +237,100 @@ def test_state_of_a_running_nagios4_becomes_control_commands(world: Path) -> Non
         ("acknowledge", "nagios-ack-web1", "alice", "router replaced tomorrow", None),
         ("maintenance", "nagios-downtime-1", "carol", "kernel upgrade", end)]
     assert any("a plain comment" in n for n in notes) and any("flexible" in n for n in notes)
+
+
+def _random_tree(rng: random.Random) -> str:
+    """Object definitions drawn at random from the features the resolver covers (templates chained and
+    multiple, + and null, groups with * and !, services on groups and host lists, duplicates, custom
+    variables), all valid for Nagios; the test lets nagios4 say how they resolve."""
+    out = ["define command {\n command_name c\n command_line /bin/true $ARG1$ $_HOSTV$\n}\n"]
+    for p in ("24x7", "work", "night"):
+        out.append(f"define timeperiod {{\n timeperiod_name {p}\n alias {p}\n monday 00:00-24:00\n}}\n")
+    for c in ("c1", "c2", "c3"):
+        out.append(f"define contact {{\n contact_name {c}\n host_notification_period 24x7\n service_notification_period 24x7\n"
+                   " host_notification_commands c\n service_notification_commands c\n}\n")
+    out.append("define contactgroup {\n contactgroup_name cg1\n alias a\n members c1\n}\n"
+               "define contactgroup {\n contactgroup_name cg2\n alias b\n members c2,c3\n}\n")
+    hosts = [f"h{i}" for i in range(12)]
+    groups = [f"g{i}" for i in range(4)]
+
+    def maybe(attr: str, values: list[str], additive: bool = False) -> str:
+        roll = rng.random()
+        if roll < 0.45:
+            return ""
+        if roll < 0.55 and not values[0].isdigit():  # null on a number is 0 to Nagios, and invalid
+            return f" {attr} null\n"
+        value = ",".join(rng.sample(values, rng.randint(1, min(2, len(values))))) if additive else rng.choice(values)
+        return f" {attr} {'+' if additive and rng.random() < 0.5 else ''}{value}\n"
+
+    def host_attrs() -> str:
+        return (maybe("max_check_attempts", [str(n) for n in range(1, 9)]) + maybe("check_interval", ["1", "5", "10"])
+                + maybe("retry_interval", ["1", "2"]) + maybe("check_period", ["24x7", "work"])
+                + maybe("notification_period", ["24x7", "night"]) + maybe("contact_groups", ["cg1", "cg2"], True)
+                + maybe("contacts", ["c1", "c3"], True) + maybe("hostgroups", groups, True)
+                + maybe("notification_interval", ["15", "60"]) + (f" _V v{rng.randint(0, 9)}\n" if rng.random() < 0.4 else ""))
+
+    out.append("define host {\n name T0\n register 0\n max_check_attempts 3\n}\n")
+    for i in range(1, 6):
+        parents = rng.sample([f"T{j}" for j in range(1, i)], min(i - 1, rng.randint(0, 2)))
+        use = f" use {','.join(parents)}\n" if parents else ""
+        out.append(f"define host {{\n name T{i}\n register 0\n{use}{host_attrs()}}}\n")
+    for g in groups:
+        members = maybe("members", [*hosts, "*"], True).replace(" null\n", " h0\n")
+        if members and rng.random() < 0.3:
+            members = members.rstrip("\n") + f",!{rng.choice(hosts)}\n"
+        subs = [x for x in groups if x < g]
+        sub = f" hostgroup_members {rng.choice(subs)}\n" if subs and rng.random() < 0.4 else ""
+        out.append(f"define hostgroup {{\n hostgroup_name {g}\n alias {g}\n{members}{sub}}}\n")
+    for i, h in enumerate(hosts):
+        use = ",".join([*rng.sample([f"T{j}" for j in range(1, 6)], rng.randint(1, 3)), "T0"])
+        parent = f" parents {rng.choice(hosts[:i])}\n" if i and rng.random() < 0.4 else ""
+        out.append(f"define host {{\n host_name {h}\n address 10.0.0.{i + 1}\n use {use}\n{parent}{host_attrs()}}}\n")
+
+    def service_attrs() -> str:
+        return (maybe("max_check_attempts", [str(n) for n in range(1, 6)]) + maybe("check_interval", ["1", "5", "15"])
+                + maybe("retry_interval", ["1", "3"]) + maybe("check_period", ["24x7", "night"])
+                + maybe("notification_period", ["work", "night"]) + maybe("contact_groups", ["cg1", "cg2"], True)
+                + maybe("contacts", ["c2"], True) + maybe("notification_interval", ["30", "90"]))
+
+    out.append("define service {\n name S0\n register 0\n max_check_attempts 2\n check_command c!base\n}\n")
+    for i in range(1, 4):
+        use = f" use S{rng.randint(0, i - 1)}\n" if rng.random() < 0.6 else ""
+        out.append(f"define service {{\n name S{i}\n register 0\n{use}{service_attrs()}}}\n")
+    for i in range(14):
+        keep = rng.choice(hosts)
+        names = [keep, *[f"!{h}" for h in rng.sample(hosts, 2) if h != keep]]
+        if rng.random() < 0.3:
+            names = ["*", *names[1:]]
+        groups_part = ""
+        if rng.random() < 0.5:
+            picked = rng.sample(groups, rng.randint(1, 2))
+            if rng.random() < 0.3:
+                picked.append("!" + rng.choice([g for g in groups if g not in picked]))
+            groups_part = f" hostgroup_name {','.join(picked)}\n"
+        use = ",".join(rng.sample(["S1", "S2", "S3"], rng.randint(1, 2)) + ["S0"])
+        out.append(f"define service {{\n use {use}\n service_description D{rng.randint(0, 5)}\n host_name {','.join(names)}\n"
+                   f"{groups_part} check_command c!arg{i}\n{service_attrs()}}}\n")
+    return "".join(out)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_configurations_resolve_as_nagios4_does(world: Path, seed: int) -> None:
+    """Generated trees: whatever nagios4 makes of them, Vigie must make the same."""
+    from vigie.nagios.reader import read_main
+    from vigie.nagios.resolve import resolve
+
+    tree = world / "random"
+    tree.mkdir()
+    (tree / "objects.cfg").write_text(_random_tree(random.Random(seed)))
+    (tree / "nagios.cfg").write_text("cfg_file=objects.cfg\n")
+    nagios = _precache(world, tree / "nagios.cfg")
+    _compare(nagios, _vigie(world, tree / "nagios.cfg"))
+    objs = resolve(read_main(tree / "nagios.cfg"))
+    for kind, mine in (("host", lambda o: objs.hosts[o["host_name"]]),
+                       ("service", lambda o: objs.services[o["host_name"], o["service_description"]])):
+        for o in nagios.get(kind, []):
+            got = mine(o)
+            assert (_set(o.get("contacts")), _set(o.get("contact_groups"))) == \
+                (_set(got.get("contacts")), _set(got.get("contact_groups"))), (kind, o)
+            assert {k[1:]: v for k, v in o.items() if k.startswith("_")} == got.custom, (kind, o)

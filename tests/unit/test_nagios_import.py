@@ -201,3 +201,18 @@ def test_passive_services_are_listed_but_not_run(tmp_path: Path) -> None:
     shown = {s["name"]: s for s in resolved(cfg)["services"]}
     assert sorted(shown) == ["FED", "NEVER", "RUN"]
     assert (shown["NEVER"]["check_interval"], shown["NEVER"]["argv"]) == (0.0, ["/bin/c"])
+
+
+def test_a_templates_null_blocks_the_next_templates_and_exclusions_win(tmp_path: Path) -> None:
+    """Both found by the random peer test: Nagios 4 inherits "had, empty" from a template's null, and a
+    group's `!host` removes the host whatever its own `hostgroups` or the group's sub-groups say."""
+    objs = resolve(read_main(_tree(tmp_path, (
+        "define host{\n name n\n register 0\n hostgroups null\n}\n"
+        "define host{\n name g\n register 0\n hostgroups sub\n}\n"
+        "define host{\n name mid\n register 0\n use n,g\n}\n"
+        "define host{\n host_name h\n use mid\n hostgroups +top\n}\n"
+        "define host{\n host_name k\n hostgroups sub\n}\n"
+        "define hostgroup{\n hostgroup_name sub\n}\n"
+        "define hostgroup{\n hostgroup_name top\n members *,!h\n hostgroup_members sub\n}\n"))))
+    assert objs.hosts["h"].get("hostgroups") == "top"  # not sub: mid had hostgroups, empty, from n
+    assert objs.hostgroup_members == {"sub": {"k"}, "top": {"k"}}

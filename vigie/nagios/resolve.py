@@ -3,7 +3,8 @@
 - Templates: a definition with `name` is a template of its kind; `use a,b` resolves a (depth first, its own
   templates first) then b, and a directive is taken from the first template that has it: the object's own
   value wins, then a's, then b's. `name`, `register` and `use` are not inherited. `null` clears a directive
-  and stops its inheritance (Nagios sets it to NULL and marks it as had). A list directive whose value starts
+  and stops its inheritance, for the objects that use a template saying null too (Nagios 4 sets it to
+  NULL and marks it as had, and "had" is what is inherited). A list directive whose value starts
   with `+` is appended to the inherited value (xodtemplate_get_inherited_string_value); a `+` left when no
   template had a value is dropped (xodtemplate_clean_additive_strings). Custom variables are inherited by
   name, the object's own first.
@@ -120,12 +121,12 @@ class _Templates:
                 raise NagiosConfigError(f"{d.where}: template '{tname}' specified in {d.kind} definition could not be found")
             tmpl = self.resolve(tdef)
             for k, v in tmpl.attrs.items():
-                if k in never or v is None:
+                if k in never:
                     continue
                 mine = attrs.get(k, ...)
                 if mine is ...:
-                    attrs[k] = v
-                elif k in additive and mine is not None and mine.startswith("+"):
+                    attrs[k] = v  # a template's null too: the object then "has" it, empty (xod_inherit_str)
+                elif k in additive and v is not None and mine is not None and mine.startswith("+"):
                     attrs[k] = v + "," + mine[1:]
             for k, v in tmpl.custom.items():
                 if k not in d.custom:
@@ -196,8 +197,10 @@ def _named(out: Objects, regs: dict[str, list[Obj]], kind: str, into: dict[str, 
             into[name] = obj
 
 
-def _closure(direct: dict[str, set[str]], subgroups: dict[str, list[str]], what: str) -> dict[str, set[str]]:
-    """Members of each group including those of its sub-groups (recursively); a loop is an error."""
+def _closure(direct: dict[str, set[str]], subgroups: dict[str, list[str]], what: str,
+             excluded: dict[str, set[str]] | None = None) -> dict[str, set[str]]:
+    """Members of each group including those of its sub-groups (recursively), less the group's own
+    exclusions; a loop is an error."""
     done: dict[str, set[str]] = {}
 
     def walk(name: str, stack: tuple[str, ...]) -> set[str]:
@@ -210,7 +213,7 @@ def _closure(direct: dict[str, set[str]], subgroups: dict[str, list[str]], what:
             if sub not in direct:
                 raise NagiosConfigError(f"{what} '{name}': unknown {what} '{sub}' in {what}_members")
             members |= walk(sub, (*stack, name))
-        done[name] = members
+        done[name] = members - (excluded or {}).get(name, set())
         return members
 
     for name in direct:
@@ -220,18 +223,20 @@ def _closure(direct: dict[str, set[str]], subgroups: dict[str, list[str]], what:
 
 def _hostgroups(out: Objects) -> None:
     direct: dict[str, set[str]] = {}
+    excluded: dict[str, set[str]] = {}
     for name, grp in out.hostgroups.items():
         yes, no = _pick(grp.list("members"), out.hosts)
         for h in sorted(yes - set(out.hosts)):
             raise NagiosConfigError(f"{grp.where}: hostgroup '{name}': unknown host '{h}' in members")
-        direct[name] = yes - no
+        direct[name], excluded[name] = yes, no
     for hname, host in out.hosts.items():
         for g in host.list("hostgroups"):
             if g not in direct:
                 raise NagiosConfigError(f"{host.where}: host '{hname}': unknown hostgroup '{g}'")
             direct[g].add(hname)
     subs = {n: g.list("hostgroup_members") for n, g in out.hostgroups.items()}
-    out.hostgroup_members = _closure(direct, subs, "hostgroup")
+    # a group's `!host` wins over the host's own `hostgroups` and over its sub-groups' members
+    out.hostgroup_members = _closure(direct, subs, "hostgroup", excluded)
 
 
 def _contactgroups(out: Objects) -> None:
