@@ -415,7 +415,7 @@ class ServiceConfig:
     hostgroup: str | None = setting(string(), None, "instead of `host`: the service runs on every host of this group (`*`: on every host)")
     check_command: str | None = setting(string(), None, "the Nagios form `name!arg1!arg2` it was imported from (shown by `vigie inventory show`)")
     check_period: str | None = setting(string(), None, "when it is checked (a time period name)", shown="always")
-    notification_period: str | None = setting(string(), None, "when its problems notify", shown="its host's")
+    notification_period: str | None = setting(string(), None, "when its problems notify (`\"\"`: always, not its host's)", shown="its host's")
     active: bool = setting(boolean(), True, "run its plugin; false: a passive service whose results come from senders (Nagios' `active_checks_enabled 0`)")
 
 

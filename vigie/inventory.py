@@ -96,5 +96,7 @@ def resolve(inv: InventoryConfig) -> InventoryConfig:
             host = hosts.get(s.host) if s.host else None
             if host is not None and s.notification_period is None and host.notification_period is not None:
                 s = replace(s, notification_period=host.notification_period)  # Nagios' implied inheritance
+            elif s.notification_period == "":
+                s = replace(s, notification_period=None)  # none, not even the host's (Nagios' null)
             services.append(s)
     return replace(inv, hosts=hosts, services=services)

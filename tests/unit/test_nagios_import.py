@@ -216,3 +216,11 @@ def test_a_templates_null_blocks_the_next_templates_and_exclusions_win(tmp_path:
         "define hostgroup{\n hostgroup_name top\n members *,!h\n hostgroup_members sub\n}\n"))))
     assert objs.hosts["h"].get("hostgroups") == "top"  # not sub: mid had hostgroups, empty, from n
     assert objs.hostgroup_members == {"sub": {"k"}, "top": {"k"}}
+
+
+def test_custom_variables_come_from_the_first_template_that_has_them(tmp_path: Path) -> None:
+    objs = resolve(read_main(_tree(tmp_path, (
+        "define host{\n name a\n register 0\n _V from-a\n}\n"
+        "define host{\n name b\n register 0\n _V from-b\n _W from-b\n}\n"
+        "define host{\n host_name h\n use a,b\n}\n"))))
+    assert objs.hosts["h"].custom == {"V": "from-a", "W": "from-b"}

@@ -60,7 +60,8 @@ def _key(k: str) -> str:
 
 
 def _table(header: str, values: dict[str, Any]) -> str:
-    lines = [header] + [f"{_key(k)} = {_toml_value(v)}" for k, v in values.items() if v not in (None, [], {}, "")]
+    """A TOML table; None and empty lists or tables are left out (TOML has no null), "" is kept."""
+    lines = [header] + [f"{_key(k)} = {_toml_value(v)}" for k, v in values.items() if v not in (None, [], {})]
     return "\n".join(lines) + "\n"
 
 
@@ -176,8 +177,11 @@ class Importer:
             vs = self.service(svc)
             if vs is None:
                 continue
-            if vs["notification_period"] == self.objs.hosts[host].get("notification_period"):
+            host_period = self.objs.hosts[host].get("notification_period")
+            if vs["notification_period"] == host_period:
                 vs["notification_period"] = None  # implied from the host, as Vigie does too
+            elif vs["notification_period"] is None and host_period is not None:
+                vs["notification_period"] = ""  # `null` in Nagios: none, not even the host's
             key = f"{svc.where}|{vs['name']}"
             by_def[key].append((host, vs))
             defs[key] = svc.definition or svc

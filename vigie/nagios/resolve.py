@@ -129,7 +129,7 @@ class _Templates:
                 elif k in additive and v is not None and mine is not None and mine.startswith("+"):
                     attrs[k] = v + "," + mine[1:]
             for k, v in tmpl.custom.items():
-                if k not in d.custom:
+                if k not in d.custom and k not in custom:  # the first template that has it wins
                     custom[k] = v
         self.active.discard(key)
         obj = Obj(d.kind, attrs, custom, d.where)
