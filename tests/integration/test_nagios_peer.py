@@ -316,7 +316,7 @@ def _random_tree(rng: random.Random) -> str:
     return "".join(out)
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(20))  # 60 seeds passed when written (37 s)
 def test_random_configurations_resolve_as_nagios4_does(world: Path, seed: int) -> None:
     """Generated trees: whatever nagios4 makes of them, Vigie must make the same."""
     from vigie.nagios.reader import read_main

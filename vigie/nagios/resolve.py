@@ -12,7 +12,9 @@
 - Host groups: `members` (with `*` and `!host`), hosts' own `hostgroups`, `hostgroup_members` (recursive).
 - Services: one per host of `host_name` (with `*` and `!host`) and of the members of `hostgroup_name` (with
   `*` and `!group`), exclusions applied to both; of two definitions of one service on one host, the later
-  wins, whether each came from a host name or a host group (what nagios4 -vp shows for Nagios 4.4).
+  wins, whether each came from a host name or a host group. That is what nagios4 -vp (Nagios 4.4) does when
+  the host comes first in each definition's expansion; for a host further down a multi-host definition
+  Nagios' choice follows its internal list order, so every duplicate is listed in the import report.
 - Implied inheritance (xodtemplate_inherit_object_properties): a service with neither contacts nor
   contact_groups takes its host's; notification_interval and notification_period too when it has none.
 - Service groups: `members` (host,service pairs), services' `servicegroups`, `servicegroup_members`.
