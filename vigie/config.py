@@ -23,12 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from vigie.errors import ConfigError  # noqa: F401 - re-exported: every part raises and catches it as vigie.config's
+
 if TYPE_CHECKING:  # the Kafka client (confluent_kafka) loads only for commands that talk to Kafka
     from vigie.kafka_client import KafkaSettings
-
-
-class ConfigError(ValueError):
-    """A configuration problem, stated in one line that names the key."""
 
 
 def _show(value: Any) -> str:
@@ -379,6 +377,19 @@ class ChecksConfig:
 
 
 @dataclass(frozen=True)
+class NscaConfig:
+    """[nsca]: passive results from Nagios' `send_nsca` (NSCA 2.9/2.10 packets), for estates moving from Nagios."""
+
+    enabled: bool = setting(boolean(), False, "listen for `send_nsca` under `vigie up`")
+    listen: tuple[str, int] = setting(address(), "127.0.0.1:5667", "where it listens (NSCA's port is 5667)")
+    password_env: str = setting(env_name(), "VIGIE_NSCA_PASSWORD", "the environment variable holding send_nsca.cfg's `password`; the listener refuses to start without it")
+    encryption: str = setting(string(("none", "xor", "des", "3des", "rijndael-128")), "xor", "send_nsca.cfg's `encryption_method`: none (0), xor (1), des (2), 3des (3), rijndael-128 (14)")
+    max_packet_age: float = setting(duration(), "30s", "packets whose timestamp is further from now are refused (nsca's max_packet_age)")
+    idle_timeout: float = setting(duration(), "10s", "a connection sending nothing for this long is closed")
+    max_connections: int = setting(integer(1, 100000), 256, "connections at once")
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     """[inventory.sites.NAME]: one site."""
 
@@ -396,6 +407,21 @@ class HostConfig:
     max_check_attempts: int | None = setting(integer(1, 100), None, "soft → hard after this many non-OK results", shown="`[correlation]`'s")
     description: str = setting(string(), "", "shown to people")
     timezone: str | None = setting(zone_name(), None, "IANA zone of its clock, for timestamps without a zone; overrides its site's", shown="its site's")
+    use: str | None = setting(string(), None, "a `[inventory.host_templates]` name: keys not set here are taken from it")
+    groups: list[str] = setting(list_of(string()), [], "host groups it belongs to (beside `[inventory.hostgroups]` members)")
+    check_interval: float | None = setting(duration(), None, "between host checks (shown by `vigie inventory show`)")
+    retry_interval: float | None = setting(duration(), None, "between host checks while not OK")
+    check_period: str | None = setting(string(), None, "when it is checked (a time period name)", shown="always")
+    notification_period: str | None = setting(string(), None, "when its problems notify (a time period name); its services' default", shown="always")
+    vars: dict[str, str] = setting(mapping_of(string()), {}, "custom variables: `vars.X` is `$_HOSTX$` in its checks' commands")
+
+
+@dataclass(frozen=True)
+class HostgroupConfig:
+    """[inventory.hostgroups.NAME]: a group of hosts, to apply services to all of them."""
+
+    members: list[str] = setting(list_of(string()), [], "host names (hosts may also list the group in `groups`)")
+    description: str = setting(string(), "", "shown to people")
 
 
 @dataclass(frozen=True)
@@ -409,6 +435,11 @@ class ServiceConfig:
     retry_interval: float = setting(duration(), "1m", "between checks while not OK, until the state is hard")
     max_check_attempts: int = setting(integer(1, 100), 3, "soft → hard after this many non-OK results")
     timeout: float = setting(duration(), "60s", "then the plugin is killed and the result is UNKNOWN")
+    hostgroup: str | None = setting(string(), None, "instead of `host`: the service runs on every host of this group (`*`: on every host)")
+    check_command: str | None = setting(string(), None, "the Nagios form `name!arg1!arg2` it was imported from (shown by `vigie inventory show`)")
+    check_period: str | None = setting(string(), None, "when it is checked (a time period name)", shown="always")
+    notification_period: str | None = setting(string(), None, "when its problems notify (`\"\"`: always, not its host's)", shown="its host's")
+    active: bool = setting(boolean(), True, "run its plugin; false: a passive service whose results come from senders (Nagios' `active_checks_enabled 0`)")
 
 
 @dataclass(frozen=True)
@@ -418,6 +449,9 @@ class InventoryConfig:
     sites: dict[str, SiteConfig] = setting(mapping_of(Section(SiteConfig)), {}, "`[inventory.sites.NAME]` tables")
     hosts: dict[str, HostConfig] = setting(mapping_of(Section(HostConfig)), {}, "`[inventory.hosts.NAME]` tables")
     services: list[ServiceConfig] = setting(list_of(Section(ServiceConfig)), [], "`[[inventory.services]]` tables", shown="none")
+    inventory_dir: str | None = setting(string(), None, "a folder of `*.toml` files, each holding `sites`, `hosts`, `hostgroups`, `host_templates` and `services` like this table; merged into it (relative to the config file)")
+    hostgroups: dict[str, HostgroupConfig] = setting(mapping_of(Section(HostgroupConfig)), {}, "`[inventory.hostgroups.NAME]` tables")
+    host_templates: dict[str, HostConfig] = setting(mapping_of(Section(HostConfig)), {}, "`[inventory.host_templates.NAME]`: host keys shared by the hosts that `use` it")
 
 
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -518,6 +552,7 @@ class Config:
     syslog: SyslogConfig = section(SyslogConfig)
     snmp: SnmpConfig = section(SnmpConfig)
     checks: ChecksConfig = section(ChecksConfig)
+    nsca: NscaConfig = section(NscaConfig)
     inventory: InventoryConfig = section(InventoryConfig)
     timeperiods: dict[str, TimeperiodConfig] = setting(mapping_of(Section(TimeperiodConfig)), {}, "`[timeperiods.NAME]` tables")
     routes: list[RouteConfig] = setting(list_of(Section(RouteConfig)), [], "`[[routes]]` tables", shown="none")
@@ -550,7 +585,7 @@ def _listeners(listeners: list[SyslogListenerConfig]) -> list[SyslogListenerConf
     return out
 
 
-def _cross_checks(cfg: Config) -> None:
+def _cross_checks(cfg: Config) -> Config:
     """Rules that span keys: names unique, keys for v3 users, references exist, thresholds ordered."""
     users: set[str] = set()
     for i, user in enumerate(cfg.snmp.users):
@@ -565,6 +600,7 @@ def _cross_checks(cfg: Config) -> None:
             raise ConfigError(f"config: snmp.users[{i}].priv_key_env: expected the environment variable holding the privacy key")
         if user.priv_protocol != "none" and user.auth_protocol == "none":
             raise ConfigError(f"config: snmp.users[{i}].priv_protocol: expected auth_protocol too (privacy needs authentication)")
+    cfg = replace(cfg, inventory=resolve_inventory(cfg.inventory))
     hosts = cfg.inventory.hosts
     for name, host in hosts.items():
         for parent in host.parents:
@@ -585,6 +621,14 @@ def _cross_checks(cfg: Config) -> None:
     corr = cfg.correlation
     if corr.flap_low_threshold > corr.flap_high_threshold:
         raise ConfigError("config: correlation.flap_low_threshold: expected a value <= flap_high_threshold")
+    return cfg
+
+
+def resolve_inventory(inv: InventoryConfig) -> InventoryConfig:
+    """Host templates, host groups and group services resolved into plain hosts and services (vigie/inventory.py)."""
+    from vigie.inventory import resolve
+
+    return resolve(inv)
 
 
 def default_state_dir() -> str:
@@ -596,7 +640,7 @@ def validate(raw: dict[str, Any]) -> Config:
     """Check a parsed TOML document against the schema; returns the typed Config with defaults filled in."""
     cfg: Config = SCHEMA(raw, "")
     cfg = replace(cfg, syslog=replace(cfg.syslog, listeners=_listeners(cfg.syslog.listeners)))
-    _cross_checks(cfg)
+    cfg = _cross_checks(cfg)
     state_dir = cfg.state_dir or default_state_dir()
     root = cfg.archive.root or str(Path(state_dir) / "archive")
     return replace(cfg, state_dir=state_dir, archive=replace(cfg.archive, root=root))
@@ -613,6 +657,11 @@ def load(path: str | Path | None) -> Config:
         raise ConfigError(f"config: {path}: file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config: {path}: not valid TOML ({exc})") from None
+    inventory = raw.get("inventory")
+    if isinstance(inventory, dict) and isinstance(inventory.get("inventory_dir"), str):
+        from vigie.inventory import merge_inventory_dir
+
+        raw = {**raw, "inventory": merge_inventory_dir(inventory, Path(path).parent / inventory["inventory_dir"])}
     return validate(raw)
 
 

@@ -150,6 +150,12 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inventory(args: argparse.Namespace) -> int:
+    from vigie.app.inventory_cli import run
+
+    return run(_config(args), args)
+
+
 def cmd_archive(args: argparse.Namespace) -> int:
     """`vigie archive …`: the archive root and retention come from the config unless given.
 
@@ -256,6 +262,17 @@ def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argpars
     notify.add_argument("--from-beginning", action="store_true", help="first start: read the topic's history too")
     notify.add_argument("--bootstrap", help="bootstrap servers (default: from the config, else the local broker)")
     notify.set_defaults(func=cmd_notify)
+
+    inventory = sub.add_parser("inventory", help="the resolved inventory (templates, host groups, services on groups)")
+    inventory_sub = inventory.add_subparsers(dest="inventory_verb", required=True)
+    show = with_config(inventory_sub.add_parser("show", help="print hosts and services as checks run them"))
+    show.add_argument("--host", help="only this host and its services")
+    show.add_argument("--format", choices=["table", "json"], default="table")
+    show.set_defaults(func=cmd_inventory)
+
+    from vigie.app import nagios_cli
+
+    nagios_cli.add_arguments(sub, with_config)
 
     from vigie.app import service_cli
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from vigie.app.runtime import Run, Runtime, ServiceFactory
-from vigie.config import Config, ConfigError, build, secret
+from vigie.config import Config, ConfigError, InventoryConfig, ServiceConfig, build, secret
 from vigie.supervisor import SignalsReady
+
+if TYPE_CHECKING:
+    from vigie.producers.checks.runner import ServiceDef
 
 
 def _intake_token(cfg: Config) -> str:
@@ -44,7 +48,7 @@ def check_secrets(cfg: Config) -> None:
 def check_services(rt: Runtime) -> list[tuple[str, Run]]:
     """The HTTP intake for passive results (NRDP, external commands) and the active plugin runner."""
     from vigie.producers.checks.http_intake import CheckIntake
-    from vigie.producers.checks.runner import PLUGIN_DIRS, CheckRunner, ServiceDef
+    from vigie.producers.checks.runner import PLUGIN_DIRS, CheckRunner
     from vigie.stage_metrics import CheckMetrics
 
     cfg = rt.cfg.checks
@@ -65,12 +69,7 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
                 await intake.stop()
 
         out.append(("checks-http", SignalsReady(run_intake)))
-    hosts = rt.cfg.inventory.hosts
-    defs = [
-        build(ServiceDef, s, service=s.name, address=hosts[s.host].address,
-              command=s.command if isinstance(s.command, str) else tuple(s.command))
-        for s in rt.cfg.inventory.services
-    ]
+    defs = service_defs(rt.cfg.inventory)
     if cfg.active_enabled and defs:
         dirs = (cfg.plugin_dir, *PLUGIN_DIRS)
         metrics = CheckMetrics(rt.registry)  # once: a restarted runner keeps counting in the same series
@@ -84,6 +83,39 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
 
         out.append(("checks-active", run_runner))
     return out
+
+
+def nsca_services(rt: Runtime) -> list[tuple[str, Run]]:
+    """The NSCA listener for send_nsca ([nsca])."""
+    from vigie.producers.checks.http_intake import intake_metrics
+    from vigie.producers.checks.nsca import METHOD_BY_NAME, NscaListener, NscaSettings
+
+    cfg = rt.cfg.nsca
+    if not cfg.enabled:
+        return []
+    password = secret(cfg.password_env, "nsca.password_env") or ""
+    host, port = cfg.listen
+    settings = build(NscaSettings, cfg, host=host, port=port, password=password.encode(),
+                     method=METHOD_BY_NAME[cfg.encryption])
+    listener = NscaListener(rt.sink, settings, intake_metrics(rt.registry))
+    return [("checks-nsca", listener.run)]
+
+
+def service_def(inventory: InventoryConfig, s: ServiceConfig, **extra: Any) -> ServiceDef:
+    """The runner's check for one resolved service (services on a host group are already one per host), with
+    the host's custom variables as $_HOSTX$ and its description as $HOSTALIAS$; extra overrides fields."""
+    from vigie.producers.checks.runner import ServiceDef
+
+    host = inventory.hosts[s.host]
+    return build(ServiceDef, s, service=s.name, address=host.address,
+                 command=s.command if isinstance(s.command, str) else tuple(s.command),
+                 macros={"HOSTALIAS": host.description or s.host,
+                         **{f"_HOST{k.upper()}": v for k, v in host.vars.items()}}, **extra)
+
+
+def service_defs(inventory: InventoryConfig) -> list[ServiceDef]:
+    """The checks the runner runs: the active services."""
+    return [service_def(inventory, s) for s in inventory.services if s.active]
 
 
 def syslog_services(rt: Runtime) -> list[tuple[str, Run]]:
@@ -245,6 +277,6 @@ def _children(rt: Runtime, name: str, enabled: bool, n: int) -> list[tuple[str, 
     return [(f"{name}-{i}" if n > 1 else name, subprocess_service(rt, name, instance=i)) for i in range(n)]
 
 
-FACTORIES: list[ServiceFactory] = [syslog_services, snmp_services, check_services, pipeline_services, archive_services,
-                                   notify_services]
+FACTORIES: list[ServiceFactory] = [syslog_services, snmp_services, check_services, nsca_services, pipeline_services,
+                                   archive_services, notify_services]
 """The services that exist; each factory decides from the config whether its service runs."""
