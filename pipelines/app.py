@@ -23,7 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from vigie import topics
 from vigie.codecs.syslog import parse_syslog
-from vigie.config import Config, as_table
+from vigie.config import Config
 from vigie.kafka_client import KafkaSettings
 from vigie.pipelines import runtime
 from vigie.pipelines.correlate.engine import Engine, Output
@@ -78,8 +78,7 @@ class NormalizeStage:
     def __init__(self, cfg: Config, settings: KafkaSettings, opts: WorkerOptions) -> None:
         rules_file = cfg.normalize.rules_file
         rules = RuleSet.load(rules_file) if rules_file else None
-        # Inventory.from_dict checks the table a second time: the correlate side is to take InventoryConfig.
-        self.normalizer = Normalizer(Inventory.from_dict(as_table(cfg.inventory)), rules)
+        self.normalizer = Normalizer(Inventory.from_config(cfg.inventory), rules)
         self.could_match = self.normalizer.rules.could_match
         self.settings = settings
         self.opts = opts

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigie.pipelines.correlate import flapping
 from vigie.schemas.codec import rfc3339
+
+if TYPE_CHECKING:
+    from vigie.config import CorrelationConfig
 
 ALERT_SCHEMA = "alert/1"
 SEVERITY_RANK = {"ok": 0, "info": 1, "unknown": 2, "warning": 3, "critical": 4}
@@ -24,20 +27,10 @@ class AlertConfig:
     flap: flapping.FlapConfig = field(default_factory=flapping.FlapConfig)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> AlertConfig:
-        data = data or {}
-        mca = data.get("max_check_attempts", 3)
-        if not isinstance(mca, int) or mca < 1:
-            raise ValueError("correlation.max_check_attempts: expected an integer >= 1")
-        from vigie.timeperiods import parse_duration
-
-        interval = parse_duration(data.get("update_interval", 1.0), "correlation.update_interval")
-        flap = flapping.FlapConfig(
-            float(data.get("flap_low_threshold", 5.0)),
-            float(data.get("flap_high_threshold", 20.0)),
-            bool(data.get("flap_detection", True)),
-        )
-        return cls(mca, float(interval), flap)
+    def from_config(cls, config: CorrelationConfig) -> AlertConfig:
+        """From the checked [correlation] section (vigie.config validated it)."""
+        flap = flapping.FlapConfig(config.flap_low_threshold, config.flap_high_threshold)
+        return cls(config.max_check_attempts, config.update_interval, flap)
 
 
 DEFAULT_CONFIG = AlertConfig()

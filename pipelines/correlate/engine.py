@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigie.pipelines.correlate import alerts as alerts_mod
 from vigie.pipelines.correlate import incidents as incidents_mod
@@ -16,7 +16,9 @@ from vigie.pipelines.correlate.silences import ControlError, ControlState, match
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.fingerprints import check_fingerprint
 from vigie.schemas.codec import parse_rfc3339
-from vigie.timeperiods import parse_timeperiods
+
+if TYPE_CHECKING:
+    from vigie.config import Config
 
 # transitions that can change grouping; a count-only or flapping update leaves incidents alone
 _REGROUP = frozenset(
@@ -71,14 +73,14 @@ class Engine:
 
     def __init__(
         self,
-        inventory: Inventory | dict[str, Any] | None = None,
+        inventory: Inventory | None = None,
         *,
         alert_config: AlertConfig | None = None,
         incident_config: IncidentConfig | None = None,
         router: Router | None = None,
         retention: float = 86400.0,
     ) -> None:
-        self.inventory = inventory if isinstance(inventory, Inventory) else Inventory.from_dict(inventory)
+        self.inventory = inventory if inventory is not None else Inventory()
         self.alert_config = alert_config or AlertConfig()
         self.incident_config = incident_config or IncidentConfig()
         self.router = router or Router([])
@@ -99,21 +101,13 @@ class Engine:
         self._control_residue = False
 
     @classmethod
-    def from_config(cls, config: Config) -> Engine:  # noqa: F821 - vigie.config.Config, imported in the body
-        """From the checked config: [inventory], [correlation], [timeperiods], [routes].
-
-        For now the typed sections go back to the dicts the correlation settings are built from (each
-        from_dict below checks them a second time); those are to take the typed sections instead.
-        """
-        from vigie.config import as_table
-
-        corr = as_table(config.correlation)
-        periods = parse_timeperiods(as_table(config.timeperiods))
+    def from_config(cls, config: Config) -> Engine:
+        """From the checked config: [inventory], [correlation], [timeperiods] (parsed), [routes]."""
         return cls(
-            Inventory.from_dict(as_table(config.inventory)),
-            alert_config=AlertConfig.from_dict(corr),
-            incident_config=IncidentConfig.from_dict(corr),
-            router=Router.from_config(as_table(config.routes), periods),
+            Inventory.from_config(config.inventory),
+            alert_config=AlertConfig.from_config(config.correlation),
+            incident_config=IncidentConfig.from_config(config.correlation),
+            router=Router.from_config(config.routes, config.timeperiods),
         )
 
     # --- inputs ---------------------------------------------------------------------------------
@@ -416,7 +410,7 @@ class Engine:
     def load(self, data: dict[str, Any]) -> None:
         """Restore a to_dict() snapshot (as a worker does from its last snapshot on the state topic)."""
         self.inventory = (
-            Inventory.from_dict(data.get("inventory")) if data.get("inventory") else self.inventory
+            Inventory.from_snapshot(data["inventory"]) if data.get("inventory") else self.inventory
         )
         self.alerts = {fp: AlertState.from_dict(d) for fp, d in data.get("alerts", {}).items()}
         self.correlation = CorrelationState.from_dict(data.get("correlation", {}))

@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from vigie.pipelines.correlate.alerts import AlertState, to_alert
 from vigie.pipelines.correlate.silences import Matcher, matches_all, parse_matchers
 from vigie.schemas.codec import rfc3339
-from vigie.timeperiods import ALWAYS, TimePeriod, contains, parse_duration
+from vigie.timeperiods import ALWAYS, NEVER, TimePeriod, contains
+
+if TYPE_CHECKING:
+    from vigie.config import RouteConfig
 
 NOTIFICATION_SCHEMA = "notification/1"
 NEW, ESCALATED, REPEAT, RESOLVED, FLAPPING = "new", "escalated", "repeat", "resolved", "flapping"
 DEFAULT_REPEAT = 4 * 3600.0
 _MATCH_CACHE = 8192  # distinct label sets whose routes a Router remembers
-_ROUTE_KEYS = frozenset(
-    {
-        "match_re",
-        "webhook",
-        "name",
-        "receiver",
-        "match",
-        "matchers",
-        "timeperiod",
-        "continue",
-        "repeat_interval",
-        "escalate_after",
-        "escalate_to",
-        "send_resolved",
-    }
-)
 
 
 class RouteError(ValueError):
@@ -54,40 +41,22 @@ class Route:
     webhook: str | None = None  # Alertmanager-compatible receiver URL (delivery is the notifier's job)
 
 
-def parse_route(spec: dict[str, Any], index: int = 0) -> Route:
-    name = spec.get("name")
-    if not isinstance(name, str) or not name:
-        raise RouteError(f"routes[{index}].name: required, a non-empty string")
-    unknown = set(spec) - _ROUTE_KEYS
-    if unknown:
-        raise RouteError(f"routes.{name}: unknown key(s) {', '.join(sorted(unknown))}")
-    where = f"routes.{name}"
-    try:
-        matchers = parse_matchers(spec.get("matchers", spec.get("match", [])), f"{where}.match")
-        match_re = spec.get("match_re", {})
-        if not isinstance(match_re, dict):
-            raise RouteError(f"{where}.match_re: expected a {{label = regex}} table")
-        matchers += parse_matchers(
-            [{"name": k, "op": "=~", "value": v} for k, v in match_re.items()], f"{where}.match_re"
-        )
-        repeat = parse_duration(spec.get("repeat_interval", DEFAULT_REPEAT), f"{where}.repeat_interval")
-        escalate_after = spec.get("escalate_after")
-        escalate_after = parse_duration(escalate_after, f"{where}.escalate_after") if escalate_after else None
-    except ValueError as exc:
-        raise RouteError(str(exc)) from None
-    if (escalate_after is None) != (spec.get("escalate_to") is None):
-        raise RouteError(f"{where}: escalate_after and escalate_to go together")
+def route_from_config(config: RouteConfig) -> Route:
+    """A Route from a checked [[routes]] entry (vigie.config validated names, durations and regexes)."""
+    matchers = parse_matchers(config.match, f"routes.{config.name}.match") + parse_matchers(
+        [{"name": k, "op": "=~", "value": v} for k, v in config.match_re.items()], f"routes.{config.name}.match_re"
+    )
     return Route(
-        name=name,
-        receiver=spec.get("receiver", name),
+        name=config.name,
+        receiver=config.name,
         matchers=matchers,
-        timeperiod=spec.get("timeperiod"),
-        continue_=bool(spec.get("continue", False)),
-        repeat_interval=repeat,
-        escalate_after=escalate_after,
-        escalate_to=spec.get("escalate_to"),
-        send_resolved=bool(spec.get("send_resolved", True)),
-        webhook=spec.get("webhook"),
+        timeperiod=config.timeperiod,
+        continue_=config.continue_matching,
+        repeat_interval=config.repeat_interval,
+        escalate_after=config.escalate_after,
+        escalate_to=config.escalate_to,
+        send_resolved=config.send_resolved,
+        webhook=config.webhook,
     )
 
 
@@ -99,20 +68,19 @@ class Router:
     def __init__(self, routes: list[Route], periods: dict[str, TimePeriod] | None = None) -> None:
         self.routes = tuple(routes)
         self.by_name = {r.name: r for r in routes}
-        self.periods = dict(periods or {})
+        self.periods = {"24x7": ALWAYS, "never": NEVER, **(periods or {})}
         # labels -> matching routes: matching is a pure function of the labels and alerts repeat them
         self._matched: dict[tuple[tuple[str, str], ...], tuple[Route, ...]] = {}
         for r in routes:
-            if r.timeperiod and r.timeperiod not in self.periods and r.timeperiod != "24x7":
+            if r.timeperiod and r.timeperiod not in self.periods:
                 raise RouteError(f"routes.{r.name}.timeperiod: unknown time period {r.timeperiod!r}")
             if r.escalate_to and r.escalate_to not in self.by_name:
                 raise RouteError(f"routes.{r.name}.escalate_to: unknown route {r.escalate_to!r}")
 
     @classmethod
-    def from_config(
-        cls, routes: list[dict[str, Any]] | None, periods: dict[str, TimePeriod] | None = None
-    ) -> Router:
-        return cls([parse_route(spec, i) for i, spec in enumerate(routes or [])], periods)
+    def from_config(cls, routes: list[RouteConfig], periods: dict[str, TimePeriod] | None = None) -> Router:
+        """From the checked [[routes]] and the parsed [timeperiods] (Config.routes, Config.timeperiods)."""
+        return cls([route_from_config(r) for r in routes], periods)
 
     def match(self, labels: dict[str, str]) -> list[Route]:
         key = tuple(labels.items())

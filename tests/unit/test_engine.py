@@ -2,9 +2,9 @@
 
 import orjson
 
+from tests import configured
 from vigie.config import validate
 from vigie.pipelines.correlate.engine import Engine, event_time
-from vigie.pipelines.correlate.routing import Router
 from vigie.pipelines.normalize.normalize import LINK_DOWN, Normalizer
 
 T = 1_740_823_200.0  # 2025-03-01T10:00:00Z
@@ -19,7 +19,7 @@ INV = {
 
 
 def make():
-    return Normalizer(INV), Engine(INV, router=Router.from_config([{"name": "oncall"}]))
+    return Normalizer(configured.inventory(INV)), Engine(configured.inventory(INV), router=configured.router([{"name": "oncall"}]))
 
 
 def check(norm, host, status, service="PING"):
@@ -99,7 +99,7 @@ def test_snapshot_restore_continues_identically():
     norm, a = make()
     a.process(check(norm, "r1", 2, service=None), T)
     a.process(check(norm, "h1", 2), T + 1)
-    b = Engine(INV, router=Router.from_config([{"name": "oncall"}]))
+    b = Engine(configured.inventory(INV), router=configured.router([{"name": "oncall"}]))
     b.load(orjson.loads(orjson.dumps(a.to_dict())))
     ea, eb = a.process(check(norm, "h2", 2), T + 2), b.process(check(norm, "h2", 2), T + 2)
     assert ea == eb
@@ -240,8 +240,8 @@ def test_a_notification_carries_its_incident_summary_not_the_member_lists():
 
 def test_ticks_find_due_repeats_and_held_updates_also_after_a_restore():
     """Ticks visit only what is due (a heap of notification dues, the set of held updates): nothing is missed."""
-    norm = Normalizer(INV)
-    eng = Engine(INV, router=Router.from_config([{"name": "oncall", "repeat_interval": "10m"}]))
+    norm = Normalizer(configured.inventory(INV))
+    eng = Engine(configured.inventory(INV), router=configured.router([{"name": "oncall", "repeat_interval": "10m"}]))
     notes = eng.process(check(norm, "lone", 2), T).notifications
     notes += eng.process(check(norm, "lone", 2, service="DISK"), T + 60).notifications
     assert sorted(n["reason"] for n in notes) == ["new", "new"]
@@ -252,7 +252,7 @@ def test_ticks_find_due_repeats_and_held_updates_also_after_a_restore():
     assert eng.tick(T + 500).notifications == []
     repeats = eng.tick(T + 600).notifications
     assert [(n["reason"], n["alert"]["fingerprint"]) for n in repeats] == [("repeat", "lone|check|PING")]
-    restored = Engine(INV, router=Router.from_config([{"name": "oncall", "repeat_interval": "10m"}]))
+    restored = Engine(configured.inventory(INV), router=configured.router([{"name": "oncall", "repeat_interval": "10m"}]))
     restored.load(orjson.loads(orjson.dumps(eng.to_dict())))
     for e in (eng, restored):
         got = e.tick(T + 660).notifications

@@ -1,11 +1,10 @@
 """Incidents: a site router down with 20 hosts behind it is one incident, root cause the router, 20 symptoms."""
 
+from tests import configured
 from vigie.pipelines.correlate.alerts import AlertState
 from vigie.pipelines.correlate.engine import Engine
 from vigie.pipelines.correlate.incident_model import CorrelationState, IncidentConfig, incident_id
 from vigie.pipelines.correlate.incidents import observe, tick
-from vigie.pipelines.correlate.routing import Router
-from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import LINK_DOWN, LINK_UP, Normalizer
 
 T = 1_740_823_200.0
@@ -28,8 +27,8 @@ def inventory(router_parents=("core",)):
 
 
 def setup(router_parents=("core",)):
-    inv = inventory(router_parents)
-    return Normalizer(inv), Engine(inv, router=Router.from_config([{"name": "oncall"}]))
+    inv = configured.inventory(inventory(router_parents))
+    return Normalizer(inv), Engine(inv, router=configured.router([{"name": "oncall"}]))
 
 
 def ping(norm, host, status):
@@ -193,6 +192,7 @@ def test_unreachable_through_unmonitored_switch_and_other_site_parent():
             "pc": {"site": "paris", "parents": ["sw"], "max_check_attempts": 1},
         },
     }
+    inv = configured.inventory(inv)
     norm, eng = Normalizer(inv), Engine(inv)
     eng.process(norm.check({"host": "core", "service": None, "status": 2, "output": "DOWN"}), T)
     out = eng.process(norm.check({"host": "pc", "service": "PING", "status": 2, "output": "x"}), T + 3)
@@ -221,7 +221,7 @@ def test_separate_hosts_outside_topology_make_separate_incidents_and_window():
 
 
 def test_state_round_trip_gives_same_decisions():
-    inv = Inventory.from_dict(inventory())
+    inv = configured.inventory(inventory())
     cfg = IncidentConfig(hold_down=10)
 
     def alert(host, fp, status="firing", service="PING"):

@@ -2,13 +2,14 @@
 
 import pytest
 
+from tests import configured
+from vigie.config import ConfigError
 from vigie.pipelines.correlate.alerts import AlertState, to_alert
-from vigie.pipelines.correlate.routing import RouteError, Router, alertmanager_webhook_payload, notify
-from vigie.timeperiods import parse_timeperiods
+from vigie.pipelines.correlate.routing import Route, RouteError, Router, alertmanager_webhook_payload, notify
 
 T = 1_736_935_200.0  # Wednesday 2025-01-15 10:00 UTC (11:00 Paris)
-PERIODS = parse_timeperiods({"workhours": {"timezone": "Europe/Paris", "monday..friday": "08:00-18:00"}})
-ROUTER = Router.from_config(
+PERIODS = {"workhours": {"timezone": "Europe/Paris", "monday..friday": "08:00-18:00"}}
+ROUTER = configured.router(
     [
         {
             "name": "paris-net",
@@ -130,17 +131,27 @@ def test_severity_change_is_notified_again():
 @pytest.mark.parametrize(
     ("routes", "error"),
     [
-        ([{"name": "a", "timeperiod": "nope"}], "unknown time period"),
-        ([{"name": "a", "escalate_to": "b", "escalate_after": 60}], "unknown route"),
-        ([{"name": "a", "escalate_after": 60}], "go together"),
+        ([{"name": "a", "timeperiod": "nope"}], "routes.0..timeperiod: expected one of"),
+        ([{"name": "a", "escalate_to": "b", "escalate_after": "1m"}], "expected a route name"),
+        ([{"name": "a", "escalate_after": "1m"}], "together"),
         ([{"name": "a", "colour": "red"}], "unknown key"),
         ([{"name": "a", "repeat_interval": "often"}], "repeat_interval"),
+        ([{"name": "a", "match_re": {"host": "sw-("}}], "regular expression"),
+        ([{"name": "a"}, {"name": "a"}], "unique route name"),
         ([{}], "name"),
     ],
 )
 def test_route_errors(routes, error):
-    with pytest.raises(RouteError, match=error):
-        Router.from_config(routes, PERIODS)
+    # routes are checked once, by the config (Router.from_config takes the checked sections)
+    with pytest.raises(ConfigError, match=error):
+        configured.router(routes, PERIODS)
+
+
+def test_router_refuses_an_unknown_period_or_escalation_target():
+    with pytest.raises(RouteError, match="unknown time period"):
+        Router([Route("a", "a", timeperiod="nope")])
+    with pytest.raises(RouteError, match="unknown route"):
+        Router([Route("a", "a", escalate_after=60, escalate_to="b")])
 
 
 def test_alertmanager_webhook_payload():
@@ -182,7 +193,7 @@ def test_alertmanager_webhook_payload():
 
 
 def test_documented_route_keys():
-    router = Router.from_config(
+    router = configured.router(
         [
             {
                 "name": "staff",
