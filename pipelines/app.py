@@ -159,7 +159,7 @@ def snapshot_value(ps: PartitionState) -> bytes:
             "alerts": e.alerts,
             "correlation": e.correlation,
             "controls": e.controls.to_dict(),
-            "notified": e.notified,
+            "notifier": {"groups": e.notifier.groups},
         },
     }
     try:

@@ -54,10 +54,15 @@ def _match_table(match: Any) -> dict[str, str]:
 
 def router(routes: list[dict[str, Any]], periods: dict[str, Any] | None = None) -> Router:
     """A Router from [[routes]] and [timeperiods] tables; a route's `receiver` (a name other than its own,
-    which the config file does not have) is set on the built route."""
+    which the config file does not have) is set on the built route. Unless a route says otherwise, it has no
+    group_wait: tests written before notification groups see an incident's first message at once."""
     receivers = {r["name"]: r["receiver"] for r in routes if "receiver" in r}
     tables = [
-        {**{k: v for k, v in r.items() if k != "receiver"}, **({"match": _match_table(r["match"])} if "match" in r else {})}
+        {
+            "group_wait": "0s",
+            **{k: v for k, v in r.items() if k != "receiver"},
+            **({"match": _match_table(r["match"])} if "match" in r else {}),
+        }
         for r in routes
     ]
     cfg = config(routes=tables, timeperiods=periods or {})

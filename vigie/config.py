@@ -426,6 +426,8 @@ class RouteConfig:
     escalate_to: str | None = setting(string(), None, "another route's name")
     continue_matching: bool = setting(boolean(), False, "also try the routes after this one", key="continue")
     send_resolved: bool = setting(boolean(), True, "notify the end of what was notified")
+    group_wait: float = setting(duration(), "10s", "a new incident (or lone alert) waits this long for its other alerts before the first message")
+    group_interval: float = setting(duration(), "5m", "at most one `updated` message per incident per interval while it grows")
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,15 @@ correlate worker's batch loop (pipelines/app.py) runs per partition."""
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vigie.pipelines.correlate import alerts as alerts_mod
 from vigie.pipelines.correlate import incidents as incidents_mod
 from vigie.pipelines.correlate.alerts import AlertConfig, AlertState, to_alert
+from vigie.pipelines.correlate.groups import Notifier
 from vigie.pipelines.correlate.incident_model import Changes, CorrelationState, IncidentConfig
-from vigie.pipelines.correlate.routing import NotifyState, Router, notify
+from vigie.pipelines.correlate.routing import Router
 from vigie.pipelines.correlate.silences import ControlError, ControlState, matches_all, parse_command
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.fingerprints import check_fingerprint
@@ -88,14 +88,12 @@ class Engine:
         self.alerts: dict[str, AlertState] = {}
         self.correlation = CorrelationState()
         self.controls = ControlState()
-        self.notified: dict[str, NotifyState] = {}
+        self.notifier = Notifier(self.router)
         self._firing: dict[str, None] = {}
         self._resolved: dict[str, float] = {}
-        # what a tick must visit, so that its cost follows what is due, not how many alerts fire:
-        # firing alerts with a held-back update or an auto-resolve timer, and (due, fingerprint) of
-        # notification states (repeats, escalations, waits for a time period); stale heap entries are skipped
+        # what a tick must visit, so that its cost follows what is due, not how many alerts fire: firing
+        # alerts with a held-back update or an auto-resolve timer (notification groups keep their own timers)
         self._ticking: dict[str, None] = {}
-        self._due: list[tuple[float, str]] = []
         # some firing alert may carry a silence/maintenance verdict: without controls, a tick's suppression
         # re-evaluation of every firing alert can only find something to do while this is set
         self._control_residue = False
@@ -215,22 +213,6 @@ class Engine:
             )
         self.controls.expire(now)
         self._refresh_suppression(now, out, changed)
-        due = self._due
-        if self.router.routes and due and due[0][0] <= now:
-            candidates: set[str] = set()
-            while due and due[0][0] <= now:
-                candidates.add(heapq.heappop(due)[1])
-            notified = self.notified
-            firing = self._firing
-            for fp in sorted(candidates):
-                if fp in changed or fp not in firing:
-                    continue  # published below (notified there), or no longer firing
-                ns = notified.get(fp)
-                if ns is None:
-                    continue
-                if ns.due > now:  # a stale entry: the current one is further in the heap
-                    continue
-                self._notify(alerts[fp], now, out, quiet_skip=True)
         self._publish(changed, now, out)
         self._collect(now, out)
         return out
@@ -326,51 +308,9 @@ class Engine:
             # every alert found different is published (now, or by the tick calling us) without a verdict
             self._control_residue = False
 
-    def _notify(
-        self,
-        a: AlertState,
-        now: float,
-        out: Output,
-        quiet_skip: bool = False,
-        body: dict[str, Any] | None = None,
-    ) -> None:
-        """Run the notify stage for one alert; on ticks (quiet_skip) alerts with nothing possibly due are skipped.
-
-        `body` is the alert's to_alert() value when the caller just built it (saves building it again).
-        """
-        if not self.router.routes:
-            return
-        ns = self.notified.get(a.fingerprint)
-        if quiet_skip:
-            if ns is None:
-                if a.suppressed_by is not None or (a.state_type == "soft" and not a.flapping):
-                    return
-            elif ns.due > now:
-                return
-        ns, notes = notify(a, ns, now, self.router, alert_body=body)
-        if ns.routes:
-            self.notified[a.fingerprint] = ns
-            if a.status == "firing":
-                self._push_due(ns.due, a.fingerprint)
-        else:
-            self.notified.pop(a.fingerprint, None)
-        if notes:
-            inc = self.correlation.incidents.get(a.incident_id) if a.incident_id else None
-            if inc is not None:
-                incident = inc.summary()
-                for note in notes:
-                    note["incident"] = incident
-            out.notifications.extend(notes)
-
-    def _push_due(self, when: float, fp: str) -> None:
-        due = self._due
-        heapq.heappush(due, (when, fp))
-        if len(due) > 2 * len(self.notified) + 1024:  # mostly stale entries: rebuild from the live states
-            self._rebuild_due()
-
-    def _rebuild_due(self) -> None:
-        self._due = [(ns.due, fp) for fp, ns in self.notified.items() if fp in self._firing]
-        heapq.heapify(self._due)
+    def _incident_summary(self, incident_id: str) -> dict[str, Any] | None:
+        inc = self.correlation.incidents.get(incident_id)
+        return inc.summary() if inc is not None else None
 
     def _publish(self, fps: dict[str, None], now: float, out: Output) -> None:
         for fp in fps:
@@ -378,9 +318,9 @@ class Engine:
             a.suppressed_by = self._suppression(a, now) if a.status == "firing" else a.suppressed_by
             a.last_emit = now
             a.pending = False
-            body = to_alert(a)
-            out.alerts.append(body)
-            self._notify(a, now, out, body=body)
+            out.alerts.append(to_alert(a))
+            self.notifier.member(a)
+        self.notifier.flush(now, self.alerts, self._incident_summary, out.notifications)
 
     def _collect(self, now: float, out: Output) -> None:
         """Forget alerts resolved longer than the retention (their flap history goes with them)."""
@@ -393,7 +333,6 @@ class Engine:
             a = self.alerts.get(fp)
             if a is not None and a.status == "resolved":
                 del self.alerts[fp]
-                self.notified.pop(fp, None)
                 out.deleted_alerts.append(fp)
 
     # --- snapshots ------------------------------------------------------------------------------
@@ -403,7 +342,7 @@ class Engine:
             "alerts": {fp: a.to_dict() for fp, a in self.alerts.items()},
             "correlation": self.correlation.to_dict(),
             "controls": self.controls.to_dict(),
-            "notified": {fp: n.to_dict() for fp, n in self.notified.items()},
+            "notifier": self.notifier.to_dict(),
             "inventory": self.inventory.to_dict(),
         }
 
@@ -415,11 +354,11 @@ class Engine:
         self.alerts = {fp: AlertState.from_dict(d) for fp, d in data.get("alerts", {}).items()}
         self.correlation = CorrelationState.from_dict(data.get("correlation", {}))
         self.controls = ControlState.from_dict(data.get("controls", {}), self.inventory)
-        self.notified = {fp: NotifyState.from_dict(d) for fp, d in data.get("notified", {}).items()}
+        self.notifier = Notifier(self.router)
+        self.notifier.load(data.get("notifier", {}))
         self._firing = {fp: None for fp, a in self.alerts.items() if a.status == "firing"}
         self._ticking = {fp: None for fp, a in self.alerts.items()
                          if a.pending or (a.resolve_after and a.status == "firing")}
-        self._rebuild_due()
         resolved = sorted(
             (a.resolved_at or a.last_seen, fp) for fp, a in self.alerts.items() if a.status == "resolved"
         )

@@ -39,6 +39,8 @@ class Route:
     escalate_to: str | None = None
     send_resolved: bool = True
     webhook: str | None = None  # Alertmanager-compatible receiver URL (delivery is the notifier's job)
+    group_wait: float = 0.0  # a new group waits this long for its other members before its first message
+    group_interval: float = 300.0  # at most one `updated` per group per this long
 
 
 def route_from_config(config: RouteConfig) -> Route:
@@ -57,6 +59,8 @@ def route_from_config(config: RouteConfig) -> Route:
         escalate_to=config.escalate_to,
         send_resolved=config.send_resolved,
         webhook=config.webhook,
+        group_wait=config.group_wait,
+        group_interval=config.group_interval,
     )
 
 

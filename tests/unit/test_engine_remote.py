@@ -116,8 +116,9 @@ def test_remote_recovery_releases_what_still_fails_after_a_hold_down():
     notes += b.process(check(norm, "h1", 0, service="DISK"), T + 206).notifications
     assert [n["reason"] for n in notes] == []  # never notified: no recovery to tell either
     notes = ticks(b, T + 210, T + 260)
-    released = sorted(n["alert"]["fingerprint"] for n in notes)
+    released = sorted(a["fingerprint"] for n in notes for a in n["alerts"])
     assert released == [f"{h}|check|{s}" for h in CHILDREN[1:] for s in ("DISK", "PING")]
+    assert len(notes) == len(CHILDREN[1:])  # one message per host's incident, listing its two alerts
     assert {n["reason"] for n in notes} == {"new"}
     for fp in released:
         a_ = b.alerts[fp]
