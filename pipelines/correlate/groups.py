@@ -253,7 +253,7 @@ class Notifier:
                         if rs.escalated and target is not None:
                             send(target, rs, RESOLVED, list(g.members))
                     del g.routes[name]
-                elif not rs.notified and not any(fp in g.flapping for fp in g.members):
+                elif not rs.notified and not g.flapping:
                     del g.routes[name]
                 continue  # dormant: members still fail, none leads
             if rs.start is None:
@@ -275,17 +275,23 @@ class Notifier:
                     continue
                 send(route, rs, UPDATED)
                 rs.last, rs.version = now, g.version
-            acked = all(alerts[fp].acknowledged for fp in rs.lead if fp in alerts)
-            if acked:
-                continue
-            if now >= rs.last + route.repeat_interval:
+            repeat_at = rs.last + route.repeat_interval
+            escalate_at = (
+                rs.first + route.escalate_after if route.escalate_after is not None and not rs.escalated else None
+            )
+            if now < repeat_at and (escalate_at is None or now < escalate_at):
+                next_due = min(next_due, repeat_at, escalate_at if escalate_at is not None else repeat_at)
+                continue  # nothing due: the acknowledgement scan below is only paid when something is
+            if all(alerts[fp].acknowledged for fp in rs.lead if fp in alerts):
+                continue  # acknowledged: no repeat, no escalation (looked at again when the group changes)
+            if now >= repeat_at:
                 send(route, rs, REPEAT)
                 rs.last = now
             next_due = min(next_due, rs.last + route.repeat_interval)
-            if route.escalate_after is not None and not rs.escalated:
+            if escalate_at is not None:
                 target = router.by_name[route.escalate_to]  # type: ignore[index]
-                if now < rs.first + route.escalate_after:
-                    next_due = min(next_due, rs.first + route.escalate_after)
+                if now < escalate_at:
+                    next_due = min(next_due, escalate_at)
                 elif router.active(target, now):
                     send(target, rs, ESCALATED)
                     rs.escalated = True

@@ -52,7 +52,7 @@ def route_from_config(config: RouteConfig) -> Route:
         name=config.name,
         receiver=config.name,
         matchers=matchers,
-        timeperiod=config.timeperiod,
+        timeperiod=None if config.timeperiod == "24x7" else config.timeperiod,  # always: no period to evaluate
         continue_=config.continue_matching,
         repeat_interval=config.repeat_interval,
         escalate_after=config.escalate_after,
