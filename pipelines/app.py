@@ -159,7 +159,7 @@ def snapshot_value(ps: PartitionState) -> bytes:
             "alerts": e.alerts,
             "correlation": e.correlation,
             "controls": e.controls.to_dict(),
-            "notifier": {"groups": e.notifier.groups},
+            "notifier": {"groups": e.notifier.groups, "flapping": e.notifier.flapping},
         },
     }
     try:

@@ -449,6 +449,7 @@ class CorrelationConfig:
     max_check_attempts: int = setting(integer(1, 100), 3, "soft → hard after this many non-OK results")
     flap_high_threshold: float = setting(number(0, 100), 20, "Nagios flap detection: flapping above this percent state change")
     flap_low_threshold: float = setting(number(0, 100), 5, "no longer flapping below this one")
+    flap_interval: float = setting(duration(), "30s", "an alert with no event for this long counts one more result in its state: a flapping trap or syslog alert that settles stops flapping (after about 10 minutes at 30s)")
 
 
 @dataclass(frozen=True)

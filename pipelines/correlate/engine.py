@@ -3,6 +3,7 @@ correlate worker's batch loop (pipelines/app.py) runs per partition."""
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,9 @@ class Engine:
         # what a tick must visit, so that its cost follows what is due, not how many alerts fire: firing
         # alerts with a held-back update or an auto-resolve timer (notification groups keep their own timers)
         self._ticking: dict[str, None] = {}
+        # (next flap sample, fingerprint) of trap/syslog alerts whose flap history still shows changes
+        self._aging: list[tuple[float, str]] = []
+        self._aging_set: set[str] = set()
         # some firing alert may carry a silence/maintenance verdict: without controls, a tick's suppression
         # re-evaluation of every firing alert can only find something to do while this is set
         self._control_residue = False
@@ -130,6 +134,9 @@ class Engine:
             self.alerts[fp] = state
         if state.pending or state.resolve_after:
             self._ticking[fp] = None
+        if state.percent_state_change and fp not in self._aging_set and state.kind != "check":
+            self._aging_set.add(fp)
+            heapq.heappush(self._aging, (state.flap_sampled + self.alert_config.flap_interval, fp))
         out = Output()
         changed: dict[str, None] = {}
         if state.transitions and not _REGROUP.isdisjoint(state.transitions):
@@ -207,6 +214,8 @@ class Engine:
                         out,
                         changed,
                     )
+        if self._aging and self._aging[0][0] <= now:
+            self._age_flapping(now, changed)
         if self.correlation.held:
             self._apply(
                 incidents_mod.tick(self.correlation, now, self.inventory, self.incident_config), out, changed
@@ -258,6 +267,22 @@ class Engine:
     def _host_down(self, host: str) -> bool:
         hs = self.alerts.get(check_fingerprint(host, None))
         return hs is not None and hs.status == "firing" and hs.state_type == "hard"
+
+    def _age_flapping(self, now: float, changed: dict[str, None]) -> None:
+        """Flap histories that age on the clock (alerts.age_flapping): a settled alert stops flapping."""
+        aging, interval = self._aging, self.alert_config.flap_interval
+        while aging and aging[0][0] <= now:
+            fp = heapq.heappop(aging)[1]
+            a = self.alerts.get(fp)
+            if a is None:
+                self._aging_set.discard(fp)
+                continue
+            if alerts_mod.age_flapping(a, now, self.alert_config):
+                changed[fp] = None
+            if a.percent_state_change or a.flapping:
+                heapq.heappush(aging, (max(a.flap_sampled + interval, now + 1e-6), fp))
+            else:
+                self._aging_set.discard(fp)
 
     def _track(self, a: AlertState, now: float) -> None:
         if a.status == "firing":
@@ -364,3 +389,10 @@ class Engine:
         )
         self._resolved = {fp: at for at, fp in resolved}
         self._control_residue = True  # the snapshot's verdicts are re-evaluated on the next tick
+        self._aging = [
+            (a.flap_sampled + self.alert_config.flap_interval, fp)
+            for fp, a in self.alerts.items()
+            if a.percent_state_change and a.kind != "check"
+        ]
+        heapq.heapify(self._aging)
+        self._aging_set = {fp for _, fp in self._aging}

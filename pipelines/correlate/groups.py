@@ -12,7 +12,10 @@ Per route, as Alertmanager does it:
   at most once per `group_interval`;
 - `repeat` after `repeat_interval` without a message, unless every lead member is acknowledged;
 - `escalated` to `escalate_to` when not acknowledged `escalate_after` the first message;
-- `resolved` when no member fails any more (to the routes that were told, if they send_resolved).
+- `resolved` when no member fails any more (to the routes that were told, if they send_resolved), no sooner
+  than `group_interval` after the previous message: a problem that comes back within it is an `updated`, not a
+  `resolved` then a `new` (Alertmanager's pacing; Nagios and Icinga pace the same way with their notification
+  interval: one notification per state change at most per interval, see docs/configuration.md).
 A group whose members still fail but none leads (in maintenance, silenced, soft again) is dormant: nothing is
 said until a member leads again or all recover. Each member that starts or stops flapping is told to the
 routes it matches, as `flapping_start` and `flapping_stop`.
@@ -72,8 +75,6 @@ class Group:
     version: int = 0  # bumped when `shown` or `leads` gain a member, or a severity goes above `rank`
     rank: int = 0  # highest severity rank shown
     routes: dict[str, RouteGroup] = field(default_factory=dict)
-    flapping: dict[str, list[str]] = field(default_factory=dict)  # member -> routes told it flaps
-    flap_changed: dict[str, None] = field(default_factory=dict)  # members whose flapping is to be told
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Group:
@@ -89,8 +90,6 @@ class Group:
             version=int(d.get("version", 0)),
             rank=int(d.get("rank", 0)),
             routes={k: RouteGroup.from_dict(v) for k, v in d.get("routes", {}).items()},
-            flapping={k: list(v) for k, v in d.get("flapping", {}).items()},
-            flap_changed=dict.fromkeys(d.get("flap_changed", ())),
         )
 
 
@@ -101,6 +100,12 @@ def group_key(a: AlertState) -> str:
 def message_id(route: str, key: str, reason: str, seq: int) -> str:
     """The same for the same logical message when correlate re-produces it (replay after a crash)."""
     return hashlib.sha256(f"{route}\n{key}\n{reason}\n{seq}".encode()).hexdigest()[:32]
+
+
+def _labels(key: str) -> dict[str, str]:
+    """Alertmanager's groupLabels: the label grouped on."""
+    kind, _, value = key.partition(":")
+    return {"incident_id": value} if kind == "incident" else {"fingerprint": value}
 
 
 def _leads(a: AlertState) -> bool:
@@ -117,12 +122,16 @@ def _shown(a: AlertState, incident_id: str | None) -> bool:
 class Notifier:
     """The groups of one engine, the members' group, and when each group next needs a look."""
 
-    __slots__ = ("router", "groups", "member_of", "_dirty", "_due")
+    __slots__ = ("router", "groups", "member_of", "flapping", "_flap_changed", "_dirty", "_due")
 
     def __init__(self, router: Router) -> None:
         self.router = router
         self.groups: dict[str, Group] = {}
         self.member_of: dict[str, str] = {}
+        # per alert, not per group (a flapping alert leaves and rejoins incidents): fingerprint ->
+        # {"since": when flapping_start was told, "routes": the routes told}
+        self.flapping: dict[str, dict[str, Any]] = {}
+        self._flap_changed: dict[str, None] = {}
         self._dirty: dict[str, None] = {}
         self._due: list[tuple[float, str]] = []
 
@@ -133,6 +142,10 @@ class Notifier:
         if not self.router.routes:
             return
         fp = a.fingerprint
+        if a.flapping != (fp in self.flapping):
+            self._flap_changed[fp] = None
+        else:
+            self._flap_changed.pop(fp, None)
         key = group_key(a)
         old = self.member_of.get(fp)
         if old is not None and old != key:
@@ -172,10 +185,6 @@ class Notifier:
         for name, rs in g.routes.items():
             if name not in matched:
                 rs.lead.pop(fp, None)
-        if a.flapping != (fp in g.flapping):
-            g.flap_changed[fp] = None
-        else:
-            g.flap_changed.pop(fp, None)
         self._dirty[key] = None
 
     def _leave(self, key: str, fp: str) -> None:
@@ -184,9 +193,8 @@ class Notifier:
         g = self.groups.get(key)
         if g is None:
             return
-        for d in (g.members, g.firing, g.shown, g.leads, g.led, g.flap_changed):
+        for d in (g.members, g.firing, g.shown, g.leads, g.led):
             d.pop(fp, None)
-        g.flapping.pop(fp, None)
         for rs in g.routes.values():
             rs.lead.pop(fp, None)
         if not g.firing:
@@ -203,6 +211,8 @@ class Notifier:
         out: list[dict[str, Any]],
     ) -> None:
         """Messages due at `now` for the groups that changed or whose timer ran out."""
+        if self._flap_changed:
+            self._tell_flapping(now, alerts, out)
         due = self._due
         while due and due[0][0] <= now:
             self._dirty[heapq.heappop(due)[1]] = None
@@ -223,21 +233,6 @@ class Notifier:
         def send(route: Route, rs: RouteGroup, reason: str, members: list[str] | None = None) -> None:
             out.append(self._message(g, route, rs, reason, now, alerts, summary_of, members))
 
-        for fp in list(g.flap_changed):
-            a = alerts.get(fp)
-            if a is None:
-                continue
-            if a.flapping and fp not in g.flapping:
-                told = [r.name for r in router.match(a.labels()) if a.suppressed_by is None and router.active(r, now)]
-                for name in told:
-                    send(router.by_name[name], g.routes.setdefault(name, RouteGroup()), FLAPPING_START, [fp])
-                g.flapping[fp] = told
-            elif not a.flapping and fp in g.flapping:
-                for name in g.flapping.pop(fp):
-                    if name in router.by_name:
-                        send(router.by_name[name], g.routes.setdefault(name, RouteGroup()), FLAPPING_STOP, [fp])
-        g.flap_changed.clear()
-
         for name in list(g.routes):
             rs = g.routes[name]
             route = router.by_name.get(name)
@@ -247,13 +242,17 @@ class Notifier:
             if not rs.lead:
                 rs.start = None
                 if not g.firing:
+                    if rs.notified and route.send_resolved and now < rs.last + route.group_interval:
+                        # paced like an update: a problem back within group_interval is no resolved + new
+                        next_due = min(next_due, rs.last + route.group_interval)
+                        continue
                     if rs.notified and route.send_resolved:
                         send(route, rs, RESOLVED, list(g.members))
                         target = router.by_name.get(route.escalate_to or "")
                         if rs.escalated and target is not None:
                             send(target, rs, RESOLVED, list(g.members))
                     del g.routes[name]
-                elif not rs.notified and not g.flapping:
+                elif not rs.notified:
                     del g.routes[name]
                 continue  # dormant: members still fail, none leads
             if rs.start is None:
@@ -298,7 +297,7 @@ class Notifier:
                 else:
                     opens = next_start(router.periods.get(target.timeperiod or "24x7", ALWAYS), now)
                     next_due = min(next_due, opens if opens is not None else now + _PERIOD_RECHECK)
-        if not g.firing and not g.routes and not g.flapping:
+        if not g.firing and not g.routes:
             del self.groups[g.key]
             for fp in g.members:
                 if self.member_of.get(fp) == g.key:
@@ -307,6 +306,43 @@ class Notifier:
             heapq.heappush(self._due, (next_due, g.key))
             if len(self._due) > 4 * len(self.groups) + 1024:  # mostly stale entries (a key looked at twice is harmless)
                 self._due = sorted(set(self._due))
+
+    def _tell_flapping(self, now: float, alerts: dict[str, AlertState], out: list[dict[str, Any]]) -> None:
+        """flapping_start to the routes an alert matches (unless suppressed or out of their period), and
+        flapping_stop to the same routes when it stops: a receiver can tell the two apart."""
+        router = self.router
+        changed, self._flap_changed = self._flap_changed, {}
+        for fp in changed:
+            a = alerts.get(fp)
+            if a is None:
+                continue
+            if a.flapping and fp not in self.flapping:
+                told = [r.name for r in router.match(a.labels()) if a.suppressed_by is None and router.active(r, now)]
+                self.flapping[fp] = {"since": now, "routes": told}
+                reason, routes = FLAPPING_START, told
+            elif not a.flapping and fp in self.flapping:
+                reason, routes = FLAPPING_STOP, self.flapping.pop(fp)["routes"]
+                since = now
+            else:
+                continue
+            since = self.flapping[fp]["since"] if reason == FLAPPING_START else since
+            body = to_alert(a)
+            key = group_key(a)
+            for name in routes:
+                route = router.by_name.get(name)
+                if route is None:
+                    continue
+                out.append({
+                    "schema": NOTIFICATION_SCHEMA,
+                    "id": message_id(name, f"alert:{fp}", reason, int(since * 1000)),
+                    "route": name,
+                    "receiver": route.receiver,
+                    "reason": reason,
+                    "at": rfc3339(now),
+                    "alert": body,
+                    "alerts": [body],
+                    "group": {"key": key, "labels": _labels(key)},
+                })
 
     def _message(
         self,
@@ -334,7 +370,7 @@ class Notifier:
 
         ordered = sorted(chosen, key=order)
         bodies = [to_alert(alerts[fp]) for fp in ordered[:MAX_ALERTS] if fp in alerts]
-        labels = {"incident_id": g.incident_id} if g.incident_id else {"fingerprint": g.key.split(":", 1)[1]}
+        labels = _labels(g.key)
         value: dict[str, Any] = {
             "schema": NOTIFICATION_SCHEMA,
             "id": message_id(route.name, g.key, reason, rs.seq),
@@ -356,10 +392,15 @@ class Notifier:
 
     def to_dict(self) -> dict[str, Any]:
         """A copy as plain dicts (the worker's snapshot hands `groups` to orjson as they are instead)."""
-        return {"groups": {k: asdict(g) for k, g in self.groups.items()}}
+        return {
+            "groups": {k: asdict(g) for k, g in self.groups.items()},
+            "flapping": {fp: dict(v, routes=list(v["routes"])) for fp, v in self.flapping.items()},
+        }
 
     def load(self, data: dict[str, Any]) -> None:
         self.groups = {k: Group.from_dict(v) for k, v in data.get("groups", {}).items()}
         self.member_of = {fp: k for k, g in self.groups.items() for fp in g.members}
+        self.flapping = {fp: {"since": v["since"], "routes": list(v["routes"])} for fp, v in data.get("flapping", {}).items()}
+        self._flap_changed = {}
         self._dirty = dict.fromkeys(self.groups)  # each timer is worked out again on the next call
         self._due = []

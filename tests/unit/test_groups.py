@@ -105,3 +105,34 @@ def test_message_ids_are_the_same_when_the_engine_replays_from_its_snapshot():
     second = run(again, ticks(T + 21, T + 1300, 10))
     assert [n["reason"] for n in first] == ["repeat", "repeat"]
     assert [n["id"] for n in first] == [n["id"] for n in second] and len({n["id"] for n in first}) == 2
+
+
+def test_an_interface_that_flaps_then_settles_stops_flapping_and_says_so():
+    """Every 10 s for 5 minutes, then up for good: flapping_start, then flapping_stop once the history aged."""
+    norm, eng = setup()
+    steps, now = [], T
+    for i in range(30):
+        steps.append((now, link_trap(norm, LINK_DOWN if i % 2 == 0 else LINK_UP)))
+        now += 10
+    steps.append((now, link_trap(norm, LINK_UP)))
+    end_of_flaps = now
+    notes = run(eng, sorted(steps + ticks(T + 0.5, T + 3600, 5), key=lambda s: s[0]))
+    reasons = [n["reason"] for n in notes]
+    assert reasons.count("flapping_start") == 1 and reasons.count("flapping_stop") == 1
+    start = reasons.index("flapping_start")
+    assert reasons.index("flapping_stop") > start
+    # before detection, the flips are paced: none lasted group_wait, so no new/resolved per flip
+    assert reasons[:start] == []
+    a = eng.alerts["r1|trap:link|3"]
+    assert not a.flapping and a.percent_state_change == 0.0
+    stop = notes[reasons.index("flapping_stop")]
+    stopped_after = (eng_time(stop["at"]) - end_of_flaps) / 60
+    assert 5 <= stopped_after <= 15, stopped_after  # about 10 minutes at the default flap_interval (30s)
+    assert all(n["alerts"][0]["fingerprint"] == "r1|trap:link|3" for n in notes if n["reason"].startswith("flapping"))
+    assert reasons[-1] in ("resolved", "flapping_stop")
+
+
+def eng_time(text):
+    from vigie.schemas.codec import parse_rfc3339
+
+    return parse_rfc3339(text).timestamp()
