@@ -461,14 +461,12 @@ class CorrelateStage:
         self._produce_incidents(self.pacer.admit(col.incidents, now) + self.pacer.due(now))
         for note in col.notifications:
             produce(self.t_notes, dumps(note), note["route"].encode())
-        for report in col.reports:
-            value = dict(report, schema="report/1", at=rfc3339())
-            produce(self.t_notes, dumps(value), f"{report.get('kind', 'report')}:{report.get('ref', '')}".encode())
-            log.info("report: %s", value)
+        for report in col.reports:  # logged only: the notifications topic holds what a route delivers
+            log.info("report: %s", report)
         for err in col.errors:
             log.warning("correlate: %s", err)
         self.produced["alerts"] += len(col.alerts)
-        self.produced["notifications"] += len(col.notifications) + len(col.reports)
+        self.produced["notifications"] += len(col.notifications)
 
     def _produce_incidents(self, incidents: list[dict[str, Any]]) -> None:
         self.produced["incidents"] += len(incidents)

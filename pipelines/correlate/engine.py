@@ -326,7 +326,9 @@ class Engine:
                     ended.setdefault(old["ref"], []).append(fp)
                 local[fp] = None
         for ref, fps in sorted(ended.items()):
+            # logged by the worker; people are told by the groups' maintenance_end notifications
             out.reports.append({"kind": "maintenance_end", "ref": ref, "still_failing": sorted(fps)})
+            self.notifier.maintenance_ended(fps)
         if changed is None:
             self._publish(local, now, out)
         if not (self.controls.silences or self.controls.maintenances):

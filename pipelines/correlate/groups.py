@@ -20,6 +20,10 @@ A group whose members still fail but none leads (in maintenance, silenced, soft 
 said until a member leads again or all recover. Each member that starts or stops flapping is told to the
 routes it matches, as `flapping_start` and `flapping_stop`.
 
+When a maintenance window ends on members that still fail, their group says so once, `maintenance_end`,
+listing what still fails (the root cause and the members it suppresses) in place of its `new`; what recovered
+during the window is not told.
+
 Counters are kept incrementally (who leads, who is shown, the group's version): the cost of a member update
 does not grow with the size of its incident, so a storm of thousands of alerts in one incident stays linear.
 """
@@ -72,6 +76,7 @@ class Group:
     leads: dict[str, None] = field(default_factory=dict)
     led: dict[str, None] = field(default_factory=dict)  # members that ever led (listed first)
     summary: dict[str, Any] | None = None  # the incident's last summary (a resolved message still carries it)
+    maintenance_end: bool = False  # a maintenance window on members ended: tell what still fails, once
     version: int = 0  # bumped when `shown` or `leads` gain a member, or a severity goes above `rank`
     rank: int = 0  # highest severity rank shown
     routes: dict[str, RouteGroup] = field(default_factory=dict)
@@ -87,6 +92,7 @@ class Group:
             leads=dict.fromkeys(d.get("leads", ())),
             led=dict.fromkeys(d.get("led", ())),
             summary=d.get("summary"),
+            maintenance_end=bool(d.get("maintenance_end", False)),
             version=int(d.get("version", 0)),
             rank=int(d.get("rank", 0)),
             routes={k: RouteGroup.from_dict(v) for k, v in d.get("routes", {}).items()},
@@ -122,7 +128,7 @@ def _shown(a: AlertState, incident_id: str | None) -> bool:
 class Notifier:
     """The groups of one engine, the members' group, and when each group next needs a look."""
 
-    __slots__ = ("router", "groups", "member_of", "flapping", "_flap_changed", "_dirty", "_due")
+    __slots__ = ("router", "groups", "member_of", "flapping", "_flap_changed", "_maintenance_ended", "_dirty", "_due")
 
     def __init__(self, router: Router) -> None:
         self.router = router
@@ -132,6 +138,7 @@ class Notifier:
         # {"since": when flapping_start was told, "routes": the routes told}
         self.flapping: dict[str, dict[str, Any]] = {}
         self._flap_changed: dict[str, None] = {}
+        self._maintenance_ended: set[str] = set()
         self._dirty: dict[str, None] = {}
         self._due: list[tuple[float, str]] = []
 
@@ -160,6 +167,9 @@ class Notifier:
             g = self.groups[key] = Group(key, a.incident_id)
         self.member_of[fp] = key
         g.members[fp] = None
+        if fp in self._maintenance_ended:
+            self._maintenance_ended.discard(fp)
+            g.maintenance_end = a.status == "firing"
         if a.status == "firing":
             g.firing[fp] = None
         else:
@@ -186,6 +196,11 @@ class Notifier:
             if name not in matched:
                 rs.lead.pop(fp, None)
         self._dirty[key] = None
+
+    def maintenance_ended(self, fingerprints: list[str]) -> None:
+        """These alerts left a maintenance window still failing (call before publishing them): their groups
+        tell it with one maintenance_end message each, listing what still fails, instead of a `new`."""
+        self._maintenance_ended.update(fingerprints)
 
     def _leave(self, key: str, fp: str) -> None:
         """A failing alert moved to another group (it joined an incident): the old group forgets it, silently
@@ -262,6 +277,11 @@ class Notifier:
                 opens = next_start(period, now)
                 next_due = min(next_due, opens if opens is not None else now + _PERIOD_RECHECK)
                 continue
+            if g.maintenance_end:
+                send(route, rs, MAINTENANCE_END)
+                rs.notified, rs.last, rs.version = True, now, g.version
+                rs.first = rs.first or now
+                continue
             if not rs.notified:
                 if now < rs.start + route.group_wait:
                     next_due = min(next_due, rs.start + route.group_wait)
@@ -297,6 +317,7 @@ class Notifier:
                 else:
                     opens = next_start(router.periods.get(target.timeperiod or "24x7", ALWAYS), now)
                     next_due = min(next_due, opens if opens is not None else now + _PERIOD_RECHECK)
+        g.maintenance_end = False
         if not g.firing and not g.routes:
             del self.groups[g.key]
             for fp in g.members:

@@ -136,3 +136,38 @@ def eng_time(text):
     from vigie.schemas.codec import parse_rfc3339
 
     return parse_rfc3339(text).timestamp()
+
+
+def maintenance(hosts, start, end):
+    return {"schema": "control/1", "id": "maintenance-1", "kind": "maintenance", "author": "alice",
+            "reason": "router upgrade", "hosts": hosts, "start": start, "end": end}
+
+
+def test_a_maintenance_ending_on_a_broken_router_tells_one_message_listing_what_still_fails():
+    norm, eng = setup()
+    eng.control(maintenance(["r1"], "2025-03-01T10:00:00Z", "2025-03-01T11:00:00Z"), T)
+    steps = [(T + 600, ping(norm, "r1", 2))] + [(T + 605 + i, ping(norm, f"h{i}", 2)) for i in range(1, 6)]
+    steps += [(T + 1800, ping(norm, "h5", 0))]  # h5 recovers during the window: nothing to tell about it
+    notes = run(eng, sorted(steps + ticks(T + 610, T + 3590, 10), key=lambda s: s[0]))
+    assert notes == []  # nothing while the window lasts
+    notes = run(eng, ticks(T + 3600, T + 4200, 10))
+    assert [n["reason"] for n in notes] == ["maintenance_end"]  # one message, not one per root alert
+    listed = [a["fingerprint"] for a in notes[0]["alerts"]]
+    assert listed == ["r1|check|PING"] + [f"h{i}|check|PING" for i in range(1, 5)]
+    assert notes[0]["incident"]["root_cause"]["host"] == "r1"
+    validate_value(notes[0], "notification/1")
+
+
+def test_every_notification_of_the_golden_scenario_names_a_route_that_exists():
+    from tests.unit import test_engine_equivalence as golden
+
+    routes = set(golden.engine().router.by_name)
+    seen = 0
+    for line in golden.run(steps=3000):
+        value = orjson.loads(line)
+        for part in ("out", "tick", "control"):
+            for note in (value.get(part) or {}).get("notifications", []):
+                assert note["route"] in routes
+                validate_value(note, "notification/1")
+                seen += 1
+    assert seen > 500

@@ -72,3 +72,23 @@ def test_snapshot_restores_the_engine_and_resume_point():
     after = restored.to_dict()
     assert after["alerts"] == before["alerts"] and after["correlation"] == before["correlation"]
     assert restored.tick(T + 100).alerts == ps.engine.tick(T + 100).alerts
+
+
+def test_reports_are_logged_not_put_on_the_notifications_topic():
+    """A record on the notifications topic is for a route to deliver: a report no route delivers stays in the log."""
+    from vigie.config import validate
+    from vigie.kafka_client import KafkaSettings
+    from vigie.pipelines.app import CorrelateStage, WorkerOptions
+
+    stage = CorrelateStage(validate({}), KafkaSettings(), WorkerOptions())
+    produced = []
+
+    class Recorder:
+        def produce(self, topic, value, key):
+            produced.append(topic)
+
+    stage.producer = Recorder()
+    col = Collector()
+    col.add(Output(reports=[{"kind": "maintenance_end", "ref": "m-1", "still_failing": ["r1|check"]}]))
+    stage._emit(col)
+    assert produced == [] and stage.produced["notifications"] == 0
