@@ -428,6 +428,8 @@ class RouteConfig:
     send_resolved: bool = setting(boolean(), True, "notify the end of what was notified")
     group_wait: float = setting(duration(), "10s", "a new incident (or lone alert) waits this long for its other alerts before the first message")
     group_interval: float = setting(duration(), "5m", "at most one `updated` message per incident per interval while it grows")
+    active: str | None = setting(string(), None, "a `[timeperiods]` name: the route matches only while the period is active (otherwise the next routes are tried)")
+    hold_until_active: bool = setting(boolean(), False, "with `active`: a problem raised outside the period matches anyway and waits for it (as `timeperiod` does)")
 
 
 @dataclass(frozen=True)
@@ -560,6 +562,12 @@ def _cross_checks(cfg: Config) -> None:
     for i, route in enumerate(cfg.routes):
         if route.timeperiod not in periods:
             raise ConfigError(f"config: routes[{i}].timeperiod: expected one of {', '.join(sorted(periods))}, got {_show(route.timeperiod)}")
+        if route.active is not None and route.active not in periods:
+            raise ConfigError(f"config: routes[{i}].active: expected one of {', '.join(sorted(periods))}, got {_show(route.active)}")
+        if route.active is not None and route.timeperiod != "24x7":
+            raise ConfigError(f"config: routes[{i}].active: expected active or timeperiod, not both (timeperiod = active with hold_until_active)")
+        if route.hold_until_active and route.active is None:
+            raise ConfigError(f"config: routes[{i}].hold_until_active: expected active too")
         if (route.escalate_after is None) != (route.escalate_to is None):
             raise ConfigError(f"config: routes[{i}].escalate_to: expected escalate_after and escalate_to together")
         if route.escalate_to and route.escalate_to not in route_names:

@@ -346,7 +346,7 @@ class Engine:
             a.last_emit = now
             a.pending = False
             out.alerts.append(to_alert(a))
-            self.notifier.member(a)
+            self.notifier.member(a, now)
         self.notifier.flush(now, self.alerts, self._incident_summary, out.notifications)
 
     def _collect(self, now: float, out: Output) -> None:

@@ -144,7 +144,7 @@ class Notifier:
 
     # --- members -------------------------------------------------------------------------------
 
-    def member(self, a: AlertState) -> None:
+    def member(self, a: AlertState, now: float) -> None:
         """Fold an alert's published state into its group (call for every alert the engine publishes)."""
         if not self.router.routes:
             return
@@ -189,7 +189,7 @@ class Notifier:
             g.version += 1
         elif not leads:
             g.leads.pop(fp, None)
-        matched = dict.fromkeys(r.name for r in self.router.match(a.labels())) if leads else {}  # route order
+        matched = dict.fromkeys(r.name for r in self.router.match(a.labels(), now)) if leads else {}  # route order
         for name in matched:
             g.routes.setdefault(name, RouteGroup()).lead[fp] = None
         for name, rs in g.routes.items():
@@ -338,7 +338,9 @@ class Notifier:
             if a is None:
                 continue
             if a.flapping and fp not in self.flapping:
-                told = [r.name for r in router.match(a.labels()) if a.suppressed_by is None and router.active(r, now)]
+                told = [
+                    r.name for r in router.match(a.labels(), now) if a.suppressed_by is None and router.active(r, now)
+                ]
                 self.flapping[fp] = {"since": now, "routes": told}
                 reason, routes = FLAPPING_START, told
             elif not a.flapping and fp in self.flapping:

@@ -41,6 +41,7 @@ class Route:
     webhook: str | None = None  # Alertmanager-compatible receiver URL (delivery is the notifier's job)
     group_wait: float = 0.0  # a new group waits this long for its other members before its first message
     group_interval: float = 300.0  # at most one `updated` per group per this long
+    active: str | None = None  # a period outside which the route does not match (the next routes are tried)
 
 
 def route_from_config(config: RouteConfig) -> Route:
@@ -52,7 +53,10 @@ def route_from_config(config: RouteConfig) -> Route:
         name=config.name,
         receiver=config.name,
         matchers=matchers,
-        timeperiod=None if config.timeperiod == "24x7" else config.timeperiod,  # always: no period to evaluate
+        # `active` with hold_until_active is what `timeperiod` always was: match, then wait for the period
+        timeperiod=(config.active if config.hold_until_active else None)
+        or (None if config.timeperiod == "24x7" else config.timeperiod),  # 24x7: no period to evaluate
+        active=None if config.hold_until_active else config.active,
         continue_=config.continue_matching,
         repeat_interval=config.repeat_interval,
         escalate_after=config.escalate_after,
@@ -67,15 +71,18 @@ def route_from_config(config: RouteConfig) -> Route:
 class Router:
     """An ordered route list: the first match wins unless it says continue (Alertmanager's flat tree)."""
 
-    __slots__ = ("routes", "by_name", "periods", "_matched")
+    __slots__ = ("routes", "by_name", "periods", "_matched", "_timed")
 
     def __init__(self, routes: list[Route], periods: dict[str, TimePeriod] | None = None) -> None:
         self.routes = tuple(routes)
         self.by_name = {r.name: r for r in routes}
         self.periods = {"24x7": ALWAYS, "never": NEVER, **(periods or {})}
         # labels -> matching routes: matching is a pure function of the labels and alerts repeat them
-        self._matched: dict[tuple[tuple[str, str], ...], tuple[Route, ...]] = {}
+        self._matched: dict[tuple[Any, ...], tuple[Route, ...]] = {}
+        self._timed = tuple(r for r in routes if r.active is not None)  # their activity is part of the cache key
         for r in routes:
+            if r.active is not None and r.active not in self.periods:
+                raise RouteError(f"routes.{r.name}.active: unknown time period {r.active!r}")
             if r.timeperiod and r.timeperiod not in self.periods:
                 raise RouteError(f"routes.{r.name}.timeperiod: unknown time period {r.timeperiod!r}")
             if r.escalate_to and r.escalate_to not in self.by_name:
@@ -86,21 +93,28 @@ class Router:
         """From the checked [[routes]] and the parsed [timeperiods] (Config.routes, Config.timeperiods)."""
         return cls([route_from_config(r) for r in routes], periods)
 
-    def match(self, labels: dict[str, str]) -> list[Route]:
-        key = tuple(labels.items())
+    def match(self, labels: dict[str, str], now: float | None = None) -> list[Route]:
+        """The routes of an alert's labels at `now`: a route with `active` matches only inside its period."""
+        key: tuple[Any, ...] = tuple(labels.items())
+        if self._timed:
+            if now is None:
+                raise ValueError("Router.match: routes with `active` need the time")
+            key += tuple(contains(self.periods[r.active], now) for r in self._timed)  # type: ignore[index]
         try:
             found = self._matched.get(key)
         except TypeError:  # an unhashable label value: match without the cache
-            return list(self._match(labels))
+            return list(self._match(labels, now))
         if found is None:
             if len(self._matched) >= _MATCH_CACHE:
                 self._matched.clear()
-            found = self._matched[key] = self._match(labels)
+            found = self._matched[key] = self._match(labels, now)
         return list(found)
 
-    def _match(self, labels: dict[str, str]) -> tuple[Route, ...]:
+    def _match(self, labels: dict[str, str], now: float | None) -> tuple[Route, ...]:
         out = []
         for route in self.routes:
+            if route.active is not None and not contains(self.periods[route.active], now):  # type: ignore[arg-type]
+                continue
             if matches_all(route.matchers, labels):
                 out.append(route)
                 if not route.continue_:
@@ -203,7 +217,7 @@ def notify(
 
     if alert.suppressed_by is not None:
         return state, out
-    for route in router.match(alert.labels()):
+    for route in router.match(alert.labels(), now):
         rs = state.routes.get(route.name)
         if rs is None:
             rs = state.routes[route.name] = {

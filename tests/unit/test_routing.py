@@ -138,6 +138,9 @@ def test_severity_change_is_notified_again():
         ([{"name": "a", "repeat_interval": "often"}], "repeat_interval"),
         ([{"name": "a", "match_re": {"host": "sw-("}}], "regular expression"),
         ([{"name": "a"}, {"name": "a"}], "unique route name"),
+        ([{"name": "a", "active": "nope"}], "routes.0..active: expected one of"),
+        ([{"name": "a", "hold_until_active": True}], "expected active too"),
+        ([{"name": "a", "active": "workhours", "timeperiod": "workhours"}], "not both"),
         ([{}], "name"),
     ],
 )
