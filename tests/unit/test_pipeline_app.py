@@ -92,3 +92,44 @@ def test_reports_are_logged_not_put_on_the_notifications_topic():
     col.add(Output(reports=[{"kind": "maintenance_end", "ref": "m-1", "still_failing": ["r1|check"]}]))
     stage._emit(col)
     assert produced == [] and stage.produced["notifications"] == 0
+
+
+def test_normalize_gives_each_event_the_intake_time_of_its_raw_record():
+    """Correlation's event time is when the intake received the record, not when normalize ran."""
+    from vigie.config import validate
+    from vigie.kafka_client import KafkaSettings
+    from vigie.pipelines.app import NormalizeStage, WorkerOptions
+
+    settings = KafkaSettings()
+    stage = NormalizeStage(validate({}), settings, WorkerOptions())
+    produced = []
+
+    class Recorder:
+        def produce(self, topic, value, key, timestamp=0):
+            produced.append((topic, timestamp))
+
+    class Raw:
+        def topic(self):
+            return settings.topic("raw.checks")
+
+        def partition(self):
+            return 0
+
+        def offset(self):
+            return 7
+
+        def value(self):
+            return orjson.dumps({"host": "h1", "service": "PING", "status": 2, "output": "down"})
+
+        def key(self):
+            return b"h1"
+
+        def headers(self):
+            return [("received_at", b"2025-03-01T10:00:00.000Z")]
+
+        def timestamp(self):
+            return (1, 1_740_823_200_000)  # CreateTime, set by the intake
+
+    stage.producer = Recorder()
+    stage.handle([Raw()])
+    assert produced == [(settings.topic("events"), 1_740_823_200_000)]
