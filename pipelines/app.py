@@ -72,6 +72,30 @@ def _when(text: str | None) -> datetime | None:
 # --- normalize -----------------------------------------------------------------------------------
 
 
+def normalize_record(
+    normalizer: Normalizer,
+    topic: str,
+    raw: bytes,
+    received_at: str | None,
+    key: bytes | None,
+    peer: str | None,
+    origin: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """One raw record (logical topic, value, its received_at and peer) -> an event or None: what the normalize
+    stage does per record, and `vigie replay` per recorded line."""
+    if topic == topics.RAW_CHECKS:
+        return normalizer.check(loads(raw), origin)
+    if topic == topics.RAW_TRAPS:
+        return normalizer.trap(loads(raw), origin)
+    if not normalizer.rules.could_match(raw):
+        return None  # no rule can match: not an event, and not worth a parse (the archive keeps it)
+    parsed = parse_syslog(raw, _when(received_at))
+    if not parsed.get("peer"):
+        parsed["peer"] = key.decode(errors="replace") if key else (peer.rsplit(":", 1)[0] if peer else None)
+    return normalizer.syslog(parsed, origin, received_at)
+
+
+
 class NormalizeStage:
     """Stateless: each raw record becomes zero or one event, keyed by site; undecodable ones go to deadletter."""
 
@@ -79,7 +103,6 @@ class NormalizeStage:
         rules_file = cfg.normalize.rules_file
         rules = RuleSet.load(rules_file) if rules_file else None
         self.normalizer = Normalizer(Inventory.from_config(cfg.inventory), rules)
-        self.could_match = self.normalizer.rules.could_match
         self.settings = settings
         self.opts = opts
         self.logical = {settings.topic(t): t for t in RAW_TOPICS}
@@ -111,20 +134,9 @@ class NormalizeStage:
                 self.events += 1
 
     def normalize(self, topic: str, m: Message, raw: bytes, origin: dict[str, Any]) -> dict[str, Any] | None:
-        if topic == topics.RAW_CHECKS:
-            return self.normalizer.check(loads(raw), origin)
-        if topic == topics.RAW_TRAPS:
-            return self.normalizer.trap(loads(raw), origin)
-        if not self.could_match(raw):
-            return None  # no rule can match: not an event, and not worth a parse (the archive keeps it)
-        headers = m.headers()
-        received_at = _header(headers, "received_at")
-        parsed = parse_syslog(raw, _when(received_at))
-        if not parsed.get("peer"):
-            key = m.key()
-            peer = _header(headers, "peer")
-            parsed["peer"] = key.decode(errors="replace") if key else (peer.rsplit(":", 1)[0] if peer else None)
-        return self.normalizer.syslog(parsed, origin, received_at)
+        headers = m.headers() if topic == topics.RAW_SYSLOG else None
+        return normalize_record(self.normalizer, topic, raw, _header(headers, "received_at"), m.key(),
+                                _header(headers, "peer"), origin)
 
     def run(self, stop: threading.Event) -> None:
         consumer = runtime.group_consumer(self.settings, f"{self.settings.topic_prefix}normalize")
