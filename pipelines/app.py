@@ -173,7 +173,8 @@ def snapshot_value(ps: PartitionState) -> bytes:
             "alerts": e.alerts,
             "correlation": e.correlation,
             "controls": e.controls.to_dict(),
-            "notifier": {"groups": e.notifier.groups, "flapping": e.notifier.flapping},
+            "notifier": {"groups": e.notifier.groups, "flapping": e.notifier.flapping,
+                         "flap_groups": e.notifier.flap_groups},
         },
     }
     try:

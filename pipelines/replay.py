@@ -9,6 +9,9 @@ A recorded raw record is one JSON object per line:
     {"topic": "raw.syslog", "received_at": "2025-03-01T10:00:00.120Z", "value": "<187>Mar  1 ...", "key": "10.1.0.1"}
     {"topic": "raw.traps",  "received_at": "...", "value": {...the trap value...}}
     {"topic": "raw.checks", "received_at": "...", "value": {"host": "h1", "service": "PING", "status": 2, ...}}
+    {"topic": "control",    "received_at": "...", "value": {"schema": "control/1", "kind": "maintenance", ...}}
+
+(`control` lines are the commands of `vigie silence`, `ack` and `maintenance`, applied at their time.)
 
 Time: each record's `received_at` (set by the intake) is the event time, as live. Between records the engine
 ticks once per simulated `tick_interval`, so hold-downs, group waits, flap ageing, maintenance ends, repeats
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from vigie.config import Config
 
 RAW = (topics.RAW_SYSLOG, topics.RAW_TRAPS, topics.RAW_CHECKS)
+CONTROL = "control"
 
 
 class ReplayError(ValueError):
@@ -63,8 +67,8 @@ def read_jsonl(lines: Iterable[bytes | str], source: str = "records") -> Iterato
         try:
             d = orjson.loads(line)
             topic, value, received = d["topic"], d["value"], d["received_at"]
-            if topic not in RAW:
-                raise ReplayError(f"{where}: topic: expected one of {', '.join(RAW)}, got {topic!r}")
+            if topic not in RAW and topic != CONTROL:
+                raise ReplayError(f"{where}: topic: expected one of {', '.join(RAW)}, {CONTROL}, got {topic!r}")
             at = parse_rfc3339(received).timestamp()
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ReplayError):
@@ -119,6 +123,11 @@ class Replay:
         self.advance(now)
         self.clock = now
         self.result.records += 1
+        if record.topic == CONTROL:
+            out = self.engine.control(orjson.loads(record.value), now, record.key.decode() if record.key else None)
+            self.result.refused += [f"{record.origin}: {err}" for err in out.errors]
+            self.result.add(out)
+            return
         try:
             event = normalize_record(self.normalizer, record.topic, record.value, record.received_text,
                                      record.key, None, record.origin)

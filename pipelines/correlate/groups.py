@@ -128,15 +128,17 @@ def _shown(a: AlertState, incident_id: str | None) -> bool:
 class Notifier:
     """The groups of one engine, the members' group, and when each group next needs a look."""
 
-    __slots__ = ("router", "groups", "member_of", "flapping", "_flap_changed", "_maintenance_ended", "_dirty", "_due")
+    __slots__ = ("router", "groups", "member_of", "flapping", "flap_groups", "_flap_changed", "_maintenance_ended",
+                 "_dirty", "_due")
 
     def __init__(self, router: Router) -> None:
         self.router = router
         self.groups: dict[str, Group] = {}
         self.member_of: dict[str, str] = {}
         # per alert, not per group (a flapping alert leaves and rejoins incidents): fingerprint ->
-        # {"since": when flapping_start was told, "routes": the routes told}
+        # {"since": when it started flapping, "routes": the routes told, "key": its group then}
         self.flapping: dict[str, dict[str, Any]] = {}
+        self.flap_groups: dict[str, list[str]] = {}  # "route\ngroup key" -> its members flapping, in order
         self._flap_changed: dict[str, None] = {}
         self._maintenance_ended: set[str] = set()
         self._dirty: dict[str, None] = {}
@@ -160,6 +162,7 @@ class Notifier:
                 key = old  # a recovery is told to the group that heard the problem
             else:
                 self._leave(old, fp)
+                self._succeed(old, key, a.incident_id)
         g = self.groups.get(key)
         if g is None:
             if a.status != "firing":
@@ -202,6 +205,19 @@ class Notifier:
         tell it with one maintenance_end message each, listing what still fails, instead of a `new`."""
         self._maintenance_ended.update(fingerprints)
 
+    def _succeed(self, old: str, key: str, incident_id: str | None) -> None:
+        """A problem back before its group was told resolved (a new incident for the same failure): the new
+        group carries on the old one, so people get an update, not a resolved then a new."""
+        og = self.groups.get(old)
+        if og is None or og.firing or key in self.groups or not og.routes:
+            return
+        del self.groups[old]
+        og.key, og.incident_id = key, incident_id
+        self.groups[key] = og
+        for member in og.members:
+            self.member_of[member] = key
+        self._dirty.pop(old, None)
+
     def _leave(self, key: str, fp: str) -> None:
         """A failing alert moved to another group (it joined an incident): the old group forgets it, silently
         (its problem goes on in the incident, which tells it)."""
@@ -212,8 +228,6 @@ class Notifier:
             d.pop(fp, None)
         for rs in g.routes.values():
             rs.lead.pop(fp, None)
-        if not g.firing:
-            g.routes.clear()  # nobody left to resolve: the members carry on in their new group
         self._dirty[key] = None
 
     # --- messages ------------------------------------------------------------------------------
@@ -257,6 +271,9 @@ class Notifier:
             if not rs.lead:
                 rs.start = None
                 if not g.firing:
+                    if not g.members:  # every member moved on to another group, which tells their end
+                        del g.routes[name]
+                        continue
                     if rs.notified and route.send_resolved and now < rs.last + route.group_interval:
                         # paced like an update: a problem back within group_interval is no resolved + new
                         next_due = min(next_due, rs.last + route.group_interval)
@@ -330,9 +347,15 @@ class Notifier:
 
     def _tell_flapping(self, now: float, alerts: dict[str, AlertState], out: list[dict[str, Any]]) -> None:
         """flapping_start to the routes an alert matches (unless suppressed or out of their period), and
-        flapping_stop to the same routes when it stops: a receiver can tell the two apart."""
+        flapping_stop to the same routes when it stops: a receiver can tell the two apart.
+
+        Told per group and route, like problems: the first member of a group to flap starts it, the last one
+        to stop ends it, those in between only join (48 ports of one switch bouncing are two messages).
+        """
         router = self.router
         changed, self._flap_changed = self._flap_changed, {}
+        started: dict[tuple[str, str], list[str]] = {}
+        stopped: dict[tuple[str, str], list[str]] = {}
         for fp in changed:
             a = alerts.get(fp)
             if a is None:
@@ -341,29 +364,38 @@ class Notifier:
                 told = [
                     r.name for r in router.match(a.labels(), now) if a.suppressed_by is None and router.active(r, now)
                 ]
-                self.flapping[fp] = {"since": now, "routes": told}
-                reason, routes = FLAPPING_START, told
+                key = group_key(a)
+                self.flapping[fp] = {"since": now, "routes": told, "key": key}
+                for name in told:
+                    flapping = self.flap_groups.setdefault(f"{name}\n{key}", [])
+                    if not flapping:
+                        started.setdefault((name, key), []).append(fp)
+                    flapping.append(fp)
             elif not a.flapping and fp in self.flapping:
-                reason, routes = FLAPPING_STOP, self.flapping.pop(fp)["routes"]
-                since = now
-            else:
-                continue
-            since = self.flapping[fp]["since"] if reason == FLAPPING_START else since
-            body = to_alert(a)
-            key = group_key(a)
-            for name in routes:
+                was = self.flapping.pop(fp)
+                for name in was["routes"]:
+                    slot = f"{name}\n{was['key']}"
+                    flapping = self.flap_groups.get(slot, [])
+                    if fp in flapping:
+                        flapping.remove(fp)
+                    if not flapping:
+                        self.flap_groups.pop(slot, None)
+                        stopped.setdefault((name, was["key"]), []).append(fp)
+        for reason, told_now in ((FLAPPING_START, started), (FLAPPING_STOP, stopped)):
+            for (name, key), fps in told_now.items():
                 route = router.by_name.get(name)
                 if route is None:
                     continue
+                bodies = [to_alert(alerts[fp]) for fp in fps if fp in alerts]
                 out.append({
                     "schema": NOTIFICATION_SCHEMA,
-                    "id": message_id(name, f"alert:{fp}", reason, int(since * 1000)),
+                    "id": message_id(name, key, reason, int(self.flapping.get(fps[0], {}).get("since", now) * 1000)),
                     "route": name,
                     "receiver": route.receiver,
                     "reason": reason,
                     "at": rfc3339(now),
-                    "alert": body,
-                    "alerts": [body],
+                    "alert": bodies[0] if bodies else None,
+                    "alerts": bodies,
                     "group": {"key": key, "labels": _labels(key)},
                 })
 
@@ -418,12 +450,17 @@ class Notifier:
         return {
             "groups": {k: asdict(g) for k, g in self.groups.items()},
             "flapping": {fp: dict(v, routes=list(v["routes"])) for fp, v in self.flapping.items()},
+            "flap_groups": {k: list(v) for k, v in self.flap_groups.items()},
         }
 
     def load(self, data: dict[str, Any]) -> None:
         self.groups = {k: Group.from_dict(v) for k, v in data.get("groups", {}).items()}
         self.member_of = {fp: k for k, g in self.groups.items() for fp in g.members}
-        self.flapping = {fp: {"since": v["since"], "routes": list(v["routes"])} for fp, v in data.get("flapping", {}).items()}
+        self.flapping = {
+            fp: {"since": v["since"], "routes": list(v["routes"]), "key": v.get("key", f"alert:{fp}")}
+            for fp, v in data.get("flapping", {}).items()
+        }
+        self.flap_groups = {k: list(v) for k, v in data.get("flap_groups", {}).items()}
         self._flap_changed = {}
         self._dirty = dict.fromkeys(self.groups)  # each timer is worked out again on the next call
         self._due = []
