@@ -1,22 +1,20 @@
-"""Notification routing: routes by labels and time period, with repeats, escalation, flapping and webhooks."""
+"""Notification routing: which routes an alert's labels match, when (time periods), and the Alertmanager webhook
+payload; what each route is told about each incident is groups.py's."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from vigie.pipelines.correlate.alerts import AlertState, to_alert
 from vigie.pipelines.correlate.silences import Matcher, matches_all, parse_matchers
-from vigie.schemas.codec import rfc3339
 from vigie.timeperiods import ALWAYS, NEVER, TimePeriod, contains
 
 if TYPE_CHECKING:
     from vigie.config import RouteConfig
 
 NOTIFICATION_SCHEMA = "notification/1"
-NEW, ESCALATED, REPEAT, RESOLVED, FLAPPING = "new", "escalated", "repeat", "resolved", "flapping"
 DEFAULT_REPEAT = 4 * 3600.0
 _MATCH_CACHE = 8192  # distinct label sets whose routes a Router remembers
 
@@ -125,152 +123,6 @@ class Router:
         if not route.timeperiod:
             return True
         return contains(self.periods.get(route.timeperiod, ALWAYS), now)
-
-
-@dataclass(slots=True)
-class NotifyState:
-    """Per alert: what each route was told and when ({route: {first, last, severity, escalated, flapping}})."""
-
-    routes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    due: float = 0.0  # earliest time a repeat or escalation can be due (ticks skip the alert before)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"routes": {k: dict(v) for k, v in self.routes.items()}, "due": self.due}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NotifyState:
-        return cls({k: dict(v) for k, v in data.get("routes", {}).items()}, float(data.get("due", 0.0)))
-
-
-def notification(
-    route: Route, reason: str, alert: dict[str, Any], now: float, incident: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """One `notifications` value (schema notification/1)."""
-    out = {
-        "route": route.name,
-        "receiver": route.receiver,
-        "reason": reason,
-        "alert": alert,
-        "at": rfc3339(now),
-        "schema": NOTIFICATION_SCHEMA,
-    }
-    if incident is not None:
-        out["incident"] = incident
-    return out
-
-
-def notify(
-    alert: AlertState,
-    state: NotifyState | None,
-    now: float,
-    router: Router,
-    incident: dict[str, Any] | None = None,
-    *,
-    alert_body: dict[str, Any] | None = None,
-) -> tuple[NotifyState, list[dict[str, Any]]]:
-    """Notifications due for one alert at `now` (call on every alert update and on ticks).
-
-    `alert_body`: the alert's to_alert() value if the caller has it (notes get a copy, not a rebuild).
-
-    Nagios rules: only hard problems notify; nothing while suppressed (incident, hold-down,
-    maintenance, silence) or out of the route's time period (it waits, then notifies); while
-    flapping, problem and recovery notifications give way to flapping start/stop ones; an
-    acknowledgement stops repeats and escalation; recoveries go to the routes that heard the problem.
-    """
-    if state is None:
-        if (
-            alert.status == "resolved"
-            or alert.suppressed_by is not None
-            or (alert.state_type != "hard" and not alert.flapping)
-        ):
-            return NotifyState(), []  # nothing was said and nothing is due: skip route matching
-        state = NotifyState()
-    out: list[dict[str, Any]] = []
-    body: dict[str, Any] | None = None
-
-    def send(route: Route, reason: str) -> None:
-        nonlocal body
-        if body is None:
-            if alert_body is not None:
-                body = dict(alert_body, sources=list(alert_body["sources"]))
-            else:
-                body = to_alert(alert)
-        out.append(notification(route, reason, body, now, incident))
-
-    if alert.status == "resolved":
-        for name, rs in list(state.routes.items()):
-            route = router.by_name.get(name)
-            if route is None:
-                del state.routes[name]
-                continue
-            if rs.get("flapping") and not alert.flapping:
-                send(route, FLAPPING)
-                rs["flapping"] = False
-            if alert.flapping:
-                continue
-            if rs.get("notified") and route.send_resolved:
-                send(route, RESOLVED)
-                if rs.get("escalated") and route.escalate_to in router.by_name:
-                    send(router.by_name[route.escalate_to], RESOLVED)
-            del state.routes[name]
-        return state, out
-
-    if alert.suppressed_by is not None:
-        return state, out
-    for route in router.match(alert.labels(), now):
-        rs = state.routes.get(route.name)
-        if rs is None:
-            rs = state.routes[route.name] = {
-                "notified": False,
-                "first": None,
-                "last": None,
-                "severity": None,
-                "escalated": False,
-                "flapping": False,
-            }
-        in_period = router.active(route, now)
-        if alert.flapping != rs["flapping"]:
-            if in_period:
-                send(route, FLAPPING)
-                rs["flapping"] = alert.flapping
-            continue
-        if alert.flapping or alert.state_type != "hard" or not in_period:
-            continue
-        if not rs["notified"] or rs["severity"] != alert.severity:
-            send(route, NEW)
-            rs.update(notified=True, first=rs["first"] or now, last=now, severity=alert.severity)
-            continue
-        if alert.acknowledged:
-            continue
-        if now - rs["last"] >= route.repeat_interval:
-            send(route, REPEAT)
-            rs["last"] = now
-        if (
-            route.escalate_after is not None
-            and not rs["escalated"]
-            and now - rs["first"] >= route.escalate_after
-        ):
-            target = router.by_name[route.escalate_to]  # type: ignore[index]
-            if router.active(target, now):
-                send(target, ESCALATED)
-                rs["escalated"] = True
-    state.due = _next_due(state, alert, router, now)
-    return state, out
-
-
-def _next_due(state: NotifyState, alert: AlertState, router: Router, now: float) -> float:
-    """When this alert next needs a look: now if something waits (time period, flapping), else its next repeat."""
-    due = float("inf")
-    for name, rs in state.routes.items():
-        route = router.by_name.get(name)
-        if route is None:
-            continue
-        if not rs["notified"] or rs["flapping"] != alert.flapping or rs["severity"] != alert.severity:
-            return now
-        due = min(due, rs["last"] + route.repeat_interval)
-        if route.escalate_after is not None and not rs["escalated"]:
-            due = min(due, rs["first"] + route.escalate_after)
-    return due if due != float("inf") else now
 
 
 def _am_fingerprint(fingerprint: str) -> str:
