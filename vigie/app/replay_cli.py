@@ -70,22 +70,26 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"vigie: replay: {args.file}: no such file", file=sys.stderr)
         return 2
     kinds = tuple(args.only or KINDS)
+    out = sys.stdout.buffer
+
+    def emit(kind: str, value: dict) -> None:  # without --diff, each output is printed as it comes
+        if kind in kinds:
+            out.write(orjson.dumps({"kind": kind, "value": value}, option=orjson.OPT_SORT_KEYS) + b"\n")
+
     with args.file.open("rb") as f:
         try:
-            result = Replay(config).run(read_jsonl(f, str(args.file)), settle=settle)
+            result = Replay(config, emit=None if args.diff else emit).run(read_jsonl(f, str(args.file)), settle=settle)
         except ReplayError as exc:
             print(f"vigie: replay: {exc}", file=sys.stderr)
             return 2
-    lines = output_lines(result, kinds)
     if args.diff is not None:
         before = [line.strip() for line in args.diff.read_bytes().splitlines() if line.strip()]
-        lines = diff_lines(before, lines)
-    out = sys.stdout.buffer
-    for line in lines:
-        out.write(line + b"\n")
+        for line in diff_lines(before, output_lines(result, kinds)):
+            out.write(line + b"\n")
     out.flush()
-    print(f"replay: {result.records} records, {result.events} events, {len(result.alerts)} alert updates, "
-          f"{len(result.incidents)} incident updates, {len(result.notifications)} notifications, "
+    counts = result.counts
+    print(f"replay: {result.records} records, {result.events} events, {counts['alert']} alert updates, "
+          f"{counts['incident']} incident updates, {counts['notification']} notifications, "
           f"{len(result.refused)} refused", file=sys.stderr)
     for refusal in result.refused[:20]:
         print(f"replay: refused {refusal}", file=sys.stderr)
