@@ -128,9 +128,7 @@ class NormalizeStage:
                 self.dead += 1
                 continue
             if event is not None:
-                # event time: the raw record's timestamp, which the intake set in the produce() that wrote its
-                # received_at (correlate's `now`, identical on replay), not the time normalize ran
-                produce(events_topic, dumps(event), event["site"].encode(), timestamp=max(m.timestamp()[1], 0))
+                produce(events_topic, dumps(event), event["site"].encode())
                 self.events += 1
 
     def normalize(self, topic: str, m: Message, raw: bytes, origin: dict[str, Any]) -> dict[str, Any] | None:
