@@ -35,9 +35,11 @@ from typing import Any
 
 import orjson
 
+from vigie.config import validate
 from vigie.pipelines.correlate import alerts as alerts_mod
 from vigie.pipelines.correlate.engine import Engine
 from vigie.pipelines.correlate.routing import Router
+from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import LINK_DOWN, LINK_UP, Normalizer
 
 T = 1_740_823_200.0  # 2025-03-01T10:00:00Z
@@ -59,13 +61,13 @@ ALERTING = (
 )
 
 
-def inventory() -> dict[str, Any]:
-    """200 routers over 10 sites and 2,000 hosts behind them (the check targets)."""
+def inventory() -> Inventory:
+    """200 routers over 10 sites and 2,000 hosts behind them (the check targets), through the config's checks."""
     hosts: dict[str, Any] = {
         f"r{i}": {"site": f"s{i % 10}", "address": f"10.0.{i // 250}.{i % 250}"} for i in range(200)
     }
     hosts.update({f"h{i}": {"site": f"s{i % 10}", "parents": [f"r{i % 200}"]} for i in range(2000)})
-    return {"default_site": "hq", "hosts": hosts}
+    return Inventory.from_config(validate({"inventory": {"hosts": hosts}}).inventory, default_site="hq")
 
 
 def build(worst: bool, count: int, seed: int = 1) -> list[tuple[str, dict[str, Any]]]:
@@ -137,7 +139,7 @@ class Timer:
 Stage = Callable[[], Callable[[], Any]]  # prepare (untimed: fresh state) -> run (timed)
 
 
-def stage_decode(encoded: list[tuple[str, bytes]], inv: dict[str, Any]) -> Stage:
+def stage_decode(encoded: list[tuple[str, bytes]], inv: Inventory) -> Stage:
     def run() -> Any:
         loads = orjson.loads
         return [loads(b) for _, b in encoded]
@@ -145,7 +147,7 @@ def stage_decode(encoded: list[tuple[str, bytes]], inv: dict[str, Any]) -> Stage
     return lambda: run
 
 
-def stage_normalize(raw: list[tuple[str, dict[str, Any]]], inv: dict[str, Any]) -> Stage:
+def stage_normalize(raw: list[tuple[str, dict[str, Any]]], inv: Inventory) -> Stage:
     def prepare() -> Callable[[], Any]:
         norm = Normalizer(inv)
         fns = {"syslog": norm.syslog, "trap": norm.trap, "check": norm.check}
@@ -154,7 +156,7 @@ def stage_normalize(raw: list[tuple[str, dict[str, Any]]], inv: dict[str, Any]) 
     return prepare
 
 
-def stage_apply(events: list[dict[str, Any] | None], inv: dict[str, Any]) -> Stage:
+def stage_apply(events: list[dict[str, Any] | None], inv: Inventory) -> Stage:
     def run() -> Any:
         states: dict[str, alerts_mod.AlertState] = {}
         apply = alerts_mod.apply_event
@@ -172,11 +174,11 @@ def stage_apply(events: list[dict[str, Any] | None], inv: dict[str, Any]) -> Sta
     return lambda: run
 
 
-def make_engine(inv: dict[str, Any]) -> Engine:
-    return Engine(inv, router=Router.from_config([{"name": "oncall"}]))
+def make_engine(inv: Inventory) -> Engine:
+    return Engine(inv, router=Router.from_config(validate({"routes": [{"name": "oncall"}]}).routes))
 
 
-def stage_engine(raw: list[tuple[str, dict[str, Any]]], inv: dict[str, Any]) -> Stage:
+def stage_engine(raw: list[tuple[str, dict[str, Any]]], inv: Inventory) -> Stage:
     def prepare() -> Callable[[], Any]:
         norm = Normalizer(inv)
         eng = make_engine(inv)

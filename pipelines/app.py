@@ -23,7 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from vigie import topics
 from vigie.codecs.syslog import parse_syslog
-from vigie.config import Config, as_table
+from vigie.config import Config
 from vigie.kafka_client import KafkaSettings
 from vigie.pipelines import runtime
 from vigie.pipelines.correlate.engine import Engine, Output
@@ -73,18 +73,43 @@ def _when(text: str | None) -> datetime | None:
 # --- normalize -----------------------------------------------------------------------------------
 
 
+def normalize_record(
+    normalizer: Normalizer,
+    topic: str,
+    raw: bytes,
+    received_at: str | None,
+    key: bytes | None,
+    peer: str | None,
+    origin: dict[str, Any] | None,
+    zones: ZoneMap | None = None,
+) -> dict[str, Any] | None:
+    """One raw record (logical topic, value, its received_at and peer) -> an event or None: what the normalize
+    stage does per record, and `vigie replay` per recorded line. zones: the devices' zones for stamps without
+    one (None: all UTC, the parser's own fast path)."""
+    if topic == topics.RAW_CHECKS:
+        return normalizer.check(loads(raw), origin)
+    if topic == topics.RAW_TRAPS:
+        return normalizer.trap(loads(raw), origin)
+    if not normalizer.rules.could_match(raw):
+        return None  # no rule can match: not an event, and not worth a parse (the archive keeps it)
+    sender = key.decode(errors="replace") if key else (peer.rsplit(":", 1)[0] if peer else None)
+    parsed = parse_syslog(raw, _when(received_at), zones, sender)
+    if not parsed.get("peer"):
+        parsed["peer"] = sender
+    return normalizer.syslog(parsed, origin, received_at)
+
+
+
 class NormalizeStage:
     """Stateless: each raw record becomes zero or one event, keyed by site; undecodable ones go to deadletter."""
 
     def __init__(self, cfg: Config, settings: KafkaSettings, opts: WorkerOptions) -> None:
         rules_file = cfg.normalize.rules_file
         rules = RuleSet.load(rules_file) if rules_file else None
-        # Inventory.from_dict checks the table a second time: the correlate side is to take InventoryConfig.
-        inventory = Inventory.from_dict(as_table(cfg.inventory))
+        inventory = Inventory.from_config(cfg.inventory)
         self.normalizer = Normalizer(inventory, rules)
         zones = ZoneMap.from_config(cfg, inventory)
         self.zones = zones if zones.active else None  # all UTC: the parser's own fast path
-        self.could_match = self.normalizer.rules.could_match
         self.settings = settings
         self.opts = opts
         self.logical = {settings.topic(t): t for t in RAW_TOPICS}
@@ -115,21 +140,9 @@ class NormalizeStage:
                 self.events += 1
 
     def normalize(self, topic: str, m: Message, raw: bytes, origin: dict[str, Any]) -> dict[str, Any] | None:
-        if topic == topics.RAW_CHECKS:
-            return self.normalizer.check(loads(raw), origin)
-        if topic == topics.RAW_TRAPS:
-            return self.normalizer.trap(loads(raw), origin)
-        if not self.could_match(raw):
-            return None  # no rule can match: not an event, and not worth a parse (the archive keeps it)
-        headers = m.headers()
-        received_at = _header(headers, "received_at")
-        key = m.key()
-        peer = _header(headers, "peer")
-        sender = key.decode(errors="replace") if key else (peer.rsplit(":", 1)[0] if peer else None)
-        parsed = parse_syslog(raw, _when(received_at), self.zones, sender)
-        if not parsed.get("peer"):
-            parsed["peer"] = sender
-        return self.normalizer.syslog(parsed, origin, received_at)
+        headers = m.headers() if topic == topics.RAW_SYSLOG else None
+        return normalize_record(self.normalizer, topic, raw, _header(headers, "received_at"), m.key(),
+                                _header(headers, "peer"), origin, self.zones)
 
     def run(self, stop: threading.Event) -> None:
         consumer = runtime.group_consumer(self.settings, f"{self.settings.topic_prefix}normalize")
@@ -167,7 +180,8 @@ def snapshot_value(ps: PartitionState) -> bytes:
             "alerts": e.alerts,
             "correlation": e.correlation,
             "controls": e.controls.to_dict(),
-            "notified": e.notified,
+            "notifier": {"groups": e.notifier.groups, "flapping": e.notifier.flapping,
+                         "flap_groups": e.notifier.flap_groups},
         },
     }
     try:
@@ -471,14 +485,12 @@ class CorrelateStage:
         self._produce_incidents(self.pacer.admit(col.incidents, now) + self.pacer.due(now))
         for note in col.notifications:
             produce(self.t_notes, dumps(note), note["route"].encode())
-        for report in col.reports:
-            value = dict(report, schema="report/1", at=rfc3339())
-            produce(self.t_notes, dumps(value), f"{report.get('kind', 'report')}:{report.get('ref', '')}".encode())
-            log.info("report: %s", value)
+        for report in col.reports:  # logged only: the notifications topic holds what a route delivers
+            log.info("report: %s", report)
         for err in col.errors:
             log.warning("correlate: %s", err)
         self.produced["alerts"] += len(col.alerts)
-        self.produced["notifications"] += len(col.notifications) + len(col.reports)
+        self.produced["notifications"] += len(col.notifications)
 
     def _produce_incidents(self, incidents: list[dict[str, Any]]) -> None:
         self.produced["incidents"] += len(incidents)

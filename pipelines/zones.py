@@ -13,7 +13,6 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from vigie.config import as_table
 from vigie.pipelines.correlate.topology import Inventory
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ class ZoneMap:
         """The map of a checked configuration; inventory: the one already built from it, if any."""
         inv = cfg.inventory
         if inventory is None:
-            inventory = Inventory.from_dict(as_table(inv))
+            inventory = Inventory.from_config(inv)
         default = zone(cfg.syslog.default_timezone)
         sites = {name: zone(site.timezone) for name, site in inv.sites.items() if site.timezone}
         by_host: dict[str, tzinfo | None] = {}

@@ -18,12 +18,13 @@ import os
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vigie.errors import ConfigError  # noqa: F401 - re-exported: every part raises and catches it as vigie.config's
+from vigie.timeperiods import TimePeriod, TimePeriodError, check_timeperiods
 
 if TYPE_CHECKING:  # the Kafka client (confluent_kafka) loads only for commands that talk to Kafka
     from vigie.kafka_client import KafkaSettings
@@ -93,7 +94,7 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 def parse_duration(text: str) -> float:
     """'90s', '5m', '1h30m' (or '1h 30m'), '250ms', '7d' -> seconds; raises ValueError otherwise.
 
-    The one parser of durations: the correlation settings (timeperiods.parse_duration) use it too.
+    The one parser of durations: every duration of the file and of control commands goes through it.
     """
     text = text.strip().replace(" ", "")
     pos, total = 0, 0.0
@@ -189,6 +190,19 @@ def list_of(item: Checker) -> Checker:
     return check
 
 
+def regex() -> Checker:
+    def check(v: Any, key: str) -> str:
+        if isinstance(v, str):
+            try:
+                re.compile(v)
+                return v
+            except re.error:
+                pass
+        raise _fail(key, "a regular expression", v)
+
+    return check
+
+
 def any_value() -> Checker:
     return lambda v, key: v
 
@@ -258,20 +272,6 @@ class Section:
         return self.cls(**{f.name: f.metadata["check"](v[k], prefix + k) for k, f in self.fields.items() if k in v})
 
 
-def as_table(value: Any) -> Any:
-    """A checked section back as the TOML-shaped dict (keys as in the file, defaults filled in, unset keys
-    left out as TOML has no null): for the correlation code that still builds its objects from dicts
-    (AlertConfig.from_dict, Router.from_config, parse_timeperiods, which refuses a day set to None)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        pairs = ((toml_key(f), getattr(value, f.name)) for f in fields(value))
-        return {k: as_table(v) for k, v in pairs if v is not None}
-    if isinstance(value, list):
-        return [as_table(v) for v in value]
-    if isinstance(value, dict):
-        return {k: as_table(v) for k, v in value.items()}
-    return value
-
-
 def build(cls: type[T], section: Any, **extra: Any) -> T:
     """cls (a service's own settings dataclass) from the fields of a checked section that it shares by
     name, plus extra; no value is checked again."""
@@ -284,7 +284,7 @@ def build(cls: type[T], section: Any, **extra: Any) -> T:
 
 _LOOPBACK = "127.0.0.1"
 _NAME = r"[A-Za-z0-9_.-]+"
-_RANGE = r"(\d\d:\d\d-\d\d:\d\d)(,\d\d:\d\d-\d\d:\d\d)*"
+DEFAULT_TIMEZONE = "Europe/Paris"  # of a time period that names none
 
 
 @dataclass(frozen=True)
@@ -454,22 +454,20 @@ class InventoryConfig:
     host_templates: dict[str, HostConfig] = setting(mapping_of(Section(HostConfig)), {}, "`[inventory.host_templates.NAME]`: host keys shared by the hosts that `use` it")
 
 
-_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+def timeperiod_table() -> Checker:
+    """The whole [timeperiods] table, checked by the one parser of Nagios Core 4 periods
+    (vigie.timeperiods.check_timeperiods: day ranges, dates, "monday 3 january", exclusions...); the value
+    kept is the parsed TimePeriod of each period named in the file (the built-in 24x7 and never are added
+    by whoever evaluates them)."""
 
+    def check(v: Any, key: str) -> dict[str, TimePeriod]:
+        try:
+            parsed = check_timeperiods(v, default_timezone=DEFAULT_TIMEZONE)
+        except TimePeriodError as exc:
+            raise ConfigError(str(exc)) from None
+        return {name: parsed[name] for name in v}
 
-@dataclass(frozen=True)
-class TimeperiodConfig:
-    """[timeperiods.NAME]: when a route notifies; a day without ranges is outside the period."""
-
-    timezone: str = setting(string(), "Europe/Paris", "IANA time zone of the ranges")
-    monday: str | None = setting(string(pattern=_RANGE), None, '"HH:MM-HH:MM", several separated by commas')
-    tuesday: str | None = setting(string(pattern=_RANGE), None, "likewise")
-    wednesday: str | None = setting(string(pattern=_RANGE), None, "likewise")
-    thursday: str | None = setting(string(pattern=_RANGE), None, "likewise")
-    friday: str | None = setting(string(pattern=_RANGE), None, "likewise")
-    saturday: str | None = setting(string(pattern=_RANGE), None, "likewise")
-    sunday: str | None = setting(string(pattern=_RANGE), None, "likewise")
-    exclude: list[str] = setting(list_of(string()), [], "periods taken out of this one")
+    return check
 
 
 @dataclass(frozen=True)
@@ -478,13 +476,18 @@ class RouteConfig:
 
     name: str = setting(string(pattern=_NAME), None, "the route's name (required): the `receiver` of its notifications")
     match: dict[str, str] = setting(mapping_of(string()), {}, "labels that must be equal", shown="everything")
-    match_re: dict[str, str] = setting(mapping_of(string()), {}, "labels that must match a regular expression")
+    match_re: dict[str, str] = setting(mapping_of(regex()), {}, "labels that must match a regular expression")
     timeperiod: str = setting(string(), "24x7", "a `[timeperiods]` name (`24x7` is built in)")
     webhook: str | None = setting(string(pattern=r"https?://\S+"), None, "URL receiving the Alertmanager webhook payload")
     repeat_interval: float = setting(duration(), "4h", "a notification still firing is repeated this often")
     escalate_after: float | None = setting(duration(), None, "not acknowledged by then: notify escalate_to")
     escalate_to: str | None = setting(string(), None, "another route's name")
     continue_matching: bool = setting(boolean(), False, "also try the routes after this one", key="continue")
+    send_resolved: bool = setting(boolean(), True, "notify the end of what was notified")
+    group_wait: float = setting(duration(), "10s", "a new incident (or lone alert) waits this long for its other alerts before the first message")
+    group_interval: float = setting(duration(), "5m", "at most one `updated` message per incident per interval while it grows")
+    active: str | None = setting(string(), None, "a `[timeperiods]` name: the route matches only while the period is active (otherwise the next routes are tried)")
+    hold_until_active: bool = setting(boolean(), False, "with `active`: a problem raised outside the period matches anyway and waits for it (as `timeperiod` does)")
 
 
 @dataclass(frozen=True)
@@ -506,6 +509,7 @@ class CorrelationConfig:
     max_check_attempts: int = setting(integer(1, 100), 3, "soft → hard after this many non-OK results")
     flap_high_threshold: float = setting(number(0, 100), 20, "Nagios flap detection: flapping above this percent state change")
     flap_low_threshold: float = setting(number(0, 100), 5, "no longer flapping below this one")
+    flap_interval: float = setting(duration(), "30s", "an alert with no event for this long counts one more result in its state: a flapping trap or syslog alert that settles stops flapping (after about 10 minutes at 30s)")
 
 
 @dataclass(frozen=True)
@@ -554,7 +558,7 @@ class Config:
     checks: ChecksConfig = section(ChecksConfig)
     nsca: NscaConfig = section(NscaConfig)
     inventory: InventoryConfig = section(InventoryConfig)
-    timeperiods: dict[str, TimeperiodConfig] = setting(mapping_of(Section(TimeperiodConfig)), {}, "`[timeperiods.NAME]` tables")
+    timeperiods: dict[str, TimePeriod] = setting(timeperiod_table(), {}, "`[timeperiods.NAME]` tables, in Nagios Core 4 syntax (see below)")
     routes: list[RouteConfig] = setting(list_of(Section(RouteConfig)), [], "`[[routes]]` tables", shown="none")
     normalize: NormalizeConfig = section(NormalizeConfig)
     correlation: CorrelationConfig = section(CorrelationConfig)
@@ -606,16 +610,31 @@ def _cross_checks(cfg: Config) -> Config:
         for parent in host.parents:
             if parent not in hosts:
                 raise ConfigError(f"config: inventory.hosts.{name}.parents: expected known host names, got {_show(parent)}")
+    _parent_cycles(hosts)
     for i, svc in enumerate(cfg.inventory.services):
         if svc.host not in hosts:
             raise ConfigError(f"config: inventory.services[{i}].host: expected a host of inventory.hosts, got {_show(svc.host)}")
         if not svc.name or svc.command is None:
             raise ConfigError(f"config: inventory.services[{i}]: expected name and command")
-    periods = set(cfg.timeperiods) | {"24x7"}
-    route_names = {r.name for r in cfg.routes}
+    periods = set(cfg.timeperiods) | {"24x7", "never"}
+    route_names: set[str] = set()
+    for i, route in enumerate(cfg.routes):
+        if not route.name:
+            raise ConfigError(f"config: routes[{i}].name: expected a route name")
+        if route.name in route_names:
+            raise ConfigError(f"config: routes[{i}].name: expected a unique route name, got {_show(route.name)} twice")
+        route_names.add(route.name)
     for i, route in enumerate(cfg.routes):
         if route.timeperiod not in periods:
             raise ConfigError(f"config: routes[{i}].timeperiod: expected one of {', '.join(sorted(periods))}, got {_show(route.timeperiod)}")
+        if route.active is not None and route.active not in periods:
+            raise ConfigError(f"config: routes[{i}].active: expected one of {', '.join(sorted(periods))}, got {_show(route.active)}")
+        if route.active is not None and route.timeperiod != "24x7":
+            raise ConfigError(f"config: routes[{i}].active: expected active or timeperiod, not both (timeperiod = active with hold_until_active)")
+        if route.hold_until_active and route.active is None:
+            raise ConfigError(f"config: routes[{i}].hold_until_active: expected active too")
+        if (route.escalate_after is None) != (route.escalate_to is None):
+            raise ConfigError(f"config: routes[{i}].escalate_to: expected escalate_after and escalate_to together")
         if route.escalate_to and route.escalate_to not in route_names:
             raise ConfigError(f"config: routes[{i}].escalate_to: expected a route name, got {_show(route.escalate_to)}")
     corr = cfg.correlation
@@ -629,6 +648,35 @@ def resolve_inventory(inv: InventoryConfig) -> InventoryConfig:
     from vigie.inventory import resolve
 
     return resolve(inv)
+
+
+def _parent_cycles(hosts: dict[str, HostConfig]) -> None:
+    """A host behind itself (its own parent, or a loop of parents) has no root cause: one line naming the loop."""
+    done: set[str] = set()
+    for start in hosts:
+        trail: list[str] = []
+        on_trail: set[str] = set()
+        stack = [(start, iter(hosts[start].parents))]
+        trail.append(start)
+        on_trail.add(start)
+        while stack:
+            name, parents = stack[-1]
+            parent = next(parents, None)
+            if parent is None:
+                stack.pop()
+                on_trail.discard(trail.pop())
+                done.add(name)
+                continue
+            if parent in on_trail:
+                loop = trail[trail.index(parent):] + [parent]
+                raise ConfigError(
+                    f"config: inventory.hosts.{loop[-2]}.parents: expected no parent loop, got {' -> '.join(loop)}"
+                )
+            if parent in done or parent not in hosts:
+                continue
+            trail.append(parent)
+            on_trail.add(parent)
+            stack.append((parent, iter(hosts[parent].parents)))
 
 
 def default_state_dir() -> str:

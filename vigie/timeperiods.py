@@ -92,26 +92,6 @@ def _key_path(where: str, key: str) -> str:
     return f"{where}.{key}" if re.fullmatch(r"[A-Za-z0-9_-]+", key) else f'{where}."{key}"'
 
 
-def parse_duration(value: Any, what: str = "duration") -> float:
-    """Seconds from a number or a string like '90s', '30m', '4h', '1h30m'."""
-    # imported here: vigie.config imports this module to validate [timeperiods], and Vigie keeps one
-    # duration parser (vigie.config.parse_duration)
-    from vigie.config import parse_duration as config_duration
-
-    if isinstance(value, bool):
-        raise TimePeriodError(f"{what}: expected seconds or a string such as '30m'")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise TimePeriodError(f"{what}: must not be negative")
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return config_duration(value)
-        except ValueError:
-            pass
-    raise TimePeriodError(f"{what}: expected seconds or a string such as '30m', '4h', '1h30m', got {value!r}")
-
-
 @lru_cache(maxsize=64)
 def zone(name: str) -> ZoneInfo:
     try:

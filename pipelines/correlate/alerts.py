@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigie.pipelines.correlate import flapping
 from vigie.schemas.codec import rfc3339
+
+if TYPE_CHECKING:
+    from vigie.config import CorrelationConfig
 
 ALERT_SCHEMA = "alert/1"
 SEVERITY_RANK = {"ok": 0, "info": 1, "unknown": 2, "warning": 3, "critical": 4}
@@ -22,22 +25,13 @@ class AlertConfig:
     max_check_attempts: int = 3
     update_interval: float = 1.0  # at most one published update per alert per this many seconds
     flap: flapping.FlapConfig = field(default_factory=flapping.FlapConfig)
+    flap_interval: float = 30.0  # an alert with no event for this long counts as one more result in its state
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> AlertConfig:
-        data = data or {}
-        mca = data.get("max_check_attempts", 3)
-        if not isinstance(mca, int) or mca < 1:
-            raise ValueError("correlation.max_check_attempts: expected an integer >= 1")
-        from vigie.timeperiods import parse_duration
-
-        interval = parse_duration(data.get("update_interval", 1.0), "correlation.update_interval")
-        flap = flapping.FlapConfig(
-            float(data.get("flap_low_threshold", 5.0)),
-            float(data.get("flap_high_threshold", 20.0)),
-            bool(data.get("flap_detection", True)),
-        )
-        return cls(mca, float(interval), flap)
+    def from_config(cls, config: CorrelationConfig) -> AlertConfig:
+        """From the checked [correlation] section (vigie.config validated it)."""
+        flap = flapping.FlapConfig(config.flap_low_threshold, config.flap_high_threshold)
+        return cls(config.max_check_attempts, config.update_interval, flap, config.flap_interval)
 
 
 DEFAULT_CONFIG = AlertConfig()
@@ -76,6 +70,7 @@ class AlertState:
     last_emit: float = 0.0
     pending: bool = False  # an update exists that the rate limit held back
     transitions: list[str] = field(default_factory=list)  # what the last apply/tick changed
+    flap_sampled: float = 0.0  # when flap_history last took a state (an event, or the clock: age_flapping)
     resolved_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,6 +203,7 @@ def apply_event(
             state.flap_history, state.percent_state_change, state.flapping = flapping.update(
                 state.flap_history, False, severity, config.flap
             )
+            state.flap_sampled = now
         return _finish(state, now, config)
 
     transitions: list[str] = []
@@ -216,6 +212,7 @@ def apply_event(
         state.flap_history, state.percent_state_change, state.flapping = flapping.update(
             state.flap_history, was, severity, config.flap
         )
+        state.flap_sampled = now
         if state.flapping != was:
             transitions.append(FLAP_START if state.flapping else FLAP_STOP)
     kind = event["kind"]
@@ -283,6 +280,32 @@ def tick(state: AlertState, now: float, config: AlertConfig = DEFAULT_CONFIG) ->
         state.pending = False
         return True
     return False
+
+
+def age_flapping(state: AlertState, now: float, config: AlertConfig = DEFAULT_CONFIG) -> bool:
+    """Flap detection on the clock for traps and syslog alerts (which only send changes): each flap_interval
+    without an event records the alert's current state (flapping.age); True when that ended (or started)
+    flapping, with the transition set for publishing."""
+    if not config.flap.enabled or config.flap_interval <= 0 or state.kind == "check":
+        return False  # check results are their own samples, as in Nagios
+    if state.flap_sampled <= 0:  # a state from before the clock counted: it starts counting now
+        state.flap_sampled = now
+        return False
+    samples = int((now - state.flap_sampled) // config.flap_interval)
+    if samples < 1:
+        return False
+    code = flapping.STATE_CHARS.get(state.severity, "u") if state.status == "firing" else flapping.OK
+    was = state.flapping
+    state.flap_history, state.percent_state_change, state.flapping = flapping.age(
+        state.flap_history, was, code, samples, config.flap
+    )
+    state.flap_sampled += samples * config.flap_interval
+    if state.flapping == was:
+        return False
+    state.transitions = [FLAP_START if state.flapping else FLAP_STOP]
+    state.last_emit = now
+    state.pending = False
+    return True
 
 
 def acknowledge(state: AlertState, author: str, reason: str, now: float) -> bool:

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigie.pipelines.correlate import alerts as alerts_mod
 from vigie.pipelines.correlate import incidents as incidents_mod
 from vigie.pipelines.correlate.alerts import AlertConfig, AlertState, to_alert
+from vigie.pipelines.correlate.groups import Notifier
 from vigie.pipelines.correlate.incident_model import Changes, CorrelationState, IncidentConfig
-from vigie.pipelines.correlate.routing import NotifyState, Router, notify
+from vigie.pipelines.correlate.routing import Router
 from vigie.pipelines.correlate.silences import ControlError, ControlState, matches_all, parse_command
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.fingerprints import check_fingerprint
 from vigie.schemas.codec import parse_rfc3339
-from vigie.timeperiods import parse_timeperiods
+
+if TYPE_CHECKING:
+    from vigie.config import Config
 
 # transitions that can change grouping; a count-only or flapping update leaves incidents alone
 _REGROUP = frozenset(
@@ -71,14 +74,14 @@ class Engine:
 
     def __init__(
         self,
-        inventory: Inventory | dict[str, Any] | None = None,
+        inventory: Inventory | None = None,
         *,
         alert_config: AlertConfig | None = None,
         incident_config: IncidentConfig | None = None,
         router: Router | None = None,
         retention: float = 86400.0,
     ) -> None:
-        self.inventory = inventory if isinstance(inventory, Inventory) else Inventory.from_dict(inventory)
+        self.inventory = inventory if inventory is not None else Inventory()
         self.alert_config = alert_config or AlertConfig()
         self.incident_config = incident_config or IncidentConfig()
         self.router = router or Router([])
@@ -86,34 +89,27 @@ class Engine:
         self.alerts: dict[str, AlertState] = {}
         self.correlation = CorrelationState()
         self.controls = ControlState()
-        self.notified: dict[str, NotifyState] = {}
+        self.notifier = Notifier(self.router)
         self._firing: dict[str, None] = {}
         self._resolved: dict[str, float] = {}
-        # what a tick must visit, so that its cost follows what is due, not how many alerts fire:
-        # firing alerts with a held-back update or an auto-resolve timer, and (due, fingerprint) of
-        # notification states (repeats, escalations, waits for a time period); stale heap entries are skipped
+        # what a tick must visit, so that its cost follows what is due, not how many alerts fire: firing
+        # alerts with a held-back update or an auto-resolve timer (notification groups keep their own timers)
         self._ticking: dict[str, None] = {}
-        self._due: list[tuple[float, str]] = []
+        # (next flap sample, fingerprint) of trap/syslog alerts whose flap history still shows changes
+        self._aging: list[tuple[float, str]] = []
+        self._aging_set: set[str] = set()
         # some firing alert may carry a silence/maintenance verdict: without controls, a tick's suppression
         # re-evaluation of every firing alert can only find something to do while this is set
         self._control_residue = False
 
     @classmethod
-    def from_config(cls, config: Config) -> Engine:  # noqa: F821 - vigie.config.Config, imported in the body
-        """From the checked config: [inventory], [correlation], [timeperiods], [routes].
-
-        For now the typed sections go back to the dicts the correlation settings are built from (each
-        from_dict below checks them a second time); those are to take the typed sections instead.
-        """
-        from vigie.config import as_table
-
-        corr = as_table(config.correlation)
-        periods = parse_timeperiods(as_table(config.timeperiods))
+    def from_config(cls, config: Config) -> Engine:
+        """From the checked config: [inventory], [correlation], [timeperiods] (parsed), [routes]."""
         return cls(
-            Inventory.from_dict(as_table(config.inventory)),
-            alert_config=AlertConfig.from_dict(corr),
-            incident_config=IncidentConfig.from_dict(corr),
-            router=Router.from_config(as_table(config.routes), periods),
+            Inventory.from_config(config.inventory),
+            alert_config=AlertConfig.from_config(config.correlation),
+            incident_config=IncidentConfig.from_config(config.correlation),
+            router=Router.from_config(config.routes, config.timeperiods),
         )
 
     # --- inputs ---------------------------------------------------------------------------------
@@ -138,6 +134,9 @@ class Engine:
             self.alerts[fp] = state
         if state.pending or state.resolve_after:
             self._ticking[fp] = None
+        if state.percent_state_change and fp not in self._aging_set and state.kind != "check":
+            self._aging_set.add(fp)
+            heapq.heappush(self._aging, (state.flap_sampled + self.alert_config.flap_interval, fp))
         out = Output()
         changed: dict[str, None] = {}
         if state.transitions and not _REGROUP.isdisjoint(state.transitions):
@@ -215,28 +214,14 @@ class Engine:
                         out,
                         changed,
                     )
+        if self._aging and self._aging[0][0] <= now:
+            self._age_flapping(now, changed)
         if self.correlation.held:
             self._apply(
                 incidents_mod.tick(self.correlation, now, self.inventory, self.incident_config), out, changed
             )
         self.controls.expire(now)
         self._refresh_suppression(now, out, changed)
-        due = self._due
-        if self.router.routes and due and due[0][0] <= now:
-            candidates: set[str] = set()
-            while due and due[0][0] <= now:
-                candidates.add(heapq.heappop(due)[1])
-            notified = self.notified
-            firing = self._firing
-            for fp in sorted(candidates):
-                if fp in changed or fp not in firing:
-                    continue  # published below (notified there), or no longer firing
-                ns = notified.get(fp)
-                if ns is None:
-                    continue
-                if ns.due > now:  # a stale entry: the current one is further in the heap
-                    continue
-                self._notify(alerts[fp], now, out, quiet_skip=True)
         self._publish(changed, now, out)
         self._collect(now, out)
         return out
@@ -283,6 +268,22 @@ class Engine:
         hs = self.alerts.get(check_fingerprint(host, None))
         return hs is not None and hs.status == "firing" and hs.state_type == "hard"
 
+    def _age_flapping(self, now: float, changed: dict[str, None]) -> None:
+        """Flap histories that age on the clock (alerts.age_flapping): a settled alert stops flapping."""
+        aging, interval = self._aging, self.alert_config.flap_interval
+        while aging and aging[0][0] <= now:
+            fp = heapq.heappop(aging)[1]
+            a = self.alerts.get(fp)
+            if a is None:
+                self._aging_set.discard(fp)
+                continue
+            if alerts_mod.age_flapping(a, now, self.alert_config):
+                changed[fp] = None
+            if a.percent_state_change or a.flapping:
+                heapq.heappush(aging, (max(a.flap_sampled + interval, now + 1e-6), fp))
+            else:
+                self._aging_set.discard(fp)
+
     def _track(self, a: AlertState, now: float) -> None:
         if a.status == "firing":
             self._firing[a.fingerprint] = None
@@ -325,58 +326,18 @@ class Engine:
                     ended.setdefault(old["ref"], []).append(fp)
                 local[fp] = None
         for ref, fps in sorted(ended.items()):
+            # logged by the worker; people are told by the groups' maintenance_end notifications
             out.reports.append({"kind": "maintenance_end", "ref": ref, "still_failing": sorted(fps)})
+            self.notifier.maintenance_ended(fps)
         if changed is None:
             self._publish(local, now, out)
         if not (self.controls.silences or self.controls.maintenances):
             # every alert found different is published (now, or by the tick calling us) without a verdict
             self._control_residue = False
 
-    def _notify(
-        self,
-        a: AlertState,
-        now: float,
-        out: Output,
-        quiet_skip: bool = False,
-        body: dict[str, Any] | None = None,
-    ) -> None:
-        """Run the notify stage for one alert; on ticks (quiet_skip) alerts with nothing possibly due are skipped.
-
-        `body` is the alert's to_alert() value when the caller just built it (saves building it again).
-        """
-        if not self.router.routes:
-            return
-        ns = self.notified.get(a.fingerprint)
-        if quiet_skip:
-            if ns is None:
-                if a.suppressed_by is not None or (a.state_type == "soft" and not a.flapping):
-                    return
-            elif ns.due > now:
-                return
-        ns, notes = notify(a, ns, now, self.router, alert_body=body)
-        if ns.routes:
-            self.notified[a.fingerprint] = ns
-            if a.status == "firing":
-                self._push_due(ns.due, a.fingerprint)
-        else:
-            self.notified.pop(a.fingerprint, None)
-        if notes:
-            inc = self.correlation.incidents.get(a.incident_id) if a.incident_id else None
-            if inc is not None:
-                incident = inc.summary()
-                for note in notes:
-                    note["incident"] = incident
-            out.notifications.extend(notes)
-
-    def _push_due(self, when: float, fp: str) -> None:
-        due = self._due
-        heapq.heappush(due, (when, fp))
-        if len(due) > 2 * len(self.notified) + 1024:  # mostly stale entries: rebuild from the live states
-            self._rebuild_due()
-
-    def _rebuild_due(self) -> None:
-        self._due = [(ns.due, fp) for fp, ns in self.notified.items() if fp in self._firing]
-        heapq.heapify(self._due)
+    def _incident_summary(self, incident_id: str) -> dict[str, Any] | None:
+        inc = self.correlation.incidents.get(incident_id)
+        return inc.summary() if inc is not None else None
 
     def _publish(self, fps: dict[str, None], now: float, out: Output) -> None:
         for fp in fps:
@@ -384,9 +345,9 @@ class Engine:
             a.suppressed_by = self._suppression(a, now) if a.status == "firing" else a.suppressed_by
             a.last_emit = now
             a.pending = False
-            body = to_alert(a)
-            out.alerts.append(body)
-            self._notify(a, now, out, body=body)
+            out.alerts.append(to_alert(a))
+            self.notifier.member(a, now)
+        self.notifier.flush(now, self.alerts, self._incident_summary, out.notifications)
 
     def _collect(self, now: float, out: Output) -> None:
         """Forget alerts resolved longer than the retention (their flap history goes with them)."""
@@ -399,7 +360,6 @@ class Engine:
             a = self.alerts.get(fp)
             if a is not None and a.status == "resolved":
                 del self.alerts[fp]
-                self.notified.pop(fp, None)
                 out.deleted_alerts.append(fp)
 
     # --- snapshots ------------------------------------------------------------------------------
@@ -409,25 +369,32 @@ class Engine:
             "alerts": {fp: a.to_dict() for fp, a in self.alerts.items()},
             "correlation": self.correlation.to_dict(),
             "controls": self.controls.to_dict(),
-            "notified": {fp: n.to_dict() for fp, n in self.notified.items()},
+            "notifier": self.notifier.to_dict(),
             "inventory": self.inventory.to_dict(),
         }
 
     def load(self, data: dict[str, Any]) -> None:
         """Restore a to_dict() snapshot (as a worker does from its last snapshot on the state topic)."""
         self.inventory = (
-            Inventory.from_dict(data.get("inventory")) if data.get("inventory") else self.inventory
+            Inventory.from_snapshot(data["inventory"]) if data.get("inventory") else self.inventory
         )
         self.alerts = {fp: AlertState.from_dict(d) for fp, d in data.get("alerts", {}).items()}
         self.correlation = CorrelationState.from_dict(data.get("correlation", {}))
         self.controls = ControlState.from_dict(data.get("controls", {}), self.inventory)
-        self.notified = {fp: NotifyState.from_dict(d) for fp, d in data.get("notified", {}).items()}
+        self.notifier = Notifier(self.router)
+        self.notifier.load(data.get("notifier", {}))
         self._firing = {fp: None for fp, a in self.alerts.items() if a.status == "firing"}
         self._ticking = {fp: None for fp, a in self.alerts.items()
                          if a.pending or (a.resolve_after and a.status == "firing")}
-        self._rebuild_due()
         resolved = sorted(
             (a.resolved_at or a.last_seen, fp) for fp, a in self.alerts.items() if a.status == "resolved"
         )
         self._resolved = {fp: at for at, fp in resolved}
         self._control_residue = True  # the snapshot's verdicts are re-evaluated on the next tick
+        self._aging = [
+            (a.flap_sampled + self.alert_config.flap_interval, fp)
+            for fp, a in self.alerts.items()
+            if a.percent_state_change and a.kind != "check"
+        ]
+        heapq.heapify(self._aging)
+        self._aging_set = {fp for _, fp in self._aging}

@@ -71,3 +71,15 @@ def update(history: str, was_flapping: bool, severity: str, config: FlapConfig) 
     if not config.enabled:
         return history, percent, False
     return history, percent, is_flapping(percent, was_flapping, config)
+
+
+def age(history: str, was_flapping: bool, state: str, samples: int, config: FlapConfig) -> tuple[str, float, bool]:
+    """The clock's share of flap detection: `samples` intervals passed with no event, the alert still in `state`
+    (a one-character code), so each counts as one more result in that state, as a Nagios check that keeps
+    returning the same result would. Traps and syslog lines only arrive on changes: without this, an
+    interface that flapped and then settled kept its last percent (and `flapping`) forever."""
+    history = (history + state * min(samples, HISTORY_SIZE))[-HISTORY_SIZE:]
+    percent = _percent_cached(history)
+    if not config.enabled:
+        return history, percent, False
+    return history, percent, is_flapping(percent, was_flapping, config)

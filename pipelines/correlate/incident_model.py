@@ -10,12 +10,14 @@ import hashlib
 import time
 from bisect import insort
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigie.pipelines.correlate.alerts import SEVERITY_RANK, AlertState
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.schemas.codec import rfc3339
-from vigie.timeperiods import parse_duration
+
+if TYPE_CHECKING:
+    from vigie.config import CorrelationConfig
 
 INCIDENT_SCHEMA = "incident/1"
 CAUSE, SYMPTOM = "cause", "symptom"
@@ -34,18 +36,9 @@ class IncidentConfig:
     max_explain: int = 500
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> IncidentConfig:
-        """From [correlation]: incident_window (or window) and hold_down as seconds or '2m', '30s'."""
-        data = data or {}
-        window = data.get("incident_window", data.get("window", 120.0))
-        hold_down = data.get("hold_down", 30.0)
-        services = data.get("liveness_services", LIVENESS_SERVICES)
-        return cls(
-            parse_duration(window, "correlation.incident_window"),
-            parse_duration(hold_down, "correlation.hold_down"),
-            frozenset(services),
-            int(data.get("max_explain", 500)),
-        )
+    def from_config(cls, config: CorrelationConfig) -> IncidentConfig:
+        """From the checked [correlation] section (vigie.config validated it)."""
+        return cls(window=config.incident_window, hold_down=config.hold_down)
 
 
 DEFAULT_CONFIG = IncidentConfig()

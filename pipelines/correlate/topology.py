@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vigie.config import InventoryConfig
 
 DEFAULT_SITE = "default"
 
@@ -35,7 +38,8 @@ class HostInfo:
 
 
 def _host_from_dict(name: str, spec: dict[str, Any], default_site: str) -> HostInfo:
-    """Validate one host entry; accept services as a list of names or a table of options."""
+    """Validate one host of a topology command (control topic input, not the config file); services as a list
+    of names or a table of options."""
     if not isinstance(spec, dict):
         raise InventoryError(f"inventory.hosts.{name}: expected a table, got {type(spec).__name__}")
     parents = spec.get("parents", ())
@@ -43,6 +47,8 @@ def _host_from_dict(name: str, spec: dict[str, Any], default_site: str) -> HostI
         parents = (parents,)
     if not all(isinstance(p, str) and p for p in parents):
         raise InventoryError(f"inventory.hosts.{name}.parents: expected a list of host names")
+    if name in parents:
+        raise InventoryError(f"inventory.hosts.{name}.parents: a host cannot be its own parent")
     mca = spec.get("max_check_attempts")
     if mca is not None and (not isinstance(mca, int) or mca < 1):
         raise InventoryError(f"inventory.hosts.{name}.max_check_attempts: expected an integer >= 1")
@@ -97,38 +103,39 @@ class Inventory:
         self._children = {p: tuple(sorted(c)) for p, c in children.items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Inventory:
-        """Build from the [inventory] config table: {default_site, hosts: {name: {site, parents, ...}}}."""
-        if data is None:
-            return cls()
-        if isinstance(data, Inventory):
-            return data
-        if not isinstance(data, dict):
-            raise InventoryError("inventory: expected a table")
-        default_site = data.get("default_site", DEFAULT_SITE)
-        hosts_raw = data.get("hosts", {})
-        if not isinstance(hosts_raw, dict):
-            raise InventoryError("inventory.hosts: expected a table of host name -> options")
-        hosts_raw = {name: dict(spec or {}) for name, spec in hosts_raw.items()}
-        services = data.get("services", [])  # [[inventory.services]]: {host, name, max_check_attempts, ...}
-        if not isinstance(services, list):
-            raise InventoryError("inventory.services: expected [[inventory.services]] tables")
-        for i, svc in enumerate(services):
-            if not isinstance(svc, dict) or not svc.get("host") or not svc.get("name"):
-                raise InventoryError(f"inventory.services[{i}]: host and name are required")
-            host_spec = hosts_raw.setdefault(svc["host"], {})
-            listed = host_spec.get("services", {})
-            if isinstance(listed, list):
-                listed = {n: {} for n in listed}
-            listed = dict(listed)
-            listed[svc["name"]] = {"max_check_attempts": svc.get("max_check_attempts")}
-            host_spec["services"] = listed
-        hosts = {name: _host_from_dict(name, spec, default_site) for name, spec in hosts_raw.items()}
-        for name, info in hosts.items():
-            for parent in info.parents:
-                if parent == name:
-                    raise InventoryError(f"inventory.hosts.{name}.parents: a host cannot be its own parent")
+    def from_config(cls, config: InventoryConfig, default_site: str = DEFAULT_SITE) -> Inventory:
+        """From the checked [inventory] section (vigie.config validated it: nothing is checked again)."""
+        services: dict[str, dict[str, int | None]] = {}
+        for svc in config.services:  # [[inventory.services]]: per-service max_check_attempts
+            services.setdefault(svc.host, {})[svc.name] = svc.max_check_attempts
+        hosts = {
+            name: HostInfo(
+                name,
+                spec.site or default_site,
+                tuple(spec.parents),
+                spec.address,
+                spec.max_check_attempts,
+                services.get(name, {}),
+            )
+            for name, spec in config.hosts.items()
+        }
         return cls(hosts, default_site)
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any]) -> Inventory:
+        """Restore to_dict() (the engine's own snapshot, written by this code: not checked again)."""
+        hosts = {
+            name: HostInfo(
+                name,
+                spec["site"],
+                tuple(spec["parents"]),
+                spec.get("address"),
+                spec.get("max_check_attempts"),
+                {s: (opt or {}).get("max_check_attempts") for s, opt in spec.get("services", {}).items()},
+            )
+            for name, spec in data.get("hosts", {}).items()
+        }
+        return cls(hosts, data.get("default_site", DEFAULT_SITE))
 
     def to_dict(self) -> dict[str, Any]:
         return {"default_site": self.default_site, "hosts": {n: h.to_dict() for n, h in self.hosts.items()}}

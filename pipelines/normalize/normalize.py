@@ -294,11 +294,11 @@ class Normalizer:
 
     def __init__(
         self,
-        inventory: Inventory | dict[str, Any] | None = None,
+        inventory: Inventory | None = None,
         rules: RuleSet | None = None,
         unknown_trap_severity: str | None = "warning",
     ) -> None:
-        self.inventory = inventory if isinstance(inventory, Inventory) else Inventory.from_dict(inventory)
+        self.inventory = inventory if inventory is not None else Inventory()
         self.rules = rules if rules is not None else RuleSet.default()
         self.unknown_trap_severity = unknown_trap_severity
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vigie.config import ConfigError, as_table, load, parse_duration, secret, validate
+from vigie.config import ConfigError, load, parse_duration, secret, validate
 
 
 def test_defaults_bind_to_loopback_and_keep_a_year() -> None:
@@ -117,7 +117,7 @@ def test_normalize_rules_file_and_typed_sections() -> None:
     cfg = validate({"normalize": {"rules_file": "/etc/vigie/rules.toml"}, "routes": [{"name": "a", "continue": True}]})
     assert cfg.normalize.rules_file == "/etc/vigie/rules.toml"
     assert cfg.routes[0].continue_matching is True
-    assert as_table(cfg.routes[0])["continue"] is True and "webhook" not in as_table(cfg.routes[0])
+    assert cfg.routes[0].webhook is None
     assert validate({}).normalize.rules_file is None
 
 
@@ -169,3 +169,19 @@ def test_a_bad_file_ends_any_command_with_one_line_and_exit_2(tmp_path: Path, ve
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr == "vigie: config: correlation.rules_file: moved to [normalize] rules_file\n"
+
+
+def test_timeperiods_take_the_nagios_syntax_and_are_parsed_once() -> None:
+    cfg = validate({"timeperiods": {
+        "holidays": {"july 14": "00:00-24:00"},
+        "workhours": {"monday": "06:00-22:00"},  # only monday: every other day is outside
+        "office": {"monday..friday": "08:00-18:00", "monday 3 january": "", "exclude": ["holidays"]},
+    }, "routes": [{"name": "staff", "timeperiod": "office"}]})
+    office = cfg.timeperiods["office"]
+    assert office.timezone == "Europe/Paris" and office.exclude == (cfg.timeperiods["holidays"],)
+    assert set(cfg.timeperiods) == {"holidays", "workhours", "office"}
+    with pytest.raises(ConfigError, match=r'^config: timeperiods.w."february 30"'):
+        validate({"timeperiods": {"w": {"february 30": "08:00-09:00"}}})
+    with pytest.raises(ConfigError, match="exclusions form a cycle"):
+        validate({"timeperiods": {"a": {"exclude": ["b"]}, "b": {"exclude": ["a"]}}})
+    assert validate({"routes": [{"name": "mute", "timeperiod": "never"}]}).routes[0].timeperiod == "never"

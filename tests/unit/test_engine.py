@@ -2,9 +2,9 @@
 
 import orjson
 
+from tests import configured
 from vigie.config import validate
 from vigie.pipelines.correlate.engine import Engine, event_time
-from vigie.pipelines.correlate.routing import Router
 from vigie.pipelines.normalize.normalize import LINK_DOWN, Normalizer
 
 T = 1_740_823_200.0  # 2025-03-01T10:00:00Z
@@ -19,7 +19,7 @@ INV = {
 
 
 def make():
-    return Normalizer(INV), Engine(INV, router=Router.from_config([{"name": "oncall"}]))
+    return Normalizer(configured.inventory(INV)), Engine(configured.inventory(INV), router=configured.router([{"name": "oncall"}]))
 
 
 def check(norm, host, status, service="PING"):
@@ -64,7 +64,8 @@ def test_maintenance_hides_an_outage_and_reports_what_still_fails_at_its_end():
     assert end.reports == [
         {"kind": "maintenance_end", "ref": "maintenance-1", "still_failing": ["h3|check|DISK"]}
     ]
-    assert [(n["reason"], n["alert"]["fingerprint"]) for n in end.notifications] == [("new", "h3|check|DISK")]
+    # the window's end is told once per incident still open, as maintenance_end (it was a `new`)
+    assert [(n["reason"], n["alert"]["fingerprint"]) for n in end.notifications] == [("maintenance_end", "h3|check|DISK")]
     assert [a["suppressed_by"] for a in end.alerts] == [None]
 
 
@@ -99,7 +100,7 @@ def test_snapshot_restore_continues_identically():
     norm, a = make()
     a.process(check(norm, "r1", 2, service=None), T)
     a.process(check(norm, "h1", 2), T + 1)
-    b = Engine(INV, router=Router.from_config([{"name": "oncall"}]))
+    b = Engine(configured.inventory(INV), router=configured.router([{"name": "oncall"}]))
     b.load(orjson.loads(orjson.dumps(a.to_dict())))
     ea, eb = a.process(check(norm, "h2", 2), T + 2), b.process(check(norm, "h2", 2), T + 2)
     assert ea == eb
@@ -240,21 +241,27 @@ def test_a_notification_carries_its_incident_summary_not_the_member_lists():
 
 def test_ticks_find_due_repeats_and_held_updates_also_after_a_restore():
     """Ticks visit only what is due (a heap of notification dues, the set of held updates): nothing is missed."""
-    norm = Normalizer(INV)
-    eng = Engine(INV, router=Router.from_config([{"name": "oncall", "repeat_interval": "10m"}]))
+    norm = Normalizer(configured.inventory(INV))
+    eng = Engine(configured.inventory(INV), router=configured.router([{"name": "oncall", "repeat_interval": "10m"}]))
     notes = eng.process(check(norm, "lone", 2), T).notifications
     notes += eng.process(check(norm, "lone", 2, service="DISK"), T + 60).notifications
-    assert sorted(n["reason"] for n in notes) == ["new", "new"]
+    # one incident for the host: its first message, then DISK joining it is an update after group_interval
+    assert [n["reason"] for n in notes] == ["new"]
     # a repeated problem within the update interval is held back, then published by a tick
     held = eng.process(check(norm, "lone", 2, service="DISK"), T + 60.2)
     assert held.alerts == [] and eng.tick(T + 60.5).alerts == []
     assert [(a["fingerprint"], a["count"]) for a in eng.tick(T + 61.5).alerts] == [("lone|check|DISK", 2)]
-    assert eng.tick(T + 500).notifications == []
-    repeats = eng.tick(T + 600).notifications
-    assert [(n["reason"], n["alert"]["fingerprint"]) for n in repeats] == [("repeat", "lone|check|PING")]
-    restored = Engine(INV, router=Router.from_config([{"name": "oncall", "repeat_interval": "10m"}]))
+    assert eng.tick(T + 299).notifications == []
+    updated = eng.tick(T + 300).notifications
+    assert [(n["reason"], [a["fingerprint"] for a in n["alerts"]]) for n in updated] == [
+        ("updated", ["lone|check|DISK", "lone|check|PING"])
+    ]
+    assert eng.tick(T + 899).notifications == []
+    restored = Engine(configured.inventory(INV), router=configured.router([{"name": "oncall", "repeat_interval": "10m"}]))
     restored.load(orjson.loads(orjson.dumps(eng.to_dict())))
     for e in (eng, restored):
-        got = e.tick(T + 660).notifications
-        assert [(n["reason"], n["alert"]["fingerprint"]) for n in got] == [("repeat", "lone|check|DISK")]
-        assert e.tick(T + 1200).notifications[0]["alert"]["fingerprint"] == "lone|check|PING"
+        got = e.tick(T + 900).notifications
+        assert [(n["reason"], n["group"]["key"]) for n in got] == [("repeat", updated[0]["group"]["key"])]
+        assert got[0]["id"] not in {updated[0]["id"], notes[0]["id"]}
+        assert e.tick(T + 1499).notifications == []
+        assert e.tick(T + 1500).notifications[0]["reason"] == "repeat"

@@ -22,16 +22,13 @@ from typing import Any
 
 import orjson
 
-from vigie.pipelines.correlate.alerts import AlertConfig
+from tests import configured
 from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.correlate.grouping import root_of
-from vigie.pipelines.correlate.incident_model import SYMPTOM, IncidentConfig, MemberCounters
-from vigie.pipelines.correlate.routing import Router
-from vigie.pipelines.correlate.topology import Inventory
+from vigie.pipelines.correlate.incident_model import SYMPTOM, MemberCounters
 from vigie.pipelines.normalize.normalize import LINK_DOWN, LINK_UP, Normalizer
 from vigie.pipelines.normalize.rules import RuleSet
 from vigie.schemas.codec import rfc3339
-from vigie.timeperiods import parse_timeperiods
 
 GOLDEN = Path(__file__).parent / "data" / "engine_golden.jsonl.gz"
 T = 1_740_823_200.0  # 2025-03-01T10:00:00Z (a Saturday)
@@ -74,18 +71,20 @@ ROUTES: list[dict[str, Any]] = [
     {"name": "oncall", "repeat_interval": "10m"},
 ]
 PERIODS = {"day": {"timezone": "Europe/Paris", "monday..sunday": "10:30-11:30"}}
-CONFIG = {"update_interval": 1.0, "incident_window": "2m", "hold_down": "20s", "retention": 900}
+CONFIG = {"update_interval": "1s", "incident_window": "2m", "hold_down": "20s"}
+RETENTION = 900.0
 
 
 
 def engine() -> Engine:
-    """The engine of the settings above (built from dicts: they use keys the config file has not, e.g. retention)."""
+    """The engine of the settings above, through the config's checks (retention is the engine's own argument)."""
+    alert_config, incident_config = configured.correlation(CONFIG)
     return Engine(
-        Inventory.from_dict(INVENTORY),
-        alert_config=AlertConfig.from_dict(CONFIG),
-        incident_config=IncidentConfig.from_dict(CONFIG),
-        router=Router.from_config(ROUTES, parse_timeperiods(PERIODS)),
-        retention=float(CONFIG["retention"]),
+        configured.inventory(INVENTORY),
+        alert_config=alert_config,
+        incident_config=incident_config,
+        router=configured.router(ROUTES, PERIODS),
+        retention=RETENTION,
     )
 
 
@@ -208,7 +207,7 @@ def run(
 
     `check` is called with the engine after every step (invariant tests).
     """
-    norm = Normalizer(INVENTORY)
+    norm = Normalizer(configured.inventory(INVENTORY))
     eng = engine()
     fns = {"syslog": norm.syslog, "trap": norm.trap, "check": norm.check}
     opts = orjson.OPT_SORT_KEYS
@@ -297,7 +296,9 @@ def test_scenario_exercises_the_interesting_paths():
         b'"decision":"truncated"',
         b"hold-down",
         b'"reason":"escalated"',
-        b'"reason":"flapping"',
+        b'"reason":"flapping_start"',
+        b'"reason":"flapping_stop"',
+        b'"reason":"updated"',
         b'"reason":"repeat"',
         b'"reason":"resolved"',
         b"maintenance_end",

@@ -6,8 +6,8 @@ children are five hosts. A publishes core's host state as CorrelateStage does; B
 
 import orjson
 
+from tests import configured
 from vigie.pipelines.correlate.engine import Engine
-from vigie.pipelines.correlate.routing import Router
 from vigie.pipelines.normalize.normalize import Normalizer
 from vigie.schemas.codec import rfc3339
 
@@ -25,8 +25,8 @@ B_HOSTS = ["rtr-mairie", *CHILDREN]
 
 
 def make():
-    router = Router.from_config([{"name": "oncall"}])
-    return Normalizer(INV), Engine(INV, router=router), Engine(INV, router=router)
+    router = configured.router([{"name": "oncall"}])
+    return Normalizer(configured.inventory(INV)), Engine(configured.inventory(INV), router=router), Engine(configured.inventory(INV), router=router)
 
 
 def check(norm, host, status, service="PING"):
@@ -116,8 +116,9 @@ def test_remote_recovery_releases_what_still_fails_after_a_hold_down():
     notes += b.process(check(norm, "h1", 0, service="DISK"), T + 206).notifications
     assert [n["reason"] for n in notes] == []  # never notified: no recovery to tell either
     notes = ticks(b, T + 210, T + 260)
-    released = sorted(n["alert"]["fingerprint"] for n in notes)
+    released = sorted(a["fingerprint"] for n in notes for a in n["alerts"])
     assert released == [f"{h}|check|{s}" for h in CHILDREN[1:] for s in ("DISK", "PING")]
+    assert len(notes) == len(CHILDREN[1:])  # one message per host's incident, listing its two alerts
     assert {n["reason"] for n in notes} == {"new"}
     for fp in released:
         a_ = b.alerts[fp]
@@ -190,7 +191,7 @@ def test_remote_states_survive_a_snapshot():
     fail_site(norm, b, T + 2)
     snap = orjson.loads(orjson.dumps(b.to_dict()))
     assert snap["correlation"]["remote"]["core"]["incident_id"] == ref
-    c = Engine(INV, router=Router.from_config([{"name": "oncall"}]))
+    c = Engine(configured.inventory(INV), router=configured.router([{"name": "oncall"}]))
     c.load(snap)
     assert ticks(c, T + 10, T + 100) == []
     c.remote_host("core", None, T + 101)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests import configured
 from vigie.pipelines.normalize.normalize import (
     LINK_DOWN,
     LINK_UP,
@@ -10,10 +11,12 @@ from vigie.pipelines.normalize.normalize import (
 )
 
 NORM = Normalizer(
-    {
-        "default_site": "hq",
-        "hosts": {"r1": {"site": "paris", "address": "10.1.0.1"}, "srv1": {"site": "lyon"}},
-    }
+    configured.inventory(
+        {
+            "default_site": "hq",
+            "hosts": {"r1": {"site": "paris", "address": "10.1.0.1"}, "srv1": {"site": "lyon"}},
+        }
+    )
 )
 EVENT_KEYS = {
     "id",

@@ -2,6 +2,7 @@
 
 import orjson
 
+from tests import configured
 from vigie.pipelines.app import Collector, IncidentPacer, PartitionState, snapshot_value
 from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.normalize.normalize import Normalizer
@@ -11,7 +12,7 @@ T = 1_740_823_200.0
 
 
 def test_seen_skips_events_normalize_produced_twice():
-    ps = PartitionState(0, Engine(INV))
+    ps = PartitionState(0, Engine(configured.inventory(INV)))
     origin = {"topic": "raw.checks", "partition": 1, "offset": 10}
     assert not ps.seen(origin)
     assert ps.seen(origin) and ps.seen({**origin, "offset": 9})
@@ -20,7 +21,7 @@ def test_seen_skips_events_normalize_produced_twice():
 
 
 def test_event_clock_is_the_record_timestamp_and_never_goes_back():
-    ps = PartitionState(0, Engine(INV))
+    ps = PartitionState(0, Engine(configured.inventory(INV)))
     assert ps.now_for(int(T * 1000)) == T
     assert ps.now_for(int((T - 5) * 1000)) == T
     assert ps.now_for(int((T + 1) * 1000)) == T + 1
@@ -58,16 +59,37 @@ def test_pacer_sends_openings_and_status_changes_at_once_and_holds_growth_for_an
 
 
 def test_snapshot_restores_the_engine_and_resume_point():
-    norm = Normalizer(INV)
-    ps = PartitionState(2, Engine(INV), next_offset=42, last_now=T + 5)
+    norm = Normalizer(configured.inventory(INV))
+    ps = PartitionState(2, Engine(configured.inventory(INV)), next_offset=42, last_now=T + 5)
     for host in ("r1", "h1"):
         ps.engine.process(norm.check({"host": host, "service": None, "status": 2, "output": "down"}), T)
     ps.seen({"topic": "raw.checks", "partition": 0, "offset": 7})
     snap = orjson.loads(snapshot_value(ps))
     assert snap["offset"] == 42 and snap["last_now"] == T + 5 and snap["origins"] == {"raw.checks/0": 7}
-    restored = Engine(INV)
+    restored = Engine(configured.inventory(INV))
     restored.load(snap["engine"])
     before = ps.engine.to_dict()
     after = restored.to_dict()
     assert after["alerts"] == before["alerts"] and after["correlation"] == before["correlation"]
     assert restored.tick(T + 100).alerts == ps.engine.tick(T + 100).alerts
+
+
+def test_reports_are_logged_not_put_on_the_notifications_topic():
+    """A record on the notifications topic is for a route to deliver: a report no route delivers stays in the log."""
+    from vigie.config import validate
+    from vigie.kafka_client import KafkaSettings
+    from vigie.pipelines.app import CorrelateStage, WorkerOptions
+
+    stage = CorrelateStage(validate({}), KafkaSettings(), WorkerOptions())
+    produced = []
+
+    class Recorder:
+        def produce(self, topic, value, key):
+            produced.append(topic)
+
+    stage.producer = Recorder()
+    col = Collector()
+    col.add(Output(reports=[{"kind": "maintenance_end", "ref": "m-1", "still_failing": ["r1|check"]}]))
+    stage._emit(col)
+    assert produced == [] and stage.produced["notifications"] == 0
+

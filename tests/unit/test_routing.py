@@ -2,13 +2,15 @@
 
 import pytest
 
+from tests import configured
+from vigie.config import ConfigError
 from vigie.pipelines.correlate.alerts import AlertState, to_alert
-from vigie.pipelines.correlate.routing import RouteError, Router, alertmanager_webhook_payload, notify
-from vigie.timeperiods import parse_timeperiods
+from vigie.pipelines.correlate.groups import Notifier
+from vigie.pipelines.correlate.routing import Route, RouteError, Router, alertmanager_webhook_payload
 
 T = 1_736_935_200.0  # Wednesday 2025-01-15 10:00 UTC (11:00 Paris)
-PERIODS = parse_timeperiods({"workhours": {"timezone": "Europe/Paris", "monday..friday": "08:00-18:00"}})
-ROUTER = Router.from_config(
+PERIODS = {"workhours": {"timezone": "Europe/Paris", "monday..friday": "08:00-18:00"}}
+ROUTER = configured.router(
     [
         {
             "name": "paris-net",
@@ -59,88 +61,118 @@ def test_match_order_and_continue():
     assert [r.name for r in ROUTER.match({"site": "lyon", "severity": "critical"})] == ["default"]
 
 
+class Notified:
+    """The notify stage (groups.Notifier) over one alert, as the engine drives it: published states, then ticks."""
+
+    def __init__(self, a):
+        self.a = a
+        self.notifier = Notifier(ROUTER)
+
+    def __call__(self, now, changed=True):
+        out = []
+        if changed:
+            self.notifier.member(self.a, now)
+        self.notifier.flush(now, {self.a.fingerprint: self.a}, lambda _id: None, out)
+        return out
+
+
 def test_new_repeat_escalation_and_resolved():
     a = alert()
-    ns, notes = notify(a, None, T, ROUTER)
+    told = Notified(a)
+    notes = told(T)
     assert reasons(notes) == [("paris-net", "new"), ("day-team", "new")]
     n = notes[0]
     assert (
         n["schema"] == "notification/1" and n["receiver"] == "noc" and n["alert"]["fingerprint"] == "r1|check"
     )
     assert n["at"] == "2025-01-15T10:00:00.000000Z"
-    ns, notes = notify(a, ns, T + 600, ROUTER)
-    assert notes == []
-    ns, notes = notify(a, ns, T + 1800, ROUTER)  # 30 min, not acknowledged: escalate
+    assert told(T + 600, changed=False) == []
+    notes = told(T + 1800, changed=False)  # 30 min, not acknowledged: escalate
     assert reasons(notes) == [("managers", "escalated")]
-    ns, notes = notify(a, ns, T + 3600, ROUTER)  # 1 h repeat on paris-net; day-team repeats after 4 h
+    notes = told(T + 3600, changed=False)  # 1 h repeat on paris-net; day-team repeats after 4 h
     assert reasons(notes) == [("paris-net", "repeat")]
-    ns, notes = notify(a, ns, T + 4 * 3600, ROUTER)
+    notes = told(T + 4 * 3600, changed=False)
     assert reasons(notes) == [("paris-net", "repeat"), ("day-team", "repeat")]
     a.status = "resolved"
-    ns, notes = notify(a, ns, T + 5 * 3600, ROUTER)
+    notes = told(T + 5 * 3600)
     assert reasons(notes) == [("paris-net", "resolved"), ("managers", "resolved"), ("day-team", "resolved")]
-    assert ns.routes == {}
+    assert told.notifier.groups == {}
 
 
 def test_acknowledged_alert_neither_repeats_nor_escalates():
     a = alert()
-    ns, _ = notify(a, None, T, ROUTER)
+    told = Notified(a)
+    told(T)
     a.acknowledged = {"author": "alice", "reason": "on it", "at": "x"}
-    ns, notes = notify(a, ns, T + 5 * 3600, ROUTER)
-    assert notes == []
+    assert told(T + 5 * 3600) == []
 
 
 def test_out_of_period_waits_then_notifies():
     a = alert(severity="warning")
+    told = Notified(a)
     evening = T + 8 * 3600  # 19:00 Paris
-    ns, notes = notify(a, None, evening, ROUTER)
-    assert notes == []
-    ns, notes = notify(a, ns, T + 22 * 3600, ROUTER)  # Thursday 09:00 Paris
+    assert told(evening) == []
+    notes = told(T + 22 * 3600, changed=False)  # Thursday 09:00 Paris
     assert reasons(notes) == [("day-team", "new")]
 
 
 def test_soft_and_suppressed_alerts_are_not_notified():
-    assert notify(alert(state_type="soft"), None, T, ROUTER)[1] == []
-    assert notify(alert(suppressed_by={"kind": "silence", "ref": "s"}), None, T, ROUTER)[1] == []
+    assert Notified(alert(state_type="soft"))(T) == []
+    assert Notified(alert(suppressed_by={"kind": "silence", "ref": "s"}))(T) == []
 
 
 def test_flapping_replaces_problem_notifications():
     a = alert(severity="warning")
-    ns, notes = notify(a, None, T, ROUTER)
-    assert reasons(notes) == [("day-team", "new")]
+    told = Notified(a)
+    assert reasons(told(T)) == [("day-team", "new")]
     a.flapping = True
-    ns, notes = notify(a, ns, T + 60, ROUTER)
-    assert reasons(notes) == [("day-team", "flapping")] and notes[0]["alert"]["flapping"] is True
+    notes = told(T + 60)
+    assert reasons(notes) == [("day-team", "flapping_start")] and notes[0]["alert"]["flapping"] is True
     a.status = "resolved"
-    ns, notes = notify(a, ns, T + 120, ROUTER)  # recoveries are quiet while flapping
+    notes = told(T + 120)  # the recovery waits for group_interval after the last message
     assert notes == []
     a.flapping = False
-    ns, notes = notify(a, ns, T + 180, ROUTER)
-    assert reasons(notes) == [("day-team", "flapping"), ("day-team", "resolved")]
+    notes = told(T + 400)
+    assert reasons(notes) == [("day-team", "flapping_stop"), ("day-team", "resolved")]
 
 
 def test_severity_change_is_notified_again():
     a = alert(severity="warning")
-    ns, _ = notify(a, None, T, ROUTER)
+    told = Notified(a)
+    told(T)
     a.severity = "critical"
-    ns, notes = notify(a, ns, T + 60, ROUTER)
-    assert reasons(notes) == [("paris-net", "new"), ("day-team", "new")]
+    notes = told(T + 60)  # critical now matches paris-net too: its first message; day-team's update waits
+    assert reasons(notes) == [("paris-net", "new")]
+    assert reasons(told(T + 300, changed=False)) == [("day-team", "updated")]
 
 
 @pytest.mark.parametrize(
     ("routes", "error"),
     [
-        ([{"name": "a", "timeperiod": "nope"}], "unknown time period"),
-        ([{"name": "a", "escalate_to": "b", "escalate_after": 60}], "unknown route"),
-        ([{"name": "a", "escalate_after": 60}], "go together"),
+        ([{"name": "a", "timeperiod": "nope"}], "routes.0..timeperiod: expected one of"),
+        ([{"name": "a", "escalate_to": "b", "escalate_after": "1m"}], "expected a route name"),
+        ([{"name": "a", "escalate_after": "1m"}], "together"),
         ([{"name": "a", "colour": "red"}], "unknown key"),
         ([{"name": "a", "repeat_interval": "often"}], "repeat_interval"),
+        ([{"name": "a", "match_re": {"host": "sw-("}}], "regular expression"),
+        ([{"name": "a"}, {"name": "a"}], "unique route name"),
+        ([{"name": "a", "active": "nope"}], "routes.0..active: expected one of"),
+        ([{"name": "a", "hold_until_active": True}], "expected active too"),
+        ([{"name": "a", "active": "workhours", "timeperiod": "workhours"}], "not both"),
         ([{}], "name"),
     ],
 )
 def test_route_errors(routes, error):
-    with pytest.raises(RouteError, match=error):
-        Router.from_config(routes, PERIODS)
+    # routes are checked once, by the config (Router.from_config takes the checked sections)
+    with pytest.raises(ConfigError, match=error):
+        configured.router(routes, PERIODS)
+
+
+def test_router_refuses_an_unknown_period_or_escalation_target():
+    with pytest.raises(RouteError, match="unknown time period"):
+        Router([Route("a", "a", timeperiod="nope")])
+    with pytest.raises(RouteError, match="unknown route"):
+        Router([Route("a", "a", escalate_after=60, escalate_to="b")])
 
 
 def test_alertmanager_webhook_payload():
@@ -182,7 +214,7 @@ def test_alertmanager_webhook_payload():
 
 
 def test_documented_route_keys():
-    router = Router.from_config(
+    router = configured.router(
         [
             {
                 "name": "staff",

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import configured
 from vigie.codecs.syslog import parse_syslog
-from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import normalize_syslog
 from vigie.pipelines.normalize.rules import RuleError, RuleSet
 
@@ -316,6 +316,6 @@ _TEXT = st.lists(st.one_of(_FRAGMENTS, st.text(max_size=8)), max_size=6).map("".
 @given(msg=_TEXT, app=st.sampled_from([None, "kernel", "sshd", "%LINK"]), form=st.integers(0, 2))
 def test_raw_prefilter_never_drops_what_normalize_would_keep(msg, app, form):
     raw = _wrap(msg, app)[form]
-    event = normalize_syslog(parse_syslog(raw), Inventory.from_dict(None), RULES)
+    event = normalize_syslog(parse_syslog(raw), configured.inventory(None), RULES)
     if event is not None:
         assert RULES.could_match(raw), (raw, event["attributes"]["matched"])

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests import configured
 from vigie.pipelines.correlate.silences import (
     ControlError,
     ControlState,
@@ -9,10 +10,9 @@ from vigie.pipelines.correlate.silences import (
     parse_command,
     parse_matcher,
 )
-from vigie.pipelines.correlate.topology import Inventory
 
 T = 1_740_823_200.0  # Saturday 2025-03-01 10:00 UTC
-INV = Inventory.from_dict(
+INV = configured.inventory(
     {"hosts": {"r1": {}, "sw1": {"parents": ["r1"]}, "pc1": {"parents": ["sw1"]}, "other": {}}}
 )
 LABELS = {"host": "sw1", "site": "paris", "component": "Gi0/1", "severity": "critical", "service": "PING"}

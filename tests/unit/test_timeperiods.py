@@ -10,7 +10,6 @@ from vigie.timeperiods import (
     contains,
     next_end,
     next_start,
-    parse_duration,
     parse_timeperiod,
     parse_timeperiods,
 )
@@ -104,9 +103,3 @@ def test_errors_name_the_key(spec, error):
 def test_exclusion_cycle_is_reported():
     with pytest.raises(TimePeriodError, match="cycle"):
         parse_timeperiods({"a": {"exclude": ["b"]}, "b": {"exclude": ["a"]}})
-
-
-def test_durations():
-    assert parse_duration("1h30m") == 5400 and parse_duration(90) == 90 and parse_duration("4h") == 14400
-    with pytest.raises(TimePeriodError):
-        parse_duration("soon")

@@ -2,9 +2,11 @@
 
 import pytest
 
+from tests import configured
+from vigie.config import ConfigError, validate
 from vigie.pipelines.correlate.topology import Inventory, InventoryError
 
-INV = Inventory.from_dict(
+INV = configured.inventory(
     {
         "default_site": "hq",
         "hosts": {
@@ -48,7 +50,7 @@ def test_max_check_attempts_overrides():
 
 
 def test_round_trip_and_update():
-    again = Inventory.from_dict(INV.to_dict())
+    again = Inventory.from_snapshot(INV.to_dict())
     assert again.descendants("core") == INV.descendants("core")
     moved = INV.updated({"hosts": {"pc1": {"parents": ["core"]}, "sw1": None}})
     assert moved.parents_of("pc1") == ("core",) and "sw1" not in moved.hosts
@@ -59,19 +61,29 @@ def test_round_trip_and_update():
     ("data", "error"),
     [
         ({"hosts": []}, "inventory.hosts"),
-        ({"hosts": {"a": {"parents": [1]}}}, "inventory.hosts.a.parents"),
-        ({"hosts": {"a": {"parents": ["a"]}}}, "own parent"),
+        ({"hosts": {"a": {"parents": [1]}}}, r"inventory.hosts.a.parents\[0\]"),
+        ({"hosts": {"a": {"parents": ["a"]}}}, "inventory.hosts.a.parents: expected no parent loop, got a -> a"),
+        (
+            {"hosts": {"a": {"parents": ["b"]}, "b": {"parents": ["c"]}, "c": {"parents": ["a"]}}},
+            "parent loop, got a -> b -> c -> a",
+        ),
         ({"hosts": {"a": {"max_check_attempts": 0}}}, "max_check_attempts"),
-        ({"hosts": {"a": {"services": 3}}}, "services"),
+        ({"hosts": {"a": {"colour": "red"}}}, "unknown key"),
     ],
 )
 def test_inventory_errors(data, error):
-    with pytest.raises(InventoryError, match=error):
-        Inventory.from_dict(data)
+    # the config checks the [inventory] table once (Inventory.from_config takes the checked section)
+    with pytest.raises(ConfigError, match=error):
+        validate({"inventory": data})
+
+
+def test_a_topology_command_cannot_make_a_host_its_own_parent():
+    with pytest.raises(InventoryError, match="own parent"):
+        INV.updated({"hosts": {"sw1": {"parents": ["sw1"]}}})
 
 
 def test_config_shape_with_sites_and_services_list():
-    inv = Inventory.from_dict(
+    inv = configured.inventory(
         {
             "sites": {"mairie": {"description": "Hôtel de ville"}},
             "hosts": {"core1": {"site": "dc"}, "rtr": {"site": "mairie", "parents": ["core1"]}},
@@ -81,6 +93,7 @@ def test_config_shape_with_sites_and_services_list():
             ],
         }
     )
-    assert inv.max_check_attempts("rtr", "PING") == 5 and inv.max_check_attempts("rtr", "SSH") is None
-    with pytest.raises(InventoryError, match=r"inventory.services\[0\]"):
-        Inventory.from_dict({"services": [{"name": "PING"}]})
+    # SSH has the documented [[inventory.services]] default (3), as the worker always ran it
+    assert inv.max_check_attempts("rtr", "PING") == 5 and inv.max_check_attempts("rtr", "SSH") == 3
+    with pytest.raises(ConfigError, match=r"inventory.services\[0\].host"):
+        validate({"inventory": {"services": [{"name": "PING"}]}})

@@ -283,6 +283,11 @@ def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argpars
 
         control_cli.add_arguments(sub, with_config)
 
+    if not light:
+        from vigie.app import replay_cli
+
+        replay_cli.add_arguments(sub, with_config)
+
     archive = sub.add_parser("archive", help="auditors' access to the connection-log archive")
     archive_sub = archive.add_subparsers(dest="archive_verb", required=True)
     archive_cli.add_arguments(archive_sub)
