@@ -39,10 +39,16 @@ VALID: dict[tuple[str, ...], list[str]] = {
     ("archive", "query"): ["--from", "2026-01-01", "--to", "2026-01-02", "--no-progress"],
     ("archive", "verify"): [],
     ("archive", "purge"): ["--retention-days", "365"],
+    ("archive", "audit"): [],
+    ("archive", "export"): ["--ip", "10.0.0.1", "--from", "2026-01-01", "--to", "2026-01-02", "--out", "{conf}.export"],
+    ("replay",): ["--file", "{conf}.jsonl", "--config", "{conf}"],
+    ("import", "nagios"): ["{conf}", "--out", "{conf}.out"],
+    ("import", "nagios-state"): ["{conf}", "--bootstrap", "{down}"],
+    ("inventory", "show"): ["--config", "{conf}"],
 }
 # The verbs that talk to Kafka, run once more with the broker down (a closed port as bootstrap).
 USES_KAFKA = {("up",), ("topics",), ("alerts",), ("incidents",), ("notify",), ("service",), ("silence",), ("ack",),
-              ("maintenance",)}
+              ("maintenance",), ("import", "nagios-state")}
 # Values of the right shape but wrong content, for verbs whose parser cannot refuse them itself.
 BAD_VALUES: dict[tuple[str, ...], list[str]] = {
     ("config", "check"): ["{bad_conf}"],
