@@ -1,4 +1,4 @@
-"""`vigie service pipelines|archive`: one service in its own process, the one entry `vigie up`, tests and benches use.
+"""`vigie service pipelines|archive|notify`: one service in its own process, the one entry `vigie up`, tests and benches use.
 
 `vigie up` starts each child as `python -m vigie.app.cli service NAME --config FILE --bootstrap ADDR
 --instance N` (services.subprocess_service); the options after those tune a child for tests and benches.
@@ -25,7 +25,7 @@ log = logging.getLogger("vigie.service")
 def add_arguments(sub: Any, with_config: Any) -> None:
     """Register `vigie service` on the main parser."""
     service = with_config(sub.add_parser("service", help="(internal) one service in its own process, as vigie up runs it"))
-    service.add_argument("name", choices=["archive", "pipelines"])
+    service.add_argument("name", choices=["archive", "pipelines", "notify"])
     service.add_argument("--bootstrap", help="Kafka bootstrap servers (default: [kafka] bootstrap_servers)")
     service.add_argument("--instance", type=int, default=0, help="which of several instances (logs, ids)")
     service.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO (-v: DEBUG)")
@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     settings = kafka_settings(cfg, bootstrap)
     if args.name == "pipelines":
         return _pipelines(args, cfg, settings, stop)
+    if args.name == "notify":
+        return _notify(cfg, settings, stop)
     return _archive(args, cfg, settings, stop)
 
 
@@ -77,6 +79,17 @@ def _pipelines(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, s
     worker = build_worker(cfg, settings, opts)
     threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
     return worker.run()
+
+
+def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:
+    """Every route's notifier (one thread each), sharing the delivery-state file under state_dir."""
+    from vigie.pipelines.notify.channels import route_settings
+    from vigie.pipelines.notify.runner import run_routes
+    from vigie.stage_metrics import NotifyMetrics, use_child_files
+
+    use_child_files()
+    run_routes(settings, route_settings(cfg), stop, NotifyMetrics(None))
+    return 0
 
 
 def _archive(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:
