@@ -77,6 +77,8 @@ class EmailChannel:
                 smtp.send_message(mail)
         except smtplib.SMTPAuthenticationError as exc:
             raise Permanent(f"SMTP {self.host}: authentication refused ({exc.smtp_code})") from None
+        except smtplib.SMTPNotSupportedError as exc:  # e.g. no AUTH offered without TLS: a configuration error
+            raise Permanent(f"SMTP {self.host}: {exc}") from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = {code for code, _ in exc.recipients.values()}
             if all(code >= 500 for code in codes):
