@@ -72,7 +72,8 @@ class HttpServer:
     statuses: list[int] = field(default_factory=list)
     tls: ssl.SSLContext | None = None
     delay: float = 0.0
-    on_request: Callable[[Request, int], None] | None = None
+    on_request: Callable[[Request], bool] | None = None
+    """Called as a request arrives; False: the request does not count as accepted (its sender was killed)."""
     requests: list[Request] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -93,6 +94,10 @@ class HttpServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         rec = Request(request.method, request.path, dict(request.query), dict(request.headers), await request.read())
+        if self.on_request is not None and not self.on_request(rec):
+            rec.status = 599  # type: ignore[attr-defined]  # answered to nobody
+            self.requests.append(rec)
+            return web.Response(status=200)
         if self.delay:
             await asyncio.sleep(self.delay)
         problem = self.check(rec) if self.check else None
@@ -100,8 +105,6 @@ class HttpServer:
         if problem:
             self.problems.append(problem)
         rec.status = status  # type: ignore[attr-defined]
-        if self.on_request is not None:
-            self.on_request(rec, status)
         self.requests.append(rec)
         return web.Response(status=status, text=problem or "ok")
 

@@ -41,6 +41,9 @@ def add_arguments(sub: Any, with_config: Any) -> None:
     archive.add_argument("--batch-size", type=int, default=None, help="messages per consume() call")
     archive.add_argument("--session-timeout", type=float, default=None,
                          help="seconds without heartbeat before the group gives this member's partitions to another")
+    notify = service.add_argument_group("notify")
+    notify.add_argument("--from-beginning", action="store_true",
+                        help="a route's first start reads the topic's history too (default: from its end)")
     service.set_defaults(func=run)
 
 
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.name == "pipelines":
         return _pipelines(args, cfg, settings, stop)
     if args.name == "notify":
-        return _notify(cfg, settings, stop)
+        return _notify(cfg, settings, stop, args.from_beginning)
     return _archive(args, cfg, settings, stop)
 
 
@@ -81,14 +84,14 @@ def _pipelines(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, s
     return worker.run()
 
 
-def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:
+def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event, from_beginning: bool) -> int:
     """Every route's notifier (one thread each), sharing the delivery-state file under state_dir."""
     from vigie.pipelines.notify.channels import route_settings
     from vigie.pipelines.notify.runner import run_routes
     from vigie.stage_metrics import NotifyMetrics, use_child_files
 
     use_child_files()
-    run_routes(settings, route_settings(cfg), stop, NotifyMetrics(None))
+    run_routes(settings, route_settings(cfg), stop, NotifyMetrics(None), from_beginning)
     return 0
 
 
