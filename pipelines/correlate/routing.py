@@ -20,6 +20,8 @@ _ROUTE_KEYS = frozenset(
     {
         "match_re",
         "webhook",
+        "receivers",  # delivery keys: read by the notifier (pipelines/notify), not by correlate
+        "fallback",
         "name",
         "receiver",
         "match",

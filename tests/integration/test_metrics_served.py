@@ -95,7 +95,7 @@ def test_up_serves_exactly_the_documented_families_with_children_counted(broker:
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     ports = {k: free_port() for k in ("metrics", "syslog", "snmp", "http")}
     conf = _config(tmp_path, broker.bootstrap_servers, ports, hook.server_address[1])
-    proc = subprocess.Popen([sys.executable, "-m", "vigie.cli", "up", "--config", str(conf)],
+    proc = subprocess.Popen([sys.executable, "-m", "vigie.app.cli", "up", "--config", str(conf)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=dict(os.environ, VIGIE_MX_TOKEN="tok"))
     url = f"http://127.0.0.1:{ports['metrics']}/metrics"

@@ -183,3 +183,12 @@ def test_failure_notice_is_a_valid_notification(with_alerts: bool) -> None:
     validate(notice)
     assert notice["reason"] == "notification_failed" and notice["failure"]["receiver"] == "mail"
     assert notice["id"] == failure_notice(value, "m1", "mail", "other")["id"]  # stable: told once per failure
+
+
+def test_correlate_accepts_routes_that_name_receivers() -> None:
+    from vigie.config import validate as validate_config
+    from vigie.pipelines.correlate.engine import Engine
+
+    cfg = validate_config({"receivers": {"push": {"type": "ntfy", "url": "http://127.0.0.1/t"}},
+                           "routes": [{"name": "ops", "receivers": ["push"], "fallback": "push"}]})
+    assert [r.name for r in Engine.from_config(cfg).router.routes] == ["ops"]
