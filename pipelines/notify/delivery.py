@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigie.pipelines.notify.base import Channel, Permanent
-from vigie.pipelines.notify.state import FAILED, SENT, DeliveryState
+from vigie.pipelines.notify.state import FAILED, SENT, StateStore
 
 log = logging.getLogger("vigie.notify")
 
@@ -51,7 +51,7 @@ class Observer:
         """Called before the failure is recorded: a crash in between repeats this call, never skips it."""
 
 
-def deliver(message_id: str, notification: dict[str, Any], channels: list[Channel], state: DeliveryState,
+def deliver(message_id: str, notification: dict[str, Any], channels: list[Channel], state: StateStore,
             policy: RetryPolicy, *, clock: Callable[[], float], wait: Callable[[float], bool],
             observer: Observer | None = None, monotonic: Callable[[], float] | None = None) -> Outcome:
     """Deliver to every channel that has not had the message; wait(seconds) returns True when stopping."""
@@ -109,7 +109,7 @@ def deliver(message_id: str, notification: dict[str, Any], channels: list[Channe
     return out
 
 
-def _give_up(ch: Channel, error: str, message_id: str, state: DeliveryState, obs: Observer, out: Outcome,
+def _give_up(ch: Channel, error: str, message_id: str, state: StateStore, obs: Observer, out: Outcome,
              now: float) -> None:
     log.error("receiver %s: message %s given up: %s", ch.receiver, message_id, error)
     obs.gave_up(ch, error)

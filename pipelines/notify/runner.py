@@ -14,6 +14,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from vigie.kafka_client import KafkaSettings, KafkaSink, make_consumer
 from vigie.pipelines.notify.base import Channel
 from vigie.pipelines.notify.delivery import Observer, RetryPolicy, deliver
-from vigie.pipelines.notify.state import DeliveryState
+from vigie.pipelines.notify.state import DeliveryState, StateStore
 from vigie.schemas.codec import loads
 from vigie.sink import dead_letter
 from vigie.topics import NOTIFICATIONS
@@ -54,10 +55,22 @@ def message_id(value: dict[str, Any], topic: str, partition: int, offset: int) -
     return given if isinstance(given, str) and given else f"{topic}/{partition}/{offset}"
 
 
+def notice_id(mid: str, receiver: str) -> str:
+    """The id of the `notification_failed` message for one given-up delivery (told once to the fallback)."""
+    return hashlib.sha256(f"{mid}|notification_failed|{receiver}".encode()).hexdigest()
+
+
+def state_keys(mid: str, settings: RouteSettings) -> list[tuple[str, str]]:
+    """Every (message id, receiver) row one message may touch: its receivers, and the fallback's notices."""
+    keys = [(mid, ch.receiver) for ch in settings.channels]
+    if settings.fallback is not None:
+        keys += [(notice_id(mid, ch.receiver), settings.fallback.receiver) for ch in settings.channels]
+    return keys
+
+
 def failure_notice(value: dict[str, Any], mid: str, receiver: str, error: str) -> dict[str, Any]:
     """The `notification_failed` message told to a route's fallback receiver."""
-    notice = {"schema": "notification/1",
-              "id": hashlib.sha256(f"{mid}|notification_failed|{receiver}".encode()).hexdigest(),
+    notice = {"schema": "notification/1", "id": notice_id(mid, receiver),
               "route": value.get("route", ""), "reason": "notification_failed",
               "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
               "alert": value.get("alert"), "incident": value.get("incident"),
@@ -68,7 +81,30 @@ def failure_notice(value: dict[str, Any], mid: str, receiver: str, error: str) -
     return notice
 
 
-class _Reporter(Observer):
+class DeadLetters:
+    """The notifier's dead-letter producer, made at the first letter (most runs write none)."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self.kafka = kafka
+        self.sink: KafkaSink | None = None
+        self.lock = threading.Lock()
+
+    def writer(self, route: str, raw: bytes, origin: dict[str, Any]) -> Callable[[str], None]:
+        """A function dead-lettering this message with a reason (called from any thread)."""
+        def dead(error: str) -> None:
+            log.error("notification for route %s dead-lettered: %s", route, error)
+            with self.lock:
+                self.sink = self.sink or KafkaSink(self.kafka, linger_ms=0)
+                dead_letter(self.sink, route, "notify", error, raw, origin)
+                self.sink.flush(10)
+        return dead
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+
+
+class Reporter(Observer):
     """Metrics of every attempt, and the dead letter of a given-up delivery."""
 
     def __init__(self, route: str, metrics: NotifyMetrics | None, dead: Any) -> None:
@@ -102,16 +138,7 @@ def run_notifier(kafka: KafkaSettings, settings: RouteSettings, stop: threading.
         metrics.prepare(settings.route, [(c.receiver, c.kind) for c in settings.channels])
     state = DeliveryState(settings.state_path)
     state.purge(time.time() - KEEP_STATE)
-    sinks: list[KafkaSink] = []
-
-    def dead_letterer(raw: bytes, origin: dict[str, Any]) -> Any:
-        def dead(error: str) -> None:
-            if not sinks:
-                sinks.append(KafkaSink(kafka, linger_ms=0))
-            log.error("notification for route %s dead-lettered: %s", settings.route, error)
-            dead_letter(sinks[0], settings.route, "notify", error, raw, origin)
-            sinks[0].flush(10)
-        return dead
+    letters = DeadLetters(kafka)
 
     try:
         while not stop.is_set():
@@ -119,7 +146,7 @@ def run_notifier(kafka: KafkaSettings, settings: RouteSettings, stop: threading.
             for msg in batch:
                 raw = msg.value() or b""
                 origin = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
-                dead = dead_letterer(raw, origin)
+                dead = letters.writer(settings.route, raw, origin)
                 try:
                     value = loads(raw)
                 except ValueError as exc:
@@ -130,19 +157,18 @@ def run_notifier(kafka: KafkaSettings, settings: RouteSettings, stop: threading.
                 if not isinstance(value, dict) or value.get("route") != settings.route:
                     continue
                 mid = message_id(value, msg.topic(), msg.partition(), msg.offset())
-                if not _deliver(mid, value, settings, state, stop, _Reporter(settings.route, metrics, dead)):
+                if not deliver_message(mid, value, settings, state, stop, Reporter(settings.route, metrics, dead)):
                     return  # stopped: not committed, the restart reads it again and the state skips what was sent
             if batch:
                 consumer.commit(asynchronous=False)
     finally:
         consumer.close()
         state.close()
-        for sink in sinks:
-            sink.close()
+        letters.close()
 
 
-def _deliver(mid: str, value: dict[str, Any], settings: RouteSettings, state: DeliveryState,
-             stop: threading.Event, reporter: _Reporter) -> bool:
+def deliver_message(mid: str, value: dict[str, Any], settings: RouteSettings, state: StateStore,
+                    stop: threading.Event, reporter: Reporter) -> bool:
     """One message to the route's receivers, then its failures to the fallback; False when stopped."""
     out = deliver(mid, value, settings.channels, state, settings.policy, clock=time.time, wait=stop.wait,
                   observer=reporter, monotonic=time.monotonic)

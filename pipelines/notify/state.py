@@ -11,8 +11,10 @@ committed row is on disk before the next request goes out.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
@@ -23,6 +25,47 @@ class Row:
     first_attempt: float
     attempts: int
     error: str
+
+
+class StateStore(Protocol):
+    """What deliver() needs of a delivery-state table (SQLite here, a Faust Table in faust_app.py)."""
+
+    def begin(self, message_id: str, receiver: str, now: float) -> Row: ...
+
+    def attempted(self, message_id: str, receiver: str, error: str, now: float) -> None: ...
+
+    def finish(self, message_id: str, receiver: str, status: str, error: str, now: float) -> None: ...
+
+
+class MemoryRows:
+    """Rows of one message in a dict, each change also handed to on_write: the Faust notifier fills it from
+    its Table before a delivery and copies every change back to the Table as it happens."""
+
+    def __init__(self, rows: dict[tuple[str, str], Row] | None = None,
+                 on_write: Callable[[tuple[str, str], Row], None] | None = None) -> None:
+        self.rows = dict(rows or {})
+        self.on_write = on_write
+
+    def get(self, message_id: str, receiver: str) -> Row | None:
+        return self.rows.get((message_id, receiver))
+
+    def _write(self, key: tuple[str, str], row: Row) -> Row:
+        self.rows[key] = row
+        if self.on_write is not None:
+            self.on_write(key, row)
+        return row
+
+    def begin(self, message_id: str, receiver: str, now: float) -> Row:
+        row = self.rows.get((message_id, receiver))
+        return row if row is not None else self._write((message_id, receiver), Row(PENDING, now, 0, ""))
+
+    def attempted(self, message_id: str, receiver: str, error: str, now: float) -> None:
+        row = self.begin(message_id, receiver, now)
+        self._write((message_id, receiver), replace(row, attempts=row.attempts + 1, error=error))
+
+    def finish(self, message_id: str, receiver: str, status: str, error: str, now: float) -> None:
+        row = self.begin(message_id, receiver, now)
+        self._write((message_id, receiver), replace(row, status=status, attempts=row.attempts + 1, error=error))
 
 
 class DeliveryState:

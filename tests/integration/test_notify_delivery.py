@@ -71,7 +71,8 @@ def hosts_accepted(server: HttpServer) -> Counter:
     return out
 
 
-def test_a_sigkilled_notifier_loses_and_duplicates_nothing(kafka: KafkaSettings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["faust", "threads"])
+def test_a_sigkilled_notifier_loses_and_duplicates_nothing(kafka: KafkaSettings, tmp_path: Path, engine: str) -> None:
     hook = HttpServer(delay=0.02)
     proc: list[subprocess.Popen] = []
     killed = threading.Event()
@@ -98,14 +99,15 @@ def test_a_sigkilled_notifier_loses_and_duplicates_nothing(kafka: KafkaSettings,
     # Half carry correlate's id, half fall back to topic/partition/offset.
     produce(kafka, [notification(h, with_id=i % 2 == 0) for i, h in enumerate(hosts)])
     cmd = [sys.executable, "-m", "vigie.app.cli", "service", "notify", "--config", str(conf),
-           "--bootstrap", kafka.bootstrap_servers, "--from-beginning", "--log-level", "ERROR"]
+           "--bootstrap", kafka.bootstrap_servers, "--from-beginning", "--log-level", "ERROR", "--engine", engine]
     try:
         proc.append(subprocess.Popen(cmd))
-        assert wait_for(killed.is_set), "the notifier never reached the chat's 15th request"
+        assert wait_for(lambda: killed.is_set() or proc[-1].poll() is not None, 90) and killed.is_set(), \
+            f"the notifier never reached the chat's 15th request (exit {proc[-1].poll()})"
         assert proc[-1].wait(10) == -signal.SIGKILL
         assert hosts_accepted(hook)[hosts[kill_at - 1]] == 1  # the webhook had message 15 before the kill
         proc.append(subprocess.Popen(cmd))
-        assert wait_for(lambda: len(hosts_accepted(chat)) == 40 and len(hosts_accepted(hook)) == 40)
+        assert wait_for(lambda: len(hosts_accepted(chat)) == 40 and len(hosts_accepted(hook)) == 40, 90)
         time.sleep(1.5)  # anything sent twice would arrive now
         proc[-1].send_signal(signal.SIGTERM)
         assert proc[-1].wait(20) == 0

@@ -42,6 +42,9 @@ def add_arguments(sub: Any, with_config: Any) -> None:
     archive.add_argument("--session-timeout", type=float, default=None,
                          help="seconds without heartbeat before the group gives this member's partitions to another")
     notify = service.add_argument_group("notify")
+    notify.add_argument("--engine", choices=["faust", "threads"], default="faust",
+                        help="faust: agents and a changelog-backed Table (default); threads: one consumer per route "
+                             "and an SQLite state file (the notifier before Faust, kept for comparison)")
     notify.add_argument("--from-beginning", action="store_true",
                         help="a route's first start reads the topic's history too (default: from its end)")
     service.set_defaults(func=run)
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.name == "pipelines":
         return _pipelines(args, cfg, settings, stop)
     if args.name == "notify":
-        return _notify(cfg, settings, stop, args.from_beginning)
+        return _notify(cfg, settings, stop, args)
     return _archive(args, cfg, settings, stop)
 
 
@@ -84,14 +87,24 @@ def _pipelines(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, s
     return worker.run()
 
 
-def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event, from_beginning: bool) -> int:
-    """Every route's notifier (one thread each), sharing the delivery-state file under state_dir."""
+def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event, args: argparse.Namespace) -> int:
+    """Every route's notifier: a Faust worker (its own signal handling), or one thread per route."""
+    from pathlib import Path
+
     from vigie.pipelines.notify.channels import route_settings
-    from vigie.pipelines.notify.runner import run_routes
     from vigie.stage_metrics import NotifyMetrics, use_child_files
 
     use_child_files()
-    run_routes(settings, route_settings(cfg), stop, NotifyMetrics(None), from_beginning)
+    routes, metrics = route_settings(cfg), NotifyMetrics(None)
+    if args.engine == "faust":
+        from vigie.pipelines.notify import faust_app
+
+        level = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error"}.get(args.log_level or "", "warn")
+        return faust_app.run(settings, routes, Path(cfg.state_dir) / "notify" / "faust",
+                             from_beginning=args.from_beginning, metrics=metrics, log_level=level)
+    from vigie.pipelines.notify.runner import run_routes
+
+    run_routes(settings, routes, stop, metrics, args.from_beginning)
     return 0
 
 
