@@ -99,7 +99,7 @@ def test_a_sigkilled_notifier_loses_and_duplicates_nothing(kafka: KafkaSettings,
     # Half carry correlate's id, half fall back to topic/partition/offset.
     produce(kafka, [notification(h, with_id=i % 2 == 0) for i, h in enumerate(hosts)])
     cmd = [sys.executable, "-m", "vigie.app.cli", "service", "notify", "--config", str(conf),
-           "--bootstrap", kafka.bootstrap_servers, "--from-beginning", "--log-level", "ERROR", "--engine", engine]
+           "--bootstrap", kafka.bootstrap_servers, "--from-beginning", "--log-level", "WARNING", "--engine", engine]
     try:
         proc.append(subprocess.Popen(cmd))
         assert wait_for(lambda: killed.is_set() or proc[-1].poll() is not None, 90) and killed.is_set(), \
@@ -107,7 +107,8 @@ def test_a_sigkilled_notifier_loses_and_duplicates_nothing(kafka: KafkaSettings,
         assert proc[-1].wait(10) == -signal.SIGKILL
         assert hosts_accepted(hook)[hosts[kill_at - 1]] == 1  # the webhook had message 15 before the kill
         proc.append(subprocess.Popen(cmd))
-        assert wait_for(lambda: len(hosts_accepted(chat)) == 40 and len(hosts_accepted(hook)) == 40, 90)
+        assert wait_for(lambda: len(hosts_accepted(chat)) == 40 and len(hosts_accepted(hook)) == 40, 90), \
+            (len(hosts_accepted(hook)), len(hosts_accepted(chat)))
         time.sleep(1.5)  # anything sent twice would arrive now
         proc[-1].send_signal(signal.SIGTERM)
         assert proc[-1].wait(20) == 0
