@@ -100,15 +100,16 @@ def test_a_sigkilled_notifier_loses_and_duplicates_nothing(kafka: KafkaSettings,
     produce(kafka, [notification(h, with_id=i % 2 == 0) for i, h in enumerate(hosts)])
     cmd = [sys.executable, "-m", "vigie.app.cli", "service", "notify", "--config", str(conf),
            "--bootstrap", kafka.bootstrap_servers, "--from-beginning", "--log-level", "WARNING", "--engine", engine]
+    logs = [open(tmp_path / f"notify-{i}.log", "w") for i in range(2)]  # noqa: SIM115 - closed below
     try:
-        proc.append(subprocess.Popen(cmd))
+        proc.append(subprocess.Popen(cmd, stderr=logs[0]))
         assert wait_for(lambda: killed.is_set() or proc[-1].poll() is not None, 90) and killed.is_set(), \
             f"the notifier never reached the chat's 15th request (exit {proc[-1].poll()})"
         assert proc[-1].wait(10) == -signal.SIGKILL
         assert hosts_accepted(hook)[hosts[kill_at - 1]] == 1  # the webhook had message 15 before the kill
-        proc.append(subprocess.Popen(cmd))
+        proc.append(subprocess.Popen(cmd, stderr=logs[1]))
         assert wait_for(lambda: len(hosts_accepted(chat)) == 40 and len(hosts_accepted(hook)) == 40, 90), \
-            (len(hosts_accepted(hook)), len(hosts_accepted(chat)))
+            (len(hosts_accepted(hook)), len(hosts_accepted(chat)), (tmp_path / "notify-1.log").read_text()[-3000:])
         time.sleep(1.5)  # anything sent twice would arrive now
         proc[-1].send_signal(signal.SIGTERM)
         assert proc[-1].wait(20) == 0
@@ -116,6 +117,8 @@ def test_a_sigkilled_notifier_loses_and_duplicates_nothing(kafka: KafkaSettings,
         for p in proc:
             if p.poll() is None:
                 p.kill()
+        for f in logs:
+            f.close()
         hook.close()
         chat.close()
     assert hosts_accepted(hook) == Counter({h: 1 for h in hosts})  # none lost, none twice
