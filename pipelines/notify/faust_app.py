@@ -109,17 +109,17 @@ def make_app(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | P
                 continue
             mid = message_id(value, msg.topic, msg.partition, msg.offset)
             dead = letters.writer(settings.route, raw, origin)
-            await _deliver(app, table, mid, value, settings, Reporter(settings.route, metrics, dead))
+            await _deliver(table, msg.partition, mid, value, settings, Reporter(settings.route, metrics, dead))
 
     return app
 
 
-async def _deliver(app: faust.App, table: Any, mid: str, value: dict[str, Any], settings: RouteSettings,
+async def _deliver(table: Any, partition: int, mid: str, value: dict[str, Any], settings: RouteSettings,
                    reporter: Reporter) -> None:
     """deliver_message() in a thread; the rows it changes are written to the Table here, as they change.
 
-    A row that says a receiver has the message (or was given up) holds the thread until the changelog
-    record is acknowledged by the broker (measured: without it, a SIGKILL 20 ms after a receiver's
+    A row that says a receiver has the message (or was given up) holds the thread until its changelog
+    record (in the partition of the message, where recovery looks for it) is acknowledged by the broker (measured: without it, a SIGKILL 20 ms after a receiver's
     answer lost the row and the restarted notifier sent the message to it again).
     """
     loop = asyncio.get_running_loop()
@@ -150,8 +150,10 @@ async def _deliver(app: faust.App, table: Any, mid: str, value: dict[str, Any], 
 
     async def write(key: tuple[str, str], row: Row, durable: threading.Event | None) -> None:
         table[table_key(key)] = dataclasses.asdict(row)
-        if durable is not None:
-            await app.producer.flush()
+        if durable is not None:  # the same record once more, sent directly: its future is the broker's ack
+            sent = await table.changelog_topic.send(key=table_key(key), value=dataclasses.asdict(row),
+                                                    partition=partition)
+            await sent
             durable.set()
 
     threading.Thread(target=work, name=f"notify-{settings.route}", daemon=True).start()
