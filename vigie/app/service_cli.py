@@ -42,9 +42,9 @@ def add_arguments(sub: Any, with_config: Any) -> None:
     archive.add_argument("--session-timeout", type=float, default=None,
                          help="seconds without heartbeat before the group gives this member's partitions to another")
     notify = service.add_argument_group("notify")
-    notify.add_argument("--engine", choices=["faust", "threads"], default="faust",
-                        help="faust: agents and a changelog-backed Table (default); threads: one consumer per route "
-                             "and an SQLite state file (the notifier before Faust, kept for comparison)")
+    notify.add_argument("--engine", choices=["threads", "faust"], default="threads",
+                        help="threads: one consumer per route, SQLite delivery state (default); faust: one agent and "
+                             "a changelog-backed Table (see docs/notify.md for why it is not the default yet)")
     notify.add_argument("--from-beginning", action="store_true",
                         help="a route's first start reads the topic's history too (default: from its end)")
     service.set_defaults(func=run)
