@@ -488,6 +488,50 @@ class RouteConfig:
     group_interval: float = setting(duration(), "5m", "at most one `updated` message per incident per interval while it grows")
     active: str | None = setting(string(), None, "a `[timeperiods]` name: the route matches only while the period is active (otherwise the next routes are tried)")
     hold_until_active: bool = setting(boolean(), False, "with `active`: a problem raised outside the period matches anyway and waits for it (as `timeperiod` does)")
+    receivers: list[str] = setting(list_of(string(pattern=_NAME)), [], "`[receivers.NAME]` names this route's notifications go to (beside `webhook`)")
+    fallback: str | None = setting(string(pattern=_NAME), None, "a receiver told (`notification_failed`) when a delivery is given up")
+
+
+RECEIVER_TYPES = ("webhook", "email", "slack", "teams", "sms", "ntfy")
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    """[receivers.NAME]: one destination of notifications; `type` says which keys apply."""
+
+    type: str = setting(string(RECEIVER_TYPES), None, "`webhook`, `email`, `slack` (also Mattermost, Rocket.Chat), `teams`, `sms`, `ntfy` (required)")
+    url: str | None = setting(string(pattern=r"https?://\S+"), None, "webhook, slack, teams, sms, ntfy: where to send (ntfy: server and topic)")
+    headers: dict[str, str] = setting(mapping_of(string()), {}, "HTTP channels: extra request headers")
+    bearer_token_env: str | None = setting(env_name(), None, "HTTP channels: environment variable holding a bearer token")
+    basic_username: str | None = setting(string(), None, "HTTP channels: user name for basic authentication")
+    basic_password_env: str | None = setting(env_name(), None, "HTTP channels: environment variable holding the basic password")
+    ca_file: str | None = setting(string(), None, "HTTPS and SMTP TLS: trust this CA bundle (PEM) instead of the system's")
+    insecure_skip_verify: bool = setting(boolean(), False, "HTTPS and SMTP TLS: do not check the server certificate (tests only)")
+    timeout: float = setting(duration(), "10s", "one attempt's time limit")
+    language: str = setting(string(("fr", "en")), "fr", "language of the text: `fr` or `en`")
+    smarthost: tuple[str, int] | None = setting(address(), None, "email: the SMTP server, `host:port` (required)")
+    tls: str = setting(string(("starttls", "tls", "none")), "starttls", "email: `starttls` (port 587), `tls` (implicit, port 465) or `none`")
+    username: str | None = setting(string(), None, "email: SMTP AUTH user name")
+    password_env: str | None = setting(env_name(), None, "email: environment variable holding the SMTP password")
+    sender: str | None = setting(string(), None, "email: the From address (required)", key="from")
+    to: list[str] = setting(list_of(string()), [], "email: addresses; sms: phone numbers (one request each)")
+    html: bool = setting(boolean(), True, "email: add an HTML part beside the plain text")
+    method: str = setting(string(("POST", "GET", "PUT")), "POST", "sms: HTTP method of the gateway")
+    body: str = setting(string(), "", "sms: request body template; `{to}`, `{message}` are escaped for `content_type` (GET: query string)")
+    content_type: str = setting(string(), "application/x-www-form-urlencoded", "sms: Content-Type of the body")
+    priority: str = setting(string(("auto", "min", "low", "default", "high", "max", "urgent")), "auto", "ntfy: `auto` maps the severity (critical: high)")
+    tags: list[str] = setting(list_of(string()), [], "ntfy: tags (emoji short codes), the severity is added")
+    channel: str | None = setting(string(), None, "slack: channel override (Mattermost and Slack legacy webhooks)")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """[notify]: how the notifier delivers, retries and gives up."""
+
+    external_url: str = setting(string(), "", "the console's URL, linked from messages (empty: no link)")
+    min_backoff: float = setting(duration(), "1s", "first wait after a failed attempt, doubled at each retry")
+    max_backoff: float = setting(duration(), "1m", "longest wait between two attempts")
+    give_up_after: float = setting(duration(), "10m", "a delivery still failing this long after its first attempt is dead-lettered")
 
 
 @dataclass(frozen=True)
@@ -560,6 +604,8 @@ class Config:
     inventory: InventoryConfig = section(InventoryConfig)
     timeperiods: dict[str, TimePeriod] = setting(timeperiod_table(), {}, "`[timeperiods.NAME]` tables, in Nagios Core 4 syntax (see below)")
     routes: list[RouteConfig] = setting(list_of(Section(RouteConfig)), [], "`[[routes]]` tables", shown="none")
+    receivers: dict[str, ReceiverConfig] = setting(mapping_of(Section(ReceiverConfig)), {}, "`[receivers.NAME]` tables", shown="none")
+    notify: NotifyConfig = section(NotifyConfig)
     normalize: NormalizeConfig = section(NormalizeConfig)
     correlation: CorrelationConfig = section(CorrelationConfig)
     pipelines: PipelinesConfig = section(PipelinesConfig)
@@ -637,6 +683,7 @@ def _cross_checks(cfg: Config) -> Config:
             raise ConfigError(f"config: routes[{i}].escalate_to: expected escalate_after and escalate_to together")
         if route.escalate_to and route.escalate_to not in route_names:
             raise ConfigError(f"config: routes[{i}].escalate_to: expected a route name, got {_show(route.escalate_to)}")
+    _receiver_checks(cfg)
     corr = cfg.correlation
     if corr.flap_low_threshold > corr.flap_high_threshold:
         raise ConfigError("config: correlation.flap_low_threshold: expected a value <= flap_high_threshold")
@@ -677,6 +724,32 @@ def _parent_cycles(hosts: dict[str, HostConfig]) -> None:
             trail.append(parent)
             on_trail.add(parent)
             stack.append((parent, iter(hosts[parent].parents)))
+
+
+_RECEIVER_NEEDS = {"webhook": ("url",), "slack": ("url",), "teams": ("url",), "ntfy": ("url",),
+                   "sms": ("url", "to", "body"), "email": ("smarthost", "sender", "to")}
+
+
+def _receiver_checks(cfg: Config) -> None:
+    """Each receiver has the keys its type needs; routes name receivers that exist."""
+    for name, rc in cfg.receivers.items():
+        if not re.fullmatch(_NAME, name):
+            raise ConfigError(f"config: receivers.{name}: expected a name matching {_NAME}")
+        if rc.type is None:
+            raise ConfigError(f"config: receivers.{name}.type: expected one of {', '.join(RECEIVER_TYPES)}")
+        for key in _RECEIVER_NEEDS[rc.type]:
+            if not getattr(rc, key):
+                raise ConfigError(f"config: receivers.{name}.{'from' if key == 'sender' else key}: expected a value for a {rc.type} receiver")
+        if rc.type == "email" and rc.username and not rc.password_env:
+            raise ConfigError(f"config: receivers.{name}.password_env: expected the environment variable holding the SMTP password")
+    for i, route in enumerate(cfg.routes):
+        for j, rname in enumerate(route.receivers):
+            if rname not in cfg.receivers:
+                raise ConfigError(f"config: routes[{i}].receivers[{j}]: expected a [receivers] name, got {_show(rname)}")
+        if route.webhook and route.name in cfg.receivers:
+            raise ConfigError(f"config: routes[{i}].webhook: the shorthand names a receiver {_show(route.name)}, which [receivers] already has")
+        if route.fallback and route.fallback not in cfg.receivers:
+            raise ConfigError(f"config: routes[{i}].fallback: expected a [receivers] name, got {_show(route.fallback)}")
 
 
 def default_state_dir() -> str:

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CHILD_ID_ENV = "VIGIE_METRICS_ID"
@@ -144,17 +144,47 @@ class ArchiveMetrics:
 
 
 class NotifyMetrics:
-    """Notifications delivered or given up, per route and channel (notifiers run in the `vigie up` process)."""
+    """Notifications delivered or given up, per route and channel, and per receiver: sent, failed, retries,
+    latency of the accepted attempt (the notifier is a child process under `vigie up`: plain values)."""
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self.sent = Counter("vigie_notifications_sent", "Notifications the receiver accepted",
                             ["route", "channel"], registry=registry)
         self.failed = Counter("vigie_notifications_failed", "Notifications given up and dead-lettered",
                               ["route", "channel"], registry=registry)
+        self.receiver_sent = Counter("vigie_notify_sent", "Messages a receiver accepted", ["receiver", "channel"],
+                                     registry=registry)
+        self.receiver_failed = Counter("vigie_notify_failed", "Messages given up for a receiver",
+                                       ["receiver", "channel"], registry=registry)
+        self.retries = Counter("vigie_notify_retries", "Failed attempts followed by another", ["receiver", "channel"],
+                               registry=registry)
+        self.latency = Histogram("vigie_notify_latency_seconds", "Duration of the attempt a receiver accepted",
+                                 ["receiver", "channel"], registry=registry,
+                                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+    def prepare(self, route: str, channels: Iterable[tuple[str, str]]) -> None:
+        """Every series of a route's (receiver, channel) pairs at 0, so that a rate over them exists at once."""
+        for receiver, kind in channels:
+            self.sent.labels(route, kind)
+            self.failed.labels(route, kind)
+            for family in (self.receiver_sent, self.receiver_failed, self.retries, self.latency):
+                family.labels(receiver, kind)
 
     def route(self, route: str, channel: str = "webhook") -> tuple[Any, Any]:
-        """The (sent, failed) counters of one route, created at 0 so that a rate over them exists at once."""
+        """The (sent, failed) counters of one route, created at 0."""
         return self.sent.labels(route, channel), self.failed.labels(route, channel)
+
+    def delivered(self, route: str, receiver: str, kind: str, seconds: float) -> None:
+        self.sent.labels(route, kind).inc()
+        self.receiver_sent.labels(receiver, kind).inc()
+        self.latency.labels(receiver, kind).observe(seconds)
+
+    def retried(self, receiver: str, kind: str) -> None:
+        self.retries.labels(receiver, kind).inc()
+
+    def given_up(self, route: str, receiver: str, kind: str) -> None:
+        self.failed.labels(route, kind).inc()
+        self.receiver_failed.labels(receiver, kind).inc()
 
 
 class CheckMetrics:

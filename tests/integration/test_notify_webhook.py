@@ -12,7 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from vigie.kafka_client import KafkaSettings, KafkaSink, make_consumer
-from vigie.pipelines.notify import WebhookSettings, run_notifier
+from vigie.pipelines.notify.base import HttpTarget
+from vigie.pipelines.notify.delivery import RetryPolicy
+from vigie.pipelines.notify.runner import RouteSettings, run_notifier
+from vigie.pipelines.notify.webhook import WebhookChannel
 from vigie.schemas.codec import dumps, loads
 from vigie.schemas.validate import validate
 from vigie.stage_metrics import NotifyMetrics
@@ -61,7 +64,12 @@ def _notification(route: str, host: str, reason: str = "new") -> dict:
     return value
 
 
-def _run(kafka: KafkaSettings, settings: WebhookSettings,
+def _webhook_route(route: str, url: str, min_backoff: float, max_backoff: float = 60.0) -> RouteSettings:
+    """A route delivering to one webhook receiver named after it (the `webhook = ...` shorthand)."""
+    return RouteSettings(route, [WebhookChannel(route, HttpTarget(url))], policy=RetryPolicy(min_backoff, max_backoff))
+
+
+def _run(kafka: KafkaSettings, settings: RouteSettings,
          metrics: NotifyMetrics | None = None) -> tuple[threading.Thread, threading.Event]:
     stop = threading.Event()
     thread = threading.Thread(target=run_notifier, args=(kafka, settings, stop, True, metrics), daemon=True)
@@ -85,7 +93,7 @@ def _wait(cond, timeout: float = 30) -> None:
 
 def test_delivers_own_route_after_retries_and_commits(kafka: KafkaSettings) -> None:
     receiver = Receiver([500, 503])
-    settings = WebhookSettings("staff", receiver.url, min_backoff=0.05, max_backoff=0.1)
+    settings = _webhook_route("staff", receiver.url, min_backoff=0.05, max_backoff=0.1)
     sink = KafkaSink(kafka)
     sink.produce(NOTIFICATIONS, dumps(_notification("oncall", "sw9")), key=b"oncall")
     sink.produce(NOTIFICATIONS, dumps(_notification("staff", "rtr1")), key=b"staff")
@@ -117,7 +125,7 @@ def test_delivers_own_route_after_retries_and_commits(kafka: KafkaSettings) -> N
 
 def test_refused_notification_is_dead_lettered(kafka: KafkaSettings) -> None:
     receiver = Receiver([400])
-    settings = WebhookSettings("staff", receiver.url, min_backoff=0.05)
+    settings = _webhook_route("staff", receiver.url, min_backoff=0.05)
     value = dumps(_notification("staff", "rtr1"))
     sink = KafkaSink(kafka)
     sink.produce(NOTIFICATIONS, value, key=b"staff")

@@ -37,3 +37,28 @@ def test_a_drifted_page_is_rewritten_and_an_unknown_table_refused(tmp_path) -> N
         render("<!-- reference: kafak -->\n<!-- end reference -->\n")
     page.write_text("# nothing\n")
     assert main([str(page)]) == 1
+
+
+def test_the_reference_deployment_loads_and_builds_every_channel(monkeypatch) -> None:
+    """The syndicate of five towns in docs/configuration.md is a complete, valid configuration."""
+    import re
+    import tomllib
+
+    from vigie.config import validate
+    from vigie.pipelines.notify.channels import route_settings
+
+    block = re.search(r"<!-- example: syndicate -->\n```toml\n(.*?)```", DOC.read_text(), re.S)
+    assert block is not None
+    for env in ("VIGIE_SMTP_PASSWORD", "VIGIE_SMS_PASSWORD", "VIGIE_PORTAL_TOKEN", "VIGIE_NTFY_TOKEN"):
+        monkeypatch.setenv(env, "x")
+    cfg = validate(tomllib.loads(block.group(1)))
+    assert len(cfg.inventory.sites) == 5
+    from vigie.pipelines.correlate.engine import Engine
+
+    assert [r.name for r in Engine.from_config(cfg).router.routes] == ["portals", "staff", "oncall"]  # correlate too
+    routes = {r.route: ([(c.receiver, c.kind) for c in r.channels], r.fallback.kind) for r in route_settings(cfg)}
+    assert routes == {
+        "portals": ([("portals", "webhook")], "ntfy"),
+        "staff": ([("staff-mail", "email"), ("staff-chat", "slack")], "ntfy"),
+        "oncall": ([("oncall-mail", "email"), ("oncall-sms", "sms")], "ntfy"),
+    }

@@ -132,21 +132,23 @@ def cmd_notify(args: argparse.Namespace) -> int:
     import threading
 
     from vigie.app.control_cli import settings_for
-    from vigie.config import secret
-    from vigie.pipelines.notify import WebhookSettings, run_notifier
+    from vigie.config import ReceiverConfig
+    from vigie.pipelines.notify.channels import make_channel, route_settings
+    from vigie.pipelines.notify.runner import RouteSettings, run_notifier
 
     cfg = _config(args)
-    route = next((r for r in cfg.routes if r.name == args.route), None)
-    url = args.webhook or (route.webhook if route else None)
-    if not url:
-        print(f"vigie notify: route {args.route!r} has no webhook; give --webhook URL", file=sys.stderr)
+    route = next((r for r in route_settings(cfg) if r.route == args.route), None)
+    if args.webhook:
+        rc = ReceiverConfig(type="webhook", url=args.webhook, bearer_token_env=args.token_env)
+        channel = make_channel(args.route, rc, cfg.notify.external_url)
+        route = RouteSettings(args.route, [channel], state_path=route.state_path if route else None)
+    if route is None:
+        print(f"vigie notify: route {args.route!r} has no receiver; give --webhook URL", file=sys.stderr)
         return 2
-    token = secret(args.token_env, "--token-env") if args.token_env else None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    run_notifier(settings_for(args), WebhookSettings(args.route, url, bearer_token=token), stop,
-                 from_beginning=args.from_beginning)
+    run_notifier(settings_for(args), route, stop, from_beginning=args.from_beginning)
     return 0
 
 

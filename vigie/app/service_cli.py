@@ -1,4 +1,4 @@
-"""`vigie service pipelines|archive`: one service in its own process, the one entry `vigie up`, tests and benches use.
+"""`vigie service pipelines|archive|notify`: one service in its own process, the one entry `vigie up`, tests and benches use.
 
 `vigie up` starts each child as `python -m vigie.app.cli service NAME --config FILE --bootstrap ADDR
 --instance N` (services.subprocess_service); the options after those tune a child for tests and benches.
@@ -49,7 +49,7 @@ def _announce_ready(joined: list[threading.Event], stop: threading.Event) -> Non
 def add_arguments(sub: Any, with_config: Any) -> None:
     """Register `vigie service` on the main parser."""
     service = with_config(sub.add_parser("service", help="(internal) one service in its own process, as vigie up runs it"))
-    service.add_argument("name", choices=["archive", "pipelines"])
+    service.add_argument("name", choices=["archive", "pipelines", "notify"])
     service.add_argument("--bootstrap", help="Kafka bootstrap servers (default: [kafka] bootstrap_servers)")
     service.add_argument("--instance", type=int, default=0, help="which of several instances (logs, ids)")
     service.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO (-v: DEBUG)")
@@ -65,6 +65,12 @@ def add_arguments(sub: Any, with_config: Any) -> None:
     archive.add_argument("--batch-size", type=int, default=None, help="messages per consume() call")
     archive.add_argument("--session-timeout", type=float, default=None,
                          help="seconds without heartbeat before the group gives this member's partitions to another")
+    notify = service.add_argument_group("notify")
+    notify.add_argument("--engine", choices=["threads", "faust"], default="threads",
+                        help="threads: one consumer per route, SQLite delivery state (default); faust: one agent and "
+                             "a changelog-backed Table (see docs/notify.md for why it is not the default yet)")
+    notify.add_argument("--from-beginning", action="store_true",
+                        help="a route's first start reads the topic's history too (default: from its end)")
     service.set_defaults(func=run)
 
 
@@ -91,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     require_broker(settings)  # one line when it is down, not minutes of reconnect attempts
     if args.name == "pipelines":
         return _pipelines(args, cfg, settings, stop)
+    if args.name == "notify":
+        return _notify(cfg, settings, stop, args)
     return _archive(args, cfg, settings, stop)
 
 
@@ -104,6 +112,27 @@ def _pipelines(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, s
     _announce_ready([stage.joined for stage in worker.stages], stop)
     threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
     return worker.run()
+
+
+def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event, args: argparse.Namespace) -> int:
+    """Every route's notifier: a Faust worker (its own signal handling), or one thread per route."""
+    from pathlib import Path
+
+    from vigie.pipelines.notify.channels import route_settings
+    from vigie.stage_metrics import NotifyMetrics, use_child_files
+
+    use_child_files()
+    routes, metrics = route_settings(cfg), NotifyMetrics(None)
+    if args.engine == "faust":
+        from vigie.pipelines.notify import faust_app
+
+        level = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error"}.get(args.log_level or "", "warn")
+        return faust_app.run(settings, routes, Path(cfg.state_dir) / "notify" / "faust",
+                             from_beginning=args.from_beginning, metrics=metrics, log_level=level)
+    from vigie.pipelines.notify.runner import run_routes
+
+    run_routes(settings, routes, stop, metrics, args.from_beginning)
+    return 0
 
 
 def _archive(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:

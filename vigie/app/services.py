@@ -154,31 +154,15 @@ def snmp_services(rt: Runtime) -> list[tuple[str, Run]]:
 
 
 def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
-    """One webhook notifier per route that names a webhook."""
-    import threading
+    """The notifier (`vigie service notify`, a child process) when a route has a webhook or receivers.
 
-    from vigie.pipelines.notify import WebhookSettings, run_notifier
-    from vigie.stage_metrics import NotifyMetrics
+    The channels are built here once so that a missing secret stops `vigie up` with one line
+    instead of crashing the child at every restart.
+    """
+    from vigie.pipelines.notify.channels import route_settings
 
-    out: list[tuple[str, Run]] = []
-    metrics = NotifyMetrics(rt.registry) if any(r.webhook for r in rt.cfg.routes) else None
-    for route in rt.cfg.routes:
-        if not route.webhook:
-            continue
-        settings = WebhookSettings(route.name, route.webhook)
-
-        async def run(stop: asyncio.Event, settings: WebhookSettings = settings) -> None:
-            flag = threading.Event()
-            task = asyncio.create_task(asyncio.to_thread(run_notifier, rt.settings, settings, flag,
-                                                         metrics=metrics))
-            waiter = asyncio.create_task(stop.wait())
-            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            flag.set()
-            waiter.cancel()
-            await task
-
-        out.append((f"notify-{route.name}", run))
-    return out
+    routes = route_settings(rt.cfg)
+    return _children(rt, "notify", bool(routes), 1)
 
 
 def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: int = 0) -> SignalsReady:
