@@ -280,3 +280,24 @@ def test_a_sigkilled_local_broker_is_restarted_under_load_and_no_syslog_message_
     finally:
         stop_sending.set()
         assert up.stop() == 0, "\n".join(up.lines)
+
+
+def test_children_stop_when_vigie_up_is_sigkilled(broker: KafkaSettings, tmp_path: Path) -> None:
+    """A SIGKILLed `vigie up` leaves no worker behind to consume beside the next one."""
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
+                    f'topic_prefix = "ready-orphans."\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+                    f'[snmp]\nenabled = false\n[checks]\nactive_enabled = false\n[archive]\nroot = "{tmp_path / "archive"}"\n')
+    up = Up(conf)
+    try:
+        up.wait_line("vigie up: ready in", 90)
+        children = children_of(up.proc.pid)
+        assert len(children) == 2
+    finally:
+        up.proc.kill()
+        up.wait_exit(30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in children):
+        time.sleep(0.2)
+    left = [cmd for pid, cmd in children.items() if Path(f"/proc/{pid}").exists()]
+    assert left == []

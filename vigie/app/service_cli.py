@@ -46,6 +46,22 @@ def _announce_ready(joined: list[threading.Event], stop: threading.Event) -> Non
     threading.Thread(target=wait, name="ready-announcer", daemon=True).start()
 
 
+def _stop_with_parent(stop: threading.Event, poll: float = 1.0) -> None:
+    """A child of `vigie up` stops when `vigie up` is gone (SIGKILLed, or killed with its terminal): a worker
+    left behind would keep consuming beside the next `vigie up`'s. The children run in their own session, so
+    no signal reaches them; the parent's pid is polled (an orphan is re-parented)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(poll):
+            if os.getppid() != parent:
+                log.warning("vigie up (pid %d) is gone: stopping", parent)
+                stop.set()
+                return
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def add_arguments(sub: Any, with_config: Any) -> None:
     """Register `vigie service` on the main parser."""
     service = with_config(sub.add_parser("service", help="(internal) one service in its own process, as vigie up runs it"))
@@ -86,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):  # first: a stop asked while starting is a clean stop too
         signal.signal(sig, on_signal)
+    if READY_FD_ENV in os.environ:  # run by `vigie up`, which passes the ready pipe
+        _stop_with_parent(stop)
     if args.log_level:
         logging.getLogger().setLevel(args.log_level)
     cfg = load(args.config)
