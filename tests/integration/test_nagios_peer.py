@@ -16,16 +16,14 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.peer
-
 SYNTHETIC = Path(__file__).parent.parent / "data" / "nagios" / "synthetic"
 NAGIOS = shutil.which("nagios4") or "/usr/sbin/nagios4"
+pytestmark = [pytest.mark.peer, pytest.mark.skipif(not (Path(NAGIOS).exists() and Path("/etc/nagios4/nagios.cfg").exists()),
+                                                   reason="nagios4 not installed (scripts/setup installs nagios4-core)")]
 
 
 def _precache(tree: Path, main: Path) -> dict[str, list[dict[str, str]]]:
     """Run nagios4 -vp on a copy of Debian's main file whose objects are main's; parse the precache."""
-    if not Path(NAGIOS).exists():
-        pytest.skip("nagios4 not installed (scripts/setup installs nagios4-core)")
     tree.chmod(0o777)  # nagios4 drops to the nagios user to write the precache
     keep = [line for line in main.read_text().splitlines() if line.startswith(("cfg_", "resource_file", "interval_length"))]
     base = [line for line in Path("/etc/nagios4/nagios.cfg").read_text().splitlines()
@@ -112,8 +110,6 @@ def test_synthetic_configuration_resolves_as_nagios4_does(world: Path) -> None:
 def test_debian_sample_objects_resolve_as_nagios4_does(world: Path, every_file: bool) -> None:
     """Debian's sample objects as its nagios.cfg reads them, then with the commented-out samples too."""
     tmp_path = world
-    if not Path("/etc/nagios4/nagios.cfg").exists():
-        pytest.skip("nagios4 not installed")
     main = tmp_path / "nagios.cfg"
     lines = Path("/etc/nagios4/nagios.cfg").read_text().splitlines()
     if every_file:
@@ -185,8 +181,6 @@ def test_state_of_a_running_nagios4_becomes_control_commands(world: Path) -> Non
 
     from vigie.nagios.state import commands, read_blocks
 
-    if not Path(NAGIOS).exists():
-        pytest.skip("nagios4 not installed")
     world.chmod(0o777)
     tree = world / "s"
     shutil.copytree(SYNTHETIC, tree)

@@ -17,10 +17,12 @@ import pytest
 from vigie.producers.checks.runner import CheckRunner, ServiceDef
 from vigie.sink import MemorySink
 
-pytestmark = pytest.mark.peer
 NRPE = shutil.which("nrpe") or "/usr/sbin/nrpe"
 CHECK_NRPE = Path("/usr/lib/nagios/plugins/check_nrpe")
 DUMMY = Path("/usr/lib/nagios/plugins/check_dummy")
+pytestmark = [pytest.mark.peer, pytest.mark.skipif(
+    not (Path(NRPE).exists() and CHECK_NRPE.exists() and DUMMY.exists()),
+    reason="NRPE not installed (scripts/setup installs nagios-nrpe-server and nagios-nrpe-plugin)")]
 
 
 def _free_port() -> int:
@@ -31,8 +33,6 @@ def _free_port() -> int:
 
 @pytest.fixture
 def nrpe_port() -> Iterator[int]:
-    if not (Path(NRPE).exists() and CHECK_NRPE.exists() and DUMMY.exists()):
-        pytest.skip("NRPE not installed (scripts/setup installs nagios-nrpe-server and nagios-nrpe-plugin)")
     folder = Path(tempfile.mkdtemp(prefix="vigie-nrpe-"))
     folder.chmod(0o777)
     port = _free_port()

@@ -16,8 +16,9 @@ from vigie.producers.checks.nsca import METHODS, NscaListener, NscaSettings
 from vigie.sink import MemorySink
 from vigie.topics import DEADLETTER, RAW_CHECKS
 
-pytestmark = pytest.mark.peer
 SEND_NSCA = shutil.which("send_nsca") or "/usr/sbin/send_nsca"
+pytestmark = [pytest.mark.peer, pytest.mark.skipif(not Path(SEND_NSCA).exists(),
+                                                   reason="send_nsca not installed (scripts/setup installs nsca-client)")]
 
 
 async def _send(tmp: Path, method: int, client_password: str, server_password: str) -> MemorySink:
@@ -42,8 +43,6 @@ async def _send(tmp: Path, method: int, client_password: str, server_password: s
 
 @pytest.mark.parametrize("method", sorted(METHODS), ids=[name for _, (name, _, _) in sorted(METHODS.items())])
 def test_send_nsca_results_reach_raw_checks(tmp_path: Path, method: int) -> None:
-    if not Path(SEND_NSCA).exists():
-        pytest.skip("send_nsca not installed (scripts/setup installs nsca-client)")
     sink = asyncio.run(_send(tmp_path, method, "s3cret;pass", "s3cret;pass"))
     got = [orjson.loads(r.value) for r in sink.on(RAW_CHECKS)]
     assert [(v["host"], v["service"], v["status"]) for v in got] == [("web1", "PING", 2), ("core1", None, 2), ("db1", "DISK", 0)]
@@ -52,7 +51,5 @@ def test_send_nsca_results_reach_raw_checks(tmp_path: Path, method: int) -> None
 
 @pytest.mark.parametrize("method", [1, 14], ids=["xor", "rijndael-128"])
 def test_send_nsca_with_a_wrong_password_is_dead_lettered(tmp_path: Path, method: int) -> None:
-    if not Path(SEND_NSCA).exists():
-        pytest.skip("send_nsca not installed")
     sink = asyncio.run(_send(tmp_path, method, "wrong", "right"))
     assert sink.on(RAW_CHECKS) == [] and len(sink.on(DEADLETTER)) == 1

@@ -21,8 +21,9 @@ from vigie.local_broker import free_port
 from vigie.schemas.codec import loads
 from vigie.schemas.validate import validate
 
-pytestmark = [pytest.mark.integration, pytest.mark.peer]
 SEND_NSCA = shutil.which("send_nsca") or "/usr/sbin/send_nsca"
+pytestmark = [pytest.mark.integration, pytest.mark.peer, pytest.mark.skipif(
+    not Path(SEND_NSCA).exists(), reason="send_nsca not installed (scripts/setup installs nsca-client)")]
 
 
 def _send(port: int, cfg: Path, text: str) -> str:
@@ -32,8 +33,6 @@ def _send(port: int, cfg: Path, text: str) -> str:
 
 
 def test_up_accepts_send_nsca_into_kafka(broker: KafkaSettings, tmp_path: Path) -> None:
-    if not Path(SEND_NSCA).exists():
-        pytest.skip("send_nsca not installed (scripts/setup installs nsca-client)")
     mport, nport = free_port(), free_port()
     prefix = f"up-nsca-{nport}."
     conf = tmp_path / "vigie.toml"
