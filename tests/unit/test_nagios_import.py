@@ -113,7 +113,8 @@ def test_import_writes_group_services_that_the_runner_runs_per_host(tmp_path: Pa
     assert 'hostgroup = "*"\nname = "ALIVE"' in files["inventory/services.toml"]
     alive = [d for d in service_defs(cfg.inventory) if d.service == "ALIVE"]
     assert sorted(d.host for d in alive) == sorted(cfg.inventory.hosts) and len(alive) == 9
-    assert "core1: from notification 2, notify oncall; on the route of these hosts set escalate_after = \"30m\"" in files["import-report.txt"]
+    # core1 inherits notification_interval 60 from its template: the 2nd notification comes 1h after the first
+    assert "name = \"nagios-escalation-1\"\nmatch_re = { host = \"^(core1)$\" }\nescalate_after = \"1h\"" in files["notifications.toml"]
     assert cfg.inventory.hosts["db2"].parents == ["core1"]  # parent and host dependency
 
 
