@@ -225,3 +225,78 @@ def test_custom_variables_come_from_the_first_template_that_has_them(tmp_path: P
         "define host{\n name b\n register 0\n _V from-b\n _W from-b\n}\n"
         "define host{\n host_name h\n use a,b\n}\n"))))
     assert objs.hosts["h"].custom == {"V": "from-a", "W": "from-b"}
+
+
+ESCALATIONS = """
+define command {\n command_name ping\n command_line /bin/true\n}
+define timeperiod {\n timeperiod_name workhours\n monday 09:00-17:00\n}
+define contact {\n contact_name ann\n email ann@example.org\n service_notification_period workhours\n}
+define contact {\n contact_name bob\n pager +33600000000\n}
+define contact {\n contact_name carl\n email carl@example.org\n}
+define contactgroup {\n contactgroup_name ops\n members ann,bob\n}
+define host {\n host_name a\n notification_interval 10\n contacts carl\n}
+define host {\n host_name b\n notification_interval 20\n contacts carl\n}
+define host {\n host_name once\n notification_interval 0\n contacts carl\n}
+define hostgroup {\n hostgroup_name g\n members a,b,once\n}
+define service {\n host_name a,b\n service_description HTTP\n check_command ping\n}
+define hostescalation {\n hostgroup_name g\n first_notification 3\n last_notification 5\n notification_interval 15
+ escalation_period workhours\n escalation_options d,u\n contact_groups ops\n}
+define serviceescalation {\n host_name a,b\n service_description HTTP\n first_notification 1\n contacts ann\n}
+define serviceescalation {\n host_name a\n service_description NOPE\n contacts ann\n}
+"""
+
+
+def _routes(text: str) -> dict[str, dict[str, object]]:
+    import tomllib
+
+    return {r["name"]: r for r in tomllib.loads(text)["routes"]}
+
+
+def test_escalations_become_routes_after_first_notification_minus_one_intervals(tmp_path: Path) -> None:
+    files = render(resolve(read_main(_tree(tmp_path, ESCALATIONS))), None, "nagios.cfg")
+    routes = _routes(files["notifications.toml"])
+    # 3rd notification: 2 host intervals after the first, per host (a: 10 min, b: 20 min); `once` never gets there
+    assert routes["nagios-escalation-1"] == {"name": "nagios-escalation-1", "match_re": {"host": "^(a)$"},
+                                             "escalate_after": "20m", "escalate_to": "nagios-escalation-1-to", "continue": True}
+    assert routes["nagios-escalation-1-2"]["match_re"] == {"host": "^(b)$"}
+    assert routes["nagios-escalation-1-2"]["escalate_after"] == "40m"
+    assert routes["nagios-escalation-1-to"] == {
+        "name": "nagios-escalation-1-to", "match": {"nagios_escalation": "nagios-escalation-1"}, "timeperiod": "workhours",
+        "repeat_interval": "15m", "receivers": ["ann", "bob-sms"], "continue": True}
+    # a service escalation from the first notification: at once; the service's interval is its host's (implied)
+    assert routes["nagios-escalation-2"]["match_re"] == {"host": "^(a|b)$", "service": "^(HTTP)$"}
+    assert routes["nagios-escalation-2"]["escalate_after"] == "0s"
+    assert routes["nagios-escalation-2-to"]["receivers"] == ["ann"]
+    assert "nagios-escalation-3" not in routes
+    assert routes["nagios-contact-carl"]["match_re"] == {"host": "^(a|b|once)$"}
+    report = files["import-report.txt"]
+    assert "hostescalation nagios-escalation-1: last_notification 5: not carried over" in report
+    assert "hostescalation nagios-escalation-1: escalation_options d,u: not carried over" in report
+    assert "nagios-escalation-1: once notifies once (notification_interval 0)" in report
+    assert "serviceescalation nagios-escalation-3: no host or service: not carried over" in report
+    assert "receivers bob-sms: Nagios pages through a command" in report
+    cfg = validate(__import__("tomllib").loads(files["notifications.toml"]))
+    assert cfg.receivers["ann"].smarthost == ("localhost", 25) and cfg.receivers["bob-sms"].to == ["+33600000000"]
+
+
+def test_cli_import_output_passes_config_check_alone_and_together(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["import", "nagios", str(_tree(tmp_path, ESCALATIONS)), "--out", str(out)]) == 0
+    (out / "all.toml").write_text((out / "vigie.toml").read_text() + "\n" + (out / "notifications.toml").read_text())
+    for name in ("vigie.toml", "notifications.toml", "all.toml"):
+        assert cli.main(["config", "check", str(out / name)]) == 0
+    assert "ok:" in capsys.readouterr().out
+    cfg = load(out / "all.toml")
+    by_name = {r.name: r for r in cfg.routes}
+    assert by_name["nagios-escalation-2"].escalate_after == 0.0 and by_name["nagios-escalation-1-2"].escalate_after == 2400
+    assert sorted(cfg.inventory.hosts) == ["a", "b", "once"]
+
+
+def test_cli_import_refuses_in_one_line_what_does_not_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main = _tree(tmp_path, "define contact {\n contact_name ann\n email a@b\n}\n"
+                           "define host {\n host_name a\n contacts ann\n notification_period nowhere\n}\n")
+    (tmp_path / "objects.cfg").write_text((tmp_path / "objects.cfg").read_text().replace("email a@b\n", "email a@b\n service_notification_period nowhere\n"))
+    assert cli.main(["import", "nagios", str(main), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vigie import nagios: the written configuration does not load: config: routes[0].timeperiod: "
+                   "expected one of 24x7, never, got \"nowhere\""]
