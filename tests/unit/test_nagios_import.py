@@ -300,3 +300,49 @@ def test_cli_import_refuses_in_one_line_what_does_not_load(tmp_path: Path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["vigie import nagios: the written configuration does not load: config: routes[0].timeperiod: "
                    "expected one of 24x7, never, got \"nowhere\""]
+
+
+# Established with nagios4 -vp (Nagios 4.4.6): which of two or three definitions of service X each host keeps.
+# h: host_name, g: hostgroup_name, hg: both (HOSTS|GROUPS); the digit is the definition kept (1 = first read).
+DUP_HOSTS = "".join(f"define host {{\n host_name {h}\n{extra}}}\n" for h, extra in (
+    ("a", ""), ("b", ""), ("c", " hostgroups g6,g8\n"), ("d", " hostgroups g8\n"), ("e", " hostgroups g6\n"),
+    ("f", " hostgroups g6\n"), ("g", "")))
+DUP_GROUPS = "".join(f"define hostgroup {{\n hostgroup_name {n}\n{body}}}\n" for n, body in (
+    ("g", " members a,b,c\n"), ("g2", " members c,b\n"), ("g3", " members d,a,e\n"),
+    ("g4", " members f\n hostgroup_members g3\n"), ("g5", " members *\n"), ("g6", ""),
+    ("g7", " hostgroup_members g2,g3\n"), ("g8", " members c,b\n"), ("g9", " members a,b,c,d,!d\n")))
+DUPLICATES = [
+    ([("h", "a,b,c"), ("h", "c")], "a1 b1 c1"), ([("h", "c"), ("h", "a,b,c")], "a2 b2 c2"),
+    ([("h", "a,b,c"), ("h", "c,b,a")], "a2 b1 c1"), ([("h", "a,b,c"), ("h", "a,b,c")], "a2 b1 c1"),
+    ([("h", "a,b"), ("h", "b,c"), ("h", "b")], "a1 b1 c2"), ([("g", "g"), ("h", "c")], "a1 b1 c2"),
+    ([("h", "c"), ("g", "g")], "a2 b2 c2"), ([("g", "g"), ("g", "g2")], "a1 b2 c1"),
+    ([("g", "g2"), ("g", "g")], "a2 b1 c2"), ([("h", "a,b,c,d"), ("h", "d,c,b,a"), ("h", "b,d")], "a2 b1 c1 d1"),
+    ([("h", "c,a"), ("h", "a,c")], "a1 c2"), ([("h", "*"), ("h", "*")], "a1 b1 c1 d1 e1 f1 g2"),
+    ([("h", "*,!a"), ("h", "*,!a")], "b1 c1 d1 e1 f1 g2"), ([("h", "d,a,c"), ("h", "d,a,c")], "a1 c1 d2"),
+    ([("h", "b,c,!b"), ("h", "b,c,!b")], "c1"), ([("g", "g2"), ("g", "g2")], "b2 c1"),
+    ([("g", "g,g2"), ("g", "g,g2")], "a1 b1 c1"), ([("g", "g3"), ("g", "g3")], "a1 d1 e2"),
+    ([("g", "g4"), ("g", "g4")], "a1 d1 e1 f2"), ([("g", "g5"), ("g", "g5")], "a2 b1 c1 d1 e1 f1 g1"),
+    ([("g", "g3,g2"), ("g", "g3,g2")], "a1 b1 c1 d1 e2"), ([("g", "g2,g3"), ("g", "g2,g3")], "a1 b2 c1 d1 e1"),
+    ([("g", "g6"), ("g", "g6")], "c1 e1 f2"), ([("g", "g7"), ("g", "g7")], "a1 b1 c1 d2 e1"),
+    ([("g", "g8"), ("g", "g8")], "b2 c1 d1"), ([("h", "a,*"), ("h", "a,*")], "a2 b1 c1 d1 e1 f1 g1"),
+    ([("h", "*,a"), ("h", "*,a")], "a1 b1 c1 d1 e1 f1 g2"), ([("g", "g,!g2"), ("g", "g,!g2")], "a1"),
+    ([("g", "g9"), ("g", "g9")], "a1 b1 c2"), ([("hg", "a,f|g2"), ("hg", "a,f|g2")], "a1 b2 c1 f1"),
+    ([("hg", "b|g2"), ("hg", "b|g2")], "b1 c1"),
+]
+
+
+def duplicate_tree(defs: list[tuple[str, str]]) -> str:
+    def where(kind: str, value: str) -> str:
+        hosts, _, groups = value.partition("|") if kind == "hg" else (value, "", value)
+        return (f" host_name {hosts}\n" if kind in ("h", "hg") else "") + (f" hostgroup_name {groups}\n" if kind in ("g", "hg") else "")
+
+    return ("define command {\n command_name c\n command_line /bin/true $ARG1$\n}\n" + DUP_HOSTS + DUP_GROUPS
+            + "".join(f"define service {{\n{where(k, v)} service_description X\n check_command c!{i}\n}}\n"
+                      for i, (k, v) in enumerate(defs, 1)))
+
+
+@pytest.mark.parametrize(("defs", "kept"), DUPLICATES)
+def test_duplicate_services_are_resolved_as_nagios4_does(tmp_path: Path, defs: list[tuple[str, str]], kept: str) -> None:
+    objs = resolve(read_main(_tree(tmp_path, duplicate_tree(defs))))
+    got = " ".join(f"{h}{objs.services[h, s].get('check_command')[2:]}" for h, s in sorted(objs.services))
+    assert got == kept
