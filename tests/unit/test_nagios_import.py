@@ -243,6 +243,7 @@ define hostescalation {\n hostgroup_name g\n first_notification 3\n last_notific
  escalation_period workhours\n escalation_options d,u\n contact_groups ops\n}
 define serviceescalation {\n host_name a,b\n service_description HTTP\n first_notification 1\n contacts ann\n}
 define serviceescalation {\n host_name a\n service_description NOPE\n contacts ann\n}
+define hostescalation {\n host_name a\n first_notification 2\n}
 """
 
 
@@ -261,19 +262,22 @@ def test_escalations_become_routes_after_first_notification_minus_one_intervals(
     assert routes["nagios-escalation-1-2"]["match_re"] == {"host": "^(b)$"}
     assert routes["nagios-escalation-1-2"]["escalate_after"] == "40m"
     assert routes["nagios-escalation-1-to"] == {
-        "name": "nagios-escalation-1-to", "match": {"nagios_escalation": "nagios-escalation-1"}, "timeperiod": "workhours",
+        "name": "nagios-escalation-1-to", "match": {"kind": "escalation-only"}, "timeperiod": "workhours",
         "repeat_interval": "15m", "receivers": ["ann", "bob-sms"], "continue": True}
     # a service escalation from the first notification: at once; the service's interval is its host's (implied)
-    assert routes["nagios-escalation-2"]["match_re"] == {"host": "^(a|b)$", "service": "^(HTTP)$"}
-    assert routes["nagios-escalation-2"]["escalate_after"] == "0s"
-    assert routes["nagios-escalation-2-to"]["receivers"] == ["ann"]
-    assert "nagios-escalation-3" not in routes
+    assert routes["nagios-escalation-3"]["match_re"] == {"host": "^(a|b)$", "service": "^(HTTP)$"}
+    assert routes["nagios-escalation-3"]["escalate_after"] == "0s"
+    assert routes["nagios-escalation-3-to"]["receivers"] == ["ann"]
+    assert "nagios-escalation-4" not in routes
+    # no contacts, interval or period of its own: the host's (Nagios' implied inheritance for escalations)
+    assert routes["nagios-escalation-2-to"]["receivers"] == ["carl"] and routes["nagios-escalation-2-to"]["repeat_interval"] == "10m"
+    assert "nagios-escalation-3: the escalated objects have different notification_intervals" in files["import-report.txt"]
     assert routes["nagios-contact-carl"]["match_re"] == {"host": "^(a|b|once)$"}
     report = files["import-report.txt"]
     assert "hostescalation nagios-escalation-1: last_notification 5: not carried over" in report
     assert "hostescalation nagios-escalation-1: escalation_options d,u: not carried over" in report
     assert "nagios-escalation-1: once notifies once (notification_interval 0)" in report
-    assert "serviceescalation nagios-escalation-3: no host or service: not carried over" in report
+    assert "serviceescalation nagios-escalation-4: no host or service: not carried over" in report
     assert "receivers bob-sms: Nagios pages through a command" in report
     cfg = validate(__import__("tomllib").loads(files["notifications.toml"]))
     assert cfg.receivers["ann"].smarthost == ("localhost", 25) and cfg.receivers["bob-sms"].to == ["+33600000000"]
@@ -288,8 +292,13 @@ def test_cli_import_output_passes_config_check_alone_and_together(tmp_path: Path
     assert "ok:" in capsys.readouterr().out
     cfg = load(out / "all.toml")
     by_name = {r.name: r for r in cfg.routes}
-    assert by_name["nagios-escalation-2"].escalate_after == 0.0 and by_name["nagios-escalation-1-2"].escalate_after == 2400
+    assert by_name["nagios-escalation-3"].escalate_after == 0.0 and by_name["nagios-escalation-1-2"].escalate_after == 2400
     assert sorted(cfg.inventory.hosts) == ["a", "b", "once"]
+    from vigie.pipelines.correlate.engine import Engine
+
+    router = Engine.from_config(cfg).router  # the routes' labels are ones the engine matches on
+    matched = [r.name for r in router.match({"host": "a", "service": "HTTP", "kind": "check"}, now=0.0)]
+    assert matched == ["nagios-contact-carl", "nagios-escalation-1", "nagios-escalation-2", "nagios-escalation-3"]
 
 
 def test_cli_import_refuses_in_one_line_what_does_not_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -213,12 +213,19 @@ def check_output(out: Path, files: dict[str, str]) -> None:
     the written inventory: the import's promise that its output is a configuration, not a sketch."""
     import tomllib
 
-    from vigie.config import validate
+    from vigie.config import ConfigError, validate
     from vigie.inventory import merge_inventory_dir
 
     validate(tomllib.loads(files["notifications.toml"]))
     raw = tomllib.loads(files["vigie.toml"] + "\n" + files["notifications.toml"])
-    validate({**raw, "inventory": merge_inventory_dir(raw["inventory"], out / raw["inventory"]["inventory_dir"])})
+    cfg = validate({**raw, "inventory": merge_inventory_dir(raw["inventory"], out / raw["inventory"]["inventory_dir"])})
+    from vigie.pipelines.correlate.routing import Router
+    from vigie.pipelines.correlate.silences import ControlError
+
+    try:
+        Router.from_config(cfg.routes, cfg.timeperiods)  # what `vigie up` builds from the routes
+    except (ControlError, ValueError) as exc:
+        raise ConfigError(f"config: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

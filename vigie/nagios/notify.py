@@ -9,11 +9,13 @@
 - An escalation becomes two routes. `nagios-escalation-N` matches the escalated hosts (and services) and carries
   `escalate_after` and `escalate_to`; it has no receivers of its own, the contact routes notify as before.
   `nagios-escalation-N-to` holds the escalation's contacts, its `escalation_period` and, as repeat, its
-  `notification_interval`; it matches the label `nagios_escalation` that no alert carries, so it is reached only
-  through `escalate_to`. Nagios escalates at the first_notification-th notification, which it sends
+  `notification_interval`; it matches `kind = "escalation-only"`, a kind no alert has (the labels a route may
+  match are fixed), so it is reached only through `escalate_to`. Nagios escalates at the first_notification-th notification, which it sends
   (first_notification - 1) x notification_interval of the host or service after the first
   (https://assets.nagios.com/downloads/nagioscore/docs/nagioscore/4/en/escalations.html); escalated objects
   with different intervals give one `nagios-escalation-N` route per interval (`-2`, `-3`... in interval order).
+  N counts host escalations first, then service escalations, each in reading order. An escalation without
+  contacts, notification_interval or escalation_period takes the escalated objects' (as Nagios does).
 - What Vigie's one-step escalation cannot say (last_notification, escalation_options subsets, an interval of
   0 that never reaches the Nth notification) goes into the report.
 """
@@ -70,11 +72,23 @@ def escalated(objs: Objects, esc: Obj) -> list[tuple[str, str | None, Obj]]:
     return [(h, s, objs.services[h, s]) for h, s in sorted(pairs)]
 
 
+def _common(targets: list[tuple[str, str | None, Obj]], key: str, where: str, report: list[str]) -> str | None:
+    """What an escalation without `key` inherits: each escalated object's own value; one route holds one."""
+    values = {obj.get(key) for *_, obj in targets}
+    if len(values) > 1:
+        report.append(f"{where}: the escalated objects have different {key}s and the escalation none: "
+                      "not carried over")
+        return None
+    return values.pop()
+
+
 def _escalation(objs: Objects, esc: Obj, name: str, interval_length: float, report: list[str]) -> list[str]:
     """The routes of one escalation (none when it escalates nothing Vigie can notify)."""
     where = f"{esc.where}: {esc.kind} {name}"
     targets = escalated(objs, esc)
-    receivers = _receivers(objs, _contacts_of(objs, esc))
+    # an escalation without contacts notifies the escalated objects' own (xodtemplate_inherit_object_properties)
+    own = esc.get("contacts") is not None or esc.get("contact_groups") is not None
+    receivers = _receivers(objs, _contacts_of(objs, esc) if own else [c for *_, o in targets for c in _contacts_of(objs, o)])
     if not targets or not receivers:
         report.append(f"{where}: {'no host or service' if not targets else 'no contact with an email or pager'}: "
                       "not carried over")
@@ -107,10 +121,10 @@ def _escalation(objs: Objects, esc: Obj, name: str, interval_length: float, repo
             "escalate_to": f"{name}-to", "continue": True}))
     if not routes:
         return []
-    period = esc.get("escalation_period")
-    repeat = float(esc.get("notification_interval") or "0")
+    period = esc.get("escalation_period") or _common(targets, "notification_period", where, report)
+    repeat = float(esc.get("notification_interval") or _common(targets, "notification_interval", where, report) or _NAGIOS_INTERVAL)
     routes.append(table("[[routes]]", {
-        "name": f"{name}-to", "match": {"nagios_escalation": name}, "timeperiod": period,
+        "name": f"{name}-to", "match": {"kind": "escalation-only"}, "timeperiod": period,
         "repeat_interval": duration(repeat, interval_length) if repeat > 0 else None,
         "receivers": receivers, "continue": True}))
     return routes
