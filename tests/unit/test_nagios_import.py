@@ -263,14 +263,16 @@ def test_escalations_become_routes_after_first_notification_minus_one_intervals(
     assert routes["nagios-escalation-1-2"]["escalate_after"] == "40m"
     assert routes["nagios-escalation-1-to"] == {
         "name": "nagios-escalation-1-to", "match": {"kind": "escalation-only"}, "timeperiod": "workhours",
-        "repeat_interval": "15m", "receivers": ["ann", "bob-sms"], "continue": True}
+        "receivers": ["ann", "bob-sms"], "continue": True}
     # a service escalation from the first notification: at once; the service's interval is its host's (implied)
     assert routes["nagios-escalation-3"]["match_re"] == {"host": "^(a|b)$", "service": "^(HTTP)$"}
     assert routes["nagios-escalation-3"]["escalate_after"] == "0s"
     assert routes["nagios-escalation-3-to"]["receivers"] == ["ann"]
     assert "nagios-escalation-4" not in routes
     # no contacts, interval or period of its own: the host's (Nagios' implied inheritance for escalations)
-    assert routes["nagios-escalation-2-to"]["receivers"] == ["carl"] and routes["nagios-escalation-2-to"]["repeat_interval"] == "10m"
+    assert routes["nagios-escalation-2-to"]["receivers"] == ["carl"]
+    assert "hostescalation nagios-escalation-2: notification_interval 10m: not carried over" in files["import-report.txt"]
+    assert "hostescalation nagios-escalation-1: notification_interval 15m: not carried over" in files["import-report.txt"]
     assert "nagios-escalation-3: the escalated objects have different notification_intervals" in files["import-report.txt"]
     assert routes["nagios-contact-carl"]["match_re"] == {"host": "^(a|b|once)$"}
     report = files["import-report.txt"]

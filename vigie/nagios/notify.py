@@ -8,8 +8,8 @@
   every contact of a host is told, as Nagios tells them all).
 - An escalation becomes two routes. `nagios-escalation-N` matches the escalated hosts (and services) and carries
   `escalate_after` and `escalate_to`; it has no receivers of its own, the contact routes notify as before.
-  `nagios-escalation-N-to` holds the escalation's contacts, its `escalation_period` and, as repeat, its
-  `notification_interval`; it matches `kind = "escalation-only"`, a kind no alert has (the labels a route may
+  `nagios-escalation-N-to` holds the escalation's contacts and its `escalation_period` (Vigie escalates once:
+  the escalation's `notification_interval`, Nagios' repeat, is reported); it matches `kind = "escalation-only"`, a kind no alert has (the labels a route may
   match are fixed), so it is reached only through `escalate_to`. Nagios escalates at the first_notification-th notification, which it sends
   (first_notification - 1) x notification_interval of the host or service after the first
   (https://assets.nagios.com/downloads/nagioscore/docs/nagioscore/4/en/escalations.html); escalated objects
@@ -123,9 +123,11 @@ def _escalation(objs: Objects, esc: Obj, name: str, interval_length: float, repo
         return []
     period = esc.get("escalation_period") or _common(targets, "notification_period", where, report)
     repeat = float(esc.get("notification_interval") or _common(targets, "notification_interval", where, report) or _NAGIOS_INTERVAL)
+    if repeat > 0:
+        report.append(f"{where}: notification_interval {duration(repeat, interval_length)}: not carried over (Vigie "
+                      "sends the escalation once, then the end of the problem)")
     routes.append(table("[[routes]]", {
         "name": f"{name}-to", "match": {"kind": "escalation-only"}, "timeperiod": period,
-        "repeat_interval": duration(repeat, interval_length) if repeat > 0 else None,
         "receivers": receivers, "continue": True}))
     return routes
 
