@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.test_nagios_import import DUPLICATES, duplicate_tree
+
 SYNTHETIC = Path(__file__).parent.parent / "data" / "nagios" / "synthetic"
 NAGIOS = shutil.which("nagios4") or "/usr/sbin/nagios4"
 pytestmark = [pytest.mark.peer, pytest.mark.skipif(not (Path(NAGIOS).exists() and Path("/etc/nagios4/nagios.cfg").exists()),
@@ -233,12 +235,13 @@ def test_state_of_a_running_nagios4_becomes_control_commands(world: Path) -> Non
     assert any("a plain comment" in n for n in notes) and any("flexible" in n for n in notes)
 
 
-def _random_tree(rng: random.Random) -> str:
+def _random_tree(rng: random.Random, descriptions: int | None = None) -> str:
     """Object definitions drawn at random from the features the resolver covers (templates chained and
     multiple, + and null, groups with * and !, services on groups and host lists, custom variables), all
     valid for Nagios; the test lets nagios4 say how they resolve. Each service definition has its own
     description: which of two definitions of one service on one host Nagios keeps depends on how it
-    expands multi-host definitions (see resolve._services), which Vigie follows only for simple cases."""
+    expands multi-host definitions (resolve._duplicate_rank); with `descriptions`, definitions draw theirs from
+    that many, so that one service is defined several times on a host."""
     out = ["define command {\n command_name c\n command_line /bin/true $ARG1$ $_HOSTV$\n}\n"]
     for p in ("24x7", "work", "night"):
         out.append(f"define timeperiod {{\n timeperiod_name {p}\n alias {p}\n monday 00:00-24:00\n}}\n")
@@ -305,7 +308,8 @@ def _random_tree(rng: random.Random) -> str:
                 picked.append("!" + rng.choice([g for g in groups if g not in picked]))
             groups_part = f" hostgroup_name {','.join(picked)}\n"
         use = ",".join(rng.sample(["S1", "S2", "S3"], rng.randint(1, 2)) + ["S0"])
-        out.append(f"define service {{\n use {use}\n service_description D{i}\n host_name {','.join(names)}\n"
+        desc = i if descriptions is None else rng.randrange(descriptions)
+        out.append(f"define service {{\n use {use}\n service_description D{desc}\n host_name {','.join(names)}\n"
                    f"{groups_part} check_command c!arg{i}\n{service_attrs()}}}\n")
     return "".join(out)
 
@@ -330,3 +334,35 @@ def test_random_configurations_resolve_as_nagios4_does(world: Path, seed: int) -
             assert (_set(o.get("contacts")), _set(o.get("contact_groups"))) == \
                 (_set(got.get("contacts")), _set(got.get("contact_groups"))), (kind, o)
             assert {k[1:]: v for k, v in o.items() if k.startswith("_")} == got.custom, (kind, o)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_configurations_with_duplicate_services_resolve_as_nagios4_does(world: Path, seed: int) -> None:
+    """14 definitions sharing 4 descriptions: which definition each host keeps is Nagios' choice."""
+    tree = world / "random"
+    tree.mkdir()
+    (tree / "objects.cfg").write_text(_random_tree(random.Random(1000 + seed), descriptions=4))
+    (tree / "nagios.cfg").write_text("cfg_file=objects.cfg\n")
+    _compare(_precache(world, tree / "nagios.cfg"), _vigie(world, tree / "nagios.cfg"))
+
+
+_REQUIRED = {"define host {\n": "define host {\n max_check_attempts 1\n check_period 24x7\n notification_period 24x7\n contacts k\n",
+             "define service {\n": "define service {\n max_check_attempts 1\n check_interval 5\n retry_interval 1\n"
+             " check_period 24x7\n notification_period 24x7\n contacts k\n"}
+
+
+@pytest.mark.parametrize(("defs", "kept"), DUPLICATES)
+def test_the_duplicate_cases_of_the_unit_tests_are_what_nagios4_keeps(world: Path, defs: list[tuple[str, str]], kept: str) -> None:
+    """The table the unit tests hold (tests/unit/test_nagios_import.py) checked against nagios4 itself."""
+    objects = duplicate_tree(defs)
+    for head, full in _REQUIRED.items():
+        objects = objects.replace(head, full)
+    objects += ("define timeperiod {\n timeperiod_name 24x7\n alias always\n monday 00:00-24:00\n}\n"
+                "define contact {\n contact_name k\n host_notification_period 24x7\n service_notification_period 24x7\n"
+                " host_notification_commands c\n service_notification_commands c\n}\n")
+    tree = world / "dup"
+    tree.mkdir()
+    (tree / "objects.cfg").write_text(objects)
+    (tree / "nagios.cfg").write_text("cfg_file=objects.cfg\n")
+    got = sorted((s["host_name"], s["check_command"]) for s in _precache(world, tree / "nagios.cfg")["service"])
+    assert " ".join(f"{h}{c[2:]}" for h, c in got) == kept

@@ -113,7 +113,8 @@ def test_import_writes_group_services_that_the_runner_runs_per_host(tmp_path: Pa
     assert 'hostgroup = "*"\nname = "ALIVE"' in files["inventory/services.toml"]
     alive = [d for d in service_defs(cfg.inventory) if d.service == "ALIVE"]
     assert sorted(d.host for d in alive) == sorted(cfg.inventory.hosts) and len(alive) == 9
-    assert "core1: from notification 2, notify oncall; on the route of these hosts set escalate_after = \"30m\"" in files["import-report.txt"]
+    # core1 inherits notification_interval 60 from its template: the 2nd notification comes 1h after the first
+    assert "name = \"nagios-escalation-1\"\nmatch_re = { host = \"^(core1)$\" }\nescalate_after = \"1h\"" in files["notifications.toml"]
     assert cfg.inventory.hosts["db2"].parents == ["core1"]  # parent and host dependency
 
 
@@ -224,3 +225,135 @@ def test_custom_variables_come_from_the_first_template_that_has_them(tmp_path: P
         "define host{\n name b\n register 0\n _V from-b\n _W from-b\n}\n"
         "define host{\n host_name h\n use a,b\n}\n"))))
     assert objs.hosts["h"].custom == {"V": "from-a", "W": "from-b"}
+
+
+ESCALATIONS = """
+define command {\n command_name ping\n command_line /bin/true\n}
+define timeperiod {\n timeperiod_name workhours\n monday 09:00-17:00\n}
+define contact {\n contact_name ann\n email ann@example.org\n service_notification_period workhours\n}
+define contact {\n contact_name bob\n pager +33600000000\n}
+define contact {\n contact_name carl\n email carl@example.org\n}
+define contactgroup {\n contactgroup_name ops\n members ann,bob\n}
+define host {\n host_name a\n notification_interval 10\n contacts carl\n}
+define host {\n host_name b\n notification_interval 20\n contacts carl\n}
+define host {\n host_name once\n notification_interval 0\n contacts carl\n}
+define hostgroup {\n hostgroup_name g\n members a,b,once\n}
+define service {\n host_name a,b\n service_description HTTP\n check_command ping\n}
+define hostescalation {\n hostgroup_name g\n first_notification 3\n last_notification 5\n notification_interval 15
+ escalation_period workhours\n escalation_options d,u\n contact_groups ops\n}
+define serviceescalation {\n host_name a,b\n service_description HTTP\n first_notification 1\n contacts ann\n}
+define serviceescalation {\n host_name a\n service_description NOPE\n contacts ann\n}
+define hostescalation {\n host_name a\n first_notification 2\n}
+"""
+
+
+def _routes(text: str) -> dict[str, dict[str, object]]:
+    import tomllib
+
+    return {r["name"]: r for r in tomllib.loads(text)["routes"]}
+
+
+def test_escalations_become_routes_after_first_notification_minus_one_intervals(tmp_path: Path) -> None:
+    files = render(resolve(read_main(_tree(tmp_path, ESCALATIONS))), None, "nagios.cfg")
+    routes = _routes(files["notifications.toml"])
+    # 3rd notification: 2 host intervals after the first, per host (a: 10 min, b: 20 min); `once` never gets there
+    assert routes["nagios-escalation-1"] == {"name": "nagios-escalation-1", "match_re": {"host": "^(a)$"},
+                                             "escalate_after": "20m", "escalate_to": "nagios-escalation-1-to", "continue": True}
+    assert routes["nagios-escalation-1-2"]["match_re"] == {"host": "^(b)$"}
+    assert routes["nagios-escalation-1-2"]["escalate_after"] == "40m"
+    assert routes["nagios-escalation-1-to"] == {
+        "name": "nagios-escalation-1-to", "match": {"kind": "escalation-only"}, "timeperiod": "workhours",
+        "receivers": ["ann", "bob-sms"], "continue": True}
+    # a service escalation from the first notification: at once; the service's interval is its host's (implied)
+    assert routes["nagios-escalation-3"]["match_re"] == {"host": "^(a|b)$", "service": "^(HTTP)$"}
+    assert routes["nagios-escalation-3"]["escalate_after"] == "0s"
+    assert routes["nagios-escalation-3-to"]["receivers"] == ["ann"]
+    assert "nagios-escalation-4" not in routes
+    # no contacts, interval or period of its own: the host's (Nagios' implied inheritance for escalations)
+    assert routes["nagios-escalation-2-to"]["receivers"] == ["carl"]
+    assert "hostescalation nagios-escalation-2: notification_interval 10m: not carried over" in files["import-report.txt"]
+    assert "hostescalation nagios-escalation-1: notification_interval 15m: not carried over" in files["import-report.txt"]
+    assert "nagios-escalation-3: the escalated objects have different notification_intervals" in files["import-report.txt"]
+    assert routes["nagios-contact-carl"]["match_re"] == {"host": "^(a|b|once)$"}
+    report = files["import-report.txt"]
+    assert "hostescalation nagios-escalation-1: last_notification 5: not carried over" in report
+    assert "hostescalation nagios-escalation-1: escalation_options d,u: not carried over" in report
+    assert "nagios-escalation-1: once notifies once (notification_interval 0)" in report
+    assert "serviceescalation nagios-escalation-4: no host or service: not carried over" in report
+    assert "receivers bob-sms: Nagios pages through a command" in report
+    cfg = validate(__import__("tomllib").loads(files["notifications.toml"]))
+    assert cfg.receivers["ann"].smarthost == ("localhost", 25) and cfg.receivers["bob-sms"].to == ["+33600000000"]
+
+
+def test_cli_import_output_passes_config_check_alone_and_together(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["import", "nagios", str(_tree(tmp_path, ESCALATIONS)), "--out", str(out)]) == 0
+    (out / "all.toml").write_text((out / "vigie.toml").read_text() + "\n" + (out / "notifications.toml").read_text())
+    for name in ("vigie.toml", "notifications.toml", "all.toml"):
+        assert cli.main(["config", "check", str(out / name)]) == 0
+    assert "ok:" in capsys.readouterr().out
+    cfg = load(out / "all.toml")
+    by_name = {r.name: r for r in cfg.routes}
+    assert by_name["nagios-escalation-3"].escalate_after == 0.0 and by_name["nagios-escalation-1-2"].escalate_after == 2400
+    assert sorted(cfg.inventory.hosts) == ["a", "b", "once"]
+    from vigie.pipelines.correlate.engine import Engine
+
+    router = Engine.from_config(cfg).router  # the routes' labels are ones the engine matches on
+    matched = [r.name for r in router.match({"host": "a", "service": "HTTP", "kind": "check"}, now=0.0)]
+    assert matched == ["nagios-contact-carl", "nagios-escalation-1", "nagios-escalation-2", "nagios-escalation-3"]
+
+
+def test_cli_import_refuses_in_one_line_what_does_not_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main = _tree(tmp_path, "define contact {\n contact_name ann\n email a@b\n}\n"
+                           "define host {\n host_name a\n contacts ann\n notification_period nowhere\n}\n")
+    (tmp_path / "objects.cfg").write_text((tmp_path / "objects.cfg").read_text().replace("email a@b\n", "email a@b\n service_notification_period nowhere\n"))
+    assert cli.main(["import", "nagios", str(main), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vigie import nagios: the written configuration does not load: config: routes[0].timeperiod: "
+                   "expected one of 24x7, never, got \"nowhere\""]
+
+
+# Established with nagios4 -vp (Nagios 4.4.6): which of two or three definitions of service X each host keeps.
+# h: host_name, g: hostgroup_name, hg: both (HOSTS|GROUPS); the digit is the definition kept (1 = first read).
+DUP_HOSTS = "".join(f"define host {{\n host_name {h}\n{extra}}}\n" for h, extra in (
+    ("a", ""), ("b", ""), ("c", " hostgroups g6,g8\n"), ("d", " hostgroups g8\n"), ("e", " hostgroups g6\n"),
+    ("f", " hostgroups g6\n"), ("g", "")))
+DUP_GROUPS = "".join(f"define hostgroup {{\n hostgroup_name {n}\n{body}}}\n" for n, body in (
+    ("g", " members a,b,c\n"), ("g2", " members c,b\n"), ("g3", " members d,a,e\n"),
+    ("g4", " members f\n hostgroup_members g3\n"), ("g5", " members *\n"), ("g6", ""),
+    ("g7", " hostgroup_members g2,g3\n"), ("g8", " members c,b\n"), ("g9", " members a,b,c,d,!d\n")))
+DUPLICATES = [
+    ([("h", "a,b,c"), ("h", "c")], "a1 b1 c1"), ([("h", "c"), ("h", "a,b,c")], "a2 b2 c2"),
+    ([("h", "a,b,c"), ("h", "c,b,a")], "a2 b1 c1"), ([("h", "a,b,c"), ("h", "a,b,c")], "a2 b1 c1"),
+    ([("h", "a,b"), ("h", "b,c"), ("h", "b")], "a1 b1 c2"), ([("g", "g"), ("h", "c")], "a1 b1 c2"),
+    ([("h", "c"), ("g", "g")], "a2 b2 c2"), ([("g", "g"), ("g", "g2")], "a1 b2 c1"),
+    ([("g", "g2"), ("g", "g")], "a2 b1 c2"), ([("h", "a,b,c,d"), ("h", "d,c,b,a"), ("h", "b,d")], "a2 b1 c1 d1"),
+    ([("h", "c,a"), ("h", "a,c")], "a1 c2"), ([("h", "*"), ("h", "*")], "a1 b1 c1 d1 e1 f1 g2"),
+    ([("h", "*,!a"), ("h", "*,!a")], "b1 c1 d1 e1 f1 g2"), ([("h", "d,a,c"), ("h", "d,a,c")], "a1 c1 d2"),
+    ([("h", "b,c,!b"), ("h", "b,c,!b")], "c1"), ([("g", "g2"), ("g", "g2")], "b2 c1"),
+    ([("g", "g,g2"), ("g", "g,g2")], "a1 b1 c1"), ([("g", "g3"), ("g", "g3")], "a1 d1 e2"),
+    ([("g", "g4"), ("g", "g4")], "a1 d1 e1 f2"), ([("g", "g5"), ("g", "g5")], "a2 b1 c1 d1 e1 f1 g1"),
+    ([("g", "g3,g2"), ("g", "g3,g2")], "a1 b1 c1 d1 e2"), ([("g", "g2,g3"), ("g", "g2,g3")], "a1 b2 c1 d1 e1"),
+    ([("g", "g6"), ("g", "g6")], "c1 e1 f2"), ([("g", "g7"), ("g", "g7")], "a1 b1 c1 d2 e1"),
+    ([("g", "g8"), ("g", "g8")], "b2 c1 d1"), ([("h", "a,*"), ("h", "a,*")], "a2 b1 c1 d1 e1 f1 g1"),
+    ([("h", "*,a"), ("h", "*,a")], "a1 b1 c1 d1 e1 f1 g2"), ([("g", "g,!g2"), ("g", "g,!g2")], "a1"),
+    ([("g", "g9"), ("g", "g9")], "a1 b1 c2"), ([("hg", "a,f|g2"), ("hg", "a,f|g2")], "a1 b2 c1 f1"),
+    ([("hg", "b|g2"), ("hg", "b|g2")], "b1 c1"),
+]
+
+
+def duplicate_tree(defs: list[tuple[str, str]]) -> str:
+    def where(kind: str, value: str) -> str:
+        hosts, _, groups = value.partition("|") if kind == "hg" else (value, "", value)
+        return (f" host_name {hosts}\n" if kind in ("h", "hg") else "") + (f" hostgroup_name {groups}\n" if kind in ("g", "hg") else "")
+
+    return ("define command {\n command_name c\n command_line /bin/true $ARG1$\n}\n" + DUP_HOSTS + DUP_GROUPS
+            + "".join(f"define service {{\n{where(k, v)} service_description X\n check_command c!{i}\n}}\n"
+                      for i, (k, v) in enumerate(defs, 1)))
+
+
+@pytest.mark.parametrize(("defs", "kept"), DUPLICATES)
+def test_duplicate_services_are_resolved_as_nagios4_does(tmp_path: Path, defs: list[tuple[str, str]], kept: str) -> None:
+    objs = resolve(read_main(_tree(tmp_path, duplicate_tree(defs))))
+    got = " ".join(f"{h}{objs.services[h, s].get('check_command')[2:]}" for h, s in sorted(objs.services))
+    assert got == kept

@@ -2,8 +2,8 @@
 
 DIR receives `vigie.toml` (loads as it is: `[inventory] inventory_dir`), `inventory/*.toml` (sites, hosts,
 host groups, services: a service defined on one host group in Nagios stays one service on that group),
-`notifications.toml` (time periods, receivers and routes from contacts: a draft to merge by hand, as
-receivers are configured by the delivery side) and `import-report.txt`, which lists what was not carried
+`notifications.toml` (time periods, receivers and routes from contacts and escalations,
+vigie/nagios/notify.py: it loads on its own and appended to vigie.toml; the import checks both) and `import-report.txt`, which lists what was not carried
 over and why. Every list is sorted, so re-importing a changed Nagios tree changes only what changed
 (`--diff` prints the difference with what DIR held).
 """
@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from vigie.nagios import notify
 from vigie.nagios.macros import command_line, needs_shell, service_macros
 from vigie.nagios.reader import NagiosConfigError, read_main
 from vigie.nagios.resolve import Obj, Objects, resolve
+from vigie.nagios.tomlwrite import duration as _duration
+from vigie.nagios.tomlwrite import key as _key
+from vigie.nagios.tomlwrite import table as _table
 
 # Directives Vigie carries over (the others are listed in the report with their counts).
 _CARRIED = {
@@ -32,37 +35,6 @@ _CARRIED = {
                 "contact_groups", "use", "name", "register", "servicegroups", "active_checks_enabled"},
 }
 _DEFAULTS = {"check_interval": 5.0, "retry_interval": 1.0}  # minutes, Nagios 4's defaults
-
-
-def _duration(minutes: float, interval_length: float) -> str:
-    """Nagios interval units as a Vigie duration ("5m", "90s", "500ms")."""
-    seconds = minutes * interval_length
-    if seconds == int(seconds):
-        s = int(seconds)
-        return f"{s // 3600}h" if s and s % 3600 == 0 else f"{s // 60}m" if s and s % 60 == 0 else f"{s}s"
-    return f"{round(seconds * 1000)}ms"
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return str(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    return json.dumps(str(v), ensure_ascii=False)
-
-
-def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else json.dumps(k, ensure_ascii=False)
-
-
-def _table(header: str, values: dict[str, Any]) -> str:
-    """A TOML table; None and empty lists or tables are left out (TOML has no null), "" is kept."""
-    lines = [header] + [f"{_key(k)} = {_toml_value(v)}" for k, v in values.items() if v not in (None, [], {})]
-    return "\n".join(lines) + "\n"
 
 
 class Importer:
@@ -199,64 +171,18 @@ class Importer:
                 out.extend({"host": h, **v} for h, v in items)
         return sorted(out, key=lambda s: (s.get("hostgroup") or "", s.get("host") or "", s["name"]))
 
-    def escalation_hint(self, esc: Obj) -> str:
-        """What to set on the routes by hand: Nagios escalates at the Nth notification, i.e. after N-1 intervals."""
-        hosts = sorted(self._hosts_of(esc, "host_name", "hostgroup_name"))
-        first = int(esc.get("first_notification") or "1")
-        interval = esc.get("notification_interval")
-        if interval is None and hosts:
-            interval = self.objs.hosts[hosts[0]].get("notification_interval")
-        after = _duration(max(first - 1, 0) * float(interval or 30), self.interval_length)
-        who = ",".join(esc.list("contact_groups") + esc.list("contacts")) or "nobody"
-        what = f"service '{esc.get('service_description')}' on " if esc.kind == "serviceescalation" else ""
-        return (f"{what}{','.join(hosts) or 'no host'}: from notification {first}, notify {who}; "
-                f"on the route of these hosts set escalate_after = \"{after}\" and escalate_to the route of {who}")
-
     def unused_directives(self) -> None:
         for kind, objs in (("host", self.objs.hosts.values()), ("service", self.objs.services.values())):
             counts = Counter(k for o in objs for k, v in o.attrs.items() if k not in _CARRIED[kind] and v is not None)
             for k, n in sorted(counts.items()):
                 self.report.append(f"{kind} directive '{k}' (on {n} {kind}s): not carried over (no equivalent in Vigie)")
-        for obj in self.objs.escalations:
-            self.report.append(f"{obj.where}: {obj.kind}: not carried over: {self.escalation_hint(obj)}")
         for obj in self.objs.other:
             self.report.append(f"{obj.where}: {obj.kind}: not carried over (display only)")
 
 
 def notifications(imp: Importer) -> str:
-    """Time periods (Nagios syntax, which vigie/timeperiods.py reads), receivers and routes from contacts."""
-    objs = imp.objs
-    parts = ["# Draft: time periods, receivers and routes from Nagios contacts. Review, then merge into vigie.toml.\n"]
-    for name in sorted(objs.timeperiods):
-        tp = objs.timeperiods[name]
-        values: dict[str, Any] = {"alias": tp.get("alias")}
-        values.update({k: v for k, v in tp.attrs.items() if k not in ("timeperiod_name", "alias", "use", "name", "register", "exclude") and v})
-        values["exclude"] = tp.list("exclude")
-        parts.append(_table(f"[timeperiods.{_key(name)}]", values))
-    for name in sorted(objs.contacts):
-        c = objs.contacts[name]
-        if c.get("email"):
-            parts.append(_table(f"[receivers.{_key(name)}]", {"type": "email", "to": [c.get("email")]}))
-        if c.get("pager"):
-            parts.append(_table(f"[receivers.{_key(name + '-sms')}]", {"type": "sms", "to": [c.get("pager")]}))
-        if not c.get("email") and not c.get("pager"):
-            imp.report.append(f"{c.where}: contact '{name}': no email or pager: no receiver")
-    hosts_of: dict[str, set[str]] = defaultdict(set)
-    for obj in (*objs.hosts.values(), *objs.services.values()):
-        for g in obj.list("contact_groups"):
-            hosts_of[f"group:{g}"].add(obj.get("host_name") or "")
-        for c in obj.list("contacts"):
-            hosts_of[f"contact:{c}"].add(obj.get("host_name") or "")
-    for key in sorted(hosts_of):
-        kind, _, name = key.partition(":")
-        members = sorted(objs.contactgroup_members.get(name, set())) if kind == "group" else [name]
-        receivers = [r for m in members if m in objs.contacts for r in
-                     ([m] if objs.contacts[m].get("email") else []) + ([m + "-sms"] if objs.contacts[m].get("pager") else [])]
-        period = next((objs.contacts[m].get("service_notification_period") for m in members if m in objs.contacts), None)
-        hosts = "|".join(sorted(hosts_of[key]))
-        parts.append(_table("[[routes]]", {"name": f"nagios-{kind}-{name}", "match_re": {"host": f"^({hosts})$"},
-                                           "timeperiod": period, "receivers": receivers, "continue": True}))
-    return "\n".join(parts)
+    """The notifications draft (vigie/nagios/notify.py), a configuration that loads on its own."""
+    return notify.render(imp.objs, imp.interval_length, imp.report)
 
 
 def render(objs: Objects, site_from: str | None, source: str) -> dict[str, str]:
@@ -282,6 +208,26 @@ def render(objs: Objects, site_from: str | None, source: str) -> dict[str, str]:
     return files
 
 
+def check_output(out: Path, files: dict[str, str]) -> None:
+    """Raise ConfigError unless notifications.toml loads on its own and vigie.toml with it appended loads with
+    the written inventory: the import's promise that its output is a configuration, not a sketch."""
+    import tomllib
+
+    from vigie.config import ConfigError, validate
+    from vigie.inventory import merge_inventory_dir
+
+    validate(tomllib.loads(files["notifications.toml"]))
+    raw = tomllib.loads(files["vigie.toml"] + "\n" + files["notifications.toml"])
+    cfg = validate({**raw, "inventory": merge_inventory_dir(raw["inventory"], out / raw["inventory"]["inventory_dir"])})
+    from vigie.pipelines.correlate.routing import Router
+    from vigie.pipelines.correlate.silences import ControlError
+
+    try:
+        Router.from_config(cfg.routes, cfg.timeperiods)  # what `vigie up` builds from the routes
+    except (ControlError, ValueError) as exc:
+        raise ConfigError(f"config: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.site_from and not (args.site_from.startswith("hostgroup:") or args.site_from.startswith("var:_")):
         print("vigie import nagios: --site-from: expected hostgroup:PREFIX or var:_NAME", file=sys.stderr)
@@ -300,6 +246,13 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True), f"a/{rel}", f"b/{rel}"))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    from vigie.config import ConfigError
+
+    try:
+        check_output(out, files)
+    except ConfigError as exc:
+        print(f"vigie import nagios: the written configuration does not load: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {len(files)} files to {out} ({len(objs.hosts)} hosts, {len(objs.services)} services); "
           f"see {out / 'import-report.txt'}", file=sys.stderr)
     return 0

@@ -11,10 +11,9 @@
 - Objects with `register 0` are templates only.
 - Host groups: `members` (with `*` and `!host`), hosts' own `hostgroups`, `hostgroup_members` (recursive).
 - Services: one per host of `host_name` (with `*` and `!host`) and of the members of `hostgroup_name` (with
-  `*` and `!group`), exclusions applied to both; of two definitions of one service on one host, the later
-  wins, whether each came from a host name or a host group. That is what nagios4 -vp (Nagios 4.4) does when
-  the host comes first in each definition's expansion; for a host further down a multi-host definition
-  Nagios' choice follows its internal list order, so every duplicate is listed in the import report.
+  `*` and `!group`), exclusions applied to both. Of two definitions of one service on one host, Nagios 4.4
+  keeps the one its lists put first (xodtemplate_duplicate_services, established with nagios4 -vp, see
+  _duplicate_rank); every duplicate is listed in the import report.
 - Implied inheritance (xodtemplate_inherit_object_properties): a service with neither contacts nor
   contact_groups takes its host's; notification_interval and notification_period too when it has none.
 - Service groups: `members` (host,service pairs), services' `servicegroups`, `servicegroup_members`.
@@ -268,8 +267,74 @@ def service_hosts(out: Objects, svc: Obj) -> set[str]:
     return accept - reject
 
 
+def _prepended(items: list[str], hosts: list[str]) -> list[str]:
+    """A host list as Nagios builds it from a written list (xodtemplate_expand_hosts): each name, and for `*`
+    each host of its host list (kept in reverse reading order), is prepended; `!name` adds nothing."""
+    added: list[str] = []
+    for item in items:
+        if item == "*":
+            added.extend(reversed(hosts))
+        elif not item.startswith("!"):
+            added.append(item)
+    return added[::-1]
+
+
+def _member_order(out: Objects) -> dict[str, list[str]]:
+    """Each host group's member list in Nagios' order: its members' hosts, then the hosts naming it in
+    `hostgroups` (in reverse reading order), then its sub-groups' members (last written first), each
+    prepended once. Only the order differs from hostgroup_members, which says who is in."""
+    hosts = list(out.hosts)
+    done: dict[str, list[str]] = {}
+
+    def order(name: str) -> list[str]:
+        if name not in done:
+            done[name] = []  # a loop was refused by _closure already
+            grp = out.hostgroups[name]
+            added: list[str] = []
+            for h in (*_prepended(grp.list("members"), hosts),
+                      *(h for h in reversed(hosts) if name in out.hosts[h].list("hostgroups")),
+                      *(m for sub in reversed(grp.list("hostgroup_members")) if sub in out.hostgroups for m in order(sub))):
+                if h in out.hostgroup_members[name] and h not in added:
+                    added.append(h)
+            done[name] = added[::-1]
+        return done[name]
+
+    for name in out.hostgroups:
+        order(name)
+    return done
+
+
+def _original_host(out: Objects, svc: Obj, accepted: set[str], members: dict[str, list[str]]) -> str | None:
+    """The host the definition itself keeps (the others get copies): the last one Nagios walks, if it was not
+    rejected or met before. Nagios walks the written host list (prepended), then the groups, the last written
+    first, each in member order."""
+    groups = [g for g in svc.list("hostgroup_name") if not g.startswith("!")]
+    direct = _prepended(svc.list("host_name"), list(out.hosts))
+    if groups:
+        walked = members.get(groups[0], [])
+        last = walked[-1] if walked else None
+        before = set(direct) | {h for g in groups[1:] for h in members.get(g, [])}
+    else:
+        last = direct[-1] if direct else None
+        before = set()
+    return last if last in accepted and last not in before else None
+
+
+def _duplicate_rank(index: int, host: str, original: str | None, direct: set[str]) -> tuple[int, int]:
+    """Lower wins: how Nagios 4.4 chooses between definitions of one service on one host. Copies are
+    prepended to the service list, which holds definitions in reverse reading order, then inserted first
+    those not from a host group (the definitions themselves count as not), the first inserted kept. So: a
+    copy for a host named in host_name, the earliest definition first; then the definitions' own hosts, the
+    latest first; then copies for host group members, the earliest first."""
+    if host == original:
+        return (1, -index)
+    return (0, index) if host in direct else (2, index)
+
+
 def _services(out: Objects, defs: list[Obj]) -> None:
-    for svc in defs:
+    members = _member_order(out)
+    best: dict[tuple[str, str], tuple[tuple[int, int], Obj]] = {}
+    for index, svc in enumerate(defs):
         desc = svc.get("service_description")
         if not desc:
             out.notes.append((svc.where, "service without service_description: skipped (Nagios refuses it)"))
@@ -278,14 +343,25 @@ def _services(out: Objects, defs: list[Obj]) -> None:
         if not hosts:
             out.notes.append((svc.where, f"service '{desc}' applies to no host: skipped"))
             continue
+        original = _original_host(out, svc, hosts, members)
+        direct = _pick(svc.list("host_name"), out.hosts)[0]
         for h in sorted(hosts):
-            key = (h, desc)
-            if key in out.services:
-                out.notes.append((out.services[key].where, f"service '{desc}' on host '{h}' is defined again at "
-                                  f"{svc.where}, which Nagios keeps (the later definition wins)"))
+            rank = _duplicate_rank(index, h, original, direct)
             attrs = dict(svc.attrs)
             attrs["host_name"] = h
-            out.services[key] = Obj("service", attrs, dict(svc.custom), svc.where, svc)
+            obj = Obj("service", attrs, dict(svc.custom), svc.where, svc)
+            kept = best.get((h, desc))
+            if kept is not None:
+                first, later = kept[1], obj  # definitions come in reading order
+                keeps = "later" if rank < kept[0] else "earlier"
+                out.notes.append((first.where, f"service '{desc}' on host '{h}' is defined again at {later.where}, "
+                                  f"which Nagios keeps (the {keeps} definition wins)" if keeps == "later" else
+                                  f"service '{desc}' on host '{h}' is defined again at {later.where}; Nagios keeps "
+                                  f"this one (the {keeps} definition wins)"))
+                if rank > kept[0]:
+                    continue
+            best[h, desc] = (rank, obj)
+    out.services = {key: obj for key, (_, obj) in best.items()}
 
 
 def _servicegroups(out: Objects) -> None:
