@@ -22,6 +22,7 @@ the clock (out of order) is taken at the clock, as the live worker does.
 from __future__ import annotations
 
 import heapq
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -246,13 +247,14 @@ def _incident_names(incidents: Iterable[dict[str, Any]]) -> dict[str, str]:
     return names
 
 
-def _comparable(value: Any, names: dict[str, str]) -> Any:
+def _comparable(value: Any, names: dict[str, str], ids: re.Pattern[str] | None) -> Any:
+    """`value` without its processing times, incident ids renamed wherever they appear (a group key holds one)."""
     if isinstance(value, dict):
-        return {k: _comparable(v, names) for k, v in value.items() if k not in PROCESSING_TIMES}
+        return {k: _comparable(v, names, ids) for k, v in value.items() if k not in PROCESSING_TIMES}
     if isinstance(value, list):
-        return [_comparable(v, names) for v in value]
-    if isinstance(value, str):
-        return names.get(value, value)
+        return [_comparable(v, names, ids) for v in value]
+    if isinstance(value, str) and ids is not None:
+        return ids.sub(lambda m: names[m.group(0)], value)
     return value
 
 
@@ -260,11 +262,12 @@ def comparable_outputs(outputs: dict[str, list[tuple[str, Any]]]) -> dict[str, A
     """One run's outputs as compared: the last value of each alert and incident (the live worker folds a
     batch's updates into one, so the updates in between are not comparable), every notification (by route)."""
     names = _incident_names(v for _k, v in outputs.get("incident", ()))
+    ids = re.compile("|".join(re.escape(i) for i in sorted(names, key=len, reverse=True))) if names else None
     latest: dict[str, dict[str, bytes]] = {"alert": {}, "incident": {}}
     for kind in latest:
         for key, value in outputs.get(kind, ()):
-            latest[kind][names.get(key, key)] = orjson.dumps(_comparable(value, names), option=orjson.OPT_SORT_KEYS)
-    notes = [(route, orjson.dumps(_comparable({k: v for k, v in value.items() if k != "id"}, names),
+            latest[kind][names.get(key, key)] = orjson.dumps(_comparable(value, names, ids), option=orjson.OPT_SORT_KEYS)
+    notes = [(route, orjson.dumps(_comparable({k: v for k, v in value.items() if k != "id"}, names, ids),
                                   option=orjson.OPT_SORT_KEYS))
              for route, value in outputs.get("notification", ()) if value is not None]
     return {**latest, "notification": notes}
