@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 from confluent_kafka import OFFSET_END, Consumer, Message, TopicPartition
 
 from vigie.kafka_client import KafkaSettings, make_consumer, topic_partitions, watermarks
@@ -85,7 +86,6 @@ def live_outputs(settings: KafkaSettings, start: float, end: float, timeout: flo
     """What the live worker produced on alerts, incidents and notifications with a Kafka timestamp in [start, end):
     per kind, (key, value or None for a tombstone) in each partition's order."""
     from vigie import topics
-    from vigie.pipelines.runtime import loads
 
     out: dict[str, list[tuple[str, Any]]] = {}
     for kind, logical in (("alert", topics.ALERTS), ("incident", topics.INCIDENTS), ("notification", topics.NOTIFICATIONS)):
@@ -94,5 +94,5 @@ def live_outputs(settings: KafkaSettings, start: float, end: float, timeout: flo
             for m in msgs:
                 if m.timestamp()[1] < end * 1000:
                     values.append((m.key().decode(errors="replace") if m.key() else "",
-                                   loads(m.value()) if m.value() else None))
+                                   orjson.loads(m.value()) if m.value() else None))
     return out
