@@ -59,12 +59,16 @@ def read_topic(settings: KafkaSettings, logical: str, start_ms: int, timeout: fl
         while pending:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic} to its end offsets took more than {timeout} s")
-            for m in good(consumer.consume(5000, 0.2)):
+            msgs = good(consumer.consume(5000, 0.2))
+            for m in msgs:
                 p = m.partition()
                 if p in pending and m.offset() < ranges[p][1]:
                     got[p].append(m)
                     if m.offset() + 1 >= ranges[p][1]:
                         pending.discard(p)
+            if not msgs:  # the end offset can be no record's (compacted away, a marker): past it is the end too
+                positions = consumer.position([TopicPartition(topic, p) for p in pending])
+                pending -= {tp.partition for tp in positions if tp.offset >= ranges[tp.partition][1]}
         return got
     finally:
         consumer.close()
