@@ -125,7 +125,8 @@ class Reporter(Observer):
 
 
 def run_notifier(kafka: KafkaSettings, settings: RouteSettings, stop: threading.Event,
-                 from_beginning: bool = False, metrics: NotifyMetrics | None = None) -> None:
+                 from_beginning: bool = False, metrics: NotifyMetrics | None = None,
+                 joined: threading.Event | None = None) -> None:
     """Consume the route's notifications until stop is set.
 
     A route's first start reads from the topic's end (an old backlog is not sent to a new
@@ -133,7 +134,10 @@ def run_notifier(kafka: KafkaSettings, settings: RouteSettings, stop: threading.
     """
     reset = "earliest" if from_beginning else "latest"
     consumer = make_consumer(kafka, settings.group, **{"auto.offset.reset": reset})
-    consumer.subscribe([kafka.topic(NOTIFICATIONS)])
+    if joined is None:
+        consumer.subscribe([kafka.topic(NOTIFICATIONS)])
+    else:
+        consumer.subscribe([kafka.topic(NOTIFICATIONS)], on_assign=lambda c, parts: joined.set())
     if metrics is not None:
         metrics.prepare(settings.route, [(c.receiver, c.kind) for c in settings.channels])
     state = DeliveryState(settings.state_path)
@@ -186,10 +190,12 @@ def deliver_message(mid: str, value: dict[str, Any], settings: RouteSettings, st
 
 
 def run_routes(kafka: KafkaSettings, routes: list[RouteSettings], stop: threading.Event,
-               metrics: NotifyMetrics | None = None, from_beginning: bool = False) -> None:
-    """One notifier thread per route until stop is set (`vigie service notify`)."""
-    threads = [threading.Thread(target=run_notifier, args=(kafka, r, stop, from_beginning, metrics),
-                                name=f"notify-{r.route}", daemon=True) for r in routes]
+               metrics: NotifyMetrics | None = None, from_beginning: bool = False,
+               joined: list[threading.Event] | None = None) -> None:
+    """One notifier thread per route until stop is set (`vigie service notify`); joined: one event per route."""
+    threads = [threading.Thread(target=run_notifier,
+                                args=(kafka, r, stop, from_beginning, metrics, joined[i] if joined else None),
+                                name=f"notify-{r.route}", daemon=True) for i, r in enumerate(routes)]
     for t in threads:
         t.start()
     for t in threads:

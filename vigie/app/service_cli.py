@@ -149,7 +149,9 @@ def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event, args: a
                              from_beginning=args.from_beginning, metrics=metrics, log_level=level)
     from vigie.pipelines.notify.runner import run_routes
 
-    run_routes(settings, routes, stop, metrics, args.from_beginning)
+    joined = [threading.Event() for _ in routes]
+    _announce_ready(joined, stop)  # `vigie up` says ready only once every route's consumer has its partitions
+    run_routes(settings, routes, stop, metrics, args.from_beginning, joined)
     return 0
 
 
