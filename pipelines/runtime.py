@@ -23,7 +23,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
-from vigie.kafka_client import KafkaSettings, make_consumer, topic_partitions, watermarks
+from vigie.kafka_client import KafkaSettings, limited_logging, make_consumer, topic_partitions, watermarks
 from vigie.topic_admin import ensure_topics
 from vigie.topics import TopicSpec
 
@@ -63,7 +63,7 @@ def make_producer(settings: KafkaSettings, **extra: Any) -> Producer:
         }
     )
     conf.update(extra)
-    return Producer(conf)
+    return Producer(limited_logging(conf))  # its reconnect lines through the per-process limiter
 
 
 def group_consumer(settings: KafkaSettings, group: str, **extra: Any) -> Consumer:

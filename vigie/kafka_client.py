@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 LIBRDKAFKA_LOG = LimitedLogger(LogLimiter(logging.getLogger("vigie.librdkafka"), 60.0))
 
 
-def _limited_logging(conf: dict[str, Any]) -> dict[str, Any]:
+def limited_logging(conf: dict[str, Any]) -> dict[str, Any]:
     """Route the client's log lines to Python logging through LIBRDKAFKA_LOG (served by poll()/consume()).
 
     Only for clients that are polled all along (the sink's poll thread, consumers): an admin client queues
@@ -141,7 +141,7 @@ class KafkaSink:
         )
         conf.update(extra or {})
         self.settings = settings
-        self._producer = Producer(_limited_logging(conf))
+        self._producer = Producer(limited_logging(conf))
         self._names: dict[str, str] = {}
         self._on_delivered = on_delivered
         self._on_failed = on_failed
@@ -287,7 +287,7 @@ class KafkaSink:
 
 def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> _Consumer:
     """A confluent-kafka consumer with manual commits: stages commit only what they have made durable."""
-    return _Consumer(_limited_logging(consumer_config(settings, group_id, **overrides)))
+    return _Consumer(limited_logging(consumer_config(settings, group_id, **overrides)))
 
 
 def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:

@@ -154,6 +154,8 @@ class HeadPublisher:
 
     def publish(self, seq: int, head: str) -> None:
         if seq <= self.published_seq:
+            if self.producer is not None:
+                self.producer.poll(0)  # called every loop turn: serves delivery reports and log lines
             return
         self.published_seq = seq
         if self.topic is not None and self.producer is not None:

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaException, TopicPartition
 
 from vigie.codecs.timestamps import ZoneResolver
-from vigie.kafka_client import KafkaSettings, consumer_config
+from vigie.kafka_client import KafkaSettings, consumer_config, limited_logging
 from vigie.kafka_columns import ColumnBatch, open_columnar_consumer
 from vigie.pipelines.archive.anchor import HeadPublisher
 from vigie.pipelines.archive.device_time import clock_skewed
@@ -493,7 +493,8 @@ class ArchiveSink:
         if cfg.publish_heads:
             from confluent_kafka import Producer
 
-            producer = Producer({**self.settings.librdkafka(), "linger.ms": 50, "message.timeout.ms": 600_000})
+            producer = Producer(limited_logging({**self.settings.librdkafka(), "linger.ms": 50,
+                                                 "message.timeout.ms": 600_000}))
         topic = self.settings.topic(ARCHIVE_HEADS) if cfg.publish_heads else None
         return HeadPublisher(self.root, topic, producer, cfg.heads_syslog_interval)
 
