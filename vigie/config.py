@@ -583,6 +583,23 @@ class ArchiveConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """[console]: the operator console served by `vigie up` (docs/console.md)."""
+
+    enabled: bool = setting(boolean(), True, "serve the console (accounts: `vigie user add NAME --role admin`)")
+    listen: tuple[str, int] = setting(address(), "127.0.0.1:8080", "where it is served; use `0.0.0.0:8443` with TLS to reach it from the network")
+    certfile: str | None = setting(string(), None, "PEM certificate (chain): the console is served over HTTPS and its cookies are Secure")
+    keyfile: str | None = setting(string(), None, "PEM private key of certfile")
+    timezone: str = setting(zone_name(), DEFAULT_TIMEZONE, "IANA zone in which pages show times")
+    session_lifetime: float = setting(duration(), "12h", "a login lasts this long")
+    wall_session_lifetime: float = setting(duration(), "30d", "a viewer login that ticked \"wall screen\" lasts this long")
+    login_max_failures: int = setting(integer(1, 1000), 5, "failed logins per client address, and per user name, before logins are refused for login_window")
+    login_window: float = setting(duration(), "5m", "the window of login_max_failures")
+    trusted_user_header: str | None = setting(string(pattern=r"[A-Za-z0-9-]+"), None, "header carrying the user authenticated by a reverse proxy (SSO), e.g. `X-Remote-User`; trusted only from trusted_proxies")
+    trusted_proxies: list[str] = setting(list_of(string()), ["127.0.0.1", "::1"], "addresses whose trusted_user_header is believed")
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     """[metrics]: the Prometheus endpoint of `vigie up`."""
 
@@ -611,6 +628,7 @@ class Config:
     pipelines: PipelinesConfig = section(PipelinesConfig)
     archive: ArchiveConfig = section(ArchiveConfig)
     metrics: MetricsConfig = section(MetricsConfig)
+    console: ConsoleConfig = section(ConsoleConfig)
 
 
 SCHEMA = Section(Config)
@@ -687,6 +705,8 @@ def _cross_checks(cfg: Config) -> Config:
     corr = cfg.correlation
     if corr.flap_low_threshold > corr.flap_high_threshold:
         raise ConfigError("config: correlation.flap_low_threshold: expected a value <= flap_high_threshold")
+    if bool(cfg.console.certfile) != bool(cfg.console.keyfile):
+        raise ConfigError("config: console.keyfile: expected certfile and keyfile together")
     return cfg
 
 

@@ -45,6 +45,12 @@ VALID: dict[tuple[str, ...], list[str]] = {
     ("import", "nagios"): ["{conf}", "--out", "{conf}.out"],
     ("import", "nagios-state"): ["{conf}", "--bootstrap", "{down}"],
     ("inventory", "show"): ["--config", "{conf}"],
+    ("user", "add"): ["alice", "--role", "viewer", "--password-stdin"],
+    ("user", "passwd"): ["alice", "--password-stdin"],
+    ("user", "role"): ["alice", "operator"],
+    ("user", "disable"): ["alice"],
+    ("user", "enable"): ["alice"],
+    ("user", "list"): [],
 }
 # The verbs that talk to Kafka, run once more with the broker down (a closed port as bootstrap).
 USES_KAFKA = {("up",), ("topics",), ("alerts",), ("incidents",), ("notify",), ("service",), ("silence",), ("ack",),
@@ -58,6 +64,8 @@ BAD_VALUES: dict[tuple[str, ...], list[str]] = {
     ("silence",): ["--match", "host=rtr1", "--duration", "soon", "--reason", "test", "--bootstrap", "{down}"],
     ("parse", "check"): ["--status", "9"],
     ("service",): ["archive", "--config", "{bad_conf}"],
+    ("user", "add"): ["alice", "--role", "viewer", "--password-stdin"],
+    ("user", "passwd"): ["nobody", "--password-stdin"],
 }
 
 

@@ -280,6 +280,10 @@ def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argpars
 
     service_cli.add_arguments(sub, with_config)
 
+    from vigie.app import user_cli
+
+    user_cli.add_arguments(sub, with_config)
+
     if not light:
         from vigie.app import control_cli
 

@@ -65,7 +65,7 @@ def _stop_with_parent(stop: threading.Event, poll: float = 1.0) -> None:
 def add_arguments(sub: Any, with_config: Any) -> None:
     """Register `vigie service` on the main parser."""
     service = with_config(sub.add_parser("service", help="(internal) one service in its own process, as vigie up runs it"))
-    service.add_argument("name", choices=["archive", "pipelines", "notify"])
+    service.add_argument("name", choices=["archive", "pipelines", "notify", "console"])
     service.add_argument("--bootstrap", help="Kafka bootstrap servers (default: [kafka] bootstrap_servers)")
     service.add_argument("--instance", type=int, default=0, help="which of several instances (logs, ids)")
     service.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO (-v: DEBUG)")
@@ -117,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         return _pipelines(args, cfg, settings, stop)
     if args.name == "notify":
         return _notify(cfg, settings, stop, args)
+    if args.name == "console":
+        return _console(cfg, settings, stop)
     return _archive(args, cfg, settings, stop)
 
 
@@ -152,6 +154,23 @@ def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event, args: a
     joined = [threading.Event() for _ in routes]
     _announce_ready(joined, stop)  # `vigie up` says ready only once every route's consumer has its partitions
     run_routes(settings, routes, stop, metrics, args.from_beginning, joined)
+    return 0
+
+
+def _console(cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:
+    """The operator console: ready once its listener is bound and the topics' history is read."""
+    import asyncio
+
+    from vigie.console.service import serve
+
+    joined = [threading.Event(), threading.Event()]
+    _announce_ready(joined, stop)
+    try:
+        asyncio.run(serve(cfg, settings, stop, joined))
+    except OSError as exc:  # the address is taken or not ours: one line, not a traceback
+        host, port = cfg.console.listen
+        print(f"vigie service console: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -165,6 +165,11 @@ def notify_services(rt: Runtime) -> list[tuple[str, Run]]:
     return _children(rt, "notify", bool(routes), 1)
 
 
+def console_services(rt: Runtime) -> list[tuple[str, Run]]:
+    """The operator console (`vigie service console`, a child process) unless `[console] enabled = false`."""
+    return _children(rt, "console", rt.cfg.console.enabled, 1)
+
+
 def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: int = 0) -> SignalsReady:
     """Run `vigie service NAME` as a child process (its own core and GIL); SIGTERM on stop.
 
@@ -262,5 +267,5 @@ def _children(rt: Runtime, name: str, enabled: bool, n: int) -> list[tuple[str, 
 
 
 FACTORIES: list[ServiceFactory] = [syslog_services, snmp_services, check_services, nsca_services, pipeline_services,
-                                   archive_services, notify_services]
+                                   archive_services, notify_services, console_services]
 """The services that exist; each factory decides from the config whether its service runs."""
