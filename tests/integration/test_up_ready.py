@@ -192,7 +192,8 @@ def test_children_do_not_hold_the_intake_token_nor_the_snmpv3_keys(broker: Kafka
     try:
         up.wait_line("vigie up: ready in", 90)
         children = children_of(up.proc.pid)
-        assert sorted(cmd.split(" service ")[1].split()[0] for cmd in children.values()) == ["archive", "pipelines"]
+        assert sorted(cmd.split(" service ")[1].split()[0] for cmd in children.values()) == \
+            ["archive", "console", "pipelines"]
         for pid, cmd in children.items():
             environ = dict(item.split("=", 1) for item in
                            Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item)
@@ -276,7 +277,7 @@ def test_a_sigkilled_local_broker_is_restarted_under_load_and_no_syslog_message_
         for service in ("syslog-tcp", "pipelines"):
             assert not _metric(url, "vigie_service_restarts_total", f'service="{service}"')
         after = {p for p, cmd in children_of(up.proc.pid).items() if " service " in cmd}
-        assert len(after) == 1 and after == children_before  # the pipelines child was not restarted
+        assert len(after) == 2 and after == children_before  # neither pipelines nor console was restarted
     finally:
         stop_sending.set()
         assert up.stop() == 0, "\n".join(up.lines)
@@ -292,7 +293,7 @@ def test_children_stop_when_vigie_up_is_sigkilled(broker: KafkaSettings, tmp_pat
     try:
         up.wait_line("vigie up: ready in", 90)
         children = children_of(up.proc.pid)
-        assert len(children) == 2
+        assert len(children) == 3  # pipelines, archive, console
     finally:
         up.proc.kill()
         up.wait_exit(30)
