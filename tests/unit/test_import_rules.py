@@ -22,7 +22,8 @@ CODECS = "vigie.codecs"
 INTAKE = "vigie.producers"
 PIPELINES = "vigie.pipelines"
 APP = "vigie.app"  # the composition root and the command line
-PARTS = (CONTRACTS, CODECS, INTAKE, PIPELINES, APP)
+CONSOLE = "vigie.console"  # the operator console: reads what the pipelines make, as a person sees it
+PARTS = (CONTRACTS, CODECS, INTAKE, PIPELINES, APP, CONSOLE)
 
 
 def _in(module: str, part: str) -> bool:
@@ -92,6 +93,11 @@ FORBIDDEN = [
     ("vigie.core", INTAKE, "what every part uses depends on no part"),
     ("vigie.core", PIPELINES, "what every part uses depends on no part"),
     ("vigie.core", APP, "nothing imports the composition root"),
+    ("vigie.core", CONSOLE, "what every part uses depends on no part"),
+    (CONSOLE, APP, "nothing imports the composition root"),
+    (CONSOLE, INTAKE, "the console reads topics, it does not receive from devices"),
+    (PIPELINES, CONSOLE, "the pipelines do not depend on who looks at them"),
+    (INTAKE, CONSOLE, "intake never imports the console"),
 ]
 
 
