@@ -121,3 +121,19 @@ def test_a_child_environment_holds_only_its_own_secrets() -> None:
         assert env == {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C.UTF-8", "LC_TIME": "fr_FR.UTF-8",
                        "TZ": "Europe/Paris", "PYTHONPATH": "/p", "VIGIE_STATE_DIR": "/s", "VIGIE_KAFKA_USER": "u",
                        "KAFKA_PASSWORD": "pw", "VIGIE_READY_FD": "5"}
+
+
+def test_the_notify_child_gets_its_receivers_secrets_and_no_other() -> None:
+    """A receiver's token reaches the notifier (it was refused before: `vigie up` failed at the notify child)."""
+    cfg = validate({
+        "state_dir": "/tmp/x",
+        "checks": {"http_enabled": True, "token_env": "VIGIE_CHECKS_TOKEN"},
+        "receivers": {"hook": {"type": "webhook", "url": "https://example.org/hook", "bearer_token_env": "HOOK_TOKEN"}},
+        "routes": [{"name": "ops", "receivers": ["hook"]}],
+    })
+    parent = {"PATH": "/usr/bin", "VIGIE_CHECKS_TOKEN": "t", "HOOK_TOKEN": "b"}
+    every = secret_env_names(cfg)
+    notify = set().union(*(secret_env_names(s) for s in child_sections(cfg, "notify")))
+    assert child_environment(parent, every, notify, {}) == {"PATH": "/usr/bin", "HOOK_TOKEN": "b"}
+    pipelines = set().union(*(secret_env_names(s) for s in child_sections(cfg, "pipelines")))
+    assert child_environment(parent, every, pipelines, {}) == {"PATH": "/usr/bin"}

@@ -47,5 +47,7 @@ def child_environment(environ: Mapping[str, str], every_secret: set[str], its_se
 
 def child_sections(cfg: Any, service: str) -> list[Any]:
     """The parts of the config a child reads secrets from: Kafka for all, then its own tables."""
-    own = {"archive": [cfg.archive], "pipelines": [cfg.pipelines, cfg.normalize, cfg.correlation]}
+    own = {"archive": [cfg.archive], "pipelines": [cfg.pipelines, cfg.normalize, cfg.correlation],
+           # the notifier delivers with the receivers' credentials (webhook tokens, SMTP passwords, SMS keys)
+           "notify": [cfg.notify, cfg.receivers, cfg.routes], "console": [cfg.console]}
     return [cfg.kafka, *own.get(service, [])]
