@@ -32,50 +32,75 @@ def _when(text: str | None, default: float) -> float:
     return dt.timestamp()
 
 
-def build_command(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
-    """The control/1 value for one CLI invocation (validated by the worker's own parser)."""
+def command_value(kind: str, author: str, reason: str, now: float, *, id: str | None = None,
+                  start: float | None = None, end: float | None = None, matchers: list[str] | None = None,
+                  fingerprint: str | None = None, hosts: list[str] | None = None, include_children: bool = True,
+                  recurrence: dict[str, str] | None = None) -> dict[str, Any]:
+    """The control/1 value of one command from plain values (epoch seconds), checked by the correlation
+    worker's own parser and the JSON schema: the CLI and the console write exactly what the worker reads.
+
+    Raises ValueError (ControlError, SchemaError) with a one-line message naming the field."""
     from vigie.pipelines.correlate.silences import parse_command
 
-    now = time.time() if now is None else now
-    kind = args.control_kind
     value: dict[str, Any] = {
         "schema": "control/1",
         "kind": kind,
-        "id": args.id or f"{kind}-{uuid.uuid4().hex[:12]}",
-        "author": args.author or os.environ.get("VIGIE_AUTHOR") or getpass.getuser(),
-        "reason": args.reason,
+        "id": id or f"{kind}-{uuid.uuid4().hex[:12]}",
+        "author": author,
+        "reason": reason,
         "created_at": rfc3339(now),
     }
+    if kind in ("silence", "maintenance"):
+        if start is None or end is None:
+            raise ValueError(f"{kind}: give a start and an end (or a duration)")
+        value["start"], value["end"] = rfc3339(start), rfc3339(end)
+    if kind == "silence":
+        value["matchers"] = list(matchers or [])
+    elif kind == "acknowledge":
+        value["start"] = rfc3339(now if start is None else start)
+        if fingerprint:
+            value["fingerprint"] = fingerprint
+        if matchers:
+            value["matchers"] = list(matchers)
+    elif kind == "maintenance":
+        value["hosts"] = list(hosts or [])
+        value["include_children"] = include_children
+        if recurrence:
+            value["recurrence"] = dict(recurrence)
+    parse_command(value, now=now)
+    validate(value)
+    return value
+
+
+def build_command(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
+    """The control/1 value for one CLI invocation (validated by the worker's own parser)."""
+    now = time.time() if now is None else now
+    kind = args.control_kind
+    fields: dict[str, Any] = {}
     if kind in ("silence", "maintenance"):
         start = _when(args.start, now)
         end = start + parse_duration(args.duration) if args.duration else _when(args.end, 0)
         if not end:
             raise ValueError("give --duration or --end")
-        value["start"], value["end"] = rfc3339(start), rfc3339(end)
+        fields.update(start=start, end=end)
     if kind == "silence":
-        value["matchers"] = list(args.match)
+        fields["matchers"] = list(args.match)
     elif kind == "acknowledge":
-        value["start"] = rfc3339(now)
-        if args.fingerprint:
-            value["fingerprint"] = args.fingerprint
         matchers = list(args.match)
         if args.host:
             matchers.append(f"host={args.host}")
         if args.service:
             matchers.append(f"service={args.service}")
-        if matchers:
-            value["matchers"] = matchers
+        fields.update(fingerprint=args.fingerprint, matchers=matchers)
     elif kind == "maintenance":
-        value["hosts"] = list(args.host)
-        value["include_children"] = not args.only_hosts
+        fields.update(hosts=list(args.host), include_children=not args.only_hosts)
         if args.recurrence:
             rec: dict[str, Any] = {"timezone": args.timezone}
             for day in args.recurrence_days.split(","):
                 rec[day.strip()] = args.recurrence
-            value["recurrence"] = rec
-    parse_command(value, now=now)
-    validate(value)
-    return value
+            fields["recurrence"] = rec
+    author = args.author or os.environ.get("VIGIE_AUTHOR") or getpass.getuser()
+    return command_value(kind, author, args.reason, now, id=args.id, **fields)
 
 
 def add_arguments(sub: argparse._SubParsersAction, with_config: Any) -> None:
