@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from vigie.console.server import CONSOLE, T, NavItem, Route, render
+from vigie.console.server import CONSOLE, NavItem, Route, T, render
 from vigie.pipelines.correlate.routing import Route as RoutingRoute
 from vigie.pipelines.correlate.routing import route_from_config
 from vigie.timeperiods import ALWAYS, NEVER, TimePeriod, contains, next_end, next_start

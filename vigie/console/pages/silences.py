@@ -36,6 +36,8 @@ STATUS_ORDER = tuple(STATUS_LABELS)
 # How long a create or expire waits to see its own record come back from the control topic, so that the
 # list shown next already has it (a round trip takes milliseconds; a broker in trouble must not hang the form).
 ROUND_TRIP_WAIT = 5.0
+_UNREADABLE_START = "Start: cannot read %(text)r, expected a date and time"
+_UNREADABLE_END = "End: cannot read %(text)r, expected a date and time"
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
 
 
@@ -125,8 +127,8 @@ def local_time(text: str, tz: ZoneInfo, what: str) -> float:
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise FormError("%(field)s: cannot read %(text)r, expected a date and time", field=what,
-                        text=text.strip()) from None
+        message = _UNREADABLE_START if what == "Start" else _UNREADABLE_END
+        raise FormError(message, text=text.strip()) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
     return parsed.timestamp()
