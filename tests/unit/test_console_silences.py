@@ -44,6 +44,31 @@ def silence(ident: str, start: float, end: float, **extra) -> dict:
                          matchers=["host=rtr1"], **extra)
 
 
+def test_the_cli_and_the_console_build_the_same_commands() -> None:
+    """vigie silence/maintenance/ack and the console share command_value: same value for the same input."""
+    from argparse import Namespace
+
+    from vigie.app.control_cli import build_command
+
+    common = dict(id="c1", author="ops", reason="works")
+    cli = build_command(Namespace(control_kind="silence", match=["host=rtr1"], start="2026-12-08T21:00:00Z",
+                                  end=None, duration="2h", **common), now=NOW)
+    assert cli == command_value("silence", "ops", "works", NOW, id="c1", start=at("2026-12-08T22:00"),
+                                end=at("2026-12-09T00:00"), matchers=["host=rtr1"])
+    cli = build_command(Namespace(control_kind="maintenance", host=["nas1"], only_hosts=True, start=None, end=None,
+                                  duration="1h", recurrence="22:00-23:00", recurrence_days="tuesday",
+                                  timezone="Europe/Paris", **common), now=NOW)
+    assert cli == command_value("maintenance", "ops", "works", NOW, id="c1", start=NOW, end=NOW + HOUR,
+                                hosts=["nas1"], include_children=False,
+                                recurrence={"timezone": "Europe/Paris", "tuesday": "22:00-23:00"})
+    cli = build_command(Namespace(control_kind="acknowledge", fingerprint=None, host="rtr1", service=None, match=[],
+                                  **common), now=NOW)
+    assert cli == command_value("acknowledge", "ops", "works", NOW, id="c1", matchers=["host=rtr1"])
+    assert list(cli) == ["schema", "kind", "id", "author", "reason", "created_at", "start", "matchers"]
+    with pytest.raises(ValueError, match="maintenance.hosts"):
+        command_value("maintenance", "ops", "works", NOW, start=NOW, end=NOW + HOUR, hosts=[])
+
+
 def test_rows_say_which_are_in_force_upcoming_waiting_or_ended() -> None:
     control = {
         "s-now": silence("s-now", NOW - HOUR, NOW + HOUR),

@@ -95,7 +95,7 @@ def next_change(routes: list[RoutingRoute], periods: dict[str, TimePeriod], now:
             return None
         t = min(flips)
         after = route_states(routes, periods, t)
-        if after != before:
+        if [a == "receiving" for a in after] != [b == "receiving" for b in before]:
             starts = tuple(r.name for r, a, b in zip(routes, after, before, strict=True)
                            if a == "receiving" and b != "receiving")
             stops = tuple(r.name for r, a, b in zip(routes, after, before, strict=True)
