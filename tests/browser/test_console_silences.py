@@ -14,9 +14,9 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import PHONE, ConsoleUp, needs_chromium, start_console
-from vigie.app.control_cli import command_value
 from vigie.console.feed import Writer
 from vigie.kafka_client import KafkaSettings
+from vigie.pipelines.correlate.silences import command_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.peer, needs_chromium, pytest.mark.timeout(300)]
 

@@ -13,7 +13,6 @@ import pytest
 from multidict import MultiDict
 
 from tests.console_support import csrf_of, login, make_console, origin, serve
-from vigie.app.control_cli import command_value
 from vigie.console.i18n import catalogue
 from vigie.console.pages import silences
 from vigie.console.pages.silences import (
@@ -26,7 +25,7 @@ from vigie.console.pages.silences import (
     window,
 )
 from vigie.console.state import ConsoleState
-from vigie.pipelines.correlate.silences import parse_command
+from vigie.pipelines.correlate.silences import command_value, parse_command
 from vigie.schemas.validate import validate
 from vigie.topics import CONTROL
 

@@ -1,6 +1,7 @@
 """`vigie silence`, `vigie ack`, `vigie maintenance`: commands people give, written to the control topic.
 
-Each command is validated by the same parser the correlation worker uses before it is written,
+Each command is built by command_value (pipelines/correlate/silences.py, shared with the console) and
+validated by the same parser the correlation worker uses before it is written,
 keyed by its id on the compacted control topic; `--expire ID` writes a tombstone that withdraws it.
 """
 
@@ -11,13 +12,12 @@ import getpass
 import os
 import sys
 import time
-import uuid
 from typing import Any
 
 from vigie.config import parse_duration
 from vigie.kafka_client import KafkaSettings, KafkaSink
-from vigie.schemas.codec import dumps, parse_rfc3339, rfc3339
-from vigie.schemas.validate import validate
+from vigie.pipelines.correlate.silences import command_value
+from vigie.schemas.codec import dumps, parse_rfc3339
 from vigie.topics import CONTROL
 
 
@@ -30,46 +30,6 @@ def _when(text: str | None, default: float) -> float:
     if dt.tzinfo is None:
         raise ValueError(f"{text!r}: add a time zone (Z or +01:00)")
     return dt.timestamp()
-
-
-def command_value(kind: str, author: str, reason: str, now: float, *, id: str | None = None,
-                  start: float | None = None, end: float | None = None, matchers: list[str] | None = None,
-                  fingerprint: str | None = None, hosts: list[str] | None = None, include_children: bool = True,
-                  recurrence: dict[str, str] | None = None) -> dict[str, Any]:
-    """The control/1 value of one command from plain values (epoch seconds), checked by the correlation
-    worker's own parser and the JSON schema: the CLI and the console write exactly what the worker reads.
-
-    Raises ValueError (ControlError, SchemaError) with a one-line message naming the field."""
-    from vigie.pipelines.correlate.silences import parse_command
-
-    value: dict[str, Any] = {
-        "schema": "control/1",
-        "kind": kind,
-        "id": id or f"{kind}-{uuid.uuid4().hex[:12]}",
-        "author": author,
-        "reason": reason,
-        "created_at": rfc3339(now),
-    }
-    if kind in ("silence", "maintenance"):
-        if start is None or end is None:
-            raise ValueError(f"{kind}: give a start and an end (or a duration)")
-        value["start"], value["end"] = rfc3339(start), rfc3339(end)
-    if kind == "silence":
-        value["matchers"] = list(matchers or [])
-    elif kind == "acknowledge":
-        value["start"] = rfc3339(now if start is None else start)
-        if fingerprint:
-            value["fingerprint"] = fingerprint
-        if matchers:
-            value["matchers"] = list(matchers)
-    elif kind == "maintenance":
-        value["hosts"] = list(hosts or [])
-        value["include_children"] = include_children
-        if recurrence:
-            value["recurrence"] = dict(recurrence)
-    parse_command(value, now=now)
-    validate(value)
-    return value
 
 
 def build_command(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:

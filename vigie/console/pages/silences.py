@@ -1,7 +1,7 @@
 """Silences and maintenance: what is muted now or will be, by whom and why; create one (also prefilled from a
 problem) and expire it.
 
-Commands are the control/1 values the CLI writes (vigie.app.control_cli.command_value: checked by the
+Commands are the control/1 values the CLI writes (pipelines/correlate/silences.py command_value: checked by the
 correlation worker's own parser and the JSON schema), written to the compacted control topic before the
 page says done; an expiry is a tombstone on the command's id. The list is ConsoleState.control, i.e. what
 was read back from the topic, so what the page shows is what the worker has.
@@ -21,10 +21,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from confluent_kafka import KafkaException
 
-from vigie.app.control_cli import command_value
 from vigie.config import parse_duration
 from vigie.console.server import CONSOLE, Console, NavItem, Route, T, error_page, render, user_of
-from vigie.pipelines.correlate.silences import ControlError, parse_command
+from vigie.pipelines.correlate.silences import ControlError, command_value, parse_command
 from vigie.timeperiods import WEEKDAYS, next_start
 from vigie.topics import CONTROL
 
