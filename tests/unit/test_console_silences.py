@@ -253,9 +253,19 @@ def test_operator_creates_a_silence_written_and_audited_then_listed(tmp_path: Pa
             listed = await (await client.get(done.headers["Location"])).text()
             assert "written to the control topic" in listed and "Not read back yet" not in listed
             assert "switch swap" in listed and "component=Gi0/1" in listed
+            weekly = await client.post("/silences/maintenance", data=MultiDict([
+                ("csrf", token), ("hosts", "nas1 nas2"), ("start", "2026-12-07T00:00"), ("end", "2027-01-07T00:00"),
+                ("days", "tuesday"), ("hours", "22:00-23:00"), ("reason", "backups")]), headers=origin(client),
+                allow_redirects=False)
+            assert weekly.status == 303
+            listed = await (await client.get(weekly.headers["Location"])).text()
+            assert "nas1, nas2" in listed and "tuesday 22:00-23:00" in listed and "Outside its hours" in listed
 
     run(go())
-    ((key, value),) = console.writer.controls
+    (key, value), (_, weekly) = console.writer.controls
+    assert weekly["recurrence"] == {"timezone": "Europe/Paris", "tuesday": "22:00-23:00"}
+    assert weekly["include_children"] is False and weekly["author"] == "operator"
+    assert [a["hosts"] for a in console.writer.audits if a["action"] == "maintenance"] == [["nas1", "nas2"]]
     validate(value)
     assert parse_command(value).author == "operator" and value["end"] == "2026-12-07T22:30:00.000000Z"
     audit = [a for a in console.writer.audits if a["action"] == "silence"]

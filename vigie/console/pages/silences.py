@@ -345,7 +345,7 @@ async def expire(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     ident = str(form.get("id", ""))
     value = console.state.control.get(ident)
-    if value is None or value.get("kind") not in (*KINDS_SHOWN, "downtime"):
+    if not isinstance(value, dict) or value.get("kind") not in (*KINDS_SHOWN, "downtime"):
         return error_page(request, 404, t.gettext("No such silence or maintenance window."))
     try:
         await write_control(console, ident, None)
