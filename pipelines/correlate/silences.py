@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from vigie.pipelines.correlate.topology import Inventory
-from vigie.schemas.codec import parse_rfc3339
+from vigie.schemas.codec import parse_rfc3339, rfc3339
+from vigie.schemas.validate import validate
 from vigie.timeperiods import TimePeriod, TimePeriodError, contains, parse_timeperiod
 
 CONTROL_SCHEMA = "control/1"
@@ -205,6 +207,44 @@ def parse_command(value: dict[str, Any], key: str | None = None, now: float | No
             )
         cmd.topology = {"hosts": topo}
     return cmd
+
+
+def command_value(kind: str, author: str, reason: str, now: float, *, id: str | None = None,
+                  start: float | None = None, end: float | None = None, matchers: list[str] | None = None,
+                  fingerprint: str | None = None, hosts: list[str] | None = None, include_children: bool = True,
+                  recurrence: dict[str, str] | None = None) -> dict[str, Any]:
+    """The control/1 value of one command from plain values (epoch seconds), checked by parse_command and
+    the JSON schema: `vigie silence|ack|maintenance` and the console write exactly what the worker reads.
+
+    Raises ValueError (ControlError, SchemaError) with a one-line message naming the field."""
+    value: dict[str, Any] = {
+        "schema": "control/1",
+        "kind": kind,
+        "id": id or f"{kind}-{uuid.uuid4().hex[:12]}",
+        "author": author,
+        "reason": reason,
+        "created_at": rfc3339(now),
+    }
+    if kind in ("silence", "maintenance"):
+        if start is None or end is None:
+            raise ValueError(f"{kind}: give a start and an end (or a duration)")
+        value["start"], value["end"] = rfc3339(start), rfc3339(end)
+    if kind == "silence":
+        value["matchers"] = list(matchers or [])
+    elif kind == "acknowledge":
+        value["start"] = rfc3339(now if start is None else start)
+        if fingerprint:
+            value["fingerprint"] = fingerprint
+        if matchers:
+            value["matchers"] = list(matchers)
+    elif kind == "maintenance":
+        value["hosts"] = list(hosts or [])
+        value["include_children"] = include_children
+        if recurrence:
+            value["recurrence"] = dict(recurrence)
+    parse_command(value, now=now)
+    validate(value)
+    return value
 
 
 @dataclass(slots=True)

@@ -1,6 +1,7 @@
 """`vigie silence`, `vigie ack`, `vigie maintenance`: commands people give, written to the control topic.
 
-Each command is validated by the same parser the correlation worker uses before it is written,
+Each command is built by command_value (pipelines/correlate/silences.py, shared with the console) and
+validated by the same parser the correlation worker uses before it is written,
 keyed by its id on the compacted control topic; `--expire ID` writes a tombstone that withdraws it.
 """
 
@@ -11,13 +12,12 @@ import getpass
 import os
 import sys
 import time
-import uuid
 from typing import Any
 
 from vigie.config import parse_duration
 from vigie.kafka_client import KafkaSettings, KafkaSink
-from vigie.schemas.codec import dumps, parse_rfc3339, rfc3339
-from vigie.schemas.validate import validate
+from vigie.pipelines.correlate.silences import command_value
+from vigie.schemas.codec import dumps, parse_rfc3339
 from vigie.topics import CONTROL
 
 
@@ -34,48 +34,33 @@ def _when(text: str | None, default: float) -> float:
 
 def build_command(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
     """The control/1 value for one CLI invocation (validated by the worker's own parser)."""
-    from vigie.pipelines.correlate.silences import parse_command
-
     now = time.time() if now is None else now
     kind = args.control_kind
-    value: dict[str, Any] = {
-        "schema": "control/1",
-        "kind": kind,
-        "id": args.id or f"{kind}-{uuid.uuid4().hex[:12]}",
-        "author": args.author or os.environ.get("VIGIE_AUTHOR") or getpass.getuser(),
-        "reason": args.reason,
-        "created_at": rfc3339(now),
-    }
+    fields: dict[str, Any] = {}
     if kind in ("silence", "maintenance"):
         start = _when(args.start, now)
         end = start + parse_duration(args.duration) if args.duration else _when(args.end, 0)
         if not end:
             raise ValueError("give --duration or --end")
-        value["start"], value["end"] = rfc3339(start), rfc3339(end)
+        fields.update(start=start, end=end)
     if kind == "silence":
-        value["matchers"] = list(args.match)
+        fields["matchers"] = list(args.match)
     elif kind == "acknowledge":
-        value["start"] = rfc3339(now)
-        if args.fingerprint:
-            value["fingerprint"] = args.fingerprint
         matchers = list(args.match)
         if args.host:
             matchers.append(f"host={args.host}")
         if args.service:
             matchers.append(f"service={args.service}")
-        if matchers:
-            value["matchers"] = matchers
+        fields.update(fingerprint=args.fingerprint, matchers=matchers)
     elif kind == "maintenance":
-        value["hosts"] = list(args.host)
-        value["include_children"] = not args.only_hosts
+        fields.update(hosts=list(args.host), include_children=not args.only_hosts)
         if args.recurrence:
             rec: dict[str, Any] = {"timezone": args.timezone}
             for day in args.recurrence_days.split(","):
                 rec[day.strip()] = args.recurrence
-            value["recurrence"] = rec
-    parse_command(value, now=now)
-    validate(value)
-    return value
+            fields["recurrence"] = rec
+    author = args.author or os.environ.get("VIGIE_AUTHOR") or getpass.getuser()
+    return command_value(kind, author, args.reason, now, id=args.id, **fields)
 
 
 def add_arguments(sub: argparse._SubParsersAction, with_config: Any) -> None:
