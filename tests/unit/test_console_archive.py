@@ -248,3 +248,37 @@ def test_verify_runs_on_demand_and_its_result_is_kept(tmp_path: Path) -> None:
     assert kept["ok"] is False and kept["user"] == "auditor"
     assert [(a["action"], a["outcome"]) for a in console.writer.audits if a["action"] == "archive verify"] == [
         ("archive verify", "ok"), ("archive verify", "failed")]
+
+
+def messages_of(pages: tuple[str, ...], templates: tuple[str, ...]) -> set[str]:
+    """The English messages of some page modules (gettext calls, nav and table labels) and templates."""
+    import ast
+
+    import vigie.console
+
+    base = Path(vigie.console.__file__).parent
+    found: set[str] = set()
+    for name in templates:
+        text = (base / "templates" / name).read_text()
+        found.update(m.group(1) for m in re.finditer(r'_\("((?:[^"\\]|\\.)*)"', text))
+    for name in pages:
+        for node in ast.walk(ast.parse((base / "pages" / f"{name}.py").read_text())):
+            if isinstance(node, ast.Call):
+                called = getattr(node.func, "attr", getattr(node.func, "id", ""))
+                if called == "gettext" and isinstance(node.args[0], ast.Constant):
+                    found.add(node.args[0].value)
+                elif called == "NavItem":
+                    found.add(node.args[1].value)
+            elif isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") in ("INTAKE", "DEAD_LETTERS"):
+                found.update(row.elts[0].value for row in node.value.elts)
+    return found
+
+
+def test_every_message_of_the_archive_health_and_users_pages_is_in_french() -> None:
+    from vigie.console.i18n import catalogue
+
+    french = catalogue("fr")
+    messages = messages_of(("archive", "health", "users"),
+                           ("archive.html", "archive_pager.html", "health.html", "users.html"))
+    assert {"Archive", "Health", "Users", "SNMP traps", "A verify is already running."} <= messages
+    assert sorted(m for m in messages if m not in french) == []
