@@ -42,6 +42,8 @@ vigie_snmp_traps_total{pdu="inform",version="v3"} 10.0
 # TYPE vigie_pipeline_records_out_total counter
 vigie_pipeline_records_out_total{stage="normalize",topic="vigie.events"} 500.0
 vigie_pipeline_records_out_total{stage="normalize",topic="vigie.deadletter"} 7.0
+# HELP vigie_notifications_failed_total Notifications given up
+# TYPE vigie_notifications_failed_total counter
 # HELP vigie_alerts_open Alerts firing
 # TYPE vigie_alerts_open gauge
 vigie_alerts_open 4.0
@@ -61,7 +63,8 @@ def test_services_lag_dead_letters_and_rates_from_two_scrapes() -> None:
                            {"group": "vigie-pipelines", "total": 15,
                             "topics": [("vigie.raw.syslog", 3), ("vigie.raw.traps", 12)]}]
     assert view["intake"] == [{"label": "SNMP traps", "total": 150, "rate": 5.0}]  # services not served: no row
-    assert view["dead_letters"] == [{"label": "Events dead-lettered by normalize", "total": 7, "rate": 0.0}]
+    assert view["dead_letters"] == [{"label": "Events dead-lettered by normalize", "total": 7, "rate": 0.0},
+                                    {"label": "Notifications given up", "total": 0, "rate": 0.0}]  # served, no sample yet
     assert view["alerts_open"] == 4 and view["incidents_open"] is None and view["rate_seconds"] == 10.0
     assert health_view(now, None)["intake"][0]["rate"] is None  # one scrape: no rate yet
     restarted = Scrape(120.0, parse_metrics(exposition(0)))

@@ -47,9 +47,12 @@ DEAD_LETTERS = (
 
 
 def parse_metrics(text: str) -> Samples:
-    """Every sample of a Prometheus text exposition, by sample name (counters keep their _total)."""
+    """Every sample of a Prometheus text exposition, by sample name (counters keep their _total); a family
+    served without samples yet is present with none."""
     samples: Samples = {}
     for family in text_string_to_metric_families(text):
+        # A labelled family served before its first sample (no trap received yet) is there, at zero.
+        samples.setdefault(family.name + "_total" if family.type == "counter" else family.name, [])
         for sample in family.samples:
             samples.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
     return samples
