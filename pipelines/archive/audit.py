@@ -102,6 +102,17 @@ class AuditLog:
         return entry
 
 
+def question_of(spec: Any, root: Path, include_unlisted: bool = False) -> dict[str, Any]:
+    """The question as the audit records it: every filter given, times in RFC 3339."""
+    q: dict[str, Any] = {"root": str(Path(root).resolve()), "from": rfc3339(spec.start), "to": rfc3339(spec.end)}
+    for k in ("ip", "src_ip", "dst_ip", "nat_ip", "port", "user", "host", "mac", "limit"):
+        if getattr(spec, k) is not None:
+            q[k] = getattr(spec, k)
+    if include_unlisted:
+        q["include_unlisted"] = True
+    return q
+
+
 def audited_query(root: Path, spec: Any, columns: list[str], user: str, verb: str, question: dict[str, Any],
                   *, via: str = "cli", engine: str = "auto", include_unlisted: bool = False,
                   progress: Any = None) -> tuple[Any, Any, dict[str, Any]]:

@@ -27,6 +27,7 @@ from vigie.console.pages.archive import (
     local_time,
     page_of,
     parse_form,
+    shown_columns,
 )
 from vigie.pipelines.archive.audit import read_log
 from vigie.pipelines.archive.manifest import Manifest, file_entry
@@ -109,6 +110,7 @@ def test_pages_are_slices_of_the_answer_and_clamped() -> None:
     assert (len(rows), page, rows[-1]["src_port"]) == (50, 3, "50249")
     assert page_of(table, 99)[1] == 3 and page_of(table, -4)[1] == 1
     assert page_of(table.slice(0, 0), 1) == ([], 1, 1)
+    assert shown_columns(table) == ["hostname", "src_ip", "src_port", "dst_ip", "dst_port", "user"]
 
 
 def test_csv_is_the_clis_csv_with_safe_cells() -> None:

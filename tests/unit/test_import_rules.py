@@ -22,7 +22,8 @@ CODECS = "vigie.codecs"
 INTAKE = "vigie.producers"
 PIPELINES = "vigie.pipelines"
 APP = "vigie.app"  # the composition root and the command line
-PARTS = (CONTRACTS, CODECS, INTAKE, PIPELINES, APP)
+CONSOLE = "vigie.console"  # the web console: reads the topics and (Archive page) the archive through pipelines.archive
+PARTS = (CONTRACTS, CODECS, INTAKE, PIPELINES, APP, CONSOLE)
 
 
 def _in(module: str, part: str) -> bool:
@@ -92,6 +93,11 @@ FORBIDDEN = [
     ("vigie.core", INTAKE, "what every part uses depends on no part"),
     ("vigie.core", PIPELINES, "what every part uses depends on no part"),
     ("vigie.core", APP, "nothing imports the composition root"),
+    ("vigie.core", CONSOLE, "what every part uses depends on no part"),
+    (CONSOLE, APP, "nothing imports the composition root"),
+    (CONSOLE, INTAKE, "the console reads topics and the archive, never the intake"),
+    (INTAKE, CONSOLE, "only the composition root starts the console"),
+    (PIPELINES, CONSOLE, "only the composition root starts the console"),
 ]
 
 
@@ -133,6 +139,7 @@ def test_no_forbidden_arrow() -> None:
     ("vigie.config", "vigie.app.up"),
     ("vigie.metrics", "vigie.pipelines.archive.manifest"),
     ("vigie.codecs.syslog", "vigie.producers.syslog.framing"),
+    ("vigie.console.pages.archive", "vigie.app.archive_cli"),
 ])
 def test_a_forbidden_arrow_is_seen(src: str, target: str) -> None:
     """The rules bite: one arrow of each kind added to the real graph is reported, and only it."""

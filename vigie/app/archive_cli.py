@@ -390,16 +390,10 @@ def _existing_root(args: argparse.Namespace, verb: str) -> Path:
 
 
 def question_of(args: argparse.Namespace, spec: QuerySpec, root: Path) -> dict[str, Any]:
-    """The question as the audit records it: every filter given, times in RFC 3339."""
-    from vigie.schemas.codec import rfc3339
+    """The question as the audit records it (pipelines/archive/audit.py, which the console uses too)."""
+    from vigie.pipelines.archive.audit import question_of as question
 
-    q: dict[str, Any] = {"root": str(root.resolve()), "from": rfc3339(spec.start), "to": rfc3339(spec.end)}
-    for k in ("ip", "src_ip", "dst_ip", "nat_ip", "port", "user", "host", "mac", "limit"):
-        if getattr(spec, k) is not None:
-            q[k] = getattr(spec, k)
-    if getattr(args, "include_unlisted", False):
-        q["include_unlisted"] = True
-    return q
+    return question(spec, root, bool(getattr(args, "include_unlisted", False)))
 
 
 def run_audited(

@@ -157,6 +157,11 @@ def page_of(table: Any, page: int, size: int = PAGE_SIZE) -> tuple[list[dict[str
     return [dict(zip(TABLE_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)], page, pages
 
 
+def shown_columns(table: Any) -> list[str]:
+    """The table's columns after received_at, without those null on every row of the answer (as the CLI's table)."""
+    return [c for c in TABLE_COLUMNS[1:] if table.column(c).null_count < table.num_rows]
+
+
 def csv_bytes(table: Any) -> bytes:
     """The answer as `vigie archive query --format csv` writes it: every column, cells made spreadsheet-safe."""
     from vigie.pipelines.archive.answer import column_values, csv_safe
@@ -175,15 +180,6 @@ def parquet_bytes(table: Any) -> bytes:
     out = io.BytesIO()
     pq.write_table(table, out, compression="zstd")
     return out.getvalue()
-
-
-def question_of(spec: QuerySpec, root: Path, include_unlisted: bool) -> dict[str, Any]:
-    """The question as the CLI records it (vigie.app.archive_cli.question_of)."""
-    from types import SimpleNamespace
-
-    from vigie.app.archive_cli import question_of as cli_question
-
-    return cli_question(SimpleNamespace(include_unlisted=include_unlisted), spec, root)
 
 
 def _root(request: web.Request) -> Path:
@@ -247,17 +243,18 @@ async def _page(request: web.Request, status: int = 200, form: dict[str, str] | 
         from vigie.pipelines.archive.manifest import chain_head
 
         head = await loop.run_in_executor(None, chain_head, root)
-    context: dict[str, Any] = {"rows": [], "page": 1, "pages": 1, "total": 0}
+    context: dict[str, Any] = {"rows": [], "page": 1, "pages": 1, "total": 0, "columns": []}
     if answer is not None:
         rows, page, pages = page_of(answer.table, page)
         zone = console.timezone
         for row in rows:
             row["received_at"] = _local(row["received_at"], zone)
-        context = {"rows": rows, "page": page, "pages": pages, "total": answer.table.num_rows}
+        context = {"rows": rows, "page": page, "pages": pages, "total": answer.table.num_rows,
+                   "columns": shown_columns(answer.table)}
     return render(request, "archive.html", status=status, form=form or default_form(console.clock(), console.timezone),
                   error=error, notice=notice, root=str(root), has_archive=head is not None, head=head,
                   verify=last_verify(_verify_file(request)), answer_id=answer_id, answer=answer,
-                  columns=[c for c in TABLE_COLUMNS if c != "received_at"], max_rows=MAX_ROWS, **context)
+                  max_rows=MAX_ROWS, **context)
 
 
 def _local(rfc3339: str, zone: ZoneInfo) -> str:
@@ -293,7 +290,7 @@ def _topic_notice(request: web.Request, why: str) -> str:
 
 async def run_query(request: web.Request) -> web.StreamResponse:
     """POST /archive: check the question, run it audited in a worker thread, keep the answer, show page 1."""
-    from vigie.pipelines.archive.audit import AuditError, audited_query
+    from vigie.pipelines.archive.audit import AuditError, audited_query, question_of
     from vigie.schemas.archive import ARCHIVE_SCHEMA
 
     console = request.app[CONSOLE]
