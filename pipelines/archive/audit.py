@@ -41,13 +41,14 @@ def os_user() -> str:
     return f"{name} (sudo by {sudo})" if sudo and sudo != name else name
 
 
-def record(user: str, action: str, question: dict[str, Any], rows: int, **facts: Any) -> dict[str, Any]:
-    """One audit record (without its chain fields, which AuditLog.append adds)."""
+def record(user: str, action: str, question: dict[str, Any], rows: int, via: str = "cli",
+           **facts: Any) -> dict[str, Any]:
+    """One audit record (without its chain fields, which AuditLog.append adds); via: "cli" or "console"."""
     return {
         "schema": AUDIT_SCHEMA,
         "at": rfc3339(),
         "user": user,
-        "via": "cli",
+        "via": via,
         "host": socket.gethostname(),
         "action": action,
         "question": question,
@@ -99,6 +100,38 @@ class AuditLog:
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {exc.strerror}") from exc
         return entry
+
+
+def question_of(spec: Any, root: Path, include_unlisted: bool = False) -> dict[str, Any]:
+    """The question as the audit records it: every filter given, times in RFC 3339."""
+    q: dict[str, Any] = {"root": str(Path(root).resolve()), "from": rfc3339(spec.start), "to": rfc3339(spec.end)}
+    for k in ("ip", "src_ip", "dst_ip", "nat_ip", "port", "user", "host", "mac", "limit"):
+        if getattr(spec, k) is not None:
+            q[k] = getattr(spec, k)
+    if include_unlisted:
+        q["include_unlisted"] = True
+    return q
+
+
+def audited_query(root: Path, spec: Any, columns: list[str], user: str, verb: str, question: dict[str, Any],
+                  *, via: str = "cli", engine: str = "auto", include_unlisted: bool = False,
+                  progress: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Run a query with the access recorded: (table, outcome, chained audit record); AuditError refuses it.
+
+    The log is opened before the query (a log that cannot be written refuses at once) and the record,
+    with the row count, is fsynced before the caller shows anything of the answer. The CLI and the
+    console both ask through here, so their records are the same but for `user` and `via`.
+    """
+    from vigie.pipelines.archive.query import Outcome, manifest_paths, query
+
+    with AuditLog(root) as log:
+        listed = None if include_unlisted else manifest_paths(root)
+        outcome = Outcome()
+        table = query(root, spec, columns, progress, engine=engine, listed=listed, outcome=outcome)
+        facts = {"partial": outcome.partial, "unreadable_files": len(outcome.unreadable),
+                 "unlisted_files_skipped": 0 if listed is None else len(outcome.unlisted)}  # fmt: skip
+        entry = log.append(record(user, verb, question, table.num_rows, via=via, **facts))
+    return table, outcome, entry
 
 
 def read_log(root: Path, start: datetime | None = None, end: datetime | None = None) -> Iterator[dict[str, Any]]:

@@ -141,6 +141,7 @@ def test_no_forbidden_arrow() -> None:
     ("vigie.metrics", "vigie.pipelines.archive.manifest"),
     ("vigie.codecs.syslog", "vigie.producers.syslog.framing"),
     ("vigie.console.pages.silences", "vigie.app.control_cli"),
+    ("vigie.console.pages.archive", "vigie.app.archive_cli"),
     ("vigie.pipelines.correlate.engine", "vigie.console.state"),
 ])
 def test_a_forbidden_arrow_is_seen(src: str, target: str) -> None:

@@ -390,16 +390,10 @@ def _existing_root(args: argparse.Namespace, verb: str) -> Path:
 
 
 def question_of(args: argparse.Namespace, spec: QuerySpec, root: Path) -> dict[str, Any]:
-    """The question as the audit records it: every filter given, times in RFC 3339."""
-    from vigie.schemas.codec import rfc3339
+    """The question as the audit records it (pipelines/archive/audit.py, which the console uses too)."""
+    from vigie.pipelines.archive.audit import question_of as question
 
-    q: dict[str, Any] = {"root": str(root.resolve()), "from": rfc3339(spec.start), "to": rfc3339(spec.end)}
-    for k in ("ip", "src_ip", "dst_ip", "nat_ip", "port", "user", "host", "mac", "limit"):
-        if getattr(spec, k) is not None:
-            q[k] = getattr(spec, k)
-    if getattr(args, "include_unlisted", False):
-        q["include_unlisted"] = True
-    return q
+    return question(spec, root, bool(getattr(args, "include_unlisted", False)))
 
 
 def run_audited(
@@ -410,27 +404,17 @@ def run_audited(
     The audit log is opened before the query (a log that cannot be written refuses at once) and the
     record, with the row count, is fsynced before anything of the answer is shown.
     """
-    from vigie.pipelines.archive.audit import AuditError, AuditLog, os_user, record
-    from vigie.pipelines.archive.query import Outcome, manifest_paths, query
+    from vigie.pipelines.archive.audit import AuditError, audited_query, os_user
 
     root = _existing_root(args, verb)
+    unlisted = bool(getattr(args, "include_unlisted", False))
     try:
-        log = AuditLog(root)
+        table, outcome, entry = audited_query(
+            root, spec, columns, os_user(), verb, question_of(args, spec, root),
+            engine=getattr(args, "engine", "auto"), include_unlisted=unlisted, progress=progress)  # fmt: skip
     except AuditError as exc:
         raise refuse(verb, f"refused: {exc}", EXIT_AUDIT) from exc
-    with log:
-        listed = None if getattr(args, "include_unlisted", False) else manifest_paths(root)
-        outcome = Outcome()
-        table = query(root, spec, columns, progress, engine=getattr(args, "engine", "auto"), listed=listed,
-                      outcome=outcome)  # fmt: skip
-        facts = {"partial": outcome.partial, "unreadable_files": len(outcome.unreadable),
-                 "unlisted_files_skipped": 0 if listed is None else len(outcome.unlisted)}  # fmt: skip
-        entry = record(os_user(), verb, question_of(args, spec, root), table.num_rows, **facts)
-        try:
-            entry = log.append(entry)
-        except AuditError as exc:
-            raise refuse(verb, f"refused: {exc}", EXIT_AUDIT) from exc
-    _warn(verb, outcome, listed is not None)
+    _warn(verb, outcome, not unlisted)
     return table, outcome, entry
 
 
