@@ -11,13 +11,12 @@ import getpass
 import os
 import sys
 import time
-import uuid
 from typing import Any
 
 from vigie.config import parse_duration
+from vigie.control_commands import acknowledge_command, control_command
 from vigie.kafka_client import KafkaSettings, KafkaSink
 from vigie.schemas.codec import dumps, parse_rfc3339, rfc3339
-from vigie.schemas.validate import validate
 from vigie.topics import CONTROL
 
 
@@ -38,43 +37,34 @@ def build_command(args: argparse.Namespace, now: float | None = None) -> dict[st
 
     now = time.time() if now is None else now
     kind = args.control_kind
-    value: dict[str, Any] = {
-        "schema": "control/1",
-        "kind": kind,
-        "id": args.id or f"{kind}-{uuid.uuid4().hex[:12]}",
-        "author": args.author or os.environ.get("VIGIE_AUTHOR") or getpass.getuser(),
-        "reason": args.reason,
-        "created_at": rfc3339(now),
-    }
+    author = args.author or os.environ.get("VIGIE_AUTHOR") or getpass.getuser()
+    fields: dict[str, Any] = {}
     if kind in ("silence", "maintenance"):
         start = _when(args.start, now)
         end = start + parse_duration(args.duration) if args.duration else _when(args.end, 0)
         if not end:
             raise ValueError("give --duration or --end")
-        value["start"], value["end"] = rfc3339(start), rfc3339(end)
-    if kind == "silence":
-        value["matchers"] = list(args.match)
-    elif kind == "acknowledge":
-        value["start"] = rfc3339(now)
-        if args.fingerprint:
-            value["fingerprint"] = args.fingerprint
+        fields["start"], fields["end"] = rfc3339(start), rfc3339(end)
+    if kind == "acknowledge":
         matchers = list(args.match)
         if args.host:
             matchers.append(f"host={args.host}")
         if args.service:
             matchers.append(f"service={args.service}")
-        if matchers:
-            value["matchers"] = matchers
-    elif kind == "maintenance":
-        value["hosts"] = list(args.host)
-        value["include_children"] = not args.only_hosts
-        if args.recurrence:
-            rec: dict[str, Any] = {"timezone": args.timezone}
-            for day in args.recurrence_days.split(","):
-                rec[day.strip()] = args.recurrence
-            value["recurrence"] = rec
+        value = acknowledge_command(author, args.reason, now, args.fingerprint, matchers, ident=args.id)
+    else:
+        if kind == "silence":
+            fields["matchers"] = list(args.match)
+        elif kind == "maintenance":
+            fields["hosts"] = list(args.host)
+            fields["include_children"] = not args.only_hosts
+            if args.recurrence:
+                rec: dict[str, Any] = {"timezone": args.timezone}
+                for day in args.recurrence_days.split(","):
+                    rec[day.strip()] = args.recurrence
+                fields["recurrence"] = rec
+        value = control_command(kind, author, args.reason, now, args.id, **fields)
     parse_command(value, now=now)
-    validate(value)
     return value
 
 
