@@ -16,7 +16,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from vigie.console.i18n import to_datetime
-from vigie.console.server import CONSOLE, T, Route, error_page, render
+from vigie.console.server import CONSOLE, Route, T, error_page, render
 
 STATUS = {0: "ok", 1: "warning", 2: "critical", 3: "unknown"}  # check_result/1 status -> the page's severity
 EVENTS_SHOWN = 50

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from vigie.console.i18n import to_datetime
-from vigie.console.server import ACCOUNT, CONSOLE, T, Route, error_page, render
+from vigie.console.server import ACCOUNT, CONSOLE, Route, T, error_page, render
 from vigie.control_commands import acknowledge_command, comment_command
 from vigie.topics import CONTROL
 
