@@ -10,7 +10,7 @@ from tests.console_support import login, make_console, serve
 from tests.unit.test_console_incident import alert
 from vigie.config import validate
 from vigie.console import state as state_mod
-from vigie.console.pages.host import check_rows, host_view, perf_chart, recent_events, threshold_lines
+from vigie.console.pages.host import check_rows, host_view, nice_range, perf_chart, recent_events, threshold_lines
 from vigie.console.state import CHECKS_PER_SERVICE, ConsoleState
 from vigie.producers.checks.plugin_output import check_result
 from vigie.topics import ALERTS, RAW_CHECKS
@@ -57,6 +57,14 @@ def test_thresholds_follow_nagios_ranges() -> None:
     assert threshold_lines(None) == [] and threshold_lines("abc") == [] and threshold_lines("nan") == []
 
 
+def test_axes_are_widened_to_round_steps() -> None:
+    assert nice_range(0, 94.5) == (0, 100) and nice_range(-3, 7) == (-10, 10)
+    lo, hi = nice_range(50, 90)
+    assert (lo, hi) == (50, 100)
+    lo, hi = nice_range(0.081, 0.19)
+    assert lo <= 0.081 and hi >= 0.19 and hi - lo <= 0.2 + 1e-9
+
+
 def test_a_chart_places_points_thresholds_and_ticks_in_its_frame() -> None:
     chart = perf_chart("/", [(0, 50.0), (60, 70.0), (120, 60.0)], "%", "80", "90", floor=0)
     assert chart["uom"] == "%" and chart["count"] == 3
@@ -67,9 +75,9 @@ def test_a_chart_places_points_thresholds_and_ticks_in_its_frame() -> None:
     assert ys[1] < ys[2] < ys[0]  # higher values are drawn higher
     warn, crit = chart["thresholds"]
     assert (warn["kind"], crit["kind"]) == ("warn", "crit") and crit["y"] < warn["y"] < min(ys)
-    assert chart["ticks"][0]["text"] == "0" and chart["ticks"][0]["y"] == chart["bottom"]
+    assert [t["text"] for t in chart["ticks"]] == ["0", "50", "100"] and chart["ticks"][0]["y"] == chart["bottom"]
     flat = perf_chart("rta", [(5, 1.5)], "ms")
-    assert flat["first_time"] < flat["last_time"] and flat["ticks"][0]["text"] == "0.5"
+    assert flat["first_time"] < flat["last_time"] and [t["text"] for t in flat["ticks"]] == ["0", "2", "4"]
     assert perf_chart("x", [], "") is None and perf_chart("x", [(1, float("nan"))], "") is None
 
 

@@ -88,14 +88,15 @@ def test_the_timeline_orders_decisions_comments_acks_and_messages() -> None:
              for fp, at in (("a", "2026-12-07T20:02:01Z"), ("b", "2026-12-07T20:02:00Z"))]
     comments = [{"kind": "comment", "author": "operator", "text": "called the school", "target": INC,
                  "created_at": "2026-12-07T20:03:00Z"}]
-    messages = [{"route": "oncall", "receiver": "sms", "reason": "new", "at": "2026-12-07T20:00:05Z"}]
+    messages = [{"route": "oncall", "receiver": "sms", "reason": "new", "at": "2026-12-07T20:00:05Z"},
+                {"route": "night", "receiver": "night", "reason": "new", "at": "2026-12-07T20:00:06Z"}]
     entries = timeline(incident()["explain"] + ["a plain note"], comments, acked, messages)
     assert [(e["kind"], e["label"]) for e in entries] == [
-        ("decision", "note"), ("decision", "open"), ("message", "new"), ("decision", "symptom"),
+        ("decision", "note"), ("decision", "open"), ("message", "new"), ("message", "new"), ("decision", "symptom"),
         ("ack", "acknowledged"), ("comment", "comment")]
-    ack = entries[4]
+    ack = entries[5]
     assert (ack["who"], ack["count"], ack["at"]) == ("operator", 2, "2026-12-07T20:02:00Z")  # one click, two members
-    assert entries[2]["who"] == "oncall / sms"
+    assert (entries[2]["who"], entries[3]["who"]) == ("oncall / sms", "night")  # a route's own receiver: once
 
 
 def test_messages_are_grouped_by_route_and_receiver_newest_first() -> None:

@@ -69,6 +69,25 @@ def number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def nice_step(raw: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least `raw` (> 0)."""
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 2.5, 5, 10):
+        if factor * power >= raw * (1 - 1e-9):
+            return factor * power
+    return 10 * power
+
+
+def nice_range(lo: float, hi: float) -> tuple[float, float]:
+    """An axis from lo to hi widened to two round steps (0-100 for 0-94.5), so the three ticks read well."""
+    step = nice_step((hi - lo) / 2)
+    while True:
+        start = math.floor(lo / step) * step
+        if start + 2 * step >= hi:
+            return start, start + 2 * step
+        step = nice_step(step * 1.001)
+
+
 def perf_chart(label: str, points: Sequence[tuple[float, float]], uom: str = "", warn: str | None = None,
                crit: str | None = None, floor: float | None = None) -> dict[str, Any] | None:
     """The geometry of one perfdata series: a polyline, three y ticks, the first and last time, and the
@@ -83,7 +102,7 @@ def perf_chart(label: str, points: Sequence[tuple[float, float]], uom: str = "",
         lo = floor
     if hi == lo:
         lo, hi = lo - 1, hi + 1
-    hi += (hi - lo) * 0.05
+    lo, hi = nice_range(lo, hi)
     t0, t1 = points[0][0], points[-1][0]
     if t1 == t0:
         t0, t1 = t0 - 30, t1 + 30

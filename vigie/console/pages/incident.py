@@ -98,7 +98,8 @@ def timeline(explain: Iterable[Any], comments: Iterable[dict[str, Any]], alerts:
                 seen["at"] = ack.get("at")
     out.extend(acks.values())
     for m in messages:
-        where = m.get("route", "") + (f" / {m['receiver']}" if m.get("receiver") else "")
+        route, receiver = str(m.get("route") or ""), str(m.get("receiver") or "")
+        where = route + (f" / {receiver}" if receiver and receiver != route else "")
         out.append({"at": m.get("at"), "kind": "message", "label": str(m.get("reason") or ""), "who": where,
                     "text": "", "alert": None})
     out.sort(key=lambda e: _epoch(e["at"]))
