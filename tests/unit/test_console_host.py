@@ -10,7 +10,14 @@ from tests.console_support import login, make_console, serve
 from tests.unit.test_console_incident import alert
 from vigie.config import validate
 from vigie.console import state as state_mod
-from vigie.console.pages.host import check_rows, host_view, nice_range, perf_chart, recent_events, threshold_lines
+from vigie.console.pages.host import (
+    check_rows,
+    host_view,
+    nice_range,
+    perf_chart,
+    recent_events,
+    threshold_lines,
+)
 from vigie.console.state import CHECKS_PER_SERVICE, ConsoleState
 from vigie.producers.checks.plugin_output import check_result
 from vigie.topics import ALERTS, RAW_CHECKS
