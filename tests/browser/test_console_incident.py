@@ -92,6 +92,14 @@ def open_incident_of(up: ConsoleUp, host: str) -> str:
         consumer.close()
 
 
+def flash(driver: Any) -> str:
+    """The flash message of the page the last form submission led to (waits for that page)."""
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, "p.flash"))).text
+
+
 def page_text(driver: Any) -> str:
     return driver.find_element(By.TAG_NAME, "main").text
 
@@ -111,7 +119,7 @@ def test_an_operator_acks_and_comments_a_trap_incident_and_the_viewer_sees_no_bu
     assert "link GigabitEthernet0/3 down on rtr-mairie" in operator.find_element(By.CSS_SELECTOR, "p.root-cause").text
     operator.find_element(By.NAME, "reason").send_keys("on my way to the town hall")
     operator.find_element(By.CSS_SELECTOR, "form.ack-form button[name=ack]").click()
-    assert "Acknowledgement written" in operator.find_element(By.CSS_SELECTOR, "p.flash").text
+    assert "Acknowledgement written" in flash(operator)
 
     def acknowledged() -> bool:
         operator.get(url)
@@ -121,10 +129,15 @@ def test_an_operator_acks_and_comments_a_trap_incident_and_the_viewer_sees_no_bu
     wait_for("acknowledgement applied by the pipelines", acknowledged, 20)
     row = operator.find_element(By.CSS_SELECTOR, "table.members tbody tr")
     assert "operator" in row.text and "HARD" in row.text
+    fingerprint = row.get_attribute("data-fingerprint")
+    operator.get(console_up.base + "/problems")
+    problem = operator.find_element(By.CSS_SELECTOR, f"#problems tr[data-fingerprint='{fingerprint}']")
+    assert "acknowledged by operator" in problem.text
+    operator.get(url)
     assert "on my way to the town hall" in operator.find_element(By.CSS_SELECTOR, "li.tl-ack").text
     operator.find_element(By.NAME, "text").send_keys("Orange ticket 4411 opened for the fibre <b>cut</b>")
     operator.find_element(By.CSS_SELECTOR, "form.comment-form button[name=comment]").click()
-    assert "Comment added." in operator.find_element(By.CSS_SELECTOR, "p.flash").text
+    assert "Comment added." in flash(operator)
     comment = operator.find_element(By.CSS_SELECTOR, "li.tl-comment")
     assert "Orange ticket 4411 opened for the fibre <b>cut</b>" in comment.text and "operator" in comment.text
     assert operator.find_elements(By.CSS_SELECTOR, "li.tl-decision")  # the correlator's own decisions
