@@ -100,6 +100,12 @@ def flash(driver: Any) -> str:
     return WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, "p.flash"))).text
 
 
+def scroll_to(driver: Any, css: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).scroll_to_element(driver.find_element(By.CSS_SELECTOR, css)).perform()
+
+
 def page_text(driver: Any) -> str:
     return driver.find_element(By.TAG_NAME, "main").text
 
@@ -191,6 +197,8 @@ def test_a_host_page_shows_inventory_checks_and_a_perfdata_chart(console_up, bro
     assert "/var (%)" in disk.text and disk.find_elements(By.CSS_SELECTOR, "line.th-warn")
     assert disk.find_elements(By.CSS_SELECTOR, "line.th-crit")
     shoot(driver, "host")
+    scroll_to(driver, "div.check[data-service='HTTP'] figure.perf-chart")
+    shoot(driver, "host-checks")
     router = browser("viewer")
     router.get(console_up.base + "/hosts/rtr-mairie")
     assert "srv-web" in router.find_element(By.CSS_SELECTOR, "dd.children").text

@@ -14,6 +14,7 @@ from vigie.console.pages.host import (
     check_rows,
     host_view,
     nice_range,
+    number,
     perf_chart,
     recent_events,
     threshold_lines,
@@ -62,6 +63,10 @@ def test_thresholds_follow_nagios_ranges() -> None:
     assert threshold_lines("80") == [80.0] and threshold_lines("@10:20") == [10.0, 20.0]
     assert threshold_lines("~:5") == [5.0] and threshold_lines("5:") == [5.0]
     assert threshold_lines(None) == [] and threshold_lines("abc") == [] and threshold_lines("nan") == []
+
+
+def test_axis_numbers_are_short() -> None:
+    assert [number(v) for v in (0, 0.19, 84, 5120, 2_500_000, -1500)] == ["0", "0.19", "84", "5.12k", "2.5M", "-1.5k"]
 
 
 def test_axes_are_widened_to_round_steps() -> None:

@@ -64,7 +64,7 @@ def number(value: float) -> str:
     magnitude = abs(value)
     if magnitude >= 1e6:
         return f"{value / 1e6:.3g}M"
-    if magnitude >= 1e4:
+    if magnitude >= 1e3:
         return f"{value / 1e3:.3g}k"
     return f"{value:.3g}"
 
