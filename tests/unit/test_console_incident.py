@@ -4,6 +4,7 @@ Comment write (control/1 through the writer, audited), a 404 for an unknown id, 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from vigie.schemas.validate import validate
 from vigie.topics import ALERTS, CONTROL, INCIDENTS, NOTIFICATIONS
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "vigie" / "console" / "templates"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "json"
 INC = "mairie-20261207T200000Z-0a1b2c3d"
 ROOT_FP, CHILD_FP = "rtr-mairie|trap|link|3", "sw-ecole|check|PING"
 
@@ -239,6 +241,13 @@ def test_french_pages_and_every_message_has_a_french_entry(tmp_path: Path) -> No
     missing = sorted(m for pair in wanted for m in pair if m and m not in fr)
     assert missing == []
     assert all(text in fr for text in FLASH.values())
+    # what the pages pass through _() from the data: roles, statuses, decisions, message reasons, event kinds
+    reasons = json.loads((SCHEMAS / "notification-1.schema.json").read_text())["properties"]["reason"]["enum"]
+    shown = {"cause", "symptom", "open", "resolved", "firing", "flapping", "join", "update", "refire", "resolve",
+             "merge", "release", "remote", "truncated", "note", "comment", "acknowledged", "problem", "recovered",
+             "check", "warn", "crit", "inhibited", "maintenance", "silence", "incident", "No such incident.",
+             "No such alert.", "No such host.", "Unknown action.", *reasons}
+    assert sorted(m for m in shown if m not in fr) == []
     console = make_console(tmp_path, filled_state(acknowledged={"author": "operator", "reason": "on it",
                                                                 "at": "2026-12-07T20:02:00Z"}))
 
