@@ -192,6 +192,8 @@ def test_refused_and_failed_writes_say_so_and_are_audited(tmp_path: Path) -> Non
     run(go())
     outcomes = [(a["action"], a["outcome"]) for a in console.writer.audits if a["action"] != "login"]
     assert outcomes == [("comment", "refused"), ("acknowledge", "failed")]
+    assert console.writer.audits[-1]["ids"] == [] and "did not take" in console.writer.audits[-1]["error"]
+    assert console.state.control == {}  # nothing shown as done
 
 
 def test_an_unknown_incident_is_a_404_page_and_a_lone_alert_with_a_slash_is_found(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ FLASH = {
     "nothing": "Nothing to acknowledge: every member is already acknowledged or resolved.",
     "commented": "Comment added.",
     "refused": "Refused: a comment needs text (at most 4000 characters), a reason at most 500.",
-    "failed": "The command could not be written to Kafka; nothing was done. Try again.",
+    "failed": "The command could not be written to Kafka (the broker did not take it); try again.",
 }
 FLASH_ERRORS = frozenset({"refused", "failed"})
 
@@ -180,13 +180,15 @@ def _show(kind: str):
     return show
 
 
-async def _write(request: web.Request, values: list[dict[str, Any]]) -> None:
-    """Every value on the control topic, acknowledged by the broker, before the page says done."""
+async def _write(request: web.Request, values: list[dict[str, Any]], written: list[str]) -> None:
+    """Every value on the control topic, acknowledged by the broker, before the page says done; `written`
+    gets the ids the broker took (all of them, or those before a failure)."""
     console = request.app[CONSOLE]
 
     def send() -> None:
         for value in values:
             console.writer.control(value["id"], value)
+            written.append(value["id"])
 
     await asyncio.get_running_loop().run_in_executor(None, send)
     for value in values:  # shown at once; the feed brings the same records back
@@ -224,12 +226,13 @@ def _act(kind: str):
         except ValueError as exc:
             await console.audit(request, action, ref, "refused", on=kind, error=str(exc))
             raise web.HTTPSeeOther(f"{view['path']}?done=refused") from None
+        written: list[str] = []
         try:
-            await _write(request, values)
+            await _write(request, values, written)
         except (TimeoutError, RuntimeError) as exc:  # feed.Writer: not taken, or refused, by the broker
-            await console.audit(request, action, ref, "failed", on=kind, error=str(exc), **details)
+            await console.audit(request, action, ref, "failed", on=kind, error=str(exc), ids=written, **details)
             raise web.HTTPSeeOther(f"{view['path']}?done=failed") from None
-        await console.audit(request, action, ref, "ok", on=kind, ids=[v["id"] for v in values], **details)
+        await console.audit(request, action, ref, "ok", on=kind, ids=written, **details)
         raise web.HTTPSeeOther(f"{view['path']}?done={done}")
 
     return act
