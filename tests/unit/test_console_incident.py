@@ -186,6 +186,9 @@ def test_refused_and_failed_writes_say_so_and_are_audited(tmp_path: Path) -> Non
             failed = await client.post(f"/incidents/{INC}", data={"csrf": token, "action": "acknowledge"},
                                        headers=origin(client), allow_redirects=False)
             assert failed.headers["Location"].endswith("?done=failed")
+            unknown = await client.post(f"/incidents/{INC}", data={"csrf": token, "action": "delete"},
+                                        headers=origin(client), allow_redirects=False)
+            assert unknown.status == 400
             page = await (await client.get(failed.headers["Location"])).text()
             assert FLASH["failed"] in page and 'class="flash error"' in page
 
@@ -194,6 +197,26 @@ def test_refused_and_failed_writes_say_so_and_are_audited(tmp_path: Path) -> Non
     assert outcomes == [("comment", "refused"), ("acknowledge", "failed")]
     assert console.writer.audits[-1]["ids"] == [] and "did not take" in console.writer.audits[-1]["error"]
     assert console.state.control == {}  # nothing shown as done
+
+
+def test_nothing_left_to_acknowledge_writes_nothing(tmp_path: Path) -> None:
+    acked = {"author": "alice", "reason": "seen", "at": "2026-12-07T20:02:00Z"}
+    state = filled_state(acknowledged=acked)
+    state.apply(ALERTS, CHILD_FP, alert(CHILD_FP, "sw-ecole", status="resolved"))
+    console = make_console(tmp_path, state)
+
+    async def go():
+        async with serve(console) as client:
+            await login(client, "operator")
+            page = await (await client.get(f"/incidents/{INC}")).text()
+            assert re.search(r'<button type="submit" name="ack" disabled>', page)
+            done = await client.post(f"/incidents/{INC}", data={"csrf": await csrf_of(client), "action": "acknowledge"},
+                                     headers=origin(client), allow_redirects=False)
+            assert done.headers["Location"].endswith("?done=nothing")
+
+    run(go())
+    assert console.writer.controls == []
+    assert [a["outcome"] for a in console.writer.audits if a["action"] == "acknowledge"] == ["nothing to do"]
 
 
 def test_an_unknown_incident_is_a_404_page_and_a_lone_alert_with_a_slash_is_found(tmp_path: Path) -> None:

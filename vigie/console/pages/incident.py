@@ -165,14 +165,17 @@ def view_of(state: Any, kind: str, ref: str) -> dict[str, Any] | None:
     return incident_view(state, ref) if kind == "incident" else alert_view(state, ref)
 
 
+def _missing(request: web.Request, kind: str) -> web.Response:
+    return error_page(request, 404, request[T].gettext("No such incident." if kind == "incident" else "No such alert."))
+
+
 def _show(kind: str):
     async def show(request: web.Request) -> web.StreamResponse:
         console = request.app[CONSOLE]
         t = request[T]
         view = view_of(console.state, kind, request.match_info["ref"])
         if view is None:
-            what = "No such incident." if kind == "incident" else "No such alert."
-            return error_page(request, 404, t.gettext(what))
+            return _missing(request, kind)
         done = request.query.get("done", "")
         flash = {"text": t.gettext(FLASH[done]), "error": done in FLASH_ERRORS} if done in FLASH else None
         return render(request, "incident.html", v=view, flash=flash, can_act=request[ACCOUNT].can("act"))
@@ -201,8 +204,7 @@ def _act(kind: str):
         ref = request.match_info["ref"]
         view = view_of(console.state, kind, ref)
         if view is None:
-            return error_page(request, 404, request[T].gettext("No such incident." if kind == "incident"
-                                                               else "No such alert."))
+            return _missing(request, kind)
         form = await request.post()
         action = str(form.get("action", ""))
         author = request[ACCOUNT].name
