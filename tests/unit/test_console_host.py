@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from tests.console_support import login, make_console, serve
-from tests.unit.test_console_incident import alert
+from tests.unit.test_console_incident import INC, alert
 from vigie.config import validate
 from vigie.console import state as state_mod
 from vigie.console.pages.host import (
@@ -21,7 +21,7 @@ from vigie.console.pages.host import (
 )
 from vigie.console.state import CHECKS_PER_SERVICE, ConsoleState
 from vigie.producers.checks.plugin_output import check_result
-from vigie.topics import ALERTS, RAW_CHECKS
+from vigie.topics import ALERTS, INCIDENTS, RAW_CHECKS
 
 T0 = 1_796_673_600.0  # 2026-12-07T20:00:00Z
 
@@ -120,6 +120,9 @@ def test_the_view_has_parents_children_alerts_and_events_or_is_none() -> None:
     assert [(a["fingerprint"], a["status"], a["acked_by"]) for a in view["alerts"]] == [
         ("fp1", "firing", "operator"), ("fp2", "resolved", None)]
     assert view["worst"] == "warning" and view["firing"] == 1
+    assert view["alerts"][0]["link"] == "/alerts/fp1"  # its incident is not (or no longer) known
+    state.apply(INCIDENTS, INC, {"id": INC, "alerts": ["fp1"]})
+    assert host_view(state, cfg(), "srv-web")["alerts"][0]["link"] == f"/incidents/{INC}"
     kinds = [e["kind"] for e in view["events"]]
     assert kinds[0] == "recovered" and kinds.count("check") == 2 and "acknowledged" in kinds
     assert host_view(state, cfg(), "nobody") is None

@@ -169,19 +169,28 @@ def check_rows(services: dict[str, Iterable[dict[str, Any]]]) -> list[dict[str, 
     return rows
 
 
-def host_alerts(alerts: dict[str, dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    """The host's alerts as the table shows them: firing first, worst first, then the recently resolved."""
+def host_alerts(alerts: dict[str, dict[str, Any]], name: str, incidents: dict[str, Any] | None = None
+                ) -> list[dict[str, Any]]:
+    """The host's alerts as the table shows them: firing first, worst first, then the recently resolved; each
+    links to its incident while the console knows it, else to its own page."""
     rank = {"critical": 0, "warning": 1, "unknown": 2, "info": 3, "ok": 4}
     mine = [a for a in alerts.values() if a.get("host") == name]
     mine.sort(key=lambda a: (a.get("status") != "firing", rank.get(a.get("severity", ""), 9),
                              -(_epoch(a.get("last_seen")) or 0)))
-    return [{"fingerprint": a.get("fingerprint", ""), "link": "/alerts/" + quote(str(a.get("fingerprint", "")), safe=""),
-             "incident_id": a.get("incident_id"), "component": a.get("component") or "",
+    return [{"fingerprint": a.get("fingerprint", ""), "link": _link(a, incidents or {}),
+             "component": a.get("component") or "",
              "summary": a.get("summary") or "", "severity": a.get("severity") or "unknown",
              "status": a.get("status") or "", "state_type": str(a.get("state_type") or "").upper(),
              "since": a.get("first_seen"), "acked_by": (a.get("acknowledged") or {}).get("author"),
              "suppressed": (a.get("suppressed_by") or {}).get("kind"), "flapping": bool(a.get("flapping"))}
             for a in mine]
+
+
+def _link(alert: dict[str, Any], incidents: dict[str, Any]) -> str:
+    incident_id = alert.get("incident_id")
+    if incident_id and incident_id in incidents:
+        return "/incidents/" + quote(str(incident_id), safe="")
+    return "/alerts/" + quote(str(alert.get("fingerprint", "")), safe="")
 
 
 def recent_events(alerts: Iterable[dict[str, Any]], services: dict[str, Iterable[dict[str, Any]]],
@@ -216,7 +225,7 @@ def host_view(state: Any, cfg: Any, name: str) -> dict[str, Any] | None:
     """What the Host page shows; None when neither the inventory, the alerts nor the checks know the host."""
     hosts = inventory_hosts(cfg)
     services = state.checks.get(name, {})
-    alerts = host_alerts(state.alerts, name)
+    alerts = host_alerts(state.alerts, name, state.incidents)
     entry = hosts.get(name)
     if entry is None and not services and not alerts:
         return None
