@@ -53,13 +53,13 @@ class CheckResult(Record, namespace="vigie.check_result", include_metadata=False
 
 
 class Control(Record, namespace="vigie.control", include_metadata=False, serializer="json"):
-    """control/1: a command on the compacted control topic, keyed by its id: silence, acknowledgement, maintenance window or topology update. A tombstone (null value) on the id withdraws it."""
+    """control/1: a command on the compacted control topic, keyed by its id: silence, acknowledgement, maintenance window, topology update, or a person's comment (kept for the console, ignored by the correlation worker). A tombstone (null value) on the id withdraws it."""
 
     schema: str
     kind: str
     id: str
     author: str
-    reason: str
+    reason: str | None = None  # required by every kind but comment (the schema's if/then)
     start: str | None = None
     end: str | None = None
     created_at: str | None = None
@@ -72,6 +72,7 @@ class Control(Record, namespace="vigie.control", include_metadata=False, seriali
     parents: dict | None = None
     target: str | None = None
     include_children: bool | None = None
+    text: str | None = None
 
 
 class DeadLetter(Record, namespace="vigie.deadletter", include_metadata=False, serializer="json"):

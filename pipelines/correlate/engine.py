@@ -166,6 +166,8 @@ class Engine:
         except ControlError as exc:
             out.errors.append(str(exc))
             return out
+        if cmd.kind == "comment":
+            return out  # a note for people (the console shows it): nothing to decide
         if cmd.kind in ("silence", "maintenance"):
             self.controls.add(cmd, self.inventory)
             self._refresh_suppression(now, out)

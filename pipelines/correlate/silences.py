@@ -14,7 +14,7 @@ from vigie.schemas.validate import validate
 from vigie.timeperiods import TimePeriod, TimePeriodError, contains, parse_timeperiod
 
 CONTROL_SCHEMA = "control/1"
-KINDS = ("silence", "acknowledge", "maintenance", "topology")
+KINDS = ("silence", "acknowledge", "maintenance", "topology", "comment")  # comment: a person's note, not acted on
 _KIND_ALIASES = {"ack": "acknowledge", "acknowledgement": "acknowledge", "downtime": "maintenance"}
 LABELS = ("host", "site", "component", "severity", "service", "kind", "alertname")
 _MATCHER_TEXT = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$")
@@ -157,6 +157,8 @@ def parse_command(value: dict[str, Any], key: str | None = None, now: float | No
     author = value.get("author")
     if not isinstance(author, str) or not author.strip():
         raise ControlError(f"{kind}.author: required, who issues the command")
+    if kind == "comment":
+        return _comment(value, ident, author, now)
     reason = value.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise ControlError(f"{kind}.reason: required, why (shown to whoever is on call)")
@@ -245,6 +247,12 @@ def command_value(kind: str, author: str, reason: str, now: float, *, id: str | 
     parse_command(value, now=now)
     validate(value)
     return value
+def _comment(value: dict[str, Any], ident: str, author: str, now: float | None) -> Command:
+    """A note people wrote in the console about an incident or an alert (`target`); kept, never acted on."""
+    for name in ("target", "text"):
+        if not isinstance(value.get(name), str) or not value[name].strip():
+            raise ControlError(f"comment.{name}: required, a non-empty string")
+    return Command(ident, "comment", author, "", now, None, raw=dict(value, id=ident))
 
 
 @dataclass(slots=True)

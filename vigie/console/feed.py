@@ -4,7 +4,8 @@ ConsoleState, and write people's commands (control topic) and actions (audit top
 One consumer thread, assigned every partition (no group: the console reads, it never moves anyone's
 offsets). Records are handed to the event loop, which alone touches the state, so pages never lock.
 The compacted topics are read from their beginning (their size is the number of live things); the
-notifications topic only from its last NOTIFICATIONS_TAIL records per partition (it keeps 30 days).
+notifications topic only from its last NOTIFICATIONS_TAIL records per partition (it keeps 30 days), the
+raw.checks topic (low volume: one result per service every few minutes) from its last CHECKS_TAIL.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
 from vigie.console.state import ConsoleState
 from vigie.kafka_client import KafkaSettings, make_consumer, topic_partitions, watermarks
 from vigie.schemas.codec import dumps, loads
-from vigie.topics import ALERTS, AUDIT, CONTROL, INCIDENTS, NOTIFICATIONS
+from vigie.topics import ALERTS, AUDIT, CONTROL, INCIDENTS, NOTIFICATIONS, RAW_CHECKS
 
 log = logging.getLogger("vigie.console.feed")
 NOTIFICATIONS_TAIL = 5000
-FEED_TOPICS = (ALERTS, INCIDENTS, CONTROL, NOTIFICATIONS)
+CHECKS_TAIL = 20_000  # per partition: the Host page keeps the last 100 results of each service
+FEED_TOPICS = (ALERTS, INCIDENTS, CONTROL, NOTIFICATIONS, RAW_CHECKS)
+TAILS = {NOTIFICATIONS: NOTIFICATIONS_TAIL, RAW_CHECKS: CHECKS_TAIL}  # the others from their beginning
 
 
 class Feed:
@@ -49,7 +52,8 @@ class Feed:
             topic = self.settings.topic(logical)
             for p in topic_partitions(consumer, topic):
                 low, high = watermarks(consumer, topic, p)
-                start = OFFSET_BEGINNING if logical != NOTIFICATIONS else max(low, high - NOTIFICATIONS_TAIL)
+                tail = TAILS.get(logical)
+                start = OFFSET_BEGINNING if tail is None else max(low, high - tail)
                 parts.append(TopicPartition(topic, p, start))
                 if high > low:
                     ends[(topic, p)] = high
