@@ -1,8 +1,8 @@
 """Debian's snmpd as the real agent of the poller's tests and bench: values served from files the test writes.
 
 `extend NAME /bin/cat FILE` serves a file's first line at NET-SNMP-EXTEND-MIB::nsExtendOutput1Line."NAME"
-(snmpd caches it 5 s); a `pass` script serves, read at each request, the string of file probeN at
-PASS_BASE.N (the UCD pass way of exposing a sensor script) and an ENTITY-SENSOR-MIB sensor (value, scale,
+(snmpd caches it 5 s); a `pass_persist` script serves, read at each request, the string of file probeN at
+PASS_BASE.N (the UCD way of exposing a sensor script), and a `pass` script an ENTITY-SENSOR-MIB sensor (value, scale,
 precision, status) from a file holding "value scale precision status". v2c community and one v3 authPriv
 user (SHA/AES).
 """
@@ -27,10 +27,6 @@ PASS_BASE = "1.3.6.1.4.1.8072.9999.9999.7"  # NET-SNMP-MIB::netSnmpPlaypen, for 
 _PASS_SCRIPT = """#!/bin/sh
 # snmpd pass protocol: -g OID -> OID, type, value (three lines); -n (GETNEXT) is not served.
 [ "$1" = "-g" ] || exit 0
-case "$2" in
-  .%(probes)s.*) n=${2##*.}; [ -f %(folder)s/probe$n ] || exit 0
-                 echo "$2"; echo string; head -n 1 %(folder)s/probe$n; exit 0 ;;
-esac
 base=.%(base)s
 rest=${2#$base.}
 col=${rest%%%%.*}
@@ -44,6 +40,22 @@ case "$col" in
   3) echo "$base.3.$idx"; echo integer; echo "$3" ;;
   5) echo "$base.5.$idx"; echo integer; echo "$4" ;;
 esac
+"""
+
+
+# pass_persist: snmpd keeps the script running and asks it each time (plain `pass` answers a repeated GET of
+# the same OID from a 30 s cache, which would hide a changing temperature).
+_PERSIST_SCRIPT = """#!/bin/sh
+while read -r cmd; do
+  case "$cmd" in
+    PING) echo PONG ;;
+    get) read -r oid; n=${oid##*.}
+         if [ -f %(folder)s/probe$n ]; then echo "$oid"; echo string; head -n 1 %(folder)s/probe$n; else echo NONE; fi ;;
+    getnext) read -r oid; echo NONE ;;
+    set) read -r oid; read -r value; echo not-writable ;;
+    *) exit 0 ;;
+  esac
+done
 """
 
 
@@ -68,9 +80,12 @@ class Agent:
         script = folder / "sensor.sh"
         script.write_text(_PASS_SCRIPT % {"base": ENT_SENSOR, "folder": folder, "probes": PASS_BASE})
         script.chmod(0o755)
+        persist = folder / "probes.sh"
+        persist.write_text(_PERSIST_SCRIPT % {"folder": folder})
+        persist.chmod(0o755)
         lines = [f"agentAddress udp:127.0.0.1:{self.port}", f"rocommunity {COMMUNITY} 127.0.0.1",
                  f'createUser {V3_USER} SHA "{V3_AUTH}" AES "{V3_PRIV}"', f"rouser {V3_USER} priv",
-                 f"pass {ENT_SENSOR} /bin/sh {script}", f"pass {PASS_BASE} /bin/sh {script}"]
+                 f"pass {ENT_SENSOR} /bin/sh {script}", f"pass_persist {PASS_BASE} /bin/sh {persist}"]
         for name in extends:
             self.set_extend(name, "0")
             lines.append(f"extend {name} /bin/cat {folder / name}")

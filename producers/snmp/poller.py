@@ -143,7 +143,13 @@ class Poller:
             self._auth_for(p)
 
     async def _get(self, target: Target) -> tuple[dict[str, Any], str | None]:
-        from pysnmp.hlapi.v3arch.asyncio import ContextData, ObjectIdentity, ObjectType, UdpTransportTarget, get_cmd
+        from pysnmp.hlapi.v3arch.asyncio import (
+            ContextData,
+            ObjectIdentity,
+            ObjectType,
+            UdpTransportTarget,
+            get_cmd,
+        )
         from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
         p = target.poller
@@ -212,12 +218,15 @@ class Poller:
         try:
             while not self._stopping.is_set():
                 now = self._clock()
+                late_before = self.late
                 for target in self.targets:
                     if target.schedule.due(now):
                         target.schedule.running = True
                         task = asyncio.create_task(self._run_target(target))
                         self._tasks.add(task)
                         task.add_done_callback(self._tasks.discard)
+                if self._metrics is not None and self.late > late_before:
+                    self._metrics.skipped(self.late - late_before)
                 wake = min((t.schedule.next_due for t in self.targets), default=now + 3600)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), max(0.0, wake - self._clock()))
