@@ -15,9 +15,12 @@ import logging
 import os
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from pysnmp.error import PySnmpError
 
 from vigie.producers.checks.plugin_output import check_result
 from vigie.producers.snmp.polling import (
@@ -111,8 +114,10 @@ class Poller:
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.polls = 0
+        self.lateness: deque[float] = deque(maxlen=100_000)  # seconds from due to the request's start (bench)
         self._engine: Any = None
         self._auth: dict[str, Any] = {}
+        self._transports: dict[tuple[str, int, float, int], Any] = {}
 
     def _auth_for(self, p: PollerConfig) -> Any:
         """CommunityData or UsmUserData of a poller (secrets from the environment), made once."""
@@ -153,7 +158,21 @@ class Poller:
         from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
         p = target.poller
-        transport = await UdpTransportTarget.create((target.address, p.port), timeout=p.timeout, retries=p.retries)
+        where = (target.address, p.port, p.timeout, p.retries)
+        made = self._transports.get(where)
+        if made is None:
+            # One per agent address, made once: pysnmp registers a target's transport under its address, so a
+            # second target for the same agent (another poller, or one made per request) replaces the first
+            # and answers arriving on the first's socket are dropped as "Unregistered transport".
+            # The task itself is kept, so that two first polls of one agent at the same moment share it.
+            made = asyncio.ensure_future(
+                UdpTransportTarget.create((target.address, p.port), timeout=p.timeout, retries=p.retries))
+            self._transports[where] = made
+        try:
+            transport = await made
+        except BaseException:
+            self._transports.pop(where, None)  # a name that did not resolve is tried again at the next poll
+            raise
         error_indication, error_status, error_index, var_binds = await get_cmd(
             self._engine, self._auth_for(p), transport, ContextData(),
             *[ObjectType(ObjectIdentity(oid)) for oid in target.oids()])
@@ -168,15 +187,17 @@ class Poller:
             values[str(name)] = value.asOctets() if hasattr(value, "asOctets") else int(value)
         return values, None
 
-    async def poll_once(self, target: Target) -> dict[str, Any]:
+    async def poll_once(self, target: Target, due: float | None = None) -> dict[str, Any]:
         """One poll of one target, written to raw.checks; returns the topic value."""
         check_time = time.time()
         started = self._clock()
         async with self._sem:
+            if due is not None:
+                self.lateness.append(self._clock() - due)
             try:
                 values, error = await self._get(target)
-            except (OSError, ValueError) as exc:  # unresolvable address, socket error
-                values, error = {}, str(exc)
+            except (OSError, ValueError, PySnmpError) as exc:  # unresolvable address, socket error
+                values, error = {}, str(exc) or type(exc).__name__
         readings = readings_from(target, values, error)
         status, target.states = evaluate(readings, target.thresholds, target.states)
         output = plugin_output(target.poller.name, status, readings, target.states, target.thresholds)
@@ -197,9 +218,9 @@ class Poller:
             except BufferFull:
                 await asyncio.sleep(0.5)
 
-    async def _run_target(self, target: Target) -> None:
+    async def _run_target(self, target: Target, due: float) -> None:
         try:
-            await self.poll_once(target)
+            await self.poll_once(target, due)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug in one poll must not stop the schedule
@@ -220,9 +241,10 @@ class Poller:
                 now = self._clock()
                 late_before = self.late
                 for target in self.targets:
+                    due = target.schedule.next_due
                     if target.schedule.due(now):
                         target.schedule.running = True
-                        task = asyncio.create_task(self._run_target(target))
+                        task = asyncio.create_task(self._run_target(target, due))
                         self._tasks.add(task)
                         task.add_done_callback(self._tasks.discard)
                 if self._metrics is not None and self.late > late_before:

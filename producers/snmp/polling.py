@@ -129,11 +129,11 @@ def plugin_output(name: str, status: int, readings: list[Reading], states: dict[
         if r.value is None:
             parts.append(f"{r.label}: {r.error or 'no value'}")
             continue
-        text = f"{r.label} {r.value:g}{(' ' + r.uom) if r.uom else ''}"
+        text = f"{r.label} {r.value:.10g}{(' ' + r.uom) if r.uom else ''}"
         if states.get(r.label, OK) != OK:
             text += f" ({STATUS_WORDS[states[r.label]]})"
         parts.append(text)
-        perf.append(f"{_perf_label(r.label)}={r.value:g}{r.uom};{warn};{crit}")
+        perf.append(f"{_perf_label(r.label)}={r.value:.10g}{r.uom};{warn};{crit}")
     line = f"SNMP {STATUS_WORDS[status]} - {name}: " + ", ".join(parts)
     return line + (" | " + " ".join(perf) if perf else "")
 

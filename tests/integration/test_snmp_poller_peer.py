@@ -100,3 +100,11 @@ def test_a_sensor_whose_status_is_not_ok_is_unknown(agent: Agent) -> None:
     agent.set_sensor(1, 20, status=2)  # unavailable
     r = poll(config(agent.port))[0]
     assert r["status"] == 3 and "board: sensor status 2" in r["output"]
+
+
+def test_an_unresolvable_host_is_unknown_and_tried_again(agent: Agent) -> None:
+    cfg = config(agent.port)
+    cfg["inventory"]["hosts"]["probe-a"]["address"] = "no-such-host.invalid"
+    results = poll(cfg, times=2)
+    assert [r["status"] for r in results] == [3, 3]
+    assert "inlet: " in results[0]["output"]
