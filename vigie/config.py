@@ -443,6 +443,41 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class PollItemConfig:
+    """One value an SNMP poller reads: an OID (numeric, or a string holding a number: UCD extend/pass
+    outputs) or an ENTITY-SENSOR-MIB sensor by its entPhysicalIndex (value scaled by its scale and precision)."""
+
+    label: str = setting(string(pattern=r"[A-Za-z0-9_.-]+"), None, "its name in the output and the performance data (required)")
+    oid: str | None = setting(string(pattern=r"\.?[0-2](\.[0-9]+)+"), None, "numeric OID to GET, e.g. `1.3.6.1.4.1.8072.1.3.2.3.1.1.5.116.101.109.112.49` (nsExtendOutput1Line.\"temp1\")")
+    entity_sensor: int | None = setting(integer(1, 2**31 - 1), None, "instead of oid: the entPhysicalIndex of an ENTITY-SENSOR-MIB sensor (RFC 3433)")
+    multiplier: float = setting(number(-1e12, 1e12), 1.0, "the value read is multiplied by this (e.g. 0.1 for tenths of a degree)")
+    uom: str = setting(string(pattern=r"[A-Za-z%]*"), "", "unit of the performance data (C, %, ...)")
+
+
+@dataclass(frozen=True)
+class PollerConfig:
+    """[[inventory.pollers]]: values read over SNMP (v2c or v3) from hosts at an interval; each poll becomes a
+    check result of service `name` with performance data, its state from the thresholds with hysteresis."""
+
+    name: str = setting(string(), None, "the service name of its results (required)")
+    hosts: list[str] = setting(list_of(string()), [], "hosts of `[inventory.hosts]` to poll (their `address`)")
+    hostgroups: list[str] = setting(list_of(string()), [], "and every host of these host groups")
+    port: int = setting(integer(1, 65535), 161, "the agents' SNMP port")
+    version: str = setting(string(("2c", "3")), "2c", "SNMP version")
+    community_env: str | None = setting(env_name(), None, "v2c: environment variable holding the community (required for v2c)")
+    user: str | None = setting(string(), None, "v3: a `[[snmp.users]]` name (its protocols and keys, authPriv recommended)")
+    interval: float = setting(duration(), "30s", "between polls of one host")
+    timeout: float = setting(duration(), "2s", "per request; then retried")
+    retries: int = setting(integer(0, 10), 1, "after which the result is UNKNOWN (no answer)")
+    items: list[PollItemConfig] = setting(list_of(Section(PollItemConfig)), [], "`[[inventory.pollers.items]]`: the values to read (at least one)", shown="none")
+    warning: float | None = setting(number(-1e12, 1e12), None, "WARNING when a value reaches this (above, or below with `direction = \"below\"`)")
+    critical: float | None = setting(number(-1e12, 1e12), None, "CRITICAL when a value reaches this")
+    direction: str = setting(string(("above", "below")), "above", "which side of the thresholds is bad")
+    hysteresis: float = setting(number(0, 1e12), 0.0, "a state drops back only once the value is this far on the good side of its threshold (no flapping around it)")
+    max_check_attempts: int = setting(integer(1, 100), 3, "soft -> hard after this many non-OK results, as for checks")
+
+
+@dataclass(frozen=True)
 class InventoryConfig:
     """[inventory]: sites, hosts and their active checks."""
 
@@ -452,6 +487,7 @@ class InventoryConfig:
     inventory_dir: str | None = setting(string(), None, "a folder of `*.toml` files, each holding `sites`, `hosts`, `hostgroups`, `host_templates` and `services` like this table; merged into it (relative to the config file)")
     hostgroups: dict[str, HostgroupConfig] = setting(mapping_of(Section(HostgroupConfig)), {}, "`[inventory.hostgroups.NAME]` tables")
     host_templates: dict[str, HostConfig] = setting(mapping_of(Section(HostConfig)), {}, "`[inventory.host_templates.NAME]`: host keys shared by the hosts that `use` it")
+    pollers: list[PollerConfig] = setting(list_of(Section(PollerConfig)), [], "`[[inventory.pollers]]`: SNMP polling (docs/actions.md)", shown="none")
 
 
 def timeperiod_table() -> Checker:
@@ -702,12 +738,52 @@ def _cross_checks(cfg: Config) -> Config:
         if route.escalate_to and route.escalate_to not in route_names:
             raise ConfigError(f"config: routes[{i}].escalate_to: expected a route name, got {_show(route.escalate_to)}")
     _receiver_checks(cfg)
+    _poller_checks(cfg)
     corr = cfg.correlation
     if corr.flap_low_threshold > corr.flap_high_threshold:
         raise ConfigError("config: correlation.flap_low_threshold: expected a value <= flap_high_threshold")
     if bool(cfg.console.certfile) != bool(cfg.console.keyfile):
         raise ConfigError("config: console.keyfile: expected certfile and keyfile together")
     return cfg
+
+
+def _poller_checks(cfg: Config) -> None:
+    """Pollers name known hosts and groups, have a way to authenticate, items that say what to read, and
+    thresholds in the order of their direction."""
+    groups = set(cfg.inventory.hostgroups)
+    users = {u.name for u in cfg.snmp.users}
+    names: set[str] = set()
+    for i, p in enumerate(cfg.inventory.pollers):
+        key = f"config: inventory.pollers[{i}]"
+        if not p.name:
+            raise ConfigError(f"{key}.name: expected the service name of its results")
+        if p.name in names:
+            raise ConfigError(f"{key}.name: expected a unique poller name, got {_show(p.name)} twice")
+        names.add(p.name)
+        for h in p.hosts:
+            if h not in cfg.inventory.hosts:
+                raise ConfigError(f"{key}.hosts: expected known host names, got {_show(h)}")
+        for g in p.hostgroups:
+            if g not in groups:
+                raise ConfigError(f"{key}.hostgroups: expected host groups, got {_show(g)}")
+        if not p.hosts and not p.hostgroups:
+            raise ConfigError(f"{key}: expected hosts or hostgroups")
+        if p.version == "2c" and not p.community_env:
+            raise ConfigError(f"{key}.community_env: expected the environment variable holding the v2c community")
+        if p.version == "3" and p.user not in users:
+            raise ConfigError(f"{key}.user: expected a [[snmp.users]] name, got {_show(p.user)}")
+        if not p.items:
+            raise ConfigError(f"{key}.items: expected at least one [[inventory.pollers.items]]")
+        labels: set[str] = set()
+        for j, item in enumerate(p.items):
+            if (item.oid is None) == (item.entity_sensor is None):
+                raise ConfigError(f"{key}.items[{j}]: expected oid or entity_sensor (one of them)")
+            if not item.label or item.label in labels:
+                raise ConfigError(f"{key}.items[{j}].label: expected a unique label")
+            labels.add(item.label)
+        if p.warning is not None and p.critical is not None:
+            if (p.direction == "above" and p.warning > p.critical) or (p.direction == "below" and p.warning < p.critical):
+                raise ConfigError(f"{key}.critical: expected a threshold beyond warning ({p.direction})")
 
 
 def resolve_inventory(inv: InventoryConfig) -> InventoryConfig:

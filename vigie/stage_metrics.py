@@ -201,3 +201,20 @@ class CheckMetrics:
         self._by_status[status if 0 <= status < len(CHECK_STATES) else 3].inc()
         if timed_out:
             self.timeouts.inc()
+
+
+class PollMetrics:
+    """SNMP polls by resulting state, and polls skipped because the previous one of their target was still
+    running or the process stalled (the poller runs in `vigie up`)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.results = Counter("vigie_snmp_polls", "SNMP polls, by resulting state", ["state"], registry=registry)
+        self.late = Counter("vigie_snmp_polls_late", "SNMP polls skipped: the previous one was still running",
+                            registry=registry)
+        self._by_status = [self.results.labels(s) for s in CHECK_STATES]
+
+    def observe(self, status: int, timed_out: bool) -> None:
+        self._by_status[status if 0 <= status < len(CHECK_STATES) else 3].inc()
+
+    def skipped(self, n: int) -> None:
+        self.late.inc(n)

@@ -108,6 +108,10 @@ class Inventory:
         services: dict[str, dict[str, int | None]] = {}
         for svc in config.services:  # [[inventory.services]]: per-service max_check_attempts
             services.setdefault(svc.host, {})[svc.name] = svc.max_check_attempts
+        for poller in config.pollers:  # [[inventory.pollers]]: their results are checks of service `name`
+            for name, spec in config.hosts.items():
+                if name in poller.hosts or set(spec.groups) & set(poller.hostgroups):
+                    services.setdefault(name, {})[poller.name] = poller.max_check_attempts
         hosts = {
             name: HostInfo(
                 name,

@@ -80,6 +80,17 @@ command = ["/bin/sleep", "30"]
 check_interval = "1s"
 retry_interval = "1s"
 timeout = "1s"
+[[inventory.pollers]]
+name = "room-temp"
+hosts = ["h1"]
+port = {ports["poll"]}
+community_env = "VIGIE_MX_COMMUNITY"
+interval = "1s"
+timeout = "0.2s"
+retries = 0
+[[inventory.pollers.items]]
+label = "inlet"
+oid = "1.3.6.1.4.1.8072.9999.9999.7.1"
 [[routes]]
 name = "ops"
 webhook = "http://127.0.0.1:{hook}/hook"
@@ -93,11 +104,11 @@ def test_up_serves_exactly_the_documented_families_with_children_counted(broker:
                                                                          tmp_path: Path) -> None:
     hook = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
-    ports = {k: free_port() for k in ("metrics", "syslog", "snmp", "http")}
+    ports = {k: free_port() for k in ("metrics", "syslog", "snmp", "http", "poll")}
     conf = _config(tmp_path, broker.bootstrap_servers, ports, hook.server_address[1])
     proc = subprocess.Popen([sys.executable, "-m", "vigie.app.cli", "up", "--config", str(conf)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, VIGIE_MX_TOKEN="tok"))
+                            env=dict(os.environ, VIGIE_MX_TOKEN="tok", VIGIE_MX_COMMUNITY="public"))
     url = f"http://127.0.0.1:{ports['metrics']}/metrics"
     want = documented_families()
     # what must have happened, beyond the families existing: every part counted real work
@@ -111,6 +122,7 @@ def test_up_serves_exactly_the_documented_families_with_children_counted(broker:
         "vigie_archive_last_file_timestamp_seconds",
         'vigie_check_results_total{state="CRITICAL"}',
         "vigie_check_plugin_timeouts_total",
+        'vigie_snmp_polls_total{state="UNKNOWN"}',  # nothing answers on the poll port
         'vigie_notifications_sent_total{channel="webhook",route="ops"}',
     ]
     text, served = "", set()

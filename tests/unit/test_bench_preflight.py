@@ -44,3 +44,9 @@ def test_benches_that_start_a_broker_need_its_jars(script: str, tmp_path: Path) 
     assert len(proc.stderr.strip().splitlines()) == 1
     assert proc.stderr.startswith(f"bench/{script}: cannot run: ")
     assert "Traceback" not in proc.stderr
+
+
+def test_the_poller_bench_without_snmpd_stops_before_starting_anything(tmp_path: Path) -> None:
+    proc = run_bench("snmp_poller.py", "--quick", PATH=str(tmp_path))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("bench/snmp_poller.py: cannot run: snmpget is not installed")

@@ -43,6 +43,18 @@ def check_secrets(cfg: Config) -> None:
         _intake_token(cfg)
     if cfg.snmp.enabled:
         _check_snmp_keys(cfg)
+    if cfg.inventory.pollers:
+        _check_poller_secrets(cfg)
+
+
+def _check_poller_secrets(cfg: Config) -> None:
+    from vigie.producers.snmp.poller import Poller
+    from vigie.sink import MemorySink
+
+    try:
+        Poller(MemorySink(), cfg).check_secrets()
+    except ValueError as exc:
+        raise ConfigError(f"service snmp-poller: {exc}") from None
 
 
 def check_services(rt: Runtime) -> list[tuple[str, Run]]:
@@ -83,6 +95,25 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
 
         out.append(("checks-active", run_runner))
     return out
+
+
+def poller_services(rt: Runtime) -> list[tuple[str, Run]]:
+    """The SNMP poller ([[inventory.pollers]]), in `vigie up`'s process: a few GETs a second at most."""
+    from vigie.producers.snmp.poller import Poller
+    from vigie.stage_metrics import PollMetrics
+
+    if not rt.cfg.inventory.pollers:
+        return []
+    metrics = PollMetrics(rt.registry)  # once: a restarted poller keeps counting in the same series
+
+    async def run(stop: asyncio.Event) -> None:
+        poller = Poller(rt.sink, rt.cfg, metrics=metrics)
+        task = asyncio.create_task(poller.run())
+        await stop.wait()
+        poller.stop()
+        await task
+
+    return [("snmp-poller", run)]
 
 
 def nsca_services(rt: Runtime) -> list[tuple[str, Run]]:
@@ -266,6 +297,7 @@ def _children(rt: Runtime, name: str, enabled: bool, n: int) -> list[tuple[str, 
     return [(f"{name}-{i}" if n > 1 else name, subprocess_service(rt, name, instance=i)) for i in range(n)]
 
 
-FACTORIES: list[ServiceFactory] = [syslog_services, snmp_services, check_services, nsca_services, pipeline_services,
+FACTORIES: list[ServiceFactory] = [syslog_services, snmp_services, poller_services, check_services, nsca_services,
+                                   pipeline_services,
                                    archive_services, notify_services, console_services]
 """The services that exist; each factory decides from the config whether its service runs."""
