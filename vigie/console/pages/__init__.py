@@ -10,7 +10,7 @@ from importlib import import_module
 
 from vigie.console.server import NavItem, Route
 
-PAGE_MODULES = ("login", "problems")
+PAGE_MODULES = ("login", "problems", "events")
 
 
 def collect() -> tuple[list[Route], list[NavItem]]:

@@ -1,28 +1,107 @@
-"""Problems: what is wrong now, worst first (the page people open first)."""
+"""Problems and the wall: what is wrong now, worst first (the page people open first, and the big screen).
+
+Both pages are a shell around one live fragment (`?fragment=1`, the table alone) that static/live.js
+re-fetches when `/events` says the state changed. Fragments hold no per-person data (no CSRF token, no name),
+so one rendering per state version, filters, language and role class serves every open page: with 20 pages
+open a change is rendered once, not 20 times (bench/console.py).
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
-from vigie.console.server import CONSOLE, NavItem, Route, render
+from vigie.console.i18n import Translator
+from vigie.console.problems_view import Filters, ProblemsView, RouteNames, problems_view
+from vigie.console.server import ACCOUNT, CONSOLE, Console, NavItem, Route, T, render
 
-_SEVERITY_ORDER = {"critical": 0, "warning": 1, "unknown": 2, "info": 3, "ok": 4}
+FRAGMENT_CACHE = "problems_fragments"
+ROUTER = "router"  # Console.extras key: the pipelines' Router, given by the composition root (vigie.app)
+ROUTE_TIME_BUCKET = 60.0  # s: a route with an `active` period may start or stop matching as time passes
 
 
-def open_alerts(alerts: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Alerts still firing, worst and newest first."""
-    rows = [a for a in alerts.values() if a.get("status") != "resolved"]
-    rows.sort(key=lambda a: (_SEVERITY_ORDER.get(a.get("severity", ""), 9), str(a.get("site", "")),
-                             str(a.get("host", "")), str(a.get("component", ""))))
-    return rows
+def route_names(console: Console) -> tuple[list[str], RouteNames | None]:
+    """The configured route names, and what tells which of them an alert's labels go to.
+
+    vigie.console may not import the pipelines (tests/unit/test_import_rules.py), so the composition root
+    hands the console the correlate stage's own Router (Router.from_config over cfg.routes and
+    cfg.timeperiods): the filter uses the very matching that notifies people.
+    """
+    names = [r.name for r in getattr(console.cfg, "routes", None) or []]
+    router = console.extras.get(ROUTER)
+    if router is None:
+        return names, None
+
+    def match(labels: dict[str, str], now: float) -> list[str]:
+        return [r.name for r in router.match(labels, now)]
+
+    return names, match
+
+
+def _view(request: web.Request) -> ProblemsView:
+    console = request.app[CONSOLE]
+    names, match = route_names(console)
+    filters = Filters.from_query(request.query, names)
+    return problems_view(console.state.alerts, console.state.incidents, filters, console.clock(), match, names)
+
+
+def _local_time(t: Translator) -> Any:
+    """t.datetime memoised for one rendering: Babel formats a time in ~40 µs and a storm shares seconds."""
+    seen: dict[str, str] = {}
+
+    def show(value: str) -> str:
+        text = seen.get(value)
+        if text is None:
+            text = seen[value] = t.datetime(value)
+        return text
+
+    return show
+
+
+def _fragment(request: web.Request, wall: bool) -> str:
+    """The table alone, cached per state version, filters, language and role class."""
+    console = request.app[CONSOLE]
+    t: Translator = request[T]
+    can_act = not wall and request[ACCOUNT].can("act")
+    key = (wall, console.state.version, request.query_string, t.language, can_act,
+           int(console.clock() // ROUTE_TIME_BUCKET))
+    cache: dict[Any, str] = console.extras.setdefault(FRAGMENT_CACHE, {})
+    body = cache.get(key)
+    if body is None:
+        view = _view(request)
+        body = console.templates.get_template("problems_table.html").render(
+            _=t.gettext, t=t, view=view, f=view.filters, wall=wall, can_act=can_act, since=_local_time(t),
+            segment=lambda s: quote(s, safe=""), base="/wall" if wall else "/problems",
+            now=console.clock())
+        if len(cache) > 64 or any(k[1] != console.state.version for k in cache):
+            cache.clear()  # only the current version's renderings are worth keeping
+        cache[key] = body
+    return body
+
+
+async def _page(request: web.Request, wall: bool) -> web.StreamResponse:
+    fragment = _fragment(request, wall)
+    if request.query.get("fragment"):
+        return web.Response(text=fragment, content_type="text/html", charset="utf-8")
+    console = request.app[CONSOLE]
+    names, _match = route_names(console)
+    filters = Filters.from_query(request.query, names)
+    query = filters.query()
+    live = f"{'/wall' if wall else '/problems'}?fragment=1" + (f"&{query}" if query else "")
+    sites = sorted(({str(a.get("site") or "") for a in console.state.alerts.values()} | {filters.site}) - {""})
+    return render(request, "wall.html" if wall else "problems.html", fragment=fragment, live=live, f=filters,
+                  sites=sites, routes=names)
 
 
 async def problems(request: web.Request) -> web.StreamResponse:
-    console = request.app[CONSOLE]
-    return render(request, "problems.html", alerts=open_alerts(console.state.alerts))
+    return await _page(request, wall=False)
 
 
-ROUTES = [Route("GET", "/problems", problems)]
-NAV = [NavItem("/problems", "Problems")]
+async def wall(request: web.Request) -> web.StreamResponse:
+    return await _page(request, wall=True)
+
+
+ROUTES = [Route("GET", "/problems", problems), Route("GET", "/wall", wall)]
+NAV = [NavItem("/problems", "Problems"), NavItem("/wall", "Wall")]
