@@ -8,6 +8,7 @@ open a change is rendered once, not 20 times (bench/console.py).
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 from urllib.parse import quote
 
@@ -60,38 +61,63 @@ def _local_time(t: Translator) -> Any:
     return show
 
 
-def _fragment(request: web.Request, wall: bool) -> str:
+def _fragment(request: web.Request, wall: bool) -> Fragment:
     """The table alone, cached per state version, filters, language and role class."""
     console = request.app[CONSOLE]
     t: Translator = request[T]
     can_act = not wall and request[ACCOUNT].can("act")
     key = (wall, console.state.version, request.query_string, t.language, can_act,
            int(console.clock() // ROUTE_TIME_BUCKET))
-    cache: dict[Any, str] = console.extras.setdefault(FRAGMENT_CACHE, {})
+    cache: dict[Any, Fragment] = console.extras.setdefault(FRAGMENT_CACHE, {})
     body = cache.get(key)
     if body is None:
         view = _view(request)
-        body = console.templates.get_template("problems_table.html").render(
-            _=t.gettext, t=t, view=view, f=view.filters, wall=wall, can_act=can_act, since=_local_time(t),
-            segment=lambda s: quote(s, safe=""), base="/wall" if wall else "/problems",
-            now=console.clock())
+        f = view.filters
+        text = console.templates.get_template("problems_table.html").render(
+            _=t.gettext, t=t, view=view, f=f, wall=wall, can_act=can_act, since=_local_time(t),
+            segment=lambda s: quote(s, safe=""), base="/wall" if wall else "/problems", now=console.clock(),
+            # the filter links of every row, made once per site (urlencode per row was a third of the render)
+            site_query={s: f.query(site=s) for s in view.sites},
+            state_query={"HARD": f.query(state="hard"), "SOFT": f.query(state="soft")})
         if len(cache) > 64 or any(k[1] != console.state.version for k in cache):
             cache.clear()  # only the current version's renderings are worth keeping
-        cache[key] = body
+        body = cache[key] = Fragment(text)
     return body
+
+
+class Fragment:
+    """A rendered fragment and, once asked for, its gzip form: 5,000 alerts make 3.7 MB of HTML, ~25x
+    smaller compressed, compressed once per state version for every page that fetches it."""
+
+    __slots__ = ("text", "_gzip")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._gzip: bytes | None = None
+
+    def gzip(self) -> bytes:
+        if self._gzip is None:
+            self._gzip = gzip.compress(self.text.encode(), compresslevel=1)
+        return self._gzip
+
+    def response(self, request: web.Request) -> web.Response:
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            return web.Response(body=self.gzip(), content_type="text/html", charset="utf-8",
+                                headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        return web.Response(text=self.text, content_type="text/html", charset="utf-8")
 
 
 async def _page(request: web.Request, wall: bool) -> web.StreamResponse:
     fragment = _fragment(request, wall)
     if request.query.get("fragment"):
-        return web.Response(text=fragment, content_type="text/html", charset="utf-8")
+        return fragment.response(request)
     console = request.app[CONSOLE]
     names, _match = route_names(console)
     filters = Filters.from_query(request.query, names)
     query = filters.query()
     live = f"{'/wall' if wall else '/problems'}?fragment=1" + (f"&{query}" if query else "")
     sites = sorted(({str(a.get("site") or "") for a in console.state.alerts.values()} | {filters.site}) - {""})
-    return render(request, "wall.html" if wall else "problems.html", fragment=fragment, live=live, f=filters,
+    return render(request, "wall.html" if wall else "problems.html", fragment=fragment.text, live=live, f=filters,
                   sites=sites, routes=names)
 
 
