@@ -10,6 +10,7 @@
 
   function setStatus(live) {
     document.body.classList.toggle("live-lost", !live);
+    document.documentElement.setAttribute("data-live-state", live ? "open" : "lost");
     for (var i = 0; i < statusEls.length; i++) {
       statusEls[i].textContent = live ? "" : (document.documentElement.lang === "fr" ? "connexion perdue, nouvel essai…" : "connection lost, retrying…");
     }
