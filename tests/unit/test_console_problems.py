@@ -19,7 +19,7 @@ from vigie.pipelines.correlate.routing import Router
 NOW = 1_796_000_000.0
 TEMPLATES = Path(__file__).resolve().parents[2] / "vigie" / "console" / "templates"
 NO_FILTER = Filters()
-MY_TEMPLATES = ("problems.html", "problems_table.html", "wall.html")
+MY_TEMPLATES = ("problems.html", "problems_table.html", "problems_row.html", "problems_members.html", "wall.html")
 
 
 def alert(fp: str, host: str, *, site: str = "mairie", severity: str = "critical", incident: str | None = None,
@@ -157,11 +157,12 @@ def test_a_viewer_sees_no_action_buttons_an_operator_does_and_links_keep_the_fil
     viewer = run(page("viewer", "/problems?state=hard"))
     operator = run(page("operator", "/problems?state=hard"))
     assert "Acknowledge…" not in viewer and 'class="button action"' not in viewer
-    assert operator.count('class="button action"') == 7  # one per HARD row: 3 of inc-1 and 4 lone
+    assert operator.count('class="button action"') == 5  # one per HARD row shown: inc-1's root and 4 lone
     assert 'href="/incidents/inc-1"' in operator and 'href="/hosts/sw-core"' in viewer
     assert 'href="/problems?site=library&amp;state=hard"' in viewer  # a site link keeps the state filter
     assert 'data-live="/problems?fragment=1&amp;state=hard"' in viewer
-    assert '<details data-key="incident-inc-1">' in viewer and 'src="/static/live.js"' in viewer
+    assert '<details data-key="incident-inc-1" data-src="/problems?members=inc-1&amp;state=hard">' in viewer
+    assert "sw-2" not in viewer and 'src="/static/live.js"' in viewer  # members come when opened
 
 
 def test_the_fragment_is_the_table_alone_and_the_wall_has_no_controls(tmp_path: Path) -> None:
@@ -181,6 +182,28 @@ def test_the_fragment_is_the_table_alone_and_the_wall_has_no_controls(tmp_path: 
     assert 'class="wall"' in wall and "<form" not in wall and "<select" not in wall
     assert "<a " not in wall_fragment and "<details" not in wall_fragment and "Acknowledge…" not in wall_fragment
     assert "+ 2 more (2 suppressed)" in wall_fragment and "sw-core" in wall_fragment
+
+
+def test_an_incidents_folded_members_are_served_when_opened_under_the_same_filters(tmp_path: Path) -> None:
+    state = town()
+    state.apply("alerts", "sw4", alert("sw4", "sw-4", incident="inc-1", state="soft",
+                                       suppressed={"kind": "inhibited", "ref": "inc-1"}))
+    state.apply("incidents", "inc-1", incident("inc-1", ["core", "sw2", "sw3", "sw4"], ["sw2", "sw3", "sw4"]))
+    console = make_console(tmp_path, state)
+
+    async def go() -> tuple[str, str, str]:
+        async with serve(console) as client:
+            await login(client, "operator")
+            every = await (await client.get("/problems?members=inc-1")).text()
+            hard = await (await client.get("/problems?members=inc-1&state=hard")).text()
+            none = await (await client.get("/problems?members=no-such")).text()
+            return every, hard, none
+
+    every, hard, none = run(go())
+    assert re.findall(r'data-fingerprint="(\w+)"', every) == ["sw3", "sw2", "sw4"]  # worst first: HARD, then SOFT
+    assert "sw-core" not in every and every.count('class="button action"') == 3 and "<html" not in every
+    assert sorted(re.findall(r'data-fingerprint="(\w+)"', hard)) == ["sw2", "sw3"]
+    assert "No problem." in none
 
 
 def test_a_fragment_is_rendered_once_per_state_version(tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ class ProblemsView:
     by_severity: dict[str, int]  # shown alerts per severity (the wall's counters)
 
 
-def _row(alert: Mapping[str, Any]) -> Row:
+def row_of(alert: Mapping[str, Any]) -> Row:
     ack = alert.get("acknowledged")
     suppressed = alert.get("suppressed_by")
     kind = str(suppressed.get("kind") or "") if isinstance(suppressed, dict) else ""
@@ -115,6 +115,28 @@ def _row(alert: Mapping[str, Any]) -> Row:
         acked_by=str(ack.get("author") or "?") if isinstance(ack, dict) else "",
         suppressed=kind, suppressed_ref=str(suppressed.get("ref") or "") if kind else "",
         flapping=bool(alert.get("flapping")), incident_id=str(alert.get("incident_id") or ""))
+
+
+class RowMemo:
+    """row_of remembered per alert value: ConsoleState replaces an alert's dict when it changes, so the same
+    dict object is the same row. The dict is kept with its row, so its id cannot be reused meanwhile; rows of
+    alerts gone are dropped by the next `prune`."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, tuple[Mapping[str, Any], Row]] = {}
+
+    def __call__(self, alert: Mapping[str, Any]) -> Row:
+        held = self._rows.get(id(alert))
+        if held is not None and held[0] is alert:
+            return held[1]
+        row = row_of(alert)
+        self._rows[id(alert)] = (alert, row)
+        return row
+
+    def prune(self, alerts: Mapping[str, Mapping[str, Any]]) -> None:
+        if len(self._rows) > 2 * len(alerts) + 1000:
+            live = {id(a) for a in alerts.values()}
+            self._rows = {k: v for k, v in self._rows.items() if k in live}
 
 
 def _worst_first(row: Row) -> tuple[Any, ...]:
@@ -144,8 +166,10 @@ def labels_of(alert: Mapping[str, Any]) -> dict[str, str]:
 
 def problems_view(alerts: Mapping[str, Mapping[str, Any]], incidents: Mapping[str, Mapping[str, Any]],
                   filters: Filters, now: float, route_names: RouteNames | None = None,
-                  routes: Iterable[str] = ()) -> ProblemsView:
-    """The Problems page for the console's alerts and incidents (ConsoleState tables) under `filters`."""
+                  routes: Iterable[str] = (), make_row: Callable[[Mapping[str, Any]], Row] | None = None) -> ProblemsView:
+    """The Problems page for the console's alerts and incidents (ConsoleState tables) under `filters`;
+    `make_row` may remember rows (RowMemo) since most alerts are unchanged from one rendering to the next."""
+    make_row = make_row or row_of
     open_alerts = [a for a in alerts.values() if a.get("status") != "resolved"]
     open_incidents = {i: inc for i, inc in incidents.items() if inc.get("status") == "open"}
     sites = sorted(({str(a.get("site") or "") for a in open_alerts}
@@ -166,7 +190,7 @@ def problems_view(alerts: Mapping[str, Mapping[str, Any]], incidents: Mapping[st
     for alert in open_alerts:
         if not passes(alert):
             continue
-        row = _row(alert)
+        row = make_row(alert)
         counts[row.severity] = counts.get(row.severity, 0) + 1
         if row.incident_id in open_incidents:
             members.setdefault(row.incident_id, []).append(row)

@@ -22,12 +22,35 @@
     return keys;
   }
 
+  /* <details data-src="URL">: its body is fetched when it opens (and again after each swap while open) */
+  function loadDetails(details) {
+    var body = details.querySelector(":scope > :not(summary)");
+    fetch(details.getAttribute("data-src"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (html === null || !details.isConnected) { return; }
+        var holder = document.createElement("div");
+        holder.innerHTML = html;
+        if (body) { details.removeChild(body); }
+        while (holder.firstChild) { details.appendChild(holder.firstChild); }
+        details.setAttribute("data-loaded", "1");
+      })
+      .catch(function () { setStatus(false); });
+  }
+
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (details.open && details.hasAttribute("data-src") && !details.hasAttribute("data-loaded")) {
+      loadDetails(details);
+    }
+  }, true);  /* toggle does not bubble: listen while it goes down */
+
   function swap(el, html) {
     var keys = openKeys(el);
     el.innerHTML = html;
     var all = el.querySelectorAll("details[data-key]");
     for (var i = 0; i < all.length; i++) {
-      if (keys[all[i].getAttribute("data-key")]) { all[i].open = true; }
+      if (keys[all[i].getAttribute("data-key")]) { all[i].open = true; }  /* its toggle event loads it */
     }
     el.setAttribute("data-live-updated", String(Date.now()));
     el.dispatchEvent(new CustomEvent("live:updated", { bubbles: true }));
