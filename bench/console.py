@@ -296,10 +296,10 @@ def main() -> int:
             proc, out, stop, _ready = run_clients(base, args.pages)
             produced: dict[str, float] = {}
             consumed: dict[str, float] = {}
-            fps = list(alerts)
+            roots = [inc["alerts"][0] for inc in incidents.values()]  # shown rows (the other members are folded)
             for k in range(args.changes):
                 token = f"{TOKEN_PREFIX}{k}"
-                fp = fps[(k * 97) % len(fps)]
+                fp = roots[(k * 97) % len(roots)]
                 value = {**alerts[fp], "summary": f"{token} changed", "count": 100 + k}
                 produced[token] = time.time()
                 producer.produce(topic, dumps(value), fp.encode())

@@ -131,3 +131,49 @@ def test_the_wall_shows_problems_in_large_type_and_follows_them_live(console_up,
     wait_row(driver, "Gi0/15-wall-live", 10)
     assert same_page(driver)
     shoot(driver, "wall")
+
+
+def crafted_incident(console_up: ConsoleUp) -> None:
+    """An incident whose root cause hides a suppressed member, written to the topics as the correlate stage
+    would (the test's traps all come from one address: they make no symptoms)."""
+    from confluent_kafka import Producer
+
+    from vigie.schemas.codec import dumps
+    from vigie.topics import ALERTS, INCIDENTS
+
+    def alert(fp: str, component: str, suppressed: dict[str, str] | None) -> dict[str, Any]:
+        return {"schema": "alert/1", "fingerprint": fp, "status": "firing", "severity": "critical",
+                "host": f"sw-{component}", "site": "ecole", "component": component, "summary": f"down {component}",
+                "first_seen": "2026-12-07T08:00:00Z", "last_seen": "2026-12-07T08:00:00Z", "count": 1,
+                "state_type": "hard", "flapping": False, "suppressed_by": suppressed, "incident_id": "inc-browser",
+                "sources": ["trap"], "acknowledged": None}
+
+    producer = Producer(console_up.settings.librdkafka())
+    produce = [(INCIDENTS, "inc-browser", {
+        "schema": "incident/1", "id": "inc-browser", "status": "open", "opened_at": "2026-12-07T08:00:00Z",
+        "updated_at": "2026-12-07T08:00:00Z", "resolved_at": None, "severity": "critical", "site": "ecole",
+        "root_cause": {"host": "sw-Gi9/1-root", "component": "Gi9/1-root", "reason": "parent"},
+        "alerts": ["fp-root", "fp-member"], "symptoms": ["fp-member"], "explain": []}),
+        (ALERTS, "fp-root", alert("fp-root", "Gi9/1-root", None)),
+        (ALERTS, "fp-member", alert("fp-member", "Gi9/2-member", {"kind": "inhibited", "ref": "inc-browser"}))]
+    for logical, key, value in produce:
+        producer.produce(console_up.settings.topic(logical), dumps(value), key.encode())
+    assert producer.flush(10) == 0
+
+
+def test_an_incidents_folded_members_open_and_stay_open_across_live_updates(console_up, browser) -> None:
+    crafted_incident(console_up)
+    driver = browser("operator")
+    driver.get(console_up.base + "/problems")
+    wait_row(driver, "Gi9/1-root", 10)
+    live_ready(driver)
+    assert row_of(driver, "Gi9/2-member") is None  # folded, not even in the page
+    driver.find_element(By.CSS_SELECTOR, "details[data-key='incident-inc-browser'] > summary").click()
+    wait_row(driver, "Gi9/2-member", 5)
+    mark_page(driver)
+    link_down(console_up, 16, "Gi0/16-after")  # a live update swaps the table
+    wait_row(driver, "Gi0/16-after", 10)
+    assert same_page(driver)
+    details = driver.find_element(By.CSS_SELECTOR, "details[data-key='incident-inc-browser']")
+    assert details.get_attribute("open") is not None
+    wait_row(driver, "Gi9/2-member", 5)  # reloaded into the new table
