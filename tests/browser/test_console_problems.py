@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,7 +76,6 @@ def test_a_trap_becomes_a_problem_on_an_open_page_within_2s_without_reload(conso
     cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
     assert cells[0] == "critical" and "HARD" in cells and "linkDown Gi0/11-live" in cells[-2]
     assert row.find_element(By.CSS_SELECTOR, "a.button.action").text == "Acknowledge…"  # operators act
-    shoot(driver, "problems")
 
 
 def test_filters_by_state_and_site_are_kept_in_the_links(console_up, browser) -> None:
@@ -161,7 +162,7 @@ def crafted_incident(console_up: ConsoleUp) -> None:
     assert producer.flush(10) == 0
 
 
-def test_an_incidents_folded_members_open_and_stay_open_across_live_updates(console_up, browser) -> None:
+def test_an_incidents_folded_members_open_and_stay_open_across_live_updates(console_up, browser, shoot) -> None:
     crafted_incident(console_up)
     driver = browser("operator")
     driver.get(console_up.base + "/problems")
@@ -177,3 +178,40 @@ def test_an_incidents_folded_members_open_and_stay_open_across_live_updates(cons
     details = driver.find_element(By.CSS_SELECTOR, "details[data-key='incident-inc-browser']")
     assert details.get_attribute("open") is not None
     wait_row(driver, "Gi9/2-member", 5)  # reloaded into the new table
+    shoot(driver, "problems")
+
+
+def console_child(console_up: ConsoleUp) -> int:
+    """The pid of the `vigie service console` child of this test's `vigie up`."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == console_up.up.proc.pid and b"service" in argv and b"console" in argv:
+            return int(stat.parent.name)
+    raise AssertionError("no console child of vigie up")
+
+
+def test_an_open_page_comes_back_by_itself_after_a_console_restart(console_up, browser) -> None:
+    """The console stops cleanly with streams open (they end at once), vigie up starts it again, and the open
+    page reconnects and follows the next trap without anyone reloading it."""
+    driver = browser("viewer")
+    driver.get(console_up.base + "/problems")
+    live_ready(driver)
+    mark_page(driver)
+    pid = console_child(console_up)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], \
+        "the console did not stop within 10 s with a page open"
+    WebDriverWait(driver, 10, poll_frequency=0.05).until(
+        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("data-live-state") == "lost")
+    WebDriverWait(driver, 90).until(
+        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("data-live-state") == "open")
+    link_down(console_up, 17, "Gi0/17-restart")
+    wait_row(driver, "Gi0/17-restart", 20)
+    assert same_page(driver) and console_child(console_up) != pid
