@@ -16,7 +16,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.browser.conftest import DESKTOP, PHONE, ConsoleUp, needs_chromium
+from tests.browser.conftest import DESKTOP, PHONE, ConsoleUp, needs_chromium, start_console
 
 SNMPTRAP = shutil.which("snmptrap")
 pytestmark = [pytest.mark.integration, pytest.mark.peer, needs_chromium, pytest.mark.timeout(240),
@@ -24,6 +24,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.peer, needs_chromium, pytest.
 LINK_DOWN = "1.3.6.1.6.3.1.1.5.3"
 IF_INDEX, IF_DESCR = "1.3.6.1.2.1.2.2.1.1", "1.3.6.1.2.1.2.2.1.2"
 LIVE_WITHIN = 2.0  # s from the trap sent to the row on the open page (issue 15)
+# routes without receivers: nothing is sent, but the route filter has something to tell apart
+ROUTES = ('[[routes]]\nname = "network"\nmatch = { kind = "trap" }\n'
+          '[[routes]]\nname = "servers"\nmatch = { kind = "check" }\n')
+
+
+@pytest.fixture(scope="module")
+def console_up(broker, tmp_path_factory: pytest.TempPathFactory):
+    """conftest's `vigie up` with the console, and two routes."""
+    running = start_console(broker, tmp_path_factory.mktemp("console-problems"), ROUTES)
+    try:
+        yield running
+    finally:
+        assert running.up.stop() == 0, "\n".join(running.up.lines[-30:])
 
 
 def link_down(console_up: ConsoleUp, index: int, name: str) -> None:
@@ -100,6 +113,11 @@ def test_filters_by_state_and_site_are_kept_in_the_links(console_up, browser) ->
     assert row_of(driver, "Gi0/12-filter") is not None
     driver.find_element(By.LINK_TEXT, "Clear filters").click()
     WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/problems"))
+    for route, shown in (("servers", False), ("network", True)):  # the pipelines' routing of the configured routes
+        Select(driver.find_element(By.NAME, "route")).select_by_visible_text(route)
+        driver.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        WebDriverWait(driver, 10).until(lambda d, r=route: f"route={r}" in d.current_url)
+        assert (row_of(driver, "Gi0/12-filter") is not None) == shown, route
 
 
 def test_a_viewer_gets_no_action_buttons_and_the_phone_layout(console_up, browser, shoot) -> None:
