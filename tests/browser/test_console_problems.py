@@ -157,20 +157,22 @@ def crafted_incident(console_up: ConsoleUp) -> None:
     would (the test's traps all come from one address: they make no symptoms)."""
     from confluent_kafka import Producer
 
-    from vigie.schemas.codec import dumps
+    from vigie.schemas.codec import dumps, rfc3339
     from vigie.topics import ALERTS, INCIDENTS
+
+    now = rfc3339(time.time())  # the newest incident: the first one on the page
 
     def alert(fp: str, component: str, suppressed: dict[str, str] | None) -> dict[str, Any]:
         return {"schema": "alert/1", "fingerprint": fp, "status": "firing", "severity": "critical",
                 "host": f"sw-{component}", "site": "ecole", "component": component, "summary": f"down {component}",
-                "first_seen": "2026-12-07T08:00:00Z", "last_seen": "2026-12-07T08:00:00Z", "count": 1,
+                "first_seen": now, "last_seen": now, "count": 1,
                 "state_type": "hard", "flapping": False, "suppressed_by": suppressed, "incident_id": "inc-browser",
                 "sources": ["trap"], "acknowledged": None}
 
     producer = Producer(console_up.settings.librdkafka())
     produce = [(INCIDENTS, "inc-browser", {
-        "schema": "incident/1", "id": "inc-browser", "status": "open", "opened_at": "2026-12-07T08:00:00Z",
-        "updated_at": "2026-12-07T08:00:00Z", "resolved_at": None, "severity": "critical", "site": "ecole",
+        "schema": "incident/1", "id": "inc-browser", "status": "open", "opened_at": now,
+        "updated_at": now, "resolved_at": None, "severity": "critical", "site": "ecole",
         "root_cause": {"host": "sw-Gi9/1-root", "component": "Gi9/1-root", "reason": "parent"},
         "alerts": ["fp-root", "fp-member"], "symptoms": ["fp-member"], "explain": []}),
         (ALERTS, "fp-root", alert("fp-root", "Gi9/1-root", None)),
@@ -196,6 +198,7 @@ def test_an_incidents_folded_members_open_and_stay_open_across_live_updates(cons
     details = driver.find_element(By.CSS_SELECTOR, "details[data-key='incident-inc-browser']")
     assert details.get_attribute("open") is not None
     wait_row(driver, "Gi9/2-member", 5)  # reloaded into the new table
+    driver.execute_script("window.scrollTo(0, 0);")
     shoot(driver, "problems")
 
 

@@ -182,6 +182,8 @@ def test_the_fragment_is_the_table_alone_and_the_wall_has_no_controls(tmp_path: 
     assert 'class="wall"' in wall and "<form" not in wall and "<select" not in wall
     assert "<a " not in wall_fragment and "<details" not in wall_fragment and "Acknowledge…" not in wall_fragment
     assert "+ 2 more (2 suppressed)" in wall_fragment and "sw-core" in wall_fragment
+    assert "acked by alice" in wall_fragment and '<span class="badge maintenance">in maintenance</span>' not in wall_fragment
+    assert '<span class="badge maintenance">maintenance</span>' in wall_fragment  # English: the kind itself
 
 
 def test_an_incidents_folded_members_are_served_when_opened_under_the_same_filters(tmp_path: Path) -> None:
