@@ -99,6 +99,18 @@ def test_rows_say_who_acknowledged_what_suppresses_them_and_flapping() -> None:
     assert rows["portal"].since == "2026-12-07T09:30:00Z" and rows["portal"].count == 2
 
 
+def test_malformed_values_on_the_topics_are_left_out_not_a_broken_page() -> None:
+    state = town()
+    state.apply("alerts", "junk", ["not", "an", "alert"])  # type: ignore[arg-type]
+    state.apply("alerts", "odd", {**alert("odd", "odd-host", site="library"), "count": "many", "first_seen": 3})
+    state.apply("incidents", "junk", "nope")  # type: ignore[arg-type]
+    state.apply("incidents", "inc-1", {**incident("inc-1", ["core", "sw2", "sw3"], ["sw2", "sw3"]), "root_cause": None})
+    v = view(state)
+    assert v.total == 9 and [g.root_host for g in v.incidents] == [""]
+    odd = next(r for r in v.lone if r.host == "odd-host")
+    assert (odd.count, odd.since) == (1, "3")
+
+
 def test_an_incident_ranks_as_its_worst_member_above_a_lesser_one() -> None:
     state = town()
     state.apply("alerts", "x", alert("x", "ap-1", site="school", severity="warning", incident="inc-2"))

@@ -111,10 +111,14 @@ def row_of(alert: Mapping[str, Any]) -> Row:
         site=str(alert.get("site") or ""), host=str(alert.get("host") or ""),
         component=str(alert.get("component") or ""), summary=str(alert.get("summary") or ""),
         state="SOFT" if str(alert.get("state_type", "hard")).lower() == "soft" else "HARD",
-        since=str(alert.get("first_seen") or ""), count=int(alert.get("count") or 1),
+        since=str(alert.get("first_seen") or ""), count=_count(alert.get("count")),
         acked_by=str(ack.get("author") or "?") if isinstance(ack, dict) else "",
         suppressed=kind, suppressed_ref=str(suppressed.get("ref") or "") if kind else "",
         flapping=bool(alert.get("flapping")), incident_id=str(alert.get("incident_id") or ""))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
 class RowMemo:
@@ -170,8 +174,9 @@ def problems_view(alerts: Mapping[str, Mapping[str, Any]], incidents: Mapping[st
     """The Problems page for the console's alerts and incidents (ConsoleState tables) under `filters`;
     `make_row` may remember rows (RowMemo) since most alerts are unchanged from one rendering to the next."""
     make_row = make_row or row_of
-    open_alerts = [a for a in alerts.values() if a.get("status") != "resolved"]
-    open_incidents = {i: inc for i, inc in incidents.items() if inc.get("status") == "open"}
+    # a value that is not an object (a foreign producer on the topic) is not a problem to show, nor a crash
+    open_alerts = [a for a in alerts.values() if isinstance(a, dict) and a.get("status") != "resolved"]
+    open_incidents = {i: inc for i, inc in incidents.items() if isinstance(inc, dict) and inc.get("status") == "open"}
     sites = sorted(({str(a.get("site") or "") for a in open_alerts}
                     | {str(inc.get("site") or "") for inc in open_incidents.values()} | {filters.site}) - {""})
 
@@ -218,7 +223,8 @@ def _group_rank(group: IncidentGroup) -> tuple[Any, ...]:
 def _group(incident_id: str, incident: Mapping[str, Any], rows: list[Row]) -> IncidentGroup:
     """Root-cause rows first: members not listed as symptoms (the correlate stage's `symptoms`), else those
     that are not suppressed, else the worst one."""
-    cause = incident.get("root_cause") or {}
+    cause = incident.get("root_cause")
+    cause = cause if isinstance(cause, dict) else {}
     symptoms = incident.get("symptoms")
     if isinstance(symptoms, list):
         symptom_set = set(symptoms)
