@@ -138,7 +138,7 @@ def test_an_operator_acks_and_comments_a_trap_incident_and_the_viewer_sees_no_bu
     fingerprint = row.get_attribute("data-fingerprint")
     operator.get(console_up.base + "/problems")
     problem = operator.find_element(By.CSS_SELECTOR, f"#problems tr[data-fingerprint='{fingerprint}']")
-    assert "acknowledged by operator" in problem.text
+    assert "acked by operator" in problem.text
     operator.get(url)
     assert "on my way to the town hall" in operator.find_element(By.CSS_SELECTOR, "li.tl-ack").text
     operator.find_element(By.NAME, "text").send_keys("Orange ticket 4411 opened for the fibre <b>cut</b>")

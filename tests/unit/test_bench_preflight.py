@@ -37,7 +37,7 @@ def test_vigie_only_scenarios_do_not_need_rsyslog(tmp_path: Path) -> None:
     assert f"the Kafka broker's jars are not in {tmp_path / 'libs'}" in proc.stderr
 
 
-@pytest.mark.parametrize("script", ["kafka_clients.py", "traps.py", "startup.py"])
+@pytest.mark.parametrize("script", ["kafka_clients.py", "traps.py", "startup.py", "console.py"])
 def test_benches_that_start_a_broker_need_its_jars(script: str, tmp_path: Path) -> None:
     proc = run_bench(script, *(["--quick"] if script != "startup.py" else []), VIGIE_KAFKA_LIBS=str(tmp_path))
     assert proc.returncode == 2, proc.stderr

@@ -162,11 +162,14 @@ def _console(cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int
     import asyncio
 
     from vigie.console.service import serve
+    from vigie.pipelines.correlate.routing import Router
 
     joined = [threading.Event(), threading.Event()]
     _announce_ready(joined, stop)
+    # the console may not import the pipelines: it is handed their Router (the Problems page's route filter)
+    extras = {"router": Router.from_config(cfg.routes, cfg.timeperiods)}
     try:
-        asyncio.run(serve(cfg, settings, stop, joined))
+        asyncio.run(serve(cfg, settings, stop, joined, extras))
     except OSError as exc:  # the address is taken or not ours: one line, not a traceback
         host, port = cfg.console.listen
         print(f"vigie service console: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)

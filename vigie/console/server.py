@@ -22,6 +22,7 @@ from aiohttp import web
 
 from vigie.console.accounts import Account, AccountStore
 from vigie.console.i18n import Translator, negotiate
+from vigie.console.live import close_hub
 from vigie.console.sessions import LoginLimiter, SessionStore, csrf_ok
 from vigie.console.state import ConsoleState
 from vigie.schemas.codec import rfc3339
@@ -217,6 +218,7 @@ def build_app(console: Console, routes: list[Route]) -> web.Application:
 
     app = web.Application(middlewares=[headers, guard], client_max_size=1024 * 1024)
     app[CONSOLE] = console
+    app.on_shutdown.append(lambda _app: close_hub(console.extras))  # live streams end with the console
     for route in routes:
         resource = app.router.add_route(route.method, route.path, route.handler, name=route.name)
         capability_of[(route.method, resource.resource.canonical)] = route.capability

@@ -8,7 +8,7 @@ import logging
 import ssl
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -48,13 +48,15 @@ def tls_context(cfg: Config) -> ssl.SSLContext | None:
 
 
 async def serve(cfg: Config, settings: KafkaSettings, stop: threading.Event,
-                joined: list[threading.Event]) -> None:
-    """Serve until stop is set; joined[0] is set when bound, joined[1] when the feed has caught up."""
+                joined: list[threading.Event], extras: dict[str, Any] | None = None) -> None:
+    """Serve until stop is set; joined[0] is set when bound, joined[1] when the feed has caught up. `extras`
+    are objects the composition root gives the pages (Console.extras: the pipelines' Router)."""
     loop = asyncio.get_running_loop()
     state = ConsoleState()
     feed = Feed(settings, state, loop)
     writer = Writer(settings)
     console = make_console(cfg, state, writer)
+    console.extras.update(extras or {})
     routes, console.nav = collect()
     app = build_app(console, routes)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -10,7 +10,7 @@ from importlib import import_module
 
 from vigie.console.server import NavItem, Route
 
-PAGE_MODULES = ("login", "problems", "incident", "host", "silences", "duty", "archive", "health", "users")
+PAGE_MODULES = ("login", "problems", "events", "incident", "host", "silences", "duty", "archive", "health", "users")
 
 
 def collect() -> tuple[list[Route], list[NavItem]]:
