@@ -136,9 +136,15 @@ def test_an_operator_acks_and_comments_a_trap_incident_and_the_viewer_sees_no_bu
     row = operator.find_element(By.CSS_SELECTOR, "table.members tbody tr")
     assert "operator" in row.text and "HARD" in row.text
     fingerprint = row.get_attribute("data-fingerprint")
-    operator.get(console_up.base + "/problems")
-    problem = operator.find_element(By.CSS_SELECTOR, f"#problems tr[data-fingerprint='{fingerprint}']")
-    assert "acked by operator" in problem.text
+    operator.get(console_up.base + "/problems")  # its table comes by the live fragment: wait for the rows
+
+    def acked_on_problems() -> bool:  # the incident's row (members are folded under its root cause)
+        rows = operator.find_elements(By.CSS_SELECTOR, "#problems-live tr")
+        return any("rtr-mairie" in r.text and [a.text for a in r.find_elements(By.CSS_SELECTOR, "td.acked")] == ["operator"]
+                   for r in rows)
+
+    wait_for("the incident acknowledged on the Problems page", acked_on_problems, 10)
+    assert fingerprint
     operator.get(url)
     assert "on my way to the town hall" in operator.find_element(By.CSS_SELECTOR, "li.tl-ack").text
     operator.find_element(By.NAME, "text").send_keys("Orange ticket 4411 opened for the fibre <b>cut</b>")

@@ -143,7 +143,8 @@ def test_the_wall_shows_problems_in_large_type_and_follows_them_live(console_up,
     wait_row(driver, "Gi0/14-wall", 10)
     live_ready(driver)
     mark_page(driver)
-    assert driver.find_elements(By.CSS_SELECTOR, "form, select, a.button, details, header.top") == []
+    found = driver.find_elements(By.CSS_SELECTOR, "form, select, a.button, details, header.top")
+    assert found == [], [(e.tag_name, e.get_attribute("outerHTML")[:200]) for e in found]
     size = driver.execute_script("return parseFloat(getComputedStyle(document.body).fontSize)")
     assert size >= 20, f"wall type is {size} px"
     link_down(console_up, 15, "Gi0/15-wall-live")

@@ -187,3 +187,16 @@ def test_a_trusted_proxy_header_logs_in_a_known_account_only_from_trusted_addres
             assert r.status == 303
 
     run(go2())
+
+
+def test_the_stylesheet_is_well_formed_at_every_page_block() -> None:
+    """Each page's rules start at the top level: an unclosed @media block would swallow every page after it
+    (found after merging four pages' blocks: the wall lost its large type)."""
+    css = (Path(__file__).resolve().parents[2] / "vigie" / "console" / "static" / "console.css").read_text()
+    depth = 0
+    for number, line in enumerate(css.splitlines(), 1):
+        if line.startswith("/* page:"):
+            assert depth == 0, f"console.css:{number}: a page block starts inside an unclosed block"
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"console.css:{number}: a closing brace too many"
+    assert depth == 0
