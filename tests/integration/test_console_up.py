@@ -62,3 +62,44 @@ def test_vigie_up_serves_the_console_to_the_first_admin(broker: KafkaSettings, t
         assert re.search(r"rtr-mairie.*Gi0/1", text, re.S), text
     finally:
         assert up.stop() == 0, "\n".join(up.lines)
+
+
+def test_the_console_over_tls_sends_secure_cookies_and_hsts(broker: KafkaSettings, tmp_path: Path) -> None:
+    import ssl
+
+    from tests.notify_servers import self_signed
+
+    cert, key = self_signed(tmp_path, "127.0.0.1")
+    port = free_port()
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
+                    f'topic_prefix = "console-tls."\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+                    f'[snmp]\nenabled = false\n[archive]\nenabled = false\n[checks]\nactive_enabled = false\n'
+                    f'[pipelines]\nenabled = false\n[console]\nlisten = "127.0.0.1:{port}"\n'
+                    f'certfile = "{cert}"\nkeyfile = "{key}"\n')
+    add = subprocess.run([sys.executable, "-m", "vigie.app.cli", "user", "add", "chief", "--role", "admin",
+                          "--password-stdin", "--config", str(conf)], input="a long enough secret\n",
+                         capture_output=True, text=True, timeout=30)
+    assert add.returncode == 0, add.stderr
+    up = Up(conf, env=dict(os.environ))
+    try:
+        up.wait_line("ready", 90)
+        base = f"https://127.0.0.1:{port}"
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        with pytest.raises(OSError):  # plain HTTP on the TLS port is not served (the connection is dropped)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5)
+        import http.client
+
+        form = urllib.parse.urlencode({"name": "chief", "password": "a long enough secret", "next": "/problems"})
+        connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+        connection.request("POST", "/login", body=form, headers={
+            "Origin": base, "Content-Type": "application/x-www-form-urlencoded"})
+        answer = connection.getresponse()
+        assert answer.status == 303
+        cookie = answer.getheader("Set-Cookie")
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert answer.getheader("Strict-Transport-Security").startswith("max-age=")
+        connection.close()
+    finally:
+        assert up.stop() == 0, "\n".join(up.lines)

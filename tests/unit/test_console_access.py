@@ -70,6 +70,7 @@ def test_login_sets_a_strict_httponly_cookie_and_a_wrong_password_is_refused_and
             assert ok.status == 303
             cookie = ok.headers["Set-Cookie"]
             assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+            assert ok.headers["X-Frame-Options"] == "DENY"  # a redirect carries the security headers too
             page = await client.get("/problems")
             assert page.status == 200 and "operator" in await page.text()
             assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")

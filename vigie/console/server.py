@@ -203,17 +203,24 @@ def build_app(console: Console, routes: list[Route]) -> web.Application:
             return error_page(request, 500, request[T].gettext("Something went wrong; it has been logged."))
         return response
 
+    def secure(headers: Any, content_type: str) -> None:
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if content_type == "text/html":
+            headers.setdefault("Cache-Control", "no-store")
+        if console.secure_cookies:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+
     @web.middleware
     async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await handler(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if response.content_type == "text/html":
-            response.headers.setdefault("Cache-Control", "no-store")
-        if console.secure_cookies:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # redirects (after a login, a form) carry them too
+            secure(exc.headers, exc.content_type)
+            raise
+        secure(response.headers, response.content_type)
         return response
 
     app = web.Application(middlewares=[headers, guard], client_max_size=1024 * 1024)
