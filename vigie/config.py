@@ -414,6 +414,8 @@ class HostConfig:
     check_period: str | None = setting(string(), None, "when it is checked (a time period name)", shown="always")
     notification_period: str | None = setting(string(), None, "when its problems notify (a time period name); its services' default", shown="always")
     vars: dict[str, str] = setting(mapping_of(string()), {}, "custom variables: `vars.X` is `$_HOSTX$` in its checks' commands")
+    command: str | list[str] | None = setting(any_value(), None, "its host check, a plugin and its arguments (a list or one string): OK or WARNING is UP, CRITICAL or UNKNOWN is DOWN, and DOWN with every parent down is UNREACHABLE; run every `check_interval` (5m), `retry_interval` (1m) while soft", shown="none: no host check")
+    check_command: str | None = setting(string(), None, "the Nagios form `name!arg1!arg2` its host check was imported from (shown by `vigie inventory show`)")
 
 
 @dataclass(frozen=True)

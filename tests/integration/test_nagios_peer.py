@@ -69,7 +69,8 @@ def _compare(nagios: dict[str, list[dict[str, str]]], vigie: dict, interval_leng
                          "groups": sorted(groups.get(h["host_name"], ())), "max_check_attempts": int(h["max_check_attempts"]),
                          "check_interval": float(h["check_interval"]) * interval_length,
                          "retry_interval": float(h["retry_interval"]) * interval_length,
-                         "check_period": h.get("check_period"), "notification_period": h.get("notification_period")}
+                         "check_period": h.get("check_period"), "notification_period": h.get("notification_period"),
+                         "check_command": h.get("check_command")}
         for h in nagios.get("host", [])
     }
     got_hosts = {h["name"]: {k: h[k] for k in expected_hosts[h["name"]]} for h in vigie["hosts"]}
@@ -273,7 +274,8 @@ def _random_tree(rng: random.Random, descriptions: int | None = None) -> str:
     for i in range(1, 6):
         parents = rng.sample([f"T{j}" for j in range(1, i)], min(i - 1, rng.randint(0, 2)))
         use = f" use {','.join(parents)}\n" if parents else ""
-        out.append(f"define host {{\n name T{i}\n register 0\n{use}{host_attrs()}}}\n")
+        check = f" check_command c!t{i}\n" if i % 2 else ""  # no draw: the trees of the seeds stay as they were
+        out.append(f"define host {{\n name T{i}\n register 0\n{use}{host_attrs()}{check}}}\n")
     for g in groups:
         members = maybe("members", [*hosts, "*"], True).replace(" null\n", " h0\n")
         if members and rng.random() < 0.3:
@@ -284,7 +286,8 @@ def _random_tree(rng: random.Random, descriptions: int | None = None) -> str:
     for i, h in enumerate(hosts):
         use = ",".join([*rng.sample([f"T{j}" for j in range(1, 6)], rng.randint(1, 3)), "T0"])
         parent = f" parents {rng.choice(hosts[:i])}\n" if i and rng.random() < 0.4 else ""
-        out.append(f"define host {{\n host_name {h}\n address 10.0.0.{i + 1}\n use {use}\n{parent}{host_attrs()}}}\n")
+        check = f" check_command c!{h}\n" if i % 4 == 0 else ""
+        out.append(f"define host {{\n host_name {h}\n address 10.0.0.{i + 1}\n use {use}\n{parent}{host_attrs()}{check}}}\n")
 
     def service_attrs() -> str:
         return (maybe("max_check_attempts", [str(n) for n in range(1, 6)]) + maybe("check_interval", ["1", "5", "15"])

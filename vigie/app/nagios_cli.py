@@ -29,7 +29,7 @@ from vigie.nagios.tomlwrite import table as _table
 _CARRIED = {
     "host": {"host_name", "alias", "address", "parents", "hostgroups", "max_check_attempts", "check_interval",
              "retry_interval", "check_period", "notification_period", "contacts", "contact_groups", "use", "name",
-             "register"},
+             "register", "check_command", "active_checks_enabled"},
     "service": {"host_name", "hostgroup_name", "service_description", "check_command", "max_check_attempts",
                 "check_interval", "retry_interval", "check_period", "notification_period", "contacts",
                 "contact_groups", "use", "name", "register", "servicegroups", "active_checks_enabled"},
@@ -98,8 +98,33 @@ class Importer:
                 "check_interval": self._minutes(h, "check_interval"), "retry_interval": self._minutes(h, "retry_interval"),
                 "check_period": h.get("check_period"), "notification_period": h.get("notification_period"),
                 "vars": dict(sorted(h.custom.items())),
+                **self.host_check(name, h),
             }
         return out
+
+    def host_check(self, name: str, host: Obj) -> dict[str, str]:
+        """The host's check_command as the host check Vigie's runner runs ({} without one), the reason in the
+        report when it is not run: $HOSTADDRESS$, $HOSTNAME$, $_HOSTX$ are left to the runner."""
+        cc = host.get("check_command")
+        if not cc:
+            return {}
+        where = f"{host.where}: host '{name}'"
+        try:
+            line = command_line(self.objs, cc, {}, for_runner=True)
+        except KeyError:
+            self.report.append(f"{where}: unknown command in check_command '{cc}': no host check")
+            return {"check_command": cc}
+        if host.get("active_checks_enabled") == "0":
+            self.report.append(f"{where}: active_checks_enabled 0: its host check is not run (results come from senders)")
+            return {"check_command": cc}
+        if float(host.get("check_interval") or "5") <= 0:
+            self.report.append(f"{where}: check_interval 0: Nagios checks it only on demand; Vigie has no on-demand "
+                               "host checks: its host check is not run")
+            return {"check_command": cc}
+        if needs_shell(line):
+            self.report.append(f"{where}: the host check's command line uses the shell (Nagios runs it with /bin/sh); "
+                               "Vigie runs plugins without a shell: review it")
+        return {"check_command": cc, "command": line}
 
     def address(self, name: str, host: Obj) -> str | None:
         """The host's address when Vigie accepts it (an IP address or a DNS name), else None and a report line."""
