@@ -427,6 +427,16 @@ class HostgroupConfig:
 
 
 @dataclass(frozen=True)
+class ServiceDependencyConfig:
+    """One entry of a service's `depends_on`: the master service whose failure suppresses its notifications."""
+
+    service: str = setting(string(), None, "the master service's name (required)")
+    host: str | None = setting(string(), None, "the master service's host", shown="the dependent service's own host")
+    states: list[str] = setting(list_of(string(("warning", "critical", "unknown"))), ["warning", "critical", "unknown"], "the master's hard states that suppress (Nagios' notification_failure_criteria w, c, u)")
+    inherit: bool = setting(boolean(), False, "also suppress while the master is itself suppressed by its own dependencies (Nagios' inherits_parent)")
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """[[inventory.services]]: one active check, a Nagios plugin run on a host."""
 
@@ -442,6 +452,7 @@ class ServiceConfig:
     check_period: str | None = setting(string(), None, "when it is checked (a time period name)", shown="always")
     notification_period: str | None = setting(string(), None, "when its problems notify (`\"\"`: always, not its host's)", shown="its host's")
     active: bool = setting(boolean(), True, "run its plugin; false: a passive service whose results come from senders (Nagios' `active_checks_enabled 0`)")
+    depends_on: list[ServiceDependencyConfig] = setting(list_of(Section(ServiceDependencyConfig)), [], "master services (`{ service = \"NRPE\", host = \"h\", states = [\"critical\"] }`): while one fails, hard, in one of `states`, this service's alert is suppressed (`suppressed_by` kind `dependency`) and notifies nobody; masters and dependents must be at one site (the correlator sees one site at a time)", shown="none")
 
 
 @dataclass(frozen=True)
@@ -664,6 +675,7 @@ def _cross_checks(cfg: Config) -> Config:
             raise ConfigError(f"config: inventory.services[{i}].host: expected a host of inventory.hosts, got {_show(svc.host)}")
         if not svc.name or svc.command is None:
             raise ConfigError(f"config: inventory.services[{i}]: expected name and command")
+    _dependency_checks(cfg.inventory)
     periods = set(cfg.timeperiods) | {"24x7", "never"}
     route_names: set[str] = set()
     for i, route in enumerate(cfg.routes):
@@ -690,6 +702,21 @@ def _cross_checks(cfg: Config) -> Config:
     if corr.flap_low_threshold > corr.flap_high_threshold:
         raise ConfigError("config: correlation.flap_low_threshold: expected a value <= flap_high_threshold")
     return cfg
+
+
+def _dependency_checks(inv: InventoryConfig) -> None:
+    """Every master of a `depends_on` is a service of the inventory (a typo would silently suppress nothing)."""
+    known = {(s.host, s.name) for s in inv.services}
+    for i, svc in enumerate(inv.services):
+        for j, dep in enumerate(svc.depends_on):
+            key = f"inventory.services[{i}].depends_on[{j}]"
+            if not dep.service:
+                raise ConfigError(f"config: {key}.service: expected the master service's name")
+            master = (dep.host or svc.host, dep.service)
+            if master not in known:
+                raise ConfigError(f"config: {key}: expected a service of the inventory, got {_show(master[1])} on {_show(master[0])}")
+            if master == (svc.host, svc.name):
+                raise ConfigError(f"config: {key}: a service cannot depend on itself")
 
 
 def resolve_inventory(inv: InventoryConfig) -> InventoryConfig:

@@ -369,3 +369,35 @@ def test_the_duplicate_cases_of_the_unit_tests_are_what_nagios4_keeps(world: Pat
     (tree / "nagios.cfg").write_text("cfg_file=objects.cfg\n")
     got = sorted((s["host_name"], s["check_command"]) for s in _precache(world, tree / "nagios.cfg")["service"])
     assert " ".join(f"{h}{c[2:]}" for h, c in got) == kept
+
+
+DEPENDENCIES = Path(__file__).parent.parent / "data" / "nagios" / "dependencies"
+_LETTER = {"w": "warning", "u": "unknown", "c": "critical"}
+
+
+def test_service_dependencies_expand_as_nagios4_does(world: Path) -> None:
+    """Every form (same host on a host group, explicit dependent hosts, `*` and `!` services, a servicegroup as
+    master, notification and execution criteria, inherits_parent): the `depends_on` of `vigie inventory show`
+    against the dependency pairs nagios4 registers (its w, u, c notification criteria; the rest is reported)."""
+    tree = world / "deps"
+    shutil.copytree(DEPENDENCIES, tree)
+    nagios = _precache(world, tree / "nagios.cfg")
+    expected = {(d["host_name"], d["service_description"], d["dependent_host_name"], d["dependent_service_description"],
+                 tuple(sorted(_LETTER[x] for x in d["notification_failure_options"].split(",") if x in _LETTER)),
+                 d["inherits_parent"] == "1")
+                for d in nagios["servicedependency"] if "notification_failure_options" in d}
+    expected = {e for e in expected if e[4]}
+    got = {(d["host"], d["service"], s["host"], s["name"], tuple(sorted(d["states"])), d["inherit"])
+           for s in _vigie(world, tree / "nagios.cfg")["services"] for d in s["depends_on"]}
+    assert got == expected and len(got) == 7
+    from vigie.nagios.dependencies import expand
+    from vigie.nagios.reader import read_main
+    from vigie.nagios.resolve import resolve
+
+    pairs, _ = expand(resolve(read_main(tree / "nagios.cfg")))
+    mine = {(*p.master, *p.dependent, kind, frozenset(letters)) for p in pairs
+            for kind, letters in (("notification", p.notification), ("execution", p.execution)) if letters}
+    assert mine == {(d["host_name"], d["service_description"], d["dependent_host_name"], d["dependent_service_description"],
+                     kind, frozenset(d[f"{kind}_failure_options"].split(",")))
+                    for d in nagios["servicedependency"] for kind in ("notification", "execution")
+                    if f"{kind}_failure_options" in d}

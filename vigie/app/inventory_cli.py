@@ -36,7 +36,9 @@ def resolved(cfg: Config, host: str | None = None) -> dict[str, list[dict[str, A
         {"host": s.host, "name": s.name, "check_command": s.check_command, "argv": build_argv(service_def(inv, s, **never), dirs),
          "max_check_attempts": s.max_check_attempts, "check_interval": s.check_interval,
          "retry_interval": s.retry_interval, "check_period": s.check_period,
-         "notification_period": s.notification_period}
+         "notification_period": s.notification_period,
+         "depends_on": [{"host": d.host or s.host, "service": d.service, "states": list(d.states), "inherit": d.inherit}
+                        for d in s.depends_on]}
         for s in inv.services if host is None or s.host == host
     ]
     services.sort(key=lambda s: (s["host"], s["name"]))

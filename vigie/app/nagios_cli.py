@@ -17,10 +17,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from vigie.nagios import notify
+from vigie.nagios import dependencies, notify
 from vigie.nagios.macros import command_line, needs_shell, service_macros
 from vigie.nagios.reader import NagiosConfigError, read_main
-from vigie.nagios.resolve import Obj, Objects, resolve
+from vigie.nagios.resolve import Obj, Objects, resolve, split_list
 from vigie.nagios.tomlwrite import duration as _duration
 from vigie.nagios.tomlwrite import key as _key
 from vigie.nagios.tomlwrite import table as _table
@@ -69,13 +69,62 @@ class Importer:
     def parents(self) -> dict[str, set[str]]:
         """Each host's parents: its own, plus the masters of host dependencies (topology in Vigie)."""
         out = {n: set(h.list("parents")) for n, h in self.objs.hosts.items()}
+        added: dict[str, str] = {}
         for dep in self.objs.dependencies:
             if dep.kind != "hostdependency":
-                self.report.append(f"{dep.where}: servicedependency: not carried over (Vigie's topology is between hosts)")
                 continue
+            self._unsupported_criteria(dep, "d,u", "of the host")
             masters = self._hosts_of(dep, "host_name", "hostgroup_name")
             for dependent in self._hosts_of(dep, "dependent_host_name", "dependent_hostgroup_name"):
                 out[dependent] |= masters - {dependent}
+                added[dependent] = dep.where
+        for dependent, where in sorted(added.items()):
+            if len(out[dependent]) > 1:
+                self.report.append(f"{where}: hostdependency: the masters of '{dependent}' are among its parents "
+                                   f"({', '.join(sorted(out[dependent]))}): Vigie suppresses its alerts when all of "
+                                   "them are down, Nagios its notifications when one master fails")
+        return out
+
+    def _unsupported_criteria(self, dep: Obj, kept: str, states: str) -> None:
+        """Report what of a dependency Vigie does not carry: execution criteria, a period, other states."""
+        execution = dep.get("execution_failure_criteria")
+        if execution and execution.strip() != "n":
+            self.report.append(f"{dep.where}: {dep.kind}: execution_failure_criteria {execution}: not carried over "
+                               "(Vigie runs the dependent checks anyway; only notifications are suppressed)")
+        if dep.get("dependency_period"):
+            self.report.append(f"{dep.where}: {dep.kind}: dependency_period {dep.get('dependency_period')}: not "
+                               "carried over (the dependency holds at all times)")
+        other = sorted(set(split_list(dep.get("notification_failure_criteria"))) - set(kept.split(",")) - {"n"})
+        if other:
+            self.report.append(f"{dep.where}: {dep.kind}: notification_failure_criteria {','.join(other)}: not "
+                               f"carried over (Vigie suppresses on the failing states {kept} {states} only)")
+
+    def service_dependencies(self, sites: dict[str, str | None]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """Each dependent service's `depends_on` (the master's host left out when it is the same host), from
+        Nagios' notification_failure_criteria; what Vigie cannot honour is in the report."""
+        pairs, notes = dependencies.expand(self.objs)
+        self.report += notes
+        for dep in {id(p.definition): p.definition for p in pairs}.values():
+            self._unsupported_criteria(dep, "w,u,c", "of the master")
+        out: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for p in pairs:
+            states = sorted(dependencies.SEVERITY_OF[x] for x in p.notification if x in dependencies.SEVERITY_OF)
+            if not states:
+                continue
+            if sites.get(p.master[0]) != sites.get(p.dependent[0]):
+                self.report.append(f"{p.definition.where}: servicedependency of '{p.dependent[1]}' on "
+                                   f"'{p.dependent[0]}' on '{p.master[1]}' on '{p.master[0]}': the hosts are at "
+                                   "different sites, whose alerts the correlator sees apart: it has no effect")
+            entry: dict[str, Any] = {"service": p.master[1]}
+            if p.master[0] != p.dependent[0]:
+                entry["host"] = p.master[0]
+            entry["states"] = states
+            if p.inherits_parent:
+                entry["inherit"] = True
+            if entry not in out[p.dependent]:
+                out[p.dependent].append(entry)
+        for entries in out.values():
+            entries.sort(key=lambda e: (e.get("host", ""), e["service"]))
         return out
 
     def _hosts_of(self, obj: Obj, hosts_key: str, groups_key: str) -> set[str]:
@@ -166,14 +215,19 @@ class Importer:
                 "max_check_attempts": mca, "active": False if passive else None,
                 "check_period": svc.get("check_period"), "notification_period": svc.get("notification_period")}
 
-    def services(self) -> list[dict[str, Any]]:
+    def services(self, sites: dict[str, str | None]) -> list[dict[str, Any]]:
         """Services, one per group when a Nagios definition on one host group gave the same service to all its members."""
         by_def: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         defs: dict[str, Obj] = {}
-        for (host, _), svc in sorted(self.objs.services.items()):
+        depends_on = self.service_dependencies(sites)
+        for (host, desc), svc in sorted(self.objs.services.items()):
             vs = self.service(svc)
             if vs is None:
+                if (host, desc) in depends_on:
+                    self.report.append(f"{svc.where}: the dependencies of service '{desc}' on '{host}': not carried "
+                                       "over with it")
                 continue
+            vs["depends_on"] = depends_on.get((host, desc), [])
             host_period = self.objs.hosts[host].get("notification_period")
             if vs["notification_period"] == host_period:
                 vs["notification_period"] = None  # implied from the host, as Vigie does too
@@ -214,7 +268,7 @@ def render(objs: Objects, site_from: str | None, source: str) -> dict[str, str]:
     """File name (relative to DIR) -> content."""
     imp = Importer(objs, site_from)
     hosts = imp.hosts()
-    services = imp.services()
+    services = imp.services({name: h["site"] for name, h in hosts.items()})
     head = f"# Imported by `vigie import nagios {source}`; see import-report.txt.\n"
     files = {"vigie.toml": head + "\n[inventory]\ninventory_dir = \"inventory\"\n"}
     files["inventory/hosts.toml"] = head + "".join("\n" + _table(f"[hosts.{_key(n)}]", v) for n, v in hosts.items())
