@@ -453,6 +453,14 @@ class ServiceConfig:
     notification_period: str | None = setting(string(), None, "when its problems notify (`\"\"`: always, not its host's)", shown="its host's")
     active: bool = setting(boolean(), True, "run its plugin; false: a passive service whose results come from senders (Nagios' `active_checks_enabled 0`)")
     depends_on: list[ServiceDependencyConfig] = setting(list_of(Section(ServiceDependencyConfig)), [], "master services (`{ service = \"NRPE\", host = \"h\", states = [\"critical\"] }`): while one fails, hard, in one of `states`, this service's alert is suppressed (`suppressed_by` kind `dependency`) and notifies nobody; masters and dependents must be at one site (the correlator sees one site at a time)", shown="none")
+    servicegroups: list[str] = setting(list_of(string()), [], "service groups it belongs to (`[inventory.servicegroups]`): its alerts carry the label `servicegroups`, their names sorted and joined by commas, for routes and silences (`match_re = { servicegroups = \"(.*,)?databases(,.*)?\" }`)")
+
+
+@dataclass(frozen=True)
+class ServicegroupConfig:
+    """[inventory.servicegroups.NAME]: a group of services (Nagios' servicegroup); its members name it in `servicegroups`."""
+
+    description: str = setting(string(), "", "shown to people")
 
 
 @dataclass(frozen=True)
@@ -465,6 +473,7 @@ class InventoryConfig:
     inventory_dir: str | None = setting(string(), None, "a folder of `*.toml` files, each holding `sites`, `hosts`, `hostgroups`, `host_templates` and `services` like this table; merged into it (relative to the config file)")
     hostgroups: dict[str, HostgroupConfig] = setting(mapping_of(Section(HostgroupConfig)), {}, "`[inventory.hostgroups.NAME]` tables")
     host_templates: dict[str, HostConfig] = setting(mapping_of(Section(HostConfig)), {}, "`[inventory.host_templates.NAME]`: host keys shared by the hosts that `use` it")
+    servicegroups: dict[str, ServicegroupConfig] = setting(mapping_of(Section(ServicegroupConfig)), {}, "`[inventory.servicegroups.NAME]` tables: the groups services name in `servicegroups`")
 
 
 def timeperiod_table() -> Checker:
@@ -676,6 +685,10 @@ def _cross_checks(cfg: Config) -> Config:
         if not svc.name or svc.command is None:
             raise ConfigError(f"config: inventory.services[{i}]: expected name and command")
     _dependency_checks(cfg.inventory)
+    for i, svc in enumerate(cfg.inventory.services):
+        for g in svc.servicegroups:
+            if g not in cfg.inventory.servicegroups:
+                raise ConfigError(f"config: inventory.services[{i}].servicegroups: expected a group of inventory.servicegroups, got {_show(g)}")
     periods = set(cfg.timeperiods) | {"24x7", "never"}
     route_names: set[str] = set()
     for i, route in enumerate(cfg.routes):

@@ -106,7 +106,11 @@ def world() -> Iterator[Path]:
 def test_synthetic_configuration_resolves_as_nagios4_does(world: Path) -> None:
     tree = world / "synthetic"
     shutil.copytree(SYNTHETIC, tree)
-    _compare(_precache(world, tree / "nagios.cfg"), _vigie(world, tree / "nagios.cfg"))
+    nagios, vigie = _precache(world, tree / "nagios.cfg"), _vigie(world, tree / "nagios.cfg")
+    _compare(nagios, vigie)
+    # service groups (members, services' servicegroups, servicegroup_members) as the inventory's services carry them
+    expected = {g["servicegroup_name"]: set(zip(*[iter(g["members"].split(","))] * 2, strict=True)) for g in nagios["servicegroup"]}
+    assert {g: {(s["host"], s["name"]) for s in vigie["services"] if g in s["servicegroups"]} for g in expected} == expected
 
 
 @pytest.mark.parametrize("every_file", [False, True], ids=["as-shipped", "with-windows-switch-printer"])

@@ -38,7 +38,8 @@ def resolved(cfg: Config, host: str | None = None) -> dict[str, list[dict[str, A
          "retry_interval": s.retry_interval, "check_period": s.check_period,
          "notification_period": s.notification_period,
          "depends_on": [{"host": d.host or s.host, "service": d.service, "states": list(d.states), "inherit": d.inherit}
-                        for d in s.depends_on]}
+                        for d in s.depends_on],
+         "servicegroups": list(s.servicegroups)}
         for s in inv.services if host is None or s.host == host
     ]
     services.sort(key=lambda s: (s["host"], s["name"]))

@@ -220,6 +220,10 @@ class Importer:
         by_def: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         defs: dict[str, Obj] = {}
         depends_on = self.service_dependencies(sites)
+        groups_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for g, members in sorted(self.objs.servicegroup_members.items()):
+            for key in members:
+                groups_of[key].append(g)
         for (host, desc), svc in sorted(self.objs.services.items()):
             vs = self.service(svc)
             if vs is None:
@@ -228,6 +232,7 @@ class Importer:
                                        "over with it")
                 continue
             vs["depends_on"] = depends_on.get((host, desc), [])
+            vs["servicegroups"] = groups_of.get((host, desc), [])
             host_period = self.objs.hosts[host].get("notification_period")
             if vs["notification_period"] == host_period:
                 vs["notification_period"] = None  # implied from the host, as Vigie does too
@@ -276,6 +281,10 @@ def render(objs: Objects, site_from: str | None, source: str) -> dict[str, str]:
                                                                "members": sorted(objs.hostgroup_members[g])})
                      for g in sorted(objs.hostgroups))
     files["inventory/hostgroups.toml"] = head + groups
+    if objs.servicegroups:
+        files["inventory/servicegroups.toml"] = head + "".join(
+            "\n" + _table(f"[servicegroups.{_key(g)}]", {"description": objs.servicegroups[g].get("alias")})
+            for g in sorted(objs.servicegroups))
     files["inventory/services.toml"] = head + "".join("\n" + _table("[[services]]", s) for s in services)
     if imp.sites:
         files["inventory/sites.toml"] = head + "".join(f"\n[sites.{_key(s)}]\n" for s in sorted(imp.sites))
