@@ -383,7 +383,7 @@ class NscaConfig:
     enabled: bool = setting(boolean(), False, "listen for `send_nsca` under `vigie up`")
     listen: tuple[str, int] = setting(address(), "127.0.0.1:5667", "where it listens (NSCA's port is 5667)")
     password_env: str = setting(env_name(), "VIGIE_NSCA_PASSWORD", "the environment variable holding send_nsca.cfg's `password`; the listener refuses to start without it")
-    encryption: str = setting(string(("none", "xor", "des", "3des", "rijndael-128")), "xor", "send_nsca.cfg's `encryption_method`: none (0), xor (1), des (2), 3des (3), rijndael-128 (14)")
+    encryption: str = setting(string(("none", "xor", "des", "3des", "cast-128", "blowfish", "rijndael-128")), "xor", "send_nsca.cfg's `encryption_method`: none (0), xor (1), des (2), 3des (3), cast-128 (4), blowfish (8), rijndael-128 (14)")
     max_packet_age: float = setting(duration(), "30s", "packets whose timestamp is further from now are refused (nsca's max_packet_age)")
     idle_timeout: float = setting(duration(), "10s", "a connection sending nothing for this long is closed")
     max_connections: int = setting(integer(1, 100000), 256, "connections at once")
