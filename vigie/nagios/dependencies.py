@@ -38,14 +38,14 @@ def _letters(value: str | None) -> frozenset[str]:
     return frozenset() if "n" in letters else letters
 
 
-def _services_on(objs: Objects, host: str, wanted: list[str]) -> set[tuple[str, str]]:
+def _services_on(on_host: dict[str, set[str]], host: str, wanted: list[str]) -> set[tuple[str, str]]:
     """(host, service) for the service descriptions on host (`*`: all of them; `!name` excluded)."""
-    on_host = sorted(s for h, s in objs.services if h == host)
-    yes, no = pick(wanted, on_host)
-    return {(host, s) for s in yes - no if (host, s) in objs.services}
+    services = on_host.get(host, set())
+    yes, no = pick(wanted, services)
+    return {(host, s) for s in yes - no if s in services}
 
 
-def _side(objs: Objects, dep: Obj, prefix: str) -> tuple[set[tuple[str, str]], set[str]]:
+def _side(objs: Objects, on_host: dict[str, set[str]], dep: Obj, prefix: str) -> tuple[set[tuple[str, str]], set[str]]:
     """The services of one side (prefix "" or "dependent_"), and the hosts it names."""
     hosts_named, groups_named = dep.list(f"{prefix}host_name"), dep.list(f"{prefix}hostgroup_name")
     yes_h, no_h = pick(hosts_named, set(objs.hosts))
@@ -53,7 +53,7 @@ def _side(objs: Objects, dep: Obj, prefix: str) -> tuple[set[tuple[str, str]], s
     hosts = yes_h | {h for g in yes_g for h in objs.hostgroup_members.get(g, set())}
     hosts -= no_h | {h for g in no_g for h in objs.hostgroup_members.get(g, set())}
     wanted = dep.list(f"{prefix}service_description")
-    services = {pair for h in hosts for pair in _services_on(objs, h, wanted)} if wanted else set()
+    services = {pair for h in hosts for pair in _services_on(on_host, h, wanted)} if wanted else set()
     for g in dep.list(f"{prefix}servicegroup_name"):
         services |= objs.servicegroup_members.get(g, set())
     return services, hosts
@@ -64,6 +64,9 @@ def expand(objs: Objects) -> tuple[list[ServiceDependency], list[str]]:
     register (unknown services, no criteria)."""
     pairs: list[ServiceDependency] = []
     notes: list[str] = []
+    on_host: dict[str, set[str]] = {}
+    for h, s in objs.services:
+        on_host.setdefault(h, set()).add(s)
     for dep in objs.dependencies:
         if dep.kind != "servicedependency":
             continue
@@ -72,13 +75,13 @@ def expand(objs: Objects) -> tuple[list[ServiceDependency], list[str]]:
         if not notification and not execution:
             notes.append(f"{dep.where}: servicedependency without failure criteria: ignored, as Nagios ignores it")
             continue
-        masters, master_hosts = _side(objs, dep, "")
+        masters, master_hosts = _side(objs, on_host, dep, "")
         same_host = not any(dep.list(f"dependent_{k}") for k in ("host_name", "hostgroup_name", "servicegroup_name"))
         if same_host:
             wanted = dep.list("dependent_service_description")
-            dependents = {pair for h in master_hosts | {h for h, _ in masters} for pair in _services_on(objs, h, wanted)}
+            dependents = {pair for h in master_hosts | {h for h, _ in masters} for pair in _services_on(on_host, h, wanted)}
         else:
-            dependents, _ = _side(objs, dep, "dependent_")
+            dependents, _ = _side(objs, on_host, dep, "dependent_")
         if not masters or not dependents:
             notes.append(f"{dep.where}: servicedependency: no {'master' if not masters else 'dependent'} service "
                          "found: not carried over (Nagios refuses it)")
