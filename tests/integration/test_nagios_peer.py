@@ -405,3 +405,72 @@ def test_service_dependencies_expand_as_nagios4_does(world: Path) -> None:
                      kind, frozenset(d[f"{kind}_failure_options"].split(",")))
                     for d in nagios["servicedependency"] for kind in ("notification", "execution")
                     if f"{kind}_failure_options" in d}
+
+
+def _random_dependencies(rng: random.Random) -> str:
+    """Hosts, groups with `*` and `!`, D0..D5 on every host, a service group, and dependencies of D3..D5 on
+    D0..D2 in every form (acyclic by construction, as Nagios refuses circular ones)."""
+    hosts, groups = [f"h{i}" for i in range(8)], ["g0", "g1", "g2"]
+    out = ["define command {\n command_name c\n command_line /bin/true\n}\n",
+           "define timeperiod {\n timeperiod_name 24x7\n alias a\n monday 00:00-24:00\n}\n",
+           "define contact {\n contact_name k\n host_notification_period 24x7\n service_notification_period 24x7\n"
+           " host_notification_commands c\n service_notification_commands c\n}\n"]
+    out += [f"define host {{\n host_name {h}\n max_check_attempts 1\n check_period 24x7\n notification_period 24x7\n"
+            f" contacts k\n}}\n" for h in hosts]
+    for g in groups:
+        members = rng.sample(hosts, rng.randint(1, 4))
+        if rng.random() < 0.3:
+            members = ["*", f"!{rng.choice(hosts)}"]
+        out.append(f"define hostgroup {{\n hostgroup_name {g}\n members {','.join(members)}\n}}\n")
+    out += [f"define service {{\n host_name *\n service_description D{i}\n check_command c\n max_check_attempts 1\n"
+            f" check_interval 5\n retry_interval 1\n check_period 24x7\n notification_period 24x7\n contacts k\n}}\n"
+            for i in range(6)]
+    sg = [f"{h},D{rng.randrange(3)}" for h in rng.sample(hosts, 3)]
+    out.append(f"define servicegroup {{\n servicegroup_name sg\n alias sg\n members {','.join(sg)}\n}}\n")
+
+    def hosts_part(prefix: str) -> str:
+        roll = rng.random()
+        if roll < 0.4:
+            names = rng.sample(hosts, rng.randint(1, 3))
+            if rng.random() < 0.3:
+                names = ["*", f"!{rng.choice(hosts)}"]
+            return f" {prefix}host_name {','.join(names)}\n"
+        if roll < 0.8:
+            picked = rng.sample(groups, rng.randint(1, 2))
+            extra = f",!{rng.choice([g for g in groups if g not in picked])}" if len(picked) < 3 and rng.random() < 0.3 else ""
+            return f" {prefix}hostgroup_name {','.join(picked)}{extra}\n"
+        return f" {prefix}host_name {rng.choice(hosts)}\n {prefix}hostgroup_name {rng.choice(groups)}\n"
+
+    for _ in range(8):
+        master = (" servicegroup_name sg\n" if rng.random() < 0.2 else
+                  hosts_part("") + f" service_description {','.join(rng.sample(['D0', 'D1', 'D2'], rng.randint(1, 2)))}\n")
+        dependent = "" if rng.random() < 0.4 else hosts_part("dependent_")
+        if not dependent and "servicegroup_name" in master:
+            dependent = hosts_part("dependent_")
+        criteria = ",".join(rng.sample(["o", "w", "u", "c", "p"], rng.randint(1, 3)))
+        execution = f" execution_failure_criteria {rng.choice(['w', 'c,u', 'n'])}\n" if rng.random() < 0.4 else ""
+        out.append(f"define servicedependency {{\n{master}{dependent}"
+                   f" dependent_service_description {','.join(rng.sample(['D3', 'D4', 'D5'], rng.randint(1, 2)))}\n"
+                   f" notification_failure_criteria {criteria}\n{execution} inherits_parent {rng.randint(0, 1)}\n}}\n")
+    return "".join(out)
+
+
+@pytest.mark.parametrize("seed", range(10))  # 50 seeds passed when written
+def test_random_service_dependencies_expand_as_nagios4_does(world: Path, seed: int) -> None:
+    from vigie.nagios.dependencies import expand
+    from vigie.nagios.reader import read_main
+    from vigie.nagios.resolve import resolve
+
+    tree = world / "random-deps"
+    tree.mkdir()
+    (tree / "objects.cfg").write_text(_random_dependencies(random.Random(seed)))
+    (tree / "nagios.cfg").write_text("cfg_file=objects.cfg\n")
+    nagios = _precache(world, tree / "nagios.cfg")
+    pairs, _ = expand(resolve(read_main(tree / "nagios.cfg")))
+    mine = {(*p.master, *p.dependent, kind, frozenset(letters), p.inherits_parent) for p in pairs
+            for kind, letters in (("notification", p.notification), ("execution", p.execution)) if letters}
+    theirs = {(d["host_name"], d["service_description"], d["dependent_host_name"], d["dependent_service_description"],
+               kind, frozenset(d[f"{kind}_failure_options"].split(",")), d["inherits_parent"] == "1")
+              for d in nagios.get("servicedependency", []) for kind in ("notification", "execution")
+              if f"{kind}_failure_options" in d}
+    assert mine == theirs
