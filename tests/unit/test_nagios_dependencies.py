@@ -123,3 +123,15 @@ def test_imported_dependencies_suppress_in_a_replay(tmp_path: Path) -> None:
     result = Replay(cfg).run(read_jsonl(jsonl(records).splitlines()), settle=30)
     last = {a["fingerprint"]: a["suppressed_by"] for a in result.alerts}
     assert last == {"b|check|NRPE": None, "b|check|DISK": {"kind": "dependency", "ref": "b/NRPE"}, "a|check|DISK": None}
+
+
+def test_a_dependency_on_a_service_not_carried_over_is_reported_not_written(tmp_path: Path) -> None:
+    main = _tree(tmp_path, "define command{\n command_name c\n command_line /bin/c\n}\n"
+                           "define host{\n host_name a\n max_check_attempts 1\n}\n"
+                           "define service{\n host_name a\n service_description FED\n}\n"
+                           "define service{\n host_name a\n service_description S\n check_command c\n}\n"
+                           "define servicedependency{\n host_name a\n service_description FED\n"
+                           " dependent_service_description S\n notification_failure_criteria c\n}\n")
+    files = render(resolve(read_main(main)), None, "n")
+    assert "servicedependency of 'S' on 'a': its master 'FED' on 'a' is not carried over" in files["import-report.txt"]
+    assert _write(files, tmp_path / "out").inventory.services[0].depends_on == []  # and the output loads

@@ -99,9 +99,11 @@ class Importer:
             self.report.append(f"{dep.where}: {dep.kind}: notification_failure_criteria {','.join(other)}: not "
                                f"carried over (Vigie suppresses on the failing states {kept} {states} only)")
 
-    def service_dependencies(self, sites: dict[str, str | None]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    def service_dependencies(self, sites: dict[str, str | None],
+                             carried: set[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
         """Each dependent service's `depends_on` (the master's host left out when it is the same host), from
-        Nagios' notification_failure_criteria; what Vigie cannot honour is in the report."""
+        Nagios' notification_failure_criteria, on the `carried` services; what Vigie cannot honour is in the
+        report."""
         pairs, notes = dependencies.expand(self.objs)
         self.report += notes
         for dep in {id(p.definition): p.definition for p in pairs}.values():
@@ -110,6 +112,11 @@ class Importer:
         for p in pairs:
             states = sorted(dependencies.SEVERITY_OF[x] for x in p.notification if x in dependencies.SEVERITY_OF)
             if not states:
+                continue
+            if p.master not in carried:
+                self.report.append(f"{p.definition.where}: servicedependency of '{p.dependent[1]}' on "
+                                   f"'{p.dependent[0]}': its master '{p.master[1]}' on '{p.master[0]}' is not carried "
+                                   "over (above): neither is the dependency")
                 continue
             if sites.get(p.master[0]) != sites.get(p.dependent[0]):
                 self.report.append(f"{p.definition.where}: servicedependency of '{p.dependent[1]}' on "
@@ -219,13 +226,14 @@ class Importer:
         """Services, one per group when a Nagios definition on one host group gave the same service to all its members."""
         by_def: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         defs: dict[str, Obj] = {}
-        depends_on = self.service_dependencies(sites)
+        built = {key: self.service(svc) for key, svc in sorted(self.objs.services.items())}
+        depends_on = self.service_dependencies(sites, {key for key, vs in built.items() if vs is not None})
         groups_of: dict[tuple[str, str], list[str]] = defaultdict(list)
         for g, members in sorted(self.objs.servicegroup_members.items()):
             for key in members:
                 groups_of[key].append(g)
         for (host, desc), svc in sorted(self.objs.services.items()):
-            vs = self.service(svc)
+            vs = built[host, desc]
             if vs is None:
                 if (host, desc) in depends_on:
                     self.report.append(f"{svc.where}: the dependencies of service '{desc}' on '{host}': not carried "
