@@ -100,3 +100,37 @@ def test_imported_host_checks_give_down_and_unreachable_as_nagios(tmp_path: Path
     assert core1 == [("soft", 1), ("soft", 2), ("soft", 3), ("soft", 4), ("hard", 5)]
     last = result.incidents[-1]
     assert last["root_cause"]["host"] == "core1" and last["symptoms"] == ["db2|check"]
+
+
+def test_an_imported_host_check_runs_and_its_result_is_the_hosts_state(tmp_path: Path) -> None:
+    """From the Nagios command to the event: the runner runs the imported host check (a plugin printing its
+    argv and exiting with the code the host's custom variable says) and normalize reads the result as the
+    host's state: WARNING is UP, CRITICAL is DOWN (the host's liveness)."""
+    import asyncio
+    import stat
+
+    from vigie.pipelines.app import normalize_record
+    from vigie.pipelines.correlate.topology import Inventory
+    from vigie.pipelines.normalize.normalize import Normalizer
+    from vigie.producers.checks.runner import CheckRunner
+    from vigie.sink import MemorySink
+    from vigie.topics import RAW_CHECKS
+
+    plugin = tmp_path / "check_fake"
+    plugin.write_text('#!/bin/sh\necho "FAKE $1 $2 - exit $3"\nexit "$3"\n')
+    plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR)
+    main = _tree(tmp_path, f"define command{{\n command_name alive\n command_line {plugin} -H $HOSTADDRESS$ $_HOSTCODE$\n}}\n"
+                           "define host{\n host_name up\n address 192.0.2.1\n max_check_attempts 1\n check_command alive\n _CODE 1\n}\n"
+                           "define host{\n host_name down\n address 192.0.2.2\n max_check_attempts 1\n check_command alive\n _CODE 2\n}\n")
+    cfg = _write(render(resolve(read_main(main)), None, "n"), tmp_path / "out")
+    sink = MemorySink()
+    runner = CheckRunner(sink, [])
+    for check_def in host_check_defs(cfg.inventory, cfg.correlation.max_check_attempts):
+        asyncio.run(runner.check_once(check_def))
+    normalizer = Normalizer(Inventory.from_config(cfg.inventory))
+    events = {}
+    for record in sink.on(RAW_CHECKS):
+        event = normalize_record(normalizer, RAW_CHECKS, record.value, None, record.key, None, None)
+        events[event["host"]] = (event["severity"], event["summary"], event["attributes"].get("category"))
+    assert events == {"up": ("ok", "FAKE -H 192.0.2.1 - exit 1", "liveness"),
+                      "down": ("critical", "FAKE -H 192.0.2.2 - exit 2", "liveness")}
