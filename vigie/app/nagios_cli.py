@@ -298,8 +298,12 @@ def render(objs: Objects, site_from: str | None, source: str) -> dict[str, str]:
         files["inventory/sites.toml"] = head + "".join(f"\n[sites.{_key(s)}]\n" for s in sorted(imp.sites))
     files["notifications.toml"] = notifications(imp)
     imp.unused_directives()
-    files["import-report.txt"] = (f"Import of {source}: {len(hosts)} hosts, {len(objs.services)} services "
-                                  f"({len(services)} Vigie service entries), {len(objs.hostgroups)} host groups.\n"
+    checks = sum(1 for h in hosts.values() if "command" in h)
+    depends = sum(len(s["depends_on"]) for s in services)
+    files["import-report.txt"] = (f"Import of {source}: {len(hosts)} hosts ({checks} with a host check), "
+                                  f"{len(objs.services)} services ({len(services)} Vigie service entries, {depends} "
+                                  f"master services in depends_on), {len(objs.hostgroups)} host groups, "
+                                  f"{len(objs.servicegroups)} service groups.\n"
                                   "Not carried over, and why:\n" + "".join(f"- {line}\n" for line in imp.report))
     return files
 
