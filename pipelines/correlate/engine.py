@@ -154,7 +154,7 @@ class Engine:
             incidents_mod.touch(self.correlation, fp, now)
         if emit:
             changed[fp] = None
-        if self.dependencies and event["kind"] == "check":
+        if self.dependencies.masters and event["kind"] == "check":
             self._recheck_dependents(fp, now, changed)
         self._publish(changed, now, out)
         return out
@@ -317,7 +317,7 @@ class Engine:
     def _suppression(self, a: AlertState, now: float) -> dict[str, Any] | None:
         if a.inhibited_by is not None:
             return a.inhibited_by
-        if self.dependencies and a.service is not None and a.kind == "check":
+        if self.dependencies.masters and a.service is not None and a.kind == "check":
             verdict = self.dependencies.verdict(a.host, a.service, self.alerts)
             if verdict is not None:
                 return verdict
