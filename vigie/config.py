@@ -679,6 +679,11 @@ def _cross_checks(cfg: Config) -> Config:
             if parent not in hosts:
                 raise ConfigError(f"config: inventory.hosts.{name}.parents: expected known host names, got {_show(parent)}")
     _parent_cycles(hosts)
+    for name, host in hosts.items():
+        if host.command is not None and not (
+                (isinstance(host.command, str) and host.command.strip())
+                or (isinstance(host.command, list) and host.command and all(isinstance(a, str) for a in host.command))):
+            raise ConfigError(f"config: inventory.hosts.{name}.command: expected a command line or a list of arguments, got {_show(host.command)}")
     for i, svc in enumerate(cfg.inventory.services):
         if svc.host not in hosts:
             raise ConfigError(f"config: inventory.services[{i}].host: expected a host of inventory.hosts, got {_show(svc.host)}")

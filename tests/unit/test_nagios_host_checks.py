@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.replay_files import check, jsonl
 from tests.unit.test_nagios_import import SYNTHETIC, _tree
 from vigie.app.inventory_cli import resolved
 from vigie.app.nagios_cli import render
 from vigie.app.services import host_check_defs, service_defs
-from vigie.config import Config, load
+from vigie.config import Config, ConfigError, load, validate
 from vigie.nagios.reader import read_main
 from vigie.nagios.resolve import resolve
 from vigie.pipelines.replay import Replay, read_jsonl
@@ -134,3 +136,9 @@ def test_an_imported_host_check_runs_and_its_result_is_the_hosts_state(tmp_path:
         events[event["host"]] = (event["severity"], event["summary"], event["attributes"].get("category"))
     assert events == {"up": ("ok", "FAKE -H 192.0.2.1 - exit 1", "liveness"),
                       "down": ("critical", "FAKE -H 192.0.2.2 - exit 2", "liveness")}
+
+
+@pytest.mark.parametrize("command", ["", " ", [], [1], 5])
+def test_a_host_command_that_is_no_command_line_is_one_line(command: object) -> None:
+    with pytest.raises(ConfigError, match=r"^config: inventory.hosts.h.command: expected a command line or a list of arguments"):
+        validate({"inventory": {"hosts": {"h": {"command": command}}}})
