@@ -142,3 +142,12 @@ def test_an_imported_host_check_runs_and_its_result_is_the_hosts_state(tmp_path:
 def test_a_host_command_that_is_no_command_line_is_one_line(command: object) -> None:
     with pytest.raises(ConfigError, match=r"^config: inventory.hosts.h.command: expected a command line or a list of arguments"):
         validate({"inventory": {"hosts": {"h": {"command": command}}}})
+
+
+def test_inventory_show_lists_the_host_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vigie.app import cli
+
+    _write(render(resolve(read_main(SYNTHETIC)), None, "nagios.cfg"), tmp_path)
+    assert cli.main(["inventory", "show", "-c", str(tmp_path / "vigie.toml"), "--host", "db1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["(host", "check)", "every", "600s", "check-host-alive"]
