@@ -26,7 +26,7 @@ def write_tree(root: Path, hosts: int, services: int) -> Path:
             " host_notification_commands check_ping\n service_notification_commands check_ping\n}\n",
             "define contactgroup {\n contactgroup_name admins\n alias admins\n members admin\n}\n",
             "define host {\n name generic\n register 0\n max_check_attempts 3\n check_period 24x7\n"
-            " notification_period 24x7\n contact_groups admins\n}\n",
+            " notification_period 24x7\n contact_groups admins\n check_command check_ping!3000,80%!5000,100%\n}\n",
             "define service {\n name generic-svc\n register 0\n max_check_attempts 3\n normal_check_interval 5\n"
             " retry_check_interval 1\n check_period 24x7\n}\n"]
     sites = 30
@@ -46,6 +46,9 @@ def write_tree(root: Path, hosts: int, services: int) -> Path:
     for i in range(services - hosts):
         svc.append(f"define service {{\n use generic-svc\n host_name h{i % hosts}\n service_description TCP{i // hosts}\n"
                    f" check_command check_tcp!{1000 + i}\n}}\n")
+    # every TCP service depends on its host's PING (a same-host dependency on each site's group)
+    svc += [f"define servicedependency {{\n hostgroup_name site-{s}\n service_description PING\n"
+            f" dependent_service_description *,!PING\n notification_failure_criteria c,u\n}}\n" for s in range(sites)]
     (root / "objects" / "services.cfg").write_text("".join(svc))
     (root / "resource.cfg").write_text("$USER1$=/usr/lib/nagios/plugins\n")
     main = root / "nagios.cfg"
@@ -55,15 +58,17 @@ def write_tree(root: Path, hosts: int, services: int) -> Path:
 
 def startup_work(config: Path) -> float:
     """What `vigie up` and its children do with the inventory before running: each child process loads the
-    config; the correlator builds its topology; the supervisor builds the runner's checks."""
-    from vigie.app.services import service_defs
-    from vigie.config import as_table
+    config; the correlator builds its topology and dependencies; the supervisor builds the runner's checks
+    (host checks and services)."""
+    from vigie.app.services import host_check_defs, service_defs
+    from vigie.pipelines.correlate.dependencies import Dependencies
     from vigie.pipelines.correlate.topology import Inventory
 
     started = time.perf_counter()
     cfg = load(config)
-    Inventory.from_dict(as_table(cfg.inventory))
-    service_defs(cfg.inventory)
+    Inventory.from_config(cfg.inventory)
+    Dependencies.from_config(cfg.inventory)
+    host_check_defs(cfg.inventory, cfg.correlation.max_check_attempts) + service_defs(cfg.inventory)
     return time.perf_counter() - started
 
 

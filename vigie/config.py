@@ -383,7 +383,7 @@ class NscaConfig:
     enabled: bool = setting(boolean(), False, "listen for `send_nsca` under `vigie up`")
     listen: tuple[str, int] = setting(address(), "127.0.0.1:5667", "where it listens (NSCA's port is 5667)")
     password_env: str = setting(env_name(), "VIGIE_NSCA_PASSWORD", "the environment variable holding send_nsca.cfg's `password`; the listener refuses to start without it")
-    encryption: str = setting(string(("none", "xor", "des", "3des", "rijndael-128")), "xor", "send_nsca.cfg's `encryption_method`: none (0), xor (1), des (2), 3des (3), rijndael-128 (14)")
+    encryption: str = setting(string(("none", "xor", "des", "3des", "cast-128", "blowfish", "rijndael-128")), "xor", "send_nsca.cfg's `encryption_method`: none (0), xor (1), des (2), 3des (3), cast-128 (4), blowfish (8), rijndael-128 (14)")
     max_packet_age: float = setting(duration(), "30s", "packets whose timestamp is further from now are refused (nsca's max_packet_age)")
     idle_timeout: float = setting(duration(), "10s", "a connection sending nothing for this long is closed")
     max_connections: int = setting(integer(1, 100000), 256, "connections at once")
@@ -414,6 +414,8 @@ class HostConfig:
     check_period: str | None = setting(string(), None, "when it is checked (a time period name)", shown="always")
     notification_period: str | None = setting(string(), None, "when its problems notify (a time period name); its services' default", shown="always")
     vars: dict[str, str] = setting(mapping_of(string()), {}, "custom variables: `vars.X` is `$_HOSTX$` in its checks' commands")
+    command: str | list[str] | None = setting(any_value(), None, "its host check, a plugin and its arguments (a list or one string): OK or WARNING is UP, CRITICAL or UNKNOWN is DOWN, and DOWN with every parent down is UNREACHABLE; run every `check_interval` (5m), `retry_interval` (1m) while soft", shown="none: no host check")
+    check_command: str | None = setting(string(), None, "the Nagios form `name!arg1!arg2` its host check was imported from (shown by `vigie inventory show`)")
 
 
 @dataclass(frozen=True)
@@ -422,6 +424,16 @@ class HostgroupConfig:
 
     members: list[str] = setting(list_of(string()), [], "host names (hosts may also list the group in `groups`)")
     description: str = setting(string(), "", "shown to people")
+
+
+@dataclass(frozen=True)
+class ServiceDependencyConfig:
+    """One entry of a service's `depends_on`: the master service whose failure suppresses its notifications."""
+
+    service: str = setting(string(), None, "the master service's name (required)")
+    host: str | None = setting(string(), None, "the master service's host", shown="the dependent service's own host")
+    states: list[str] = setting(list_of(string(("warning", "critical", "unknown"))), ["warning", "critical", "unknown"], "the master's hard states that suppress (Nagios' notification_failure_criteria w, c, u)")
+    inherit: bool = setting(boolean(), False, "also suppress while the master is itself suppressed by its own dependencies (Nagios' inherits_parent)")
 
 
 @dataclass(frozen=True)
@@ -440,6 +452,15 @@ class ServiceConfig:
     check_period: str | None = setting(string(), None, "when it is checked (a time period name)", shown="always")
     notification_period: str | None = setting(string(), None, "when its problems notify (`\"\"`: always, not its host's)", shown="its host's")
     active: bool = setting(boolean(), True, "run its plugin; false: a passive service whose results come from senders (Nagios' `active_checks_enabled 0`)")
+    depends_on: list[ServiceDependencyConfig] = setting(list_of(Section(ServiceDependencyConfig)), [], "master services (`{ service = \"NRPE\", host = \"h\", states = [\"critical\"] }`): while one fails, hard, in one of `states`, this service's alert is suppressed (`suppressed_by` kind `dependency`) and notifies nobody; masters and dependents must be at one site (the correlator sees one site at a time)", shown="none")
+    servicegroups: list[str] = setting(list_of(string()), [], "service groups it belongs to (`[inventory.servicegroups]`): its alerts carry the label `servicegroups`, their names sorted and joined by commas, for routes and silences (`match_re = { servicegroups = \"(.*,)?databases(,.*)?\" }`)")
+
+
+@dataclass(frozen=True)
+class ServicegroupConfig:
+    """[inventory.servicegroups.NAME]: a group of services (Nagios' servicegroup); its members name it in `servicegroups`."""
+
+    description: str = setting(string(), "", "shown to people")
 
 
 @dataclass(frozen=True)
@@ -487,6 +508,9 @@ class InventoryConfig:
     inventory_dir: str | None = setting(string(), None, "a folder of `*.toml` files, each holding `sites`, `hosts`, `hostgroups`, `host_templates` and `services` like this table; merged into it (relative to the config file)")
     hostgroups: dict[str, HostgroupConfig] = setting(mapping_of(Section(HostgroupConfig)), {}, "`[inventory.hostgroups.NAME]` tables")
     host_templates: dict[str, HostConfig] = setting(mapping_of(Section(HostConfig)), {}, "`[inventory.host_templates.NAME]`: host keys shared by the hosts that `use` it")
+    servicegroups: dict[str, ServicegroupConfig] = setting(mapping_of(Section(ServicegroupConfig)), {}, "`[inventory.servicegroups.NAME]` tables: the groups services name in `servicegroups`")
+
+
     pollers: list[PollerConfig] = setting(list_of(Section(PollerConfig)), [], "`[[inventory.pollers]]`: SNMP polling (docs/actions.md)", shown="none")
 
 
@@ -711,11 +735,21 @@ def _cross_checks(cfg: Config) -> Config:
             if parent not in hosts:
                 raise ConfigError(f"config: inventory.hosts.{name}.parents: expected known host names, got {_show(parent)}")
     _parent_cycles(hosts)
+    for name, host in hosts.items():
+        if host.command is not None and not (
+                (isinstance(host.command, str) and host.command.strip())
+                or (isinstance(host.command, list) and host.command and all(isinstance(a, str) for a in host.command))):
+            raise ConfigError(f"config: inventory.hosts.{name}.command: expected a command line or a list of arguments, got {_show(host.command)}")
     for i, svc in enumerate(cfg.inventory.services):
         if svc.host not in hosts:
             raise ConfigError(f"config: inventory.services[{i}].host: expected a host of inventory.hosts, got {_show(svc.host)}")
         if not svc.name or svc.command is None:
             raise ConfigError(f"config: inventory.services[{i}]: expected name and command")
+    _dependency_checks(cfg.inventory)
+    for i, svc in enumerate(cfg.inventory.services):
+        for g in svc.servicegroups:
+            if g not in cfg.inventory.servicegroups:
+                raise ConfigError(f"config: inventory.services[{i}].servicegroups: expected a group of inventory.servicegroups, got {_show(g)}")
     periods = set(cfg.timeperiods) | {"24x7", "never"}
     route_names: set[str] = set()
     for i, route in enumerate(cfg.routes):
@@ -784,6 +818,19 @@ def _poller_checks(cfg: Config) -> None:
         if p.warning is not None and p.critical is not None:
             if (p.direction == "above" and p.warning > p.critical) or (p.direction == "below" and p.warning < p.critical):
                 raise ConfigError(f"{key}.critical: expected a threshold beyond warning ({p.direction})")
+def _dependency_checks(inv: InventoryConfig) -> None:
+    """Every master of a `depends_on` is a service of the inventory (a typo would silently suppress nothing)."""
+    known = {(s.host, s.name) for s in inv.services}
+    for i, svc in enumerate(inv.services):
+        for j, dep in enumerate(svc.depends_on):
+            key = f"inventory.services[{i}].depends_on[{j}]"
+            if not dep.service:
+                raise ConfigError(f"config: {key}.service: expected the master service's name")
+            master = (dep.host or svc.host, dep.service)
+            if master not in known:
+                raise ConfigError(f"config: {key}: expected a service of the inventory, got {_show(master[1])} on {_show(master[0])}")
+            if master == (svc.host, svc.name):
+                raise ConfigError(f"config: {key}: a service cannot depend on itself")
 
 
 def resolve_inventory(inv: InventoryConfig) -> InventoryConfig:

@@ -18,7 +18,7 @@ from vigie.errors import ConfigError
 if TYPE_CHECKING:  # the configuration calls this module to resolve itself: types only, no import back
     from vigie.config import HostConfig, InventoryConfig, ServiceConfig
 
-_TABLES = ("sites", "hosts", "hostgroups", "host_templates")
+_TABLES = ("sites", "hosts", "hostgroups", "host_templates", "servicegroups")
 
 
 def merge_inventory_dir(inventory: dict[str, Any], folder: Path) -> dict[str, Any]:

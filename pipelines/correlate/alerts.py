@@ -72,9 +72,13 @@ class AlertState:
     transitions: list[str] = field(default_factory=list)  # what the last apply/tick changed
     flap_sampled: float = 0.0  # when flap_history last took a state (an event, or the clock: age_flapping)
     resolved_at: float | None = None
+    servicegroups: str | None = None  # a check's service groups (normalize's attribute): the label of that name
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["servicegroups"] is None:
+            del out["servicegroups"]  # snapshots without service groups stay as they were (from_dict defaults it)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertState:
@@ -94,6 +98,8 @@ class AlertState:
             out["service"] = self.service
         if self.rule:
             out["alertname"] = self.rule
+        if self.servicegroups:
+            out["servicegroups"] = self.servicegroups
         return out
 
 
@@ -155,6 +161,7 @@ def _new_state(event: dict[str, Any], now: float, max_attempts: int, host_down: 
         resolve_after=attributes.get("resolve_after"),
         sources=[kind],
         transitions=[NEW],
+        servicegroups=attributes.get("servicegroups"),
     )
 
 
@@ -224,6 +231,8 @@ def apply_event(
         state.last_seen = now
         if event.get("summary"):
             state.summary = event["summary"]
+        if is_check:
+            state.servicegroups = (event.get("attributes") or {}).get("servicegroups")  # follows the configuration
         if state.status == "resolved":
             # a new occurrence of the problem: new counters, attempts start again
             state.status = "firing"

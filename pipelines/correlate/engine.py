@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from vigie.pipelines.correlate import alerts as alerts_mod
 from vigie.pipelines.correlate import incidents as incidents_mod
 from vigie.pipelines.correlate.alerts import AlertConfig, AlertState, to_alert
+from vigie.pipelines.correlate.dependencies import Dependencies
 from vigie.pipelines.correlate.groups import Notifier
 from vigie.pipelines.correlate.incident_model import Changes, CorrelationState, IncidentConfig
 from vigie.pipelines.correlate.routing import Router
@@ -80,8 +81,10 @@ class Engine:
         incident_config: IncidentConfig | None = None,
         router: Router | None = None,
         retention: float = 86400.0,
+        dependencies: Dependencies | None = None,
     ) -> None:
         self.inventory = inventory if inventory is not None else Inventory()
+        self.dependencies = dependencies if dependencies is not None else Dependencies()
         self.alert_config = alert_config or AlertConfig()
         self.incident_config = incident_config or IncidentConfig()
         self.router = router or Router([])
@@ -110,6 +113,7 @@ class Engine:
             alert_config=AlertConfig.from_config(config.correlation),
             incident_config=IncidentConfig.from_config(config.correlation),
             router=Router.from_config(config.routes, config.timeperiods),
+            dependencies=Dependencies.from_config(config.inventory),
         )
 
     # --- inputs ---------------------------------------------------------------------------------
@@ -150,6 +154,8 @@ class Engine:
             incidents_mod.touch(self.correlation, fp, now)
         if emit:
             changed[fp] = None
+        if self.dependencies.masters and event["kind"] == "check":
+            self._recheck_dependents(fp, now, changed)
         self._publish(changed, now, out)
         return out
 
@@ -303,9 +309,20 @@ class Engine:
         for inc in changes.incidents.values():
             out.incidents.append(inc.to_incident())
 
+    def _recheck_dependents(self, fp: str, now: float, changed: dict[str, None]) -> None:
+        """A master's alert changed: its firing dependents whose dependency verdict changed are published again."""
+        for dfp in self.dependencies.dependents(fp):
+            a = self.alerts.get(dfp)
+            if a is not None and a.status == "firing" and self._suppression(a, now) != a.suppressed_by:
+                changed[dfp] = None
+
     def _suppression(self, a: AlertState, now: float) -> dict[str, Any] | None:
         if a.inhibited_by is not None:
             return a.inhibited_by
+        if self.dependencies.masters and a.service is not None and a.kind == "check":
+            verdict = self.dependencies.verdict(a.host, a.service, self.alerts)
+            if verdict is not None:
+                return verdict
         if not (self.controls.silences or self.controls.maintenances):
             return None
         return self.controls.suppression(a.host, a.labels(), now)

@@ -16,7 +16,7 @@ from vigie.timeperiods import TimePeriod, TimePeriodError, contains, parse_timep
 CONTROL_SCHEMA = "control/1"
 KINDS = ("silence", "acknowledge", "maintenance", "topology", "comment")  # comment: a person's note, not acted on
 _KIND_ALIASES = {"ack": "acknowledge", "acknowledgement": "acknowledge", "downtime": "maintenance"}
-LABELS = ("host", "site", "component", "severity", "service", "kind", "alertname")
+LABELS = ("host", "site", "component", "severity", "service", "kind", "alertname", "servicegroups")
 _MATCHER_TEXT = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$")
 
 

@@ -78,11 +78,15 @@ def _host_from_dict(name: str, spec: dict[str, Any], default_site: str) -> HostI
 class Inventory:
     """Hosts, sites and parents, with the lookups normalize and correlate need on every event."""
 
-    __slots__ = ("hosts", "default_site", "_by_key", "_children")
+    __slots__ = ("hosts", "default_site", "servicegroups", "_by_key", "_children")
 
-    def __init__(self, hosts: dict[str, HostInfo] | None = None, default_site: str = DEFAULT_SITE) -> None:
+    def __init__(self, hosts: dict[str, HostInfo] | None = None, default_site: str = DEFAULT_SITE,
+                 servicegroups: dict[tuple[str, str], str] | None = None) -> None:
         self.hosts: dict[str, HostInfo] = dict(hosts or {})
         self.default_site = default_site
+        # (host, service) -> its service groups, sorted and joined by commas: the `servicegroups` label normalize
+        # gives check events (from the configuration; not in the engine's snapshot, which never labels events)
+        self.servicegroups: dict[tuple[str, str], str] = dict(servicegroups or {})
         self._index()
 
     def _index(self) -> None:
@@ -123,7 +127,8 @@ class Inventory:
             )
             for name, spec in config.hosts.items()
         }
-        return cls(hosts, default_site)
+        groups = {(s.host, s.name): ",".join(sorted(set(s.servicegroups))) for s in config.services if s.servicegroups}
+        return cls(hosts, default_site, groups)
 
     @classmethod
     def from_snapshot(cls, data: dict[str, Any]) -> Inventory:
@@ -217,4 +222,4 @@ class Inventory:
                 merged = hosts[name].to_dict() if name in hosts else {}
                 merged.update(spec)
                 hosts[name] = _host_from_dict(name, merged, self.default_site)
-        return Inventory(hosts, update.get("default_site", self.default_site))
+        return Inventory(hosts, update.get("default_site", self.default_site), self.servicegroups)

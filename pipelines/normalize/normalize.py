@@ -272,6 +272,10 @@ def normalize_check(
     }
     if service is None:
         attributes["category"] = "liveness"
+    elif inventory.servicegroups:
+        groups = inventory.servicegroups.get((host, service))
+        if groups:
+            attributes["servicegroups"] = groups
     return make_event(
         "check",
         host,

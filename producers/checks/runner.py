@@ -91,11 +91,18 @@ def first_due(now: float, svc: ServiceDef, rng: random.Random) -> float:
     return now + rng.uniform(0.0, svc.check_interval)
 
 
+def is_up(status: int, svc: ServiceDef) -> bool:
+    """OK; for a host check WARNING too: Nagios 4 takes a host plugin's WARNING as UP (without aggressive host
+    checking), and normalize reads host results the same way."""
+    return status == OK or (svc.service is None and status == WARNING)
+
+
 def next_state(prev: CheckState, status: int, now: float, svc: ServiceDef) -> CheckState:
-    """Nagios' retry logic: check_interval while OK or hard; retry_interval while soft until max_check_attempts."""
-    if status == OK:
-        return CheckState(OK, "hard", 1, now + svc.check_interval)
-    if prev.status == OK:
+    """Nagios' retry logic: check_interval while OK (a host: UP) or hard; retry_interval while soft until
+    max_check_attempts."""
+    if is_up(status, svc):
+        return CheckState(status, "hard", 1, now + svc.check_interval)
+    if is_up(prev.status, svc):
         attempt = 1  # a new problem
     elif prev.state_type == "hard":
         return CheckState(status, "hard", svc.max_check_attempts, now + svc.check_interval)

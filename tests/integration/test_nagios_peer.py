@@ -69,7 +69,8 @@ def _compare(nagios: dict[str, list[dict[str, str]]], vigie: dict, interval_leng
                          "groups": sorted(groups.get(h["host_name"], ())), "max_check_attempts": int(h["max_check_attempts"]),
                          "check_interval": float(h["check_interval"]) * interval_length,
                          "retry_interval": float(h["retry_interval"]) * interval_length,
-                         "check_period": h.get("check_period"), "notification_period": h.get("notification_period")}
+                         "check_period": h.get("check_period"), "notification_period": h.get("notification_period"),
+                         "check_command": h.get("check_command")}
         for h in nagios.get("host", [])
     }
     got_hosts = {h["name"]: {k: h[k] for k in expected_hosts[h["name"]]} for h in vigie["hosts"]}
@@ -105,7 +106,11 @@ def world() -> Iterator[Path]:
 def test_synthetic_configuration_resolves_as_nagios4_does(world: Path) -> None:
     tree = world / "synthetic"
     shutil.copytree(SYNTHETIC, tree)
-    _compare(_precache(world, tree / "nagios.cfg"), _vigie(world, tree / "nagios.cfg"))
+    nagios, vigie = _precache(world, tree / "nagios.cfg"), _vigie(world, tree / "nagios.cfg")
+    _compare(nagios, vigie)
+    # service groups (members, services' servicegroups, servicegroup_members) as the inventory's services carry them
+    expected = {g["servicegroup_name"]: set(zip(*[iter(g["members"].split(","))] * 2, strict=True)) for g in nagios["servicegroup"]}
+    assert {g: {(s["host"], s["name"]) for s in vigie["services"] if g in s["servicegroups"]} for g in expected} == expected
 
 
 @pytest.mark.parametrize("every_file", [False, True], ids=["as-shipped", "with-windows-switch-printer"])
@@ -273,7 +278,8 @@ def _random_tree(rng: random.Random, descriptions: int | None = None) -> str:
     for i in range(1, 6):
         parents = rng.sample([f"T{j}" for j in range(1, i)], min(i - 1, rng.randint(0, 2)))
         use = f" use {','.join(parents)}\n" if parents else ""
-        out.append(f"define host {{\n name T{i}\n register 0\n{use}{host_attrs()}}}\n")
+        check = f" check_command c!t{i}\n" if i % 2 else ""  # no draw: the trees of the seeds stay as they were
+        out.append(f"define host {{\n name T{i}\n register 0\n{use}{host_attrs()}{check}}}\n")
     for g in groups:
         members = maybe("members", [*hosts, "*"], True).replace(" null\n", " h0\n")
         if members and rng.random() < 0.3:
@@ -284,7 +290,8 @@ def _random_tree(rng: random.Random, descriptions: int | None = None) -> str:
     for i, h in enumerate(hosts):
         use = ",".join([*rng.sample([f"T{j}" for j in range(1, 6)], rng.randint(1, 3)), "T0"])
         parent = f" parents {rng.choice(hosts[:i])}\n" if i and rng.random() < 0.4 else ""
-        out.append(f"define host {{\n host_name {h}\n address 10.0.0.{i + 1}\n use {use}\n{parent}{host_attrs()}}}\n")
+        check = f" check_command c!{h}\n" if i % 4 == 0 else ""
+        out.append(f"define host {{\n host_name {h}\n address 10.0.0.{i + 1}\n use {use}\n{parent}{host_attrs()}{check}}}\n")
 
     def service_attrs() -> str:
         return (maybe("max_check_attempts", [str(n) for n in range(1, 6)]) + maybe("check_interval", ["1", "5", "15"])
@@ -366,3 +373,104 @@ def test_the_duplicate_cases_of_the_unit_tests_are_what_nagios4_keeps(world: Pat
     (tree / "nagios.cfg").write_text("cfg_file=objects.cfg\n")
     got = sorted((s["host_name"], s["check_command"]) for s in _precache(world, tree / "nagios.cfg")["service"])
     assert " ".join(f"{h}{c[2:]}" for h, c in got) == kept
+
+
+DEPENDENCIES = Path(__file__).parent.parent / "data" / "nagios" / "dependencies"
+_LETTER = {"w": "warning", "u": "unknown", "c": "critical"}
+
+
+def test_service_dependencies_expand_as_nagios4_does(world: Path) -> None:
+    """Every form (same host on a host group, explicit dependent hosts, `*` and `!` services, a servicegroup as
+    master, notification and execution criteria, inherits_parent): the `depends_on` of `vigie inventory show`
+    against the dependency pairs nagios4 registers (its w, u, c notification criteria; the rest is reported)."""
+    tree = world / "deps"
+    shutil.copytree(DEPENDENCIES, tree)
+    nagios = _precache(world, tree / "nagios.cfg")
+    expected = {(d["host_name"], d["service_description"], d["dependent_host_name"], d["dependent_service_description"],
+                 tuple(sorted(_LETTER[x] for x in d["notification_failure_options"].split(",") if x in _LETTER)),
+                 d["inherits_parent"] == "1")
+                for d in nagios["servicedependency"] if "notification_failure_options" in d}
+    expected = {e for e in expected if e[4]}
+    got = {(d["host"], d["service"], s["host"], s["name"], tuple(sorted(d["states"])), d["inherit"])
+           for s in _vigie(world, tree / "nagios.cfg")["services"] for d in s["depends_on"]}
+    assert got == expected and len(got) == 7
+    from vigie.nagios.dependencies import expand
+    from vigie.nagios.reader import read_main
+    from vigie.nagios.resolve import resolve
+
+    pairs, _ = expand(resolve(read_main(tree / "nagios.cfg")))
+    mine = {(*p.master, *p.dependent, kind, frozenset(letters)) for p in pairs
+            for kind, letters in (("notification", p.notification), ("execution", p.execution)) if letters}
+    assert mine == {(d["host_name"], d["service_description"], d["dependent_host_name"], d["dependent_service_description"],
+                     kind, frozenset(d[f"{kind}_failure_options"].split(",")))
+                    for d in nagios["servicedependency"] for kind in ("notification", "execution")
+                    if f"{kind}_failure_options" in d}
+
+
+def _random_dependencies(rng: random.Random) -> str:
+    """Hosts, groups with `*` and `!`, D0..D5 on every host, a service group, and dependencies of D3..D5 on
+    D0..D2 in every form (acyclic by construction, as Nagios refuses circular ones)."""
+    hosts, groups = [f"h{i}" for i in range(8)], ["g0", "g1", "g2"]
+    out = ["define command {\n command_name c\n command_line /bin/true\n}\n",
+           "define timeperiod {\n timeperiod_name 24x7\n alias a\n monday 00:00-24:00\n}\n",
+           "define contact {\n contact_name k\n host_notification_period 24x7\n service_notification_period 24x7\n"
+           " host_notification_commands c\n service_notification_commands c\n}\n"]
+    out += [f"define host {{\n host_name {h}\n max_check_attempts 1\n check_period 24x7\n notification_period 24x7\n"
+            f" contacts k\n}}\n" for h in hosts]
+    for g in groups:
+        members = rng.sample(hosts, rng.randint(1, 4))
+        if rng.random() < 0.3:
+            members = ["*", f"!{rng.choice(hosts)}"]
+        out.append(f"define hostgroup {{\n hostgroup_name {g}\n members {','.join(members)}\n}}\n")
+    out += [f"define service {{\n host_name *\n service_description D{i}\n check_command c\n max_check_attempts 1\n"
+            f" check_interval 5\n retry_interval 1\n check_period 24x7\n notification_period 24x7\n contacts k\n}}\n"
+            for i in range(6)]
+    sg = [f"{h},D{rng.randrange(3)}" for h in rng.sample(hosts, 3)]
+    out.append(f"define servicegroup {{\n servicegroup_name sg\n alias sg\n members {','.join(sg)}\n}}\n")
+
+    def hosts_part(prefix: str) -> str:
+        roll = rng.random()
+        if roll < 0.4:
+            names = rng.sample(hosts, rng.randint(1, 3))
+            if rng.random() < 0.3:
+                names = ["*", f"!{rng.choice(hosts)}"]
+            return f" {prefix}host_name {','.join(names)}\n"
+        if roll < 0.8:
+            picked = rng.sample(groups, rng.randint(1, 2))
+            extra = f",!{rng.choice([g for g in groups if g not in picked])}" if len(picked) < 3 and rng.random() < 0.3 else ""
+            return f" {prefix}hostgroup_name {','.join(picked)}{extra}\n"
+        return f" {prefix}host_name {rng.choice(hosts)}\n {prefix}hostgroup_name {rng.choice(groups)}\n"
+
+    for _ in range(8):
+        master = (" servicegroup_name sg\n" if rng.random() < 0.2 else
+                  hosts_part("") + f" service_description {','.join(rng.sample(['D0', 'D1', 'D2'], rng.randint(1, 2)))}\n")
+        dependent = "" if rng.random() < 0.4 else hosts_part("dependent_")
+        if not dependent and "servicegroup_name" in master:
+            dependent = hosts_part("dependent_")
+        criteria = ",".join(rng.sample(["o", "w", "u", "c", "p"], rng.randint(1, 3)))
+        execution = f" execution_failure_criteria {rng.choice(['w', 'c,u', 'n'])}\n" if rng.random() < 0.4 else ""
+        out.append(f"define servicedependency {{\n{master}{dependent}"
+                   f" dependent_service_description {','.join(rng.sample(['D3', 'D4', 'D5'], rng.randint(1, 2)))}\n"
+                   f" notification_failure_criteria {criteria}\n{execution} inherits_parent {rng.randint(0, 1)}\n}}\n")
+    return "".join(out)
+
+
+@pytest.mark.parametrize("seed", range(10))  # 50 seeds passed when written
+def test_random_service_dependencies_expand_as_nagios4_does(world: Path, seed: int) -> None:
+    from vigie.nagios.dependencies import expand
+    from vigie.nagios.reader import read_main
+    from vigie.nagios.resolve import resolve
+
+    tree = world / "random-deps"
+    tree.mkdir()
+    (tree / "objects.cfg").write_text(_random_dependencies(random.Random(seed)))
+    (tree / "nagios.cfg").write_text("cfg_file=objects.cfg\n")
+    nagios = _precache(world, tree / "nagios.cfg")
+    pairs, _ = expand(resolve(read_main(tree / "nagios.cfg")))
+    mine = {(*p.master, *p.dependent, kind, frozenset(letters), p.inherits_parent) for p in pairs
+            for kind, letters in (("notification", p.notification), ("execution", p.execution)) if letters}
+    theirs = {(d["host_name"], d["service_description"], d["dependent_host_name"], d["dependent_service_description"],
+               kind, frozenset(d[f"{kind}_failure_options"].split(",")), d["inherits_parent"] == "1")
+              for d in nagios.get("servicedependency", []) for kind in ("notification", "execution")
+              if f"{kind}_failure_options" in d}
+    assert mine == theirs

@@ -49,7 +49,7 @@ def test_send_nsca_results_reach_raw_checks(tmp_path: Path, method: int) -> None
     assert got[0]["output"] == "PING CRITICAL - Packet loss = 100%" and got[0]["perfdata"][0]["label"] == "rta"
 
 
-@pytest.mark.parametrize("method", [1, 14], ids=["xor", "rijndael-128"])
+@pytest.mark.parametrize("method", [1, 8, 14], ids=["xor", "blowfish", "rijndael-128"])
 def test_send_nsca_with_a_wrong_password_is_dead_lettered(tmp_path: Path, method: int) -> None:
     sink = asyncio.run(_send(tmp_path, method, "wrong", "right"))
     assert sink.on(RAW_CHECKS) == [] and len(sink.on(DEADLETTER)) == 1

@@ -88,3 +88,18 @@ def test_listener_writes_results_and_dead_letters_a_bad_stream() -> None:
     dead = sink.on(DEADLETTER)
     assert len(dead) == 1 and b"wrong password" in dead[0].value
     assert len(encode_packet("h", "s", 0, "", NOW)) == PACKET_SIZE
+
+
+def test_the_cfb8_built_on_ecb_is_openssls_cfb8() -> None:
+    """_Cfb8 (CAST-128 and Blowfish, which OpenSSL has no 8-bit CFB for) against OpenSSL's own CFB8, on AES."""
+    from cryptography.hazmat.decrepit.ciphers.modes import CFB8
+    from cryptography.hazmat.primitives.ciphers import Cipher
+    from cryptography.hazmat.primitives.ciphers.algorithms import AES
+
+    from vigie.producers.checks.nsca import _Cfb8
+
+    key, iv, data = os.urandom(32), os.urandom(16), os.urandom(300)
+    ours, openssl = _Cfb8(AES(key), iv, encrypt=True), Cipher(AES(key), CFB8(iv)).encryptor()
+    assert ours.update(data[:100]) + ours.update(data[100:]) == openssl.update(data)
+    back = _Cfb8(AES(key), iv, encrypt=False)
+    assert back.update(Cipher(AES(key), CFB8(iv)).encryptor().update(data)) == data

@@ -17,10 +17,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from vigie.nagios import notify
+from vigie.nagios import dependencies, notify
 from vigie.nagios.macros import command_line, needs_shell, service_macros
 from vigie.nagios.reader import NagiosConfigError, read_main
-from vigie.nagios.resolve import Obj, Objects, resolve
+from vigie.nagios.resolve import Obj, Objects, resolve, split_list
 from vigie.nagios.tomlwrite import duration as _duration
 from vigie.nagios.tomlwrite import key as _key
 from vigie.nagios.tomlwrite import table as _table
@@ -29,7 +29,7 @@ from vigie.nagios.tomlwrite import table as _table
 _CARRIED = {
     "host": {"host_name", "alias", "address", "parents", "hostgroups", "max_check_attempts", "check_interval",
              "retry_interval", "check_period", "notification_period", "contacts", "contact_groups", "use", "name",
-             "register"},
+             "register", "check_command", "active_checks_enabled"},
     "service": {"host_name", "hostgroup_name", "service_description", "check_command", "max_check_attempts",
                 "check_interval", "retry_interval", "check_period", "notification_period", "contacts",
                 "contact_groups", "use", "name", "register", "servicegroups", "active_checks_enabled"},
@@ -69,13 +69,69 @@ class Importer:
     def parents(self) -> dict[str, set[str]]:
         """Each host's parents: its own, plus the masters of host dependencies (topology in Vigie)."""
         out = {n: set(h.list("parents")) for n, h in self.objs.hosts.items()}
+        added: dict[str, str] = {}
         for dep in self.objs.dependencies:
             if dep.kind != "hostdependency":
-                self.report.append(f"{dep.where}: servicedependency: not carried over (Vigie's topology is between hosts)")
                 continue
+            self._unsupported_criteria(dep, "d,u", "of the host")
             masters = self._hosts_of(dep, "host_name", "hostgroup_name")
             for dependent in self._hosts_of(dep, "dependent_host_name", "dependent_hostgroup_name"):
                 out[dependent] |= masters - {dependent}
+                added[dependent] = dep.where
+        for dependent, where in sorted(added.items()):
+            if len(out[dependent]) > 1:
+                self.report.append(f"{where}: hostdependency: the masters of '{dependent}' are among its parents "
+                                   f"({', '.join(sorted(out[dependent]))}): Vigie suppresses its alerts when all of "
+                                   "them are down, Nagios its notifications when one master fails")
+        return out
+
+    def _unsupported_criteria(self, dep: Obj, kept: str, states: str) -> None:
+        """Report what of a dependency Vigie does not carry: execution criteria, a period, other states."""
+        execution = dep.get("execution_failure_criteria")
+        if execution and execution.strip() != "n":
+            self.report.append(f"{dep.where}: {dep.kind}: execution_failure_criteria {execution}: not carried over "
+                               "(Vigie runs the dependent checks anyway; only notifications are suppressed)")
+        if dep.get("dependency_period"):
+            self.report.append(f"{dep.where}: {dep.kind}: dependency_period {dep.get('dependency_period')}: not "
+                               "carried over (the dependency holds at all times)")
+        other = sorted(set(split_list(dep.get("notification_failure_criteria"))) - set(kept.split(",")) - {"n"})
+        if other:
+            self.report.append(f"{dep.where}: {dep.kind}: notification_failure_criteria {','.join(other)}: not "
+                               f"carried over (Vigie suppresses on the failing states {kept} {states} only)")
+
+    def service_dependencies(self, sites: dict[str, str | None],
+                             carried: set[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """Each dependent service's `depends_on` (the master's host left out when it is the same host), from
+        Nagios' notification_failure_criteria, on the `carried` services; what Vigie cannot honour is in the
+        report."""
+        pairs, notes = dependencies.expand(self.objs)
+        self.report += notes
+        for dep in {id(p.definition): p.definition for p in pairs}.values():
+            self._unsupported_criteria(dep, "w,u,c", "of the master")
+        out: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for p in pairs:
+            states = sorted(dependencies.SEVERITY_OF[x] for x in p.notification if x in dependencies.SEVERITY_OF)
+            if not states:
+                continue
+            if p.master not in carried:
+                self.report.append(f"{p.definition.where}: servicedependency of '{p.dependent[1]}' on "
+                                   f"'{p.dependent[0]}': its master '{p.master[1]}' on '{p.master[0]}' is not carried "
+                                   "over (above): neither is the dependency")
+                continue
+            if sites.get(p.master[0]) != sites.get(p.dependent[0]):
+                self.report.append(f"{p.definition.where}: servicedependency of '{p.dependent[1]}' on "
+                                   f"'{p.dependent[0]}' on '{p.master[1]}' on '{p.master[0]}': the hosts are at "
+                                   "different sites, whose alerts the correlator sees apart: it has no effect")
+            entry: dict[str, Any] = {"service": p.master[1]}
+            if p.master[0] != p.dependent[0]:
+                entry["host"] = p.master[0]
+            entry["states"] = states
+            if p.inherits_parent:
+                entry["inherit"] = True
+            if entry not in out[p.dependent]:
+                out[p.dependent].append(entry)
+        for entries in out.values():
+            entries.sort(key=lambda e: (e.get("host", ""), e["service"]))
         return out
 
     def _hosts_of(self, obj: Obj, hosts_key: str, groups_key: str) -> set[str]:
@@ -98,8 +154,33 @@ class Importer:
                 "check_interval": self._minutes(h, "check_interval"), "retry_interval": self._minutes(h, "retry_interval"),
                 "check_period": h.get("check_period"), "notification_period": h.get("notification_period"),
                 "vars": dict(sorted(h.custom.items())),
+                **self.host_check(name, h),
             }
         return out
+
+    def host_check(self, name: str, host: Obj) -> dict[str, str]:
+        """The host's check_command as the host check Vigie's runner runs ({} without one), the reason in the
+        report when it is not run: $HOSTADDRESS$, $HOSTNAME$, $_HOSTX$ are left to the runner."""
+        cc = host.get("check_command")
+        if not cc:
+            return {}
+        where = f"{host.where}: host '{name}'"
+        try:
+            line = command_line(self.objs, cc, {}, for_runner=True)
+        except KeyError:
+            self.report.append(f"{where}: unknown command in check_command '{cc}': no host check")
+            return {"check_command": cc}
+        if host.get("active_checks_enabled") == "0":
+            self.report.append(f"{where}: active_checks_enabled 0: its host check is not run (results come from senders)")
+            return {"check_command": cc}
+        if float(host.get("check_interval") or "5") <= 0:
+            self.report.append(f"{where}: check_interval 0: Nagios checks it only on demand; Vigie has no on-demand "
+                               "host checks: its host check is not run")
+            return {"check_command": cc}
+        if needs_shell(line):
+            self.report.append(f"{where}: the host check's command line uses the shell (Nagios runs it with /bin/sh); "
+                               "Vigie runs plugins without a shell: review it")
+        return {"check_command": cc, "command": line}
 
     def address(self, name: str, host: Obj) -> str | None:
         """The host's address when Vigie accepts it (an IP address or a DNS name), else None and a report line."""
@@ -141,14 +222,25 @@ class Importer:
                 "max_check_attempts": mca, "active": False if passive else None,
                 "check_period": svc.get("check_period"), "notification_period": svc.get("notification_period")}
 
-    def services(self) -> list[dict[str, Any]]:
+    def services(self, sites: dict[str, str | None]) -> list[dict[str, Any]]:
         """Services, one per group when a Nagios definition on one host group gave the same service to all its members."""
         by_def: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         defs: dict[str, Obj] = {}
-        for (host, _), svc in sorted(self.objs.services.items()):
-            vs = self.service(svc)
+        built = {key: self.service(svc) for key, svc in sorted(self.objs.services.items())}
+        depends_on = self.service_dependencies(sites, {key for key, vs in built.items() if vs is not None})
+        groups_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for g, members in sorted(self.objs.servicegroup_members.items()):
+            for key in members:
+                groups_of[key].append(g)
+        for (host, desc), svc in sorted(self.objs.services.items()):
+            vs = built[host, desc]
             if vs is None:
+                if (host, desc) in depends_on:
+                    self.report.append(f"{svc.where}: the dependencies of service '{desc}' on '{host}': not carried "
+                                       "over with it")
                 continue
+            vs["depends_on"] = depends_on.get((host, desc), [])
+            vs["servicegroups"] = groups_of.get((host, desc), [])
             host_period = self.objs.hosts[host].get("notification_period")
             if vs["notification_period"] == host_period:
                 vs["notification_period"] = None  # implied from the host, as Vigie does too
@@ -189,7 +281,7 @@ def render(objs: Objects, site_from: str | None, source: str) -> dict[str, str]:
     """File name (relative to DIR) -> content."""
     imp = Importer(objs, site_from)
     hosts = imp.hosts()
-    services = imp.services()
+    services = imp.services({name: h["site"] for name, h in hosts.items()})
     head = f"# Imported by `vigie import nagios {source}`; see import-report.txt.\n"
     files = {"vigie.toml": head + "\n[inventory]\ninventory_dir = \"inventory\"\n"}
     files["inventory/hosts.toml"] = head + "".join("\n" + _table(f"[hosts.{_key(n)}]", v) for n, v in hosts.items())
@@ -197,13 +289,21 @@ def render(objs: Objects, site_from: str | None, source: str) -> dict[str, str]:
                                                                "members": sorted(objs.hostgroup_members[g])})
                      for g in sorted(objs.hostgroups))
     files["inventory/hostgroups.toml"] = head + groups
+    if objs.servicegroups:
+        files["inventory/servicegroups.toml"] = head + "".join(
+            "\n" + _table(f"[servicegroups.{_key(g)}]", {"description": objs.servicegroups[g].get("alias")})
+            for g in sorted(objs.servicegroups))
     files["inventory/services.toml"] = head + "".join("\n" + _table("[[services]]", s) for s in services)
     if imp.sites:
         files["inventory/sites.toml"] = head + "".join(f"\n[sites.{_key(s)}]\n" for s in sorted(imp.sites))
     files["notifications.toml"] = notifications(imp)
     imp.unused_directives()
-    files["import-report.txt"] = (f"Import of {source}: {len(hosts)} hosts, {len(objs.services)} services "
-                                  f"({len(services)} Vigie service entries), {len(objs.hostgroups)} host groups.\n"
+    checks = sum(1 for h in hosts.values() if "command" in h)
+    depends = sum(len(s["depends_on"]) for s in services)
+    files["import-report.txt"] = (f"Import of {source}: {len(hosts)} hosts ({checks} with a host check), "
+                                  f"{len(objs.services)} services ({len(services)} Vigie service entries, {depends} "
+                                  f"master services in depends_on), {len(objs.hostgroups)} host groups, "
+                                  f"{len(objs.servicegroups)} service groups.\n"
                                   "Not carried over, and why:\n" + "".join(f"- {line}\n" for line in imp.report))
     return files
 

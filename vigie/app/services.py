@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from vigie.app.runtime import Run, Runtime, ServiceFactory
-from vigie.config import Config, ConfigError, InventoryConfig, ServiceConfig, build, secret
+from vigie.config import Config, ConfigError, HostConfig, InventoryConfig, ServiceConfig, build, secret
 from vigie.supervisor import SignalsReady
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def check_services(rt: Runtime) -> list[tuple[str, Run]]:
                 await intake.stop()
 
         out.append(("checks-http", SignalsReady(run_intake)))
-    defs = service_defs(rt.cfg.inventory)
+    defs = host_check_defs(rt.cfg.inventory, rt.cfg.correlation.max_check_attempts) + service_defs(rt.cfg.inventory)
     if cfg.active_enabled and defs:
         dirs = (cfg.plugin_dir, *PLUGIN_DIRS)
         metrics = CheckMetrics(rt.registry)  # once: a restarted runner keeps counting in the same series
@@ -132,21 +132,44 @@ def nsca_services(rt: Runtime) -> list[tuple[str, Run]]:
     return [("checks-nsca", listener.run)]
 
 
+def _host_macros(name: str, host: HostConfig) -> dict[str, str]:
+    """The host's own macros for its checks: custom variables as $_HOSTX$, its description as $HOSTALIAS$."""
+    return {"HOSTALIAS": host.description or name, **{f"_HOST{k.upper()}": v for k, v in host.vars.items()}}
+
+
 def service_def(inventory: InventoryConfig, s: ServiceConfig, **extra: Any) -> ServiceDef:
     """The runner's check for one resolved service (services on a host group are already one per host), with
-    the host's custom variables as $_HOSTX$ and its description as $HOSTALIAS$; extra overrides fields."""
+    the host's macros; extra overrides fields."""
     from vigie.producers.checks.runner import ServiceDef
 
     host = inventory.hosts[s.host]
     return build(ServiceDef, s, service=s.name, address=host.address,
                  command=s.command if isinstance(s.command, str) else tuple(s.command),
-                 macros={"HOSTALIAS": host.description or s.host,
-                         **{f"_HOST{k.upper()}": v for k, v in host.vars.items()}}, **extra)
+                 macros=_host_macros(s.host, host), **extra)
 
 
 def service_defs(inventory: InventoryConfig) -> list[ServiceDef]:
     """The checks the runner runs: the active services."""
     return [service_def(inventory, s) for s in inventory.services if s.active]
+
+
+def host_check_def(name: str, host: HostConfig, default_max_check_attempts: int) -> ServiceDef:
+    """The runner's host check of one resolved host (with a `command`): Nagios' host defaults, 5m and 1m, when
+    the host names no interval; its max_check_attempts, else `[correlation]`'s, which the correlator uses too."""
+    from vigie.producers.checks.runner import ServiceDef
+
+    command = host.command or ""  # none: ServiceDef refuses it in one line
+    return ServiceDef(host=name, service=None, address=host.address,
+                      command=command if isinstance(command, str) else tuple(command),
+                      check_interval=host.check_interval or 300.0, retry_interval=host.retry_interval or 60.0,
+                      max_check_attempts=host.max_check_attempts or default_max_check_attempts,
+                      macros=_host_macros(name, host))
+
+
+def host_check_defs(inventory: InventoryConfig, default_max_check_attempts: int) -> list[ServiceDef]:
+    """The host checks the runner runs: hosts with a `command`."""
+    return [host_check_def(name, h, default_max_check_attempts)
+            for name, h in sorted(inventory.hosts.items()) if h.command is not None]
 
 
 def syslog_services(rt: Runtime) -> list[tuple[str, Run]]:

@@ -146,7 +146,7 @@ def _clean(obj: Obj) -> Obj:
     return obj
 
 
-def _pick(names: list[str], universe: list[str] | set[str]) -> tuple[set[str], set[str]]:
+def pick(names: list[str], universe: list[str] | set[str]) -> tuple[set[str], set[str]]:
     """Accepted and rejected names of a list with `*` and `!name`."""
     yes: set[str] = set()
     no: set[str] = set()
@@ -226,7 +226,7 @@ def _hostgroups(out: Objects) -> None:
     direct: dict[str, set[str]] = {}
     excluded: dict[str, set[str]] = {}
     for name, grp in out.hostgroups.items():
-        yes, no = _pick(grp.list("members"), out.hosts)
+        yes, no = pick(grp.list("members"), out.hosts)
         for h in sorted(yes - set(out.hosts)):
             raise NagiosConfigError(f"{grp.where}: hostgroup '{name}': unknown host '{h}' in members")
         direct[name], excluded[name] = yes, no
@@ -252,8 +252,8 @@ def _contactgroups(out: Objects) -> None:
 
 def service_hosts(out: Objects, svc: Obj) -> set[str]:
     """The hosts a service definition applies to (xodtemplate_expand_hostgroups_and_hosts)."""
-    groups_yes, groups_no = _pick(svc.list("hostgroup_name"), out.hostgroups)
-    hosts_yes, hosts_no = _pick(svc.list("host_name"), out.hosts)
+    groups_yes, groups_no = pick(svc.list("hostgroup_name"), out.hostgroups)
+    hosts_yes, hosts_no = pick(svc.list("host_name"), out.hosts)
     for g in sorted((groups_yes | groups_no) - set(out.hostgroups)):
         raise NagiosConfigError(f"{svc.where}: service '{svc.get('service_description')}': unknown hostgroup '{g}'")
     for h in sorted(hosts_yes - set(out.hosts)):
@@ -344,7 +344,7 @@ def _services(out: Objects, defs: list[Obj]) -> None:
             out.notes.append((svc.where, f"service '{desc}' applies to no host: skipped"))
             continue
         original = _original_host(out, svc, hosts, members)
-        direct = _pick(svc.list("host_name"), out.hosts)[0]
+        direct = pick(svc.list("host_name"), out.hosts)[0]
         for h in sorted(hosts):
             rank = _duplicate_rank(index, h, original, direct)
             attrs = dict(svc.attrs)
