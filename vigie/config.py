@@ -304,6 +304,7 @@ class KafkaConfig:
     sasl_password_env: str | None = setting(env_name(), None, "environment variable holding the password")
     ssl_cafile: str | None = setting(string(), None, "CA bundle for TLS to the brokers")
     producer_buffer_mb: int = setting(integer(16, 65536), 256, "memory for records not yet acknowledged; when spent, TCP and HTTP intake push back and UDP counts drops")
+    local_sasl: bool = setting(boolean(), True, "the local broker authenticates every client (SCRAM-SHA-512) and authorises it (ACLs: only the intake writes the raw topics), each service with its own credentials under `state_dir/kafka/credentials`; false: an open PLAINTEXT broker. A configured `bootstrap_servers` uses the security settings above instead")
 
 
 @dataclass(frozen=True)
@@ -796,11 +797,30 @@ def secret(env: str | None, key: str, required: bool = True) -> str | None:
     return value
 
 
-def kafka_settings(cfg: Config, bootstrap: str | None = None) -> KafkaSettings:
-    """KafkaSettings from the [kafka] section; bootstrap overrides it (the local broker's address)."""
+def kafka_settings(cfg: Config, bootstrap: str | None = None, principal: str = "reader") -> KafkaSettings:
+    """KafkaSettings from the [kafka] section; bootstrap overrides it (the local broker's address).
+
+    On the local broker with authentication (no bootstrap_servers configured, local_sasl), the client
+    authenticates as `principal` (vigie/broker_auth.py) with the password under the state folder, or as
+    the user `vigie up` handed a child through the environment. Elsewhere the [kafka] settings apply.
+    """
     from vigie.kafka_client import KafkaSettings
 
     k = cfg.kafka
+    if not k.bootstrap_servers and k.local_sasl:
+        from vigie import broker_auth
+
+        host, port = k.local_listen
+        user = os.environ.get(broker_auth.USERNAME_ENV)
+        try:
+            password = secret(broker_auth.PASSWORD_ENV, "kafka") if user else \
+                broker_auth.read_password(cfg.state_dir, principal)
+        except broker_auth.CredentialsMissing as exc:
+            raise ConfigError(f"config: kafka: {exc}") from None
+        return KafkaSettings(bootstrap_servers=bootstrap or f"{host}:{port}", topic_prefix=k.topic_prefix,
+                             security_protocol="SASL_PLAINTEXT", sasl_mechanism=broker_auth.MECHANISM,
+                             sasl_username=user or principal, sasl_password=password,
+                             replication_factor=k.replication_factor)
     return KafkaSettings(
         bootstrap_servers=bootstrap or k.bootstrap_servers,
         topic_prefix=k.topic_prefix,
