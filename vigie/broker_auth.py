@@ -68,6 +68,9 @@ def read_password(state_dir: str | Path, principal: str) -> str:
     except FileNotFoundError:
         raise CredentialsMissing(f"no Kafka credentials for principal {principal!r} at {path}: the local broker "
                                  "creates them at its first start (vigie up, vigie broker start)") from None
+    except OSError as exc:  # another OS user than the one running the broker: by design, it may not read them
+        raise CredentialsMissing(f"cannot read the Kafka credentials of principal {principal!r} at {path}: "
+                                 f"{exc.strerror}") from None
 
 
 def _write_private(path: Path, text: str) -> None:

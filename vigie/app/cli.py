@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from vigie import __version__
@@ -43,11 +42,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _local_broker(args: argparse.Namespace):
-    from vigie.local_broker import LocalBroker
+    from vigie.local_broker import local_broker
 
-    cfg = _config(args)
-    host, port = cfg.kafka.local_listen
-    return LocalBroker(Path(cfg.state_dir), port=port, host=host, heap=cfg.kafka.local_heap)
+    return local_broker(_config(args))
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -74,20 +71,24 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
+    from vigie.acl_admin import ensure_acls
+    from vigie.broker_auth import ADMIN, acl_specs
     from vigie.config import kafka_settings
     from vigie.kafka_client import require_broker
     from vigie.topic_admin import TopicDriftError, ensure_topics
     from vigie.topics import default_specs
 
     cfg = _config(args)
-    settings = kafka_settings(cfg, args.bootstrap or None)
+    settings = kafka_settings(cfg, args.bootstrap or None, ADMIN)
     if not settings.bootstrap_servers:
         host, port = cfg.kafka.local_listen
-        settings = kafka_settings(cfg, f"{host}:{port}")
+        settings = kafka_settings(cfg, f"{host}:{port}", ADMIN)
     require_broker(settings)
     specs = default_specs(cfg.kafka.partitions, max(1, int(cfg.kafka.raw_retention // 86400)))
     try:
         created = ensure_topics(settings, specs)
+        if not cfg.kafka.bootstrap_servers and cfg.kafka.local_sasl:  # the local broker's ACLs go with its topics
+            ensure_acls(settings, acl_specs(cfg.kafka.topic_prefix, tuple(cfg.archive.topics)))
     except TopicDriftError as exc:
         for drift in exc.drifts:
             print(f"vigie topics: {drift}", file=sys.stderr)
@@ -148,7 +149,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    run_notifier(settings_for(args), route, stop, from_beginning=args.from_beginning)
+    run_notifier(settings_for(args, "notify"), route, stop, from_beginning=args.from_beginning)
     return 0
 
 
