@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from prometheus_client import CollectorRegistry
 
-from vigie.kafka_client import KafkaSettings, make_admin
+from vigie.kafka_client import make_admin
 from vigie.local_broker import LocalBroker, free_port
 from vigie.supervisor import Supervisor
 from vigie.topic_admin import ensure_topics
@@ -29,7 +29,7 @@ def test_cluster_id_starting_with_a_dash_formats(tmp_path: Path, monkeypatch: py
     broker.start()
     try:
         assert "cluster.id=-wAA" in (tmp_path / "kafka" / "data" / "meta.properties").read_text()
-        make_admin(KafkaSettings(broker.bootstrap)).list_topics(timeout=10)
+        make_admin(broker.client_settings()).list_topics(timeout=10)
     finally:
         broker.stop()
     # Restart on the same folder: storage is kept, not formatted again.
@@ -54,7 +54,7 @@ def test_supervised_broker_comes_back_after_sigkill_and_clients_reconnect(tmp_pa
     supervisor starts a new broker on the same data; a producer created before the kill delivers after it."""
     broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
     broker.start()
-    settings = KafkaSettings(broker.bootstrap, topic_prefix="")
+    settings = broker.client_settings(topic_prefix="")
     ensure_topics(settings, [TopicSpec("kept", 1, "delete", 3_600_000)])
     producer = Producer({**settings.librdkafka(), "enable.idempotence": True, "acks": "all"})
     producer.produce("kept", b"before")
