@@ -38,6 +38,11 @@ USERNAME_ENV = "VIGIE_KAFKA_USERNAME"
 PASSWORD_ENV = "VIGIE_KAFKA_PASSWORD"
 
 
+def password_env(principal: str) -> str:
+    """On a configured cluster with `sasl_service_users`: the environment variable holding a principal's password."""
+    return f"VIGIE_KAFKA_{principal.upper()}_PASSWORD"
+
+
 class CredentialsMissing(RuntimeError):
     """A principal's credential file does not exist (the local broker was never started with authentication)."""
 
@@ -71,6 +76,32 @@ def read_password(state_dir: str | Path, principal: str) -> str:
     except OSError as exc:  # another OS user than the one running the broker: by design, it may not read them
         raise CredentialsMissing(f"cannot read the Kafka credentials of principal {principal!r} at {path}: "
                                  f"{exc.strerror}") from None
+
+
+def service_credentials(state_dir: str | Path | None, principal: str) -> tuple[str, str]:
+    """(user, password) a client authenticates with: the child's own when `vigie up` handed it one through
+    the environment, else `principal`'s, from its file under state_dir (the local broker) or, on a configured
+    cluster (state_dir None), from its password_env variable."""
+    user = os.environ.get(USERNAME_ENV)
+    if user:
+        if PASSWORD_ENV not in os.environ:
+            raise CredentialsMissing(f"{USERNAME_ENV} is set but {PASSWORD_ENV} is not")
+        return user, os.environ[PASSWORD_ENV]
+    if state_dir is not None:
+        return principal, read_password(state_dir, principal)
+    password = os.environ.get(password_env(principal))
+    if password is None:
+        raise CredentialsMissing(f"sasl_service_users: expected environment variable {password_env(principal)} "
+                                 f"(the password of Kafka user {principal!r}) to be set")
+    return principal, password
+
+
+def service_passwords(state_dir: str | Path | None) -> dict[str, str]:
+    """The principals' passwords `vigie up` hands its children: the local broker's (generated at the first
+    start), or those a configured cluster's environment holds (state_dir None)."""
+    if state_dir is not None:
+        return ensure_credentials(state_dir)
+    return {p: os.environ[password_env(p)] for p in PRINCIPALS if password_env(p) in os.environ}
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -305,6 +305,7 @@ class KafkaConfig:
     ssl_cafile: str | None = setting(string(), None, "CA bundle for TLS to the brokers")
     producer_buffer_mb: int = setting(integer(16, 65536), 256, "memory for records not yet acknowledged; when spent, TCP and HTTP intake push back and UDP counts drops")
     local_sasl: bool = setting(boolean(), True, "the local broker authenticates every client (SCRAM-SHA-512) and authorises it (ACLs: only the intake writes the raw topics), each service with its own credentials under `state_dir/kafka/credentials`; false: an open PLAINTEXT broker. A configured `bootstrap_servers` uses the security settings above instead")
+    sasl_service_users: bool = setting(boolean(), False, "with `bootstrap_servers`: each service authenticates as its own user, as on the local broker (`intake`, `pipelines`, `archive`, `notify`, `reader`, `operator`, and `admin`, who creates the topics and the ACLs), over `security_protocol` and `sasl_mechanism` above, each password in the environment variable `VIGIE_KAFKA_<USER>_PASSWORD` (see docs/deploying.md)")
 
 
 @dataclass(frozen=True)
@@ -800,27 +801,28 @@ def secret(env: str | None, key: str, required: bool = True) -> str | None:
 def kafka_settings(cfg: Config, bootstrap: str | None = None, principal: str = "reader") -> KafkaSettings:
     """KafkaSettings from the [kafka] section; bootstrap overrides it (the local broker's address).
 
-    On the local broker with authentication (no bootstrap_servers configured, local_sasl), the client
-    authenticates as `principal` (vigie/broker_auth.py) with the password under the state folder, or as
-    the user `vigie up` handed a child through the environment. Elsewhere the [kafka] settings apply.
+    Where services authenticate as their own principals (vigie/broker_auth.py) -- the local broker with
+    local_sasl, when bootstrap is none or local_listen's address (`--bootstrap` naming another broker means
+    that one), or a cluster with sasl_service_users -- the client is `principal`, or the user `vigie up`
+    handed a child through the environment. Elsewhere the [kafka] user and password apply.
     """
+    from vigie import broker_auth
     from vigie.kafka_client import KafkaSettings
 
     k = cfg.kafka
-    if not k.bootstrap_servers and k.local_sasl:
-        from vigie import broker_auth
-
-        host, port = k.local_listen
-        user = os.environ.get(broker_auth.USERNAME_ENV)
+    host, port = k.local_listen
+    local = not k.bootstrap_servers and bootstrap in (None, f"{host}:{port}")
+    if (local and k.local_sasl) or (not local and k.sasl_service_users):
         try:
-            password = secret(broker_auth.PASSWORD_ENV, "kafka") if user else \
-                broker_auth.read_password(cfg.state_dir, principal)
+            user, password = broker_auth.service_credentials(cfg.state_dir if local else None, principal)
         except broker_auth.CredentialsMissing as exc:
             raise ConfigError(f"config: kafka: {exc}") from None
-        return KafkaSettings(bootstrap_servers=bootstrap or f"{host}:{port}", topic_prefix=k.topic_prefix,
-                             security_protocol="SASL_PLAINTEXT", sasl_mechanism=broker_auth.MECHANISM,
-                             sasl_username=user or principal, sasl_password=password,
-                             replication_factor=k.replication_factor)
+        return KafkaSettings(bootstrap_servers=bootstrap or k.bootstrap_servers or f"{host}:{port}",
+                             topic_prefix=k.topic_prefix,
+                             security_protocol="SASL_PLAINTEXT" if local else k.security_protocol,
+                             sasl_mechanism=broker_auth.MECHANISM if local else k.sasl_mechanism,
+                             sasl_username=user, sasl_password=password,
+                             ssl_cafile=None if local else k.ssl_cafile, replication_factor=k.replication_factor)
     return KafkaSettings(
         bootstrap_servers=bootstrap or k.bootstrap_servers,
         topic_prefix=k.topic_prefix,

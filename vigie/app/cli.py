@@ -87,7 +87,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     specs = default_specs(cfg.kafka.partitions, max(1, int(cfg.kafka.raw_retention // 86400)))
     try:
         created = ensure_topics(settings, specs)
-        if not cfg.kafka.bootstrap_servers and cfg.kafka.local_sasl:  # the local broker's ACLs go with its topics
+        if cfg.kafka.sasl_service_users or (not cfg.kafka.bootstrap_servers and cfg.kafka.local_sasl):  # and ACLs
             ensure_acls(settings, acl_specs(cfg.kafka.topic_prefix, tuple(cfg.archive.topics)))
     except TopicDriftError as exc:
         for drift in exc.drifts:

@@ -186,7 +186,8 @@ def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: in
     from vigie.metrics import child_metrics_env, child_metrics_exited
     from vigie.stage_metrics import CHILD_ID_ENV, MULTIPROC_ENV
 
-    every_secret = secret_env_names(rt.cfg) | {broker_auth.USERNAME_ENV, broker_auth.PASSWORD_ENV}
+    every_secret = secret_env_names(rt.cfg) | {broker_auth.USERNAME_ENV, broker_auth.PASSWORD_ENV} | \
+        {broker_auth.password_env(p) for p in broker_auth.PRINCIPALS}  # each child gets its own only
     its_secrets = set().union(*(secret_env_names(s) for s in child_sections(rt.cfg, name)))
     kafka_credentials = child_credentials(rt.passwords, name)
 

@@ -81,12 +81,14 @@ def run_up(cfg: Config, *, config_path: str | None = None,
     httpd = None
     try:
         bootstrap = cfg.kafka.bootstrap_servers
-        passwords: dict[str, str] = {}
+        passwords: dict[str, str] = {}  # each service its own principal: the local broker's, or a cluster's
         if not bootstrap:
             broker = local_broker(cfg)
             bootstrap = broker.bootstrap
-            if broker.sasl:  # each service its own principal; generated at the first start (0600)
-                passwords = broker_auth.ensure_credentials(state)
+            if broker.sasl:  # generated at the first start (0600)
+                passwords = broker_auth.service_passwords(state)
+        elif cfg.kafka.sasl_service_users:
+            passwords = broker_auth.service_passwords(None)
         settings = kafka_settings(cfg, bootstrap, broker_auth.INTAKE)  # reads Kafka's secrets; the intake's producer
         admin_settings = kafka_settings(cfg, bootstrap, broker_auth.ADMIN)  # topics, ACLs, consumer lag
         check_secrets(cfg)  # and the services' ones, all before a broker is started or asked
