@@ -138,8 +138,8 @@ def test_a_trap_sent_the_moment_up_says_ready_lands_in_raw_traps(broker: KafkaSe
     tport = free_port()
     prefix = f"ready-trap-{tport}."
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
-                    f'topic_prefix = "{prefix}"\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n{kafka_table(broker, prefix)}'
+                    f'[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
                     f'[snmp]\nlisten = "127.0.0.1:{tport}"\ncommunities = ["public"]\n[archive]\nenabled = false\n'
                     '[checks]\nactive_enabled = false\n')
     up = Up(conf)

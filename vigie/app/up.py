@@ -80,6 +80,7 @@ def run_up(cfg: Config, *, config_path: str | None = None,
     runtime: Runtime | None = None
     httpd = None
     try:
+        check_secrets(cfg)  # the services' secrets, before anything is started or written (a broker, credentials)
         bootstrap = cfg.kafka.bootstrap_servers
         passwords: dict[str, str] = {}  # each service its own principal: the local broker's, or a cluster's
         if not bootstrap:
@@ -89,9 +90,9 @@ def run_up(cfg: Config, *, config_path: str | None = None,
                 passwords = broker_auth.service_passwords(state)
         elif cfg.kafka.sasl_service_users:
             passwords = broker_auth.service_passwords(None)
-        settings = kafka_settings(cfg, bootstrap, broker_auth.INTAKE)  # reads Kafka's secrets; the intake's producer
+        settings = kafka_settings(cfg, bootstrap, broker_auth.INTAKE)  # Kafka's secrets (the intake's producer),
+        # also before a broker is started or asked
         admin_settings = kafka_settings(cfg, bootstrap, broker_auth.ADMIN)  # topics, ACLs, consumer lag
-        check_secrets(cfg)  # and the services' ones, all before a broker is started or asked
         if broker is None:  # before any client exists: one line, not a client's reconnect attempts
             try:
                 require_broker(settings)
