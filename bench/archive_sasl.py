@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -38,6 +39,7 @@ def main() -> None:
     if args.quick:
         args.rows, args.runs = min(args.rows, 40_000), 1
     preflight("bench/archive_sasl.py", missing_broker(""))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: stop both brokers
     tmp = Path(tempfile.mkdtemp(prefix="vigie-bench-sasl-"))
     brokers = {name: LocalBroker(tmp / name, port=free_port(), controller_port=free_port(), heap="768m", sasl=sasl)
                for name, sasl in (("open", False), ("sasl", True))}
@@ -62,8 +64,8 @@ def main() -> None:
         rates: dict[str, list[float]] = {name: [] for name in brokers}
         for i in range(args.runs):
             for name, settings in readers.items():
-                # sink_rate's group is fresh each run: every run reads all the rows from the start
-                rate, cpu = sink_rate(settings, args.rows, tmp / f"archive-{name}-{i}")
+                # a fresh group each run (the archive principal may join vigie-archive*): all rows from the start
+                rate, cpu = sink_rate(settings, args.rows, tmp / f"archive-{name}-{i}", group_prefix="vigie-archive-")
                 rates[name].append(rate)
                 print(f"  run {i + 1} {name:5} {rate:12,.0f} rows/s  (CPU {cpu:.1f} µs/row)", flush=True)
         print(f"load after {load()}")
