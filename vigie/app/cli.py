@@ -48,6 +48,7 @@ def _local_broker(args: argparse.Namespace):
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    from vigie.broker_auth import CredentialsMissing
     from vigie.local_broker import BrokerError, fetch
 
     try:
@@ -64,7 +65,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
             status = broker.status()
             print(status)
             return 0 if status.startswith("running") and "NOT" not in status else 3
-    except BrokerError as exc:
+    except (BrokerError, CredentialsMissing) as exc:
         print(f"vigie broker: {exc}", file=sys.stderr)
         return 1
     return 0
