@@ -1,4 +1,4 @@
-"""Who may do what on the local broker: the principals, their credential files and their ACLs (pure, no Kafka).
+"""Who may do what on the local broker: the principals, their credential files and their ACLs (no Kafka client).
 
 Any local program could otherwise write a raw record with a forged sender and receive time to `raw.syslog`,
 and the archive would keep it as genuine. So the local broker authenticates every client (SCRAM-SHA-512)
@@ -60,7 +60,7 @@ def ensure_credentials(state_dir: str | Path) -> dict[str, str]:
     for name in (*PRINCIPALS, CONTROLLER):
         path = folder / name
         if not path.exists():
-            _write_private(path, secrets.token_urlsafe(32))
+            write_private(path, secrets.token_urlsafe(32) + "\n")
         out[name] = read_password(state_dir, name)
     return out
 
@@ -104,16 +104,12 @@ def service_passwords(state_dir: str | Path | None) -> dict[str, str]:
     return {p: os.environ[password_env(p)] for p in PRINCIPALS if password_env(p) in os.environ}
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read, created so (no moment where it is readable by others)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: set it
     with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-
-
-def write_private(path: Path, text: str) -> None:
-    """Public form of _write_private for the broker's own files that hold secrets (server.properties)."""
-    _write_private(path, text.removesuffix("\n"))
+        f.write(text)
 
 
 def jaas(module: str, username: str, password: str, **users: str) -> str:
