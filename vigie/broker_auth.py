@@ -18,7 +18,7 @@ from pathlib import Path
 from vigie import topics
 
 MECHANISM = "SCRAM-SHA-512"
-SCRAM_ITERATIONS = 8192  # what kafka-storage and kafka-configs use by default
+SCRAM_ITERATIONS = 4096  # Kafka's minimum and kafka-configs' default; the passwords are 32 random bytes, not words
 
 ADMIN = "admin"  # the super user: topics, users and ACLs; never handed to a service
 INTAKE = "intake"  # syslog, SNMP and check listeners in the `vigie up` process: the only writer of raw topics
