@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, Producer
 from prometheus_client import CollectorRegistry
 
 from vigie.kafka_client import make_admin
-from vigie.local_broker import LocalBroker, free_port
+from vigie.local_broker import BrokerError, LocalBroker, free_port
 from vigie.supervisor import Supervisor
 from vigie.topic_admin import ensure_topics
 from vigie.topics import TopicSpec
@@ -93,3 +93,13 @@ def test_supervised_broker_comes_back_after_sigkill_and_clients_reconnect(tmp_pa
         assert values == [b"before", b"after"]
     finally:
         broker.stop()
+
+
+def test_storage_formatted_without_authentication_is_refused_in_one_line(tmp_path: Path) -> None:
+    """KRaft creates the first SCRAM user only when it formats: an open broker's storage cannot be secured in place."""
+    broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
+    (broker.home / "data").mkdir(parents=True)
+    (broker.home / "data" / "meta.properties").write_text("version=1\n")  # formatted by an earlier, open broker
+    with pytest.raises(BrokerError, match="formatted without authentication.*local_sasl = false"):
+        broker.start()
+    assert broker.pid() is None
