@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import socket
 import stat
+import time
 import uuid
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError, Producer
 
+from tests.integration.test_up_ready import Up, children_of
 from vigie import broker_auth
 from vigie.acl_admin import ensure_acls
 from vigie.kafka_client import KafkaSettings, make_consumer, watermarks
-from vigie.local_broker import LocalBroker
+from vigie.local_broker import LocalBroker, free_port
 from vigie.topic_admin import ensure_topics
-from vigie.topics import RAW_SYSLOG, default_specs
+from vigie.topics import ARCHIVE_HEADS, RAW_SYSLOG, default_specs
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif("os.environ.get('VIGIE_TEST_BOOTSTRAP')", reason="needs the session's own broker")]
@@ -121,3 +125,49 @@ def _read_one(local: LocalBroker, prefix: str, principal: str, group: str) -> No
     finally:
         consumer.close()
     raise AssertionError(f"{principal} read nothing")
+
+
+@pytest.mark.slow
+def test_vigie_up_runs_each_child_as_its_own_user_and_the_archive_keeps_what_the_intake_wrote(tmp_path: Path) -> None:
+    """`vigie up` with its own broker: the intake writes, the archive child (user `archive`) archives and publishes
+    its chain head, the pipelines child runs as `pipelines`; a child holds its own password and no other."""
+    kport, sport = free_port(), free_port()
+    state, root = tmp_path / "state", tmp_path / "archive"
+    conf = tmp_path / "vigie.toml"
+    conf.write_text(f'state_dir = "{state}"\n[kafka]\nlocal_listen = "127.0.0.1:{kport}"\n[metrics]\nenabled = false\n'
+                    f'[[syslog.listeners]]\nname = "udp"\ntransport = "udp"\nlisten = "127.0.0.1:{sport}"\n'
+                    f'[snmp]\nenabled = false\n[checks]\nactive_enabled = false\n'
+                    f'[archive]\nroot = "{root}"\nidle_flush = "1s"\n')
+    up = Up(conf)
+    try:
+        up.wait_line("vigie up: ready in", 120)
+        passwords = {p: broker_auth.read_password(state, p) for p in broker_auth.PRINCIPALS}
+        children = {pid: cmd for pid, cmd in children_of(up.proc.pid).items() if " service " in cmd}  # not Java
+        assert len(children) == 2
+        for pid, cmd in children.items():
+            service = cmd.split(" service ")[1].split()[0]
+            environ = dict(item.split("=", 1) for item in
+                           Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item)
+            assert environ[broker_auth.USERNAME_ENV] == service, cmd
+            assert environ[broker_auth.PASSWORD_ENV] == passwords[service]
+            others = {pw for name, pw in passwords.items() if name != service}
+            assert not others & set(environ.values()), f"{service} holds another user's password"
+        line = ("<4>Dec  7 20:00:00 fw1 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=192.168.10.23 DST=93.184.216.34 LEN=60 "
+                "PROTO=TCP SPT=51544 DPT=443 SYN")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(line.encode(), ("127.0.0.1", sport))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(root.glob("connlog/dt=*/hour=*/*.parquet")):
+            time.sleep(0.5)
+        assert list(root.glob("connlog/dt=*/hour=*/*.parquet")), "\n".join(up.lines)
+        admin = LocalBroker(state, port=kport).client_settings()
+        consumer = make_consumer(admin, f"vigie-cli-{uuid.uuid4().hex[:6]}")
+        try:
+            deadline = time.monotonic() + 30
+            while watermarks(consumer, admin.topic(ARCHIVE_HEADS), 0)[1] == 0 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert watermarks(consumer, admin.topic(ARCHIVE_HEADS), 0)[1] >= 1  # written as `archive`
+        finally:
+            consumer.close()
+    finally:
+        assert up.stop() == 0, "\n".join(up.lines)
