@@ -235,9 +235,9 @@ class LocalBroker:
         if formatted and not self._secured_marker.exists():
             raise BrokerError(
                 f"the Kafka storage under {self.home / 'data'} was formatted without authentication (by an earlier "
-                "Vigie, or with `[kafka] local_sasl = false`) and its admin user cannot be created now: let the archive and the "
-                "pipelines drain it with `[kafka] local_sasl = false`, then move that folder away (its topics are "
-                "recreated empty and secured at the next start)")
+                "Vigie, or with `[kafka] local_sasl = false`) and its admin user cannot be created now: let the "
+                "archive and the pipelines drain it with `[kafka] local_sasl = false`, then move that folder away "
+                "(its topics are recreated empty and secured at the next start)")
         return broker_auth.ensure_credentials(self.state_dir)
 
     @property
