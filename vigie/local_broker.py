@@ -223,12 +223,22 @@ class LocalBroker:
                 raise BrokerError(f"the Kafka broker exited with code {proc.returncode}; see {self.log_file}")
             if self._wait_ready(0.5):
                 if passwords:
-                    from vigie.acl_admin import ensure_users
-
-                    ensure_users(self.client_settings(), passwords)
+                    self._ensure_users(passwords)
                 return
         self.stop()
         raise BrokerError(f"the Kafka broker did not answer on {self.bootstrap} within {timeout:.0f} s; see {self.log_file}")
+
+    def _ensure_users(self, passwords: dict[str, str]) -> None:
+        """Upsert the principals' users; a broker that cannot take them is stopped (not left running unusable)."""
+        from confluent_kafka import KafkaException
+
+        from vigie.acl_admin import ensure_users
+
+        try:
+            ensure_users(self.client_settings(), passwords)
+        except KafkaException as exc:
+            self.stop()
+            raise BrokerError(f"the Kafka broker did not take its users: {exc}") from None
 
     def _passwords(self, formatted: bool) -> dict[str, str]:
         """The principals' passwords (generated at the first start); refuses storage formatted without them."""
