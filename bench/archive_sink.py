@@ -246,17 +246,18 @@ def sink_rate(
     root: Path,
     enricher: Enricher = enrich,
     roles: dict[str, float] | None = None,
+    group_prefix: str = "sink-",
 ) -> tuple[float, float]:
     """(rows/s, CPU µs per row of the sink's process) from its first consumed message to its last file on disk.
 
     Like the bare consumer's, the clock starts at the first message (the group join is not counted);
     it stops when every row is in a complete file, so it includes the last files' idle flush (0.5 s).
     roles, when given, receives the CPU seconds of each kind of thread (consumer loop, enrich, writers,
-    librdkafka).
+    librdkafka). group_prefix: a fresh group each run, named so that the archive principal may join it.
     """
     sink = ArchiveSink(
         settings,
-        SinkConfig(root=root, group_id=f"sink-{uuid.uuid4().hex[:6]}", idle_timeout=0.5),
+        SinkConfig(root=root, group_id=f"{group_prefix}{uuid.uuid4().hex[:6]}", idle_timeout=0.5),
         enricher=enricher,
     )
     stop = threading.Event()

@@ -82,7 +82,7 @@ def main() -> None:
         from vigie.local_broker import LocalBroker, free_port
 
         local = LocalBroker(Path(tempfile.mkdtemp(prefix="vigie-bench-broker-")), port=free_port(),
-                            controller_port=free_port())
+                            controller_port=free_port(), sasl=False)  # the bench's clients connect in the open
         local.start(timeout=120)
         args.bootstrap = local.bootstrap
         try:

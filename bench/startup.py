@@ -76,7 +76,8 @@ def main() -> None:
     bare = [bare_broker_start() for _ in range(args.runs)]
     own = [vigie_up_start(None) for _ in range(args.runs)]
     with tempfile.TemporaryDirectory() as tmp:
-        shared = LocalBroker(Path(tmp), port=free_port(), controller_port=free_port())
+        # a running broker that `vigie up` is configured for as an external one: open, like its config
+        shared = LocalBroker(Path(tmp), port=free_port(), controller_port=free_port(), sasl=False)
         shared.start()
         try:
             ext = [vigie_up_start(shared.bootstrap) for _ in range(args.runs)]

@@ -2,12 +2,16 @@
 
     python examples/site_alerts_kafka_python.py --bootstrap 127.0.0.1:9092 --site mairie [--from-beginning]
 
+On Vigie's local broker (SCRAM-SHA-512 and ACLs by default) add `--user reader` with the password of
+state_dir/kafka/credentials/reader in $VIGIE_KAFKA_PASSWORD (a password is never a command-line argument).
+
 The alerts topic is compacted and keyed by fingerprint: reading it from the beginning gives the
 last state of every alert still known (a tombstone, a null value, means the alert is gone). No
 consumer group commits here (group_id=None): each start decides where to read.
 """
 
 import argparse
+import os
 
 from kafka import KafkaConsumer
 
@@ -22,8 +26,13 @@ def main() -> None:
     parser.add_argument("--from-beginning", action="store_true", help="replay the topic (default: new changes only)")
     parser.add_argument("--max", type=int, default=0, help="stop after printing this many alerts (0: never)")
     parser.add_argument("--idle-timeout", type=float, default=0, help="stop after this many idle seconds (0: never)")
+    parser.add_argument("--user", help="SCRAM-SHA-512 user (SASL_PLAINTEXT)")
+    parser.add_argument("--password-env", default="VIGIE_KAFKA_PASSWORD", help="environment variable with its password")
     args = parser.parse_args()
-    consumer = KafkaConsumer(f"{args.prefix}alerts", bootstrap_servers=args.bootstrap, group_id=None,
+    auth = {} if not args.user else {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
+                                     "sasl_plain_username": args.user,
+                                     "sasl_plain_password": os.environ[args.password_env]}
+    consumer = KafkaConsumer(f"{args.prefix}alerts", bootstrap_servers=args.bootstrap, group_id=None, **auth,
                              auto_offset_reset="earliest" if args.from_beginning else "latest",
                              consumer_timeout_ms=int(args.idle_timeout * 1000) or float("inf"))
     printed = 0

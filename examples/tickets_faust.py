@@ -3,6 +3,10 @@
     VIGIE_BOOTSTRAP=127.0.0.1:9092 VIGIE_TOPIC_PREFIX=vigie. TICKETS_URL=https://tickets.example.org/api/tickets \\
         python examples/tickets_faust.py worker --without-web -l warn
 
+On Vigie's local broker (SCRAM-SHA-512 and ACLs by default) also set VIGIE_KAFKA_USERNAME and
+VIGIE_KAFKA_PASSWORD (state_dir/kafka/credentials/<user>): a user that may read the incidents topic and
+create and write the app's own changelog topic.
+
 The incidents topic is compacted and keyed by incident id: every update of an incident is a new
 value under the same key. A Table remembers which incidents already have a ticket (its changelog
 makes that survive restarts), so each incident gets one POST, whatever its updates. The consumer
@@ -18,9 +22,12 @@ import faust
 from vigie.schemas.records import Incident
 
 PREFIX = os.environ.get("VIGIE_TOPIC_PREFIX", "vigie.")
+USER = os.environ.get("VIGIE_KAFKA_USERNAME")
 app = faust.App(
     os.environ.get("TICKETS_APP_ID", f"{PREFIX}tickets"),
     broker=f"kafka://{os.environ.get('VIGIE_BOOTSTRAP', '127.0.0.1:9092')}",
+    broker_credentials=faust.SASLCredentials(username=USER, password=os.environ.get("VIGIE_KAFKA_PASSWORD"),
+                                             mechanism="SCRAM-SHA-512") if USER else None,
     store="memory://",
     web_enabled=False,  # also pass --without-web: the worker command would start it on 0.0.0.0:6066
     consumer_auto_offset_reset="earliest",

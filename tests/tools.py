@@ -1,4 +1,4 @@
-"""Finding the real peer tools the tests run: missing ones skip locally but fail in CI, where setup installs them."""
+"""Helpers of the tests: finding the real peer tools they run (missing ones skip locally but fail in CI, where setup installs them), the [kafka] table of the shared test broker."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import shutil
 
 import pytest
+
+from vigie.kafka_client import KafkaSettings
 
 
 def require_tool(name: str) -> str:
@@ -17,3 +19,19 @@ def require_tool(name: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+# The shared test broker's credentials, for the config files tests write (set by the `broker` fixture).
+TEST_USER_ENV = "VIGIE_TEST_KAFKA_USER"
+TEST_PASSWORD_ENV = "VIGIE_TEST_KAFKA_PASSWORD"
+
+
+def kafka_table(settings: KafkaSettings, prefix: str | None = None) -> str:
+    """A config file's [kafka] table for the broker `settings` reach (its SASL settings naming the test's
+    credential variables), ending with a newline; more [kafka] keys may follow it."""
+    lines = [f'bootstrap_servers = "{settings.bootstrap_servers}"',
+             f'topic_prefix = "{settings.topic_prefix if prefix is None else prefix}"']
+    if settings.sasl_mechanism:
+        lines += [f'security_protocol = "{settings.security_protocol}"', f'sasl_mechanism = "{settings.sasl_mechanism}"',
+                  f'sasl_username_env = "{TEST_USER_ENV}"', f'sasl_password_env = "{TEST_PASSWORD_ENV}"']
+    return "[kafka]\n" + "\n".join(lines) + "\n"

@@ -304,6 +304,8 @@ class KafkaConfig:
     sasl_password_env: str | None = setting(env_name(), None, "environment variable holding the password")
     ssl_cafile: str | None = setting(string(), None, "CA bundle for TLS to the brokers")
     producer_buffer_mb: int = setting(integer(16, 65536), 256, "memory for records not yet acknowledged; when spent, TCP and HTTP intake push back and UDP counts drops")
+    local_sasl: bool = setting(boolean(), True, "the local broker authenticates every client (SCRAM-SHA-512) and authorises it (ACLs: only the intake writes the raw topics), each service with its own credentials under `state_dir/kafka/credentials`; false: an open PLAINTEXT broker. A configured `bootstrap_servers` uses the security settings above instead")
+    sasl_service_users: bool = setting(boolean(), False, "with `bootstrap_servers`: each service authenticates as its own user, as on the local broker (`intake`, `pipelines`, `archive`, `notify`, `reader`, `operator`, and `admin`, who creates the topics and the ACLs), over `security_protocol` and `sasl_mechanism` above, each password in the environment variable `VIGIE_KAFKA_<USER>_PASSWORD` (see docs/deploying.md)")
 
 
 @dataclass(frozen=True)
@@ -939,11 +941,31 @@ def secret(env: str | None, key: str, required: bool = True) -> str | None:
     return value
 
 
-def kafka_settings(cfg: Config, bootstrap: str | None = None) -> KafkaSettings:
-    """KafkaSettings from the [kafka] section; bootstrap overrides it (the local broker's address)."""
+def kafka_settings(cfg: Config, bootstrap: str | None = None, principal: str = "reader") -> KafkaSettings:
+    """KafkaSettings from the [kafka] section; bootstrap overrides it (the local broker's address).
+
+    Where services authenticate as their own principals (vigie/broker_auth.py) -- the local broker with
+    local_sasl, when bootstrap is none or local_listen's address (`--bootstrap` naming another broker means
+    that one), or a cluster with sasl_service_users -- the client is `principal`, or the user `vigie up`
+    handed a child through the environment. Elsewhere the [kafka] user and password apply.
+    """
+    from vigie import broker_auth
     from vigie.kafka_client import KafkaSettings
 
     k = cfg.kafka
+    host, port = k.local_listen
+    local = not k.bootstrap_servers and bootstrap in (None, f"{host}:{port}")
+    if (local and k.local_sasl) or (not local and k.sasl_service_users):
+        try:
+            user, password = broker_auth.service_credentials(cfg.state_dir if local else None, principal)
+        except broker_auth.CredentialsMissing as exc:
+            raise ConfigError(f"config: kafka: {exc}") from None
+        return KafkaSettings(bootstrap_servers=bootstrap or k.bootstrap_servers or f"{host}:{port}",
+                             topic_prefix=k.topic_prefix,
+                             security_protocol="SASL_PLAINTEXT" if local else k.security_protocol,
+                             sasl_mechanism=broker_auth.MECHANISM if local else k.sasl_mechanism,
+                             sasl_username=user, sasl_password=password,
+                             ssl_cafile=None if local else k.ssl_cafile, replication_factor=k.replication_factor)
     return KafkaSettings(
         bootstrap_servers=bootstrap or k.bootstrap_servers,
         topic_prefix=k.topic_prefix,

@@ -2,6 +2,12 @@
 
 The broker comes from Maven Central: kafka-pom.xml names `org.apache.kafka:kafka_2.13` and Maven
 copies it with its runtime dependencies into a cache folder. No Docker engine is needed.
+
+By default it authenticates every client (SCRAM-SHA-512 on a SASL_PLAINTEXT loopback listener) and
+authorises it with ACLs (vigie/broker_auth.py says who may do what and why). The principals' passwords
+are generated at the first start under state_dir/kafka/credentials (0600); the users exist from the
+moment the storage is formatted (`kafka-storage format --add-scram`), and are upserted at each start
+so that a principal added by a later Vigie gets its user. `sasl=False` runs the open PLAINTEXT broker.
 """
 
 from __future__ import annotations
@@ -18,6 +24,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vigie import broker_auth
+
+if TYPE_CHECKING:
+    from vigie.config import Config
+    from vigie.kafka_client import KafkaSettings
 
 KAFKA_VERSION = "3.9.1"
 POM = Path(__file__).with_name("kafka-pom.xml")
@@ -84,6 +97,7 @@ class LocalBroker:
     host: str = "127.0.0.1"
     heap: str = "512m"
     cache_dir: Path | None = None
+    sasl: bool = True
 
     @property
     def home(self) -> Path:
@@ -101,18 +115,30 @@ class LocalBroker:
     def log_file(self) -> Path:
         return self.home / "logs" / "server.log"
 
-    def _write_config(self) -> Path:
+    def client_settings(self, principal: str = broker_auth.ADMIN, topic_prefix: str = "vigie.") -> KafkaSettings:
+        """Settings for a client of this broker, as `principal` (its password read from the state folder)."""
+        from vigie.kafka_client import KafkaSettings
+
+        if not self.sasl:
+            return KafkaSettings(self.bootstrap, topic_prefix=topic_prefix)
+        return KafkaSettings(self.bootstrap, topic_prefix=topic_prefix, security_protocol="SASL_PLAINTEXT",
+                             sasl_mechanism=broker_auth.MECHANISM, sasl_username=principal,
+                             sasl_password=broker_auth.read_password(self.state_dir, principal))
+
+    def _write_config(self, passwords: dict[str, str] | None) -> Path:
         cport = self.controller_port or self.port + 1
         data = self.home / "data"
+        client = "SASL_PLAINTEXT" if passwords else "PLAINTEXT"  # the controller listener's protocol too
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{self.host}:{cport}",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{cport}",
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "listeners": f"{client}://{self.host}:{self.port},CONTROLLER://{self.host}:{cport}",
+            "advertised.listeners": f"{client}://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": f"{client}:{client},CONTROLLER:{client}",
+            "inter.broker.listener.name": client,
+            **(broker_auth.security_properties(passwords, client, "CONTROLLER") if passwords else {}),
             "log.dirs": str(data),
             "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "10",
@@ -124,7 +150,7 @@ class LocalBroker:
             "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
         }
         conf = self.home / "server.properties"
-        conf.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        broker_auth.write_private(conf, "".join(f"{k}={v}\n" for k, v in props.items()))  # it holds passwords
         log4j = self.home / "log4j.properties"
         log4j.write_text(
             "log4j.rootLogger=INFO, file\n"
@@ -179,17 +205,11 @@ class LocalBroker:
         libs = fetch(self.cache_dir)
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        conf = self._write_config()
-        if not (self.home / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            fmt = subprocess.run(
-                # "--cluster-id=ID": a base64 id may start with "-", which a separate argument would break.
-                self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(conf),
-                           "--ignore-formatted"),
-                capture_output=True, text=True,
-            )
-            if fmt.returncode != 0:
-                raise BrokerError(f"formatting Kafka storage failed: {fmt.stderr.strip()[-1500:]}")
+        formatted = (self.home / "data" / "meta.properties").exists()
+        passwords = self._passwords(formatted) if self.sasl else None
+        conf = self._write_config(passwords)
+        if not formatted:
+            self._format(libs, conf, passwords)
         out = open(self.home / "logs" / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
             self._java(libs, "kafka.Kafka", str(conf), heap=self.heap),
@@ -202,9 +222,61 @@ class LocalBroker:
             if proc.poll() is not None:
                 raise BrokerError(f"the Kafka broker exited with code {proc.returncode}; see {self.log_file}")
             if self._wait_ready(0.5):
+                if passwords:
+                    self._ensure_users(passwords)
                 return
         self.stop()
         raise BrokerError(f"the Kafka broker did not answer on {self.bootstrap} within {timeout:.0f} s; see {self.log_file}")
+
+    def _ensure_users(self, passwords: dict[str, str]) -> None:
+        """Upsert the principals' users; a broker that cannot take them is stopped (not left running unusable)."""
+        from confluent_kafka import KafkaException
+
+        from vigie.acl_admin import ensure_users
+
+        try:
+            ensure_users(self.client_settings(), passwords)
+        except KafkaException as exc:
+            self.stop()
+            raise BrokerError(f"the Kafka broker did not take its users: {exc}") from None
+
+    def _passwords(self, formatted: bool) -> dict[str, str]:
+        """The principals' passwords (generated at the first start); refuses storage formatted without them."""
+        if formatted and not self._secured_marker.exists():
+            raise BrokerError(
+                f"the Kafka storage under {self.home / 'data'} was formatted without authentication (by an earlier "
+                "Vigie, or with `[kafka] local_sasl = false`) and its admin user cannot be created now: let the "
+                "archive and the pipelines drain it with `[kafka] local_sasl = false`, then move that folder away "
+                "(its topics are recreated empty and secured at the next start)")
+        return broker_auth.ensure_credentials(self.state_dir)
+
+    @property
+    def _secured_marker(self) -> Path:
+        """Written once the storage has been formatted with the principals' users."""
+        return self.home / "data-has-scram-users"
+
+    def _format(self, libs: Path, conf: Path, passwords: dict[str, str] | None) -> None:
+        """Format the storage; with authentication, with every principal's SCRAM user (KIP-900 --add-scram).
+
+        The passwords go in a Java argument file (0600, removed at once), not on the command line that
+        any local user can read in /proc while the tool runs.
+        """
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # "--cluster-id=ID": a base64 id may start with "-", which a separate argument would break.
+        args = ["format", f"--cluster-id={cluster_id}", "-c", str(conf), "--ignore-formatted"]
+        for name in broker_auth.PRINCIPALS if passwords else ():
+            args += ["--add-scram", f"{broker_auth.MECHANISM}=[name={name},password={passwords[name]}]"]
+        cmd = self._java(libs, "kafka.tools.StorageTool", *args)
+        argfile = self.home / "format.args"
+        broker_auth.write_private(argfile, "\n".join(_argfile_quote(a) for a in cmd[1:]))
+        try:
+            fmt = subprocess.run([cmd[0], f"@{argfile}"], capture_output=True, text=True)
+        finally:
+            argfile.unlink(missing_ok=True)
+        if fmt.returncode != 0:
+            raise BrokerError(f"formatting Kafka storage failed: {(fmt.stderr or fmt.stdout).strip()[-1500:]}")
+        if passwords:
+            self._secured_marker.touch()
 
     async def supervise(self, stop: asyncio.Event, poll: float = 1.0) -> None:
         """The broker as a supervised service: (re)start it when it is not running, then watch it.
@@ -222,11 +294,12 @@ class LocalBroker:
                     raise BrokerError(f"the Kafka broker exited; see {self.log_file}") from None
 
     def _wait_ready(self, timeout: float) -> bool:
-        from vigie.kafka_client import KafkaSettings, broker_answers
+        from vigie.kafka_client import broker_answers
 
+        settings = self.client_settings()
         deadline = time.monotonic() + timeout
         while True:
-            if _port_open(self.host, self.port) and broker_answers(KafkaSettings(self.bootstrap), timeout=1.0):
+            if _port_open(self.host, self.port) and broker_answers(settings, timeout=1.0):
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -258,6 +331,17 @@ class LocalBroker:
             return f"stopped (state {self.home})"
         ready = "answering" if self._wait_ready(2.0) else "NOT answering"
         return f"running pid {pid} on {self.bootstrap}, {ready} (Kafka {KAFKA_VERSION}, state {self.home})"
+
+
+def local_broker(cfg: Config) -> LocalBroker:
+    """The local broker the configuration describes ([kafka] local_listen, local_heap, local_sasl)."""
+    host, port = cfg.kafka.local_listen
+    return LocalBroker(Path(cfg.state_dir), port=port, host=host, heap=cfg.kafka.local_heap, sasl=cfg.kafka.local_sasl)
+
+
+def _argfile_quote(arg: str) -> str:
+    """One argument in a java @argfile: quoted, with backslashes and quotes escaped (the launcher's rules)."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _runs_broker(pid: int, conf: Path) -> bool:

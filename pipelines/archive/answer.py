@@ -24,24 +24,38 @@ def cell(value: Any) -> str:
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
+# What a terminal acts on besides C0 and DEL: C1 controls (U+009B is a one-character CSI on 8-bit terminals)
+# and the bidirectional overrides and isolates, which show a line's characters in another order than stored.
+_TERMINAL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 FORMULA_PREFIXES = ("=", "+", "-", "@")  # what a spreadsheet reads as a formula (OWASP "CSV injection")
+
+
+def _escape(m: Any) -> str:
+    c = m.group()
+    return _ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
 
 
 def csv_safe(values: list[list[str]]) -> list[list[str]]:
     """Text cells made safe for a spreadsheet and a terminal: control characters written as escapes
     (\\n, \\t, \\xNN: a device's message cannot forge rows nor terminal sequences), and a cell that
     starts as a formula prefixed with a quote, as OWASP advises."""
-    pattern = _CONTROL
-
-    def escape(m: Any) -> str:
-        c = m.group()
-        return _ESCAPES.get(c, f"\\x{ord(c):02x}")
 
     def safe(v: str) -> str:
-        if pattern.search(v):
-            v = pattern.sub(escape, v)
+        if _CONTROL.search(v):
+            v = _CONTROL.sub(_escape, v)
         return "'" + v if v.startswith(FORMULA_PREFIXES) else v
+
+    return [[safe(v) for v in column] for column in values]
+
+
+def terminal_safe(values: list[list[str]]) -> list[list[str]]:
+    """Text cells made safe to print on a terminal (the table): control characters, C1 ones and bidirectional
+    overrides written as escapes (\\n, \\x1b, \\u202e), so that a device's message can neither move the
+    cursor, clear the screen, forge lines of the answer nor show its characters in another order."""
+
+    def safe(v: str) -> str:
+        return _TERMINAL.sub(_escape, v) if _TERMINAL.search(v) else v
 
     return [[safe(v) for v in column] for column in values]
 

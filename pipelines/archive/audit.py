@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from vigie.errors import ConfigError
 from vigie.schemas.codec import rfc3339
 
 AUDIT_LOG = "audit.jsonl"
@@ -182,7 +183,10 @@ def send_to_topic(probe: str | None, entry: dict[str, Any], kafka: Callable[[], 
 
     from vigie.topics import AUDIT
 
-    settings, cfg = kafka()
+    try:
+        settings, cfg = kafka()
+    except ConfigError as exc:  # the local broker's credentials not readable by this user, say
+        return str(exc)
     timeout = cfg.archive.audit_topic_timeout
     if probe is None and (why := _port_open(settings.bootstrap_servers, min(timeout, 1.0))) is not None:
         return why

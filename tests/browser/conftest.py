@@ -14,13 +14,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.test_up_ready import Up
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
 from vigie.local_broker import free_port
 
@@ -43,7 +44,7 @@ class ConsoleUp:
     base: str
     conf: Path
     prefix: str
-    bootstrap: str
+    broker: KafkaSettings  # the session's broker (its admin's SASL settings)
     snmp_port: int
     state_dir: Path
     up: Up
@@ -51,15 +52,16 @@ class ConsoleUp:
 
     @property
     def settings(self) -> KafkaSettings:
-        return KafkaSettings(bootstrap_servers=self.bootstrap, topic_prefix=self.prefix)
+        return replace(self.broker, topic_prefix=self.prefix)
 
 
-def console_config(tmp: Path, bootstrap: str, prefix: str, console_port: int, snmp_port: int, extra: str = "") -> Path:
+def console_config(tmp: Path, broker: KafkaSettings, prefix: str, console_port: int, snmp_port: int,
+                   extra: str = "") -> Path:
     conf = tmp / "vigie.toml"
     conf.write_text(
         f'state_dir = "{tmp / "state"}"\n'
         f'{extra}\n'
-        f'[kafka]\nbootstrap_servers = "{bootstrap}"\ntopic_prefix = "{prefix}"\n'
+        f'{kafka_table(broker, prefix)}'
         f'[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
         f'[snmp]\nlisten = "127.0.0.1:{snmp_port}"\n'
         f'[archive]\nenabled = false\n[checks]\nactive_enabled = false\n'
@@ -78,11 +80,11 @@ def add_users(conf: Path) -> None:
 def start_console(broker: KafkaSettings, tmp: Path, extra_config: str = "") -> ConsoleUp:
     """`vigie up` with the console; extra_config is TOML put before the tables (e.g. [[routes]] need none)."""
     port, snmp_port, prefix = free_port(), free_port(), f"console-{uuid.uuid4().hex[:6]}."
-    conf = console_config(tmp, broker.bootstrap_servers, prefix, port, snmp_port, extra_config)
+    conf = console_config(tmp, broker, prefix, port, snmp_port, extra_config)
     add_users(conf)
     up = Up(conf, env=dict(os.environ))
     up.wait_line("ready", 120)
-    return ConsoleUp(f"http://127.0.0.1:{port}", conf, prefix, broker.bootstrap_servers, snmp_port, tmp / "state", up)
+    return ConsoleUp(f"http://127.0.0.1:{port}", conf, prefix, broker, snmp_port, tmp / "state", up)
 
 
 @pytest.fixture(scope="module")

@@ -36,14 +36,14 @@ def console_up(broker: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) 
     tmp = tmp_path_factory.mktemp("console-archive")
     port, snmp_port, metrics_port = free_port(), free_port(), free_port()
     prefix = f"console-{uuid.uuid4().hex[:6]}."
-    conf = console_config(tmp, broker.bootstrap_servers, prefix, port, snmp_port)
+    conf = console_config(tmp, broker, prefix, port, snmp_port)
     conf.write_text(conf.read_text().replace("[metrics]\nenabled = false\n",
                                              f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{metrics_port}"\n'))
     small_archive(tmp / "state" / "archive", ROWS)
     add_users(conf)
     up = Up(conf, env=dict(os.environ))
     up.wait_line("ready", 120)
-    running = ConsoleUp(f"http://127.0.0.1:{port}", conf, prefix, broker.bootstrap_servers, snmp_port,
+    running = ConsoleUp(f"http://127.0.0.1:{port}", conf, prefix, broker, snmp_port,
                         tmp / "state", up)
     try:
         yield running

@@ -75,7 +75,7 @@ def send_trap(up: ConsoleUp, tmp_path) -> None:
 
 def open_incident_of(up: ConsoleUp, host: str) -> str:
     """The id of the open incident whose root cause is `host`, read from the incidents topic."""
-    consumer = Consumer({"bootstrap.servers": up.bootstrap, "group.id": f"t-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({**up.settings.librdkafka(), "group.id": f"t-{uuid.uuid4().hex[:8]}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([up.prefix + "incidents"])
     try:
@@ -175,7 +175,7 @@ def test_an_operator_acks_and_comments_a_trap_incident_and_the_viewer_sees_no_bu
 
 
 def test_a_host_page_shows_inventory_checks_and_a_perfdata_chart(console_up, browser, shoot) -> None:
-    producer = Producer({"bootstrap.servers": console_up.bootstrap})
+    producer = Producer(console_up.settings.librdkafka())
     now = time.time()
     for i in range(12):
         used = 62 + i * 2

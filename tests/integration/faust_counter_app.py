@@ -5,10 +5,13 @@ import os
 import faust
 
 PREFIX = os.environ["VIGIE_TEST_PREFIX"]
+USER = os.environ.get("VIGIE_TEST_KAFKA_USER")  # the test broker's SCRAM user (tests/conftest.py)
 
 app = faust.App(
     f"{PREFIX}counter",
     broker=f"kafka://{os.environ['VIGIE_TEST_BOOTSTRAP']}",
+    broker_credentials=faust.SASLCredentials(username=USER, password=os.environ.get("VIGIE_TEST_KAFKA_PASSWORD"),
+                                             mechanism="SCRAM-SHA-512") if USER else None,
     store="memory://",
     broker_session_timeout=6,
     broker_heartbeat_interval=1,

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer
 
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
 from vigie.pipelines.archive.manifest import verify
 from vigie.pipelines.archive.sink import ArchiveSink, SinkConfig
@@ -90,7 +91,7 @@ def sink_cmd(settings: KafkaSettings, root: Path, group: str, **opts: str) -> li
     """
     conf = root.parent / f"{group}.toml"
     conf.write_text(
-        f'[kafka]\nbootstrap_servers = "{settings.bootstrap_servers}"\ntopic_prefix = "{settings.topic_prefix}"\n'
+        f'{kafka_table(settings)}'
         f'[archive]\nroot = "{root}"\nmax_rows_per_file = {opts.pop("max_rows", "500000")}\n'
         f'idle_flush = "{opts.pop("idle_timeout", "60")}s"\nretention_days = 36500\n'
     )
@@ -345,7 +346,7 @@ def test_a_forged_file_is_quarantined_and_the_partition_keeps_being_archived(kaf
     assert (root / "quarantine" / forged.path).exists()
     out = io.StringIO()
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'[kafka]\nbootstrap_servers = "{kafka.bootstrap_servers}"\ntopic_prefix = "{kafka.topic_prefix}"\n')
+    conf.write_text(f'{kafka_table(kafka)}')
     args = argparse.Namespace(root=str(root), quiet=False, expect_head=None, against_topic=True, config=str(conf))
     code = archive_cli.verify_main(args, out)
     assert code == 0, out.getvalue()
@@ -375,7 +376,7 @@ def test_a_query_is_recorded_on_the_audit_topic(kafka: KafkaSettings, tmp_path: 
     root = tmp_path / "archive"
     Manifest(root).close()
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'[kafka]\nbootstrap_servers = "{kafka.bootstrap_servers}"\ntopic_prefix = "{kafka.topic_prefix}"\n')
+    conf.write_text(f'{kafka_table(kafka)}')
     args = argparse.Namespace(
         root=str(root), start="2024-05-01", end="2024-05-02", ip="10.0.0.5", src_ip=None, dst_ip=None, nat_ip=None,
         port=443, user=None, host=None, mac=None, limit=None, format="json", engine="auto", no_progress=True,

@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import Producer
 
 from tests.integration.test_archive_sink import archived, wait_for
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
 from vigie.topics import RAW_SYSLOG
 
@@ -21,7 +22,7 @@ def test_service_archive_reads_device_clocks_in_their_zones(kafka: KafkaSettings
     root = tmp_path / "archive"
     conf = tmp_path / "vigie.toml"
     conf.write_text(
-        f'[kafka]\nbootstrap_servers = "{kafka.bootstrap_servers}"\ntopic_prefix = "{kafka.topic_prefix}"\n'
+        f'{kafka_table(kafka)}'
         '[syslog]\ndefault_timezone = "Europe/Paris"\n'
         '[inventory.sites.cayenne]\ntimezone = "America/Cayenne"\n'
         '[inventory.hosts.fw-cay]\nsite = "cayenne"\naddress = "10.9.0.5"\n'

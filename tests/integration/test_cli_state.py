@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings, KafkaSink, make_consumer
 from vigie.schemas.codec import dumps, loads
 from vigie.schemas.validate import validate
@@ -28,7 +29,7 @@ def _alert(fp: str, host: str, status: str = "firing", count: int = 1, severity:
 
 def _config(tmp_path: Path, kafka: KafkaSettings) -> Path:
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'[kafka]\nbootstrap_servers = "{kafka.bootstrap_servers}"\ntopic_prefix = "{kafka.topic_prefix}"\n')
+    conf.write_text(f'{kafka_table(kafka)}')
     return conf
 
 
@@ -73,7 +74,7 @@ def test_alerts_follow_streams_new_values(kafka: KafkaSettings, tmp_path: Path) 
 
 def test_incidents_on_missing_topic_says_so(broker: KafkaSettings, tmp_path: Path) -> None:
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\ntopic_prefix = "nothing-here."\n')
+    conf.write_text(f'{kafka_table(broker, "nothing-here.")}')
     out = _vigie("incidents", "--config", str(conf))
     assert out.returncode == 1 and "nothing-here.incidents does not exist" in out.stderr
 

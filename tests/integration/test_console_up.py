@@ -18,6 +18,7 @@ import pytest
 from confluent_kafka import Producer
 
 from tests.integration.test_up_ready import Up
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
 from vigie.local_broker import free_port
 from vigie.schemas.codec import dumps
@@ -28,8 +29,7 @@ pytestmark = pytest.mark.integration
 def test_vigie_up_serves_the_console_to_the_first_admin(broker: KafkaSettings, tmp_path: Path) -> None:
     port, prefix = free_port(), "console-up."
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
-                    f'topic_prefix = "{prefix}"\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n{kafka_table(broker, prefix)}[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
                     f'[snmp]\nenabled = false\n[archive]\nenabled = false\n[checks]\nactive_enabled = false\n'
                     f'[pipelines]\nenabled = false\n[console]\nlisten = "127.0.0.1:{port}"\n')
     add = subprocess.run([sys.executable, "-m", "vigie.app.cli", "user", "add", "chief", "--role", "admin",
@@ -51,7 +51,7 @@ def test_vigie_up_serves_the_console_to_the_first_admin(broker: KafkaSettings, t
         alert = {"schema": "alert/1", "fingerprint": "fp-console-1", "status": "firing", "severity": "critical",
                  "host": "rtr-mairie", "site": "mairie", "component": "Gi0/1", "summary": "Interface Gi0/1 down",
                  "first_seen": "2026-12-07T20:00:00Z", "last_seen": "2026-12-07T20:00:00Z", "count": 1}
-        producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+        producer = Producer(broker.librdkafka())
         producer.produce(prefix + "alerts", dumps(alert), b"fp-console-1")
         assert producer.flush(10) == 0
         deadline = time.monotonic() + 10
@@ -72,8 +72,7 @@ def test_the_console_over_tls_sends_secure_cookies_and_hsts(broker: KafkaSetting
     cert, key = self_signed(tmp_path, "127.0.0.1")
     port = free_port()
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
-                    f'topic_prefix = "console-tls."\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n{kafka_table(broker, "console-tls.")}[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
                     f'[snmp]\nenabled = false\n[archive]\nenabled = false\n[checks]\nactive_enabled = false\n'
                     f'[pipelines]\nenabled = false\n[console]\nlisten = "127.0.0.1:{port}"\n'
                     f'certfile = "{cert}"\nkeyfile = "{key}"\n')

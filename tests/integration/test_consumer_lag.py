@@ -35,7 +35,7 @@ def _consume_and_commit(settings: KafkaSettings, group: str, topic: str, n: int)
 
 
 def test_lag_per_group_and_topic_only_for_vigie_topics(kafka: KafkaSettings) -> None:
-    p = Producer({"bootstrap.servers": kafka.bootstrap_servers})
+    p = Producer(kafka.librdkafka())
     raw, events = kafka.topic(RAW_SYSLOG), kafka.topic(EVENTS)
     for i in range(10):
         p.produce(raw, f"line {i}".encode(), b"10.0.0.1")  # one key: one partition, so commits are in order
@@ -81,10 +81,10 @@ def test_lag_comes_back_after_the_broker_is_stopped_and_restarted(tmp_path: Path
     broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
     broker.start(timeout=90)
     try:
-        settings = KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix="lagr.")
+        settings = broker.client_settings(topic_prefix="lagr.")
         ensure_topics(settings, default_specs(partitions=3))
         raw = settings.topic(RAW_SYSLOG)
-        p = Producer({"bootstrap.servers": settings.bootstrap_servers})
+        p = Producer(settings.librdkafka())
         for i in range(10):
             p.produce(raw, f"line {i}".encode(), b"10.0.0.1")
         p.flush(10)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.notify_servers import HttpServer, Request
+from tests.tools import TEST_PASSWORD_ENV
 from vigie.kafka_client import KafkaSettings, KafkaSink
 from vigie.schemas.codec import dumps
 from vigie.schemas.validate import validate
@@ -42,6 +43,11 @@ def incident(ident: str, status: str = "open") -> dict:
     return value
 
 
+def _auth(kafka: KafkaSettings) -> list[str]:
+    """The examples' options for the test broker's user (the password through the environment)."""
+    return ["--user", kafka.sasl_username, "--password-env", TEST_PASSWORD_ENV] if kafka.sasl_username else []
+
+
 def produce(kafka: KafkaSettings, topic: str, items: list[tuple[bytes, dict | None]]) -> None:
     sink = KafkaSink(kafka)
     for key, value in items:
@@ -60,6 +66,7 @@ def test_faust_agent_opens_one_ticket_per_new_incident(kafka: KafkaSettings, tmp
                                (b"inc-2", incident("inc-2", "resolved")), (b"inc-3", incident("inc-3")),
                                (b"inc-4", None)])  # a tombstone
     env = dict(os.environ, VIGIE_BOOTSTRAP=kafka.bootstrap_servers, VIGIE_TOPIC_PREFIX=kafka.topic_prefix,
+               VIGIE_KAFKA_USERNAME=kafka.sasl_username or "", VIGIE_KAFKA_PASSWORD=kafka.sasl_password or "",
                TICKETS_URL=f"{tickets.url}/api/tickets", TICKETS_DATADIR=str(tmp_path))
     worker = subprocess.Popen([sys.executable, str(EXAMPLES / "tickets_faust.py"), "worker", "--without-web",
                                "-l", "warn"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -82,7 +89,8 @@ def test_kafka_python_consumer_prints_one_sites_alerts(kafka: KafkaSettings) -> 
                             (b"c", alert("ap3", "mairie", "warning")), (b"a", None)])
     out = subprocess.run([sys.executable, str(EXAMPLES / "site_alerts_kafka_python.py"), "--bootstrap",
                           kafka.bootstrap_servers, "--prefix", kafka.topic_prefix, "--site", "mairie",
-                          "--from-beginning", "--idle-timeout", "5"], capture_output=True, text=True, timeout=60)
+                          "--from-beginning", "--idle-timeout", "5", *_auth(kafka)], capture_output=True, text=True,
+                         timeout=60)
     assert out.returncode == 0, out.stderr
     assert sorted(out.stdout.split("\n")[:-1]) == ["firing   critical rtr1 PING: rtr1 down",
                                                    "firing   warning  ap3 PING: ap3 down"]
@@ -94,6 +102,7 @@ def test_confluent_consumer_counts_events_per_site_and_severity(kafka: KafkaSett
     produce(kafka, EVENTS, [(b"k", e) for e in events])
     out = subprocess.run([sys.executable, str(EXAMPLES / "alerts_confluent.py"), "--bootstrap",
                           kafka.bootstrap_servers, "--prefix", kafka.topic_prefix, "--group", "example-counts",
-                          "--from-beginning", "--max", "4"], capture_output=True, text=True, timeout=60)
+                          "--from-beginning", "--max", "4", *_auth(kafka)], capture_output=True, text=True,
+                         timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["ecole warning 1", "mairie critical 2", "mairie info 1"]

@@ -206,7 +206,7 @@ def test_broker_stopped_and_restarted_during_a_tcp_stream(tmp_path: Path) -> Non
     local = LocalBroker(tmp_path / "state", port=free_port(), controller_port=free_port())
     local.start(timeout=90)
     try:
-        kafka = KafkaSettings(bootstrap_servers=local.bootstrap, topic_prefix="restart.")
+        kafka = local.client_settings(topic_prefix="restart.")
         ensure_topics(kafka, default_specs(partitions=3))
         # The smallest budget the sink takes (1 MiB): a few seconds of outage overflow it.
         sink = KafkaSink(kafka, buffer_bytes=1 << 20)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def test_faust_agent_with_table(kafka: KafkaSettings, tmp_path: Path) -> None:
 
 
 def test_ensure_topics_is_idempotent_and_reports_drift(broker: KafkaSettings) -> None:
-    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix="admin-test.")
+    settings = replace(broker, topic_prefix="admin-test.")
     specs = default_specs(partitions=2)
     created = ensure_topics(settings, specs)
     assert sorted(created) == sorted(settings.topic(s.name) for s in specs)

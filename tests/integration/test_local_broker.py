@@ -13,8 +13,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from prometheus_client import CollectorRegistry
 
-from vigie.kafka_client import KafkaSettings, make_admin
-from vigie.local_broker import LocalBroker, free_port
+from vigie.kafka_client import make_admin
+from vigie.local_broker import BrokerError, LocalBroker, free_port
 from vigie.supervisor import Supervisor
 from vigie.topic_admin import ensure_topics
 from vigie.topics import TopicSpec
@@ -29,7 +29,7 @@ def test_cluster_id_starting_with_a_dash_formats(tmp_path: Path, monkeypatch: py
     broker.start()
     try:
         assert "cluster.id=-wAA" in (tmp_path / "kafka" / "data" / "meta.properties").read_text()
-        make_admin(KafkaSettings(broker.bootstrap)).list_topics(timeout=10)
+        make_admin(broker.client_settings()).list_topics(timeout=10)
     finally:
         broker.stop()
     # Restart on the same folder: storage is kept, not formatted again.
@@ -54,7 +54,7 @@ def test_supervised_broker_comes_back_after_sigkill_and_clients_reconnect(tmp_pa
     supervisor starts a new broker on the same data; a producer created before the kill delivers after it."""
     broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
     broker.start()
-    settings = KafkaSettings(broker.bootstrap, topic_prefix="")
+    settings = broker.client_settings(topic_prefix="")
     ensure_topics(settings, [TopicSpec("kept", 1, "delete", 3_600_000)])
     producer = Producer({**settings.librdkafka(), "enable.idempotence": True, "acks": "all"})
     producer.produce("kept", b"before")
@@ -93,3 +93,13 @@ def test_supervised_broker_comes_back_after_sigkill_and_clients_reconnect(tmp_pa
         assert values == [b"before", b"after"]
     finally:
         broker.stop()
+
+
+def test_storage_formatted_without_authentication_is_refused_in_one_line(tmp_path: Path) -> None:
+    """KRaft creates the first SCRAM user only when it formats: an open broker's storage cannot be secured in place."""
+    broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
+    (broker.home / "data").mkdir(parents=True)
+    (broker.home / "data" / "meta.properties").write_text("version=1\n")  # formatted by an earlier, open broker
+    with pytest.raises(BrokerError, match="formatted without authentication.*local_sasl = false"):
+        broker.start()
+    assert broker.pid() is None

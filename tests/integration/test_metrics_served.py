@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.metrics_doc import documented_families, served_families
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
 from vigie.local_broker import free_port
 
@@ -40,13 +41,10 @@ def _value(text: str, sample: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-def _config(tmp_path: Path, bootstrap: str, ports: dict[str, int], hook: int) -> Path:
+def _config(tmp_path: Path, broker: KafkaSettings, ports: dict[str, int], hook: int) -> Path:
     conf = tmp_path / "vigie.toml"
     conf.write_text(f'''state_dir = "{tmp_path / "state"}"
-[kafka]
-bootstrap_servers = "{bootstrap}"
-topic_prefix = "mx{ports["metrics"]}."
-[metrics]
+{kafka_table(broker, f"mx{ports['metrics']}.")}[metrics]
 listen = "127.0.0.1:{ports["metrics"]}"
 [[syslog.listeners]]
 name = "udp"
@@ -105,7 +103,7 @@ def test_up_serves_exactly_the_documented_families_with_children_counted(broker:
     hook = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     ports = {k: free_port() for k in ("metrics", "syslog", "snmp", "http", "poll")}
-    conf = _config(tmp_path, broker.bootstrap_servers, ports, hook.server_address[1])
+    conf = _config(tmp_path, broker, ports, hook.server_address[1])
     proc = subprocess.Popen([sys.executable, "-m", "vigie.app.cli", "up", "--config", str(conf)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=dict(os.environ, VIGIE_MX_TOKEN="tok", VIGIE_MX_COMMUNITY="public"))

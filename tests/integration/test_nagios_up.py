@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_up_ready import Up
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
 from vigie.local_broker import free_port
 
@@ -67,7 +68,7 @@ def test_an_imported_tree_runs_host_checks_dependencies_and_service_groups(broke
     conf = out / "vigie.toml"
     conf.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
-        f'[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\ntopic_prefix = "{prefix}"\n'
+        f'{kafka_table(broker, prefix)}'
         f'[metrics]\nlisten = "127.0.0.1:{free_port()}"\n'
         '[syslog]\nenabled = false\n[snmp]\nenabled = false\n[archive]\nenabled = false\n'
         '[[routes]]\nname = "dba"\nmatch_re = { servicegroups = "(.*,)?databases(,.*)?" }\ngroup_wait = "1s"\n'

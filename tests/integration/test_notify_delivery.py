@@ -18,6 +18,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from tests.notify_servers import HttpServer, Request
+from tests.tools import kafka_table
 from vigie.config import validate
 from vigie.kafka_client import KafkaSettings, KafkaSink, make_consumer
 from vigie.pipelines.notify.channels import route_channels
@@ -91,7 +92,7 @@ def test_a_sigkilled_notifier_loses_and_duplicates_nothing(kafka: KafkaSettings,
     conf = tmp_path / "vigie.toml"
     conf.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
-        f'[kafka]\nbootstrap_servers = "{kafka.bootstrap_servers}"\ntopic_prefix = "{kafka.topic_prefix}"\n'
+        f'{kafka_table(kafka)}'
         f'[notify]\nmin_backoff = "100ms"\n'
         f'[receivers.hook]\ntype = "webhook"\nurl = "{hook.url}/hook"\n'
         f'[receivers.chat]\ntype = "slack"\nurl = "{chat.url}/hooks/x"\nlanguage = "en"\n'

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.notify_servers import HttpServer
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
 from vigie.local_broker import free_port
 
@@ -39,10 +40,7 @@ def test_escalation_and_repeat_reach_the_receivers(broker: KafkaSettings, tmp_pa
     probe_flag, real_flag = tmp_path / "probe", tmp_path / "real"
     conf = tmp_path / "vigie.toml"
     conf.write_text(f'''state_dir = "{tmp_path / "state"}"
-[kafka]
-bootstrap_servers = "{broker.bootstrap_servers}"
-topic_prefix = "esc{free_port()}."
-[metrics]
+{kafka_table(broker, f"esc{free_port()}.")}[metrics]
 enabled = false
 [syslog]
 enabled = false

@@ -11,11 +11,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.integration.test_up import _consume_all, _wait_metrics
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
 from vigie.local_broker import free_port
 from vigie.schemas.codec import loads
@@ -38,7 +40,7 @@ def test_up_accepts_send_nsca_into_kafka(broker: KafkaSettings, tmp_path: Path) 
     conf = tmp_path / "vigie.toml"
     conf.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
-        f'[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\ntopic_prefix = "{prefix}"\n'
+        f'{kafka_table(broker, prefix)}'
         f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'
         f'[syslog]\nenabled = false\n[snmp]\nenabled = false\n[archive]\nenabled = false\n'
         f'[checks]\nactive_enabled = false\n[pipelines]\nenabled = false\n'
@@ -61,7 +63,7 @@ def test_up_accepts_send_nsca_into_kafka(broker: KafkaSettings, tmp_path: Path) 
             time.sleep(0.1)
         assert "1 data packet(s) sent" in _send(nport, good, "web1\tHTTP\t2\tHTTP CRITICAL - down|time=3s;1;2\x17")
         _send(nport, bad, "web1\tHTTP\t0\tforged\x17")
-        (record,) = _consume_all(KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=prefix),
+        (record,) = _consume_all(replace(broker, topic_prefix=prefix),
                                  "raw.checks", 2, timeout=15)
         value = loads(record.value())
         validate(value)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.test_pipeline_scenarios import Scene, fresh_settings
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -19,9 +20,7 @@ CHILDREN = [f"mairie-h{i}" for i in range(1, 6)]
 def config_text(settings: KafkaSettings, state_dir: str) -> str:
     lines = [
         f'state_dir = "{state_dir}"',
-        "[kafka]",
-        f'bootstrap_servers = "{settings.bootstrap_servers}"',
-        f'topic_prefix = "{settings.topic_prefix}"',
+        kafka_table(settings).rstrip("\n"),
         "[correlation]",
         'hold_down = "2s"',
         'update_interval = "500ms"',

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings, KafkaSink
 from vigie.pipelines.app import PartitionState
 from vigie.pipelines.correlate.engine import Engine
@@ -43,9 +45,7 @@ def config_text(settings: KafkaSettings, state_dir: Path) -> str:
     """One inventory for all scenarios: a router per site with hosts behind it, one route per site."""
     lines = [
         f'state_dir = "{state_dir}"',
-        "[kafka]",
-        f'bootstrap_servers = "{settings.bootstrap_servers}"',
-        f'topic_prefix = "{settings.topic_prefix}"',
+        kafka_table(settings).rstrip("\n"),
         "[correlation]",
         "hold_down = \"2s\"",
         "update_interval = \"500ms\"",
@@ -106,7 +106,7 @@ class View:
 
     def __init__(self, settings: KafkaSettings, logical: str) -> None:
         self.topic = settings.topic(logical)
-        self.consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"v-{uuid.uuid4().hex}",
+        self.consumer = Consumer({**settings.librdkafka(), "group.id": f"v-{uuid.uuid4().hex}",
                                   "enable.auto.commit": False})
         parts = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
@@ -195,7 +195,7 @@ class Scene:
 
 
 def fresh_settings(broker: KafkaSettings) -> KafkaSettings:
-    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=f"p{uuid.uuid4().hex[:8]}.")
+    settings = replace(broker, topic_prefix=f"p{uuid.uuid4().hex[:8]}.")
     ensure_topics(settings, default_specs(partitions=3))
     return settings
 
@@ -330,7 +330,7 @@ def replay_reference(settings: KafkaSettings, config: dict[str, Any]) -> tuple[d
     view = View(settings, EVENTS)
     view.poll()
     view.close()
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"r-{uuid.uuid4().hex}"})
+    consumer = Consumer({**settings.librdkafka(), "group.id": f"r-{uuid.uuid4().hex}"})
     topic = settings.topic(EVENTS)
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])

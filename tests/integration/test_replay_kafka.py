@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from tests.integration.test_pipeline_scenarios import View, Worker, fresh_settings
+from tests.tools import kafka_table
 from vigie.app.cli import main
 from vigie.kafka_client import KafkaSettings, KafkaSink
 from vigie.pipelines.normalize.normalize import LINK_DOWN, LINK_UP
@@ -25,8 +26,7 @@ LINK = "%LINK-3-UPDOWN: Interface Gi0/{}, changed state to {}"
 
 
 def config_text(settings: KafkaSettings, state_dir: Path, route: str = "oncall") -> str:
-    lines = [f'state_dir = "{state_dir}"', "[kafka]", f'bootstrap_servers = "{settings.bootstrap_servers}"',
-             f'topic_prefix = "{settings.topic_prefix}"']
+    lines = [f'state_dir = "{state_dir}"', kafka_table(settings).rstrip("\n")]
     for host, address in HOSTS.items():
         lines += [f'[inventory.hosts."{host}"]', 'site = "paris"', f'address = "{address}"']
     lines += ["[[routes]]", f'name = "{route}"', 'group_wait = "1s"', 'group_interval = "3s"']
@@ -54,7 +54,7 @@ def send_link(sink: KafkaSink, host: str, index: int, up: bool, at: float | None
 
 
 def end_offsets(settings: KafkaSettings) -> dict[tuple[str, int], int]:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "offsets-only"})
+    consumer = Consumer({**settings.librdkafka(), "group.id": "offsets-only"})
     try:
         ends = {}
         for logical in (RAW_SYSLOG, RAW_TRAPS, RAW_CHECKS, CONTROL, ALERTS, INCIDENTS, NOTIFICATIONS):
@@ -67,7 +67,7 @@ def end_offsets(settings: KafkaSettings) -> dict[tuple[str, int], int]:
 
 
 def groups(settings: KafkaSettings) -> set[str]:
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient(settings.librdkafka())
     listed = admin.list_consumer_groups().result(timeout=30)
     return {g.group_id for g in listed.valid}
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.integration.test_up_ready import Up
 from tests.snmpd_agent import COMMUNITY, PASS_BASE, SNMPD, Agent
+from tests.tools import kafka_table
 from vigie.app.views import latest
 from vigie.kafka_client import KafkaSettings
 
@@ -36,10 +38,7 @@ def test_an_overheating_probe_polled_by_up_raises_and_clears_an_alert(broker: Ka
     prefix = "poll-up."
     conf = tmp_path / "vigie.toml"
     conf.write_text(f'''state_dir = "{tmp_path / "state"}"
-[kafka]
-bootstrap_servers = "{broker.bootstrap_servers}"
-topic_prefix = "{prefix}"
-[metrics]
+{kafka_table(broker, prefix)}[metrics]
 enabled = false
 [syslog]
 enabled = false
@@ -72,7 +71,7 @@ oid = "{PASS_BASE}.1"
 uom = "C"
 ''')
     up = Up(conf, env=dict(os.environ, T_POLL_COMMUNITY=COMMUNITY))
-    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=prefix)
+    settings = replace(broker, topic_prefix=prefix)
     try:
         up.wait_line("ready", 90)
         alert = _alert(settings, 60, "firing")

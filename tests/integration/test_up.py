@@ -9,12 +9,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings, make_admin
-from vigie.local_broker import free_port
+from vigie.local_broker import LocalBroker, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -49,11 +51,11 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def _write_config(tmp_path: Path, bootstrap: str, metrics_port: int, prefix: str) -> Path:
+def _write_config(tmp_path: Path, broker: KafkaSettings, metrics_port: int, prefix: str) -> Path:
     conf = tmp_path / "vigie.toml"
     conf.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
-        f'[kafka]\nbootstrap_servers = "{bootstrap}"\ntopic_prefix = "{prefix}"\n'
+        f'{kafka_table(broker, prefix)}'
         f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
         f'[syslog]\nenabled = false\n[snmp]\nenabled = false\n[archive]\nenabled = false\n'
         f'[checks]\nactive_enabled = false\n[pipelines]\nenabled = false\n'
@@ -63,7 +65,7 @@ def _write_config(tmp_path: Path, bootstrap: str, metrics_port: int, prefix: str
 
 def test_up_serves_metrics_refuses_second_instance_and_stops_on_sigterm(broker: KafkaSettings, tmp_path: Path) -> None:
     port = free_port()
-    conf = _write_config(tmp_path, broker.bootstrap_servers, port, "up-test.")
+    conf = _write_config(tmp_path, broker, port, "up-test.")
     proc = _vigie("up", "--config", str(conf))
     try:
         text = _wait_metrics(f"http://127.0.0.1:{port}/metrics", proc, 60)
@@ -101,7 +103,7 @@ def test_up_starts_and_stops_its_own_broker(tmp_path: Path) -> None:
     proc = _vigie("up", "--config", str(conf), env=dict(os.environ))
     try:
         _wait_metrics(f"http://127.0.0.1:{mport}/metrics", proc, 120)
-        settings = KafkaSettings(bootstrap_servers=f"127.0.0.1:{kport}")
+        settings = LocalBroker(tmp_path / "state", port=kport).client_settings()  # the admin's, from the state
         assert "vigie.alerts" in make_admin(settings).list_topics(timeout=10).topics
         assert (tmp_path / "state" / "kafka" / "data" / "meta.properties").exists()
         proc.send_signal(signal.SIGINT)
@@ -140,7 +142,7 @@ def test_up_runs_intake_services_into_kafka(broker: KafkaSettings, tmp_path: Pat
     conf = tmp_path / "vigie.toml"
     conf.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
-        f'[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\ntopic_prefix = "{prefix}"\n'
+        f'{kafka_table(broker, prefix)}'
         f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'
         f'[[syslog.listeners]]\nname = "udp"\ntransport = "udp"\nlisten = "127.0.0.1:{sport}"\n'
         f'[[syslog.listeners]]\nname = "tcp"\ntransport = "tcp"\nlisten = "127.0.0.1:{sport}"\n'
@@ -160,7 +162,7 @@ def test_up_runs_intake_services_into_kafka(broker: KafkaSettings, tmp_path: Pat
                               "-H", "Content-Type: application/json", "--data", body,
                               f"http://127.0.0.1:{hport}/api/v1/checks"], capture_output=True, text=True)
         assert out.stdout in ("200", "202"), out
-        settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=prefix)
+        settings = replace(broker, topic_prefix=prefix)
         syslog = _consume_all(settings, "raw.syslog", 2)
         texts = sorted(m.value().decode() for m in syslog)
         assert any("hello over udp" in t for t in texts) and any("hello over tcp" in t for t in texts)
@@ -213,8 +215,7 @@ def test_broker_verbs_start_status_stop(tmp_path: Path) -> None:
         assert status.returncode == 0 and "answering" in status.stdout and str(kport) in status.stdout
         again = vigie("start")  # idempotent: the running broker is kept
         assert again.returncode == 0
-        settings = KafkaSettings(bootstrap_servers=f"127.0.0.1:{kport}")
-        make_admin(settings).list_topics(timeout=10)
+        make_admin(LocalBroker(tmp_path / "state", port=kport).client_settings()).list_topics(timeout=10)
     finally:
         stopped = vigie("stop")
     assert stopped.returncode == 0 and "broker stopped" in stopped.stdout
@@ -236,7 +237,7 @@ def test_up_archives_connection_logs_for_auditors(broker: KafkaSettings, tmp_pat
     conf = tmp_path / "vigie.toml"
     conf.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
-        f'[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\ntopic_prefix = "up-arch-{sport}."\n'
+        f'{kafka_table(broker, f"up-arch-{sport}.")}'
         f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'
         f'[[syslog.listeners]]\nname = "udp"\ntransport = "udp"\nlisten = "127.0.0.1:{sport}"\n'
         f'[snmp]\nenabled = false\n[checks]\nactive_enabled = false\n[pipelines]\nenabled = false\n'

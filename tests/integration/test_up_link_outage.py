@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from tests.integration.test_up_ready import Up
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
 from vigie.local_broker import free_port
 from vigie.pipelines.normalize.normalize import LINK_DOWN, LINK_UP
@@ -78,7 +79,7 @@ def test_a_trap_and_a_syslog_line_about_one_link_are_one_message_then_one_resolv
     conf = tmp_path / "vigie.toml"
     conf.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
-        f'[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\ntopic_prefix = "up{free_port()}."\n'
+        f'{kafka_table(broker, f"up{free_port()}.")}'
         f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
         f'[[syslog.listeners]]\ntransport = "udp"\nlisten = "127.0.0.1:{syslog_port}"\n'
         f'[snmp]\nlisten = "127.0.0.1:{trap_port}"\n'

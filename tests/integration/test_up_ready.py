@@ -9,12 +9,14 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings
-from vigie.local_broker import free_port
+from vigie.local_broker import LocalBroker, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -97,8 +99,8 @@ def test_port_in_use_ends_up_with_one_line_naming_the_listener(broker: KafkaSett
     taken.listen()
     port = taken.getsockname()[1]
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
-                    f'topic_prefix = "ready-port."\n[metrics]\nenabled = false\n'
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n{kafka_table(broker, "ready-port.")}'
+                    f'[metrics]\nenabled = false\n'
                     f'[[syslog.listeners]]\nname = "tcp"\ntransport = "tcp"\nlisten = "127.0.0.1:{port}"\n'
                     '[snmp]\nenabled = false\n[archive]\nenabled = false\n[checks]\nactive_enabled = false\n'
                     '[pipelines]\nenabled = false\n')
@@ -136,8 +138,8 @@ def test_a_trap_sent_the_moment_up_says_ready_lands_in_raw_traps(broker: KafkaSe
     tport = free_port()
     prefix = f"ready-trap-{tport}."
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
-                    f'topic_prefix = "{prefix}"\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n{kafka_table(broker, prefix)}'
+                    f'[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
                     f'[snmp]\nlisten = "127.0.0.1:{tport}"\ncommunities = ["public"]\n[archive]\nenabled = false\n'
                     '[checks]\nactive_enabled = false\n')
     up = Up(conf)
@@ -147,7 +149,7 @@ def test_a_trap_sent_the_moment_up_says_ready_lands_in_raw_traps(broker: KafkaSe
                         "1.3.6.1.2.1.2.2.1.1.3", "i", "3"], check=True)
         from tests.integration.test_up import _consume_all
 
-        got = _consume_all(KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=prefix),
+        got = _consume_all(replace(broker, topic_prefix=prefix),
                            "raw.traps", 1, timeout=30)
         assert len(got) == 1
         # the pipelines child had joined its group before ready was said
@@ -161,8 +163,8 @@ def test_a_child_that_keeps_crashing_at_start_ends_up_with_the_start_limit_line(
                                                                                  tmp_path: Path) -> None:
     root = tmp_path / "archive"
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
-                    f'topic_prefix = "ready-crash."\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n{kafka_table(broker, "ready-crash.")}'
+                    f'[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
                     f'[snmp]\nenabled = false\n[checks]\nactive_enabled = false\n[pipelines]\nenabled = false\n'
                     f'[archive]\nroot = "{root}"\n')
     up = Up(conf)
@@ -181,8 +183,8 @@ def test_a_child_that_keeps_crashing_at_start_ends_up_with_the_start_limit_line(
 def test_children_do_not_hold_the_intake_token_nor_the_snmpv3_keys(broker: KafkaSettings, tmp_path: Path) -> None:
     hport, tport = free_port(), free_port()
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
-                    f'topic_prefix = "ready-env."\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n{kafka_table(broker, "ready-env.")}'
+                    f'[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
                     f'[checks]\nhttp_enabled = true\nhttp_listen = "127.0.0.1:{hport}"\ntoken_env = "VIGIE_T_TOKEN"\n'
                     f'active_enabled = false\n[archive]\nroot = "{tmp_path / "archive"}"\n'
                     f'[snmp]\nlisten = "127.0.0.1:{tport}"\n[[snmp.users]]\nname = "ops"\nauth_protocol = "SHA"\n'
@@ -268,7 +270,8 @@ def test_a_sigkilled_local_broker_is_restarted_under_load_and_no_syslog_message_
         assert sent > 2000
         from tests.integration.test_up import _consume_all
 
-        got = _consume_all(KafkaSettings(bootstrap_servers=f"127.0.0.1:{kport}"), "raw.syslog", sent, timeout=120)
+        got = _consume_all(LocalBroker(tmp_path / "state", port=kport).client_settings(), "raw.syslog", sent,
+                           timeout=120)
         numbers = [int(m.value().rsplit(b" ", 1)[1]) for m in got]
         assert sorted(set(numbers)) == list(range(sent)), f"lost: {sorted(set(range(sent)) - set(numbers))[:20]}"
         assert len(numbers) == sent, f"{len(numbers) - sent} duplicates"
@@ -286,8 +289,8 @@ def test_a_sigkilled_local_broker_is_restarted_under_load_and_no_syslog_message_
 def test_children_stop_when_vigie_up_is_sigkilled(broker: KafkaSettings, tmp_path: Path) -> None:
     """A SIGKILLed `vigie up` leaves no worker behind to consume beside the next one."""
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
-                    f'topic_prefix = "ready-orphans."\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n{kafka_table(broker, "ready-orphans.")}'
+                    f'[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
                     f'[snmp]\nenabled = false\n[checks]\nactive_enabled = false\n[archive]\nroot = "{tmp_path / "archive"}"\n')
     up = Up(conf)
     try:

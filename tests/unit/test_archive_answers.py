@@ -12,7 +12,7 @@ import pytest
 
 from tests.unit.test_archive_store import TOPIC, archive_file, rows
 from vigie.app import archive_cli as cli
-from vigie.pipelines.archive.answer import csv_safe
+from vigie.pipelines.archive.answer import csv_safe, terminal_safe
 from vigie.pipelines.archive.manifest import Manifest
 from vigie.pipelines.archive.query import has_duckdb, hour_dirs_in_range
 from vigie.pipelines.archive.writer import FileName, write_file
@@ -118,6 +118,22 @@ def test_csv_cells_cannot_forge_rows_nor_formulas(tmp_path: Path) -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 3
     assert "'=cmd|' /C calc'!A0\\r\\nforged,row" in lines[1]
+
+
+def test_table_cells_cannot_drive_the_terminal_nor_forge_lines(tmp_path: Path) -> None:
+    assert terminal_safe([["\x1b[2J", "a\r\nb", "\x9b31m", "abc\u202edcba", "=SUM(1)", "café"]]) == [
+        ["\\x1b[2J", "a\\r\\nb", "\\x9b31m", "abc\\u202edcba", "=SUM(1)", "café"]
+    ]
+    root = tmp_path / "a"
+    with Manifest(root) as m:
+        archive_file(root, m, HOUR, 0, 2, src_ip="10.0.0.5", user="\x1b[2J\x1b[Hbob\r\n2025-01-01 10.0.0.9 \u202eevil")
+    out = io.StringIO()
+    assert cli.query_main(ask(root, ip="10.0.0.5", format="table"), out) == 0
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert len(lines) == 4 and lines[-1] == "(2 rows)"  # the header, two rows: no forged line
+    assert not any(c in text for c in "\x1b\r\u202e")
+    assert "\\x1b[2J\\x1b[Hbob\\r\\n2025-01-01 10.0.0.9 \\u202eevil" in lines[1]
 
 
 def test_every_query_is_recorded_and_listed(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:

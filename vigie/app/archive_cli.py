@@ -471,7 +471,7 @@ def query_main(args: argparse.Namespace, out: TextIO | None = None) -> int:
         w.writerow(columns)
         w.writerows(zip(*values, strict=True))
     else:
-        answer.write_table(out, columns, answer.column_values(table, text=True), table.num_rows)
+        answer.write_table(out, columns, answer.terminal_safe(answer.column_values(table, text=True)), table.num_rows)
     if outcome.partial:
         if fmt == "table":
             out.write(f"PARTIAL: {len(outcome.unreadable)} files could not be read; rows may be missing\n")

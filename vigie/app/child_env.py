@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from vigie import broker_auth
+
 # Variables a Python child needs to behave like its parent (locale, time zone, paths, interpreter settings).
 _ALLOWED = re.compile(r"PATH|HOME|LANG|LANGUAGE|TZ|TMPDIR|LC_[A-Z_]+|PYTHON[A-Z0-9_]*|VIGIE_[A-Za-z0-9_]+")
 
@@ -43,6 +45,15 @@ def child_environment(environ: Mapping[str, str], every_secret: set[str], its_se
     env.update({k: environ[k] for k in its_secrets if k in environ})
     env.update(extra)
     return env
+
+
+def child_credentials(passwords: Mapping[str, str], service: str) -> dict[str, str]:
+    """The environment that makes a child authenticate to the local broker as its service's own principal
+    (vigie/broker_auth.py); nothing when there are no local credentials (external cluster, no authentication)."""
+    principal = broker_auth.SERVICE_PRINCIPALS[service]
+    if principal not in passwords:
+        return {}
+    return {broker_auth.USERNAME_ENV: principal, broker_auth.PASSWORD_ENV: passwords[principal]}
 
 
 def child_sections(cfg: Any, service: str) -> list[Any]:

@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from vigie import __version__
@@ -43,14 +42,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _local_broker(args: argparse.Namespace):
-    from vigie.local_broker import LocalBroker
+    from vigie.local_broker import local_broker
 
-    cfg = _config(args)
-    host, port = cfg.kafka.local_listen
-    return LocalBroker(Path(cfg.state_dir), port=port, host=host, heap=cfg.kafka.local_heap)
+    return local_broker(_config(args))
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    from vigie.broker_auth import CredentialsMissing
     from vigie.local_broker import BrokerError, fetch
 
     try:
@@ -67,27 +65,31 @@ def cmd_broker(args: argparse.Namespace) -> int:
             status = broker.status()
             print(status)
             return 0 if status.startswith("running") and "NOT" not in status else 3
-    except BrokerError as exc:
+    except (BrokerError, CredentialsMissing) as exc:
         print(f"vigie broker: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
+    from vigie.acl_admin import ensure_acls
+    from vigie.broker_auth import ADMIN, acl_specs
     from vigie.config import kafka_settings
     from vigie.kafka_client import require_broker
     from vigie.topic_admin import TopicDriftError, ensure_topics
     from vigie.topics import default_specs
 
     cfg = _config(args)
-    settings = kafka_settings(cfg, args.bootstrap or None)
+    settings = kafka_settings(cfg, args.bootstrap or None, ADMIN)
     if not settings.bootstrap_servers:
         host, port = cfg.kafka.local_listen
-        settings = kafka_settings(cfg, f"{host}:{port}")
+        settings = kafka_settings(cfg, f"{host}:{port}", ADMIN)
     require_broker(settings)
     specs = default_specs(cfg.kafka.partitions, max(1, int(cfg.kafka.raw_retention // 86400)))
     try:
         created = ensure_topics(settings, specs)
+        if cfg.kafka.sasl_service_users or (not cfg.kafka.bootstrap_servers and cfg.kafka.local_sasl):  # and ACLs
+            ensure_acls(settings, acl_specs(cfg.kafka.topic_prefix, tuple(cfg.archive.topics)))
     except TopicDriftError as exc:
         for drift in exc.drifts:
             print(f"vigie topics: {drift}", file=sys.stderr)
@@ -148,7 +150,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    run_notifier(settings_for(args), route, stop, from_beginning=args.from_beginning)
+    run_notifier(settings_for(args, "notify"), route, stop, from_beginning=args.from_beginning)
     return 0
 
 

@@ -99,9 +99,10 @@ def add_arguments(sub: argparse._SubParsersAction, with_config: Any) -> None:
     m.set_defaults(func=run, control_kind="maintenance")
 
 
-def settings_for(args: argparse.Namespace) -> KafkaSettings:
+def settings_for(args: argparse.Namespace, principal: str = "reader") -> KafkaSettings:
     """Kafka settings from the config, the --bootstrap flag or the local broker's address, once a broker
-    there answers (else BrokerUnreachable: one line, not minutes of reconnect attempts)."""
+    there answers (else BrokerUnreachable: one line, not minutes of reconnect attempts); on the local
+    broker with authentication, as `principal` (vigie/broker_auth.py)."""
     from vigie.config import kafka_settings, load
     from vigie.kafka_client import require_broker
 
@@ -110,13 +111,13 @@ def settings_for(args: argparse.Namespace) -> KafkaSettings:
     if not bootstrap:
         host, port = cfg.kafka.local_listen
         bootstrap = f"{host}:{port}"
-    settings = kafka_settings(cfg, bootstrap)
+    settings = kafka_settings(cfg, bootstrap, principal)
     require_broker(settings)
     return settings
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_for(args)
+    settings = settings_for(args, "operator")  # the control topic's writer
     if args.expire:
         key, value = args.expire, None
     else:

@@ -386,7 +386,7 @@ def run_state(args: argparse.Namespace) -> int:
     from vigie.kafka_client import KafkaSink
     from vigie.topics import CONTROL
 
-    sink = KafkaSink(settings_for(args), linger_ms=0)
+    sink = KafkaSink(settings_for(args, "operator"), linger_ms=0)  # control commands
     for value in values:
         sink.produce(CONTROL, dumps(value), key=value["id"].encode())
     if sink.close(timeout=15):

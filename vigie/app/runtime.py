@@ -28,8 +28,11 @@ class Runtime:
     """What the services of one `vigie up` share: config, Kafka settings, the producer sink, the metrics registry."""
 
     def __init__(self, cfg: Config, settings: KafkaSettings, registry: CollectorRegistry,
-                 config_path: str | None = None) -> None:
+                 config_path: str | None = None, passwords: dict[str, str] | None = None) -> None:
         self.cfg = cfg
+        # the local broker's principals' passwords (empty: an external cluster, or no authentication): a child
+        # gets its own through its environment (services.subprocess_service)
+        self.passwords = passwords or {}
         self.config_path = config_path
         self.children: dict[str, int] = {}
         self.settings = settings

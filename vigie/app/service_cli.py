@@ -91,6 +91,7 @@ def add_arguments(sub: Any, with_config: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vigie.broker_auth import SERVICE_PRINCIPALS
     from vigie.config import kafka_settings, load
     from vigie.kafka_client import require_broker
 
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if not bootstrap:
         print("vigie service: no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap_servers)", file=sys.stderr)
         return 2
-    settings = kafka_settings(cfg, bootstrap)
+    settings = kafka_settings(cfg, bootstrap, SERVICE_PRINCIPALS[args.name])  # run by `vigie up`: its user
     require_broker(settings)  # one line when it is down, not minutes of reconnect attempts
     if args.name == "pipelines":
         return _pipelines(args, cfg, settings, stop)

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from vigie import broker_auth
 from vigie.app.runtime import Run, Runtime, ServiceFactory
 from vigie.config import Config, ConfigError, HostConfig, InventoryConfig, ServiceConfig, build, secret
 from vigie.supervisor import SignalsReady
@@ -228,7 +229,8 @@ def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: in
     """Run `vigie service NAME` as a child process (its own core and GIL); SIGTERM on stop.
 
     The child re-reads the same config file and the broker address `vigie up` settled on. Its
-    environment is an allow-list (child_env): the secrets of Kafka and of its own tables, no other.
+    environment is an allow-list (child_env): the secrets of Kafka and of its own tables, no other; on the
+    local broker with authentication, its own principal's credentials (never on its command line).
     It says it has started (its consumers joined their groups) by writing "ready" on a pipe whose
     write end it inherits (VIGIE_READY_FD). A pipe rather than a file or a signal: its end of file
     also tells when the child died before being ready, nothing is left to clean up or to be mistaken
@@ -238,13 +240,15 @@ def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: in
     import signal
     import sys
 
-    from vigie.app.child_env import child_environment, child_sections, secret_env_names
+    from vigie.app.child_env import child_credentials, child_environment, child_sections, secret_env_names
     from vigie.app.service_cli import READY_FD_ENV
     from vigie.metrics import child_metrics_env, child_metrics_exited
     from vigie.stage_metrics import CHILD_ID_ENV, MULTIPROC_ENV
 
-    every_secret = secret_env_names(rt.cfg)
+    every_secret = secret_env_names(rt.cfg) | {broker_auth.USERNAME_ENV, broker_auth.PASSWORD_ENV} | \
+        {broker_auth.password_env(p) for p in broker_auth.PRINCIPALS}  # each child gets its own only
     its_secrets = set().union(*(secret_env_names(s) for s in child_sections(rt.cfg, name)))
+    kafka_credentials = child_credentials(rt.passwords, name)
 
     async def run(stop: asyncio.Event, ready: Callable[[], None]) -> None:
         argv = [sys.executable, "-m", "vigie.app.cli", "service", name, "--bootstrap", rt.settings.bootstrap_servers,
@@ -256,7 +260,7 @@ def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: in
         read_end, write_end = os.pipe()
         env = child_environment(os.environ, every_secret, its_secrets,
                                 {MULTIPROC_ENV: metrics_env[MULTIPROC_ENV], CHILD_ID_ENV: metrics_env[CHILD_ID_ENV],
-                                 READY_FD_ENV: str(write_end)})
+                                 READY_FD_ENV: str(write_end), **kafka_credentials})
         try:
             proc = await asyncio.create_subprocess_exec(*argv, env=env, pass_fds=(write_end,), start_new_session=True)
         except BaseException:

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from vigie import broker_auth
+from vigie.acl_admin import ensure_acls
 from vigie.app.runtime import Runtime
 from vigie.app.services import FACTORIES, check_secrets
 from vigie.config import Config, kafka_settings
 from vigie.kafka_client import BrokerUnreachable, KafkaError, KafkaException, require_broker
-from vigie.local_broker import BrokerError, LocalBroker
+from vigie.local_broker import BrokerError, LocalBroker, local_broker
 from vigie.supervisor import ServiceFailed, Supervisor
 from vigie.topic_admin import TopicDriftError, ensure_topics
 from vigie.topics import default_specs
@@ -78,13 +80,19 @@ def run_up(cfg: Config, *, config_path: str | None = None,
     runtime: Runtime | None = None
     httpd = None
     try:
+        check_secrets(cfg)  # the services' secrets, before anything is started or written (a broker, credentials)
         bootstrap = cfg.kafka.bootstrap_servers
+        passwords: dict[str, str] = {}  # each service its own principal: the local broker's, or a cluster's
         if not bootstrap:
-            host, port = cfg.kafka.local_listen
-            broker = LocalBroker(state, port=port, host=host, heap=cfg.kafka.local_heap)
+            broker = local_broker(cfg)
             bootstrap = broker.bootstrap
-        settings = kafka_settings(cfg, bootstrap)  # reads Kafka's secrets
-        check_secrets(cfg)  # and the services' ones, all before a broker is started or asked
+            if broker.sasl:  # generated at the first start (0600)
+                passwords = broker_auth.service_passwords(state)
+        elif cfg.kafka.sasl_service_users:
+            passwords = broker_auth.service_passwords(None)
+        settings = kafka_settings(cfg, bootstrap, broker_auth.INTAKE)  # Kafka's secrets (the intake's producer),
+        # also before a broker is started or asked
+        admin_settings = kafka_settings(cfg, bootstrap, broker_auth.ADMIN)  # topics, ACLs, consumer lag
         if broker is None:  # before any client exists: one line, not a client's reconnect attempts
             try:
                 require_broker(settings)
@@ -99,19 +107,21 @@ def run_up(cfg: Config, *, config_path: str | None = None,
                 raise UpFailed(f"service kafka-broker could not start: {exc}") from None
         specs = default_specs(cfg.kafka.partitions, max(1, int(cfg.kafka.raw_retention // 86400)))
         try:
-            created = ensure_topics(settings, specs)
+            created = ensure_topics(admin_settings, specs)
+            if passwords:
+                ensure_acls(admin_settings, broker_auth.acl_specs(cfg.kafka.topic_prefix, tuple(cfg.archive.topics)))
         except TopicDriftError as exc:
             raise UpFailed(f"topics differ from their declaration: {'; '.join(map(str, exc.drifts))}") from None
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
             why = err.str() if isinstance(err, KafkaError) else str(exc)
-            raise UpFailed(f"Kafka at {bootstrap} did not create the topics: {why}") from None
+            raise UpFailed(f"Kafka at {bootstrap} did not create the topics or their ACLs: {why}") from None
         if created:
             log.info("created topics: %s", ", ".join(created))
         registry = CollectorRegistry(auto_describe=True)
         Gauge("vigie_up", "1 while vigie up runs", registry=registry).set(1)
         startup = Gauge("vigie_startup_seconds", "Time from start to ready", registry=registry)
-        runtime = Runtime(cfg, settings, registry, config_path)
+        runtime = Runtime(cfg, settings, registry, config_path, passwords)
         sup = Supervisor(registry)
         if broker is not None:  # supervised like the others: restarted when it dies (clients reconnect)
             sup.add("kafka-broker", broker.supervise)
@@ -121,7 +131,7 @@ def run_up(cfg: Config, *, config_path: str | None = None,
         from vigie.app.up_metrics import register_up_metrics
         from vigie.metrics import ConsumerLagCollector
 
-        registry.register(ConsumerLagCollector(settings))  # the child stages' progress, seen at the broker
+        registry.register(ConsumerLagCollector(admin_settings))  # the child stages' progress, seen at the broker
         register_up_metrics(registry, cfg)  # build info, the children's metric files, the archive's age
         if cfg.metrics.enabled:
             host, port = cfg.metrics.listen
