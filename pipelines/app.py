@@ -26,6 +26,7 @@ from vigie.codecs.syslog import parse_syslog
 from vigie.config import Config
 from vigie.kafka_client import KafkaSettings
 from vigie.pipelines import runtime
+from vigie.pipelines.correlate.clock import IDLE_AFTER, EventClock
 from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import Normalizer
@@ -136,7 +137,9 @@ class NormalizeStage:
                 self.dead += 1
                 continue
             if event is not None:
-                produce(events_topic, dumps(event), event["site"].encode())
+                # event time: the raw record's timestamp, set by the intake as it received it (correlate's `now`,
+                # the same however late normalize runs: a backlog read after a restart keeps its times)
+                produce(events_topic, dumps(event), event["site"].encode(), timestamp=max(m.timestamp()[1], 0))
                 self.events += 1
 
     def normalize(self, topic: str, m: Message, raw: bytes, origin: dict[str, Any]) -> dict[str, Any] | None:
@@ -173,7 +176,8 @@ def snapshot_value(ps: PartitionState) -> bytes:
     value = {
         "schema": "correlate-snapshot/1",
         "offset": ps.next_offset,
-        "last_now": ps.last_now,
+        "last_now": ps.clock.now,
+        "next_tick": ps.clock.next_tick,
         "origins": ps.origins,
         "down": sorted(ps.published_down),
         "engine": {
@@ -197,19 +201,24 @@ class PartitionState:
     partition: int
     engine: Engine
     next_offset: int = OFFSET_BEGINNING
-    last_now: float = 0.0
     origins: dict[str, int] = field(default_factory=dict)  # "topic/partition" of the raw record -> max offset
     published_down: set[str] = field(default_factory=set)
     dirty: bool = False
-    live: bool = True  # caught up with the partition's head: ticks use the wall clock
     saved_at: float = 0.0  # monotonic time of its last snapshot
+    clock: EventClock = field(default_factory=EventClock)
+    head: int = -1  # the partition's end offset when it was assigned (until the consumer's cached one is known)
+    low: int = -1  # its first offset then (where a partition without snapshot starts)
+    read_at: float = 0.0  # monotonic time its last record was handled
 
     def now_for(self, ts_ms: int) -> float:
-        """Event time from the record's Kafka timestamp: near the wall clock, identical on replay, never backwards."""
-        now = ts_ms / 1000.0 if ts_ms > 0 else time.time()
-        if now > self.last_now:
-            self.last_now = now
-        return self.last_now
+        """An event's time from its record's timestamp (call after firing clock.ticks up to it): never backwards."""
+        return self.clock.event(ts_ms / 1000.0 if ts_ms > 0 else time.time())
+
+    def timed(self, ts_ms: int, out: Collector) -> float:
+        """The grid ticks due before a record of timestamp ts_ms (into `out`), then the record's `now`."""
+        for at in self.clock.ticks(ts_ms / 1000.0 if ts_ms > 0 else time.time()):
+            out.add(self.engine.tick(at))
+        return self.now_for(ts_ms)
 
     def seen(self, origin: dict[str, Any] | None) -> bool:
         """True for an event normalize produced twice (a replay after its crash): the raw offset was applied."""
@@ -312,7 +321,7 @@ class CorrelateStage:
         self.pacer = IncidentPacer(self._engine().alert_config.update_interval)
         self.processed = 0
         self.produced = {"alerts": 0, "incidents": 0, "notifications": 0, "deadletter": 0}  # records, per topic
-        self._last_tick = 0.0
+        self.lateness = cfg.correlation.allowed_lateness
         self._last_snapshot = time.monotonic()
 
     # --- partitions ------------------------------------------------------------------------------
@@ -325,13 +334,14 @@ class CorrelateStage:
         self.state_reader.read_to_end()
         now = time.time()
         for tp in parts:
-            ps = PartitionState(tp.partition, self._engine())
+            ps = PartitionState(tp.partition, self._engine(), clock=EventClock(self.opts.tick_interval))
             raw = self.state_reader.values.get(f"correlate/{tp.partition}".encode())
             if raw:
                 snap = orjson.loads(raw)
                 ps.engine.load(snap["engine"])
                 ps.next_offset = snap["offset"]
-                ps.last_now = snap["last_now"]
+                ps.clock.now = snap["last_now"]
+                ps.clock.next_tick = snap.get("next_tick", 0.0)
                 ps.origins = snap.get("origins", {})
                 ps.published_down = set(snap.get("down", ()))
             for key, value in self.controls:
@@ -339,6 +349,8 @@ class CorrelateStage:
             for host, state in self.remote.items():
                 self._inject(ps, host, state, now)
             tp.offset = ps.next_offset
+            ps.low, ps.head = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+            ps.read_at = time.monotonic()
             self.parts[tp.partition] = ps
             log.info("correlate: partition %d from offset %s (%d alerts)", tp.partition, ps.next_offset,
                      len(ps.engine.alerts))
@@ -423,17 +435,17 @@ class CorrelateStage:
                 event = loads(raw)
                 if ps.seen(event.get("origin")):
                     continue
-                col.add(ps.engine.process(event, ps.now_for(m.timestamp()[1])))
+                col.add(ps.engine.process(event, ps.timed(m.timestamp()[1], col)))
             except Exception as exc:  # noqa: BLE001 - one bad event must never stop the stage
                 origin = {"topic": topics.EVENTS, "partition": m.partition(), "offset": m.offset()}
                 self.producer.produce(self.t_dead, deadletter_value("correlate", f"{type(exc).__name__}: {exc}", raw, origin),
                                       m.key() or b"events")
                 self.produced["deadletter"] += 1
             touched[ps.partition] = ps
-        wall = time.time()
+        read_at = time.monotonic()
         for ps in touched.values():
             ps.dirty = True
-            ps.live = wall - ps.last_now < 2.0
+            ps.read_at = read_at
         self.processed += len(msgs)
         self._emit(col)
 
@@ -449,25 +461,25 @@ class CorrelateStage:
                 col.errors.append(f"control: {exc}")
                 continue
             for ps in self.parts.values():
-                col.add(ps.engine.control(value, max(now, ps.last_now), m.key().decode() if m.key() else None))
+                col.add(ps.engine.control(value, max(now, ps.clock.now), m.key().decode() if m.key() else None))
                 ps.dirty = True
         for m in self.host_reader.poll():
             state = loads(m.value()) if m.value() else {"down": False}
             host = m.key().decode()
             self.remote[host] = state
             for ps in self.parts.values():
-                out = self._inject(ps, host, state, max(now, ps.last_now))
+                out = self._inject(ps, host, state, max(now, ps.clock.now))
                 if out is not None:
                     col.add(out)
                     ps.dirty = True
-        if now - self._last_tick >= self.opts.tick_interval:
-            self._last_tick = now
-            for ps in self.parts.values():
-                # replaying a backlog: time is the events' time, so a replay decides as the first run did
-                tick_now = max(now, ps.last_now) if ps.live else ps.last_now
-                if tick_now <= 0:
-                    continue
-                out = ps.engine.tick(tick_now)
+        # timers on the grid (correlate/clock.py): with a backlog, on its events' time only (handle); with nothing
+        # left to read, on the wall clock allowed_lateness behind
+        watermark = now - self.lateness
+        for ps in self.parts.values():
+            if ps.clock.next_tick > watermark or not self._caught_up(ps):
+                continue
+            for at in ps.clock.ticks(watermark):
+                out = ps.engine.tick(at)
                 if out.alerts or out.incidents or out.notifications or out.deleted_alerts or out.reports:
                     ps.dirty = True
                 col.add(out)
@@ -476,6 +488,15 @@ class CorrelateStage:
             self._publish_hosts(ps, now)
         if time.monotonic() - self._last_snapshot >= self._snapshot_every / max(1, len(self.parts)):
             self._snapshot()
+
+    def _caught_up(self, ps: PartitionState) -> bool:
+        """Nothing left to read in the partition (its head as last fetched, else as when assigned), or fetched
+        from yet nothing read for IDLE_AFTER seconds (a head that no record reaches, e.g. a transaction marker)."""
+        _low, fetched = self.consumer.get_watermark_offsets(TopicPartition(self.events_topic, ps.partition), cached=True)
+        position = ps.next_offset if ps.next_offset >= 0 else ps.low
+        if position >= (fetched if fetched >= 0 else ps.head):
+            return True
+        return fetched >= 0 and time.monotonic() - ps.read_at >= IDLE_AFTER
 
     def _emit(self, col: Collector) -> None:
         produce = self.producer.produce
@@ -508,7 +529,7 @@ class CorrelateStage:
         for m in self.host_reader.read_to_end():
             # tombstones too: a snapshot may still hold that host as impaired (assignment clears it)
             self.remote[m.key().decode()] = loads(m.value()) if m.value() else {"down": False}
-        consumer = runtime.group_consumer(self.settings, f"{self.settings.topic_prefix}correlate")
+        consumer = self.consumer = runtime.group_consumer(self.settings, f"{self.settings.topic_prefix}correlate")
         # the resume point is the snapshot's offset, not the group's: committing only shows the lag, so it
         # need not stall the loop on a flush
         batcher = runtime.Batcher(consumer, self.producer, self.handle, max_records=self.opts.batch,

@@ -1,0 +1,74 @@
+"""One partition's correlation clock: event time, with timers fired on a fixed grid (Flink's and Kafka Streams'
+event-time timers, Flink's idleness for a partition with nothing to read).
+
+Why: the engine's decisions depend on `now` (an incident's id hashes its opening time, a message id its
+incident's). If timers fired whenever the wall clock said, a worker restarted after a SIGKILL, re-reading the
+events after its last snapshot, would fire them at other times than the first run did and decide differently
+(other incident ids, so other message ids: pages told twice), and `vigie replay` could not give what the live
+worker gave. So `now` is only ever an event's time or a grid point:
+
+- an event's time is its record's timestamp (the intake's receive time), never before the clock (a late record
+  is taken at the clock: the clock is monotone);
+- the engine ticks at grid points, multiples of `tick_interval` since the epoch; before an event at `t`, every
+  grid point <= t not yet fired is (the watermark is the latest event time);
+- a partition with nothing left to read (caught up with its head, or silent for IDLE_AFTER seconds) fires the
+  grid points <= wall clock - `allowed_lateness` (the watermark advances with the wall clock, as for Flink's
+  idle sources); the wall clock decides *when* they fire, never the `now` they carry.
+
+So the sequence of (event, tick) with their times is a function of the partition's records alone, whoever reads
+them and however fast: a catching-up worker, a restarted one and a replay decide as the live worker did. The one
+exception is a record later than `allowed_lateness` (it reached the worker after a grid point its time precedes
+had fired on the wall clock): live it is taken at the clock, re-read it is taken at its own time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+MAX_GAP_TICKS = 3600  # a longer gap without events (a worker stopped for hours) fires its overdue timers at once
+IDLE_AFTER = 5.0  # seconds without a record from a partition said to be behind: treat it as caught up
+
+
+class EventClock:
+    """`now` (the latest event time or fired grid point) and the next grid point to fire."""
+
+    __slots__ = ("tick_interval", "now", "next_tick")
+
+    def __init__(self, tick_interval: float = 1.0, now: float = 0.0, next_tick: float = 0.0) -> None:
+        if tick_interval <= 0:
+            raise ValueError("tick_interval must be > 0")
+        self.tick_interval = tick_interval
+        self.now = now
+        self.next_tick = next_tick
+
+    def _grid(self, t: float) -> float:
+        """The first grid point at or after t."""
+        return math.ceil(t / self.tick_interval) * self.tick_interval
+
+    def ticks(self, until: float) -> Iterator[float]:
+        """The grid points <= until not fired yet, in order (the clock moves to each as it is yielded)."""
+        if until <= 0:
+            return
+        step = self.tick_interval
+        if self.next_tick <= 0:
+            self.next_tick = self._grid(max(self.now, until))
+        elif until - self.next_tick > MAX_GAP_TICKS * step:
+            # a gap of hours: one tick at its start fires everything overdue, then the last MAX_GAP_TICKS
+            first = self.next_tick
+            self.next_tick = self._grid(until - MAX_GAP_TICKS * step)
+            self.now = max(self.now, first)
+            yield first
+        n = round(self.next_tick / step)
+        while n * step <= until:
+            at = n * step
+            self.now = max(self.now, at)
+            n += 1
+            self.next_tick = n * step
+            yield at
+
+    def event(self, t: float) -> float:
+        """The `now` of an event whose record says `t` (fire ticks(t) first)."""
+        if t > self.now:
+            self.now = t
+        return self.now

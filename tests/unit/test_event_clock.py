@@ -1,0 +1,147 @@
+"""Event time (pipelines/correlate/clock.py): timers fire on a grid of event time, so a worker that re-reads its
+events after a SIGKILL, or one catching up, decides as the live worker did, whenever its wall clock ticked."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+
+from vigie.config import validate
+from vigie.kafka_client import KafkaSettings
+from vigie.pipelines import app
+from vigie.pipelines.app import CorrelateStage, WorkerOptions
+from vigie.pipelines.correlate.clock import MAX_GAP_TICKS, EventClock
+from vigie.pipelines.normalize.normalize import Normalizer
+from vigie.pipelines.correlate.topology import Inventory
+
+T = 1_740_992_400.0  # on the grid
+CONFIG = {
+    "correlation": {"hold_down": "30s", "max_check_attempts": 1},
+    "inventory": {"hosts": {"r1": {"site": "paris"}, "h1": {"site": "paris", "parents": ["r1"]}}},
+    "routes": [{"name": "ops", "group_wait": "5s"}],
+}
+
+
+def test_grid_points_fire_once_in_order_and_a_late_event_is_taken_at_the_clock():
+    clock = EventClock(1.0)
+    assert list(clock.ticks(T + 2.5)) == []  # the first record starts the grid at the next point
+    assert list(clock.ticks(T + 4)) == [T + 3, T + 4]
+    assert list(clock.ticks(T + 4.9)) == []
+    assert clock.event(T + 3.5) == T + 4  # late: at the clock, never back
+    assert clock.event(T + 5.2) == T + 5.2
+    assert list(clock.ticks(T + 6)) == [T + 5, T + 6]  # a point passed by an event still fires (before it)
+
+
+def test_a_gap_of_hours_fires_its_overdue_timers_at_once_then_the_last_hour():
+    clock = EventClock(1.0, now=T, next_tick=T + 1)
+    fired = list(clock.ticks(T + 10 * 3600))
+    assert fired[0] == T + 1 and len(fired) == MAX_GAP_TICKS + 2 and fired[-1] == T + 10 * 3600
+
+
+class Record:
+    """What confluent-kafka's consume() hands the stage."""
+
+    def __init__(self, value: dict, offset: int, at: float) -> None:
+        self._value, self._offset, self._at = orjson.dumps(value), offset, at
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes:
+        return self._value
+
+    def key(self) -> bytes:
+        return b"paris"
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, int(self._at * 1000))
+
+
+class Broker:
+    """The stage's producer, consumer and table readers: records what is produced, says where the head is."""
+
+    def __init__(self, head: int) -> None:
+        self.head = head
+        self.produced: list[tuple[str, dict]] = []
+
+    def produce(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
+        if value is not None and topic.endswith("notifications"):
+            self.produced.append((topic, orjson.loads(value)))
+
+    def flush(self, timeout: float = 0) -> int:
+        return 0
+
+    def poll(self, timeout: float = 0) -> list:
+        return []
+
+    def get_watermark_offsets(self, tp, cached: bool = False, timeout: float = 0) -> tuple[int, int]:  # noqa: ANN001
+        return (0, self.head)
+
+    def notes(self) -> list[tuple[str, str, str]]:
+        return [(n["reason"], n["group"]["key"], n["id"]) for _, n in self.produced]
+
+
+def stage(broker: Broker) -> CorrelateStage:
+    s = CorrelateStage(validate(CONFIG), KafkaSettings(), WorkerOptions())
+    s.producer = s.consumer = s.control_reader = s.host_reader = broker
+    s._snapshot_every = 3600.0
+    s.parts[0] = app.PartitionState(0, s._engine(), clock=EventClock(1.0), low=0, head=broker.head,
+                                    read_at=time.monotonic())
+    return s
+
+
+def events() -> list[Record]:
+    """h1 fails (held 30 s for its parent r1, then an incident of its own), recovers 100 s later."""
+    norm = Normalizer(Inventory.from_config(validate(CONFIG).inventory))
+    down = norm.check({"host": "h1", "service": None, "status": 2, "output": "down"})
+    up = norm.check({"host": "h1", "service": None, "status": 0, "output": "up"})
+    return [Record(down, 0, T + 0.3), Record(up, 1, T + 100.3)]
+
+
+def run_live(monkeypatch: pytest.MonkeyPatch, walls: list[float]) -> list[tuple[str, str, str]]:
+    """The live worker: each event read as it comes, idle() called at the given wall times in between."""
+    broker = Broker(head=0)
+    s = stage(broker)
+    down, up = events()
+    for wall in walls:
+        monkeypatch.setattr(app.time, "time", lambda wall=wall: wall)
+        if wall > up.timestamp()[1] / 1000 and broker.head < 2:
+            broker.head = 2
+            s.handle([up])
+        elif wall > down.timestamp()[1] / 1000 and broker.head < 1:
+            broker.head = 1
+            s.handle([down])
+        s.idle()
+    return broker.notes()
+
+
+def test_timers_fire_on_the_grid_whenever_the_wall_clock_ticks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The incident opened by the hold-down's end, its page and its end: the same ids at any tick phase (the
+    old worker ticked at the wall's own time: an incident id, so a message id, per phase)."""
+    a = run_live(monkeypatch, [T + 0.31 + 0.25 * i for i in range(1600)])
+    b = run_live(monkeypatch, [T + 0.35 + 0.9 * i for i in range(460)])
+    assert [r for r, _, _ in a] == ["new", "resolved"]
+    assert a == b
+
+
+def test_a_worker_with_a_backlog_ticks_on_its_events_not_on_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Restarted hours later with both events unread: it decides as the live worker did (same message ids),
+    not at the hour of its restart."""
+    live = run_live(monkeypatch, [T + 0.31 + 0.25 * i for i in range(1600)])
+    broker = Broker(head=2)
+    s = stage(broker)
+    monkeypatch.setattr(app.time, "time", lambda: T + 5 * 3600)
+    s.idle()  # behind its head: no tick on the wall clock
+    assert broker.notes() == [] and s.parts[0].clock.now == 0
+    down, up = events()
+    s.handle([down])
+    s.idle()
+    s.handle([up])
+    assert broker.notes()[0] == live[0]  # the page, decided at its grid point on the events' time
+    s.idle()  # caught up: the rest on the wall clock, on the same grid
+    assert broker.notes() == live
