@@ -13,8 +13,8 @@ from vigie.kafka_client import KafkaSettings
 from vigie.pipelines import app
 from vigie.pipelines.app import CorrelateStage, WorkerOptions
 from vigie.pipelines.correlate.clock import MAX_GAP_TICKS, EventClock
-from vigie.pipelines.normalize.normalize import Normalizer
 from vigie.pipelines.correlate.topology import Inventory
+from vigie.pipelines.normalize.normalize import Normalizer
 
 T = 1_740_992_400.0  # on the grid
 CONFIG = {
