@@ -26,7 +26,7 @@ from vigie.codecs.syslog import parse_syslog
 from vigie.config import Config
 from vigie.kafka_client import KafkaSettings
 from vigie.pipelines import runtime
-from vigie.pipelines.correlate.clock import IDLE_AFTER, EventClock
+from vigie.pipelines.correlate.clock import IDLE_AFTER, EventClock, event_time_floor
 from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import Normalizer
@@ -118,6 +118,7 @@ class NormalizeStage:
         self.dead_topic = settings.topic(topics.DEADLETTER)
         self.events = 0
         self.dead = 0
+        self.lateness = cfg.correlation.allowed_lateness
         self.joined = threading.Event()  # set when its consumer has joined its group (the readiness `vigie up` waits for)
         self.consumed = 0
 
@@ -125,6 +126,7 @@ class NormalizeStage:
         self.consumed += len(msgs)
         produce = self.producer.produce
         events_topic = self.events_topic
+        oldest = event_time_floor(time.time(), self.lateness)
         for m in msgs:
             topic = self.logical.get(m.topic(), m.topic())
             origin = {"topic": topic, "partition": m.partition(), "offset": m.offset()}
@@ -137,9 +139,9 @@ class NormalizeStage:
                 self.dead += 1
                 continue
             if event is not None:
-                # event time: the raw record's timestamp, set by the intake as it received it (correlate's `now`,
-                # the same however late normalize runs: a backlog read after a restart keeps its times)
-                produce(events_topic, dumps(event), event["site"].encode(), timestamp=max(m.timestamp()[1], 0))
+                # event time (correlate's now): when the intake received the raw record, unless that is too late
+                # for correlate's clock (correlate/clock.py: a backlog after a restart is timed as normalize reads it)
+                produce(events_topic, dumps(event), event["site"].encode(), timestamp=max(m.timestamp()[1], oldest))
                 self.events += 1
 
     def normalize(self, topic: str, m: Message, raw: bytes, origin: dict[str, Any]) -> dict[str, Any] | None:
@@ -442,10 +444,8 @@ class CorrelateStage:
                                       m.key() or b"events")
                 self.produced["deadletter"] += 1
             touched[ps.partition] = ps
-        read_at = time.monotonic()
         for ps in touched.values():
-            ps.dirty = True
-            ps.read_at = read_at
+            ps.dirty, ps.read_at = True, time.monotonic()
         self.processed += len(msgs)
         self._emit(col)
 

@@ -17,8 +17,17 @@ worker gave. So `now` is only ever an event's time or a grid point:
 
 So the sequence of (event, tick) with their times is a function of the partition's records alone, whoever reads
 them and however fast: a catching-up worker, a restarted one and a replay decide as the live worker did. The one
-exception is a record later than `allowed_lateness` (it reached the worker after a grid point its time precedes
-had fired on the wall clock): live it is taken at the clock, re-read it is taken at its own time.
+exception is a record that reaches the worker after a grid point its time precedes has fired on the wall clock:
+live it is taken at the clock, re-read it would be taken at its own time (a message id could differ).
+
+That is why an event's time is the intake's receive time only while normalize keeps up: normalize stamps a raw
+record received more than half the allowed lateness ago (its own backlog, e.g. after a restart) with "now minus
+half the allowed lateness" (event_time_floor) instead. Without it, every restart made late records: the correlate
+side, caught up with its own input, follows the wall clock while normalize is still reading the raw records
+received while the worker was down; a second SIGKILL then re-read them at their receive times and told a page
+again under another id. With it a record is late only when normalize -> correlate took more than half the
+allowed lateness. The cost: what was received while no normalize ran is timed as it is read, not as received
+(`vigie replay` of those records times them as received, so there it can differ from what the worker decided).
 """
 
 from __future__ import annotations
@@ -72,3 +81,9 @@ class EventClock:
         if t > self.now:
             self.now = t
         return self.now
+
+
+def event_time_floor(wall: float, allowed_lateness: float) -> int:
+    """The earliest timestamp (ms) normalize gives an event at wall-clock `wall`: a record received before it is late
+    for correlate's clock, so it is timed here, where the worker's log keeps the time (a restart re-reads it)."""
+    return int((wall - allowed_lateness / 2) * 1000)

@@ -145,3 +145,32 @@ def test_a_worker_with_a_backlog_ticks_on_its_events_not_on_the_wall_clock(monke
     assert broker.notes()[0] == live[0]  # the page, decided at its grid point on the events' time
     s.idle()  # caught up: the rest on the wall clock, on the same grid
     assert broker.notes() == live
+
+
+def test_normalize_times_an_event_when_the_intake_received_it_unless_too_late_for_correlate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fresh raw record keeps the intake's time; one read from a backlog (received 30 s ago) is timed half the
+    allowed lateness (200 ms) before normalize read it, so that correlate, following the wall clock, has not passed it."""
+    from vigie.pipelines.app import NormalizeStage
+
+    settings = KafkaSettings()
+    normalize = NormalizeStage(validate(CONFIG), settings, WorkerOptions())
+    stamped: list[int] = []
+
+    class Producer:
+        def produce(self, topic: str, value: bytes, key: bytes, timestamp: int = 0) -> None:
+            stamped.append(timestamp)
+
+    class Raw(Record):
+        def topic(self) -> str:
+            return settings.topic("raw.checks")
+
+        def headers(self) -> list:
+            return [("received_at", b"2025-03-03T09:00:00.000Z")]
+
+    normalize.producer = Producer()
+    monkeypatch.setattr(app.time, "time", lambda: T + 30)
+    check = {"host": "h1", "service": None, "status": 2, "output": "down"}
+    normalize.handle([Raw(check, 7, T + 29.95), Raw(check, 8, T)])
+    assert stamped == [int((T + 29.95) * 1000), int((T + 29.9) * 1000)]
