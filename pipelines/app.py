@@ -187,7 +187,7 @@ def snapshot_value(ps: PartitionState) -> bytes:
             "correlation": e.correlation,
             "controls": e.controls.to_dict(),
             "notifier": {"groups": e.notifier.groups, "flapping": e.notifier.flapping,
-                         "flap_groups": e.notifier.flap_groups},
+                         "flap_groups": e.notifier.flap_groups, "boundary": e.notifier.boundary},
         },
     }
     try:

@@ -35,7 +35,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-MAX_GAP_TICKS = 3600  # a longer gap without events (a worker stopped for hours) fires its overdue timers at once
+# a gap without events is ticked through point by point (an idle tick costs ~5 us with 2,000 alerts firing, measured:
+# 0.4 s per day of gap), up to this many points; the timers of a longer gap (a worker stopped for a week) fire late,
+# at the first point of its last MAX_GAP_TICKS
+MAX_GAP_TICKS = 7 * 86400
 IDLE_AFTER = 5.0  # seconds without a record from a partition said to be behind: treat it as caught up
 
 
@@ -63,11 +66,7 @@ class EventClock:
         if self.next_tick <= 0:
             self.next_tick = self._grid(max(self.now, until))
         elif until - self.next_tick > MAX_GAP_TICKS * step:
-            # a gap of hours: one tick at its start fires everything overdue, then the last MAX_GAP_TICKS
-            first = self.next_tick
             self.next_tick = self._grid(until - MAX_GAP_TICKS * step)
-            self.now = max(self.now, first)
-            yield first
         n = round(self.next_tick / step)
         while n * step <= until:
             at = n * step

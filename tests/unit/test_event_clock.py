@@ -12,6 +12,7 @@ from vigie.config import validate
 from vigie.kafka_client import KafkaSettings
 from vigie.pipelines import app
 from vigie.pipelines.app import CorrelateStage, WorkerOptions
+from vigie.pipelines.correlate import clock as clock_module
 from vigie.pipelines.correlate.clock import MAX_GAP_TICKS, EventClock
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import Normalizer
@@ -34,10 +35,14 @@ def test_grid_points_fire_once_in_order_and_a_late_event_is_taken_at_the_clock()
     assert list(clock.ticks(T + 6)) == [T + 5, T + 6]  # a point passed by an event still fires (before it)
 
 
-def test_a_gap_of_hours_fires_its_overdue_timers_at_once_then_the_last_hour():
+def test_a_gap_of_hours_is_ticked_through_and_one_longer_than_the_cap_only_its_end(monkeypatch) -> None:  # noqa: ANN001
     clock = EventClock(1.0, now=T, next_tick=T + 1)
-    fired = list(clock.ticks(T + 10 * 3600))
-    assert fired[0] == T + 1 and len(fired) == MAX_GAP_TICKS + 2 and fired[-1] == T + 10 * 3600
+    fired = list(clock.ticks(T + 10 * 3600))  # a hold-down ending 30 s into the night ends then, not at dawn
+    assert fired[:2] == [T + 1, T + 2] and len(fired) == 10 * 3600 and fired[-1] == T + 10 * 3600
+    assert MAX_GAP_TICKS == 7 * 86400
+    monkeypatch.setattr(clock_module, "MAX_GAP_TICKS", 100)
+    fired = list(EventClock(60.0, now=T, next_tick=T + 60).ticks(T + 60 * 300))
+    assert len(fired) == 101 and fired[0] == T + 60 * 200
 
 
 class Record:
