@@ -227,8 +227,9 @@ def in_range(records: Iterable[RawRecord], start: float, end: float) -> Iterator
 
 # --- a replay against what the live worker produced (`vigie replay --from/--to --diff live`) ---------------------
 
-# When the engine decided, not what: live, "now" is an event's Kafka timestamp, replayed it is the record's
-# received_at (a few ms earlier), so these differ whenever the decisions are the same. A notification's id
+# When the engine decided, not what: live, "now" is an event's timestamp (the raw record's, set by the intake as
+# it wrote received_at, or normalize's reading time for a record of its backlog: pipelines/correlate/clock.py),
+# replayed it is the record's received_at, so these can differ by a few ms whenever the decisions are the same. A notification's id
 # hashes its incident's id, itself hashing the opening time; incident ids are renamed instead (_incident_names).
 PROCESSING_TIMES = frozenset({"at", "first_seen", "last_seen", "resolved_at", "opened_at", "updated_at"})
 
