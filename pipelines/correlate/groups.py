@@ -246,7 +246,7 @@ class Notifier:
         """The next instant a route's `active` period opens or closes (inf: no such route)."""
         nxt = float("inf")
         for name in dict.fromkeys(r.active for r in self.router.routes if r.active is not None):
-            period = self.router.periods[name]  # type: ignore[index]
+            period = self.router.periods[name]
             flip = next_end(period, now) if contains(period, now) else next_start(period, now)
             nxt = min(nxt, flip if flip is not None and flip > now else now + _PERIOD_RECHECK)
         return nxt
