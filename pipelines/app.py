@@ -31,6 +31,7 @@ from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import Normalizer
 from vigie.pipelines.normalize.rules import RuleSet
+from vigie.pipelines.runtime import IncidentPacer
 from vigie.pipelines.zones import ZoneMap
 from vigie.schemas.codec import dumps, loads, rfc3339
 from vigie.sink import deadletter_value
@@ -212,6 +213,10 @@ class PartitionState:
     low: int = -1  # its first offset then (where a partition without snapshot starts)
     read_at: float = 0.0  # monotonic time its last record was handled
 
+    def at(self, wall: float) -> float:
+        """When a control command or another partition's host state applies: the partition's time (wall: none yet)."""
+        return self.clock.now or wall
+
     def now_for(self, ts_ms: int) -> float:
         """An event's time from its record's timestamp (call after firing clock.ticks up to it): never backwards."""
         return self.clock.event(ts_ms / 1000.0 if ts_ms > 0 else time.time())
@@ -250,7 +255,9 @@ class Collector:
         self.reports: list[dict[str, Any]] = []
         self.errors: list[str] = []
 
-    def add(self, out: Output) -> None:
+    def add(self, out: Output | None) -> None:
+        if out is None:
+            return
         for a in out.alerts:
             self.alerts[a["fingerprint"]] = a
         for fp in out.deleted_alerts:
@@ -260,46 +267,6 @@ class Collector:
         self.notifications.extend(out.notifications)
         self.reports.extend(out.reports)
         self.errors.extend(out.errors)
-
-
-class IncidentPacer:
-    """At most one `incidents` update per incident per interval; openings and status changes go out at once.
-
-    A storm adds alerts to an open incident many times a second, and each value lists all its members:
-    without pacing the topic carried the whole incident on every batch. Alerts are paced the same way
-    (correlation.update_interval). Held values are flushed before every snapshot, so a crash never
-    leaves the topic behind the state that claims it.
-    """
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.sent: dict[str, tuple[float, str]] = {}  # id -> (when last emitted, status then)
-        self.held: dict[str, dict[str, Any]] = {}
-
-    def admit(self, incidents: dict[str, dict[str, Any]], now: float) -> list[dict[str, Any]]:
-        """The values to emit now; the others are held until due()."""
-        out = []
-        for inc_id, inc in incidents.items():
-            last = self.sent.get(inc_id)
-            if last is None or last[1] != inc["status"] or now - last[0] >= self.interval:
-                self.held.pop(inc_id, None)
-                self.sent[inc_id] = (now, inc["status"])
-                out.append(inc)
-            else:
-                self.held[inc_id] = inc
-        return out
-
-    def due(self, now: float, everything: bool = False) -> list[dict[str, Any]]:
-        """Held values whose interval has passed (all of them when `everything`)."""
-        out = []
-        for inc_id in list(self.held):
-            if everything or now - self.sent[inc_id][0] >= self.interval:
-                inc = self.held.pop(inc_id)
-                self.sent[inc_id] = (now, inc["status"])
-                out.append(inc)
-        if len(self.sent) > 1000:  # entries older than the interval no longer pace anything
-            self.sent = {k: v for k, v in self.sent.items() if k in self.held or now - v[0] < self.interval}
-        return out
 
 
 class CorrelateStage:
@@ -334,7 +301,7 @@ class CorrelateStage:
     def _assign(self, consumer: Any, parts: list[TopicPartition]) -> None:
         """Load each partition's snapshot and resume after it; a partition without one starts at the beginning."""
         self.state_reader.read_to_end()
-        now = time.time()
+        now, col = time.time(), Collector()
         for tp in parts:
             ps = PartitionState(tp.partition, self._engine(), clock=EventClock(self.opts.tick_interval))
             raw = self.state_reader.values.get(f"correlate/{tp.partition}".encode())
@@ -346,16 +313,19 @@ class CorrelateStage:
                 ps.clock.next_tick = snap.get("next_tick", 0.0)
                 ps.origins = snap.get("origins", {})
                 ps.published_down = set(snap.get("down", ()))
+            # at the partition's own time, not the wall clock's, and what they decide is told: a restarted worker
+            # once decided a page here at the wall's time and dropped it (found by the SIGKILL scenario)
             for key, value in self.controls:
-                ps.engine.control(loads(value) if value else None, now, key.decode() if key else None)
+                col.add(ps.engine.control(loads(value) if value else None, ps.at(now), key.decode() if key else None))
             for host, state in self.remote.items():
-                self._inject(ps, host, state, now)
+                col.add(self._inject(ps, host, state, ps.at(now)))
             tp.offset = ps.next_offset
             ps.low, ps.head = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
             ps.read_at = time.monotonic()
             self.parts[tp.partition] = ps
             log.info("correlate: partition %d from offset %s (%d alerts)", tp.partition, ps.next_offset,
                      len(ps.engine.alerts))
+        self._emit(col)
         consumer.assign(parts)
         self.joined.set()
 
@@ -461,17 +431,16 @@ class CorrelateStage:
                 col.errors.append(f"control: {exc}")
                 continue
             for ps in self.parts.values():
-                col.add(ps.engine.control(value, max(now, ps.clock.now), m.key().decode() if m.key() else None))
+                col.add(ps.engine.control(value, ps.at(now), m.key().decode() if m.key() else None))
                 ps.dirty = True
         for m in self.host_reader.poll():
             state = loads(m.value()) if m.value() else {"down": False}
             host = m.key().decode()
             self.remote[host] = state
             for ps in self.parts.values():
-                out = self._inject(ps, host, state, max(now, ps.clock.now))
-                if out is not None:
-                    col.add(out)
-                    ps.dirty = True
+                out = self._inject(ps, host, state, ps.at(now))
+                col.add(out)
+                ps.dirty = ps.dirty or out is not None
         # timers on the grid (correlate/clock.py): with a backlog, on its events' time only (handle); with nothing
         # left to read, on the wall clock allowed_lateness behind
         watermark = now - self.lateness

@@ -179,3 +179,43 @@ def test_normalize_times_an_event_when_the_intake_received_it_unless_too_late_fo
     check = {"host": "h1", "service": None, "status": 2, "output": "down"}
     normalize.handle([Raw(check, 7, T + 29.95), Raw(check, 8, T)])
     assert stamped == [int((T + 29.95) * 1000), int((T + 29.9) * 1000)]
+
+
+def test_what_a_restarted_worker_decides_as_it_reassigns_a_partition_is_told_at_the_partition_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another site's router reported down while this partition's host behind it was failing: applied when the
+    partition is assigned again, its verdict reaches the alerts topic (it was dropped), decided at the snapshot's
+    time, not at the hour of the restart."""
+    config = {**CONFIG, "inventory": {"hosts": {"r1": {"site": "lyon"}, "h1": {"site": "paris", "parents": ["r1"]}}}}
+    broker = Broker(head=1)
+    first = CorrelateStage(validate(config), KafkaSettings(), WorkerOptions())
+    ps = app.PartitionState(0, first._engine(), clock=EventClock(1.0))
+    norm = Normalizer(Inventory.from_config(validate(config).inventory))
+    down = Record(norm.check({"host": "h1", "service": None, "status": 2, "output": "down"}), 0, T + 0.3)
+    first.producer = first.consumer = broker
+    first.parts[0] = ps
+    first.handle([down])
+    snapshot = app.snapshot_value(ps)
+
+    class State:
+        values = {b"correlate/0": snapshot}
+
+        def read_to_end(self) -> list:
+            return []
+
+    class Consumer(Broker):
+        def assign(self, parts: list) -> None:
+            pass
+
+    produced: list[tuple[str, dict]] = []
+    broker.produce = lambda topic, value, key=None: produced.append((topic, orjson.loads(value)))  # type: ignore[method-assign]
+    s = CorrelateStage(validate(config), KafkaSettings(), WorkerOptions())
+    s.producer, s.state_reader = broker, State()
+    s.remote = {"r1": {"schema": "hoststate/1", "host": "r1", "down": True, "kinds": ["liveness"],
+                       "incident_id": "lyon-1", "partition": 1, "at": "2025-03-03T09:00:01Z"}}
+    monkeypatch.setattr(app.time, "time", lambda: T + 5 * 3600)
+    s._assign(Consumer(head=1), [app.TopicPartition(s.events_topic, 0, 0)])
+    alerts = [v for topic, v in produced if topic.endswith("alerts")]
+    assert [a["suppressed_by"] for a in alerts] == [{"kind": "incident", "ref": "lyon-1"}]
+    assert s.parts[0].engine.alerts["h1|check"].last_emit == T + 0.3  # the partition's time, not 5 hours later
