@@ -26,10 +26,12 @@ from vigie.codecs.syslog import parse_syslog
 from vigie.config import Config
 from vigie.kafka_client import KafkaSettings
 from vigie.pipelines import runtime
+from vigie.pipelines.correlate.clock import IDLE_AFTER, EventClock, event_time_floor
 from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import Normalizer
 from vigie.pipelines.normalize.rules import RuleSet
+from vigie.pipelines.runtime import IncidentPacer
 from vigie.pipelines.zones import ZoneMap
 from vigie.schemas.codec import dumps, loads, rfc3339
 from vigie.sink import deadletter_value
@@ -117,6 +119,7 @@ class NormalizeStage:
         self.dead_topic = settings.topic(topics.DEADLETTER)
         self.events = 0
         self.dead = 0
+        self.lateness = cfg.correlation.allowed_lateness
         self.joined = threading.Event()  # set when its consumer has joined its group (the readiness `vigie up` waits for)
         self.consumed = 0
 
@@ -124,6 +127,7 @@ class NormalizeStage:
         self.consumed += len(msgs)
         produce = self.producer.produce
         events_topic = self.events_topic
+        oldest = event_time_floor(time.time(), self.lateness)
         for m in msgs:
             topic = self.logical.get(m.topic(), m.topic())
             origin = {"topic": topic, "partition": m.partition(), "offset": m.offset()}
@@ -136,7 +140,9 @@ class NormalizeStage:
                 self.dead += 1
                 continue
             if event is not None:
-                produce(events_topic, dumps(event), event["site"].encode())
+                # event time (correlate's now): when the intake received the raw record, unless that is too late
+                # for correlate's clock (correlate/clock.py: a backlog after a restart is timed as normalize reads it)
+                produce(events_topic, dumps(event), event["site"].encode(), timestamp=max(m.timestamp()[1], oldest))
                 self.events += 1
 
     def normalize(self, topic: str, m: Message, raw: bytes, origin: dict[str, Any]) -> dict[str, Any] | None:
@@ -173,7 +179,8 @@ def snapshot_value(ps: PartitionState) -> bytes:
     value = {
         "schema": "correlate-snapshot/1",
         "offset": ps.next_offset,
-        "last_now": ps.last_now,
+        "last_now": ps.clock.now,
+        "next_tick": ps.clock.next_tick,
         "origins": ps.origins,
         "down": sorted(ps.published_down),
         "engine": {
@@ -181,7 +188,7 @@ def snapshot_value(ps: PartitionState) -> bytes:
             "correlation": e.correlation,
             "controls": e.controls.to_dict(),
             "notifier": {"groups": e.notifier.groups, "flapping": e.notifier.flapping,
-                         "flap_groups": e.notifier.flap_groups},
+                         "flap_groups": e.notifier.flap_groups, "boundary": e.notifier.boundary},
         },
     }
     try:
@@ -197,19 +204,28 @@ class PartitionState:
     partition: int
     engine: Engine
     next_offset: int = OFFSET_BEGINNING
-    last_now: float = 0.0
     origins: dict[str, int] = field(default_factory=dict)  # "topic/partition" of the raw record -> max offset
     published_down: set[str] = field(default_factory=set)
     dirty: bool = False
-    live: bool = True  # caught up with the partition's head: ticks use the wall clock
     saved_at: float = 0.0  # monotonic time of its last snapshot
+    clock: EventClock = field(default_factory=EventClock)
+    head: int = -1  # the partition's end offset when it was assigned (until the consumer's cached one is known)
+    low: int = -1  # its first offset then (where a partition without snapshot starts)
+    read_at: float = 0.0  # monotonic time its last record was handled
+
+    def at(self, wall: float) -> float:
+        """When a control command or another partition's host state applies: the partition's time (wall: none yet)."""
+        return self.clock.now or wall
 
     def now_for(self, ts_ms: int) -> float:
-        """Event time from the record's Kafka timestamp: near the wall clock, identical on replay, never backwards."""
-        now = ts_ms / 1000.0 if ts_ms > 0 else time.time()
-        if now > self.last_now:
-            self.last_now = now
-        return self.last_now
+        """An event's time from its record's timestamp (call after firing clock.ticks up to it): never backwards."""
+        return self.clock.event(ts_ms / 1000.0 if ts_ms > 0 else time.time())
+
+    def timed(self, ts_ms: int, out: Collector) -> float:
+        """The grid ticks due before a record of timestamp ts_ms (into `out`), then the record's `now`."""
+        for at in self.clock.ticks(ts_ms / 1000.0 if ts_ms > 0 else time.time()):
+            out.add(self.engine.tick(at))
+        return self.now_for(ts_ms)
 
     def seen(self, origin: dict[str, Any] | None) -> bool:
         """True for an event normalize produced twice (a replay after its crash): the raw offset was applied."""
@@ -239,7 +255,9 @@ class Collector:
         self.reports: list[dict[str, Any]] = []
         self.errors: list[str] = []
 
-    def add(self, out: Output) -> None:
+    def add(self, out: Output | None) -> None:
+        if out is None:
+            return
         for a in out.alerts:
             self.alerts[a["fingerprint"]] = a
         for fp in out.deleted_alerts:
@@ -249,46 +267,6 @@ class Collector:
         self.notifications.extend(out.notifications)
         self.reports.extend(out.reports)
         self.errors.extend(out.errors)
-
-
-class IncidentPacer:
-    """At most one `incidents` update per incident per interval; openings and status changes go out at once.
-
-    A storm adds alerts to an open incident many times a second, and each value lists all its members:
-    without pacing the topic carried the whole incident on every batch. Alerts are paced the same way
-    (correlation.update_interval). Held values are flushed before every snapshot, so a crash never
-    leaves the topic behind the state that claims it.
-    """
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.sent: dict[str, tuple[float, str]] = {}  # id -> (when last emitted, status then)
-        self.held: dict[str, dict[str, Any]] = {}
-
-    def admit(self, incidents: dict[str, dict[str, Any]], now: float) -> list[dict[str, Any]]:
-        """The values to emit now; the others are held until due()."""
-        out = []
-        for inc_id, inc in incidents.items():
-            last = self.sent.get(inc_id)
-            if last is None or last[1] != inc["status"] or now - last[0] >= self.interval:
-                self.held.pop(inc_id, None)
-                self.sent[inc_id] = (now, inc["status"])
-                out.append(inc)
-            else:
-                self.held[inc_id] = inc
-        return out
-
-    def due(self, now: float, everything: bool = False) -> list[dict[str, Any]]:
-        """Held values whose interval has passed (all of them when `everything`)."""
-        out = []
-        for inc_id in list(self.held):
-            if everything or now - self.sent[inc_id][0] >= self.interval:
-                inc = self.held.pop(inc_id)
-                self.sent[inc_id] = (now, inc["status"])
-                out.append(inc)
-        if len(self.sent) > 1000:  # entries older than the interval no longer pace anything
-            self.sent = {k: v for k, v in self.sent.items() if k in self.held or now - v[0] < self.interval}
-        return out
 
 
 class CorrelateStage:
@@ -312,7 +290,7 @@ class CorrelateStage:
         self.pacer = IncidentPacer(self._engine().alert_config.update_interval)
         self.processed = 0
         self.produced = {"alerts": 0, "incidents": 0, "notifications": 0, "deadletter": 0}  # records, per topic
-        self._last_tick = 0.0
+        self.lateness = cfg.correlation.allowed_lateness
         self._last_snapshot = time.monotonic()
 
     # --- partitions ------------------------------------------------------------------------------
@@ -323,25 +301,31 @@ class CorrelateStage:
     def _assign(self, consumer: Any, parts: list[TopicPartition]) -> None:
         """Load each partition's snapshot and resume after it; a partition without one starts at the beginning."""
         self.state_reader.read_to_end()
-        now = time.time()
+        now, col = time.time(), Collector()
         for tp in parts:
-            ps = PartitionState(tp.partition, self._engine())
+            ps = PartitionState(tp.partition, self._engine(), clock=EventClock(self.opts.tick_interval))
             raw = self.state_reader.values.get(f"correlate/{tp.partition}".encode())
             if raw:
                 snap = orjson.loads(raw)
                 ps.engine.load(snap["engine"])
                 ps.next_offset = snap["offset"]
-                ps.last_now = snap["last_now"]
+                ps.clock.now = snap["last_now"]
+                ps.clock.next_tick = snap.get("next_tick", 0.0)
                 ps.origins = snap.get("origins", {})
                 ps.published_down = set(snap.get("down", ()))
+            # at the partition's own time, not the wall clock's, and what they decide is told: a restarted worker
+            # once decided a page here at the wall's time and dropped it (found by the SIGKILL scenario)
             for key, value in self.controls:
-                ps.engine.control(loads(value) if value else None, now, key.decode() if key else None)
+                col.add(ps.engine.control(loads(value) if value else None, ps.at(now), key.decode() if key else None))
             for host, state in self.remote.items():
-                self._inject(ps, host, state, now)
+                col.add(self._inject(ps, host, state, ps.at(now)))
             tp.offset = ps.next_offset
+            ps.low, ps.head = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+            ps.read_at = time.monotonic()
             self.parts[tp.partition] = ps
             log.info("correlate: partition %d from offset %s (%d alerts)", tp.partition, ps.next_offset,
                      len(ps.engine.alerts))
+        self._emit(col)
         consumer.assign(parts)
         self.joined.set()
 
@@ -423,17 +407,15 @@ class CorrelateStage:
                 event = loads(raw)
                 if ps.seen(event.get("origin")):
                     continue
-                col.add(ps.engine.process(event, ps.now_for(m.timestamp()[1])))
+                col.add(ps.engine.process(event, ps.timed(m.timestamp()[1], col)))
             except Exception as exc:  # noqa: BLE001 - one bad event must never stop the stage
                 origin = {"topic": topics.EVENTS, "partition": m.partition(), "offset": m.offset()}
                 self.producer.produce(self.t_dead, deadletter_value("correlate", f"{type(exc).__name__}: {exc}", raw, origin),
                                       m.key() or b"events")
                 self.produced["deadletter"] += 1
             touched[ps.partition] = ps
-        wall = time.time()
         for ps in touched.values():
-            ps.dirty = True
-            ps.live = wall - ps.last_now < 2.0
+            ps.dirty, ps.read_at = True, time.monotonic()
         self.processed += len(msgs)
         self._emit(col)
 
@@ -449,25 +431,24 @@ class CorrelateStage:
                 col.errors.append(f"control: {exc}")
                 continue
             for ps in self.parts.values():
-                col.add(ps.engine.control(value, max(now, ps.last_now), m.key().decode() if m.key() else None))
+                col.add(ps.engine.control(value, ps.at(now), m.key().decode() if m.key() else None))
                 ps.dirty = True
         for m in self.host_reader.poll():
             state = loads(m.value()) if m.value() else {"down": False}
             host = m.key().decode()
             self.remote[host] = state
             for ps in self.parts.values():
-                out = self._inject(ps, host, state, max(now, ps.last_now))
-                if out is not None:
-                    col.add(out)
-                    ps.dirty = True
-        if now - self._last_tick >= self.opts.tick_interval:
-            self._last_tick = now
-            for ps in self.parts.values():
-                # replaying a backlog: time is the events' time, so a replay decides as the first run did
-                tick_now = max(now, ps.last_now) if ps.live else ps.last_now
-                if tick_now <= 0:
-                    continue
-                out = ps.engine.tick(tick_now)
+                out = self._inject(ps, host, state, ps.at(now))
+                col.add(out)
+                ps.dirty = ps.dirty or out is not None
+        # timers on the grid (correlate/clock.py): with a backlog, on its events' time only (handle); with nothing
+        # left to read, on the wall clock allowed_lateness behind
+        watermark = now - self.lateness
+        for ps in self.parts.values():
+            if ps.clock.next_tick > watermark or not self._caught_up(ps):
+                continue
+            for at in ps.clock.ticks(watermark):
+                out = ps.engine.tick(at)
                 if out.alerts or out.incidents or out.notifications or out.deleted_alerts or out.reports:
                     ps.dirty = True
                 col.add(out)
@@ -476,6 +457,15 @@ class CorrelateStage:
             self._publish_hosts(ps, now)
         if time.monotonic() - self._last_snapshot >= self._snapshot_every / max(1, len(self.parts)):
             self._snapshot()
+
+    def _caught_up(self, ps: PartitionState) -> bool:
+        """Nothing left to read in the partition (its head as last fetched, else as when assigned), or fetched
+        from yet nothing read for IDLE_AFTER seconds (a head that no record reaches, e.g. a transaction marker)."""
+        _low, fetched = self.consumer.get_watermark_offsets(TopicPartition(self.events_topic, ps.partition), cached=True)
+        position = ps.next_offset if ps.next_offset >= 0 else ps.low
+        if position >= (fetched if fetched >= 0 else ps.head):
+            return True
+        return fetched >= 0 and time.monotonic() - ps.read_at >= IDLE_AFTER
 
     def _emit(self, col: Collector) -> None:
         produce = self.producer.produce
@@ -508,7 +498,7 @@ class CorrelateStage:
         for m in self.host_reader.read_to_end():
             # tombstones too: a snapshot may still hold that host as impaired (assignment clears it)
             self.remote[m.key().decode()] = loads(m.value()) if m.value() else {"down": False}
-        consumer = runtime.group_consumer(self.settings, f"{self.settings.topic_prefix}correlate")
+        consumer = self.consumer = runtime.group_consumer(self.settings, f"{self.settings.topic_prefix}correlate")
         # the resume point is the snapshot's offset, not the group's: committing only shows the lag, so it
         # need not stall the loop on a flush
         batcher = runtime.Batcher(consumer, self.producer, self.handle, max_records=self.opts.batch,

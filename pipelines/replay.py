@@ -14,9 +14,10 @@ A recorded raw record is one JSON object per line:
 (`control` lines are the commands of `vigie silence`, `ack` and `maintenance`, applied at their time.)
 
 Time: each record's `received_at` (set by the intake) is the event time, as live. Between records the engine
-ticks once per simulated `tick_interval`, so hold-downs, group waits, flap ageing, maintenance ends, repeats
-and escalations fire when they would have, whatever the replay's speed. A record whose received_at is before
-the clock (out of order) is taken at the clock, as the live worker does.
+ticks on the live worker's grid (multiples of `tick_interval`, pipelines/correlate/clock.py), so hold-downs,
+group waits, flap ageing, maintenance ends, repeats and escalations fire when, and as, they did live, whatever
+the replay's speed. A record whose received_at is before the clock (out of order) is taken at the clock, as the
+live worker does.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import orjson
 
 from vigie import topics
 from vigie.pipelines.app import normalize_record
+from vigie.pipelines.correlate.clock import EventClock
 from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.correlate.topology import Inventory
 from vigie.pipelines.normalize.normalize import Normalizer
@@ -128,23 +130,22 @@ class Replay:
         self.normalizer = Normalizer(Inventory.from_config(config.inventory), rules)
         self.engine = Engine.from_config(config)
         self.tick_interval = tick_interval
-        self.clock = 0.0  # the simulated now: the latest received_at seen, advanced by ticks
-        self._next_tick = 0.0
+        # the simulated now: the latest received_at seen, advanced by ticks on the live worker's grid
+        self.event_clock = EventClock(tick_interval)
         self.result = Result(emit=emit)
 
+    @property
+    def clock(self) -> float:
+        return self.event_clock.now
+
     def advance(self, until: float) -> None:
-        """Tick every tick_interval up to `until` (the simulated clock catching up with the next record)."""
-        if self._next_tick <= 0:
-            self._next_tick = until
-        while self._next_tick <= until:
-            self.clock = max(self.clock, self._next_tick)
-            self.result.add(self.engine.tick(self._next_tick))
-            self._next_tick += self.tick_interval
+        """Fire the grid ticks up to `until` (the simulated clock catching up with the next record)."""
+        for at in self.event_clock.ticks(until):
+            self.result.add(self.engine.tick(at))
 
     def feed(self, record: RawRecord) -> None:
-        now = max(record.received_at, self.clock)
-        self.advance(now)
-        self.clock = now
+        self.advance(record.received_at)
+        now = self.event_clock.event(record.received_at)
         self.result.records += 1
         if record.topic == CONTROL:
             out = self.engine.control(orjson.loads(record.value) if record.value else None, now, record.key.decode() if record.key else None)
@@ -226,8 +227,9 @@ def in_range(records: Iterable[RawRecord], start: float, end: float) -> Iterator
 
 # --- a replay against what the live worker produced (`vigie replay --from/--to --diff live`) ---------------------
 
-# When the engine decided, not what: live, "now" is an event's Kafka timestamp, replayed it is the record's
-# received_at (a few ms earlier), so these differ whenever the decisions are the same. A notification's id
+# When the engine decided, not what: live, "now" is an event's timestamp (the raw record's, set by the intake as
+# it wrote received_at, or normalize's reading time for a record of its backlog: pipelines/correlate/clock.py),
+# replayed it is the record's received_at, so these can differ by a few ms whenever the decisions are the same. A notification's id
 # hashes its incident's id, itself hashing the opening time; incident ids are renamed instead (_incident_names).
 PROCESSING_TIMES = frozenset({"at", "first_seen", "last_seen", "resolved_at", "opened_at", "updated_at"})
 

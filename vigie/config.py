@@ -616,6 +616,7 @@ class CorrelationConfig:
     flap_high_threshold: float = setting(number(0, 100), 20, "Nagios flap detection: flapping above this percent state change")
     flap_low_threshold: float = setting(number(0, 100), 5, "no longer flapping below this one")
     flap_interval: float = setting(duration(), "30s", "an alert with no event for this long counts one more result in its state: a flapping trap or syslog alert that settles stops flapping (after about 10 minutes at 30s)")
+    allowed_lateness: float = setting(duration(), "200ms", "event time: a worker with nothing left to read fires the timers due this long before the wall clock (hold-downs, group waits, repeats); normalize times a raw record received more than half of it ago as it reads it (see docs/architecture.md, event time)")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,15 @@ A group whose members still fail but none leads (in maintenance, silenced, soft 
 said until a member leads again or all recover. Each member that starts or stops flapping is told to the
 routes it matches, as `flapping_start` and `flapping_stop`.
 
+Routes by time: when the period of a route with `active` opens or closes, every group still failing is routed
+again as its members would be at that instant (Alertmanager users expect a route's time interval to decide who
+is told *now*, not who was told first). A route that no longer matches hands the group over and is told nothing
+more of it (no `updated`, no `resolved`: its people are off duty, as Alertmanager mutes a route outside its
+active interval); a route that matches from then on gets the group as a `new`, listing what fails then, its
+group_wait counted from when the group first waited on the route it leaves. The next `updated`, `repeat`,
+`escalated` and `resolved` go to the route active when they are due. (A `hold_until_active` route keeps
+matching: what it holds is released when its period opens, and its `resolved` is told whenever it comes.)
+
 When a maintenance window ends on members that still fail, their group says so once, `maintenance_end`,
 listing what still fails (the root cause and the members it suppresses) in place of its `new`; what recovered
 during the window is not told.
@@ -38,7 +47,7 @@ from typing import Any
 from vigie.pipelines.correlate.alerts import SEVERITY_RANK, AlertState, to_alert
 from vigie.pipelines.correlate.routing import NOTIFICATION_SCHEMA, Route, Router
 from vigie.schemas.codec import rfc3339
-from vigie.timeperiods import ALWAYS, next_start
+from vigie.timeperiods import ALWAYS, contains, next_end, next_start
 
 NEW, UPDATED, REPEAT, ESCALATED, RESOLVED = "new", "updated", "repeat", "escalated", "resolved"
 FLAPPING_START, FLAPPING_STOP, MAINTENANCE_END = "flapping_start", "flapping_stop", "maintenance_end"
@@ -129,7 +138,7 @@ class Notifier:
     """The groups of one engine, the members' group, and when each group next needs a look."""
 
     __slots__ = ("router", "groups", "member_of", "flapping", "flap_groups", "_flap_changed", "_maintenance_ended",
-                 "_dirty", "_due")
+                 "_dirty", "_due", "boundary")
 
     def __init__(self, router: Router) -> None:
         self.router = router
@@ -143,6 +152,9 @@ class Notifier:
         self._maintenance_ended: set[str] = set()
         self._dirty: dict[str, None] = {}
         self._due: list[tuple[float, str]] = []
+        # when the period of a route with `active` next opens or closes (groups are routed again then); None: not
+        # worked out yet (routes without `active`: never)
+        self.boundary: float | None = None
 
     # --- members -------------------------------------------------------------------------------
 
@@ -230,6 +242,40 @@ class Notifier:
             rs.lead.pop(fp, None)
         self._dirty[key] = None
 
+    def _next_boundary(self, now: float) -> float:
+        """The next instant a route's `active` period opens or closes (inf: no such route)."""
+        nxt = float("inf")
+        for name in dict.fromkeys(r.active for r in self.router.routes if r.active is not None):
+            period = self.router.periods[name]
+            flip = next_end(period, now) if contains(period, now) else next_start(period, now)
+            nxt = min(nxt, flip if flip is not None and flip > now else now + _PERIOD_RECHECK)
+        return nxt
+
+    def _reroute(self, now: float, alerts: dict[str, AlertState]) -> None:
+        """A route's period opened or closed: each failing group goes to the routes its members match now."""
+        router = self.router
+        for g in self.groups.values():
+            if not g.firing or not g.routes:
+                continue
+            lead: dict[str, dict[str, None]] = {}
+            for fp in g.leads:
+                a = alerts.get(fp)
+                for r in router.match(a.labels(), now) if a is not None else ():
+                    lead.setdefault(r.name, {})[fp] = None
+            still = {r.name for fp in g.firing if fp in alerts for r in router.match(alerts[fp].labels(), now)}
+            starts = []
+            for name, rs in list(g.routes.items()):
+                if name not in still:  # its period closed, or one before it in the route list opened
+                    del g.routes[name]  # handed over: told nothing more
+                    if rs.start is not None:
+                        starts.append(rs.start)
+                else:
+                    rs.lead = lead.get(name, {})
+            for name, fps in lead.items():
+                if name not in g.routes:
+                    g.routes[name] = RouteGroup(lead=fps, start=min(starts) if starts else None)
+            self._dirty[g.key] = None
+
     # --- messages ------------------------------------------------------------------------------
 
     def flush(
@@ -242,6 +288,10 @@ class Notifier:
         """Messages due at `now` for the groups that changed or whose timer ran out."""
         if self._flap_changed:
             self._tell_flapping(now, alerts, out)
+        if self.router.routes and (self.boundary is None or now >= self.boundary):
+            if self.boundary is not None:
+                self._reroute(now, alerts)
+            self.boundary = self._next_boundary(now)
         due = self._due
         while due and due[0][0] <= now:
             self._dirty[heapq.heappop(due)[1]] = None
@@ -447,11 +497,14 @@ class Notifier:
 
     def to_dict(self) -> dict[str, Any]:
         """A copy as plain dicts (the worker's snapshot hands `groups` to orjson as they are instead)."""
-        return {
+        data = {
             "groups": {k: asdict(g) for k, g in self.groups.items()},
             "flapping": {fp: dict(v, routes=list(v["routes"])) for fp, v in self.flapping.items()},
             "flap_groups": {k: list(v) for k, v in self.flap_groups.items()},
         }
+        if self.boundary is not None and self.boundary != float("inf"):  # routes with `active` only
+            data["boundary"] = self.boundary
+        return data
 
     def load(self, data: dict[str, Any]) -> None:
         self.groups = {k: Group.from_dict(v) for k, v in data.get("groups", {}).items()}
@@ -461,6 +514,7 @@ class Notifier:
             for fp, v in data.get("flapping", {}).items()
         }
         self.flap_groups = {k: list(v) for k, v in data.get("flap_groups", {}).items()}
+        self.boundary = data.get("boundary")  # a boundary passed while the worker was down reroutes on the next flush
         self._flap_changed = {}
         self._dirty = dict.fromkeys(self.groups)  # each timer is worked out again on the next call
         self._due = []

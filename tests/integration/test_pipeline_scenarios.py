@@ -19,7 +19,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings, KafkaSink
-from vigie.pipelines.app import PartitionState
+from vigie.pipelines.app import Collector, PartitionState
+from vigie.pipelines.correlate.clock import EventClock
 from vigie.pipelines.correlate.engine import Engine
 from vigie.pipelines.normalize.normalize import LINK_DOWN
 from vigie.schemas.codec import rfc3339
@@ -346,23 +347,17 @@ def replay_reference(settings: KafkaSettings, config: dict[str, Any]) -> tuple[d
     alerts: dict[str, dict[str, Any]] = {}
     incidents: dict[str, dict[str, Any]] = {}
     for p, msgs in by_part.items():
-        ps = PartitionState(p, Engine.from_config(config))
-        last_tick = 0.0
+        ps = PartitionState(p, Engine.from_config(config), clock=EventClock(0.2))
         for m in msgs:
             event = orjson.loads(m.value())
             if ps.seen(event.get("origin")):
                 continue
-            now = ps.now_for(m.timestamp()[1])
-            if now - last_tick >= 0.2:
-                out = ps.engine.tick(now)
-                last_tick = now
-                alerts.update({a["fingerprint"]: a for a in out.alerts})
-                incidents.update({i["id"]: i for i in out.incidents})
-            out = ps.engine.process(event, now)
-            alerts.update({a["fingerprint"]: a for a in out.alerts})
-            incidents.update({i["id"]: i for i in out.incidents})
-        for t in range(1, 60):
-            out = ps.engine.tick(ps.last_now + t * 0.2)
+            col = Collector()
+            col.add(ps.engine.process(event, ps.timed(m.timestamp()[1], col)))
+            alerts.update(col.alerts)
+            incidents.update(col.incidents)
+        for at in ps.clock.ticks(ps.clock.now + 12):
+            out = ps.engine.tick(at)
             alerts.update({a["fingerprint"]: a for a in out.alerts})
             incidents.update({i["id"]: i for i in out.incidents})
     return alerts, incidents

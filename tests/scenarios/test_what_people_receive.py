@@ -116,3 +116,34 @@ def test_a_maintenance_ending_on_a_still_broken_router_is_one_message_listing_wh
     assert end["at"][:19] == rfc3339(MONDAY_10 + 3600)[:19]
     listed = sorted({a["host"] for a in end["alerts"]})
     assert listed == ["pc1", "pc2", "pc3", "pc4", "pc5", "pc6", "pc7", "rtr-mairie"]  # not pc8
+
+
+def test_an_outage_still_open_at_22h_is_handed_to_the_on_call_partner_who_hears_its_end():
+    """21:50 Monday: the staff are paged; at 22:00 they go home and the partner gets the incident as it stands (a
+    `new`, at once: it has waited its group_wait already); the staff hear nothing more, the partner its end."""
+    result = replay(site_outage(MONDAY_10 + 11 * 3600 + 50 * 60, 1800))
+    assert told(result) == [("staff", "new"), ("staff", "updated"), ("oncall-partner", "new"),
+                            ("oncall-partner", "resolved")]
+    handover = result.notifications[2]
+    assert handover["at"] == rfc3339(MONDAY_10 + 12 * 3600)  # 22:00 Paris
+    assert len(handover["alerts"]) == 11 and handover["incident"]["root_cause"]["host"] == "rtr-mairie"
+    assert len({n["group"]["key"] for n in result.notifications}) == 1
+
+
+def test_an_outage_still_open_at_6h_is_handed_back_to_the_staff():
+    result = replay(site_outage(MONDAY_10 + 19 * 3600 + 50 * 60, 1800))  # Tuesday 05:50
+    assert told(result) == [("oncall-partner", "new"), ("oncall-partner", "updated"), ("staff", "new"),
+                            ("staff", "resolved")]
+    assert result.notifications[2]["at"] == rfc3339(MONDAY_10 + 20 * 3600)  # 06:00 Paris
+
+
+def test_a_route_that_holds_until_its_period_opens_pages_at_6h_what_still_fails_then():
+    """Staff only, hold_until_active: a night outage still open at 06:00 is told then; one over by then never."""
+    raw = tomllib.loads(next(t for _, t in BLOCKS if 'name = "oncall-partner"' in t))
+    raw["inventory"]["hosts"].update(SITE)
+    raw["routes"] = [{"name": "staff", "active": "staff-hours", "hold_until_active": True}]
+    config = validate(raw)
+    result = replay(site_outage(MONDAY_23, 8 * 3600), config=config)  # 23:00 to 07:00
+    assert told(result) == [("staff", "new"), ("staff", "resolved")]
+    assert result.notifications[0]["at"] == rfc3339(MONDAY_10 + 20 * 3600) and len(result.notifications[0]["alerts"]) == 11
+    assert told(replay(site_outage(MONDAY_23, 1800), config=config)) == []

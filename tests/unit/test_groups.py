@@ -171,3 +171,31 @@ def test_every_notification_of_the_golden_scenario_names_a_route_that_exists():
                 validate_value(note, "notification/1")
                 seen += 1
     assert seen > 500
+
+
+def test_a_group_still_failing_when_a_route_period_closes_goes_to_the_route_active_then():
+    """Staff 10:00-10:30 (Saturday, UTC), the partner otherwise: an outage from 10:20 to 10:50 is the staff's until
+    10:30, then the partner's (a `new` for it at 10:30, listing what fails then); the staff hear nothing more, and
+    the end goes to the partner. Routed back at the next opening the same way (the unit of routing is the group)."""
+    cfg = validate({
+        **CONFIG,
+        "timeperiods": {"staff-hours": {"timezone": "UTC", "saturday": "10:00-10:30"}},
+        "routes": [{"name": "staff", "active": "staff-hours", "group_interval": "1m"},
+                   {"name": "partner", "group_interval": "1m"}],
+    })
+    norm, eng = Normalizer(Inventory.from_config(cfg.inventory)), Engine.from_config(cfg)
+    steps = [(T + 1200, ping(norm, "r1", 2)), (T + 1500, ping(norm, "h1", 2)), (T + 3000, ping(norm, "r1", 0)),
+             (T + 3000.5, ping(norm, "h1", 0))]
+    notes = run(eng, sorted(steps + ticks(T + 1201, T + 3600, 1), key=lambda s: s[0]))
+    told = [(n["route"], n["reason"], n["at"][11:19]) for n in notes]
+    assert told == [("staff", "new", "10:20:10"), ("staff", "updated", "10:25:00"), ("partner", "new", "10:30:00"),
+                    ("partner", "resolved", "10:50:00")]
+    assert [a["host"] for a in notes[2]["alerts"]] == ["r1", "h1"]
+    assert len({n["group"]["key"] for n in notes}) == 1 and len({n["id"] for n in notes}) == 4
+    # a snapshot taken before the boundary reroutes at it, as the engine that was not stopped
+    _, again = Normalizer(Inventory.from_config(cfg.inventory)), Engine.from_config(cfg)
+    fresh = Engine.from_config(cfg)
+    early = run(fresh, sorted(steps[:2] + ticks(T + 1201, T + 1700, 1), key=lambda s: s[0]))
+    again.load(orjson.loads(orjson.dumps(fresh.to_dict())))
+    later = run(again, sorted(steps[2:] + ticks(T + 1701, T + 3600, 1), key=lambda s: s[0]))
+    assert early + later == notes

@@ -4,6 +4,7 @@ import orjson
 
 from tests import configured
 from vigie.pipelines.app import Collector, IncidentPacer, PartitionState, snapshot_value
+from vigie.pipelines.correlate.clock import EventClock
 from vigie.pipelines.correlate.engine import Engine, Output
 from vigie.pipelines.normalize.normalize import Normalizer
 
@@ -60,7 +61,7 @@ def test_pacer_sends_openings_and_status_changes_at_once_and_holds_growth_for_an
 
 def test_snapshot_restores_the_engine_and_resume_point():
     norm = Normalizer(configured.inventory(INV))
-    ps = PartitionState(2, Engine(configured.inventory(INV)), next_offset=42, last_now=T + 5)
+    ps = PartitionState(2, Engine(configured.inventory(INV)), next_offset=42, clock=EventClock(now=T + 5))
     for host in ("r1", "h1"):
         ps.engine.process(norm.check({"host": host, "service": None, "status": 2, "output": "down"}), T)
     ps.seen({"topic": "raw.checks", "partition": 0, "offset": 7})
