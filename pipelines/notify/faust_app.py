@@ -14,25 +14,28 @@ Faust's web server is off: nothing listens (web_enabled=False, which the program
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import ssl
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import faust
 
 from vigie.kafka_client import KafkaSettings, make_consumer, topic_partitions
+from vigie.pipelines.notify.faust_recovery import OrderedTableManager
 from vigie.pipelines.notify.runner import (
+    STATE_RETENTION,
     DeadLetters,
     Reporter,
     RouteSettings,
     deliver_message,
+    expiry_interval,
     message_id,
     state_keys,
 )
-from vigie.pipelines.notify.state import PENDING, MemoryRows, Row
+from vigie.pipelines.notify.state import PENDING, MemoryRows, Row, expired, row_of, stored_row
 from vigie.schemas.codec import loads
 from vigie.topics import NOTIFICATIONS
 
@@ -85,6 +88,7 @@ def make_app(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | P
         broker_session_timeout=session_timeout,
         broker_heartbeat_interval=max(0.5, session_timeout / 6),
         broker_rebalance_timeout=session_timeout,
+        TableManager=OrderedTableManager,  # faust's own loses fetched records at the end of a recovery
     )
     source = app.topic(kafka.topic(NOTIFICATIONS), key_serializer="raw", value_serializer="raw")
     table = app.Table(TABLE, default=None, partitions=partitions, key_type=str)  # values: the rows as JSON objects
@@ -111,6 +115,21 @@ def make_app(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | P
             dead = letters.writer(settings.route, raw, origin)
             await _deliver(table, msg.partition, mid, value, settings, Reporter(settings.route, metrics, dead))
 
+    retention = min((r.state_retention for r in routes), default=STATE_RETENTION)
+
+    @app.timer(expiry_interval(retention))
+    async def expire() -> None:
+        """Tombstone the rows older than the retention in their changelog partition (outside the stream, hence
+        by hand: a Table deletes only from inside an event) and drop them from the store."""
+        if app.rebalancing:
+            return
+        gone = expired(list(table.data.items()), time.time() - retention)
+        for key, partition in gone:
+            table.send_changelog(partition, key, None, value_serializer="raw")
+            table.data.pop(key, None)
+        if gone:
+            log.info("delivery state: %d rows older than %.0f s expired", len(gone), retention)
+
     return app
 
 
@@ -128,7 +147,7 @@ async def _deliver(table: Any, partition: int, mid: str, value: dict[str, Any], 
     for key in state_keys(mid, settings):
         stored = table.get(table_key(key))
         if stored is not None:
-            rows[key] = Row(**stored)
+            rows[key] = row_of(stored)
     stop = threading.Event()
 
     def on_write(key: tuple[str, str], row: Row) -> None:
@@ -149,10 +168,10 @@ async def _deliver(table: Any, partition: int, mid: str, value: dict[str, Any], 
         loop.call_soon_threadsafe(done.set_result, result)
 
     async def write(key: tuple[str, str], row: Row, durable: threading.Event | None) -> None:
-        table[table_key(key)] = dataclasses.asdict(row)
+        stored = stored_row(row, partition, time.time())
+        table[table_key(key)] = stored
         if durable is not None:  # the same record once more, sent directly: its future is the broker's ack
-            sent = await table.changelog_topic.send(key=table_key(key), value=dataclasses.asdict(row),
-                                                    partition=partition)
+            sent = await table.changelog_topic.send(key=table_key(key), value=stored, partition=partition)
             await sent
             durable.set()
 
