@@ -72,8 +72,9 @@ def partitions_of(kafka: KafkaSettings) -> int:
 
 def make_app(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | Path, letters: DeadLetters, *,
              from_beginning: bool = False, metrics: NotifyMetrics | None = None,
-             session_timeout: float = 10.0) -> faust.App:
-    """The notifier app; a route's first start reads from the topic's end unless from_beginning."""
+             session_timeout: float = 10.0, ready: threading.Event | None = None) -> faust.App:
+    """The notifier app; a route's first start reads from the topic's end unless from_beginning; `ready` is set
+    each time the worker has its partitions and its Table recovered ("Worker ready")."""
     partitions = partitions_of(kafka)
     app = faust.App(
         f"{kafka.topic_prefix}notify",
@@ -90,6 +91,7 @@ def make_app(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | P
         broker_rebalance_timeout=session_timeout,
         TableManager=OrderedTableManager,  # faust's own loses fetched records at the end of a recovery
     )
+    app.worker_ready = ready  # set by OrderedRecovery
     source = app.topic(kafka.topic(NOTIFICATIONS), key_serializer="raw", value_serializer="raw")
     table = app.Table(TABLE, default=None, partitions=partitions, key_type=str)  # values: the rows as JSON objects
     by_route = {r.route: r for r in routes}
@@ -193,11 +195,13 @@ async def _deliver(table: Any, partition: int, mid: str, value: dict[str, Any], 
 
 
 def run(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | Path, *, from_beginning: bool = False,
-        metrics: NotifyMetrics | None = None, log_level: str = "warn") -> int:
+        metrics: NotifyMetrics | None = None, log_level: str = "warn", session_timeout: float = 10.0,
+        ready: threading.Event | None = None) -> int:
     """Run the app as a Faust worker until SIGTERM/SIGINT; returns the exit code."""
     Path(datadir).mkdir(parents=True, exist_ok=True)
     letters = DeadLetters(kafka)
-    app = make_app(kafka, routes, datadir, letters, from_beginning=from_beginning, metrics=metrics)
+    app = make_app(kafka, routes, datadir, letters, from_beginning=from_beginning, metrics=metrics,
+                   session_timeout=session_timeout, ready=ready)
     worker = faust.Worker(app, loglevel=log_level, quiet=True, override_logging=False)
     try:
         worker.execute_from_commandline()

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,7 +81,8 @@ def add_arguments(sub: Any, with_config: Any) -> None:
                          help="join without a static instance id (a stalled member's partitions move at once)")
     archive.add_argument("--batch-size", type=int, default=None, help="messages per consume() call")
     archive.add_argument("--session-timeout", type=float, default=None,
-                         help="seconds without heartbeat before the group gives this member's partitions to another")
+                         help="seconds without heartbeat before the group gives this member's partitions to another "
+                              "(archive; notify --engine faust too, default 10)")
     notify = service.add_argument_group("notify")
     notify.add_argument("--engine", choices=["threads", "faust"], default="threads",
                         help="threads: one consumer per route, SQLite delivery state (default); faust: one agent and "
@@ -145,14 +147,27 @@ def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event, args: a
         from vigie.pipelines.notify import faust_app
 
         level = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error"}.get(args.log_level or "", "warn")
+        ready = threading.Event()
+        _announce_ready([ready], stop)  # once the worker has its partitions and its Table recovered
+        threading.Thread(target=_terminate_when, args=(stop,), name="faust-stop", daemon=True).start()
         return faust_app.run(settings, routes, Path(cfg.state_dir) / "notify" / "faust",
-                             from_beginning=args.from_beginning, metrics=metrics, log_level=level)
+                             from_beginning=args.from_beginning, metrics=metrics, log_level=level,
+                             session_timeout=args.session_timeout or 10.0, ready=ready)
     from vigie.pipelines.notify.runner import run_routes
 
     joined = [threading.Event() for _ in routes]
     _announce_ready(joined, stop)  # `vigie up` says ready only once every route's consumer has its partitions
     run_routes(settings, routes, stop, metrics, args.from_beginning, joined)
     return 0
+
+
+def _terminate_when(stop: threading.Event, again: float = 5.0) -> None:
+    """The Faust worker stops on SIGTERM only (its own handler): a stop asked another way (vigie up gone) is
+    turned into one, sent again while the process lives (a first one may come before the worker's handler)."""
+    stop.wait()
+    while True:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(again)
 
 
 def _archive(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:
