@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import faust
 
 from vigie.kafka_client import KafkaSettings, make_consumer, topic_partitions
-from vigie.pipelines.notify.faust_recovery import OrderedTableManager
+from vigie.pipelines.notify.faust_recovery import OrderedApp, OrderedTableManager
 from vigie.pipelines.notify.runner import (
     STATE_RETENTION,
     DeadLetters,
@@ -76,7 +76,7 @@ def make_app(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | P
     """The notifier app; a route's first start reads from the topic's end unless from_beginning; `ready` is set
     each time the worker has its partitions and its Table recovered ("Worker ready")."""
     partitions = partitions_of(kafka)
-    app = faust.App(
+    app = OrderedApp(
         f"{kafka.topic_prefix}notify",
         broker=f"kafka://{kafka.bootstrap_servers}",
         broker_credentials=_credentials(kafka),

@@ -16,7 +16,8 @@ Either way, a seek back to the committed offset would have fetched them again, b
 seek_to_committed seeks only to a committed offset above 0, and a group killed before its first commit
 (2.8 s) has none: those starts stalled (about one start in twelve in the loop).
 
-Here, once the tables are recovered and while the stream partitions are still paused, every stream partition
+Here the fetch is handed a copy of the active partitions (an emptied set can no longer mean "all"), and, once
+the tables are recovered and while the stream partitions are still paused, every stream partition
 is explicitly sought to its committed offset (0 included); one the group never committed is sought to where
 `consumer_auto_offset_reset` says and that position is committed at once (so that a worker killed before its
 first commit does not restart, with "latest", past the messages it was handling). The buffers are then
@@ -28,11 +29,31 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import faust
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
+
+
+class SnapshotConsumer(aiokafka_driver.Consumer):
+    """Faust's aiokafka consumer, handing each fetch a copy of the active partitions (2. above)."""
+
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
+        if active_partitions is None:
+            return await super()._getmany(None, timeout)
+        wanted = set(active_partitions)
+        return await super()._getmany(wanted, timeout) if wanted else {}
+
+
+class OrderedApp(faust.App):
+    """A faust App whose consumer is a SnapshotConsumer (pass TableManager=OrderedTableManager too)."""
+
+    def _new_consumer(self) -> Any:
+        self.transport.Consumer = SnapshotConsumer
+        return super()._new_consumer()
 
 
 class OrderedRecovery(Recovery):
