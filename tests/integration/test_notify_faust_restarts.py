@@ -9,6 +9,7 @@ consumed nothing more once ready, so ten restarts in a row fail on faust's own r
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -22,7 +23,7 @@ import pytest
 
 from tests.integration.test_notify_delivery import hosts_accepted, notification, produce, wait_for
 from tests.notify_servers import HttpServer, Request
-from vigie.kafka_client import KafkaSettings
+from vigie.kafka_client import KafkaSettings, make_consumer
 
 pytestmark = pytest.mark.integration
 
@@ -146,3 +147,37 @@ def test_a_first_start_killed_before_its_first_commit_resumes_where_it_was(kafka
         hook.close()
         chat.close()
     assert hosts_accepted(hook) == hosts_accepted(chat) == Counter({h: 1 for h in hosts})
+
+
+def test_table_rows_past_the_retention_are_tombstoned_in_the_changelog(kafka: KafkaSettings, tmp_path: Path) -> None:
+    """[notify] state_retention: every row of the delivery Table ends as a tombstone in its changelog partition
+    (compaction then drops it), so that the Table does not grow without end."""
+    hook, chat = HttpServer(), HttpServer()
+    conf = _config(tmp_path, kafka, hook, chat)
+    conf.write_text(conf.read_text().replace('min_backoff = "100ms"\n', 'min_backoff = "100ms"\nstate_retention = "3s"\n'))
+    produce(kafka, [notification(h) for h in ("h1", "h2", "h3")])
+    log = tmp_path / "notify.log"
+    proc = _notifier(conf, kafka, log, "--from-beginning")()
+    changelog = f"{kafka.topic_prefix}notify-delivery-changelog"
+    last: dict[bytes, bytes | None] = {}
+    consumer = make_consumer(kafka, "changelog-reader")
+    consumer.subscribe([changelog])
+    try:
+        assert wait_for(lambda: len(hosts_accepted(hook)) == len(hosts_accepted(chat)) == 3, STALLED), \
+            log.read_text()[-2000:]
+
+        def all_tombstoned() -> bool:
+            for m in consumer.consume(100, 0.5):
+                if m.error() is None:
+                    last[m.key()] = m.value()
+            return len(last) == 6 and all(v is None for v in last.values())
+
+        assert wait_for(all_tombstoned, 30), {k: v is None for k, v in last.items()}
+    finally:
+        consumer.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        hook.close()
+        chat.close()
+    swept = re.findall(r"delivery state: (\d+) rows older than 3 s expired", log.read_text())
+    assert sum(int(n) for n in swept) == 6  # each row once
