@@ -72,9 +72,7 @@ def hosts_accepted(server: HttpServer) -> Counter:
     return out
 
 
-# The Faust engine is not in this test: after a SIGKILL its restarted worker sometimes stops consuming once
-# its recovery is done (about 1 run in 2 here; docs/notify.md), which is why threads are the default.
-@pytest.mark.parametrize("engine", ["threads"])
+@pytest.mark.parametrize("engine", ["faust", "threads"])
 def test_a_sigkilled_notifier_loses_and_duplicates_nothing(kafka: KafkaSettings, tmp_path: Path, engine: str) -> None:
     hook = HttpServer(delay=0.02)
     proc: list[subprocess.Popen] = []

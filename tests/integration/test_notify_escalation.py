@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -183,12 +184,19 @@ receivers = ["boss-hook"]
 ''')
     proc = subprocess.Popen([sys.executable, "-m", "vigie.app.cli", "up", "--config", str(conf)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
     acked = None
     try:
-        flags["probe"].touch()  # the notifier reads from the topic's end on its first start: wait until it listens
+        # The notifier reads from the topic's end on its first start: the probe fails once vigie up is ready (its
+        # children have their partitions), and its first message shows the whole chain works.
         deadline = time.monotonic() + 120
+        while not any("vigie up: ready in" in line for line in lines) and time.monotonic() < deadline:
+            assert proc.poll() is None, "".join(lines)
+            time.sleep(0.2)
+        flags["probe"].touch()
         while staff.first("probe", "new") is None and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read()
+            assert proc.poll() is None, "".join(lines)
             time.sleep(0.2)
         assert staff.first("probe", "new") is not None, "the notifier never delivered the probe's first message"
         flags["rtr1"].touch()

@@ -84,9 +84,9 @@ def add_arguments(sub: Any, with_config: Any) -> None:
                          help="seconds without heartbeat before the group gives this member's partitions to another "
                               "(archive; notify --engine faust too, default 10)")
     notify = service.add_argument_group("notify")
-    notify.add_argument("--engine", choices=["threads", "faust"], default="threads",
-                        help="threads: one consumer per route, SQLite delivery state (default); faust: one agent and "
-                             "a changelog-backed Table (see docs/notify.md for why it is not the default yet)")
+    notify.add_argument("--engine", choices=["faust", "threads"],
+                        help="faust: one agent and a changelog-backed Table; threads: one consumer per route, SQLite "
+                             "delivery state (default: [notify] engine, itself faust by default; docs/notify.md)")
     notify.add_argument("--from-beginning", action="store_true",
                         help="a route's first start reads the topic's history too (default: from its end)")
     service.set_defaults(func=run)
@@ -143,7 +143,7 @@ def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event, args: a
 
     use_child_files()
     routes, metrics = route_settings(cfg), NotifyMetrics(None)
-    if args.engine == "faust":
+    if (args.engine or cfg.notify.engine) == "faust":
         from vigie.pipelines.notify import faust_app
 
         level = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error"}.get(args.log_level or "", "warn")
