@@ -14,7 +14,7 @@ partition) and thrown away by Faust before any agent saw them, in two ways:
 
 Either way, a seek back to the committed offset would have fetched them again, but aiokafka's
 seek_to_committed seeks only to a committed offset above 0, and a group killed before its first commit
-(2.8 s) has none: those starts stalled (about one start in twelve in the loop).
+(2.8 s) has none: those starts stalled (9 starts in 88 in the loop).
 
 Here the fetch is handed a copy of the active partitions (an emptied set can no longer mean "all"), and, once
 the tables are recovered and while the stream partitions are still paused, every stream partition
