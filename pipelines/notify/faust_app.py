@@ -9,6 +9,9 @@ skips the receivers that have it. The sending itself (urllib, smtplib: blocking)
 message with the same deliver() as the thread notifier; each change of a row is handed back to the
 event loop at once and written to the Table there, inside the stream's iteration (Faust's rule).
 Faust's web server is off: nothing listens (web_enabled=False, which the programmatic Worker obeys).
+The app is faust_recovery's OrderedApp with its OrderedTableManager: faust-streaming 0.15.3's own end of
+recovery threw fetched records away, and a restarted worker then waited for them forever. Rows older than
+[notify] state_retention are tombstoned by a timer, so that the Table does not grow without end.
 """
 
 from __future__ import annotations
