@@ -1,5 +1,5 @@
-"""The notifier's throughput and start-up: its Faust engine (`vigie service notify --engine faust`) against
-its thread engine (`--engine threads`, the default), on the same notifications, broker and receiver.
+"""The notifier's throughput and start-up: its Faust engine (`vigie service notify --engine faust`, the default)
+against its thread engine (`--engine threads`), on the same notifications, broker and receiver.
 
 Each round starts `vigie service notify --engine E --from-beginning` as `vigie up` would (a child process
 reading the config), on a topic holding --count notifications of one route with one webhook receiver.

@@ -594,6 +594,8 @@ class NotifyConfig:
     min_backoff: float = setting(duration(), "1s", "first wait after a failed attempt, doubled at each retry")
     max_backoff: float = setting(duration(), "1m", "longest wait between two attempts")
     give_up_after: float = setting(duration(), "10m", "a delivery still failing this long after its first attempt is dead-lettered")
+    state_retention: float = setting(duration(), "30d", "rows of the delivery state (which receivers have a message) are forgotten this long after their last change: keep it at least the notifications topic's retention (30 days), since a message read again after its row is gone is sent again")
+    engine: str = setting(string(("faust", "threads")), "faust", "faust: one agent and a changelog-backed delivery Table (Kafka keeps the state); threads: one consumer per route, the delivery state in SQLite under state_dir (docs/notify.md)")
 
 
 @dataclass(frozen=True)

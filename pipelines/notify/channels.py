@@ -66,5 +66,5 @@ def route_settings(cfg: Config) -> list[RouteSettings]:
     for route in cfg.routes:
         if route.webhook or route.receivers:
             channels, fallback = route_channels(cfg, route.name)
-            out.append(RouteSettings(route.name, channels, fallback, policy, state_path))
+            out.append(RouteSettings(route.name, channels, fallback, policy, state_path, n.state_retention))
     return out

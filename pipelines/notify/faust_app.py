@@ -9,30 +9,36 @@ skips the receivers that have it. The sending itself (urllib, smtplib: blocking)
 message with the same deliver() as the thread notifier; each change of a row is handed back to the
 event loop at once and written to the Table there, inside the stream's iteration (Faust's rule).
 Faust's web server is off: nothing listens (web_enabled=False, which the programmatic Worker obeys).
+The app is faust_recovery's OrderedApp with its OrderedTableManager: faust-streaming 0.15.3's own end of
+recovery threw fetched records away, and a restarted worker then waited for them forever. Rows older than
+[notify] state_retention are tombstoned by a timer, so that the Table does not grow without end.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import ssl
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import faust
 
 from vigie.kafka_client import KafkaSettings, make_consumer, topic_partitions
+from vigie.pipelines.notify.faust_recovery import OrderedApp, OrderedTableManager
 from vigie.pipelines.notify.runner import (
+    STATE_RETENTION,
     DeadLetters,
     Reporter,
     RouteSettings,
     deliver_message,
+    expiry_interval,
     message_id,
     state_keys,
 )
-from vigie.pipelines.notify.state import PENDING, MemoryRows, Row
+from vigie.pipelines.notify.state import PENDING, MemoryRows, Row, expired, row_of, stored_row
 from vigie.schemas.codec import loads
 from vigie.topics import NOTIFICATIONS
 
@@ -69,10 +75,11 @@ def partitions_of(kafka: KafkaSettings) -> int:
 
 def make_app(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | Path, letters: DeadLetters, *,
              from_beginning: bool = False, metrics: NotifyMetrics | None = None,
-             session_timeout: float = 10.0) -> faust.App:
-    """The notifier app; a route's first start reads from the topic's end unless from_beginning."""
+             session_timeout: float = 10.0, ready: threading.Event | None = None) -> faust.App:
+    """The notifier app; a route's first start reads from the topic's end unless from_beginning; `ready` is set
+    each time the worker has its partitions and its Table recovered ("Worker ready")."""
     partitions = partitions_of(kafka)
-    app = faust.App(
+    app = OrderedApp(
         f"{kafka.topic_prefix}notify",
         broker=f"kafka://{kafka.bootstrap_servers}",
         broker_credentials=_credentials(kafka),
@@ -85,7 +92,9 @@ def make_app(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | P
         broker_session_timeout=session_timeout,
         broker_heartbeat_interval=max(0.5, session_timeout / 6),
         broker_rebalance_timeout=session_timeout,
+        TableManager=OrderedTableManager,  # faust's own loses fetched records at the end of a recovery
     )
+    app.worker_ready = ready  # set by OrderedRecovery
     source = app.topic(kafka.topic(NOTIFICATIONS), key_serializer="raw", value_serializer="raw")
     table = app.Table(TABLE, default=None, partitions=partitions, key_type=str)  # values: the rows as JSON objects
     by_route = {r.route: r for r in routes}
@@ -111,6 +120,21 @@ def make_app(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | P
             dead = letters.writer(settings.route, raw, origin)
             await _deliver(table, msg.partition, mid, value, settings, Reporter(settings.route, metrics, dead))
 
+    retention = min((r.state_retention for r in routes), default=STATE_RETENTION)
+
+    @app.timer(expiry_interval(retention))
+    async def expire() -> None:
+        """Tombstone the rows older than the retention in their changelog partition (outside the stream, hence
+        by hand: a Table deletes only from inside an event) and drop them from the store."""
+        if app.rebalancing:
+            return
+        gone = expired(list(table.data.items()), time.time() - retention)
+        for key, partition in gone:
+            table.send_changelog(partition, key, None, value_serializer="raw")
+            table.data.pop(key, None)
+        if gone:
+            log.info("delivery state: %d rows older than %.0f s expired", len(gone), retention)
+
     return app
 
 
@@ -128,7 +152,7 @@ async def _deliver(table: Any, partition: int, mid: str, value: dict[str, Any], 
     for key in state_keys(mid, settings):
         stored = table.get(table_key(key))
         if stored is not None:
-            rows[key] = Row(**stored)
+            rows[key] = row_of(stored)
     stop = threading.Event()
 
     def on_write(key: tuple[str, str], row: Row) -> None:
@@ -149,10 +173,10 @@ async def _deliver(table: Any, partition: int, mid: str, value: dict[str, Any], 
         loop.call_soon_threadsafe(done.set_result, result)
 
     async def write(key: tuple[str, str], row: Row, durable: threading.Event | None) -> None:
-        table[table_key(key)] = dataclasses.asdict(row)
+        stored = stored_row(row, partition, time.time())
+        table[table_key(key)] = stored
         if durable is not None:  # the same record once more, sent directly: its future is the broker's ack
-            sent = await table.changelog_topic.send(key=table_key(key), value=dataclasses.asdict(row),
-                                                    partition=partition)
+            sent = await table.changelog_topic.send(key=table_key(key), value=stored, partition=partition)
             await sent
             durable.set()
 
@@ -174,11 +198,13 @@ async def _deliver(table: Any, partition: int, mid: str, value: dict[str, Any], 
 
 
 def run(kafka: KafkaSettings, routes: list[RouteSettings], datadir: str | Path, *, from_beginning: bool = False,
-        metrics: NotifyMetrics | None = None, log_level: str = "warn") -> int:
+        metrics: NotifyMetrics | None = None, log_level: str = "warn", session_timeout: float = 10.0,
+        ready: threading.Event | None = None) -> int:
     """Run the app as a Faust worker until SIGTERM/SIGINT; returns the exit code."""
     Path(datadir).mkdir(parents=True, exist_ok=True)
     letters = DeadLetters(kafka)
-    app = make_app(kafka, routes, datadir, letters, from_beginning=from_beginning, metrics=metrics)
+    app = make_app(kafka, routes, datadir, letters, from_beginning=from_beginning, metrics=metrics,
+                   session_timeout=session_timeout, ready=ready)
     worker = faust.Worker(app, loglevel=log_level, quiet=True, override_logging=False)
     try:
         worker.execute_from_commandline()

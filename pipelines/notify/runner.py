@@ -31,22 +31,29 @@ if TYPE_CHECKING:
     from vigie.stage_metrics import NotifyMetrics
 
 log = logging.getLogger("vigie.notify")
-KEEP_STATE = 7 * 86400.0  # rows of finished deliveries are kept a week: far beyond any re-read after a crash
+STATE_RETENTION = 30 * 86400.0  # the notifications topic's retention: no message older than that is read again
 
 
 @dataclass
 class RouteSettings:
-    """One route's receivers, fallback, retry policy and where the delivery state lives (None: memory)."""
+    """One route's receivers, fallback, retry policy, where the delivery state lives (None: memory) and how long
+    its rows are kept after their last change."""
 
     route: str
     channels: list[Channel]
     fallback: Channel | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     state_path: str | None = None
+    state_retention: float = STATE_RETENTION
 
     @property
     def group(self) -> str:
         return f"vigie-notify-{self.route}"
+
+
+def expiry_interval(retention: float) -> float:
+    """How often the state is swept for expired rows: a tenth of the retention, at most hourly."""
+    return min(3600.0, retention / 10)
 
 
 def message_id(value: dict[str, Any], topic: str, partition: int, offset: int) -> str:
@@ -141,11 +148,14 @@ def run_notifier(kafka: KafkaSettings, settings: RouteSettings, stop: threading.
     if metrics is not None:
         metrics.prepare(settings.route, [(c.receiver, c.kind) for c in settings.channels])
     state = DeliveryState(settings.state_path)
-    state.purge(time.time() - KEEP_STATE)
     letters = DeadLetters(kafka)
+    next_purge = 0.0
 
     try:
         while not stop.is_set():
+            if time.monotonic() >= next_purge:
+                state.purge(time.time() - settings.state_retention, pending_too=True)
+                next_purge = time.monotonic() + expiry_interval(settings.state_retention)
             batch = [m for m in consumer.consume(100, 0.5) if m.error() is None]
             for msg in batch:
                 raw = msg.value() or b""

@@ -11,10 +11,10 @@ committed row is on disk before the next request goes out.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
@@ -25,6 +25,27 @@ class Row:
     first_attempt: float
     attempts: int
     error: str
+
+
+def stored_row(row: Row, partition: int, now: float) -> dict[str, Any]:
+    """A row as the Faust notifier's Table holds it: the row, when it last changed, and the changelog partition
+    its records go to (where a tombstone must go when it expires)."""
+    return {**asdict(row), "updated": now, "partition": partition}
+
+
+def row_of(stored: dict[str, Any]) -> Row:
+    return Row(stored["status"], stored["first_attempt"], stored["attempts"], stored["error"])
+
+
+def expired(items: Iterable[tuple[str, dict[str, Any]]], older_than: float) -> list[tuple[str, int]]:
+    """Keys and changelog partitions of the Table rows last changed before older_than, whatever their status:
+    a row older than the notifications topic's retention belongs to a message that is never read again."""
+    out = []
+    for key, stored in items:
+        changed = stored.get("updated", stored.get("first_attempt", 0.0))
+        if changed < older_than and isinstance(stored.get("partition"), int):
+            out.append((key, stored["partition"]))
+    return out
 
 
 class StateStore(Protocol):
@@ -104,8 +125,11 @@ class DeliveryState:
         self.db.execute("UPDATE delivery SET status = ?, attempts = attempts + 1, error = ?, updated = ?"
                         " WHERE message_id = ? AND receiver = ?", (status, error, now, message_id, receiver))
 
-    def purge(self, older_than: float) -> int:
-        """Forget finished rows last updated before older_than (their messages are long committed)."""
+    def purge(self, older_than: float, *, pending_too: bool = False) -> int:
+        """Forget finished rows last updated before older_than (their messages are long committed), and pending
+        ones too if asked (past the notifications topic's retention, their message is never read again)."""
+        if pending_too:
+            return self.db.execute("DELETE FROM delivery WHERE updated < ?", (older_than,)).rowcount
         cur = self.db.execute("DELETE FROM delivery WHERE status != ? AND updated < ?", (PENDING, older_than))
         return cur.rowcount
 

@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration.test_pipeline_scenarios import View, Worker, fresh_settings
 from tests.notify_servers import HttpServer
+from tests.tools import kafka_table
 from vigie.kafka_client import KafkaSettings, KafkaSink
 from vigie.topics import NOTIFICATIONS, RAW_CHECKS
 
@@ -45,7 +46,7 @@ def config_text(settings: KafkaSettings, state: Path, webhook: str) -> str:
     behind each router (symptoms), one route to the webhook."""
     lines = [
         f'state_dir = "{state}"',
-        f'[kafka]\nbootstrap_servers = "{settings.bootstrap_servers}"\ntopic_prefix = "{settings.topic_prefix}"',
+        kafka_table(settings).rstrip("\n"),
         '[correlation]\nhold_down = "2s"\nupdate_interval = "500ms"\nmax_check_attempts = 1',
         '[inventory.hosts.core]\nsite = "core"',
     ]

@@ -12,7 +12,7 @@ from vigie.pipelines.notify.base import Permanent
 from vigie.pipelines.notify.delivery import Observer, RetryPolicy, deliver
 from vigie.pipelines.notify.runner import failure_notice, message_id
 from vigie.pipelines.notify.sms import GSM7_LIMIT, UCS2_LIMIT, fit_sms, gsm7_length, ucs2_length
-from vigie.pipelines.notify.state import FAILED, SENT, DeliveryState
+from vigie.pipelines.notify.state import FAILED, SENT, DeliveryState, Row, expired, row_of, stored_row
 from vigie.schemas.validate import validate
 
 # ---- one SMS -------------------------------------------------------------------------------------------------
@@ -192,3 +192,30 @@ def test_correlate_accepts_routes_that_name_receivers() -> None:
     cfg = validate_config({"receivers": {"push": {"type": "ntfy", "url": "http://127.0.0.1/t"}},
                            "routes": [{"name": "ops", "receivers": ["push"], "fallback": "push"}]})
     assert [r.name for r in Engine.from_config(cfg).router.routes] == ["ops"]
+
+
+def test_purge_with_pending_too_forgets_every_row_past_the_age() -> None:
+    state = DeliveryState()
+    state.begin("old", "r", 10)
+    state.finish("old", "r", SENT, "", 10)
+    state.begin("abandoned", "r", 10)  # its message is past the topic's retention: never read again
+    state.begin("new", "r", 100)
+    assert state.purge(50, pending_too=True) == 2
+    assert state.get("old", "r") is None and state.get("abandoned", "r") is None and state.get("new", "r")
+
+
+def test_table_rows_expire_by_their_last_change_whatever_their_status() -> None:
+    rows = {
+        "m1|mail": stored_row(Row(SENT, 10.0, 1, ""), 2, now=20.0),
+        "m2|mail": stored_row(Row("pending", 10.0, 3, "down"), 0, now=40.0),  # retried until 40
+        "m3|mail": stored_row(Row(FAILED, 5.0, 9, "gave up"), 1, now=30.0),
+        "m4|mail": stored_row(Row(SENT, 60.0, 1, ""), 1, now=61.0),
+    }
+    assert sorted(expired(rows.items(), older_than=35.0)) == [("m1|mail", 2), ("m3|mail", 1)]
+    assert row_of(rows["m2|mail"]) == Row("pending", 10.0, 3, "down")  # what deliver() reads back
+
+
+def test_a_table_row_without_its_partition_is_left_alone() -> None:
+    """A row written before rows carried their changelog partition: a tombstone sent elsewhere would delete nothing."""
+    legacy = {"status": SENT, "first_attempt": 1.0, "attempts": 1, "error": ""}
+    assert expired([("m0|mail", legacy)], older_than=100.0) == []

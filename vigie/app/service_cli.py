@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,11 +81,12 @@ def add_arguments(sub: Any, with_config: Any) -> None:
                          help="join without a static instance id (a stalled member's partitions move at once)")
     archive.add_argument("--batch-size", type=int, default=None, help="messages per consume() call")
     archive.add_argument("--session-timeout", type=float, default=None,
-                         help="seconds without heartbeat before the group gives this member's partitions to another")
+                         help="seconds without heartbeat before the group gives this member's partitions to another "
+                              "(archive; notify --engine faust too, default 10)")
     notify = service.add_argument_group("notify")
-    notify.add_argument("--engine", choices=["threads", "faust"], default="threads",
-                        help="threads: one consumer per route, SQLite delivery state (default); faust: one agent and "
-                             "a changelog-backed Table (see docs/notify.md for why it is not the default yet)")
+    notify.add_argument("--engine", choices=["faust", "threads"],
+                        help="faust: one agent and a changelog-backed Table; threads: one consumer per route, SQLite "
+                             "delivery state (default: [notify] engine, itself faust by default; docs/notify.md)")
     notify.add_argument("--from-beginning", action="store_true",
                         help="a route's first start reads the topic's history too (default: from its end)")
     service.set_defaults(func=run)
@@ -144,12 +146,16 @@ def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event, args: a
 
     use_child_files()
     routes, metrics = route_settings(cfg), NotifyMetrics(None)
-    if args.engine == "faust":
+    if (args.engine or cfg.notify.engine) == "faust":
         from vigie.pipelines.notify import faust_app
 
         level = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error"}.get(args.log_level or "", "warn")
+        ready = threading.Event()
+        _announce_ready([ready], stop)  # once the worker has its partitions and its Table recovered
+        threading.Thread(target=_terminate_when, args=(stop,), name="faust-stop", daemon=True).start()
         return faust_app.run(settings, routes, Path(cfg.state_dir) / "notify" / "faust",
-                             from_beginning=args.from_beginning, metrics=metrics, log_level=level)
+                             from_beginning=args.from_beginning, metrics=metrics, log_level=level,
+                             session_timeout=args.session_timeout or 10.0, ready=ready)
     from vigie.pipelines.notify.runner import run_routes
 
     joined = [threading.Event() for _ in routes]
@@ -176,6 +182,15 @@ def _console(cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int
         print(f"vigie service console: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _terminate_when(stop: threading.Event, again: float = 5.0) -> None:
+    """The Faust worker stops on SIGTERM only (its own handler): a stop asked another way (vigie up gone) is
+    turned into one, sent again while the process lives (a first one may come before the worker's handler)."""
+    stop.wait()
+    while True:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(again)
 
 
 def _archive(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:
