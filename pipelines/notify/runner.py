@@ -201,12 +201,25 @@ def deliver_message(mid: str, value: dict[str, Any], settings: RouteSettings, st
 
 def run_routes(kafka: KafkaSettings, routes: list[RouteSettings], stop: threading.Event,
                metrics: NotifyMetrics | None = None, from_beginning: bool = False,
-               joined: list[threading.Event] | None = None) -> None:
-    """One notifier thread per route until stop is set (`vigie service notify`); joined: one event per route."""
-    threads = [threading.Thread(target=run_notifier,
-                                args=(kafka, r, stop, from_beginning, metrics, joined[i] if joined else None),
-                                name=f"notify-{r.route}", daemon=True) for i, r in enumerate(routes)]
+               joined: list[threading.Event] | None = None) -> str | None:
+    """One notifier thread per route until stop is set (`vigie service notify`); joined: one event per route.
+
+    A route whose thread fails stops them all and is returned as one line: the process then exits and `vigie up`
+    restarts it, rather than running on with a route that delivers nothing (a thread dying alone went unseen)."""
+    failed: list[str] = []
+
+    def guarded(i: int, r: RouteSettings) -> None:
+        try:
+            run_notifier(kafka, r, stop, from_beginning, metrics, joined[i] if joined else None)
+        except Exception as exc:  # logged with its traceback, then the whole notifier stops
+            log.exception("route %s: notifier failed", r.route)
+            failed.append(f"route {r.route}: {type(exc).__name__}: {exc}")
+            stop.set()
+
+    threads = [threading.Thread(target=guarded, args=(i, r), name=f"notify-{r.route}", daemon=True)
+               for i, r in enumerate(routes)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return failed[0] if failed else None

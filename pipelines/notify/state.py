@@ -11,6 +11,7 @@ committed row is on disk before the next request goes out.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -89,6 +90,20 @@ class MemoryRows:
         self._write((message_id, receiver), replace(row, status=status, attempts=row.attempts + 1, error=error))
 
 
+def _set_wal(db: sqlite3.Connection, attempts: int = 50, pause: float = 0.2) -> None:
+    """Switch the file to WAL, waiting out another connection doing the same: SQLite answers "database is
+    locked" at once to a journal-mode change while another holds the file (its busy timeout does not apply),
+    and two routes' threads opening the state together killed one of them (seen under load)."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(pause)
+
+
 class DeliveryState:
     """(message id, receiver) -> status, first attempt (Unix time), attempts, last error."""
 
@@ -97,7 +112,7 @@ class DeliveryState:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path) if path is not None else ":memory:", timeout=30, isolation_level=None,
                                   check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        _set_wal(self.db)
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("CREATE TABLE IF NOT EXISTS delivery (message_id TEXT NOT NULL, receiver TEXT NOT NULL,"
                         " status TEXT NOT NULL, first_attempt REAL NOT NULL, attempts INTEGER NOT NULL,"

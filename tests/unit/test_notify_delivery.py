@@ -219,3 +219,41 @@ def test_a_table_row_without_its_partition_is_left_alone() -> None:
     """A row written before rows carried their changelog partition: a tombstone sent elsewhere would delete nothing."""
     legacy = {"status": SENT, "first_attempt": 1.0, "attempts": 1, "error": ""}
     assert expired([("m0|mail", legacy)], older_than=100.0) == []
+
+
+def test_opening_the_state_waits_for_another_connection_switching_it_to_wal(tmp_path: Path) -> None:
+    """Two routes opening one state file together: the journal-mode change is retried, not fatal."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "state.sqlite"
+    holder = sqlite3.connect(str(path), isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # as another route's connection in the middle of its own switch
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        state = DeliveryState(path)
+    finally:
+        release.join()
+        holder.close()
+    assert state.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_route_whose_thread_fails_stops_the_notifier_and_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing route used to die alone, unseen, its messages never delivered: now the process stops with it."""
+    import threading
+
+    from vigie.kafka_client import KafkaSettings
+    from vigie.pipelines.notify import runner
+
+    def notifier(kafka: Any, settings: Any, stop: threading.Event, *args: Any) -> None:
+        if settings.route == "broken":
+            raise OSError("disk full")
+        stop.wait()
+
+    monkeypatch.setattr(runner, "run_notifier", notifier)
+    routes = [runner.RouteSettings(route="fine", channels=[]), runner.RouteSettings(route="broken", channels=[])]
+    stop = threading.Event()
+    failed = runner.run_routes(KafkaSettings(bootstrap_servers="127.0.0.1:1"), routes, stop)
+    assert failed == "route broken: OSError: disk full" and stop.is_set()

@@ -160,7 +160,10 @@ def _notify(cfg: Config, settings: KafkaSettings, stop: threading.Event, args: a
 
     joined = [threading.Event() for _ in routes]
     _announce_ready(joined, stop)  # `vigie up` says ready only once every route's consumer has its partitions
-    run_routes(settings, routes, stop, metrics, args.from_beginning, joined)
+    failed = run_routes(settings, routes, stop, metrics, args.from_beginning, joined)
+    if failed:
+        print(f"vigie service notify: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 
