@@ -221,23 +221,29 @@ def test_a_table_row_without_its_partition_is_left_alone() -> None:
     assert expired([("m0|mail", legacy)], older_than=100.0) == []
 
 
-def test_opening_the_state_waits_for_another_connection_switching_it_to_wal(tmp_path: Path) -> None:
-    """Two routes opening one state file together: the journal-mode change is retried, not fatal."""
+def test_the_switch_to_wal_is_retried_while_another_connection_holds_the_file() -> None:
+    """SQLite answers "database is locked" at once (no busy wait) when two connections would deadlock on the
+    switch, as two routes opening one state file together did: the switch is retried, other errors are not."""
     import sqlite3
-    import threading
 
-    path = tmp_path / "state.sqlite"
-    holder = sqlite3.connect(str(path), isolation_level=None)
-    holder.execute("CREATE TABLE t (x)")
-    holder.execute("BEGIN EXCLUSIVE")  # as another route's connection in the middle of its own switch
-    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
-    release.start()
-    try:
-        state = DeliveryState(path)
-    finally:
-        release.join()
-        holder.close()
-    assert state.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    from vigie.pipelines.notify.state import _set_wal
+
+    class Racing:
+        def __init__(self, refusals: int, error: str = "database is locked") -> None:
+            self.refusals, self.error, self.calls = refusals, error, 0
+
+        def execute(self, sql: str) -> None:
+            self.calls += 1
+            if self.calls <= self.refusals:
+                raise sqlite3.OperationalError(self.error)
+
+    racing = Racing(3)
+    _set_wal(racing, pause=0)  # type: ignore[arg-type]
+    assert racing.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _set_wal(Racing(10), attempts=5, pause=0)  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        _set_wal(Racing(1, "disk I/O error"), pause=0)  # type: ignore[arg-type]
 
 
 def test_a_route_whose_thread_fails_stops_the_notifier_and_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
