@@ -51,6 +51,7 @@ VALID: dict[tuple[str, ...], list[str]] = {
     ("user", "disable"): ["alice"],
     ("user", "enable"): ["alice"],
     ("user", "list"): [],
+    ("install-units",): ["--prefix", "{conf}.units", "--config", "{conf}"],
 }
 # The verbs that talk to Kafka, run once more with the broker down (a closed port as bootstrap).
 USES_KAFKA = {("up",), ("topics",), ("alerts",), ("incidents",), ("notify",), ("service",), ("silence",), ("ack",),
@@ -66,6 +67,7 @@ BAD_VALUES: dict[tuple[str, ...], list[str]] = {
     ("service",): ["archive", "--config", "{bad_conf}"],
     ("user", "add"): ["alice", "--role", "viewer", "--password-stdin"],
     ("user", "passwd"): ["nobody", "--password-stdin"],
+    ("install-units",): ["--user", "Bad User", "--prefix", "{conf}.units", "--config", "{conf}"],
 }
 
 
