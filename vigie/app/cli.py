@@ -289,6 +289,11 @@ def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argpars
     units_cli.add_arguments(sub)
 
     if not light:
+        from vigie.app import state_cli
+
+        state_cli.add_arguments(sub, with_config)
+
+    if not light:
         from vigie.app import control_cli
 
         control_cli.add_arguments(sub, with_config)
