@@ -120,3 +120,15 @@ def test_the_command_says_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["install-units", "--prefix", str(tmp_path / "none"), "--config", str(conf)]) == 2
     assert main(["install-units", "--prefix", str(tmp_path), "--config", str(tmp_path / "missing.toml")]) == 2
     assert capsys.readouterr().err.count("\n") == 2
+
+
+def test_the_configuration_in_docs_deploying_is_valid_and_gives_its_paths(tmp_path: Path) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "deploying.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    conf = tmp_path / "vigie.toml"
+    conf.write_text("\n".join(line[3:] for line in block.splitlines()))  # the block is indented in its list item
+    paths = paths_from_config(str(conf), "vigie", None, "/opt/vigie/bin/vigie")
+    assert (paths.state_dir, paths.archive_root) == ("/var/lib/vigie", "/srv/vigie-archive")
+    assert directives(render(paths)["vigie.service"])["ReadWritePaths"] == ["/var/lib/vigie /srv/vigie-archive"]
