@@ -51,6 +51,7 @@ def test_a_key_that_is_not_utf8_survives() -> None:
     (json.dumps(document(control=[{"key": "s1", "value": dict(SILENCE, end="2026-12-01T09:00:00Z")}])),
      r"control\[0\] \(s1\): silence.end: must be after start"),
     (json.dumps(document(control=[{"value": SILENCE}])), r"control\[0\]: expected"),
+    (json.dumps(document(control=[{"key_b64": "@@", "value": SILENCE}])), r"control\[0\].key_b64: not base64"),
     (json.dumps(document(inventory={"hosts": [{"site": "x"}], "services": []})), "inventory.hosts"),
     (json.dumps(document(console_accounts={"schema": "console-accounts/9"})), "console-accounts/1"),
     (json.dumps(document(console_accounts={"schema": "console-accounts/1", "accounts": [{"name": "a"}]})),

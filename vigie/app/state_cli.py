@@ -76,6 +76,11 @@ def read_document(text: str, where: str) -> dict[str, Any]:
     for i, record in enumerate(doc["control"]):
         if not isinstance(record, dict) or not isinstance(record.get("key", record.get("key_b64")), str):
             raise StateFileError(f"{where}: control[{i}]: expected {{\"key\", \"value\"}}")
+        if "key" not in record:
+            try:
+                base64.b64decode(record["key_b64"], validate=True)
+            except ValueError:
+                raise StateFileError(f"{where}: control[{i}].key_b64: not base64") from None
         try:
             parse_command(record.get("value"), key=record.get("key"), now=0.0)
         except ControlError as exc:
