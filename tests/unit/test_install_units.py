@@ -85,7 +85,7 @@ def test_a_state_dir_that_the_config_contradicts_is_refused(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("field", "value"), [("user", "Vigie Admin"), ("state_dir", "relative/dir"),
-                                              ("config", "/etc/my vigie.toml")])
+                                              ("config", "/etc/my vigie.toml"), ("archive_root", "/srv/100%")])
 def test_bad_names_and_paths_are_refused(field: str, value: str) -> None:
     from dataclasses import replace
 

@@ -50,8 +50,8 @@ def render(paths: UnitPaths) -> dict[str, str]:
     """{unit file name: text} from the packaged templates."""
     for name, value in (("config", paths.config), ("state_dir", paths.state_dir),
                         ("archive_root", paths.archive_root)):
-        if not value.startswith("/") or any(c.isspace() for c in value):
-            raise UnitsError(f"{name} {value!r}: expected an absolute path without spaces")
+        if not value.startswith("/") or any(c.isspace() or c == "%" for c in value):  # % starts a systemd specifier
+            raise UnitsError(f"{name} {value!r}: expected an absolute path without spaces or %")
     if not _USER.fullmatch(paths.user):
         raise UnitsError(f"--user {paths.user!r}: expected a system user name (lower case letters, digits, _ and -)")
     values = {"exec_start": paths.exec_start, "user": paths.user, "config": paths.config,
