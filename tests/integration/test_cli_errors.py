@@ -19,6 +19,7 @@ from vigie.app.cli import build_parser
 from vigie.local_broker import free_port
 
 pytestmark = pytest.mark.integration
+STATE_FILE = Path(__file__).resolve().parents[1] / "data" / "state" / "vigie-state-1.json"
 
 # Arguments that make each verb go as far as it can: up to Kafka for those that use it.
 VALID: dict[tuple[str, ...], list[str]] = {
@@ -51,10 +52,13 @@ VALID: dict[tuple[str, ...], list[str]] = {
     ("user", "disable"): ["alice"],
     ("user", "enable"): ["alice"],
     ("user", "list"): [],
+    ("install-units",): ["--prefix", "{conf}.units", "--config", "{conf}"],
+    ("state", "export"): ["--out", "{conf}.state.json", "--bootstrap", "{down}"],
+    ("state", "import"): ["{state_file}", "--bootstrap", "{down}"],
 }
 # The verbs that talk to Kafka, run once more with the broker down (a closed port as bootstrap).
 USES_KAFKA = {("up",), ("topics",), ("alerts",), ("incidents",), ("notify",), ("service",), ("silence",), ("ack",),
-              ("maintenance",), ("import", "nagios-state")}
+              ("maintenance",), ("import", "nagios-state"), ("state", "export"), ("state", "import")}
 # Values of the right shape but wrong content, for verbs whose parser cannot refuse them itself.
 BAD_VALUES: dict[tuple[str, ...], list[str]] = {
     ("config", "check"): ["{bad_conf}"],
@@ -66,6 +70,8 @@ BAD_VALUES: dict[tuple[str, ...], list[str]] = {
     ("service",): ["archive", "--config", "{bad_conf}"],
     ("user", "add"): ["alice", "--role", "viewer", "--password-stdin"],
     ("user", "passwd"): ["nobody", "--password-stdin"],
+    ("install-units",): ["--user", "Bad User", "--prefix", "{conf}.units", "--config", "{conf}"],
+    ("state", "import"): ["{conf}", "--bootstrap", "{down}"],
 }
 
 
@@ -97,7 +103,7 @@ def fill(tmp_path: Path):
     bad.write_text('[syslog]\nenabled = "yes please"\n')
 
     def fill_in(args: list[str]) -> list[str]:
-        return [a.format(down=down, conf=conf, bad_conf=bad) for a in args]
+        return [a.format(down=down, conf=conf, bad_conf=bad, state_file=STATE_FILE) for a in args]
 
     return fill_in, conf
 

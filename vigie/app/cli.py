@@ -286,6 +286,15 @@ def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argpars
 
     user_cli.add_arguments(sub, with_config)
 
+    from vigie.app import units_cli
+
+    units_cli.add_arguments(sub)
+
+    if not light:
+        from vigie.app import state_cli
+
+        state_cli.add_arguments(sub, with_config)
+
     if not light:
         from vigie.app import control_cli
 

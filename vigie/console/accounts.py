@@ -29,6 +29,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 MIN_PASSWORD = 10
+SCHEMA = "console-accounts/1"
 
 
 class AccountError(ValueError):
@@ -88,6 +89,24 @@ def check_new_password(password: str) -> str:
     return password
 
 
+def _document(accounts: dict[str, Account]) -> dict[str, object]:
+    return {"schema": SCHEMA, "accounts": [asdict(a) for a in accounts.values()]}
+
+
+def parse_document(document: object) -> dict[str, Account]:
+    """The accounts of a saved accounts document, checked (AccountError: one line)."""
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        raise AccountError(f"console accounts: expected a {SCHEMA} document")
+    try:
+        accounts = {a["name"]: Account(**a) for a in document.get("accounts", [])}
+    except (TypeError, KeyError) as exc:
+        raise AccountError(f"console accounts: not a list of accounts ({exc})") from None
+    for account in accounts.values():
+        check_name(account.name)
+        check_role(account.role)
+    return accounts
+
+
 class AccountStore:
     """The accounts file, read at each lookup when it changed (so `vigie user` applies to a running console)."""
 
@@ -132,13 +151,24 @@ class AccountStore:
             return None
         return account
 
+    def document(self) -> dict[str, object] | None:
+        """The file's content as written (`vigie state export`), None when there is no accounts file."""
+        if not self.path.exists():
+            return None
+        return _document(self._load())
+
+    def restore(self, document: object) -> int:
+        """Replace the accounts with a backup's (`vigie state import`), checked first; returns how many."""
+        accounts = parse_document(document)
+        self._save(accounts)
+        return len(accounts)
+
     def _save(self, accounts: dict[str, Account]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
-            json.dump({"schema": "console-accounts/1", "accounts": [asdict(a) for a in accounts.values()]}, out,
-                      indent=1)
+            json.dump(_document(accounts), out, indent=1)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o600)
