@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import kafka_table
 from vigie.app.state_cli import control_records, export_state, import_state, read_document
 from vigie.app.views import latest
 from vigie.config import validate
@@ -81,8 +82,7 @@ def test_the_command_line_round_trip(kafka: KafkaSettings, tmp_path: Path, capsy
     from vigie.app.cli import main
 
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'state_dir = "{tmp_path}/state"\n[kafka]\nbootstrap_servers = "{kafka.bootstrap_servers}"\n'
-                    f'topic_prefix = "{kafka.topic_prefix}"\n')
+    conf.write_text(f'state_dir = "{tmp_path}/state"\n{kafka_table(kafka)}')
     silence = command_value("silence", "alice", "firmware", NOW, start=NOW, end=NOW + 60, matchers=["host=a"])
     write(kafka, {silence["id"].encode(): silence})
     out = tmp_path / "backup.json"

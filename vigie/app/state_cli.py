@@ -167,6 +167,7 @@ def add_arguments(sub: argparse._SubParsersAction, with_config: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vigie import broker_auth
     from vigie.app.control_cli import settings_for
     from vigie.app.views import TopicMissing
     from vigie.config import load
@@ -182,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{len((doc['console_accounts'] or {}).get('accounts', []))} console accounts")
             return 0
         doc = read_document(Path(args.file).read_text(), args.file)  # refused before any broker is asked
-        for line in import_state(settings_for(args), cfg, doc):
+        # the control records are written back: as the operator (read and write control), as `vigie ack` does
+        for line in import_state(settings_for(args, broker_auth.OPERATOR), cfg, doc):
             print(line)
         return 0
     except (StateFileError, AccountError, TopicMissing) as exc:
