@@ -43,7 +43,8 @@ def epoch(text: Any) -> float | None:
 
 @dataclass(frozen=True)
 class Assessment:
-    """What each source says now: agreeing, OK (no firing alert), stale, or firing but not (yet) enough."""
+    """What each source says now: agreeing, OK (no firing alert), stale (too old, or UNKNOWN), or firing but not
+    (yet) enough."""
 
     agree: tuple[str, ...]
     ok: tuple[str, ...]
@@ -77,8 +78,8 @@ def assess(spec: ActionConfig, sources: frozenset[str], alerts: list[dict[str, A
             in_maintenance.add(host)
         if a.get("status") != "firing":
             ok.append(host)
-        elif seen < now - spec.stale_after:
-            stale.append(host)
+        elif seen < now - spec.stale_after or a.get("severity") == "unknown":
+            stale.append(host)  # too old to trust, or UNKNOWN: a probe that does not answer says nothing
         elif SEVERITY_RANK.get(str(a.get("severity")), 0) >= need and (
                 not spec.hard or str(a.get("state_type", "")).lower() == "hard"):
             agree.append(host)
@@ -221,7 +222,8 @@ class Guard:
                               reason=f"{len(a.agree)} source(s) {spec.severity}, {len(a.ok)} OK: no action")
         if a.stale and len(a.agree) + len(a.stale) >= spec.min_sources:
             return self._note("sources_stale", now, sources=a.to_dict(),
-                              reason=f"{', '.join(a.stale)} not seen for {spec.stale_after:g} s: cannot count")
+                              reason=f"{', '.join(a.stale)} UNKNOWN or not seen for {spec.stale_after:g} s: "
+                                     "cannot count")
         self.state.note = None
         return []
 
@@ -259,25 +261,28 @@ def note_key(record: dict[str, Any]) -> str:
 
 def announcement(spec: ActionConfig, record: dict[str, Any], route: str) -> dict[str, Any]:
     """The notification/1 telling a route that a countdown started (and how to cancel it), was cancelled, or
-    that the probes disagree."""
+    that the probes disagree. It uses the reasons every receiver and the console already know: "new" for a
+    countdown or a disagreement, "resolved" for a cancel; its lone alert (fingerprint `action:NAME:KIND`,
+    component the action's name) says which, and its summary what happens."""
     targets = ", ".join(spec.hosts)
     ident = record.get("id") or ""
+    status = "firing"
     if record["step"] == "countdown":
         mode = "" if spec.armed else " (dry run: nothing will be executed)"
         summary = (f"action {spec.name} runs on {targets} at {record.get('deadline')}{mode}; "
                    f"cancel: vigie action cancel {ident} --reason ...")
-        reason = "action_countdown"
+        kind, reason = "countdown", "new"
     elif record["step"] == "probes_disagree":
         sources = record.get("sources") or {}
         summary = (f"action {spec.name} not started, probes disagree: {', '.join(sources.get('agree', []))} "
                    f"{spec.severity}, {', '.join(sources.get('ok', []))} OK")
-        reason = "action_disagreement"
+        kind, reason = "disagreement", "new"
     else:
         summary = f"action {spec.name} cancelled by {record.get('author', '')}: {record.get('reason', '')}"
-        reason = "action_cancelled"
-    alert = {"fingerprint": f"action:{spec.name}", "host": targets, "site": "", "component": spec.name,
-             "service": spec.service, "severity": "critical", "status": "firing", "state_type": "hard",
+        kind, reason, status = "countdown", "resolved", "resolved"
+    alert = {"fingerprint": f"action:{spec.name}:{kind}", "host": targets, "site": "", "component": spec.name,
+             "service": spec.service, "severity": "critical", "status": status, "state_type": "hard",
              "summary": summary, "first_seen": record["at"], "last_seen": record["at"], "suppressed_by": None,
              "incident_id": None}
-    return {"schema": "notification/1", "id": f"{ident}:{reason}:{route}", "route": route, "reason": reason,
-            "at": record["at"], "alert": alert, "alerts": [alert], "incident": None}
+    return {"schema": "notification/1", "id": f"action:{ident or spec.name}:{record['step']}:{record['at']}:{route}",
+            "route": route, "reason": reason, "at": record["at"], "alert": alert, "alerts": [alert], "incident": None}

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from vigie.config import ActionConfig, ConfigError, validate
-from vigie.pipelines.actions.guard import Guard, announcement, assess, expand
+from vigie.pipelines.actions.guard import ANNOUNCED, Guard, announcement, assess, expand
 from vigie.schemas.codec import rfc3339
+from vigie.schemas.validate import validate as validate_value
 
 T0 = 1_800_000_000.0
 PROBES = frozenset({"probe-a", "probe-b"})
@@ -69,7 +70,8 @@ def test_one_probe_alone_starts_nothing_and_says_the_probes_disagree_once() -> N
     assert steps(out) == ["probes_disagree"]
     assert out[0]["sources"]["agree"] == ["probe-a"] and out[0]["sources"]["ok"] == ["probe-b"]
     note = announcement(g.spec, out[0], "room1")
-    assert note["reason"] == "action_disagreement" and "probe-b OK" in note["alert"]["summary"]
+    assert note["reason"] == "new" and note["alert"]["fingerprint"] == "action:shutdown-room1:disagreement"
+    assert "probes disagree" in note["alert"]["summary"] and "probe-b OK" in note["alert"]["summary"]
 
 
 def test_a_resolved_probe_is_ok_and_disagrees() -> None:
@@ -87,7 +89,9 @@ def test_cancel_during_the_countdown_means_nothing_runs() -> None:
     later = run_until(g, T0 + 210, T0 + 7200, both_hot)
     assert steps(later) == ["cancelled"]
     assert later[0]["author"] == "alice" and later[0]["reason"] == "the air conditioning is back"
-    assert announcement(g.spec, later[0], "room1")["reason"] == "action_cancelled"
+    told = announcement(g.spec, later[0], "room1")
+    assert told["reason"] == "resolved" and told["alert"]["status"] == "resolved"
+    assert "cancelled by alice: the air conditioning is back" in told["alert"]["summary"]
 
 
 def test_a_cancel_of_another_countdown_is_ignored() -> None:
@@ -104,6 +108,12 @@ def test_a_stale_probe_cannot_arm() -> None:
     assert "countdown" not in steps(out) and "running" not in steps(out)
     assert steps(out)[-1] == "sources_stale"
     assert out[-1]["sources"]["stale"] == ["probe-b"]
+
+
+def test_a_probe_that_does_not_answer_is_unknown_and_cannot_count() -> None:
+    g = Guard(spec(), PROBES)
+    out = run_until(g, T0, T0 + 3600, lambda now: [alert("probe-a", now), alert("probe-b", now, severity="unknown")])
+    assert steps(out) == ["sources_stale"] and out[0]["sources"]["stale"] == ["probe-b"]
 
 
 def test_a_probe_going_stale_during_the_countdown_cancels_it() -> None:
@@ -185,6 +195,17 @@ def test_a_restart_during_the_countdown_keeps_its_deadline() -> None:
     assert again.recover(T0 + 300) == []
     later = run_until(again, T0 + 300, T0 + 900, both_hot)
     assert steps(later) == ["running", "ran"] and later[0]["at"] == rfc3339(T0 + 420)
+
+
+def test_every_record_and_announcement_matches_its_contract() -> None:
+    g = Guard(spec(hold=0.0, countdown=60.0), PROBES)
+    out = run_until(g, T0, T0 + 300, lambda now: [alert("probe-a", now)] if now < T0 + 60 else both_hot(now))
+    out += run_until(g, T0 + 300, T0 + 400, lambda now: [])
+    assert {"probes_disagree", "countdown", "running", "ran", "condition_cleared"} <= set(steps(out))
+    for rec in out:
+        validate_value(rec, "action/1")
+        if rec["step"] in ANNOUNCED:
+            validate_value(announcement(g.spec, rec, "room1"))
 
 
 def test_expand_replaces_the_macros_inside_arguments() -> None:
