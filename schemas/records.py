@@ -16,6 +16,25 @@ from faust import Record
 from vigie.schemas.codec import loads
 
 
+class Action(Record, namespace="vigie.action", include_metadata=False, serializer="json"):
+    """action/1: one step of a guarded automatic action on the actions topic, keyed by the action's name."""
+
+    schema: str
+    action: str
+    step: str
+    at: str
+    id: str | None = None
+    armed: bool | None = None
+    deadline: str | None = None
+    targets: list | None = None
+    sources: dict | None = None
+    author: str | None = None
+    reason: str | None = None
+    commands: list | None = None
+    results: list | None = None
+    ok: bool | None = None
+
+
 class Alert(Record, namespace="vigie.alert", include_metadata=False, serializer="json"):
     """alert/1: the state of one deduplicated alert (compacted by fingerprint)."""
 
@@ -178,7 +197,7 @@ class Trap(Record, namespace="vigie.trap", include_metadata=False, serializer="j
 
 
 RECORDS: dict[str, type[Record]] = {cls.__doc__.split(":", 1)[0]: cls for cls in (  # type: ignore[union-attr]
-    Alert, CheckResult, Control, DeadLetter, Event, Incident, Notification, RawSyslogHeaders, Report, Trap)}
+    Action, Alert, CheckResult, Control, DeadLetter, Event, Incident, Notification, RawSyslogHeaders, Report, Trap)}
 """The class of each value kind, by its `schema` name ("alert/1" -> Alert)."""
 
 

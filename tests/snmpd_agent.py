@@ -73,8 +73,12 @@ def free_udp_port() -> int:
 class Agent:
     """One snmpd on a loopback UDP port; values set with set_extend() and set_sensor()."""
 
-    def __init__(self, folder: Path, extends: tuple[str, ...] = ("temp1", "temp2"), port: int | None = None) -> None:
+    def __init__(self, folder: Path, extends: tuple[str, ...] = ("temp1", "temp2"), port: int | None = None,
+                 address: str = "127.0.0.1") -> None:
+        """address: another loopback address (127.0.0.2) runs a second agent on the same port, as a second
+        probe polled by the same poller; requests to it come from 127.0.0.1, which its community allows."""
         self.folder = folder
+        self.address = address
         self.port = port or free_udp_port()
         folder.mkdir(parents=True, exist_ok=True)
         script = folder / "sensor.sh"
@@ -83,7 +87,7 @@ class Agent:
         persist = folder / "probes.sh"
         persist.write_text(_PERSIST_SCRIPT % {"folder": folder})
         persist.chmod(0o755)
-        lines = [f"agentAddress udp:127.0.0.1:{self.port}", f"rocommunity {COMMUNITY} 127.0.0.1",
+        lines = [f"agentAddress udp:{address}:{self.port}", f"rocommunity {COMMUNITY} 127.0.0.1",
                  f'createUser {V3_USER} SHA "{V3_AUTH}" AES "{V3_PRIV}"', f"rouser {V3_USER} priv",
                  f"pass {ENT_SENSOR} /bin/sh {script}", f"pass_persist {PASS_BASE} /bin/sh {persist}"]
         for name in extends:
@@ -113,7 +117,7 @@ class Agent:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # ready when it answers a GET
             got = subprocess.run(["snmpget", "-m", "", "-v2c", "-c", COMMUNITY, "-t", "0.3", "-r", "0",
-                                  f"127.0.0.1:{self.port}", "1.3.6.1.2.1.1.3.0"], capture_output=True, text=True)
+                                  f"{self.address}:{self.port}", "1.3.6.1.2.1.1.3.0"], capture_output=True, text=True)
             if got.returncode == 0:
                 return self
             time.sleep(0.1)

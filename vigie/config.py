@@ -673,6 +673,32 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class ActionConfig:
+    """[[actions]]: a command (or webhook) run on hosts when alerts of several sources agree, after a countdown
+    people can cancel; a dry run until `armed = true` (docs/actions.md: the safety model)."""
+
+    name: str = setting(string(pattern=_NAME), None, "the action's name (required): its key on the `actions` topic")
+    command: list[str] = setting(list_of(string()), [], "argv run once per target host, no shell; `$HOST$` is the host name, `$HOSTADDRESS$` its address")
+    webhook: str | None = setting(string(pattern=r"https?://\S+"), None, "instead of command: URL receiving a JSON POST per target host")
+    hosts: list[str] = setting(list_of(string()), [], "the target hosts (of `[inventory.hosts]`, required)")
+    service: str = setting(string(), None, "the service (a poller's `name`) whose alerts make the condition (required)")
+    sources: list[str] = setting(list_of(string()), [], "hosts or host groups whose alerts of `service` count (required)")
+    min_sources: int = setting(integer(1, 1000), 2, "at least this many sources must agree")
+    severity: str = setting(string(("critical", "warning")), "critical", "the least severity of an agreeing alert")
+    hard: bool = setting(boolean(), True, "only HARD alerts agree (SOFT ones are still being confirmed)")
+    hold: float = setting(duration(), "2m", "the condition must hold this long before the countdown", key="for")
+    stale_after: float = setting(duration(), "5m", "a source whose alert was last seen longer ago cannot count")
+    countdown: float = setting(duration(), "5m", "announced on `routes`, cancellable, then the action runs")
+    routes: list[str] = setting(list_of(string(pattern=_NAME)), [], "`[[routes]]` names on which the countdown is announced")
+    armed: bool = setting(boolean(), False, "false: a dry run, every step recorded and nothing executed")
+    max_runs: int = setting(integer(1, 1000), 1, "at most this many runs (dry runs included) per `period`")
+    period: float = setting(duration(), "24h", "the window of `max_runs`")
+    respect_maintenance: bool = setting(boolean(), True, "never while a target or a source is in a maintenance window")
+    allow_single_source: bool = setting(boolean(), False, "allow `min_sources = 1` (one probe alone can act)")
+    timeout: float = setting(duration(), "60s", "a command or webhook call taking longer is stopped and recorded as failed")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole file, checked: one attribute per table. validate() fills state_dir and archive.root."""
 
@@ -694,6 +720,7 @@ class Config:
     archive: ArchiveConfig = section(ArchiveConfig)
     metrics: MetricsConfig = section(MetricsConfig)
     console: ConsoleConfig = section(ConsoleConfig)
+    actions: list[ActionConfig] = setting(list_of(Section(ActionConfig)), [], "`[[actions]]`: guarded automatic actions (docs/actions.md)", shown="none")
 
 
 SCHEMA = Section(Config)
@@ -778,6 +805,7 @@ def _cross_checks(cfg: Config) -> Config:
             raise ConfigError(f"config: routes[{i}].escalate_to: expected a route name, got {_show(route.escalate_to)}")
     _receiver_checks(cfg)
     _poller_checks(cfg)
+    _action_checks(cfg, route_names)
     corr = cfg.correlation
     if corr.flap_low_threshold > corr.flap_high_threshold:
         raise ConfigError("config: correlation.flap_low_threshold: expected a value <= flap_high_threshold")
@@ -836,6 +864,44 @@ def _dependency_checks(inv: InventoryConfig) -> None:
                 raise ConfigError(f"config: {key}: expected a service of the inventory, got {_show(master[1])} on {_show(master[0])}")
             if master == (svc.host, svc.name):
                 raise ConfigError(f"config: {key}: a service cannot depend on itself")
+
+
+def _action_checks(cfg: Config, route_names: set[str]) -> None:
+    """Actions have a unique name, something to run, known targets, sources and routes, and never rest on
+    one source unless that is said explicitly."""
+    hosts, groups = cfg.inventory.hosts, set(cfg.inventory.hostgroups)
+    names: set[str] = set()
+    for i, a in enumerate(cfg.actions):
+        key = f"config: actions[{i}]"
+        if not a.name or a.name in names:
+            raise ConfigError(f"{key}.name: expected a unique action name, got {_show(a.name)}")
+        names.add(a.name)
+        if bool(a.command) == bool(a.webhook):
+            raise ConfigError(f"{key}.command: expected command or webhook (one of them)")
+        if not a.hosts:
+            raise ConfigError(f"{key}.hosts: expected at least one target host")
+        for h in a.hosts:
+            if h not in hosts:
+                raise ConfigError(f"{key}.hosts: expected known host names, got {_show(h)}")
+        if not a.service:
+            raise ConfigError(f"{key}.service: expected the service whose alerts make the condition")
+        for src in a.sources:
+            if src not in hosts and src not in groups:
+                raise ConfigError(f"{key}.sources: expected host or host group names, got {_show(src)}")
+        for r in a.routes:
+            if r not in route_names:
+                raise ConfigError(f"{key}.routes: expected route names, got {_show(r)}")
+        if a.min_sources < 2 and not a.allow_single_source:
+            raise ConfigError(f"{key}.min_sources: expected at least 2 (one probe must not act alone) or allow_single_source = true")
+        count = len(action_sources(cfg.inventory, a))
+        if count < a.min_sources:
+            raise ConfigError(f"{key}.sources: expected at least min_sources = {a.min_sources} hosts, got {count}")
+
+
+def action_sources(inv: InventoryConfig, action: ActionConfig) -> frozenset[str]:
+    """The hosts whose alerts count for an action: its `sources` hosts and the members of its source groups."""
+    named = set(action.sources)
+    return frozenset(h for h, conf in inv.hosts.items() if h in named or named & set(conf.groups))
 
 
 def resolve_inventory(inv: InventoryConfig) -> InventoryConfig:

@@ -15,6 +15,7 @@ CONTROL = "control"
 DEADLETTER = "deadletter"
 ARCHIVE_HEADS = "archive.heads"  # the archive's manifest chain head, published at each file (a copy outside the host)
 AUDIT = "audit"  # who queried the archive, when, what, how many rows
+ACTIONS = "actions"  # every step of the guarded automatic actions (action/1), keyed by action name
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -56,6 +57,10 @@ def default_specs(partitions: int = 3, raw_retention_days: int = 7) -> list[Topi
         TopicSpec(ARCHIVE_HEADS, 1, "compact", None),
         # Accesses to connection data stay traceable for longer than the data itself (1 year): 2 years.
         TopicSpec(AUDIT, 1, "delete", 2 * 365 * DAY_MS),
+        # One partition: an action's steps in order, read back whole by the actions service at start (its state
+        # is their fold). Deleted by age, not compacted: max_runs counts the runs of the last period, and the
+        # trace of who cancelled what is kept for a year.
+        TopicSpec(ACTIONS, 1, "delete", 365 * DAY_MS),
     ]
 
 

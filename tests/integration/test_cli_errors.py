@@ -55,10 +55,13 @@ VALID: dict[tuple[str, ...], list[str]] = {
     ("install-units",): ["--prefix", "{conf}.units", "--config", "{conf}"],
     ("state", "export"): ["--out", "{conf}.state.json", "--bootstrap", "{down}"],
     ("state", "import"): ["{state_file}", "--bootstrap", "{down}"],
+    ("action", "list"): ["--bootstrap", "{down}"],
+    ("action", "cancel"): ["shutdown-room1", "--reason", "test", "--bootstrap", "{down}"],
 }
 # The verbs that talk to Kafka, run once more with the broker down (a closed port as bootstrap).
 USES_KAFKA = {("up",), ("topics",), ("alerts",), ("incidents",), ("notify",), ("service",), ("silence",), ("ack",),
-              ("maintenance",), ("import", "nagios-state"), ("state", "export"), ("state", "import")}
+              ("maintenance",), ("import", "nagios-state"), ("state", "export"), ("state", "import"),
+              ("action", "list"), ("action", "cancel")}
 # Values of the right shape but wrong content, for verbs whose parser cannot refuse them itself.
 BAD_VALUES: dict[tuple[str, ...], list[str]] = {
     ("config", "check"): ["{bad_conf}"],

@@ -43,6 +43,9 @@ GOOD = {
                   "start": NOW, "end": NOW, "matchers": [{"name": "host", "op": "=", "value": "rtr1"}]},
     "report/1": {"schema": "report/1", "kind": "maintenance_end", "ref": "m1", "still_failing": ["h|check|DISK"],
                  "at": NOW},
+    "action/1": {"schema": "action/1", "action": "shutdown-room1", "step": "countdown", "at": NOW,
+                 "id": "shutdown-room1-20261129T100000Z", "armed": True, "deadline": NOW, "targets": ["srv1"],
+                 "sources": {"agree": ["probe-a", "probe-b"], "ok": [], "stale": [], "rising": []}},
     "raw_syslog_headers/1": {"schema": "raw_syslog_headers/1", "received_at": NOW, "peer": "10.0.0.1:514",
                              "transport": "udp", "listener": "udp"},
 }
@@ -56,6 +59,7 @@ BAD = [
     ("alert/1", {"count": 0}, "count"),
     ("notification/1", {"alert": None}, "any of the given schemas"),
     ("raw_syslog_headers/1", {"transport": "sctp"}, "transport"),
+    ("action/1", {"step": "exploded"}, "step"),
 ]
 
 

@@ -296,9 +296,10 @@ def build_parser(argv: list[str] | None = None, *, full: bool = True) -> argpars
         state_cli.add_arguments(sub, with_config)
 
     if not light:
-        from vigie.app import control_cli
+        from vigie.app import action_cli, control_cli
 
         control_cli.add_arguments(sub, with_config)
+        action_cli.add_arguments(sub, with_config)
 
     if not light:
         from vigie.app import replay_cli

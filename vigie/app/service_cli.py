@@ -1,4 +1,4 @@
-"""`vigie service pipelines|archive|notify`: one service in its own process, the one entry `vigie up`, tests and benches use.
+"""`vigie service pipelines|archive|notify|console|actions`: one service in its own process, the one entry `vigie up`, tests and benches use.
 
 `vigie up` starts each child as `python -m vigie.app.cli service NAME --config FILE --bootstrap ADDR
 --instance N` (services.subprocess_service); the options after those tune a child for tests and benches.
@@ -66,7 +66,7 @@ def _stop_with_parent(stop: threading.Event, poll: float = 1.0) -> None:
 def add_arguments(sub: Any, with_config: Any) -> None:
     """Register `vigie service` on the main parser."""
     service = with_config(sub.add_parser("service", help="(internal) one service in its own process, as vigie up runs it"))
-    service.add_argument("name", choices=["archive", "pipelines", "notify", "console"])
+    service.add_argument("name", choices=["archive", "pipelines", "notify", "console", "actions"])
     service.add_argument("--bootstrap", help="Kafka bootstrap servers (default: [kafka] bootstrap_servers)")
     service.add_argument("--instance", type=int, default=0, help="which of several instances (logs, ids)")
     service.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO (-v: DEBUG)")
@@ -122,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         return _notify(cfg, settings, stop, args)
     if args.name == "console":
         return _console(cfg, settings, stop)
+    if args.name == "actions":
+        return _actions(cfg, settings, stop)
     return _archive(args, cfg, settings, stop)
 
 
@@ -194,6 +196,15 @@ def _terminate_when(stop: threading.Event, again: float = 5.0) -> None:
     while True:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(again)
+
+
+def _actions(cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:
+    """The guarded actions: ready once the alerts, control and actions topics' history is read."""
+    from vigie.pipelines.actions.service import ActionService
+
+    service = ActionService(cfg, settings)
+    _announce_ready([service.joined], stop)
+    return service.run(stop)
 
 
 def _archive(args: argparse.Namespace, cfg: Config, settings: KafkaSettings, stop: threading.Event) -> int:

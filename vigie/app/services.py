@@ -225,6 +225,11 @@ def console_services(rt: Runtime) -> list[tuple[str, Run]]:
     return _children(rt, "console", rt.cfg.console.enabled, 1)
 
 
+def actions_services(rt: Runtime) -> list[tuple[str, Run]]:
+    """The guarded actions (`vigie service actions`, a child process) when `[[actions]]` are configured."""
+    return _children(rt, "actions", bool(rt.cfg.actions), 1)
+
+
 def subprocess_service(rt: Runtime, name: str, grace: float = 30.0, instance: int = 0) -> SignalsReady:
     """Run `vigie service NAME` as a child process (its own core and GIL); SIGTERM on stop.
 
@@ -326,5 +331,5 @@ def _children(rt: Runtime, name: str, enabled: bool, n: int) -> list[tuple[str, 
 
 FACTORIES: list[ServiceFactory] = [syslog_services, snmp_services, poller_services, check_services, nsca_services,
                                    pipeline_services,
-                                   archive_services, notify_services, console_services]
+                                   archive_services, notify_services, console_services, actions_services]
 """The services that exist; each factory decides from the config whether its service runs."""
