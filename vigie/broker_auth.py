@@ -28,11 +28,13 @@ NOTIFY = "notify"  # the notifier
 READER = "reader"  # people's read-only commands: vigie alerts, incidents, archive query/verify, replay
 OPERATOR = "operator"  # people's commands: vigie silence, ack, maintenance (the control topic)
 CONSOLE = "console"  # the operator console: reads what people look at, writes their commands and the audit trail
-PRINCIPALS = (ADMIN, INTAKE, PIPELINES, ARCHIVE, NOTIFY, READER, OPERATOR, CONSOLE)
+ACTIONS = "actions"  # guarded actions: reads the alerts and maintenance, writes its own steps and announcements
+PRINCIPALS = (ADMIN, INTAKE, PIPELINES, ARCHIVE, NOTIFY, READER, OPERATOR, CONSOLE, ACTIONS)
 CONTROLLER = "controller"  # not a client: the broker's own login to its controller listener (SASL PLAIN)
 
 # The principal each `vigie up` child runs as (service name -> principal).
-SERVICE_PRINCIPALS = {"pipelines": PIPELINES, "archive": ARCHIVE, "notify": NOTIFY, "console": CONSOLE}
+SERVICE_PRINCIPALS = {"pipelines": PIPELINES, "archive": ARCHIVE, "notify": NOTIFY, "console": CONSOLE,
+                      "actions": ACTIONS}
 
 # How `vigie up` hands a child its credentials: environment variables, never its command line (ps shows that).
 USERNAME_ENV = "VIGIE_KAFKA_USERNAME"
@@ -206,5 +208,12 @@ def acl_specs(prefix: str, archive_topics: tuple[str, ...] = ()) -> list[AclSpec
         *_topics(CONSOLE, prefix, [t.ALERTS, t.INCIDENTS, t.CONTROL, t.NOTIFICATIONS, t.RAW_CHECKS], "read"),
         *_topics(CONSOLE, prefix, [t.CONTROL, t.AUDIT], "write"),
         *_groups(CONSOLE, ["vigie-console-"], "prefixed"),
+        # guarded actions: the alerts and maintenance windows it judges, its own log (rebuilt at start), the
+        # countdowns it announces; people list the steps (reader) and cancel a countdown (operator)
+        *_topics(ACTIONS, prefix, [t.ALERTS, t.CONTROL, t.ACTIONS], "read"),
+        *_topics(ACTIONS, prefix, [t.ACTIONS, t.NOTIFICATIONS], "write"),
+        *_groups(ACTIONS, ["vigie-actions"], "prefixed"),
+        *_topics(READER, prefix, [t.ACTIONS], "read"),
+        *_topics(OPERATOR, prefix, [t.ACTIONS], "read", "write"),
     ]
     return sorted(set(specs))

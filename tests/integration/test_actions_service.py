@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.test_up_ready import Up
+from tests.tools import kafka_table
 from vigie.app.views import records
 from vigie.kafka_client import KafkaSettings, KafkaSink
 from vigie.pipelines.actions.guard import epoch
@@ -29,10 +31,7 @@ def config(tmp: Path, settings: KafkaSettings, ran: Path, countdown: str, extra:
            sleep: int = 0) -> Path:
     conf = tmp / "vigie.toml"
     conf.write_text(f'''state_dir = "{tmp / "state"}"
-[kafka]
-bootstrap_servers = "{settings.bootstrap_servers}"
-topic_prefix = "{settings.topic_prefix}"
-[metrics]
+{kafka_table(settings)}[metrics]
 enabled = false
 [syslog]
 enabled = false
@@ -167,7 +166,7 @@ def test_cancel_during_the_countdown_runs_nothing(kafka: KafkaSettings, tmp_path
 
 def test_sigkill_during_the_countdown_and_while_running_runs_at_most_once(broker: KafkaSettings,
                                                                           tmp_path: Path) -> None:
-    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix="act-kill.")
+    settings = replace(broker, topic_prefix="act-kill.")
     ensure_topics(settings, default_specs(partitions=3))
     ran = tmp_path / "ran.txt"
     conf = config(tmp_path, settings, ran, "6s", sleep=30)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from tests.integration.test_up_ready import Up
 from tests.snmpd_agent import COMMUNITY, PASS_BASE, SNMPD, Agent
+from tests.tools import kafka_table
 from vigie.app.views import records
 from vigie.kafka_client import KafkaSettings
 from vigie.topics import ACTIONS, NOTIFICATIONS
@@ -47,10 +49,7 @@ def test_two_snmpd_probes_agree_before_the_action_runs_once(broker: KafkaSetting
     prefix = "act-snmp."
     conf = tmp_path / "vigie.toml"
     conf.write_text(f'''state_dir = "{tmp_path / "state"}"
-[kafka]
-bootstrap_servers = "{broker.bootstrap_servers}"
-topic_prefix = "{prefix}"
-[metrics]
+{kafka_table(broker, prefix)}[metrics]
 enabled = false
 [syslog]
 enabled = false
@@ -104,7 +103,7 @@ routes = ["room1"]
 armed = true
 ''')
     up = Up(conf, env=dict(os.environ, T_POLL_COMMUNITY=COMMUNITY))
-    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=prefix)
+    settings = replace(broker, topic_prefix=prefix)
     try:
         up.wait_line("ready", 90)
         probe_a.set_probe(1, "36.5")  # one probe alone: it may be the probe that is wrong

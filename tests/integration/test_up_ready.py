@@ -310,8 +310,7 @@ def test_children_stop_when_vigie_up_is_sigkilled(broker: KafkaSettings, tmp_pat
 def test_the_faust_notifier_stops_when_vigie_up_is_sigkilled(broker: KafkaSettings, tmp_path: Path) -> None:
     """The Faust worker stops on its own SIGTERM handler only: the parent watch must reach it too."""
     conf = tmp_path / "vigie.toml"
-    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
-                    f'topic_prefix = "ready-notify-orphans."\n[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
+    conf.write_text(f'state_dir = "{tmp_path / "state"}"\n{kafka_table(broker, "ready-notify-orphans.")}[metrics]\nenabled = false\n[syslog]\nenabled = false\n'
                     f'[snmp]\nenabled = false\n[checks]\nactive_enabled = false\n[archive]\nenabled = false\n'
                     f'[[routes]]\nname = "ops"\nwebhook = "http://127.0.0.1:9/hook"\n')
     up = Up(conf)

@@ -41,7 +41,9 @@ def test_the_read_only_principal_writes_only_its_own_audit_records() -> None:
     written = {a.name for a in broker_auth.acl_specs(P) if a.principal == broker_auth.READER and a.operation == "write"}
     assert written == {P + "audit"}
     assert {a.name for a in broker_auth.acl_specs(P) if a.principal == broker_auth.OPERATOR
-            and a.operation == "write"} == {P + "control"}
+            and a.operation == "write"} == {P + "control", P + "actions"}  # commands, and cancelling a countdown
+    assert {a.name for a in broker_auth.acl_specs(P) if a.principal == broker_auth.ACTIONS
+            and a.operation == "write"} == {P + "actions", P + "notifications"}
     assert {a.name for a in broker_auth.acl_specs(P) if a.principal == broker_auth.CONSOLE
             and a.operation == "write"} == {P + "control", P + "audit"}
 
@@ -53,6 +55,7 @@ def test_every_group_the_code_joins_is_allowed_to_its_principal() -> None:
         broker_auth.NOTIFY: [RouteSettings(route="oncall", channels=[]).group, f"{P}notify", f"{P}notify-metadata"],
         broker_auth.READER: ["vigie-cli-1765139000000", "vigie-verify-4242", f"{P}replay-1a2b3c4d"],
         broker_auth.CONSOLE: ["vigie-console-1765139000000"],
+        broker_auth.ACTIONS: ["vigie-actions"],
     }
     for principal, names in groups.items():
         for name in names:

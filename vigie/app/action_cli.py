@@ -43,11 +43,11 @@ def add_arguments(sub: Any, with_config: Any) -> None:
     cancel.set_defaults(func=cmd_cancel)
 
 
-def folded(args: argparse.Namespace) -> tuple[KafkaSettings, dict[str, Guard]]:
-    """The configured actions' guards with the actions topic folded into them."""
+def folded(args: argparse.Namespace, principal: str = "reader") -> tuple[KafkaSettings, dict[str, Guard]]:
+    """The configured actions' guards with the actions topic folded into them (read as `principal`)."""
     from vigie.config import load
 
-    settings = settings_for(args)
+    settings = settings_for(args, principal)
     guards = build_guards(load(args.config))
     for _key, value in records(settings, ACTIONS):
         if isinstance(value, dict) and value.get("action") in guards:
@@ -82,7 +82,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         print("vigie action cancel: --reason is required (it is recorded with the cancel)", file=sys.stderr)
         return 2
     try:
-        settings, guards = folded(args)
+        settings, guards = folded(args, "operator")
     except TopicMissing as exc:
         print(f"vigie action cancel: {exc}", file=sys.stderr)
         return 1

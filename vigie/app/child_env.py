@@ -60,5 +60,5 @@ def child_sections(cfg: Any, service: str) -> list[Any]:
     """The parts of the config a child reads secrets from: Kafka for all, then its own tables."""
     own = {"archive": [cfg.archive], "pipelines": [cfg.pipelines, cfg.normalize, cfg.correlation],
            # the notifier delivers with the receivers' credentials (webhook tokens, SMTP passwords, SMS keys)
-           "notify": [cfg.notify, cfg.receivers, cfg.routes], "console": [cfg.console]}
+           "notify": [cfg.notify, cfg.receivers, cfg.routes], "console": [cfg.console], "actions": [cfg.actions]}
     return [cfg.kafka, *own.get(service, [])]
