@@ -169,7 +169,8 @@ def test_a_viewer_sees_no_action_buttons_an_operator_does_and_links_keep_the_fil
     viewer = run(page("viewer", "/problems?state=hard"))
     operator = run(page("operator", "/problems?state=hard"))
     assert "Acknowledge…" not in viewer and 'class="button action"' not in viewer
-    assert operator.count('class="button action"') == 5  # one per HARD row shown: inc-1's root and 4 lone
+    assert operator.count('class="button action"') == 10  # two per HARD row shown: inc-1's root and 4 lone
+    assert operator.count('href="/silences/new?host=') == 5  # "silence this", the form filled from the row
     assert 'href="/incidents/inc-1"' in operator and 'href="/hosts/sw-core"' in viewer
     assert 'href="/problems?site=library&amp;state=hard"' in viewer  # a site link keeps the state filter
     assert 'data-live="/problems?fragment=1&amp;state=hard"' in viewer
@@ -215,7 +216,8 @@ def test_an_incidents_folded_members_are_served_when_opened_under_the_same_filte
 
     every, hard, none = run(go())
     assert re.findall(r'data-fingerprint="(\w+)"', every) == ["sw3", "sw2", "sw4"]  # worst first: HARD, then SOFT
-    assert "sw-core" not in every and every.count('class="button action"') == 3 and "<html" not in every
+    assert 'data-fingerprint="core"' not in every and "<html" not in every
+    assert every.count('class="button action"') == 6  # acknowledge and silence, per member
     assert sorted(re.findall(r'data-fingerprint="(\w+)"', hard)) == ["sw2", "sw3"]
     assert "No problem." in none
 
@@ -320,3 +322,23 @@ def test_every_message_of_the_problems_templates_has_a_french_entry() -> None:
         messages |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"', (TEMPLATES / name).read_text()))
     messages |= {"critical", "warning", "unknown", "info", "ok", "inhibited", "maintenance", "silence", "Wall"}
     assert sorted(m for m in messages if m not in french) == []
+
+
+def test_silence_this_opens_the_silence_form_filled_from_the_problem(tmp_path: Path) -> None:
+    import html
+    import re
+
+    console = make_console(tmp_path, town())
+
+    async def go() -> tuple[str, str]:
+        async with serve(console) as client:
+            await login(client, "operator")
+            page = await (await client.get("/problems")).text()
+            link = html.unescape(re.search(r'href="(/silences/new\?host=[^"]+)"', page).group(1))
+            form = await client.get(link)
+            assert form.status == 200
+            return link, await form.text()
+
+    link, form = run(go())
+    host = re.search(r"host=([^&]+)", link).group(1)
+    assert f'value="{host}"' in form or f"host={host}" in form or f'host="{host}"' in form
