@@ -8,6 +8,7 @@ import pytest
 
 from vigie.nagios.state import StateFileError, commands, read_blocks
 from vigie.pipelines.correlate.silences import parse_command
+from vigie.pipelines.fingerprints import check_fingerprint
 from vigie.schemas.validate import validate
 
 NOW = 1_800_000_000
@@ -36,6 +37,15 @@ servicecomment {{
 \tcomment_data=disk=ordered
 \t}}
 
+hostcomment {{
+\thost_name=web1
+\tcomment_id=12
+\tentry_type=1
+\tentry_time={NOW - 30}
+\tauthor=dave
+\tcomment_data=fibre work planned by the telco
+\t}}
+
 hostdowntime {{
 \thost_name=web2
 \tdowntime_id=7
@@ -59,9 +69,12 @@ hostdowntime {{
 def test_acknowledgements_and_downtimes_become_valid_control_commands(tmp_path: Path) -> None:
     (tmp_path / "status.dat").write_text(STATUS)
     values, notes = commands(read_blocks(tmp_path / "status.dat"), NOW)
-    assert [(v["kind"], v["id"]) for v in values] == [("acknowledge", "nagios-ack-db1-Disk_/var"),
+    assert [(v["kind"], v["id"]) for v in values] == [("comment", "nagios-comment-12"),
+                                                      ("acknowledge", "nagios-ack-db1-Disk_/var"),
                                                       ("maintenance", "nagios-downtime-7")]
-    ack, maintenance = values
+    comment, ack, maintenance = values
+    assert (comment["author"], comment["text"], comment["target"]) == ("dave", "fibre work planned by the telco",
+                                                                       check_fingerprint("web1", None))
     assert (ack["author"], ack["reason"]) == ("bob", "disk=ordered")  # '=' inside a value is kept
     assert ack["matchers"] == ["host=db1", {"name": "service", "op": "=", "value": "Disk /var"}]
     assert (maintenance["hosts"], maintenance["end"]) == (["web2"], "2027-01-15T09:00:00Z")
@@ -75,3 +88,10 @@ def test_an_unclosed_block_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "retention.dat").write_text("host {\n\thost_name=a\n")
     with pytest.raises(StateFileError, match=r"retention.dat: last block not closed"):
         read_blocks(tmp_path / "retention.dat")
+
+
+def test_the_state_files_fingerprint_is_correlates() -> None:
+    from vigie.nagios import state
+
+    for host, service in (("db1", "Disk /var"), ("web1", None)):
+        assert state.check_fingerprint(host, service) == check_fingerprint(host, service)

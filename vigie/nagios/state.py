@@ -9,7 +9,8 @@ Both files are blocks `NAME {` ... `}` of `key=value` lines (base/xsddefault.c, 
 - a host downtime -> `maintenance` of that host (its children not included: Nagios schedules child downtimes
   separately, and they are in the file too); a service downtime -> `silence` of host and service. A flexible
   downtime (fixed=0) is carried as its whole window: Vigie has no "starts when the problem does";
-- user comments (entry_type 1) have no Vigie equivalent: they are returned as skipped, with why.
+- a user comment (entry_type 1) -> `comment` on the alert of that host's check or service (its fingerprint,
+  `host|check|service`), shown on the console's pages of that alert.
 Ids are derived from Nagios' (`nagios-downtime-ID`, `nagios-ack-HOST[-SERVICE]`), so importing twice writes the
 same keys of the compacted topic.
 """
@@ -19,6 +20,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+
+def check_fingerprint(host: str, service: str | None) -> str:
+    """The fingerprint correlate gives the alert of a check (pipelines/fingerprints.py; held equal by a test:
+    what every part uses imports no pipeline)."""
+    return f"{host}|check|{service}" if service else f"{host}|check"
 
 
 class StateFileError(ValueError):
@@ -72,9 +79,10 @@ def commands(blocks: list[tuple[str, dict[str, str]]], now: float) -> tuple[list
             if b.get("entry_type") == "4":
                 if int(b.get("entry_time", "0")) >= int(ack_comment.get(key, {}).get("entry_time", "0")):
                     ack_comment[key] = b
-            elif b.get("entry_type") == "1":
-                skipped.append(f"comment {b.get('comment_id')} on {'/'.join(filter(None, key))} by {b.get('author')}: "
-                               f"{b.get('comment_data')!r} (Vigie has no comments)")
+            elif b.get("entry_type") == "1" and (b.get("comment_data") or "").strip():
+                out.append({"schema": "control/1", "kind": "comment", "id": f"nagios-comment-{b.get('comment_id')}",
+                            "author": b.get("author") or "nagios", "created_at": _time(b.get("entry_time", "0")),
+                            "target": check_fingerprint(*key), "text": b["comment_data"].strip()})
     for name, b in blocks:
         host = b.get("host_name", "")
         if name in ("hoststatus", "servicestatus", "host", "service") and b.get("problem_has_been_acknowledged") == "1":
