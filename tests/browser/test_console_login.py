@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import PHONE, needs_chromium
 
@@ -17,7 +19,8 @@ def test_a_wrong_password_is_refused_and_a_viewer_lands_on_problems(console_up, 
     driver.find_element(By.NAME, "name").send_keys("viewer")
     driver.find_element(By.NAME, "password").send_keys("not the password")
     driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
-    assert "Wrong user name or password." in driver.find_element(By.CSS_SELECTOR, "p.error").text
+    error = WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, "p.error")))
+    assert "Wrong user name or password." in error.text
     shoot(driver, "login")
     viewer = browser("viewer")
     assert viewer.current_url == console_up.base + "/problems"
